@@ -1,0 +1,227 @@
+//! Opening the database and dispatching queries to the backend in use.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::writer::Writer;
+use crate::{Error, ErrorKind, Result};
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: the embedded default.
+    Sqlite,
+    /// PostgreSQL: for larger or multi-node deployments.
+    Postgres,
+}
+
+/// Pool sizes and timeouts; every one has a safe default.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool (PostgreSQL), or read connections (SQLite; writes use one).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the operation fails.
+    pub acquire_timeout: Duration,
+    /// How many messages at most share one group-commit transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            max_batch: 128,
+        }
+    }
+}
+
+/// SQLite allows one writer at a time; giving writes their own single-connection pool turns
+/// "database is locked" races into an orderly queue, while reads run in parallel (WAL).
+#[derive(Debug, Clone)]
+pub(crate) struct SqlitePools {
+    pub(crate) write: SqlitePool,
+    pub(crate) read: SqlitePool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePools),
+    Postgres(PgPool),
+}
+
+/// Runs the same code against whichever pool is in use. The body is compiled once per
+/// backend, so `sqlx::query_as` and `FromRow` are checked for both.
+/// `read` picks SQLite's read pool, `write` its single writer.
+macro_rules! with_pool {
+    ($db:expr, read $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = &pools.read;
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+    ($db:expr, write $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = &pools.write;
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The handle every part of ratspost uses to reach its data. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+    pub(crate) writer: Arc<Writer>,
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite file if missing,
+    /// and applies any pending migrations. Must be called inside a tokio runtime: it starts
+    /// the group-commit task.
+    ///
+    /// # Errors
+    /// `Invalid` for an unsupported URL, `Unavailable` when the database cannot be reached,
+    /// `Migration` when the schema cannot be brought up to date.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self> {
+        let db = if url.starts_with("sqlite:") {
+            Db::Sqlite(open_sqlite(url, options).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Db::Postgres(open_postgres(url, options).await?)
+        } else {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!(
+                    "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+                    redact_url(url)
+                ),
+            ));
+        };
+        match &db {
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        let writer = Arc::new(Writer::start(db.clone(), options.max_batch));
+        Ok(Self { db, writer })
+    }
+
+    /// Which backend this store uses.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes all connections after the group-commit task has drained.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        match &self.db {
+            Db::Sqlite(p) => {
+                p.write.close().await;
+                p.read.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<SqlitePools> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    if path.is_empty() || path.contains(":memory:") || path.starts_with("file::memory") {
+        // An in-memory database would give every pooled connection its own empty database
+        // and lose every accepted message on exit: never what an operator wants.
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            "sqlite needs a file path (sqlite://./data/ratspost.db); in-memory is not durable",
+        ));
+    }
+    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("cannot create {}: {e}", parent.display()),
+            )
+        })?;
+    }
+    // synchronous = FULL: in WAL mode NORMAL survives a process crash but may lose the last
+    // commits on power loss or a kernel crash. "250 means durable" must hold for those too;
+    // group commit (writer.rs) keeps the cost of the extra fsync to one per batch.
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::new(ErrorKind::Invalid, format!("bad sqlite URL: {e}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        // Other processes (the CLI next to a running daemon) take the write lock briefly.
+        .busy_timeout(Duration::from_secs(10));
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect.clone())
+        .await?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect.read_only(true))
+        .await?;
+    Ok(SqlitePools { write, read })
+}
+
+async fn open_postgres(url: &str, options: &StoreOptions) -> Result<PgPool> {
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::new(ErrorKind::Invalid, format!("bad postgres URL: {e}")))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(options.max_connections.max(2))
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await?)
+}
+
+/// A database URL with any password replaced, safe for logs and error messages.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host/…  →  scheme://user:***@host/…
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example/ratspost"),
+            "postgres://app:***@db.example/ratspost"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("sqlite://./data/r.db"), "sqlite://./data/r.db");
+    }
+}

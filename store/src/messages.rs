@@ -1,0 +1,198 @@
+//! Accepted messages: envelope, raw bytes, one row per recipient, processing state.
+
+use serde::Serialize;
+
+use crate::db::with_pool;
+use crate::{Error, ErrorKind, Millis, Result, Store};
+
+/// Where a message is in the processing pipeline. A restart resumes every message that is
+/// not in a final state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum MessageState {
+    /// Committed by SMTP intake; not yet classified or delivered to mailboxes.
+    Received,
+}
+
+impl MessageState {
+    /// The name stored in the database.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Received => "received",
+        }
+    }
+}
+
+/// A recipient of an accepted message: the address as given in `RCPT TO` (lower-cased) and
+/// the user it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredRecipient {
+    /// Recipient address.
+    pub address: String,
+    /// Owner of the address.
+    pub user_id: i64,
+}
+
+/// A message to commit, with everything SMTP learned about it.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// When the final `.` (or `BDAT LAST`) arrived.
+    pub received_at: Millis,
+    /// Envelope sender; empty for the null sender `<>`.
+    pub mail_from: String,
+    /// What the client said in EHLO/HELO.
+    pub helo: String,
+    /// The client's IP address.
+    pub peer_ip: String,
+    /// Whether the message arrived over TLS.
+    pub tls: bool,
+    /// The message exactly as received (after dot-unstuffing), without any header added.
+    pub raw: Vec<u8>,
+    /// Hex SHA-256 of `raw`.
+    pub sha256: String,
+    /// The `Message-ID` header, without angle brackets, if present.
+    pub message_id: Option<String>,
+    /// At least one recipient.
+    pub recipients: Vec<StoredRecipient>,
+}
+
+/// A message as listed: metadata only, never content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageSummary {
+    /// Database id.
+    pub id: i64,
+    /// Receive time.
+    pub received_at: Millis,
+    /// Envelope sender (empty for `<>`).
+    pub mail_from: String,
+    /// Recipient addresses.
+    pub recipients: Vec<String>,
+    /// Size in bytes.
+    pub size: i64,
+    /// Hex SHA-256 of the raw message.
+    pub sha256: String,
+    /// `Message-ID` header.
+    pub message_id: Option<String>,
+    /// Processing state.
+    pub state: String,
+}
+
+/// Which messages to list.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only messages with a recipient owned by this login.
+    pub user: Option<String>,
+    /// At most this many, newest first; `None` for all.
+    pub limit: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: i64,
+    received_at: i64,
+    mail_from: String,
+    size: i64,
+    sha256: String,
+    message_id: Option<String>,
+    state: String,
+}
+
+impl Store {
+    /// Commits a message and its recipient rows in one transaction, possibly shared with
+    /// other concurrent inserts (group commit). Returns once the commit is durable.
+    ///
+    /// # Errors
+    /// `Invalid` without recipients; `Unavailable` when the commit failed — then nothing of
+    /// the message is stored.
+    pub async fn insert_message(&self, message: NewMessage) -> Result<i64> {
+        if message.recipients.is_empty() {
+            return Err(Error::new(ErrorKind::Invalid, "a message needs a recipient"));
+        }
+        self.writer.submit(message).await
+    }
+
+    /// Lists messages, newest first, with their recipients.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>> {
+        let limit = filter.limit.unwrap_or(i64::MAX);
+        let rows: Vec<SummaryRow> = with_pool!(&self.db, read pool => {
+            match &filter.user {
+                None => sqlx::query_as(
+                    "SELECT id, received_at, mail_from, size, sha256, message_id, state
+                     FROM messages ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+                Some(login) => sqlx::query_as(
+                    "SELECT id, received_at, mail_from, size, sha256, message_id, state
+                     FROM messages m
+                     WHERE EXISTS (SELECT 1 FROM message_recipients r
+                                   JOIN users u ON u.id = r.user_id
+                                   WHERE r.message_id = m.id AND u.login = $1)
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(login.trim().to_ascii_lowercase())
+                .bind(limit)
+                .fetch_all(pool)
+                .await?,
+            }
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let recipients: Vec<(String,)> = with_pool!(&self.db, read pool => {
+                sqlx::query_as(
+                    "SELECT recipient FROM message_recipients WHERE message_id = $1
+                     ORDER BY recipient",
+                )
+                .bind(row.id)
+                .fetch_all(pool)
+                .await?
+            });
+            out.push(MessageSummary {
+                id: row.id,
+                received_at: row.received_at,
+                mail_from: row.mail_from,
+                recipients: recipients.into_iter().map(|(r,)| r).collect(),
+                size: row.size,
+                sha256: row.sha256,
+                message_id: row.message_id,
+                state: row.state,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The raw bytes of a message, exactly as received.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id.
+    pub async fn message_raw(&self, id: i64) -> Result<Vec<u8>> {
+        let (raw,): (Vec<u8>,) = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT raw FROM message_blobs WHERE message_id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(raw)
+    }
+
+    /// Ids of messages in `state`, oldest first: what a restart has to resume.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn messages_in_state(&self, state: MessageState, limit: i64) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT id FROM messages WHERE state = $1 ORDER BY id LIMIT $2")
+                .bind(state.as_str())
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}

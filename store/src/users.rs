@@ -1,0 +1,334 @@
+//! Staff accounts, their roles and their enrolled addresses.
+
+use serde::Serialize;
+
+use crate::db::with_pool;
+use crate::{Error, ErrorKind, Millis, Result, Store, now_millis};
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads their own mail, requests exemptions for themselves.
+    Staff,
+    /// Manages users, approves exemptions.
+    Admin,
+    /// The data-protection officer: reads the audit trail, may co-approve exemptions.
+    Dpo,
+}
+
+impl Role {
+    /// The name stored in the database and used on the command line.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+            Role::Dpo => "dpo",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "staff" => Ok(Role::Staff),
+            "admin" => Ok(Role::Admin),
+            "dpo" => Ok(Role::Dpo),
+            other => Err(Error::new(
+                ErrorKind::Invalid,
+                format!("unknown role {other:?}: expected staff, admin or dpo"),
+            )),
+        }
+    }
+}
+
+/// A user as stored, without the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Database id.
+    pub id: i64,
+    /// Login name (lower-case).
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Enrolled mail addresses, lower-case, sorted.
+    pub addresses: Vec<String>,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name: 1–64 characters of `a-z 0-9 . _ -`, case-insensitive.
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// argon2id PHC string from [`crate::password::hash`].
+    pub password_hash: String,
+    /// Addresses mail is accepted for.
+    pub addresses: Vec<String>,
+}
+
+/// How a recipient address relates to the enrolled users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientLookup {
+    /// The address belongs to this user.
+    Enrolled(i64),
+    /// The domain is one of ours (some user has an address there), the address is not.
+    UnknownLocal,
+    /// Nobody is enrolled in that domain.
+    Foreign,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    login: String,
+    name: String,
+    role: String,
+    created_at: i64,
+}
+
+/// Normalises a login; rejects what would be ambiguous in URLs, logs or IMAP.
+fn normalise_login(login: &str) -> Result<String> {
+    let login = login.trim().to_ascii_lowercase();
+    let ok = !login.is_empty()
+        && login.len() <= 64
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(login)
+    } else {
+        Err(Error::new(
+            ErrorKind::Invalid,
+            format!("invalid login {login:?}: use 1-64 characters a-z 0-9 . _ -"),
+        ))
+    }
+}
+
+/// Splits and lower-cases `local@domain`; the whole address is compared case-insensitively,
+/// as every mail system the upstream could be does in practice.
+pub(crate) fn normalise_address(address: &str) -> Result<(String, String)> {
+    let address = address.trim().to_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.is_empty()
+                && address.len() <= 254
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control() || "<>".contains(c)) =>
+        {
+            let domain = domain.to_owned();
+            Ok((address, domain))
+        }
+        _ => Err(Error::new(
+            ErrorKind::Invalid,
+            format!("invalid address {address:?}: expected local@domain"),
+        )),
+    }
+}
+
+impl Store {
+    /// Creates a user with their addresses, atomically.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad login or address, `Conflict` when the login or an address is
+    /// taken.
+    pub async fn create_user(&self, user: &NewUser) -> Result<User> {
+        let login = normalise_login(&user.login)?;
+        let name = user.name.trim().to_owned();
+        if name.is_empty() || name.len() > 200 {
+            return Err(Error::new(ErrorKind::Invalid, "name must be 1-200 characters"));
+        }
+        let mut addresses = user
+            .addresses
+            .iter()
+            .map(|a| normalise_address(a))
+            .collect::<Result<Vec<_>>>()?;
+        addresses.sort();
+        addresses.dedup();
+        let created_at = now_millis();
+        let id: i64 = with_pool!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO users (login, name, role, password_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(&login)
+            .bind(&name)
+            .bind(user.role.as_str())
+            .bind(&user.password_hash)
+            .bind(created_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            for (address, domain) in &addresses {
+                sqlx::query("INSERT INTO addresses (address, domain, user_id) VALUES ($1, $2, $3)")
+                    .bind(address)
+                    .bind(domain)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        Ok(User {
+            id,
+            login,
+            name,
+            role: user.role,
+            created_at,
+            addresses: addresses.into_iter().map(|(a, _)| a).collect(),
+        })
+    }
+
+    /// All users with their addresses, ordered by login.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let (rows, addresses): (Vec<UserRow>, Vec<(i64, String)>) =
+            with_pool!(&self.db, read pool => {
+                let rows = sqlx::query_as(
+                    "SELECT id, login, name, role, created_at FROM users ORDER BY login",
+                )
+                .fetch_all(pool)
+                .await?;
+                let addresses = sqlx::query_as(
+                    "SELECT user_id, address FROM addresses ORDER BY address",
+                )
+                .fetch_all(pool)
+                .await?;
+                (rows, addresses)
+            });
+        rows.into_iter()
+            .map(|row| {
+                let mine = addresses
+                    .iter()
+                    .filter(|(uid, _)| *uid == row.id)
+                    .map(|(_, a)| a.clone())
+                    .collect();
+                user_from_row(row, mine)
+            })
+            .collect()
+    }
+
+    /// The user with this login.
+    ///
+    /// # Errors
+    /// `NotFound` when there is none.
+    pub async fn user_by_login(&self, login: &str) -> Result<User> {
+        let login = login.trim().to_ascii_lowercase();
+        let (row, addresses): (UserRow, Vec<(String,)>) = with_pool!(&self.db, read pool => {
+            let row: UserRow = sqlx::query_as(
+                "SELECT id, login, name, role, created_at FROM users WHERE login = $1",
+            )
+            .bind(&login)
+            .fetch_one(pool)
+            .await?;
+            let addresses = sqlx::query_as(
+                "SELECT address FROM addresses WHERE user_id = $1 ORDER BY address",
+            )
+            .bind(row.id)
+            .fetch_all(pool)
+            .await?;
+            (row, addresses)
+        });
+        user_from_row(row, addresses.into_iter().map(|(a,)| a).collect())
+    }
+
+    /// The stored password hash of `login`, for verification.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user.
+    pub async fn password_hash(&self, login: &str) -> Result<String> {
+        let login = login.trim().to_ascii_lowercase();
+        let (hash,): (String,) = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT password_hash FROM users WHERE login = $1")
+                .bind(&login)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(hash)
+    }
+
+    /// Replaces the password hash of `login`.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user.
+    pub async fn set_password_hash(&self, login: &str, hash: &str) -> Result<()> {
+        let login = login.trim().to_ascii_lowercase();
+        let done = with_pool!(&self.db, write pool => {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE login = $2")
+                .bind(hash)
+                .bind(&login)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(Error::new(ErrorKind::NotFound, format!("no user {login:?}")));
+        }
+        Ok(())
+    }
+
+    /// Number of users; zero means the installation still needs its bootstrap admin.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn count_users(&self) -> Result<i64> {
+        let (n,): (i64,) = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+
+    /// Classifies a recipient address for SMTP: enrolled, unknown in one of our domains, or
+    /// foreign.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed address, `Unavailable` when the database fails.
+    pub async fn lookup_recipient(&self, address: &str) -> Result<RecipientLookup> {
+        let (address, domain) = normalise_address(address)?;
+        let found: Option<(i64,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT user_id FROM addresses WHERE address = $1")
+                .bind(&address)
+                .fetch_optional(pool)
+                .await?
+        });
+        if let Some((user_id,)) = found {
+            return Ok(RecipientLookup::Enrolled(user_id));
+        }
+        let local: Option<(i64,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT user_id FROM addresses WHERE domain = $1 LIMIT 1")
+                .bind(&domain)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(if local.is_some() {
+            RecipientLookup::UnknownLocal
+        } else {
+            RecipientLookup::Foreign
+        })
+    }
+}
+
+fn user_from_row(row: UserRow, addresses: Vec<String>) -> Result<User> {
+    Ok(User {
+        id: row.id,
+        login: row.login,
+        name: row.name,
+        role: row.role.parse()?,
+        created_at: row.created_at,
+        addresses,
+    })
+}
+

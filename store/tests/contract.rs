@@ -1,0 +1,311 @@
+//! The store's contract, run against SQLite and against PostgreSQL (the latter when
+//! `RATSPOST_TEST_PG_URL` is set; see `store::testing`).
+
+use std::collections::HashSet;
+
+use store::testing::TestDb;
+use store::{
+    MessageFilter, MessageState, NewMessage, NewUser, RecipientLookup, Role, Store,
+    StoredRecipient, password,
+};
+
+/// Generates `sqlite::NAME` and `postgres::NAME` for every contract test `NAME(&TestDb)`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = store::testing::TestDb::sqlite();
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = store::testing::TestDb::postgres(stringify!($name)).await {
+                        super::$name(&db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    users_are_created_listed_and_unique,
+    invalid_users_are_refused,
+    recipients_are_classified,
+    passwords_can_be_changed,
+    messages_roundtrip_with_recipients,
+    concurrent_inserts_are_all_committed,
+    a_failing_message_does_not_fail_its_batch,
+    data_survives_reopening,
+);
+
+fn staff(login: &str, addresses: &[&str]) -> NewUser {
+    NewUser {
+        login: login.to_owned(),
+        name: format!("Name of {login}"),
+        role: Role::Staff,
+        // A real hash is slow on purpose; the contract only needs a stored string.
+        password_hash: format!("$test${login}"),
+        addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+fn message(user_id: i64, to: &str, body: &str) -> NewMessage {
+    let raw = format!("Message-ID: <{body}@example.org>\r\nSubject: t\r\n\r\n{body}\r\n");
+    NewMessage {
+        received_at: store::now_millis(),
+        mail_from: "sender@example.org".into(),
+        helo: "upstream.example.org".into(),
+        peer_ip: "127.0.0.1".into(),
+        tls: false,
+        sha256: format!("sha-of-{body}"),
+        message_id: Some(format!("{body}@example.org")),
+        raw: raw.into_bytes(),
+        recipients: vec![StoredRecipient {
+            address: to.into(),
+            user_id,
+        }],
+    }
+}
+
+async fn users_are_created_listed_and_unique(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("Anna", &["Anna.Schmidt@Stadt.example", "a.s@fraktion.example"]))
+        .await
+        .expect("create anna");
+    assert_eq!(anna.login, "anna");
+    assert_eq!(
+        anna.addresses,
+        vec!["a.s@fraktion.example", "anna.schmidt@stadt.example"]
+    );
+    store
+        .create_user(&NewUser {
+            role: Role::Admin,
+            ..staff("bert", &["bert@stadt.example"])
+        })
+        .await
+        .expect("create bert");
+
+    let users = store.list_users().await.expect("list");
+    assert_eq!(
+        users.iter().map(|u| u.login.as_str()).collect::<Vec<_>>(),
+        ["anna", "bert"]
+    );
+    assert_eq!(users[1].role, Role::Admin);
+    assert_eq!(users[0].addresses.len(), 2);
+
+    let dup_login = store.create_user(&staff("ANNA", &["other@stadt.example"])).await;
+    assert!(dup_login.expect_err("duplicate login").is_conflict());
+    let dup_address = store.create_user(&staff("carla", &["bert@STADT.example"])).await;
+    assert!(dup_address.expect_err("duplicate address").is_conflict());
+    // The failed insert left no half-created user behind.
+    assert!(store.user_by_login("carla").await.expect_err("absent").is_not_found());
+    assert_eq!(store.count_users().await.expect("count"), 2);
+}
+
+async fn invalid_users_are_refused(db: &TestDb) {
+    let store = db.open().await;
+    for bad in ["", "has space", "semi;colon", &"x".repeat(65)] {
+        let err = store.create_user(&staff(bad, &["x@stadt.example"])).await;
+        assert_eq!(err.expect_err(bad).kind(), store::ErrorKind::Invalid, "{bad:?}");
+    }
+    for bad in ["no-at-sign", "@stadt.example", "anna@", "a b@stadt.example"] {
+        let err = store.create_user(&staff("anna", &[bad])).await;
+        assert_eq!(err.expect_err(bad).kind(), store::ErrorKind::Invalid, "{bad:?}");
+    }
+    assert_eq!(store.count_users().await.expect("count"), 0);
+}
+
+async fn recipients_are_classified(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.example"]))
+        .await
+        .expect("create");
+    assert_eq!(
+        store.lookup_recipient("ANNA@Stadt.Example").await.expect("lookup"),
+        RecipientLookup::Enrolled(anna.id)
+    );
+    assert_eq!(
+        store.lookup_recipient("nobody@stadt.example").await.expect("lookup"),
+        RecipientLookup::UnknownLocal
+    );
+    assert_eq!(
+        store.lookup_recipient("anna@elsewhere.example").await.expect("lookup"),
+        RecipientLookup::Foreign
+    );
+    assert!(store.lookup_recipient("not an address").await.is_err());
+}
+
+async fn passwords_can_be_changed(db: &TestDb) {
+    let store = db.open().await;
+    let first = password::hash("erstes Passwort").expect("hash");
+    store
+        .create_user(&NewUser {
+            password_hash: first,
+            ..staff("anna", &["anna@stadt.example"])
+        })
+        .await
+        .expect("create");
+    let stored = store.password_hash("anna").await.expect("hash");
+    assert!(password::verify("erstes Passwort", &stored));
+
+    let second = password::hash("zweites Passwort").expect("hash");
+    store.set_password_hash("Anna", &second).await.expect("set");
+    let stored = store.password_hash("anna").await.expect("hash");
+    assert!(password::verify("zweites Passwort", &stored));
+    assert!(!password::verify("erstes Passwort", &stored));
+
+    assert!(store.set_password_hash("nobody", &second).await.expect_err("nobody").is_not_found());
+}
+
+async fn messages_roundtrip_with_recipients(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.example"]))
+        .await
+        .expect("anna");
+    let bert = store
+        .create_user(&staff("bert", &["bert@stadt.example"]))
+        .await
+        .expect("bert");
+    let mut both = message(anna.id, "anna@stadt.example", "both");
+    both.recipients.push(StoredRecipient {
+        address: "bert@stadt.example".into(),
+        user_id: bert.id,
+    });
+    let raw = both.raw.clone();
+    let both_id = store.insert_message(both).await.expect("insert");
+    let only_anna = store
+        .insert_message(message(anna.id, "anna@stadt.example", "only-anna"))
+        .await
+        .expect("insert");
+
+    assert_eq!(store.message_raw(both_id).await.expect("raw"), raw);
+    assert!(store.message_raw(999_999).await.expect_err("absent").is_not_found());
+
+    let all = store.list_messages(&MessageFilter::default()).await.expect("list");
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), [only_anna, both_id]);
+    let listed = &all[1];
+    assert_eq!(listed.recipients, ["anna@stadt.example", "bert@stadt.example"]);
+    assert_eq!(listed.size, i64::try_from(raw.len()).expect("size"));
+    assert_eq!(listed.sha256, "sha-of-both");
+    assert_eq!(listed.message_id.as_deref(), Some("both@example.org"));
+    assert_eq!(listed.state, "received");
+
+    let berts = store
+        .list_messages(&MessageFilter {
+            user: Some("bert".into()),
+            limit: None,
+        })
+        .await
+        .expect("list bert");
+    assert_eq!(berts.iter().map(|m| m.id).collect::<Vec<_>>(), [both_id]);
+
+    let newest = store
+        .list_messages(&MessageFilter {
+            user: None,
+            limit: Some(1),
+        })
+        .await
+        .expect("limit");
+    assert_eq!(newest.len(), 1);
+
+    let pending = store
+        .messages_in_state(MessageState::Received, 100)
+        .await
+        .expect("pending");
+    assert_eq!(pending, [both_id, only_anna]);
+
+    let mut none = message(anna.id, "anna@stadt.example", "none");
+    none.recipients.clear();
+    assert!(store.insert_message(none).await.is_err());
+}
+
+async fn concurrent_inserts_are_all_committed(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.example"]))
+        .await
+        .expect("anna");
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_message(message(anna.id, "anna@stadt.example", &format!("m{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.expect("join").expect("insert"));
+    }
+    assert_eq!(ids.len(), 200);
+    let listed = store.list_messages(&MessageFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 200);
+    let shas: HashSet<_> = listed.iter().map(|m| m.sha256.clone()).collect();
+    assert_eq!(shas.len(), 200);
+}
+
+async fn a_failing_message_does_not_fail_its_batch(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.example"]))
+        .await
+        .expect("anna");
+    // Recipient rows reference users; an unknown user id violates the foreign key, so this
+    // message's transaction fails — wherever it lands in a batch.
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            let user_id = if i == 25 { anna.id + 1000 } else { anna.id };
+            tokio::spawn(async move {
+                store
+                    .insert_message(message(user_id, "anna@stadt.example", &format!("m{i}")))
+                    .await
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        if task.await.expect("join").is_err() {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 1);
+    let listed = store.list_messages(&MessageFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 49);
+    // Nothing half-stored: no message row without its recipients.
+    assert!(listed.iter().all(|m| !m.recipients.is_empty()));
+    assert!(!listed.iter().any(|m| m.sha256 == "sha-of-m25"));
+}
+
+async fn data_survives_reopening(db: &TestDb) {
+    let first: Store = db.open().await;
+    let anna = first
+        .create_user(&staff("anna", &["anna@stadt.example"]))
+        .await
+        .expect("anna");
+    let id = first
+        .insert_message(message(anna.id, "anna@stadt.example", "kept"))
+        .await
+        .expect("insert");
+    first.close().await;
+
+    // Opening again runs the migrations again: they must be idempotent.
+    let second = db.open().await;
+    assert_eq!(second.user_by_login("anna").await.expect("anna").id, anna.id);
+    assert_eq!(
+        second.list_messages(&MessageFilter::default()).await.expect("list")[0].id,
+        id
+    );
+}
