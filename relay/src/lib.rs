@@ -1,1 +1,21 @@
-//! placeholder
+//! The ratspost daemon: SMTP intake, configuration, setup and the command line.
+//!
+//! Layout:
+//! - [`config`]: the one TOML configuration, all errors reported together.
+//! - [`smtp`]: the SMTP server — codec (no I/O), session state machine, listener.
+//! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
+//! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
+//! - [`tls`]: certificates; [`cli`]: the `ratspost` command line. `main.rs` only calls
+//!   [`cli::main`].
+//!
+//! Key decision: a message is acknowledged with `250` only after the store has committed
+//! it and its recipient rows (group commit, see `store`), so an accepted message survives a
+//! crash at any moment after the reply.
+
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod setup;
+pub mod shutdown;
+pub mod smtp;
+pub mod tls;

@@ -1,1 +1,5 @@
-fn main(){}
+//! The `ratspost` binary: only wiring; everything lives in the `relay` library.
+
+fn main() -> std::process::ExitCode {
+    relay::cli::main()
+}

@@ -153,7 +153,10 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<SqlitePools> {
             "sqlite needs a file path (sqlite://./data/ratspost.db); in-memory is not durable",
         ));
     }
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|e| {
             Error::new(
                 ErrorKind::Unavailable,

@@ -108,7 +108,10 @@ impl Store {
     /// the message is stored.
     pub async fn insert_message(&self, message: NewMessage) -> Result<i64> {
         if message.recipients.is_empty() {
-            return Err(Error::new(ErrorKind::Invalid, "a message needs a recipient"));
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "a message needs a recipient",
+            ));
         }
         self.writer.submit(message).await
     }

@@ -105,7 +105,10 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     let admin = sqlx::PgPool::connect(&admin_url).await.ok()?;
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.ok()?;
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&admin)
+                        .await
+                        .ok()?;
                     admin.close().await;
                     Some(())
                 })
@@ -144,6 +147,9 @@ mod tests {
             super::replace_database("postgres://root@h/db?sslmode=disable", "x"),
             "postgres://root@h/x?sslmode=disable"
         );
-        assert_eq!(super::replace_database("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            super::replace_database("postgres://h", "x"),
+            "postgres://h/x"
+        );
     }
 }

@@ -124,7 +124,9 @@ pub(crate) fn normalise_address(address: &str) -> Result<(String, String)> {
             if !local.is_empty()
                 && !domain.is_empty()
                 && address.len() <= 254
-                && !address.chars().any(|c| c.is_whitespace() || c.is_control() || "<>".contains(c)) =>
+                && !address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>".contains(c)) =>
         {
             let domain = domain.to_owned();
             Ok((address, domain))
@@ -146,7 +148,10 @@ impl Store {
         let login = normalise_login(&user.login)?;
         let name = user.name.trim().to_owned();
         if name.is_empty() || name.len() > 200 {
-            return Err(Error::new(ErrorKind::Invalid, "name must be 1-200 characters"));
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "name must be 1-200 characters",
+            ));
         }
         let mut addresses = user
             .addresses
@@ -195,20 +200,19 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let (rows, addresses): (Vec<UserRow>, Vec<(i64, String)>) =
-            with_pool!(&self.db, read pool => {
-                let rows = sqlx::query_as(
-                    "SELECT id, login, name, role, created_at FROM users ORDER BY login",
-                )
-                .fetch_all(pool)
-                .await?;
-                let addresses = sqlx::query_as(
-                    "SELECT user_id, address FROM addresses ORDER BY address",
-                )
-                .fetch_all(pool)
-                .await?;
-                (rows, addresses)
-            });
+        let (rows, addresses): (Vec<UserRow>, Vec<(i64, String)>) = with_pool!(&self.db, read pool => {
+            let rows = sqlx::query_as(
+                "SELECT id, login, name, role, created_at FROM users ORDER BY login",
+            )
+            .fetch_all(pool)
+            .await?;
+            let addresses = sqlx::query_as(
+                "SELECT user_id, address FROM addresses ORDER BY address",
+            )
+            .fetch_all(pool)
+            .await?;
+            (rows, addresses)
+        });
         rows.into_iter()
             .map(|row| {
                 let mine = addresses
@@ -275,7 +279,10 @@ impl Store {
                 .rows_affected()
         });
         if done == 0 {
-            return Err(Error::new(ErrorKind::NotFound, format!("no user {login:?}")));
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no user {login:?}"),
+            ));
         }
         Ok(())
     }
@@ -331,4 +338,3 @@ fn user_from_row(row: UserRow, addresses: Vec<String>) -> Result<User> {
         addresses,
     })
 }
-

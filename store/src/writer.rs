@@ -86,9 +86,7 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
             Err(err) => {
                 tracing::warn!(batch = batch.len(), error = %err, "group commit failed; retrying one by one");
                 for job in batch.drain(..) {
-                    let result = commit(&db, &[&job.message])
-                        .await
-                        .map(|ids| ids[0]);
+                    let result = commit(&db, &[&job.message]).await.map(|ids| ids[0]);
                     if let Err(err) = &result {
                         tracing::error!(error = %err, "message commit failed");
                     }

@@ -77,7 +77,10 @@ fn message(user_id: i64, to: &str, body: &str) -> NewMessage {
 async fn users_are_created_listed_and_unique(db: &TestDb) {
     let store = db.open().await;
     let anna = store
-        .create_user(&staff("Anna", &["Anna.Schmidt@Stadt.example", "a.s@fraktion.example"]))
+        .create_user(&staff(
+            "Anna",
+            &["Anna.Schmidt@Stadt.example", "a.s@fraktion.example"],
+        ))
         .await
         .expect("create anna");
     assert_eq!(anna.login, "anna");
@@ -101,12 +104,22 @@ async fn users_are_created_listed_and_unique(db: &TestDb) {
     assert_eq!(users[1].role, Role::Admin);
     assert_eq!(users[0].addresses.len(), 2);
 
-    let dup_login = store.create_user(&staff("ANNA", &["other@stadt.example"])).await;
+    let dup_login = store
+        .create_user(&staff("ANNA", &["other@stadt.example"]))
+        .await;
     assert!(dup_login.expect_err("duplicate login").is_conflict());
-    let dup_address = store.create_user(&staff("carla", &["bert@STADT.example"])).await;
+    let dup_address = store
+        .create_user(&staff("carla", &["bert@STADT.example"]))
+        .await;
     assert!(dup_address.expect_err("duplicate address").is_conflict());
     // The failed insert left no half-created user behind.
-    assert!(store.user_by_login("carla").await.expect_err("absent").is_not_found());
+    assert!(
+        store
+            .user_by_login("carla")
+            .await
+            .expect_err("absent")
+            .is_not_found()
+    );
     assert_eq!(store.count_users().await.expect("count"), 2);
 }
 
@@ -114,11 +127,19 @@ async fn invalid_users_are_refused(db: &TestDb) {
     let store = db.open().await;
     for bad in ["", "has space", "semi;colon", &"x".repeat(65)] {
         let err = store.create_user(&staff(bad, &["x@stadt.example"])).await;
-        assert_eq!(err.expect_err(bad).kind(), store::ErrorKind::Invalid, "{bad:?}");
+        assert_eq!(
+            err.expect_err(bad).kind(),
+            store::ErrorKind::Invalid,
+            "{bad:?}"
+        );
     }
     for bad in ["no-at-sign", "@stadt.example", "anna@", "a b@stadt.example"] {
         let err = store.create_user(&staff("anna", &[bad])).await;
-        assert_eq!(err.expect_err(bad).kind(), store::ErrorKind::Invalid, "{bad:?}");
+        assert_eq!(
+            err.expect_err(bad).kind(),
+            store::ErrorKind::Invalid,
+            "{bad:?}"
+        );
     }
     assert_eq!(store.count_users().await.expect("count"), 0);
 }
@@ -130,15 +151,24 @@ async fn recipients_are_classified(db: &TestDb) {
         .await
         .expect("create");
     assert_eq!(
-        store.lookup_recipient("ANNA@Stadt.Example").await.expect("lookup"),
+        store
+            .lookup_recipient("ANNA@Stadt.Example")
+            .await
+            .expect("lookup"),
         RecipientLookup::Enrolled(anna.id)
     );
     assert_eq!(
-        store.lookup_recipient("nobody@stadt.example").await.expect("lookup"),
+        store
+            .lookup_recipient("nobody@stadt.example")
+            .await
+            .expect("lookup"),
         RecipientLookup::UnknownLocal
     );
     assert_eq!(
-        store.lookup_recipient("anna@elsewhere.example").await.expect("lookup"),
+        store
+            .lookup_recipient("anna@elsewhere.example")
+            .await
+            .expect("lookup"),
         RecipientLookup::Foreign
     );
     assert!(store.lookup_recipient("not an address").await.is_err());
@@ -163,7 +193,13 @@ async fn passwords_can_be_changed(db: &TestDb) {
     assert!(password::verify("zweites Passwort", &stored));
     assert!(!password::verify("erstes Passwort", &stored));
 
-    assert!(store.set_password_hash("nobody", &second).await.expect_err("nobody").is_not_found());
+    assert!(
+        store
+            .set_password_hash("nobody", &second)
+            .await
+            .expect_err("nobody")
+            .is_not_found()
+    );
 }
 
 async fn messages_roundtrip_with_recipients(db: &TestDb) {
@@ -189,12 +225,27 @@ async fn messages_roundtrip_with_recipients(db: &TestDb) {
         .expect("insert");
 
     assert_eq!(store.message_raw(both_id).await.expect("raw"), raw);
-    assert!(store.message_raw(999_999).await.expect_err("absent").is_not_found());
+    assert!(
+        store
+            .message_raw(999_999)
+            .await
+            .expect_err("absent")
+            .is_not_found()
+    );
 
-    let all = store.list_messages(&MessageFilter::default()).await.expect("list");
-    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), [only_anna, both_id]);
+    let all = store
+        .list_messages(&MessageFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        all.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [only_anna, both_id]
+    );
     let listed = &all[1];
-    assert_eq!(listed.recipients, ["anna@stadt.example", "bert@stadt.example"]);
+    assert_eq!(
+        listed.recipients,
+        ["anna@stadt.example", "bert@stadt.example"]
+    );
     assert_eq!(listed.size, i64::try_from(raw.len()).expect("size"));
     assert_eq!(listed.sha256, "sha-of-both");
     assert_eq!(listed.message_id.as_deref(), Some("both@example.org"));
@@ -250,7 +301,10 @@ async fn concurrent_inserts_are_all_committed(db: &TestDb) {
         ids.insert(task.await.expect("join").expect("insert"));
     }
     assert_eq!(ids.len(), 200);
-    let listed = store.list_messages(&MessageFilter::default()).await.expect("list");
+    let listed = store
+        .list_messages(&MessageFilter::default())
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 200);
     let shas: HashSet<_> = listed.iter().map(|m| m.sha256.clone()).collect();
     assert_eq!(shas.len(), 200);
@@ -282,7 +336,10 @@ async fn a_failing_message_does_not_fail_its_batch(db: &TestDb) {
         }
     }
     assert_eq!(failed, 1);
-    let listed = store.list_messages(&MessageFilter::default()).await.expect("list");
+    let listed = store
+        .list_messages(&MessageFilter::default())
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 49);
     // Nothing half-stored: no message row without its recipients.
     assert!(listed.iter().all(|m| !m.recipients.is_empty()));
@@ -303,9 +360,16 @@ async fn data_survives_reopening(db: &TestDb) {
 
     // Opening again runs the migrations again: they must be idempotent.
     let second = db.open().await;
-    assert_eq!(second.user_by_login("anna").await.expect("anna").id, anna.id);
     assert_eq!(
-        second.list_messages(&MessageFilter::default()).await.expect("list")[0].id,
+        second.user_by_login("anna").await.expect("anna").id,
+        anna.id
+    );
+    assert_eq!(
+        second
+            .list_messages(&MessageFilter::default())
+            .await
+            .expect("list")[0]
+            .id,
         id
     );
 }

@@ -1,0 +1,230 @@
+//! The command line: `ratspost [--config FILE] COMMAND`.
+//!
+//! One file per command group under `cli/`; this file holds the argument types and the
+//! dispatch. Every listing has `--json`.
+
+mod message;
+mod serve;
+mod user;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+/// ratspost: secure mail intake, mailbox and controlled forwarding for town halls.
+#[derive(Debug, Parser)]
+#[command(name = "ratspost", version, about)]
+pub struct Cli {
+    /// Configuration file. Default: ./ratspost.toml if present, else built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented config with every default, create the database, a self-signed
+    /// certificate and the bootstrap admin (whose password is printed once).
+    Init,
+    /// Run the daemon (does the setup of `init` first when nothing exists yet).
+    Serve,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect accepted messages (metadata only, never content).
+    #[command(subcommand)]
+    Message(MessageCommand),
+}
+
+/// `ratspost user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. Without --password-stdin a random password is generated and printed.
+    Add {
+        /// Login name.
+        login: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Mail address to accept mail for (repeatable).
+        #[arg(long = "address", value_name = "ADDR")]
+        addresses: Vec<String>,
+        /// Role.
+        #[arg(long, default_value = "staff", value_parser = ["staff", "admin", "dpo"])]
+        role: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new password. Without --password-stdin a random one is generated and printed.
+    Passwd {
+        /// Login name.
+        login: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `ratspost message …`
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// List accepted messages, newest first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only messages for this user.
+        #[arg(long, value_name = "LOGIN")]
+        user: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+}
+
+/// Where the configuration comes from.
+#[derive(Debug)]
+enum ConfigSource {
+    File(PathBuf),
+    Builtin,
+}
+
+const DEFAULT_CONFIG: &str = "ratspost.toml";
+
+fn config_source(explicit: Option<&Path>) -> ConfigSource {
+    match explicit {
+        Some(path) => ConfigSource::File(path.to_path_buf()),
+        None if Path::new(DEFAULT_CONFIG).exists() => {
+            ConfigSource::File(PathBuf::from(DEFAULT_CONFIG))
+        }
+        None => ConfigSource::Builtin,
+    }
+}
+
+fn load(source: &ConfigSource) -> Result<Config, config::ConfigErrors> {
+    match source {
+        ConfigSource::File(path) => Config::load(path),
+        ConfigSource::Builtin => Ok(Config::builtin()),
+    }
+}
+
+/// Parses arguments, runs the command, and maps failures to an exit code: 2 for a bad
+/// configuration, 1 for anything else.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(config_errors) = err.downcast_ref::<config::ConfigErrors>() {
+                eprintln!("error: {config_errors}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let source = config_source(cli.config.as_deref());
+    match cli.command {
+        Command::Init => init(&source).await,
+        Command::Serve => {
+            if let ConfigSource::Builtin = source {
+                // A first start on a fresh directory: leave the commented defaults behind
+                // so the operator sees what can be configured.
+                write_default_config(Path::new(DEFAULT_CONFIG))?;
+                println!("Wrote the default configuration to {DEFAULT_CONFIG}");
+            }
+            let config = load(&config_source(cli.config.as_deref()))?;
+            serve::run(config).await
+        }
+        Command::User(cmd) => user::run(&load(&source)?, cmd).await,
+        Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
+    }
+}
+
+async fn init(source: &ConfigSource) -> anyhow::Result<()> {
+    let path = match source {
+        ConfigSource::File(path) => path.clone(),
+        ConfigSource::Builtin => PathBuf::from(DEFAULT_CONFIG),
+    };
+    if path.exists() {
+        println!("Keeping the existing configuration {}", path.display());
+    } else {
+        write_default_config(&path)?;
+        println!("Wrote the default configuration to {}", path.display());
+    }
+    let config = Config::load(&path)?;
+    let (store, report) = crate::setup::prepare(&config).await?;
+    crate::setup::print_report(&report, &config);
+    println!(
+        "Database ready: {}",
+        store::redact_url(&config.database.url)
+    );
+    store.close().await;
+    Ok(())
+}
+
+fn write_default_config(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, config::default_file())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("relay=info,webui=info,store=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads a password from the first line of stdin (without its line ending).
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "the password on stdin is empty");
+    Ok(password)
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC.
+fn rfc3339(millis: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| millis.to_string())
+}

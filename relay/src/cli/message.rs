@@ -1,0 +1,66 @@
+//! `ratspost message list`: metadata only, never content.
+
+use serde::Serialize;
+use store::MessageFilter;
+
+use super::{MessageCommand, rfc3339};
+use crate::config::Config;
+use crate::setup::open_store;
+
+#[derive(Serialize)]
+struct Listed {
+    id: i64,
+    received_at: String,
+    mail_from: String,
+    recipients: Vec<String>,
+    size: i64,
+    sha256: String,
+    message_id: Option<String>,
+    state: String,
+}
+
+pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<()> {
+    let MessageCommand::List { json, user, limit } = cmd;
+    let store = open_store(config).await?;
+    let messages = store.list_messages(&MessageFilter { user, limit }).await;
+    store.close().await;
+    let listed: Vec<Listed> = messages?
+        .into_iter()
+        .map(|m| Listed {
+            id: m.id,
+            received_at: rfc3339(m.received_at),
+            mail_from: m.mail_from,
+            recipients: m.recipients,
+            size: m.size,
+            sha256: m.sha256,
+            message_id: m.message_id,
+            state: m.state,
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(());
+    }
+    println!(
+        "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<9} MESSAGE-ID",
+        "ID", "RECEIVED", "FROM", "TO", "SIZE", "SHA256", "STATE"
+    );
+    for m in listed {
+        println!(
+            "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<9} {}",
+            m.id,
+            m.received_at,
+            if m.mail_from.is_empty() {
+                "<>"
+            } else {
+                &m.mail_from
+            },
+            m.recipients.join(","),
+            m.size,
+            &m.sha256[..m.sha256.len().min(10)],
+            m.state,
+            m.message_id.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! `ratspost user add|list|passwd`
+
+use anyhow::Context as _;
+use store::{NewUser, Role};
+
+use super::{UserCommand, read_password_stdin, rfc3339};
+use crate::config::Config;
+use crate::setup::open_store;
+
+pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = match cmd {
+        UserCommand::Add {
+            login,
+            name,
+            addresses,
+            role,
+            password_stdin,
+        } => {
+            let role: Role = role.parse()?;
+            let (password, generated) = new_password(password_stdin)?;
+            let user = store
+                .create_user(&NewUser {
+                    login,
+                    name,
+                    role,
+                    password_hash: store::password::hash(&password)?,
+                    addresses,
+                })
+                .await
+                .context("creating the user")?;
+            println!(
+                "Created {} ({}) for {}",
+                user.login,
+                user.role.as_str(),
+                if user.addresses.is_empty() {
+                    "no addresses".to_owned()
+                } else {
+                    user.addresses.join(", ")
+                }
+            );
+            if generated {
+                println!("Password (shown only once): {password}");
+            }
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let users = store.list_users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                println!(
+                    "{:<20} {:<6} {:<25} {:<20} ADDRESSES",
+                    "LOGIN", "ROLE", "NAME", "CREATED"
+                );
+                for u in users {
+                    println!(
+                        "{:<20} {:<6} {:<25} {:<20} {}",
+                        u.login,
+                        u.role.as_str(),
+                        u.name,
+                        rfc3339(u.created_at),
+                        u.addresses.join(",")
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Passwd {
+            login,
+            password_stdin,
+        } => {
+            let (password, generated) = new_password(password_stdin)?;
+            store
+                .set_password_hash(&login, &store::password::hash(&password)?)
+                .await
+                .with_context(|| format!("setting the password of {login}"))?;
+            println!("Password of {login} changed");
+            if generated {
+                println!("Password (shown only once): {password}");
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
+
+/// The password from stdin, or a generated one (then `true`: it must be shown).
+fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        Ok((read_password_stdin()?, false))
+    } else {
+        Ok((store::password::generate(20), true))
+    }
+}

@@ -1,0 +1,822 @@
+//! The one configuration: parsed once from TOML, validated with every error reported
+//! together, then passed around as `Arc<Config>`.
+//!
+//! Parsing has two layers (as ripgrep's low/high args): [`RawConfig`] mirrors the file and
+//! never fails on a bad value — each leaf is a [`Field`] that keeps either the value or the
+//! error — so that [`Config::resolve`] can collect *all* problems (unknown keys, wrong
+//! types, out-of-range values) and report them at once, each with file and key. Nothing
+//! after startup sees `RawConfig`.
+//!
+//! Every default lives in [`defaults`]; the commented file `ratspost init` writes is
+//! generated from the same constants ([`default_file`]), so it cannot drift.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Built-in defaults. Every limit has one, chosen to be safe for a town hall's volume.
+pub mod defaults {
+    /// Where the SQLite database, TLS material and generated keys live.
+    pub const DATA_DIR: &str = "./data";
+    /// Database pool size.
+    pub const DB_MAX_CONNECTIONS: u32 = 16;
+    /// Seconds to wait for a free database connection.
+    pub const DB_ACQUIRE_TIMEOUT_SECS: u64 = 10;
+    /// SMTP listener: loopback, unprivileged.
+    pub const SMTP_LISTEN: &str = "127.0.0.1:2525";
+    /// Name in the greeting, EHLO reply and trace headers.
+    pub const SMTP_HOSTNAME: &str = "localhost";
+    /// Hosts allowed to hand mail over: only the local machine until configured.
+    pub const SMTP_UPSTREAM_NETWORKS: &[&str] = &["127.0.0.0/8", "::1/128"];
+    /// 25 MiB: what Exchange Online and most providers accept.
+    pub const SMTP_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
+    /// RFC 5321 allows 512 octets plus extension parameters; 2048 leaves room for those.
+    pub const SMTP_MAX_COMMAND_LINE: u64 = 2048;
+    /// RFC 5321 says 1000; real mail sometimes exceeds it, so accept up to 8 KiB.
+    pub const SMTP_MAX_MESSAGE_LINE: u64 = 8192;
+    /// Recipients per message (RFC 5321 requires at least 100 to be accepted).
+    pub const SMTP_MAX_RECIPIENTS: u64 = 100;
+    /// Concurrent SMTP connections in total.
+    pub const SMTP_MAX_CONNECTIONS: u64 = 256;
+    /// Concurrent SMTP connections from one IP address.
+    pub const SMTP_MAX_CONNECTIONS_PER_IP: u64 = 32;
+    /// RFC 5321 §4.5.3.2.7: at least 5 minutes waiting for a command.
+    pub const SMTP_COMMAND_TIMEOUT_SECS: u64 = 300;
+    /// RFC 5321 §4.5.3.2.5-6: 3 minutes per data block, 10 for the terminator; one value.
+    pub const SMTP_DATA_TIMEOUT_SECS: u64 = 600;
+    /// A session, however busy, ends after an hour.
+    pub const SMTP_MAX_SESSION_SECS: u64 = 3600;
+    /// Protocol errors (and refused recipients) before the session is closed, as Postfix.
+    pub const SMTP_MAX_ERRORS: u64 = 20;
+    /// Refuse mail until STARTTLS: off, because the upstream usually sits on a trusted link.
+    pub const SMTP_REQUIRE_TLS: bool = false;
+    /// Refuse 8-bit message data when MAIL FROM did not declare BODY=8BITMIME.
+    pub const SMTP_REJECT_UNDECLARED_8BIT: bool = true;
+    /// Seconds in-flight work gets to finish after SIGTERM before it is cut off.
+    pub const SHUTDOWN_GRACE_SECS: u64 = 30;
+}
+
+/// A leaf value from the file: absent, or the value, or why it could not be read.
+/// Never fails deserialisation, so one bad value does not hide the others.
+#[derive(Debug)]
+pub struct Field<T>(Option<Result<T, String>>);
+
+impl<T> Default for Field<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        Ok(Self(Some(
+            T::deserialize(value).map_err(|e| e.message().to_owned()),
+        )))
+    }
+}
+
+/// The file as written. Unknown keys are collected separately (`serde_ignored`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    /// Directory for the SQLite database, TLS material and keys.
+    pub data_dir: Field<String>,
+    /// `[database]`
+    pub database: RawDatabase,
+    /// `[tls]`
+    pub tls: RawTls,
+    /// `[smtp]`
+    pub smtp: RawSmtp,
+    /// `[shutdown]`
+    pub shutdown: RawShutdown,
+}
+
+/// `[database]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDatabase {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: Field<String>,
+    /// Pool size.
+    pub max_connections: Field<u64>,
+    /// Seconds to wait for a connection.
+    pub acquire_timeout_secs: Field<u64>,
+}
+
+/// `[tls]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert: Field<String>,
+    /// PEM private key.
+    pub key: Field<String>,
+}
+
+/// `[smtp]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawSmtp {
+    /// Listen address.
+    pub listen: Field<String>,
+    /// Our host name.
+    pub hostname: Field<String>,
+    /// CIDRs allowed to connect.
+    pub upstream_networks: Field<Vec<String>>,
+    /// Domains that are ours even before any address there is enrolled.
+    pub local_domains: Field<Vec<String>>,
+    /// Bytes.
+    pub max_message_size: Field<u64>,
+    /// Bytes, including CRLF.
+    pub max_command_line: Field<u64>,
+    /// Bytes, including CRLF.
+    pub max_message_line: Field<u64>,
+    /// Recipients per message.
+    pub max_recipients: Field<u64>,
+    /// Connections in total.
+    pub max_connections: Field<u64>,
+    /// Connections per client IP.
+    pub max_connections_per_ip: Field<u64>,
+    /// Seconds.
+    pub command_timeout_secs: Field<u64>,
+    /// Seconds.
+    pub data_timeout_secs: Field<u64>,
+    /// Seconds.
+    pub max_session_secs: Field<u64>,
+    /// Errors per session.
+    pub max_errors: Field<u64>,
+    /// Require STARTTLS before MAIL.
+    pub require_tls: Field<bool>,
+    /// Refuse undeclared 8-bit data.
+    pub reject_undeclared_8bit: Field<bool>,
+}
+
+/// `[shutdown]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawShutdown {
+    /// Seconds.
+    pub grace_secs: Field<u64>,
+}
+
+/// Everything wrong with a config file, one line per problem.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    /// The file (or "built-in defaults").
+    pub source: String,
+    /// `key: problem` lines.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration in {}:", self.source)?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {p}", self.source)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from; `None` for built-in defaults.
+    pub source: Option<PathBuf>,
+    /// Data directory (absolute or relative to the working directory).
+    pub data_dir: PathBuf,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[tls]`
+    pub tls: TlsConfig,
+    /// `[smtp]`
+    pub smtp: SmtpConfig,
+    /// Time in-flight work gets after a stop signal.
+    pub shutdown_grace: Duration,
+}
+
+/// `[database]`
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Connection URL (may hold a password: never log it unredacted).
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Wait for a connection.
+    pub acquire_timeout: Duration,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Certificate chain file.
+    pub cert: PathBuf,
+    /// Private key file.
+    pub key: PathBuf,
+    /// True when both paths are the defaults under `data_dir`, which setup may generate.
+    pub generated: bool,
+}
+
+/// `[smtp]`
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Our host name.
+    pub hostname: String,
+    /// Who may connect.
+    pub upstream_networks: Vec<IpNet>,
+    /// Extra local domains (lower-case).
+    pub local_domains: Vec<String>,
+    /// Largest message accepted, in bytes.
+    pub max_message_size: usize,
+    /// Longest command line, including CRLF.
+    pub max_command_line: usize,
+    /// Longest message line, including CRLF.
+    pub max_message_line: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Connections in total.
+    pub max_connections: usize,
+    /// Connections per client IP.
+    pub max_connections_per_ip: usize,
+    /// Wait for a command.
+    pub command_timeout: Duration,
+    /// Wait for message data.
+    pub data_timeout: Duration,
+    /// Longest session.
+    pub max_session: Duration,
+    /// Errors before the session is closed.
+    pub max_errors: u32,
+    /// Require STARTTLS before MAIL.
+    pub require_tls: bool,
+    /// Refuse undeclared 8-bit data.
+    pub reject_undeclared_8bit: bool,
+}
+
+impl SmtpConfig {
+    /// Whether `ip` may hand over mail.
+    #[must_use]
+    pub fn is_upstream(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            // A v4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.upstream_networks.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Collects problems while resolving.
+struct Resolver {
+    problems: Vec<String>,
+}
+
+impl Resolver {
+    /// The value of `field`, or `default` when absent; a bad value is recorded.
+    fn get<T: Clone>(&mut self, key: &str, field: &Field<T>, default: T) -> T {
+        match &field.0 {
+            None => default,
+            Some(Ok(v)) => v.clone(),
+            Some(Err(e)) => {
+                self.problems.push(format!("{key}: {e}"));
+                default
+            }
+        }
+    }
+
+    /// Like [`Self::get`], then converted and checked by `check`.
+    fn parse<T: Clone, U>(
+        &mut self,
+        key: &str,
+        field: &Field<T>,
+        default: T,
+        check: impl FnOnce(T) -> Result<U, String>,
+        fallback: U,
+    ) -> U {
+        let value = self.get(key, field, default);
+        check(value).unwrap_or_else(|e| {
+            self.problems.push(format!("{key}: {e}"));
+            fallback
+        })
+    }
+
+    /// A positive integer within `1..=max`, as usize.
+    fn count(&mut self, key: &str, field: &Field<u64>, default: u64, max: u64) -> usize {
+        self.parse(
+            key,
+            field,
+            default,
+            |v| {
+                if (1..=max).contains(&v) {
+                    usize::try_from(v).map_err(|e| e.to_string())
+                } else {
+                    Err(format!("must be between 1 and {max}, got {v}"))
+                }
+            },
+            usize::try_from(default).unwrap_or(usize::MAX),
+        )
+    }
+
+    fn secs(&mut self, key: &str, field: &Field<u64>, default: u64) -> Duration {
+        Duration::from_secs(self.count(key, field, default, 7 * 24 * 3600) as u64)
+    }
+}
+
+impl Config {
+    /// Reads and resolves `path`.
+    ///
+    /// # Errors
+    /// Every problem in the file, together.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            source: path.display().to_string(),
+            problems: vec![format!("cannot read: {e}")],
+        })?;
+        Self::parse(&text, Some(path))
+    }
+
+    /// The built-in defaults (no file).
+    ///
+    /// # Panics
+    /// Never: the defaults are tested to resolve.
+    #[must_use]
+    pub fn builtin() -> Self {
+        Self::parse("", None).expect("built-in defaults are valid")
+    }
+
+    /// Parses TOML `text`; `path` names the file in errors and anchors relative paths.
+    ///
+    /// # Errors
+    /// Every problem in the text, together.
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let source = path.map_or_else(
+            || "built-in defaults".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let fail = |problems| ConfigErrors {
+            source: source.clone(),
+            problems,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| fail(vec![toml_error(text, &e)]))?;
+        let mut unknown = Vec::new();
+        let raw: RawConfig = serde_ignored::deserialize(de, |key| unknown.push(key.to_string()))
+            .map_err(|e| fail(vec![toml_error(text, &e)]))?;
+        let base = path
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut config = Self::resolve(&raw, &base).map_err(fail)?;
+        if !unknown.is_empty() {
+            return Err(fail(
+                unknown
+                    .into_iter()
+                    .map(|k| format!("{k}: unknown key"))
+                    .collect(),
+            ));
+        }
+        config.source = path.map(Path::to_path_buf);
+        Ok(config)
+    }
+
+    /// Validates `raw`; relative paths are taken relative to `base` (the config file's
+    /// directory), so a config works the same from any working directory.
+    ///
+    /// # Errors
+    /// One line per problem.
+    pub fn resolve(raw: &RawConfig, base: &Path) -> Result<Self, Vec<String>> {
+        use defaults as d;
+        let mut r = Resolver {
+            problems: Vec::new(),
+        };
+        let anchor = |p: String| -> PathBuf {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
+
+        let data_dir = anchor(r.get("data_dir", &raw.data_dir, d::DATA_DIR.to_owned()));
+        let default_db = format!("sqlite://{}", data_dir.join("ratspost.db").display());
+        let url = r.parse(
+            "database.url",
+            &raw.database.url,
+            default_db.clone(),
+            |u| {
+                if let Some(path) = u.strip_prefix("sqlite://") {
+                    let path = anchor(path.to_owned());
+                    Ok(format!("sqlite://{}", path.display()))
+                } else if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+                    Ok(u)
+                } else {
+                    Err("expected sqlite://PATH or postgres://USER@HOST/DB".to_owned())
+                }
+            },
+            default_db,
+        );
+        let database = DatabaseConfig {
+            url,
+            max_connections: r.count(
+                "database.max_connections",
+                &raw.database.max_connections,
+                u64::from(d::DB_MAX_CONNECTIONS),
+                1000,
+            ) as u32,
+            acquire_timeout: r.secs(
+                "database.acquire_timeout_secs",
+                &raw.database.acquire_timeout_secs,
+                d::DB_ACQUIRE_TIMEOUT_SECS,
+            ),
+        };
+
+        let default_cert = data_dir.join("tls").join("cert.pem");
+        let default_key = data_dir.join("tls").join("key.pem");
+        let cert = raw
+            .tls
+            .cert
+            .0
+            .is_some()
+            .then(|| anchor(r.get("tls.cert", &raw.tls.cert, String::new())));
+        let key = raw
+            .tls
+            .key
+            .0
+            .is_some()
+            .then(|| anchor(r.get("tls.key", &raw.tls.key, String::new())));
+        if cert.is_some() != key.is_some() {
+            r.problems.push(
+                "tls: set both cert and key, or neither (then a self-signed pair is generated)"
+                    .to_owned(),
+            );
+        }
+        let tls = TlsConfig {
+            generated: cert.is_none() || key.is_none(),
+            cert: cert.unwrap_or(default_cert),
+            key: key.unwrap_or(default_key),
+        };
+
+        let s = &raw.smtp;
+        let fallback_listen: SocketAddr = d::SMTP_LISTEN.parse().expect("default listen address");
+        let smtp = SmtpConfig {
+            listen: r.parse(
+                "smtp.listen",
+                &s.listen,
+                d::SMTP_LISTEN.to_owned(),
+                |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
+                fallback_listen,
+            ),
+            hostname: r.parse(
+                "smtp.hostname",
+                &s.hostname,
+                d::SMTP_HOSTNAME.to_owned(),
+                |v| {
+                    let ok = !v.is_empty()
+                        && v.len() <= 253
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+                    if ok {
+                        Ok(v)
+                    } else {
+                        Err(format!("{v:?} is not a host name"))
+                    }
+                },
+                d::SMTP_HOSTNAME.to_owned(),
+            ),
+            upstream_networks: r.parse(
+                "smtp.upstream_networks",
+                &s.upstream_networks,
+                d::SMTP_UPSTREAM_NETWORKS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                |nets| nets.iter().map(|n| parse_network(n)).collect(),
+                Vec::new(),
+            ),
+            local_domains: r.parse(
+                "smtp.local_domains",
+                &s.local_domains,
+                Vec::new(),
+                |domains| {
+                    domains
+                        .into_iter()
+                        .map(|dom| {
+                            let dom = dom.trim().trim_end_matches('.').to_lowercase();
+                            if dom.is_empty() || dom.contains(['@', ' ']) {
+                                Err(format!("{dom:?} is not a domain"))
+                            } else {
+                                Ok(dom)
+                            }
+                        })
+                        .collect()
+                },
+                Vec::new(),
+            ),
+            max_message_size: r.count(
+                "smtp.max_message_size",
+                &s.max_message_size,
+                d::SMTP_MAX_MESSAGE_SIZE,
+                1 << 30,
+            ),
+            max_command_line: r.count(
+                "smtp.max_command_line",
+                &s.max_command_line,
+                d::SMTP_MAX_COMMAND_LINE,
+                1 << 16,
+            ),
+            max_message_line: r.count(
+                "smtp.max_message_line",
+                &s.max_message_line,
+                d::SMTP_MAX_MESSAGE_LINE,
+                1 << 20,
+            ),
+            max_recipients: r.count(
+                "smtp.max_recipients",
+                &s.max_recipients,
+                d::SMTP_MAX_RECIPIENTS,
+                10_000,
+            ),
+            max_connections: r.count(
+                "smtp.max_connections",
+                &s.max_connections,
+                d::SMTP_MAX_CONNECTIONS,
+                100_000,
+            ),
+            max_connections_per_ip: r.count(
+                "smtp.max_connections_per_ip",
+                &s.max_connections_per_ip,
+                d::SMTP_MAX_CONNECTIONS_PER_IP,
+                100_000,
+            ),
+            command_timeout: r.secs(
+                "smtp.command_timeout_secs",
+                &s.command_timeout_secs,
+                d::SMTP_COMMAND_TIMEOUT_SECS,
+            ),
+            data_timeout: r.secs(
+                "smtp.data_timeout_secs",
+                &s.data_timeout_secs,
+                d::SMTP_DATA_TIMEOUT_SECS,
+            ),
+            max_session: r.secs(
+                "smtp.max_session_secs",
+                &s.max_session_secs,
+                d::SMTP_MAX_SESSION_SECS,
+            ),
+            max_errors: r.count("smtp.max_errors", &s.max_errors, d::SMTP_MAX_ERRORS, 1000) as u32,
+            require_tls: r.get("smtp.require_tls", &s.require_tls, d::SMTP_REQUIRE_TLS),
+            reject_undeclared_8bit: r.get(
+                "smtp.reject_undeclared_8bit",
+                &s.reject_undeclared_8bit,
+                d::SMTP_REJECT_UNDECLARED_8BIT,
+            ),
+        };
+        if smtp.max_command_line < 512 {
+            r.problems
+                .push("smtp.max_command_line: RFC 5321 requires at least 512".to_owned());
+        }
+        if smtp.max_message_line < 1000 {
+            r.problems
+                .push("smtp.max_message_line: RFC 5321 requires at least 1000".to_owned());
+        }
+        if smtp.max_connections_per_ip > smtp.max_connections {
+            r.problems.push(
+                "smtp.max_connections_per_ip: must not exceed smtp.max_connections".to_owned(),
+            );
+        }
+
+        let shutdown_grace = r.secs(
+            "shutdown.grace_secs",
+            &raw.shutdown.grace_secs,
+            d::SHUTDOWN_GRACE_SECS,
+        );
+
+        if r.problems.is_empty() {
+            Ok(Self {
+                source: None,
+                data_dir,
+                database,
+                tls,
+                smtp,
+                shutdown_grace,
+            })
+        } else {
+            Err(r.problems)
+        }
+    }
+}
+
+fn parse_network(net: &str) -> Result<IpNet, String> {
+    net.parse::<IpNet>()
+        .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{net:?} is not an IP network (e.g. 10.1.2.0/24)"))
+}
+
+/// A TOML error with its line number.
+fn toml_error(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", err.message())
+        }
+        None => err.message().to_owned(),
+    }
+}
+
+/// The commented configuration file `ratspost init` writes: every key with its default.
+#[must_use]
+pub fn default_file() -> String {
+    use defaults as d;
+    let networks = d::SMTP_UPSTREAM_NETWORKS
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"# ratspost configuration. Every key is shown with its built-in default.
+# Relative paths are relative to the directory of this file.
+
+# Where the SQLite database, the generated TLS certificate and keys are kept.
+data_dir = "{data_dir}"
+
+[database]
+# "sqlite://PATH" (embedded default, a file under data_dir) or
+# "postgres://USER:PASSWORD@HOST:5432/DB" for larger or multi-node deployments.
+# url = "sqlite://{data_dir}/ratspost.db"
+# Connections in the pool (for SQLite: readers; writes always use one connection).
+max_connections = {db_max}
+# Seconds to wait for a free connection before an operation fails.
+acquire_timeout_secs = {db_acquire}
+
+[tls]
+# PEM certificate chain and private key. When both are unset, a self-signed certificate
+# for localhost (SAN DNS:localhost, IP:127.0.0.1, IP:::1) is generated under data_dir/tls.
+# cert = "/etc/ratspost/fullchain.pem"
+# key = "/etc/ratspost/privkey.pem"
+
+[smtp]
+# Where the city's mail server hands over mail for enrolled staff. STARTTLS is offered.
+listen = "{smtp_listen}"
+# Our name in the greeting and the EHLO reply.
+hostname = "{smtp_hostname}"
+# Only these networks may connect: the upstream mail servers. Anything else gets 554.
+upstream_networks = [{networks}]
+# Domains that are ours even before an address there is enrolled: unknown users in them
+# get "550 5.1.1"; every other domain gets "550 5.7.1 relaying denied".
+local_domains = []
+# Largest message in bytes; SIZE is advertised, larger messages get 552 after DATA.
+max_message_size = {max_size}
+# Longest command line in bytes, including CRLF (RFC 5321 minimum: 512).
+max_command_line = {max_cmd}
+# Longest message line in bytes, including CRLF (RFC 5321 says 1000).
+max_message_line = {max_line}
+# Recipients per message; more get "452 4.5.3".
+max_recipients = {max_rcpt}
+# Concurrent connections in total, and from one IP address; more get "421".
+max_connections = {max_conn}
+max_connections_per_ip = {max_conn_ip}
+# Seconds to wait for a command, and for each read of message data.
+command_timeout_secs = {cmd_timeout}
+data_timeout_secs = {data_timeout}
+# Seconds a session may last in all.
+max_session_secs = {max_session}
+# Protocol errors before the session is closed with 421.
+max_errors = {max_errors}
+# Refuse MAIL FROM until the client has issued STARTTLS.
+require_tls = {require_tls}
+# Refuse 8-bit message data unless MAIL FROM declared BODY=8BITMIME (RFC 6152).
+reject_undeclared_8bit = {reject_8bit}
+
+[shutdown]
+# Seconds in-flight sessions get to finish after SIGTERM/SIGINT.
+grace_secs = {grace}
+"#,
+        data_dir = d::DATA_DIR,
+        db_max = d::DB_MAX_CONNECTIONS,
+        db_acquire = d::DB_ACQUIRE_TIMEOUT_SECS,
+        smtp_listen = d::SMTP_LISTEN,
+        smtp_hostname = d::SMTP_HOSTNAME,
+        max_size = d::SMTP_MAX_MESSAGE_SIZE,
+        max_cmd = d::SMTP_MAX_COMMAND_LINE,
+        max_line = d::SMTP_MAX_MESSAGE_LINE,
+        max_rcpt = d::SMTP_MAX_RECIPIENTS,
+        max_conn = d::SMTP_MAX_CONNECTIONS,
+        max_conn_ip = d::SMTP_MAX_CONNECTIONS_PER_IP,
+        cmd_timeout = d::SMTP_COMMAND_TIMEOUT_SECS,
+        data_timeout = d::SMTP_DATA_TIMEOUT_SECS,
+        max_session = d::SMTP_MAX_SESSION_SECS,
+        max_errors = d::SMTP_MAX_ERRORS,
+        require_tls = d::SMTP_REQUIRE_TLS,
+        reject_8bit = d::SMTP_REJECT_UNDECLARED_8BIT,
+        grace = d::SHUTDOWN_GRACE_SECS,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_defaults_resolve() {
+        let c = Config::builtin();
+        assert_eq!(c.smtp.listen, "127.0.0.1:2525".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.database.url, "sqlite://./data/ratspost.db");
+        assert!(c.tls.generated);
+        assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
+        assert!(c.smtp.is_upstream("127.0.0.1".parse().unwrap()));
+        assert!(c.smtp.is_upstream("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!c.smtp.is_upstream("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_written_default_file_equals_the_builtin_defaults() {
+        let written = Config::parse(&default_file(), None).expect("default file parses");
+        let builtin = Config::builtin();
+        assert_eq!(format!("{:?}", written.smtp), format!("{:?}", builtin.smtp));
+        assert_eq!(written.database.url, builtin.database.url);
+        assert_eq!(written.shutdown_grace, builtin.shutdown_grace);
+    }
+
+    #[test]
+    fn all_problems_are_reported_together_with_file_and_key() {
+        let text = r#"
+            colour = "blue"
+            [smtp]
+            listen = "not an address"
+            max_recipients = "many"
+            max_errors = 0
+            upstream_networks = ["10.0.0.0/8", "nonsense"]
+            frobnicate = true
+            [database]
+            url = "mysql://x"
+        "#;
+        let err =
+            Config::parse(text, Some(Path::new("/etc/ratspost.toml"))).expect_err("invalid config");
+        let shown = err.to_string();
+        for needle in [
+            "/etc/ratspost.toml: smtp.listen:",
+            "smtp.max_recipients: invalid type: string \"many\"",
+            "smtp.max_errors: must be between 1 and 1000, got 0",
+            "smtp.upstream_networks: \"nonsense\" is not an IP network",
+            "database.url: expected sqlite://PATH",
+        ] {
+            assert!(shown.contains(needle), "missing {needle:?} in:\n{shown}");
+        }
+        assert_eq!(err.problems.len(), 5, "{shown}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_all_at_once() {
+        let err =
+            Config::parse("colour = 1\n[smtp]\nfrobnicate = true\n", None).expect_err("unknown");
+        assert_eq!(
+            err.problems,
+            ["colour: unknown key", "smtp.frobnicate: unknown key"]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = Config::parse("[smtp]\nlisten = \n", None).expect_err("syntax");
+        assert!(err.problems[0].starts_with("line 2:"), "{:?}", err.problems);
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let c = Config::parse(
+            "data_dir = \"state\"\n",
+            Some(Path::new("/srv/ratspost/ratspost.toml")),
+        )
+        .expect("valid");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/ratspost/state"));
+        assert_eq!(c.database.url, "sqlite:///srv/ratspost/state/ratspost.db");
+        assert_eq!(
+            c.tls.cert,
+            PathBuf::from("/srv/ratspost/state/tls/cert.pem")
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let err = Config::parse("[tls]\ncert = \"c.pem\"\n", None).expect_err("half tls");
+        assert!(err.problems[0].starts_with("tls:"), "{:?}", err.problems);
+    }
+
+    #[test]
+    fn networks_accept_plain_addresses() {
+        let c = Config::parse(
+            "[smtp]\nupstream_networks = [\"10.1.2.3\", \"2001:db8::/32\"]\n",
+            None,
+        )
+        .expect("valid");
+        assert!(c.smtp.is_upstream("10.1.2.3".parse().unwrap()));
+        assert!(!c.smtp.is_upstream("10.1.2.4".parse().unwrap()));
+        assert!(c.smtp.is_upstream("2001:db8::1".parse().unwrap()));
+    }
+}

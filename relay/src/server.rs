@@ -1,0 +1,71 @@
+//! Starting the daemon's services on listeners that are already bound.
+//!
+//! Binding is separate from serving so that tests bind `127.0.0.1:0`, learn the port, and
+//! run exactly the code production runs (mini-redis `server.rs`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use crate::smtp;
+use crate::tls;
+
+/// The daemon's bound sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// SMTP intake.
+    pub smtp: TcpListener,
+}
+
+impl Listeners {
+    /// Binds every listener the configuration names.
+    ///
+    /// # Errors
+    /// When an address cannot be bound (in use, no permission).
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let smtp = TcpListener::bind(config.smtp.listen)
+            .await
+            .with_context(|| format!("binding SMTP listener {}", config.smtp.listen))?;
+        Ok(Self { smtp })
+    }
+
+    /// The SMTP address actually bound (with the real port when 0 was asked for).
+    ///
+    /// # Errors
+    /// When the socket has no local address.
+    pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.smtp.local_addr()
+    }
+}
+
+/// Starts all services as tasks on `shutdown.tracker`; returns at once. Stop them with
+/// [`Shutdown::run`].
+///
+/// # Errors
+/// When the TLS certificate or key cannot be loaded.
+pub fn start(
+    listeners: Listeners,
+    config: Arc<Config>,
+    store: Store,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let acceptor = tls::acceptor(&config.tls.cert, &config.tls.key)?;
+    let ctx = smtp::session::Context {
+        config,
+        store,
+        tls: Some(acceptor),
+        shutdown: shutdown.clone(),
+    };
+    if let Ok(addr) = listeners.smtp.local_addr() {
+        tracing::info!(%addr, "SMTP listening");
+    }
+    shutdown
+        .tracker
+        .spawn(smtp::listener::run(listeners.smtp, ctx));
+    Ok(())
+}

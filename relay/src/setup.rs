@@ -1,0 +1,102 @@
+//! First-run setup, shared by `ratspost init` and a `ratspost serve` on a fresh directory:
+//! data directory, self-signed certificate, database with migrations, bootstrap admin.
+//! Each step only happens when its result is missing, so running it again is harmless.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use store::{NewUser, Role, Store, StoreOptions};
+
+use crate::config::Config;
+use crate::tls;
+
+/// Login of the admin created on an empty database.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// What setup did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// A self-signed certificate was generated.
+    pub certificate_generated: bool,
+    /// The bootstrap admin was created with this password (shown once, never stored).
+    pub admin_password: Option<String>,
+}
+
+/// Opens the store the configuration names, with its pool options.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: config.database.acquire_timeout,
+        ..StoreOptions::default()
+    };
+    Store::open(&config.database.url, &options)
+        .await
+        .with_context(|| {
+            format!(
+                "opening database {}",
+                store::redact_url(&config.database.url)
+            )
+        })
+}
+
+/// Makes sure everything `serve` needs exists; returns the open store.
+///
+/// # Errors
+/// When a directory, the certificate or the database cannot be created.
+pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
+    let mut report = Report::default();
+    create_private_dir(&config.data_dir)?;
+    if config.tls.generated && !(config.tls.cert.exists() && config.tls.key.exists()) {
+        tls::generate_self_signed(&config.tls.cert, &config.tls.key)?;
+        report.certificate_generated = true;
+    }
+    let store = open_store(config).await?;
+    if store.count_users().await? == 0 {
+        let password = store::password::generate(20);
+        store
+            .create_user(&NewUser {
+                login: BOOTSTRAP_ADMIN.to_owned(),
+                name: "Administrator".to_owned(),
+                role: Role::Admin,
+                password_hash: store::password::hash(&password)?,
+                addresses: Vec::new(),
+            })
+            .await
+            .context("creating the bootstrap admin")?;
+        report.admin_password = Some(password);
+    }
+    Ok((store, report))
+}
+
+/// Creates `dir` readable by the owner only: it holds the database and private keys.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+/// Prints what setup did, including the one-time admin password, to stdout (never to the
+/// log).
+pub fn print_report(report: &Report, config: &Config) {
+    if report.certificate_generated {
+        println!(
+            "Generated a self-signed TLS certificate for localhost: {}",
+            config.tls.cert.display()
+        );
+    }
+    if let Some(password) = &report.admin_password {
+        println!("Created the bootstrap admin. Save this password now; it is shown only once:");
+        println!("  login:    {BOOTSTRAP_ADMIN}");
+        println!("  password: {password}");
+    }
+}

@@ -1,0 +1,183 @@
+//! MAIL FROM and RCPT TO: who may send, to whom, and with which parameters.
+
+use smtp_proto::{MailFrom, RcptTo};
+use store::{RecipientLookup, Store, StoredRecipient};
+
+use super::reply::Reply;
+use crate::config::SmtpConfig;
+
+/// The transaction being built between MAIL and the end of DATA/BDAT.
+#[derive(Debug, Clone)]
+pub(super) struct Envelope {
+    /// Envelope sender; empty for `<>`.
+    pub(super) from: String,
+    /// BODY=8BITMIME or SMTPUTF8 was declared: 8-bit data is allowed.
+    pub(super) eight_bit: bool,
+    /// SMTPUTF8 was declared: UTF-8 addresses are allowed.
+    pub(super) smtputf8: bool,
+    /// Accepted recipients, without duplicates.
+    pub(super) recipients: Vec<StoredRecipient>,
+}
+
+/// Flags of MAIL parameters we advertise: BODY=7BIT|8BITMIME, SMTPUTF8 (and SIZE, a field).
+const MAIL_FLAGS_OFFERED: u64 =
+    smtp_proto::MAIL_BODY_7BIT | smtp_proto::MAIL_BODY_8BITMIME | smtp_proto::MAIL_SMTPUTF8;
+
+/// Checks MAIL FROM; on success the new envelope.
+pub(super) fn mail(config: &SmtpConfig, from: &MailFrom<String>) -> Result<Envelope, Reply> {
+    // smtp-proto understands many extensions; parameters of ones we did not advertise in
+    // EHLO are refused (RFC 5321 §4.1.1.11: 555).
+    let unoffered = from.flags & !MAIL_FLAGS_OFFERED != 0
+        || from.trans_id.is_some()
+        || from.env_id.is_some()
+        || from.solicit.is_some()
+        || from.mtrk.is_some()
+        || from.auth.is_some()
+        || from.by != 0
+        || from.hold_for != 0
+        || from.hold_until != 0
+        || from.mt_priority != 0;
+    if unoffered {
+        return Err(Reply::new(555, [5, 5, 4], "Unsupported MAIL parameter"));
+    }
+    if from.size > config.max_message_size {
+        return Err(Reply::new(
+            552,
+            [5, 3, 4],
+            format!(
+                "Message size exceeds fixed maximum of {} bytes",
+                config.max_message_size
+            ),
+        ));
+    }
+    let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
+    if !from.address.is_ascii() && !smtputf8 {
+        return Err(Reply::new(
+            553,
+            [5, 6, 7],
+            "Non-ASCII sender address requires SMTPUTF8",
+        ));
+    }
+    if !from.address.is_empty() && !is_mailbox(&from.address) {
+        return Err(Reply::new(553, [5, 1, 7], "Bad sender address syntax"));
+    }
+    Ok(Envelope {
+        from: from.address.clone(),
+        eight_bit: smtputf8 || from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0,
+        smtputf8,
+        recipients: Vec::new(),
+    })
+}
+
+/// Checks one RCPT TO against the enrolled users and adds it to `envelope`.
+pub(super) async fn rcpt(
+    config: &SmtpConfig,
+    store: &Store,
+    envelope: &mut Envelope,
+    to: &RcptTo<String>,
+) -> Reply {
+    if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+        return Reply::new(555, [5, 5, 4], "Unsupported RCPT parameter");
+    }
+    if !to.address.is_ascii() && !envelope.smtputf8 {
+        return Reply::new(
+            553,
+            [5, 6, 7],
+            "Non-ASCII recipient address requires SMTPUTF8",
+        );
+    }
+    if !is_mailbox(&to.address) {
+        return Reply::new(501, [5, 1, 3], "Bad recipient address syntax");
+    }
+    let address = to.address.to_lowercase();
+    if envelope.recipients.iter().any(|r| r.address == address) {
+        // RFC 5321 §3.3: duplicates are accepted; the message is stored once per address.
+        return Reply::new(250, [2, 1, 5], "Ok");
+    }
+    if envelope.recipients.len() >= config.max_recipients {
+        return Reply::new(452, [4, 5, 3], "Too many recipients").fault(true);
+    }
+    match store.lookup_recipient(&address).await {
+        Ok(RecipientLookup::Enrolled(user_id)) => {
+            envelope
+                .recipients
+                .push(StoredRecipient { address, user_id });
+            Reply::new(250, [2, 1, 5], "Ok")
+        }
+        Ok(RecipientLookup::UnknownLocal) => unknown_user(),
+        Ok(RecipientLookup::Foreign) => {
+            let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+            if config.local_domains.iter().any(|d| d == domain) {
+                unknown_user()
+            } else {
+                Reply::new(550, [5, 7, 1], "Relaying denied")
+            }
+        }
+        Err(err) if err.kind() == store::ErrorKind::Invalid => {
+            Reply::new(501, [5, 1, 3], "Bad recipient address syntax")
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "recipient lookup failed");
+            Reply::new(451, [4, 3, 0], "Temporary lookup failure, try again later").fault(false)
+        }
+    }
+}
+
+fn unknown_user() -> Reply {
+    Reply::new(550, [5, 1, 1], "Mailbox unavailable")
+}
+
+/// `local@domain` with a non-empty local part and a plausible domain (RFC 5321 Mailbox).
+/// smtp-proto has already taken the address out of its angle brackets.
+fn is_mailbox(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let domain_ok = if let Some(literal) = domain.strip_prefix('[') {
+        literal.ends_with(']')
+    } else {
+        !domain.is_empty()
+            && domain.len() <= 253
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            })
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && address.len() <= 254
+        && !address
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>')
+        && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_mailbox;
+
+    #[test]
+    fn mailbox_syntax() {
+        for ok in [
+            "a@b",
+            "anna.schmidt@stadt.example",
+            "x@[192.0.2.1]",
+            "jörg@müller.example",
+        ] {
+            assert!(is_mailbox(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "@b",
+            "a@",
+            "a@b..c",
+            "a b@c",
+            "a@-b_",
+            &format!("{}@b", "x".repeat(65)),
+        ] {
+            assert!(!is_mailbox(bad), "{bad}");
+        }
+    }
+}
