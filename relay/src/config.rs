@@ -374,17 +374,21 @@ impl Config {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let mut config = Self::resolve(&raw, &base).map_err(fail)?;
-        if !unknown.is_empty() {
-            return Err(fail(
-                unknown
-                    .into_iter()
-                    .map(|k| format!("{k}: unknown key"))
-                    .collect(),
-            ));
+        let mut problems: Vec<String> = unknown
+            .into_iter()
+            .map(|k| format!("{k}: unknown key"))
+            .collect();
+        match Self::resolve(&raw, &base) {
+            Ok(mut config) if problems.is_empty() => {
+                config.source = path.map(Path::to_path_buf);
+                Ok(config)
+            }
+            Ok(_) => Err(fail(problems)),
+            Err(resolved) => {
+                problems.extend(resolved);
+                Err(fail(problems))
+            }
         }
-        config.source = path.map(Path::to_path_buf);
-        Ok(config)
     }
 
     /// Validates `raw`; relative paths are taken relative to `base` (the config file's
@@ -768,7 +772,12 @@ mod tests {
         ] {
             assert!(shown.contains(needle), "missing {needle:?} in:\n{shown}");
         }
-        assert_eq!(err.problems.len(), 5, "{shown}");
+        assert!(
+            shown.contains("/etc/ratspost.toml: colour: unknown key"),
+            "{shown}"
+        );
+        assert!(shown.contains("smtp.frobnicate: unknown key"), "{shown}");
+        assert_eq!(err.problems.len(), 7, "{shown}");
     }
 
     #[test]

@@ -1,1 +1,14 @@
+//! End-to-end tests: the real daemon on ephemeral loopback ports, spoken to over TCP (and
+//! TLS) by our own raw client and by real external clients.
+//!
+//! One test binary (`autotests = false`), one module per area.
 
+// A test binary has no public API: `pub` here only shares helpers between modules.
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod cli;
+mod clients;
+mod crash;
+mod smtp;

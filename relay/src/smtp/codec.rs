@@ -56,29 +56,29 @@ impl CommandDecoder {
     /// Takes the next command out of `buf`, or `None` when more bytes are needed. Bytes of
     /// an over-long line are dropped as they arrive, so `buf` stays bounded.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Option<Result<Request<String>, CommandError>> {
-        if self.discarding {
-            match memchr(b'\n', buf) {
-                Some(i) => {
-                    buf.advance(i + 1);
-                    self.discarding = false;
-                    return Some(Err(CommandError::TooLong));
-                }
-                None => {
+        loop {
+            if self.discarding {
+                let Some(i) = memchr(b'\n', buf) else {
                     buf.clear();
                     return None;
-                }
+                };
+                buf.advance(i + 1);
+                self.discarding = false;
+                return Some(Err(CommandError::TooLong));
             }
+            let window = &buf[..buf.len().min(self.max_line)];
+            if let Some(lf) = memchr(b'\n', window) {
+                let line = buf.split_to(lf + 1);
+                return Some(parse_line(&line));
+            }
+            if buf.len() < self.max_line {
+                return None;
+            }
+            // Over the cap without an LF: drop what we have seen and keep looking for the
+            // line's end in what follows (it may already be in the buffer).
+            self.discarding = true;
+            buf.advance(self.max_line);
         }
-        let window = &buf[..buf.len().min(self.max_line)];
-        let Some(lf) = memchr(b'\n', window) else {
-            if buf.len() >= self.max_line {
-                self.discarding = true;
-                buf.clear();
-            }
-            return None;
-        };
-        let line = buf.split_to(lf + 1);
-        Some(parse_line(&line))
     }
 }
 
@@ -379,6 +379,16 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], Err(CommandError::TooLong));
         assert!(matches!(out[1], Ok(Request::Noop { .. })));
+    }
+
+    #[test]
+    fn an_over_long_line_arriving_at_once_is_reported() {
+        let mut input = format!("NOOP {}\r\n", "x".repeat(5000)).into_bytes();
+        input.extend_from_slice(b"QUIT\r\n");
+        let got = decode_all(&input, 600);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], Err(CommandError::TooLong));
+        assert_eq!(got[1], Ok(Request::Quit));
     }
 
     fn data(input: &[u8]) -> (Option<(Vec<u8>, BodyDefects)>, Vec<u8>) {

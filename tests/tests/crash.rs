@@ -1,0 +1,109 @@
+//! Accepted means durable: SIGKILL the daemon right after the last `250` and find every
+//! message after a restart (on SQLite and on PostgreSQL).
+
+use std::collections::BTreeSet;
+
+use store::testing::TestDb;
+
+use crate::support::client::{Client, message, sha256};
+use crate::support::daemon::{Daemon, ratspost_ok, write_config};
+
+const CONNECTIONS: usize = 10;
+const PER_CONNECTION: usize = 20;
+
+async fn crash_after_250_loses_nothing(db: TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    ratspost_ok(&config, &["init"], None);
+    ratspost_ok(
+        &config,
+        &[
+            "user",
+            "add",
+            "anna",
+            "--name",
+            "Anna Schmidt",
+            "--address",
+            "anna@stadt.test",
+            "--password-stdin",
+        ],
+        Some("Sommer2026!\n"),
+    );
+    let daemon = Daemon::start(&config);
+
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|conn| {
+            let addr = daemon.smtp;
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut c = Client::greeted(addr).await;
+                c.ehlo().await;
+                for n in 0..PER_CONNECTION {
+                    let id = format!("crash-{conn}-{n}");
+                    // Sizes vary so that no two messages share a hash by accident.
+                    let body =
+                        message(&id, &"Inhalt einer Ratsvorlage. ".repeat(10 + conn * 7 + n));
+                    let r = c
+                        .send_mail("sender@upstream.test", &["anna@stadt.test"], &body)
+                        .await;
+                    r.expect(250, "2.0.0");
+                    acked.push((format!("{id}@upstream.test"), sha256(&body)));
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked = BTreeSet::new();
+    for task in tasks {
+        acked.extend(task.await.expect("client task"));
+    }
+    // Right after the last 250: no shutdown code runs.
+    daemon.kill();
+    assert_eq!(acked.len(), CONNECTIONS * PER_CONNECTION);
+
+    let restarted = Daemon::start(&config);
+    let listed = ratspost_ok(&config, &["message", "list", "--json"], None);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("json");
+    let found: BTreeSet<(String, String)> = listed
+        .iter()
+        .map(|m| {
+            (
+                m["message_id"].as_str().expect("message_id").to_owned(),
+                m["sha256"].as_str().expect("sha256").to_owned(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = acked.difference(&found).collect();
+    assert!(missing.is_empty(), "lost after SIGKILL: {missing:?}");
+    assert_eq!(listed.len(), acked.len(), "extra or duplicate messages");
+    assert!(listed.iter().all(|m| m["state"] == "received"));
+    assert!(
+        listed
+            .iter()
+            .all(|m| m["recipients"] == serde_json::json!(["anna@stadt.test"]))
+    );
+
+    // The restarted daemon takes mail again.
+    let mut c = Client::greeted(restarted.smtp).await;
+    c.ehlo().await;
+    c.send_mail(
+        "sender@upstream.test",
+        &["anna@stadt.test"],
+        &message("after-restart", "x"),
+    )
+    .await
+    .expect(250, "2.0.0");
+    assert!(restarted.terminate().success(), "clean exit on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_250_loses_nothing_sqlite() {
+    crash_after_250_loses_nothing(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_250_loses_nothing_postgres() {
+    if let Some(db) = TestDb::postgres("crash_after_250_loses_nothing").await {
+        crash_after_250_loses_nothing(db).await;
+    }
+}

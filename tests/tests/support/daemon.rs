@@ -1,0 +1,138 @@
+//! The real `ratspost` binary as a child process: for crash tests and the command line.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_ratspost-e2e")
+}
+
+/// Runs `ratspost --config CONFIG ARGS…` to completion, with `stdin` fed in.
+pub fn ratspost(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ratspost");
+    if let Some(input) = stdin {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+/// Like [`ratspost`], asserting success; returns stdout.
+#[track_caller]
+pub fn ratspost_ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = ratspost(config, args, stdin);
+    assert!(
+        out.status.success(),
+        "ratspost {args:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Writes a config for a daemon in `dir` on database `url` with an ephemeral SMTP port.
+pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
+    let path = dir.join("ratspost.toml");
+    let text = format!(
+        "data_dir = \"data\"\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n"
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A running `ratspost serve`.
+pub struct Daemon {
+    child: Child,
+    /// Where its SMTP listener is.
+    pub smtp: SocketAddr,
+}
+
+impl Daemon {
+    /// Starts `ratspost --config CONFIG serve` and waits until SMTP listens.
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("RUST_LOG", "relay=info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ratspost serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        // Drain stderr for the daemon's whole life, so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("SMTP listening")
+                    && let Some(addr) = line.split("addr=").nth(1)
+                {
+                    let addr = addr.split_whitespace().next().unwrap_or_default();
+                    let clean: String = addr.chars().filter(|c| !c.is_control()).collect();
+                    let clean = clean.trim_end_matches("[0m").to_owned();
+                    let _ = tx.send(clean);
+                }
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("daemon did not start: {}", log.lock().expect("log")));
+        let smtp = addr
+            .parse()
+            .unwrap_or_else(|_| panic!("bad address {addr:?}"));
+        Self { child, smtp }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,99 @@
+//! The daemon in-process: the same `server::start` as `ratspost serve`, on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use relay::config::Config;
+use relay::server::{self, Listeners};
+use relay::shutdown::Shutdown;
+use store::testing::TestDb;
+use store::{NewUser, Role, Store};
+
+/// A running server with its own data directory and database.
+pub struct Server {
+    /// Where SMTP listens.
+    pub smtp: SocketAddr,
+    /// The store it writes to.
+    pub store: Store,
+    /// Its configuration.
+    pub config: Arc<Config>,
+    /// Its shutdown handle.
+    pub shutdown: Shutdown,
+    pub dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+impl Server {
+    /// A server on SQLite with `[smtp]` settings added from `smtp_toml`.
+    pub async fn start(smtp_toml: &str) -> Self {
+        Self::start_on(TestDb::sqlite(), smtp_toml).await
+    }
+
+    /// A server on `db`.
+    pub async fn start_on(db: TestDb, smtp_toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "data_dir = {dir:?}\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n",
+            dir = dir.path().display().to_string(),
+            url = db.url,
+        );
+        let config = Config::parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
+        let (store, _) = relay::setup::prepare(&config).await.expect("setup");
+        let listeners = Listeners::bind(&config).await.expect("bind");
+        let smtp = listeners.smtp_addr().expect("addr");
+        let config = Arc::new(config);
+        let shutdown = Shutdown::new();
+        server::start(listeners, Arc::clone(&config), store.clone(), &shutdown).expect("start");
+        Self {
+            smtp,
+            store,
+            config,
+            shutdown,
+            dir,
+            _db: db,
+        }
+    }
+
+    /// Enrols a staff user with `addresses`; returns the user id.
+    pub async fn enrol(&self, login: &str, addresses: &[&str]) -> i64 {
+        self.store
+            .create_user(&NewUser {
+                login: login.into(),
+                name: login.into(),
+                role: Role::Staff,
+                password_hash: "$unused$".into(),
+                addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
+            })
+            .await
+            .expect("enrol")
+            .id
+    }
+
+    /// Messages stored so far, oldest first, with their raw bytes.
+    pub async fn messages(&self) -> Vec<(store::MessageSummary, Vec<u8>)> {
+        let mut list = self
+            .store
+            .list_messages(&store::MessageFilter::default())
+            .await
+            .expect("list");
+        list.reverse();
+        let mut out = Vec::new();
+        for m in list {
+            let raw = self.store.message_raw(m.id).await.expect("raw");
+            out.push((m, raw));
+        }
+        out
+    }
+
+    /// The certificate clients should trust.
+    pub fn cert(&self) -> std::path::PathBuf {
+        self.config.tls.cert.clone()
+    }
+
+    /// Graceful shutdown with a short grace period.
+    pub async fn stop(self) {
+        self.shutdown.run(Duration::from_secs(5)).await;
+        self.store.close().await;
+    }
+}
