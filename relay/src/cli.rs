@@ -155,14 +155,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => init(&source).await,
         Command::Serve => {
-            if let ConfigSource::Builtin = source {
-                // A first start on a fresh directory: leave the commented defaults behind
-                // so the operator sees what can be configured.
-                write_default_config(Path::new(DEFAULT_CONFIG))?;
-                println!("Wrote the default configuration to {DEFAULT_CONFIG}");
+            // A first start on a fresh directory: leave the commented defaults behind so the
+            // operator sees what can be configured, exactly as `init` would.
+            let path = match source {
+                ConfigSource::File(path) => path,
+                ConfigSource::Builtin => PathBuf::from(DEFAULT_CONFIG),
+            };
+            if !path.exists() {
+                write_default_config(&path)?;
+                println!("Wrote the default configuration to {}", path.display());
             }
-            let config = load(&config_source(cli.config.as_deref()))?;
-            serve::run(config).await
+            serve::run(Config::load(&path)?).await
         }
         Command::User(cmd) => user::run(&load(&source)?, cmd).await,
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
@@ -203,9 +206,13 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("relay=info,webui=info,store=info"));
+    // Colour only for a person at a terminal; journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

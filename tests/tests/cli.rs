@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use rustls_pki_types::ServerName;
 use store::testing::TestDb;
 
-use crate::support::client::{Client, connector, message};
-use crate::support::daemon::{Daemon, ratspost, ratspost_ok, write_config};
+use ratspost_tests::client::{Client, connector, message};
+use ratspost_tests::daemon::{Daemon, ratspost, ratspost_ok, write_config};
 
 fn password_in(stdout: &str) -> Option<String> {
     stdout
@@ -207,6 +207,49 @@ async fn users_are_added_listed_and_given_new_passwords() {
 }
 
 #[tokio::test]
+async fn message_bodies_and_secrets_never_reach_the_log_even_at_trace_level() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    ratspost_ok(
+        &config,
+        &[
+            "user",
+            "add",
+            "anna",
+            "--name",
+            "A",
+            "--address",
+            "anna@stadt.test",
+            "--password-stdin",
+        ],
+        Some("Geheim-Passwort-4711\n"),
+    );
+    let daemon = Daemon::start_logging(&config, "trace");
+    let mut c = Client::greeted(daemon.smtp).await;
+    c.ehlo().await;
+    let body = "Befund: Diagnose F32.1, Steuer-ID 86095742719";
+    c.send_mail(
+        "s@upstream.test",
+        &["anna@stadt.test"],
+        &message("secret", body),
+    )
+    .await
+    .expect(250, "2.0.0");
+    c.cmd("QUIT").await;
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    // The dialogue is there at trace level, the content is not.
+    assert!(
+        log.contains("C:") && log.contains("message accepted"),
+        "{log}"
+    );
+    for secret in ["F32.1", "86095742719", "Befund", "Geheim-Passwort-4711"] {
+        assert!(!log.contains(secret), "{secret:?} appeared in the log");
+    }
+}
+
+#[tokio::test]
 async fn message_list_shows_metadata_and_never_content() {
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -289,6 +332,37 @@ async fn message_list_shows_metadata_and_never_content() {
         );
     }
     assert!(daemon.terminate().success());
+}
+
+#[test]
+fn serve_writes_the_default_config_where_it_was_told_to_look() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("ratspost.toml");
+    // No file yet: serve writes the commented defaults there and sets up data/ next to it.
+    // It then listens on the default port (or fails to, if that is taken on this machine);
+    // either way only the setup is checked, and the process is stopped afterwards.
+    let mut child = std::process::Command::new(ratspost_tests::daemon::binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let db = dir.path().join("data/ratspost.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(config.exists() && db.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(config.exists(), "no config written");
+    assert!(db.exists(), "no database created");
+    assert!(
+        dir.path().join("data/tls/cert.pem").exists(),
+        "no certificate"
+    );
+    relay::config::Config::load(&config).expect("written config loads");
 }
 
 #[test]

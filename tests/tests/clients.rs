@@ -3,9 +3,9 @@
 
 use tokio::process::Command;
 
-use crate::support::client::sha256;
-use crate::support::server::Server;
-use crate::support::skip;
+use ratspost_tests::client::sha256;
+use ratspost_tests::server::Server;
+use ratspost_tests::skip;
 
 const ANNA: &str = "anna@stadt.test";
 

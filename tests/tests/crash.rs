@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use store::testing::TestDb;
 
-use crate::support::client::{Client, message, sha256};
-use crate::support::daemon::{Daemon, ratspost_ok, write_config};
+use ratspost_tests::client::{Client, message, sha256};
+use ratspost_tests::daemon::{Daemon, ratspost_ok, write_config};
 
 const CONNECTIONS: usize = 10;
 const PER_CONNECTION: usize = 20;

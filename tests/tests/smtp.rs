@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use store::testing::TestDb;
 
-use crate::support::client::{Client, message, sha256};
-use crate::support::server::Server;
+use ratspost_tests::client::{Client, message, sha256};
+use ratspost_tests::server::Server;
 
 const ANNA: &str = "anna@stadt.test";
 
@@ -379,21 +379,35 @@ async fn recipient_limit_gives_452() {
     s.stop().await;
 }
 
+/// Connects from `source` (any 127.x.y.z address works on Linux loopback).
+async fn connect_from(source: &str, server: std::net::SocketAddr) -> Client<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .expect("bind source");
+    Client::from_stream(socket.connect(server).await.expect("connect"))
+}
+
 #[tokio::test]
-async fn connection_limits_give_421() {
+async fn connection_limit_per_ip_gives_421_and_other_hosts_still_get_in() {
     let s = server("max_connections = 3\nmax_connections_per_ip = 2").await;
-    let _a = Client::greeted(s.smtp).await;
+    let a = Client::greeted(s.smtp).await;
     let _b = Client::greeted(s.smtp).await;
     let mut c = Client::connect(s.smtp).await;
-    c.reply().await.expect(421, "4.7.0");
+    let r = c.reply().await;
+    r.expect(421, "4.7.0");
+    assert!(r.text().contains("from your address"), "{r:?}");
     assert!(c.closed().await);
-    drop(_a);
+    // Another upstream host is not affected by the first one's limit.
+    let mut other = connect_from("127.0.0.2", s.smtp).await;
+    assert_eq!(other.reply().await.code, 220);
+    other.ehlo().await;
+    drop(a);
     // The slot comes back once the first session has ended.
     let mut again = None;
     for _ in 0..50 {
         let mut d = Client::connect(s.smtp).await;
-        let r = d.reply().await;
-        if r.code == 220 {
+        if d.reply().await.code == 220 {
             again = Some(d);
             break;
         }
@@ -401,6 +415,48 @@ async fn connection_limits_give_421() {
     }
     assert!(again.is_some(), "slot was not released");
     s.stop().await;
+}
+
+#[tokio::test]
+async fn connection_limit_in_total_gives_421() {
+    let s = server("max_connections = 2\nmax_connections_per_ip = 2").await;
+    let _a = Client::greeted(s.smtp).await;
+    let _b = connect_from("127.0.0.2", s.smtp).await;
+    let mut c = connect_from("127.0.0.3", s.smtp).await;
+    let r = c.reply().await;
+    r.expect(421, "4.7.0");
+    assert!(
+        r.text().contains("Too many connections, try again later"),
+        "{r:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn storage_failure_gives_451_and_acknowledges_nothing() {
+    let s = server("").await;
+    let mut c = Client::greeted(s.smtp).await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<a@upstream.test>")
+        .await
+        .expect(250, "2.1.0");
+    c.cmd("RCPT TO:<anna@stadt.test>")
+        .await
+        .expect(250, "2.1.5");
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    // The database goes away between RCPT and the end of DATA.
+    s.store.close().await;
+    c.send(&message("lost", "nicht gespeichert")).await;
+    c.send(b".\r\n").await;
+    // A temporary failure: the upstream keeps the message and retries.
+    c.reply().await.expect(451, "4.3.0");
+    c.cmd("MAIL FROM:<a@upstream.test>")
+        .await
+        .expect(250, "2.1.0");
+    c.cmd("RCPT TO:<anna@stadt.test>")
+        .await
+        .expect(451, "4.3.0");
+    s.shutdown.run(Duration::from_secs(5)).await;
 }
 
 #[tokio::test]

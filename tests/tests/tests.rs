@@ -3,11 +3,6 @@
 //!
 //! One test binary (`autotests = false`), one module per area.
 
-// A test binary has no public API: `pub` here only shares helpers between modules.
-#![allow(unreachable_pub)]
-
-mod support;
-
 mod cli;
 mod clients;
 mod crash;

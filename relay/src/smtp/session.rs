@@ -244,7 +244,12 @@ impl<'a> Session<'a> {
                 }
             };
             let step = match command {
-                Ok(request) => self.execute(request, conn).await,
+                Ok(request) => {
+                    // Commands only: message content never reaches the log (no AUTH exists
+                    // that could carry a secret).
+                    tracing::trace!(?request, "C:");
+                    self.execute(request, conn).await
+                }
                 Err(err) => Step::Reply(command_error(&err)),
             };
             let reply = match step {
@@ -420,15 +425,21 @@ impl<'a> Session<'a> {
                 return step;
             }
         };
+        self.commit(body).await
+    }
+
+    /// Ends the transaction: checks and commits `body` with the current envelope.
+    async fn commit(&mut self, body: Body) -> Step {
         let envelope = self
             .envelope
             .take()
-            .expect("DATA is only reached with an envelope");
+            .expect("a body is only received within a transaction");
+        let client = self.client();
         Step::Reply(
             data::accept(
                 &self.ctx.config.smtp,
                 &self.ctx.store,
-                &self.client(),
+                &client,
                 envelope,
                 body,
             )
@@ -479,17 +490,7 @@ impl<'a> Session<'a> {
                 format!("{received} octets received"),
             ));
         }
-        let envelope = self.envelope.take().expect("checked above");
-        Step::Reply(
-            data::accept(
-                &self.ctx.config.smtp,
-                &self.ctx.store,
-                &self.client(),
-                envelope,
-                body,
-            )
-            .await,
-        )
+        self.commit(body).await
     }
 
     /// Waits for more message data. Shutdown does not interrupt a transfer (the message can

@@ -7,9 +7,25 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-/// The binary under test.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_ratspost-e2e")
+/// The binary under test: `ratspost-e2e`, built by Cargo next to the test or bench
+/// executable (`target/<profile>/deps/…` → `target/<profile>/ratspost-e2e`).
+///
+/// # Panics
+/// When it has not been built (run through `cargo test` / `cargo bench`).
+#[must_use]
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> directory");
+    let binary = profile_dir.join(format!("ratspost-e2e{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run through cargo test or cargo bench",
+        binary.display()
+    );
+    binary
 }
 
 /// Runs `ratspost --config CONFIG ARGS…` to completion, with `stdin` fed in.
@@ -65,17 +81,22 @@ pub struct Daemon {
     child: Child,
     /// Where its SMTP listener is.
     pub smtp: SocketAddr,
+    log: Arc<Mutex<String>>,
 }
 
 impl Daemon {
     /// Starts `ratspost --config CONFIG serve` and waits until SMTP listens.
     pub fn start(config: &Path) -> Self {
+        Self::start_logging(config, "relay=info")
+    }
+
+    /// Like [`Self::start`] with the log filter `filter` (`RUST_LOG`).
+    pub fn start_logging(config: &Path, filter: &str) -> Self {
         let mut child = Command::new(binary())
             .arg("--config")
             .arg(config)
             .arg("serve")
-            .env("RUST_LOG", "relay=info")
-            .env("NO_COLOR", "1")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -93,9 +114,7 @@ impl Daemon {
                     && let Some(addr) = line.split("addr=").nth(1)
                 {
                     let addr = addr.split_whitespace().next().unwrap_or_default();
-                    let clean: String = addr.chars().filter(|c| !c.is_control()).collect();
-                    let clean = clean.trim_end_matches("[0m").to_owned();
-                    let _ = tx.send(clean);
+                    let _ = tx.send(addr.to_owned());
                 }
                 if let Ok(mut log) = sink.lock() {
                     log.push_str(&line);
@@ -109,7 +128,13 @@ impl Daemon {
         let smtp = addr
             .parse()
             .unwrap_or_else(|_| panic!("bad address {addr:?}"));
-        Self { child, smtp }
+        Self { child, smtp, log }
+    }
+
+    /// Everything the daemon has written to stderr (its log) so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -48,6 +48,8 @@ impl Client<TcpStream> {
     /// Connects; does not read the greeting.
     pub async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
+        // As MTAs do: small pipelined writes must not wait for delayed ACKs (Nagle).
+        stream.set_nodelay(true).expect("nodelay");
         Self {
             stream: BufReader::new(stream),
         }
@@ -180,8 +182,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
         let r = self.cmd("DATA").await;
         assert_eq!(r.code, 354, "{r:?}");
-        self.send(&dot_stuff(body)).await;
-        self.send(b".\r\n").await;
+        let mut data = dot_stuff(body);
+        data.extend_from_slice(b".\r\n");
+        self.send(&data).await;
         self.reply().await
     }
 }

@@ -1,16 +1,21 @@
-//! Shared machinery: servers to test against and a raw SMTP client.
+//! Shared machinery of the end-to-end tests and the benchmarks: the daemon in-process
+//! ([`server`]) or as a child process ([`daemon`]), and a raw SMTP client ([`client`]).
 
 pub mod client;
 pub mod daemon;
 pub mod server;
 
 /// True under CI, where a missing external client is a failure rather than a skip.
+#[must_use]
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Says visibly (bypassing the test harness's output capture) that part of a test was
-/// skipped, or fails under CI.
+/// skipped.
+///
+/// # Panics
+/// Under `CI=true`: there nothing may be skipped.
 pub fn skip(what: &str) {
     use std::io::Write as _;
     assert!(!in_ci(), "{what} is required under CI=true");
