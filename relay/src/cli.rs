@@ -3,6 +3,7 @@
 //! One file per command group under `cli/`; this file holds the argument types and the
 //! dispatch. Every listing has `--json`.
 
+mod classify;
 mod message;
 mod serve;
 mod user;
@@ -42,7 +43,31 @@ pub enum Command {
     /// Inspect accepted messages (metadata only, never content).
     #[command(subcommand)]
     Message(MessageCommand),
+    /// Classify message files (.eml) and print each verdict with its findings.
+    Classify {
+        /// One JSON object per file: {"file", "sensitive", "categories", "findings"}.
+        #[arg(long)]
+        json: bool,
+        /// Rules file (TOML); default: the built-in rules.
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
+        /// Message files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
+
+/// An error in what the user asked for (bad rules): exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// `ratspost user …`
 #[derive(Debug, Subcommand)]
@@ -142,6 +167,9 @@ pub fn main() -> ExitCode {
             if let Some(config_errors) = err.downcast_ref::<config::ConfigErrors>() {
                 eprintln!("error: {config_errors}");
                 ExitCode::from(2)
+            } else if let Some(usage) = err.downcast_ref::<UsageError>() {
+                eprintln!("error: {usage}");
+                ExitCode::from(2)
             } else {
                 eprintln!("error: {err:#}");
                 ExitCode::FAILURE
@@ -169,6 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user::run(&load(&source)?, cmd).await,
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
+        Command::Classify { json, rules, files } => classify::run(json, rules.as_ref(), &files),
     }
 }
 

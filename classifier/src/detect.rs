@@ -1,0 +1,88 @@
+//! Running every detector over what was extracted, and keeping the findings that count.
+
+mod art9;
+mod custom;
+mod ids;
+mod keywords;
+mod markings;
+
+use crate::extract::Extracted;
+use crate::rules::Rules;
+use crate::text::{lower_same_offsets, normalise};
+use crate::verdict::{Finding, Location, category};
+
+/// One segment prepared for the detectors.
+pub(crate) struct Segment<'a> {
+    /// Normalised text.
+    pub(crate) text: &'a str,
+    /// Same-offset lower-case copy.
+    pub(crate) lower: &'a str,
+    /// Where it came from.
+    pub(crate) location: &'a Location,
+    /// Keyword hits in `lower`.
+    pub(crate) keywords: keywords::Hits,
+}
+
+impl Segment<'_> {
+    /// A finding at `offset` in this segment.
+    pub(crate) fn finding(
+        &self,
+        detector: &str,
+        category: &str,
+        confidence: u8,
+        offset: usize,
+        hint: Option<String>,
+    ) -> Finding {
+        Finding {
+            detector: detector.to_owned(),
+            category: category.to_owned(),
+            confidence,
+            location: Location {
+                offset: Some(offset),
+                ..self.location.clone()
+            },
+            hint,
+        }
+    }
+}
+
+/// All findings at or above their detector's threshold.
+pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
+    let mut candidates = Vec::new();
+    for problem in &extracted.problems {
+        candidates.push(Finding {
+            detector: "inspection".to_owned(),
+            category: category::UNINSPECTABLE.to_owned(),
+            confidence: 100,
+            location: problem.location.clone(),
+            hint: Some(problem.reason.clone()),
+        });
+    }
+    markings::headers(&extracted.headers, rules, &mut candidates);
+    for segment in &extracted.segments {
+        let text = normalise(&segment.text);
+        let lower = lower_same_offsets(&text);
+        let seg = Segment {
+            keywords: keywords::Hits::find(&lower),
+            text: &text,
+            lower: &lower,
+            location: &segment.location,
+        };
+        let before = candidates.len();
+        ids::run(&seg, rules, &mut candidates);
+        let identifiers: Vec<usize> = candidates[before..]
+            .iter()
+            .filter_map(|f| f.location.offset)
+            .collect();
+        markings::run(&seg, rules, &mut candidates);
+        art9::run(&seg, &identifiers, rules, &mut candidates);
+        custom::run(&seg, rules, &mut candidates);
+    }
+    candidates
+        .into_iter()
+        .filter(|f| {
+            f.category == category::UNINSPECTABLE
+                || (rules.enabled(&f.detector) && f.confidence >= rules.threshold(&f.detector))
+        })
+        .collect()
+}

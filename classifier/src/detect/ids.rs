@@ -1,0 +1,297 @@
+//! Identifiers: pattern, check digit, and context keywords within 300 characters.
+//!
+//! Confidence follows Microsoft Purview: 85 with check digit and keyword, 75 with check digit
+//! alone for the specific formats (Steuer-ID, IBAN, RVNR), 65 for formats that are too broad
+//! to stand alone (card numbers, KVNR, ID card numbers) — below the default threshold of 75.
+//! Negative context lowers it: an IBAN among company-register data (HRB, USt-IdNr, …) is a
+//! company's, and an 11-digit number right after "Tel." is a phone number.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::Segment;
+use super::keywords::Group;
+use crate::rules::Rules;
+use crate::validate;
+use crate::verdict::{Finding, category, mask};
+
+const PROXIMITY: usize = 300;
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("built-in pattern compiles"))
+}
+
+pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
+    let ibans = if rules.enabled("iban") {
+        iban(seg, out)
+    } else {
+        Vec::new()
+    };
+    if rules.enabled("steuer_id") {
+        steuer_id(seg, out);
+    }
+    if rules.enabled("payment_card") {
+        card(seg, &ibans, out);
+    }
+    if rules.enabled("rvnr") {
+        rvnr(seg, out);
+    }
+    if rules.enabled("kvnr") {
+        kvnr(seg, out);
+    }
+    if rules.enabled("personalausweis") || rules.enabled("reisepass") {
+        id_documents(seg, out);
+    }
+    if rules.enabled("fuehrerschein") {
+        fuehrerschein(seg, out);
+    }
+}
+
+fn compact(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
+fn keyword(seg: &Segment<'_>, group: Group, start: usize, end: usize) -> bool {
+    seg.keywords.near(seg.lower, group, start, end, PROXIMITY)
+}
+
+fn steuer_id(seg: &Segment<'_>, out: &mut Vec<Finding>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    // Written as one block or grouped 2-3-3-3 with one consistent separator.
+    let re = re(
+        &RE,
+        r"\b[1-9]\d(?:\d{9}| \d{3} \d{3} \d{3}|\.\d{3}\.\d{3}\.\d{3}|/\d{3}/\d{3}/\d{3}|-\d{3}-\d{3}-\d{3})\b",
+    );
+    for m in re.find_iter(seg.text) {
+        let id = compact(m.as_str());
+        if !validate::steuer_id(&id) || after_phone_label(seg, m.start()) {
+            continue;
+        }
+        let confidence = if keyword(seg, Group::Tax, m.start(), m.end()) {
+            85
+        } else {
+            75
+        };
+        out.push(seg.finding(
+            "steuer_id",
+            category::TAX_ID,
+            confidence,
+            m.start(),
+            Some(mask(m.as_str())),
+        ));
+    }
+}
+
+/// A phone label ("Tel.", "Fax", "+49") just before the number.
+fn after_phone_label(seg: &Segment<'_>, start: usize) -> bool {
+    let from = seg.text[..start]
+        .char_indices()
+        .rev()
+        .nth(24)
+        .map_or(0, |(i, _)| i);
+    seg.keywords.within(Group::Phone, from, start) || seg.text[from..start].contains('+')
+}
+
+/// Returns the byte spans of the IBANs found, so card numbers inside them are not counted.
+fn iban(seg: &Segment<'_>, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = re(&RE, r"\b[A-Z]{2}\d{2} ?[A-Z0-9]{2}");
+    let mut spans = Vec::new();
+    for m in re.find_iter(seg.text) {
+        // Take exactly as many characters as the country's IBAN has, allowing single
+        // spaces between them (the printed 4-character groups).
+        let Some(length) = validate::iban_length(&seg.text[m.start()..m.start() + 2]) else {
+            continue;
+        };
+        let mut id = String::with_capacity(length);
+        let mut end = m.start();
+        let mut last_space = false;
+        for (i, c) in seg.text[m.start()..].char_indices() {
+            if id.len() == length {
+                break;
+            }
+            if c.is_ascii_alphanumeric() {
+                id.push(c);
+                last_space = false;
+                end = m.start() + i + 1;
+            } else if c == ' ' && !last_space && !id.is_empty() {
+                last_space = true;
+            } else {
+                break;
+            }
+        }
+        let boundary = seg.text[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        if id.len() != length || !boundary || !validate::iban(&id) {
+            continue;
+        }
+        spans.push((m.start(), end));
+        let confidence = if keyword(seg, Group::Company, m.start(), end) {
+            50
+        } else if keyword(seg, Group::PersonalAccount, m.start(), end) {
+            85
+        } else {
+            75
+        };
+        let hint = format!("{} …{}", &id[..4], &id[id.len() - 4..]);
+        out.push(seg.finding(
+            "iban",
+            category::BANK_ACCOUNT,
+            confidence,
+            m.start(),
+            Some(hint),
+        ));
+    }
+    spans
+}
+
+fn card(seg: &Segment<'_>, ibans: &[(usize, usize)], out: &mut Vec<Finding>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = re(&RE, r"\b[2-6](?:[ -]?\d){13,18}\b");
+    for m in re.find_iter(seg.text) {
+        if ibans.iter().any(|&(s, e)| m.start() >= s && m.start() < e) {
+            continue;
+        }
+        let number = compact(m.as_str());
+        if !validate::luhn(&number) {
+            continue;
+        }
+        let confidence = if keyword(seg, Group::Card, m.start(), m.end()) {
+            85
+        } else {
+            65
+        };
+        out.push(seg.finding(
+            "payment_card",
+            category::PAYMENT_CARD,
+            confidence,
+            m.start(),
+            Some(mask(&number)),
+        ));
+    }
+}
+
+fn rvnr(seg: &Segment<'_>, out: &mut Vec<Finding>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = re(&RE, r"\b\d{2} ?\d{6} ?[A-Z] ?\d{3}\b");
+    for m in re.find_iter(seg.text) {
+        if !validate::rvnr(&compact(m.as_str())) {
+            continue;
+        }
+        let confidence = if keyword(seg, Group::Rvnr, m.start(), m.end()) {
+            85
+        } else {
+            75
+        };
+        out.push(seg.finding(
+            "rvnr",
+            category::SOCIAL_INSURANCE,
+            confidence,
+            m.start(),
+            Some(mask(m.as_str())),
+        ));
+    }
+}
+
+fn kvnr(seg: &Segment<'_>, out: &mut Vec<Finding>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = re(&RE, r"\b[A-Z] ?\d{9}\b");
+    for m in re.find_iter(seg.text) {
+        if !validate::kvnr(&compact(m.as_str())) {
+            continue;
+        }
+        let confidence = if keyword(seg, Group::Kvnr, m.start(), m.end()) {
+            85
+        } else {
+            65
+        };
+        out.push(seg.finding(
+            "kvnr",
+            category::HEALTH_INSURANCE,
+            confidence,
+            m.start(),
+            Some(mask(m.as_str())),
+        ));
+    }
+}
+
+/// Personalausweis (since 2010: first letter L M N P R T V W X Y) and Reisepass (C F G H J
+/// K): nine characters from the ICAO alphabet plus check digit; the old ID card: ten digits.
+fn id_documents(seg: &Segment<'_>, out: &mut Vec<Finding>) {
+    static NEW: OnceLock<Regex> = OnceLock::new();
+    static OLD: OnceLock<Regex> = OnceLock::new();
+    let new = re(
+        &NEW,
+        r"\b[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{8}\d?D?\b",
+    );
+    for m in new.find_iter(seg.text) {
+        let raw = m.as_str().trim_end_matches('D');
+        let digits = raw.bytes().filter(u8::is_ascii_digit).count();
+        if digits < 2 {
+            continue;
+        }
+        let passport = raw.starts_with(['C', 'F', 'G', 'H', 'J', 'K']);
+        let (detector, group) = if passport {
+            ("reisepass", Group::Pass)
+        } else {
+            ("personalausweis", Group::Ausweis)
+        };
+        let context = keyword(seg, group, m.start(), m.end())
+            || (passport && keyword(seg, Group::Ausweis, m.start(), m.end()));
+        let checked = raw.len() == 10 && validate::icao_7_3_1(raw);
+        let confidence = match (checked, context) {
+            (true, true) => 85,
+            (false, true) if raw.len() == 9 => 75,
+            (true, false) => 65,
+            _ => continue,
+        };
+        out.push(seg.finding(
+            detector,
+            category::IDENTITY_DOCUMENT,
+            confidence,
+            m.start(),
+            Some(mask(raw)),
+        ));
+    }
+    let old = re(&OLD, r"\b\d{10}\b");
+    for m in old.find_iter(seg.text) {
+        if validate::icao_7_3_1(m.as_str())
+            && keyword(seg, Group::Ausweis, m.start(), m.end())
+            && !after_phone_label(seg, m.start())
+        {
+            out.push(seg.finding(
+                "personalausweis",
+                category::IDENTITY_DOCUMENT,
+                85,
+                m.start(),
+                Some(mask(m.as_str())),
+            ));
+        }
+    }
+}
+
+fn fuehrerschein(seg: &Segment<'_>, out: &mut Vec<Finding>) {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = re(&RE, r"\b[A-Z0-9]{9}[0-9X][A-Z0-9]\b");
+    for m in re.find_iter(seg.text) {
+        let s = m.as_str();
+        let mixed =
+            s.bytes().any(|b| b.is_ascii_digit()) && s.bytes().any(|b| b.is_ascii_uppercase());
+        if mixed
+            && validate::fuehrerschein(s)
+            && keyword(seg, Group::Fuehrerschein, m.start(), m.end())
+        {
+            // Purview gives this format 75 at most: the check digit is weak.
+            out.push(seg.finding(
+                "fuehrerschein",
+                category::IDENTITY_DOCUMENT,
+                75,
+                m.start(),
+                Some(mask(s)),
+            ));
+        }
+    }
+}

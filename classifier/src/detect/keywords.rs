@@ -1,0 +1,431 @@
+//! Context keywords, found in one pass per segment.
+//!
+//! Keywords are lower-case and matched at the start of a word (so `ausweis` finds
+//! `Ausweisnummer` but not `Personalausweis`, which is its own keyword).
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
+use crate::text::window;
+
+/// Keyword groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    Tax,
+    Card,
+    Rvnr,
+    Kvnr,
+    Ausweis,
+    Pass,
+    Fuehrerschein,
+    Phone,
+    PersonalAccount,
+    Company,
+    Health,
+    Social,
+    PersonStrong,
+    State,
+    Agenda,
+}
+
+const GROUPS: &[(Group, &[&str])] = &[
+    (
+        Group::Tax,
+        &[
+            "steuer-id",
+            "steuerid",
+            "steuer id",
+            "steuer-identifikationsnummer",
+            "steueridentifikationsnummer",
+            "steuerliche identifikationsnummer",
+            "identifikationsnummer",
+            "idnr",
+            "id-nr",
+            "tax id",
+            "tax identification",
+            "steuernummer",
+        ],
+    ),
+    (
+        Group::Card,
+        &[
+            "kreditkarte",
+            "kreditkarten",
+            "kartennummer",
+            "karten-nr",
+            "karteninhaber",
+            "kartenprüfnummer",
+            "prüfziffer",
+            "cvc",
+            "cvv",
+            "sicherheitscode",
+            "gültig bis",
+            "verfalldatum",
+            "ablaufdatum",
+            "visa",
+            "mastercard",
+            "amex",
+            "american express",
+            "credit card",
+            "card number",
+        ],
+    ),
+    (
+        Group::Rvnr,
+        &[
+            "rentenversicherungsnummer",
+            "sozialversicherungsnummer",
+            "versicherungsnummer",
+            "rvnr",
+            "rv-nr",
+            "rv-nummer",
+            "svnr",
+            "sv-nr",
+            "sv-nummer",
+            "rentenversicherung",
+            "deutsche rentenversicherung",
+            "drv",
+            "sozialversicherungsausweis",
+        ],
+    ),
+    (
+        Group::Kvnr,
+        &[
+            "krankenversichertennummer",
+            "krankenversicherungsnummer",
+            "versichertennummer",
+            "versicherten-nr",
+            "kvnr",
+            "krankenkasse",
+            "krankenversicherung",
+            "gesundheitskarte",
+            "egk",
+            "gkv",
+            "versichertenkarte",
+            "aok",
+            "barmer",
+            "dak",
+            "techniker krankenkasse",
+            "ikk",
+            "bkk",
+        ],
+    ),
+    (
+        Group::Ausweis,
+        &[
+            "ausweis",
+            "personalausweis",
+            "personalausweisnummer",
+            "identity card",
+            "id card",
+            "id-nummer",
+            "perso",
+        ],
+    ),
+    (
+        Group::Pass,
+        &[
+            "reisepass",
+            "reisepassnummer",
+            "passnummer",
+            "pass-nr",
+            "pass nr",
+            "passport",
+        ],
+    ),
+    (
+        Group::Fuehrerschein,
+        &[
+            "führerschein",
+            "fuehrerschein",
+            "fuhrerschein",
+            "fahrerlaubnis",
+            "driving licence",
+            "driving license",
+            "driver's license",
+            "driver license",
+            "ausstellende behörde",
+        ],
+    ),
+    (
+        Group::Phone,
+        &[
+            "tel",
+            "telefon",
+            "fax",
+            "mobil",
+            "handy",
+            "durchwahl",
+            "rufnummer",
+            "phone",
+            "fon",
+        ],
+    ),
+    (
+        Group::PersonalAccount,
+        &[
+            "kontoinhaber",
+            "mein konto",
+            "meine iban",
+            "meine bankverbindung",
+            "meiner bankverbindung",
+            "erstattung",
+            "rückerstattung",
+            "lastschrift",
+            "einzugsermächtigung",
+            "sepa-mandat",
+            "gehalt",
+            "bezüge",
+            "lohn",
+            "antragsteller",
+            "überweisen sie",
+            "auf das konto",
+            "unterhalt",
+            "auszahlung",
+        ],
+    ),
+    (
+        Group::Company,
+        &[
+            "hrb",
+            "hra",
+            "amtsgericht",
+            "registergericht",
+            "handelsregister",
+            "ust-idnr",
+            "ust-id",
+            "ust.-idnr",
+            "ust.-id",
+            "umsatzsteuer-id",
+            "umsatzsteuer-identifikationsnummer",
+            "geschäftsführer",
+            "geschäftsführung",
+            "vorstand",
+            "aufsichtsrat",
+            "sitz der gesellschaft",
+            "gmbh",
+            "vereinsregister",
+            "steuer-nr",
+        ],
+    ),
+    (
+        Group::Health,
+        &[
+            "diagnose",
+            "diagnostiziert",
+            "befund",
+            "arztbrief",
+            "attest",
+            "krankschreibung",
+            "krankgeschrieben",
+            "krank geschrieben",
+            "arbeitsunfähig",
+            "au-bescheinigung",
+            "pflegegrad",
+            "pflegebedürftig",
+            "pflegestufe",
+            "schwerbehinderung",
+            "schwerbehindert",
+            "grad der behinderung",
+            "gdb",
+            "erkrankung",
+            "erkrankt",
+            "therapie",
+            "psychotherapie",
+            "psychiatrisch",
+            "depression",
+            "burnout",
+            "reha",
+            "rehabilitation",
+            "krankenhausaufenthalt",
+            "klinikaufenthalt",
+            "medikament",
+            "medikation",
+            "suchterkrankung",
+            "schwangerschaft",
+            "schwanger",
+            "icd",
+            "eingliederungsmanagement",
+            "bem-gespräch",
+            "wiedereingliederung",
+            "chemotherapie",
+            "krebs",
+            "tumor",
+        ],
+    ),
+    (
+        Group::Social,
+        &[
+            "bürgergeld",
+            "buergergeld",
+            "jobcenter",
+            "sozialhilfe",
+            "grundsicherung",
+            "wohngeld",
+            "asylbewerberleistung",
+            "sgb ii",
+            "sgb xii",
+            "sgb viii",
+            "leistungsbescheid",
+            "bedarfsgemeinschaft",
+            "bg-nummer",
+            "jugendamt",
+            "eingliederungshilfe",
+            "unterhaltsvorschuss",
+            "hilfe zur pflege",
+            "kinderzuschlag",
+            "sozialamt",
+            "leistungsbezug",
+            "leistungsbezieher",
+            "leistungsempfänger",
+            "schuldnerberatung",
+            "inobhutnahme",
+            "sorgerecht",
+            "bildung und teilhabe",
+            "hartz iv",
+            "arbeitslosengeld",
+        ],
+    ),
+    (
+        Group::PersonStrong,
+        &[
+            "geb.",
+            "geboren am",
+            "geboren",
+            "geburtsdatum",
+            "aktenzeichen",
+            "az.",
+            "az:",
+            "fallnummer",
+            "bg-nummer",
+            "kundennummer",
+            "versichertennummer",
+            "geschäftszeichen",
+            "personalnummer",
+            "patient",
+            "mandant",
+            "vorgangsnummer",
+            "anschrift",
+            "wohnhaft",
+        ],
+    ),
+    (
+        Group::State,
+        &[
+            "bezieht",
+            "bezog",
+            "beantragt",
+            "bewilligt",
+            "leidet",
+            "litt",
+            "diagnostiziert",
+            "in behandlung",
+            "in therapie",
+            "krankgeschrieben",
+            "krank geschrieben",
+            "arbeitsunfähig",
+            "angewiesen",
+            "lebt von",
+            "erkrankt",
+            "pflegebedürftig",
+            "schwerbehindert",
+            "hat pflegegrad",
+            "wurde operiert",
+            "abgelehnt",
+            "eingestuft",
+        ],
+    ),
+    (
+        Group::Agenda,
+        &[
+            "tagesordnung",
+            "öffentlicher teil",
+            "öffentliche sitzung",
+            "einladung zur",
+        ],
+    ),
+];
+
+fn matcher() -> &'static (AhoCorasick, Vec<Group>) {
+    static MATCHER: OnceLock<(AhoCorasick, Vec<Group>)> = OnceLock::new();
+    MATCHER.get_or_init(|| {
+        let mut patterns = Vec::new();
+        let mut groups = Vec::new();
+        for (group, words) in GROUPS {
+            for w in *words {
+                patterns.push(*w);
+                groups.push(*group);
+            }
+        }
+        let ac = AhoCorasick::new(&patterns).expect("built-in keywords compile");
+        (ac, groups)
+    })
+}
+
+/// Keyword hits of one segment: `(group, start, end)` sorted by start.
+pub(crate) struct Hits(Vec<(Group, usize, usize)>);
+
+impl Hits {
+    /// Finds all keyword hits in the lower-case text.
+    pub(crate) fn find(lower: &str) -> Self {
+        let (ac, groups) = matcher();
+        let bytes = lower.as_bytes();
+        let mut hits: Vec<(Group, usize, usize)> = ac
+            .find_overlapping_iter(lower)
+            .filter(|m| m.start() == 0 || !is_word_byte(bytes[m.start() - 1]))
+            .map(|m| (groups[m.pattern().as_usize()], m.start(), m.end()))
+            .collect();
+        hits.sort_by_key(|h| h.1);
+        Self(hits)
+    }
+
+    /// Whether a keyword of `group` lies within `chars` characters of `start..end`.
+    pub(crate) fn near(
+        &self,
+        text: &str,
+        group: Group,
+        start: usize,
+        end: usize,
+        chars: usize,
+    ) -> bool {
+        let (from, to) = window(text, start, end, chars);
+        self.0
+            .iter()
+            .any(|&(g, s, e)| g == group && s >= from && e <= to)
+    }
+
+    /// Whether a keyword of `group` lies within the byte range.
+    pub(crate) fn within(&self, group: Group, from: usize, to: usize) -> bool {
+        self.0
+            .iter()
+            .any(|&(g, s, e)| g == group && s >= from && e <= to)
+    }
+
+    /// All hits of `group`.
+    pub(crate) fn of(&self, group: Group) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.0
+            .iter()
+            .filter(move |h| h.0 == group)
+            .map(|h| (h.1, h.2))
+    }
+}
+
+/// Letters (also UTF-8 continuation and lead bytes of umlauts) and digits.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_match_at_word_starts_only() {
+        let lower = "martin hat die ausweisnummer und den personalausweis; tel. 0531";
+        let hits = Hits::find(lower);
+        assert!(hits.of(Group::Ausweis).count() >= 2);
+        assert_eq!(hits.of(Group::Phone).count(), 1);
+        assert_eq!(hits.of(Group::Tax).count(), 0, "no keyword inside 'martin'");
+    }
+}

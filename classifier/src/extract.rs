@@ -1,0 +1,357 @@
+//! Turning a message into the text a reader would see, part by part.
+//!
+//! Headers (subject and display names), every text part decoded (mail-parser handles
+//! quoted-printable, base64 and charsets), HTML as text, and attachments: text, CSV, PDF,
+//! Office Open XML and OpenDocument, ZIP archives and nested messages, each within the
+//! limits of [`Inspect`].
+//!
+//! Whatever cannot be read — encrypted content (S/MIME, PGP, password-protected PDF or ZIP),
+//! an unparseable part, an extraction error, a limit reached — becomes a [`Problem`]; the
+//! classifier turns each into an `uninspectable` finding, so the message fails closed.
+
+mod archive;
+pub mod html;
+mod office;
+mod pdf;
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+use crate::rules::Inspect;
+use crate::verdict::Location;
+
+/// A piece of readable text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Where.
+    pub location: Location,
+    /// The text.
+    pub text: String,
+}
+
+/// Something that could not be inspected, and why.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Where.
+    pub location: Location,
+    /// A short reason, shown as the finding's hint.
+    pub reason: String,
+}
+
+/// Everything extracted from one message.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    /// Readable text.
+    pub segments: Vec<Segment>,
+    /// Raw header fields `(location, name, value)` of the message and nested messages, for
+    /// the sensitivity-label detectors.
+    pub headers: Vec<(Location, String, String)>,
+    /// What could not be inspected.
+    pub problems: Vec<Problem>,
+}
+
+/// Extracts everything readable from `raw`.
+#[must_use]
+pub fn extract(raw: &[u8], limits: &Inspect) -> Extracted {
+    let mut x = Extractor {
+        limits,
+        out: Extracted::default(),
+        text_bytes: 0,
+        parts: 0,
+    };
+    match MessageParser::default().parse(raw) {
+        Some(message) => x.message(&message, 0, "", &Location::default()),
+        None => x.problem(&Location::default(), "unparseable message"),
+    }
+    x.out
+}
+
+struct Extractor<'a> {
+    limits: &'a Inspect,
+    out: Extracted,
+    text_bytes: usize,
+    parts: usize,
+}
+
+/// What an attachment is, decided from its MIME type and file name.
+enum Kind {
+    Text,
+    Html,
+    Pdf,
+    Office,
+    Zip,
+    Message,
+    Encrypted(&'static str),
+    Signature,
+    Image,
+    Opaque,
+}
+
+fn kind(mime: &str, name: &str) -> Kind {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let mime = mime.to_ascii_lowercase();
+    match (mime.as_str(), ext.as_str()) {
+        (m, _) if m.contains("pkcs7-mime") => Kind::Encrypted("S/MIME encrypted"),
+        (_, "p7m") => Kind::Encrypted("S/MIME encrypted"),
+        ("application/pgp-encrypted", _) | (_, "pgp" | "gpg") => Kind::Encrypted("PGP encrypted"),
+        (m, _) if m.contains("pkcs7-signature") || m == "application/pgp-signature" => {
+            Kind::Signature
+        }
+        (_, "p7s" | "sig") => Kind::Signature,
+        ("text/html", _) | (_, "html" | "htm") => Kind::Html,
+        ("application/pdf", _) | (_, "pdf") => Kind::Pdf,
+        (
+            _,
+            "docx" | "docm" | "dotx" | "xlsx" | "xlsm" | "pptx" | "pptm" | "odt" | "ods" | "odp"
+            | "ott",
+        ) => Kind::Office,
+        (m, _)
+            if m.starts_with("application/vnd.openxmlformats-officedocument")
+                || m.starts_with("application/vnd.oasis.opendocument") =>
+        {
+            Kind::Office
+        }
+        ("application/zip" | "application/x-zip-compressed", _) | (_, "zip") => Kind::Zip,
+        ("message/rfc822", _) | (_, "eml") => Kind::Message,
+        (m, _) if m.starts_with("text/") => Kind::Text,
+        (_, "txt" | "csv" | "tsv" | "json" | "xml" | "ics" | "vcf" | "md" | "log") => Kind::Text,
+        (m, _) if m.starts_with("image/") => Kind::Image,
+        (_, "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "webp" | "heic") => {
+            Kind::Image
+        }
+        _ => Kind::Opaque,
+    }
+}
+
+impl Extractor<'_> {
+    fn problem(&mut self, location: &Location, reason: &str) {
+        self.out.problems.push(Problem {
+            location: location.clone(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn text(&mut self, location: &Location, text: String) {
+        if text.contains("-----BEGIN PGP MESSAGE-----") {
+            self.problem(location, "PGP encrypted");
+        }
+        self.text_bytes += text.len();
+        if self.text_bytes > self.limits.max_text_bytes {
+            // Reported once; the text itself is still scanned up to here.
+            if self.text_bytes - text.len() <= self.limits.max_text_bytes {
+                self.problem(location, "limit reached: too much text to inspect");
+            }
+            return;
+        }
+        self.out.segments.push(Segment {
+            location: location.clone(),
+            text,
+        });
+    }
+
+    fn message(&mut self, message: &Message<'_>, depth: usize, path: &str, at: &Location) {
+        if depth > self.limits.max_depth {
+            return self.problem(at, "limit reached: messages nested too deeply");
+        }
+        for header in message.headers() {
+            let name = header.name().to_owned();
+            let value = message
+                .header_raw(header.name())
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned();
+            self.out.headers.push((at.clone(), name, value));
+        }
+        let header_at = |name: &str| Location {
+            header: Some(name.to_owned()),
+            ..at.clone()
+        };
+        if let Some(subject) = message.subject() {
+            self.text(&header_at("Subject"), subject.to_owned());
+        }
+        for (name, address) in [
+            ("From", message.from()),
+            ("To", message.to()),
+            ("Cc", message.cc()),
+        ] {
+            let names: Vec<&str> = address
+                .into_iter()
+                .flat_map(|a| a.iter())
+                .filter_map(|a| a.name.as_deref())
+                .collect();
+            if !names.is_empty() {
+                self.text(&header_at(name), names.join(", "));
+            }
+        }
+        self.part(message, 0, path, at, depth);
+    }
+
+    fn part(&mut self, message: &Message<'_>, id: u32, path: &str, at: &Location, depth: usize) {
+        self.parts += 1;
+        if self.parts > self.limits.max_parts {
+            if self.parts == self.limits.max_parts + 1 {
+                self.problem(at, "limit reached: too many MIME parts");
+            }
+            return;
+        }
+        let Some(part) = message.part(id) else {
+            return self.problem(at, "unparseable MIME structure");
+        };
+        let part_path = if path.is_empty() {
+            "1".to_owned()
+        } else {
+            path.to_owned()
+        };
+        let name = part.attachment_name().map(str::to_owned);
+        let location = Location {
+            part: Some(part_path.clone()),
+            attachment: join(at.attachment.as_deref(), name.as_deref()),
+            header: None,
+            offset: None,
+        };
+        if part.is_encoding_problem {
+            return self.problem(&location, "undecodable part");
+        }
+        let mime = part
+            .content_type()
+            .map(|ct| format!("{}/{}", ct.c_type, ct.c_subtype.as_deref().unwrap_or("")))
+            .unwrap_or_default();
+        match &part.body {
+            PartType::Text(text) => self.text(&location, text.to_string()),
+            PartType::Html(html) => self.text(&location, html::to_text(html)),
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                self.blob(
+                    bytes,
+                    &mime,
+                    name.as_deref().unwrap_or(""),
+                    &location,
+                    depth,
+                );
+            }
+            PartType::Message(nested) => {
+                let nested_at = Location {
+                    attachment: join(location.attachment.as_deref(), Some("message")),
+                    ..location.clone()
+                };
+                self.message(nested, depth + 1, &part_path, &nested_at);
+            }
+            PartType::Multipart(children) => {
+                if mime.eq_ignore_ascii_case("multipart/encrypted") {
+                    return self.problem(&location, "PGP/MIME or S/MIME encrypted");
+                }
+                for (i, child) in children.iter().enumerate() {
+                    let child_path = if path.is_empty() {
+                        (i + 1).to_string()
+                    } else {
+                        format!("{path}.{}", i + 1)
+                    };
+                    self.part(message, *child, &child_path, at, depth);
+                }
+            }
+        }
+    }
+
+    /// An attachment or archive entry.
+    fn blob(&mut self, bytes: &[u8], mime: &str, name: &str, at: &Location, depth: usize) {
+        if bytes.len() > self.limits.max_entry_size {
+            return self.problem(at, "limit reached: attachment too large to inspect");
+        }
+        match kind(mime, name) {
+            Kind::Text => self.text(at, decode_text(bytes)),
+            Kind::Html => self.text(at, html::to_text(&decode_text(bytes))),
+            Kind::Pdf => match pdf::text(bytes, self.limits) {
+                Ok(pdf::Pdf::Text(text)) => self.text(at, text),
+                Ok(pdf::Pdf::ImagesOnly) => {
+                    if self.limits.images_sensitive {
+                        self.problem(at, "PDF without text (scanned image)");
+                    }
+                }
+                Err(reason) => self.problem(at, &reason),
+            },
+            Kind::Office => match office::text(bytes, self.limits) {
+                Ok((text, embedded)) => {
+                    self.text(at, text);
+                    for (entry, data) in embedded {
+                        self.nested(&data, "", &entry, at, depth);
+                    }
+                }
+                Err(reason) => self.problem(at, &reason),
+            },
+            Kind::Zip => match archive::entries(bytes, self.limits) {
+                Ok(entries) => {
+                    for entry in entries {
+                        match entry {
+                            Ok((entry_name, data)) => {
+                                self.nested(&data, "", &entry_name, at, depth)
+                            }
+                            Err((entry_name, reason)) => {
+                                let loc = Location {
+                                    attachment: join(at.attachment.as_deref(), Some(&entry_name)),
+                                    ..at.clone()
+                                };
+                                self.problem(&loc, &reason);
+                            }
+                        }
+                    }
+                }
+                Err(reason) => self.problem(at, &reason),
+            },
+            Kind::Message => {
+                if depth + 1 > self.limits.max_depth {
+                    return self.problem(at, "limit reached: messages nested too deeply");
+                }
+                match MessageParser::default().parse(bytes) {
+                    Some(message) => {
+                        self.message(&message, depth + 1, at.part.as_deref().unwrap_or(""), at)
+                    }
+                    None => self.problem(at, "unparseable attached message"),
+                }
+            }
+            Kind::Encrypted(reason) => self.problem(at, reason),
+            Kind::Signature => {}
+            Kind::Image => {
+                if self.limits.images_sensitive {
+                    self.problem(at, "image");
+                }
+            }
+            Kind::Opaque => {
+                if self.limits.opaque_attachments_sensitive {
+                    self.problem(at, "attachment type cannot be inspected");
+                }
+            }
+        }
+    }
+
+    /// A file inside a container: one level deeper.
+    fn nested(&mut self, data: &[u8], mime: &str, name: &str, at: &Location, depth: usize) {
+        let loc = Location {
+            attachment: join(at.attachment.as_deref(), Some(name)),
+            ..at.clone()
+        };
+        if depth + 1 > self.limits.max_depth {
+            return self.problem(&loc, "limit reached: archives nested too deeply");
+        }
+        self.blob(data, mime, name, &loc, depth + 1);
+    }
+}
+
+fn join(outer: Option<&str>, inner: Option<&str>) -> Option<String> {
+    match (outer, inner) {
+        (Some(o), Some(i)) => Some(format!("{o}/{i}")),
+        (Some(o), None) => Some(o.to_owned()),
+        (None, Some(i)) => Some(i.to_owned()),
+        (None, None) => None,
+    }
+}
+
+/// Bytes of a text attachment: UTF-8 (with or without BOM), else Windows-1252/Latin-1 — the
+/// two encodings German CSV exports come in.
+fn decode_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}

@@ -1,0 +1,83 @@
+//! Text as the detectors see it: separators normalised, a same-length lower-case copy for
+//! keyword search, and character windows around a match.
+
+/// Replaces the spacing characters that hide identifiers from a naive pattern (NBSP, narrow
+/// NBSP, figure and thin spaces, tabs) by a plain space, and removes soft hyphens and
+/// zero-width characters, which a reader does not see at all.
+#[must_use]
+pub(crate) fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{2002}' | '\u{2003}' | '\t' => {
+                out.push(' ')
+            }
+            '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' => {}
+            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' => out.push('-'),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A lower-case copy with the same byte offsets: ASCII and the German umlauts change case in
+/// place (their upper and lower forms have equal UTF-8 lengths); other characters stay.
+#[must_use]
+pub(crate) fn lower_same_offsets(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'Ä' => 'ä',
+            'Ö' => 'ö',
+            'Ü' => 'ü',
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            c => c,
+        })
+        .collect()
+}
+
+/// The byte range `chars` characters before `start` and after `end`, on char boundaries.
+#[must_use]
+pub(crate) fn window(text: &str, start: usize, end: usize, chars: usize) -> (usize, usize) {
+    let from = text[..start]
+        .char_indices()
+        .rev()
+        .nth(chars.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    let to = text[end..]
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| end + i);
+    (from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separators_are_normalised() {
+        assert_eq!(
+            normalise("86\u{00A0}095\u{202F}742 7\u{00AD}19"),
+            "86 095 742 719"
+        );
+        assert_eq!(normalise("a\r\nb"), "a\nb");
+    }
+
+    #[test]
+    fn lower_case_keeps_offsets() {
+        let t = "FÜHRERSCHEIN Äpfel Straße";
+        let l = lower_same_offsets(t);
+        assert_eq!(l.len(), t.len());
+        assert_eq!(l, "führerschein äpfel straße");
+    }
+
+    #[test]
+    fn windows_count_characters() {
+        let t = "äääää12345äääää";
+        let start = t.find('1').unwrap();
+        let (a, b) = window(t, start, start + 5, 2);
+        assert_eq!(&t[a..b], "ää12345ää");
+        assert_eq!(window(t, 0, t.len(), 10), (0, t.len()));
+    }
+}
