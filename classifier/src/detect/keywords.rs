@@ -287,12 +287,13 @@ const GROUPS: &[(Group, &[&str])] = &[
             "arbeitslosengeld",
         ],
     ),
+    // Ties to one person: form fields and file references, not the generic nouns
+    // ("Patienten" in a policy debate is nobody in particular; "Patient: Karl Ott" is).
     (
         Group::PersonStrong,
         &[
             "geb.",
             "geboren am",
-            "geboren",
             "geburtsdatum",
             "aktenzeichen",
             "az.",
@@ -303,10 +304,13 @@ const GROUPS: &[(Group, &[&str])] = &[
             "versichertennummer",
             "geschäftszeichen",
             "personalnummer",
-            "patient",
-            "mandant",
+            "patient:",
+            "patientin:",
+            "patient/in:",
+            "mandant:",
+            "mandantin:",
             "vorgangsnummer",
-            "anschrift",
+            "anschrift:",
             "wohnhaft",
         ],
     ),
