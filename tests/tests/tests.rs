@@ -3,6 +3,7 @@
 //!
 //! One test binary (`autotests = false`), one module per area.
 
+mod classify;
 mod cli;
 mod clients;
 mod crash;
