@@ -6,6 +6,13 @@
 /// zero-width characters, which a reader does not see at all.
 #[must_use]
 pub(crate) fn normalise(text: &str) -> String {
+    // Fast path: only ASCII bytes other than tab and CR need no change at all.
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && b != b'\t' && b != b'\r')
+    {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -25,15 +32,18 @@ pub(crate) fn normalise(text: &str) -> String {
 /// place (their upper and lower forms have equal UTF-8 lengths); other characters stay.
 #[must_use]
 pub(crate) fn lower_same_offsets(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            'Ä' => 'ä',
-            'Ö' => 'ö',
-            'Ü' => 'ü',
-            c if c.is_ascii() => c.to_ascii_lowercase(),
-            c => c,
-        })
-        .collect()
+    let mut bytes = text.as_bytes().to_ascii_lowercase();
+    // Ä Ö Ü are C3 84, C3 96, C3 9C in UTF-8; ä ö ü are the same plus 0x20 in the second byte.
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == 0xC3 && matches!(bytes[i + 1], 0x84 | 0x96 | 0x9C) {
+            bytes[i + 1] += 0x20;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    String::from_utf8(bytes).expect("case changes within UTF-8 sequences keep it valid")
 }
 
 /// The byte range `chars` characters before `start` and after `end`, on char boundaries.

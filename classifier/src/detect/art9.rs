@@ -26,11 +26,11 @@ fn patterns() -> &'static (Regex, Regex, Regex) {
     RES.get_or_init(|| {
         (
             // A named person: "Herr Meier", "Frau Dr. Weber", "Herrn Müller-Lüdenscheidt".
-            Regex::new(r"\b(?:Herrn?|Frau)\s+(?:Dr\.\s+|Prof\.\s+)?[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?").expect("name"),
+            Regex::new(r"(?-u:\b)(?:Herrn?|Frau)\s+(?:Dr\.\s+|Prof\.\s+)?[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?").expect("name"),
             // A street address or a postcode with town.
-            Regex::new(r"\b[A-ZÄÖÜ][a-zäöüß]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)\s+\d{1,4}\s?[a-z]?\b|\b\d{5}\s+[A-ZÄÖÜ][a-zäöü]{2,}").expect("address"),
+            Regex::new(r"(?-u:\b)[A-ZÄÖÜ][a-zäöüß]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)\s+\d{1,4}\s?[a-z]?(?-u:\b)|(?-u:\b)\d{5}\s+[A-ZÄÖÜ][a-zäöü]{2,}").expect("address"),
             // The writer about themselves.
-            Regex::new(r"(?i)\b(?:ich|mein|meine|meinen|meinem|meiner|meines|mir|mich)\b").expect("first person"),
+            Regex::new(r"(?i)(?-u:\b)(?:ich|mein|meine|meinen|meinem|meiner|meines|mir|mich)(?-u:\b)").expect("first person"),
         )
     })
 }

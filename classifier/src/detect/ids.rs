@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::Segment;
 use super::keywords::Group;
@@ -18,33 +18,82 @@ use crate::verdict::{Finding, category, mask};
 
 const PROXIMITY: usize = 300;
 
-fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
-    cell.get_or_init(|| Regex::new(pattern).expect("built-in pattern compiles"))
+/// The identifier patterns, in the order of the `P_*` indices. One `RegexSet` pass over a
+/// segment tells which of them occur at all; only those are then searched for positions.
+/// ASCII word boundaries (`(?-u:\b)`): identifiers are ASCII, and a Unicode boundary would
+/// force the regex engine off its DFA on any text with umlauts.
+const PATTERNS: [&str; 8] = [
+    // Steuer-ID: one block, or grouped 2-3-3-3 with one consistent separator.
+    r"(?-u:\b)[1-9]\d(?:\d{9}| \d{3} \d{3} \d{3}|\.\d{3}\.\d{3}\.\d{3}|/\d{3}/\d{3}/\d{3}|-\d{3}-\d{3}-\d{3})(?-u:\b)",
+    // IBAN start: country, check digits, first characters; the rest is taken by length.
+    r"(?-u:\b)[A-Z]{2}\d{2} ?[A-Z0-9]{2}",
+    // Payment card: 14-19 digits, optionally grouped.
+    r"(?-u:\b)[2-6](?:[ -]?\d){13,18}(?-u:\b)",
+    // Rentenversicherungsnummer, optionally spaced "15 070649 C103".
+    r"(?-u:\b)\d{2} ?\d{6} ?[A-Z] ?\d{3}(?-u:\b)",
+    // Krankenversichertennummer.
+    r"(?-u:\b)[A-Z] ?\d{9}(?-u:\b)",
+    // Personalausweis since 2010 / Reisepass, with optional check digit and "D".
+    r"(?-u:\b)[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{8}\d?D?(?-u:\b)",
+    // Personalausweis before 2010: ten digits.
+    r"(?-u:\b)\d{10}(?-u:\b)",
+    // Führerschein: eleven characters, check character at position ten.
+    r"(?-u:\b)[A-Z0-9]{9}[0-9X][A-Z0-9](?-u:\b)",
+];
+const P_STEUER: usize = 0;
+const P_IBAN: usize = 1;
+const P_CARD: usize = 2;
+const P_RVNR: usize = 3;
+const P_KVNR: usize = 4;
+const P_ID_NEW: usize = 5;
+const P_ID_OLD: usize = 6;
+const P_FS: usize = 7;
+
+struct Compiled {
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(|| Compiled {
+        set: RegexSet::new(PATTERNS).expect("built-in patterns compile"),
+        each: PATTERNS
+            .iter()
+            .map(|p| Regex::new(p).expect("built-in pattern compiles"))
+            .collect(),
+    })
 }
 
 pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
-    let ibans = if rules.enabled("iban") {
-        iban(seg, out)
+    let c = compiled();
+    let present = c.set.matches(seg.text);
+    let on = |i: usize, detector: &str| present.matched(i) && rules.enabled(detector);
+    let ibans = if on(P_IBAN, "iban") {
+        iban(seg, &c.each[P_IBAN], out)
     } else {
         Vec::new()
     };
-    if rules.enabled("steuer_id") {
-        steuer_id(seg, out);
+    if on(P_STEUER, "steuer_id") {
+        steuer_id(seg, &c.each[P_STEUER], out);
     }
-    if rules.enabled("payment_card") {
-        card(seg, &ibans, out);
+    if on(P_CARD, "payment_card") {
+        card(seg, &c.each[P_CARD], &ibans, out);
     }
-    if rules.enabled("rvnr") {
-        rvnr(seg, out);
+    if on(P_RVNR, "rvnr") {
+        rvnr(seg, &c.each[P_RVNR], out);
     }
-    if rules.enabled("kvnr") {
-        kvnr(seg, out);
+    if on(P_KVNR, "kvnr") {
+        kvnr(seg, &c.each[P_KVNR], out);
     }
-    if rules.enabled("personalausweis") || rules.enabled("reisepass") {
-        id_documents(seg, out);
+    if on(P_ID_NEW, "personalausweis") || on(P_ID_NEW, "reisepass") {
+        id_new(seg, &c.each[P_ID_NEW], out);
     }
-    if rules.enabled("fuehrerschein") {
-        fuehrerschein(seg, out);
+    if on(P_ID_OLD, "personalausweis") {
+        id_old(seg, &c.each[P_ID_OLD], out);
+    }
+    if on(P_FS, "fuehrerschein") {
+        fuehrerschein(seg, &c.each[P_FS], out);
     }
 }
 
@@ -56,13 +105,7 @@ fn keyword(seg: &Segment<'_>, group: Group, start: usize, end: usize) -> bool {
     seg.keywords.near(seg.lower, group, start, end, PROXIMITY)
 }
 
-fn steuer_id(seg: &Segment<'_>, out: &mut Vec<Finding>) {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    // Written as one block or grouped 2-3-3-3 with one consistent separator.
-    let re = re(
-        &RE,
-        r"\b[1-9]\d(?:\d{9}| \d{3} \d{3} \d{3}|\.\d{3}\.\d{3}\.\d{3}|/\d{3}/\d{3}/\d{3}|-\d{3}-\d{3}-\d{3})\b",
-    );
+fn steuer_id(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
     for m in re.find_iter(seg.text) {
         let id = compact(m.as_str());
         if !validate::steuer_id(&id) || after_phone_label(seg, m.start()) {
@@ -94,9 +137,7 @@ fn after_phone_label(seg: &Segment<'_>, start: usize) -> bool {
 }
 
 /// Returns the byte spans of the IBANs found, so card numbers inside them are not counted.
-fn iban(seg: &Segment<'_>, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = re(&RE, r"\b[A-Z]{2}\d{2} ?[A-Z0-9]{2}");
+fn iban(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     for m in re.find_iter(seg.text) {
         // Take exactly as many characters as the country's IBAN has, allowing single
@@ -148,9 +189,7 @@ fn iban(seg: &Segment<'_>, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
     spans
 }
 
-fn card(seg: &Segment<'_>, ibans: &[(usize, usize)], out: &mut Vec<Finding>) {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = re(&RE, r"\b[2-6](?:[ -]?\d){13,18}\b");
+fn card(seg: &Segment<'_>, re: &Regex, ibans: &[(usize, usize)], out: &mut Vec<Finding>) {
     for m in re.find_iter(seg.text) {
         if ibans.iter().any(|&(s, e)| m.start() >= s && m.start() < e) {
             continue;
@@ -174,9 +213,7 @@ fn card(seg: &Segment<'_>, ibans: &[(usize, usize)], out: &mut Vec<Finding>) {
     }
 }
 
-fn rvnr(seg: &Segment<'_>, out: &mut Vec<Finding>) {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = re(&RE, r"\b\d{2} ?\d{6} ?[A-Z] ?\d{3}\b");
+fn rvnr(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
     for m in re.find_iter(seg.text) {
         if !validate::rvnr(&compact(m.as_str())) {
             continue;
@@ -196,9 +233,7 @@ fn rvnr(seg: &Segment<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn kvnr(seg: &Segment<'_>, out: &mut Vec<Finding>) {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = re(&RE, r"\b[A-Z] ?\d{9}\b");
+fn kvnr(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
     for m in re.find_iter(seg.text) {
         if !validate::kvnr(&compact(m.as_str())) {
             continue;
@@ -220,13 +255,7 @@ fn kvnr(seg: &Segment<'_>, out: &mut Vec<Finding>) {
 
 /// Personalausweis (since 2010: first letter L M N P R T V W X Y) and Reisepass (C F G H J
 /// K): nine characters from the ICAO alphabet plus check digit; the old ID card: ten digits.
-fn id_documents(seg: &Segment<'_>, out: &mut Vec<Finding>) {
-    static NEW: OnceLock<Regex> = OnceLock::new();
-    static OLD: OnceLock<Regex> = OnceLock::new();
-    let new = re(
-        &NEW,
-        r"\b[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{8}\d?D?\b",
-    );
+fn id_new(seg: &Segment<'_>, new: &Regex, out: &mut Vec<Finding>) {
     for m in new.find_iter(seg.text) {
         let raw = m.as_str().trim_end_matches('D');
         let digits = raw.bytes().filter(u8::is_ascii_digit).count();
@@ -256,7 +285,10 @@ fn id_documents(seg: &Segment<'_>, out: &mut Vec<Finding>) {
             Some(mask(raw)),
         ));
     }
-    let old = re(&OLD, r"\b\d{10}\b");
+}
+
+/// The old ID card (1987-2010): ten digits, counted only with an ID card keyword nearby.
+fn id_old(seg: &Segment<'_>, old: &Regex, out: &mut Vec<Finding>) {
     for m in old.find_iter(seg.text) {
         if validate::icao_7_3_1(m.as_str())
             && keyword(seg, Group::Ausweis, m.start(), m.end())
@@ -273,9 +305,7 @@ fn id_documents(seg: &Segment<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn fuehrerschein(seg: &Segment<'_>, out: &mut Vec<Finding>) {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = re(&RE, r"\b[A-Z0-9]{9}[0-9X][A-Z0-9]\b");
+fn fuehrerschein(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
     for m in re.find_iter(seg.text) {
         let s = m.as_str();
         let mixed =

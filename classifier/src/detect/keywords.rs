@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, MatchKind};
 
 use crate::text::window;
 
@@ -351,19 +351,46 @@ const GROUPS: &[(Group, &[&str])] = &[
     ),
 ];
 
-fn matcher() -> &'static (AhoCorasick, Vec<Group>) {
-    static MATCHER: OnceLock<(AhoCorasick, Vec<Group>)> = OnceLock::new();
-    MATCHER.get_or_init(|| {
-        let mut patterns = Vec::new();
-        let mut groups = Vec::new();
-        for (group, words) in GROUPS {
-            for w in *words {
-                patterns.push(*w);
-                groups.push(*group);
-            }
-        }
-        let ac = AhoCorasick::new(&patterns).expect("built-in keywords compile");
-        (ac, groups)
+/// Keyword families whose words may overlap one another ("hat pflegegrad" is a state phrase
+/// containing the health word "pflegegrad") are searched by separate automata, so neither
+/// hides the other.
+fn layer(group: Group) -> usize {
+    match group {
+        Group::State => 2,
+        Group::Health | Group::Social | Group::PersonStrong => 1,
+        _ => 0,
+    }
+}
+
+/// One automaton per layer over its distinct keywords; each keyword maps to every group of
+/// that layer listing it ("arbeitsunfähig" is a health word and a state).
+fn matchers() -> &'static Vec<(AhoCorasick, Vec<Vec<Group>>)> {
+    static MATCHERS: OnceLock<Vec<(AhoCorasick, Vec<Vec<Group>>)>> = OnceLock::new();
+    MATCHERS.get_or_init(|| {
+        (0..3)
+            .map(|l| {
+                let mut patterns: Vec<&str> = Vec::new();
+                let mut groups: Vec<Vec<Group>> = Vec::new();
+                for (group, words) in GROUPS.iter().filter(|(g, _)| layer(*g) == l) {
+                    for w in *words {
+                        match patterns.iter().position(|p| p == w) {
+                            Some(i) => groups[i].push(*group),
+                            None => {
+                                patterns.push(w);
+                                groups.push(vec![*group]);
+                            }
+                        }
+                    }
+                }
+                // Leftmost-longest: one pass without overlaps, so the automaton can use
+                // its prefilters; "steuer-identifikationsnummer" wins over "steuer-id".
+                let ac = AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&patterns)
+                    .expect("built-in keywords compile");
+                (ac, groups)
+            })
+            .collect()
     })
 }
 
@@ -373,14 +400,17 @@ pub(crate) struct Hits(Vec<(Group, usize, usize)>);
 impl Hits {
     /// Finds all keyword hits in the lower-case text.
     pub(crate) fn find(lower: &str) -> Self {
-        let (ac, groups) = matcher();
         let bytes = lower.as_bytes();
-        let mut hits: Vec<(Group, usize, usize)> = ac
-            .find_overlapping_iter(lower)
-            .filter(|m| m.start() == 0 || !is_word_byte(bytes[m.start() - 1]))
-            .map(|m| (groups[m.pattern().as_usize()], m.start(), m.end()))
-            .collect();
-        hits.sort_by_key(|h| h.1);
+        let mut hits = Vec::new();
+        for (ac, groups) in matchers() {
+            for m in ac.find_iter(lower) {
+                if m.start() == 0 || !is_word_byte(bytes[m.start() - 1]) {
+                    for &g in &groups[m.pattern().as_usize()] {
+                        hits.push((g, m.start(), m.end()));
+                    }
+                }
+            }
+        }
         Self(hits)
     }
 
@@ -431,5 +461,12 @@ mod tests {
         assert!(hits.of(Group::Ausweis).count() >= 2);
         assert_eq!(hits.of(Group::Phone).count(), 1);
         assert_eq!(hits.of(Group::Tax).count(), 0, "no keyword inside 'martin'");
+        let both = Hits::find("frau sommer hat pflegegrad 3");
+        assert_eq!(
+            both.of(Group::Health).count(),
+            1,
+            "the health word inside a state phrase"
+        );
+        assert_eq!(both.of(Group::State).count(), 1);
     }
 }

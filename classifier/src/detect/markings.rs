@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::Segment;
 use super::keywords::Group;
@@ -28,91 +28,102 @@ const MARKINGS: &[Marking] = &[
         detector: "vs_marking",
         category: category::VS_NFD,
         name: "VS-NfD",
-        pattern: r"(?i)\bVS\s*[-–]?\s*(?:NfD\b|nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch)",
+        pattern: r"(?i)(?-u:\b)VS\s*[-–]?\s*(?:NfD(?-u:\b)|nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch)",
         agenda_item: false,
     },
     Marking {
         detector: "vs_marking",
         category: category::VS_NFD,
         name: "Nur für den Dienstgebrauch",
-        pattern: r"(?i)\bnur\s+f(?:ü|ue)r\s+den\s+dienstgebrauch\b",
+        pattern: r"(?i)(?-u:\b)nur\s+f(?:ü|ue)r\s+den\s+dienstgebrauch(?-u:\b)",
         agenda_item: false,
     },
     Marking {
         detector: "vs_marking",
         category: category::CLASSIFIED,
         name: "VS-Vertraulich",
-        pattern: r"(?i)\bVS\s*[-–]?\s*vertraulich\b",
+        pattern: r"(?i)(?-u:\b)VS\s*[-–]?\s*vertraulich(?-u:\b)",
         agenda_item: false,
     },
     Marking {
         detector: "vs_marking",
         category: category::CLASSIFIED,
         name: "GEHEIM",
-        pattern: r"\b(?:STRENG\s+)?GEHEIM\b",
+        pattern: r"(?-u:\b)(?:STRENG\s+)?GEHEIM(?-u:\b)",
         agenda_item: false,
     },
     Marking {
         detector: "vs_marking",
         category: category::CLASSIFIED,
         name: "amtlich geheim gehalten",
-        pattern: r"(?i)\bamtlich\s+geheim\s*gehalten\b",
+        pattern: r"(?i)(?-u:\b)amtlich\s+geheim\s*gehalten(?-u:\b)",
         agenda_item: false,
     },
     Marking {
         detector: "non_public",
         category: category::NON_PUBLIC,
         name: "nichtöffentlich",
-        pattern: r"(?i)\bnicht[\s-]?(?:ö|oe)ffentlich(?:e[nrsm]?)?\b",
+        pattern: r"(?i)(?-u:\b)nicht[\s-]?(?:ö|oe)ffentlich(?:e[nrsm]?)?(?-u:\b)",
         agenda_item: true,
     },
     Marking {
         detector: "non_public",
         category: category::NON_PUBLIC,
         name: "N-Teil",
-        pattern: r"\bN-Teil\b",
+        pattern: r"(?-u:\b)N-Teil(?-u:\b)",
         agenda_item: true,
     },
     Marking {
         detector: "non_public",
         category: category::NON_PUBLIC,
         name: "TOP N",
-        pattern: r"\bTOP\s*N\s*\d+",
+        pattern: r"(?-u:\b)TOP\s*N\s*\d+",
         agenda_item: true,
     },
     Marking {
         detector: "non_public",
         category: category::NON_PUBLIC,
         name: "NÖ",
-        pattern: r"\bNÖ\b",
+        pattern: r"(?-u:\b)NÖ(?-u:\b)",
         agenda_item: true,
     },
     Marking {
         detector: "personnel",
         category: category::PERSONNEL,
         name: "Personalangelegenheit",
-        pattern: r"(?i)\bPersonal(?:angelegenheit(?:en)?|akte|sache)\b",
+        pattern: r"(?i)(?-u:\b)Personal(?:angelegenheit(?:en)?|akte|sache)(?-u:\b)",
         agenda_item: true,
     },
 ];
 
-fn compiled() -> &'static Vec<Regex> {
-    static RES: OnceLock<Vec<Regex>> = OnceLock::new();
+/// One `RegexSet` pass finds which markings occur at all (usually none); only those are
+/// searched again for their position.
+fn compiled() -> &'static (RegexSet, Vec<Regex>) {
+    static RES: OnceLock<(RegexSet, Vec<Regex>)> = OnceLock::new();
     RES.get_or_init(|| {
-        MARKINGS
-            .iter()
-            .map(|m| Regex::new(m.pattern).expect("built-in pattern compiles"))
-            .collect()
+        let patterns = MARKINGS.iter().map(|m| m.pattern);
+        (
+            RegexSet::new(patterns.clone()).expect("built-in patterns compile"),
+            patterns
+                .map(|p| Regex::new(p).expect("built-in pattern compiles"))
+                .collect(),
+        )
     })
 }
 
 pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
+    let (set, each) = compiled();
+    let present = set.matches(seg.text);
+    if !present.matched_any() {
+        return;
+    }
     let agenda = seg.keywords.of(Group::Agenda).count() >= 2;
-    for (marking, re) in MARKINGS.iter().zip(compiled()) {
+    for i in present.iter() {
+        let marking = &MARKINGS[i];
         if !rules.enabled(marking.detector) {
             continue;
         }
-        if let Some(m) = re.find(seg.text) {
+        if let Some(m) = each[i].find(seg.text) {
             let confidence = if agenda && marking.agenda_item {
                 60
             } else {
