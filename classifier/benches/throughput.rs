@@ -33,6 +33,10 @@ fn main() {
 }
 
 fn run(name: &str, messages: &[Vec<u8>], rules: &Rules) {
+    // RATSPOST_BENCH_ONLY=plain|MIME runs only the matching cases (for profiling).
+    if std::env::var("RATSPOST_BENCH_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     // Warm up, then measure for about two seconds.
     for m in messages {
         std::hint::black_box(classify(m, rules));

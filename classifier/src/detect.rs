@@ -20,7 +20,7 @@ pub(crate) struct Segment<'a> {
     /// Where it came from.
     pub(crate) location: &'a Location,
     /// Keyword hits in `lower`.
-    pub(crate) keywords: keywords::Hits,
+    pub(crate) keywords: keywords::Hits<'a>,
 }
 
 impl Segment<'_> {
@@ -63,7 +63,7 @@ pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         let text = normalise(&segment.text);
         let lower = lower_same_offsets(&text);
         let seg = Segment {
-            keywords: keywords::Hits::find(&lower),
+            keywords: keywords::Hits::new(&lower),
             text: &text,
             lower: &lower,
             location: &segment.location,

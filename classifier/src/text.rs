@@ -6,26 +6,44 @@
 /// zero-width characters, which a reader does not see at all.
 #[must_use]
 pub(crate) fn normalise(text: &str) -> String {
-    // Fast path: only ASCII bytes other than tab and CR need no change at all.
-    if text
-        .bytes()
-        .all(|b| b.is_ascii() && b != b'\t' && b != b'\r')
-    {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    // Every character changed here starts with one of these bytes: tab, CR, C2 (U+00A0,
+    // U+00AD), E2 (U+20xx), EF (U+FEFF). Umlauts (C3 xx) do not, so most text is copied in
+    // long runs found with SIMD, and only the trigger bytes are looked at.
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let mut next_a = memchr::memchr3(b'\t', b'\r', 0xC2, bytes);
+    let mut next_b = memchr::memchr2(0xE2, 0xEF, bytes);
+    loop {
+        let at = match (next_a, next_b) {
+            (None, None) => break,
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        out.extend_from_slice(&bytes[i..at]);
+        let c = text[at..]
+            .chars()
+            .next()
+            .expect("a trigger byte starts a character");
         match c {
             '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{2002}' | '\u{2003}' | '\t' => {
-                out.push(' ')
+                out.push(b' ')
             }
-            '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' => {}
-            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' => out.push('-'),
-            '\r' => {}
-            c => out.push(c),
+            '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\r' => {}
+            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' => out.push(b'-'),
+            other => out.extend_from_slice(other.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+        i = at + c.len_utf8();
+        if next_a.is_some_and(|a| a < i) {
+            next_a = memchr::memchr3(b'\t', b'\r', 0xC2, &bytes[i..]).map(|p| p + i);
+        }
+        if next_b.is_some_and(|b| b < i) {
+            next_b = memchr::memchr2(0xE2, 0xEF, &bytes[i..]).map(|p| p + i);
         }
     }
-    out
+    out.extend_from_slice(&bytes[i..]);
+    String::from_utf8(out).expect("whole characters were copied or replaced by ASCII")
 }
 
 /// A lower-case copy with the same byte offsets: ASCII and the German umlauts change case in
@@ -64,6 +82,30 @@ pub(crate) fn window(text: &str, start: usize, end: usize, chars: usize) -> (usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The definition `normalise` must keep, character by character.
+    fn reference(text: &str) -> String {
+        text.chars()
+            .filter_map(|c| match c {
+                '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{2002}' | '\u{2003}'
+                | '\t' => Some(' '),
+                '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+                | '\r' => None,
+                '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' => Some('-'),
+                c => Some(c),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn normalise_matches_its_definition(text in "[a-zäöüß0-9 .\t\r\n\u{00A0}\u{00AD}\u{202F}\u{2013}\u{2014}\u{20AC}\u{FEFF}\u{00E9}]{0,200}") {
+            prop_assert_eq!(normalise(&text), reference(&text));
+            let lower = lower_same_offsets(&text);
+            prop_assert_eq!(lower.len(), text.len());
+        }
+    }
 
     #[test]
     fn separators_are_normalised() {

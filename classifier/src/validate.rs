@@ -217,7 +217,7 @@ pub fn luhn(number: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Rentenversicherungsnummer (12 chars: area, TTMMJJ, initial, serial, check) per VKVV §2

@@ -102,7 +102,7 @@ fn compact(s: &str) -> String {
 }
 
 fn keyword(seg: &Segment<'_>, group: Group, start: usize, end: usize) -> bool {
-    seg.keywords.near(seg.lower, group, start, end, PROXIMITY)
+    seg.keywords.near(group, start, end, PROXIMITY)
 }
 
 fn steuer_id(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {

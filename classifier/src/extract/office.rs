@@ -40,11 +40,14 @@ fn is_embedded(name: &str) -> bool {
     .any(|p| name.starts_with(p))
 }
 
+/// An embedded file: its path in the package and its bytes.
+pub(super) type Embedded = (String, Vec<u8>);
+
 /// The document's text and its embedded files.
 pub(super) fn text(
     bytes: &[u8],
     limits: &Inspect,
-) -> Result<(String, Vec<(String, Vec<u8>)>), String> {
+) -> Result<(String, Vec<Embedded>), String> {
     // An encrypted Office document is an OLE container, not a ZIP: it fails here.
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|_| "unreadable or password-protected Office document".to_owned())?;
