@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ratspost_tests::client::{Client, dot_stuff};
-use ratspost_tests::daemon::{Daemon, ratspost_ok, write_config};
+use ratspost_tests::daemon::{Daemon, enrol, write_config};
 use store::testing::TestDb;
 
 const MESSAGE_SIZE: usize = 10 * 1024;
@@ -47,20 +47,7 @@ fn main() {
 async fn bench(db: TestDb, name: &str, total: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "max_connections_per_ip = 64");
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "anna",
-            "--name",
-            "Anna",
-            "--address",
-            "anna@stadt.test",
-            "--password-stdin",
-        ],
-        Some("bench-password\n"),
-    );
+    enrol(&config, "anna", "anna@stadt.test", "bench-password");
     let daemon = Daemon::start(&config);
     // Warm up: connections, statement caches, page cache.
     run(daemon.smtp, 10, 500).await;

@@ -66,6 +66,24 @@ pub fn ratspost_ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String 
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// Enrols `login` with `address` through `ratspost user add`, password from stdin.
+pub fn enrol(config: &Path, login: &str, address: &str, password: &str) {
+    ratspost_ok(
+        config,
+        &[
+            "user",
+            "add",
+            login,
+            "--name",
+            login,
+            "--address",
+            address,
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    );
+}
+
 /// Writes a config for a daemon in `dir` on database `url` with an ephemeral SMTP port.
 pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
     let path = dir.join("ratspost.toml");

@@ -7,7 +7,7 @@ use rustls_pki_types::ServerName;
 use store::testing::TestDb;
 
 use ratspost_tests::client::{Client, connector, message};
-use ratspost_tests::daemon::{Daemon, ratspost, ratspost_ok, write_config};
+use ratspost_tests::daemon::{Daemon, enrol, ratspost, ratspost_ok, write_config};
 
 fn password_in(stdout: &str) -> Option<String> {
     stdout
@@ -211,20 +211,7 @@ async fn message_bodies_and_secrets_never_reach_the_log_even_at_trace_level() {
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "anna",
-            "--name",
-            "A",
-            "--address",
-            "anna@stadt.test",
-            "--password-stdin",
-        ],
-        Some("Geheim-Passwort-4711\n"),
-    );
+    enrol(&config, "anna", "anna@stadt.test", "Geheim-Passwort-4711");
     let daemon = Daemon::start_logging(&config, "trace");
     let mut c = Client::greeted(daemon.smtp).await;
     c.ehlo().await;
@@ -254,32 +241,8 @@ async fn message_list_shows_metadata_and_never_content() {
     let db = TestDb::sqlite();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "anna",
-            "--name",
-            "A",
-            "--address",
-            "anna@stadt.test",
-        ],
-        None,
-    );
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "bert",
-            "--name",
-            "B",
-            "--address",
-            "bert@stadt.test",
-        ],
-        None,
-    );
+    enrol(&config, "anna", "anna@stadt.test", "Passwort-anna-1");
+    enrol(&config, "bert", "bert@stadt.test", "Passwort-bert-1");
     let daemon = Daemon::start(&config);
     let mut c = Client::greeted(daemon.smtp).await;
     c.ehlo().await;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use store::testing::TestDb;
 
 use ratspost_tests::client::{Client, message, sha256};
-use ratspost_tests::daemon::{Daemon, ratspost_ok, write_config};
+use ratspost_tests::daemon::{Daemon, enrol, ratspost_ok, write_config};
 
 const CONNECTIONS: usize = 10;
 const PER_CONNECTION: usize = 20;
@@ -15,20 +15,7 @@ async fn crash_after_250_loses_nothing(db: TestDb) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
     ratspost_ok(&config, &["init"], None);
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "anna",
-            "--name",
-            "Anna Schmidt",
-            "--address",
-            "anna@stadt.test",
-            "--password-stdin",
-        ],
-        Some("Sommer2026!\n"),
-    );
+    enrol(&config, "anna", "anna@stadt.test", "Sommer2026!");
     let daemon = Daemon::start(&config);
 
     let tasks: Vec<_> = (0..CONNECTIONS)

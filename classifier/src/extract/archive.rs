@@ -8,19 +8,31 @@ use crate::rules::Inspect;
 /// An entry's name and bytes, or its name and why it could not be read.
 pub(super) type Entry = Result<(String, Vec<u8>), (String, String)>;
 
-pub(super) fn entries(bytes: &[u8], limits: &Inspect) -> Result<Vec<Entry>, String> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|_| "unreadable ZIP archive".to_owned())?;
+/// A ZIP package in memory.
+pub(super) type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+
+/// Opens a ZIP package (`what` names it in errors) and checks its entry count.
+pub(super) fn open<'a>(bytes: &'a [u8], limits: &Inspect, what: &str) -> Result<Zip<'a>, String> {
+    let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| format!("unreadable {what}"))?;
     if zip.len() > limits.max_zip_entries {
-        return Err("limit reached: ZIP archive has too many entries".to_owned());
+        return Err(format!("limit reached: {what} has too many entries"));
     }
+    Ok(zip)
+}
+
+/// The name of entry `index` (empty when not decodable).
+pub(super) fn entry_name(zip: &mut Zip<'_>, index: usize) -> String {
+    zip.name_for_index(index)
+        .and_then(Result::ok)
+        .map(|n| n.into_owned())
+        .unwrap_or_default()
+}
+
+pub(super) fn entries(bytes: &[u8], limits: &Inspect) -> Result<Vec<Entry>, String> {
+    let mut zip = open(bytes, limits, "ZIP archive")?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
-        let name = zip
-            .name_for_index(i)
-            .and_then(Result::ok)
-            .map(|n| n.into_owned())
-            .unwrap_or_default();
+        let name = entry_name(&mut zip, i);
         match read_entry(&mut zip, i, limits.max_entry_size) {
             Ok(Some(data)) => out.push(Ok((name, data))),
             Ok(None) => {}
@@ -31,8 +43,8 @@ pub(super) fn entries(bytes: &[u8], limits: &Inspect) -> Result<Vec<Entry>, Stri
 }
 
 /// `Ok(None)` for a directory.
-pub(super) fn read_entry<R: Read + std::io::Seek>(
-    zip: &mut zip::ZipArchive<R>,
+pub(super) fn read_entry(
+    zip: &mut Zip<'_>,
     index: usize,
     max: usize,
 ) -> Result<Option<Vec<u8>>, String> {

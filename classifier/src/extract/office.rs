@@ -2,11 +2,9 @@
 //! document parts, read with quick-xml from the ZIP package. Embedded files (an xlsx inside
 //! a docx) are handed back to be inspected like attachments.
 
-use std::io::Cursor;
-
 use quick_xml::events::Event;
 
-use super::archive::read_entry;
+use super::archive::{self, read_entry};
 use crate::rules::Inspect;
 
 /// Parts that hold text a reader sees.
@@ -44,25 +42,20 @@ fn is_embedded(name: &str) -> bool {
 pub(super) type Embedded = (String, Vec<u8>);
 
 /// The document's text and its embedded files.
-pub(super) fn text(
-    bytes: &[u8],
-    limits: &Inspect,
-) -> Result<(String, Vec<Embedded>), String> {
+pub(super) fn text(bytes: &[u8], limits: &Inspect) -> Result<(String, Vec<Embedded>), String> {
     // An encrypted Office document is an OLE container, not a ZIP: it fails here.
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|_| "unreadable or password-protected Office document".to_owned())?;
-    if zip.len() > limits.max_zip_entries {
-        return Err("limit reached: Office document has too many parts".to_owned());
-    }
+    let mut zip = archive::open(bytes, limits, "Office document").map_err(|e| {
+        if e.starts_with("unreadable") {
+            "unreadable or password-protected Office document".to_owned()
+        } else {
+            e
+        }
+    })?;
     let mut text = String::new();
     let mut embedded = Vec::new();
     let mut found = false;
     for i in 0..zip.len() {
-        let name = zip
-            .name_for_index(i)
-            .and_then(Result::ok)
-            .map(|n| n.into_owned())
-            .unwrap_or_default();
+        let name = archive::entry_name(&mut zip, i);
         if is_text_part(&name) {
             found = true;
             if let Some(xml) = read_entry(&mut zip, i, limits.max_entry_size)? {
