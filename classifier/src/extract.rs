@@ -50,8 +50,25 @@ pub struct Extracted {
 }
 
 /// Extracts everything readable from `raw`.
+///
+/// Never panics: the third-party parsers underneath (mail-parser, lopdf, zip) have panicked
+/// on malformed input (mail-parser 0.11.9 on nested `message/rfc822` parts), and a panic
+/// must not take classification down. It makes the message uninspectable instead.
 #[must_use]
 pub fn extract(raw: &[u8], limits: &Inspect) -> Extracted {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        extract_unguarded(raw, limits)
+    }))
+    .unwrap_or_else(|_| Extracted {
+        problems: vec![Problem {
+            location: Location::default(),
+            reason: "parser failure on malformed content".to_owned(),
+        }],
+        ..Extracted::default()
+    })
+}
+
+fn extract_unguarded(raw: &[u8], limits: &Inspect) -> Extracted {
     let mut x = Extractor {
         limits,
         out: Extracted::default(),

@@ -222,8 +222,20 @@ fn deeply_nested_mime_is_handled() {
     }
 }
 
+/// Found by `mime_shaped_input_never_panics`: mail-parser 0.11.9 panics ("Invalid part ID,
+/// could not find multipart") on a `message/rfc822` part nested directly inside another. The
+/// classifier must survive it and fail closed.
+#[test]
+fn regression_nested_rfc822_parser_panic_fails_closed() {
+    let raw = "Content-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: message/rfc822\r\n\r\n\
+               Content-Type: message/rfc822\r\n\r\n\r\n--q--\r\n";
+    let v = classify(raw.as_bytes(), &Rules::default());
+    assert!(v.sensitive, "{v:?}");
+    assert_eq!(v.categories, [category::UNINSPECTABLE]);
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     /// Arbitrary bytes never panic the classifier.
     #[test]

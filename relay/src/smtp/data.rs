@@ -99,13 +99,19 @@ fn refusal(config: &SmtpConfig, envelope: &Envelope, d: &BodyDefects) -> Option<
     Some(reply)
 }
 
-/// The `Message-ID` header without angle brackets, if the message has one.
+/// The `Message-ID` header without angle brackets, if the message has one. mail-parser has
+/// panicked on malformed input elsewhere; a panic here would drop the session and make the
+/// upstream retry the message forever, so it only costs the Message-ID.
 fn message_id(raw: &[u8]) -> Option<String> {
-    let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
-    parsed
-        .message_id()
-        .map(str::to_owned)
-        .filter(|id| !id.is_empty())
+    std::panic::catch_unwind(|| {
+        let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
+        parsed
+            .message_id()
+            .map(str::to_owned)
+            .filter(|id| !id.is_empty())
+    })
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]
