@@ -3,6 +3,7 @@
 //! One file per command group under `cli/`; this file holds the argument types and the
 //! dispatch. Every listing has `--json`.
 
+mod audit;
 mod classify;
 mod message;
 mod serve;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Inspect accepted messages (metadata only, never content).
     #[command(subcommand)]
     Message(MessageCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Classify message files (.eml) and print each verdict with its findings.
     Classify {
         /// One JSON object per file: {"file", "sensitive", "categories", "findings"}.
@@ -122,6 +126,38 @@ pub enum MessageCommand {
     },
 }
 
+/// `ratspost audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List entries in chain order.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only the newest N entries.
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Recompute the hash chain; exit status 1 naming the first bad entry when a row was
+    /// changed, deleted, inserted or reordered.
+    Verify,
+    /// Write every entry to stdout.
+    Export {
+        /// `jsonl` (one JSON object per line) or `csv`.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
 /// Where the configuration comes from.
 #[derive(Debug)]
 enum ConfigSource {
@@ -197,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user::run(&load(&source)?, cmd).await,
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
+        Command::Audit(cmd) => audit::run(&load(&source)?, cmd).await,
         Command::Classify { json, rules, files } => classify::run(json, rules.as_ref(), &files),
     }
 }

@@ -7,6 +7,7 @@
 //!   argon2id.
 //! - `messages.rs`: accepted messages with their envelope, one row per recipient and the
 //!   processing state a restart resumes.
+//! - [`audit`]: the hash-chained, append-only audit log and its verification.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
 //!
@@ -14,6 +15,7 @@
 //! (sqlx issue #1458). Queries are runtime `query_as` with `$N` placeholders that both
 //! backends accept, and one contract test suite runs against both.
 
+pub mod audit;
 mod db;
 mod error;
 mod messages;
@@ -24,6 +26,7 @@ mod writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use error::{Error, ErrorKind, Result};
 pub use messages::{MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient};

@@ -93,6 +93,20 @@ impl TestDb {
     }
 }
 
+/// Runs raw SQL against the store's database, bypassing its API: for tests that tamper with
+/// data the way an attacker with database access would.
+///
+/// # Panics
+/// When the statement fails.
+pub async fn raw_execute(store: &Store, sql: &str) {
+    crate::db::with_pool!(&store.db, write pool => {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(pool)
+            .await
+            .expect("raw SQL");
+    });
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.pg.take() {

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use store::testing::TestDb;
+use store::testing::{TestDb, raw_execute};
 use store::{
-    MessageFilter, MessageState, NewMessage, NewUser, RecipientLookup, Role, Store,
-    StoredRecipient, password,
+    AuditCheck, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser, RecipientLookup,
+    Role, Store, StoredRecipient, password,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for every contract test `NAME(&TestDb)`.
@@ -43,6 +43,9 @@ contract!(
     concurrent_inserts_are_all_committed,
     a_failing_message_does_not_fail_its_batch,
     data_survives_reopening,
+    audit_chain_verifies_and_detects_a_changed_row,
+    audit_chain_detects_deleted_and_reordered_rows,
+    audit_appends_are_serialised,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -372,4 +375,118 @@ async fn data_survives_reopening(db: &TestDb) {
             .id,
         id
     );
+}
+
+fn audit(n: usize) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: "admin".into(),
+        action: "exemption.approved".into(),
+        subjects: vec![format!("exemption:{n}"), "user:anna".into()],
+        details: serde_json::json!({"until": "2026-12-24", "n": n, "target": "anna@example.net"}),
+    }
+}
+
+async fn audit_chain_verifies_and_detects_a_changed_row(db: &TestDb) {
+    let store = db.open().await;
+    assert_eq!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact {
+            entries: 0,
+            head: store::audit::GENESIS.to_owned()
+        }
+    );
+    let mut last = None;
+    for n in 1..=5 {
+        let e = store.append_audit(&audit(n)).await.expect("append");
+        assert_eq!(e.seq, i64::try_from(n).expect("n"));
+        if let Some(prev) = &last {
+            assert_eq!(&e.prev_hash, prev);
+        }
+        last = Some(e.hash.clone());
+    }
+    let listed = store.list_audit(0, 100).await.expect("list");
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed[2].details["n"], 3);
+    assert_eq!(listed[2].subjects, ["exemption:3", "user:anna"]);
+    assert_eq!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact {
+            entries: 5,
+            head: last.expect("hash")
+        }
+    );
+    assert!(
+        store
+            .append_audit(&NewAuditEntry {
+                details: serde_json::json!([1]),
+                ..audit(9)
+            })
+            .await
+            .is_err()
+    );
+
+    // Someone edits entry 3 directly in the database.
+    raw_execute(&store, r#"UPDATE audit_log SET details = '{"n":3,"target":"evil@example.net","until":"2027-12-24"}' WHERE seq = 3"#).await;
+    match store.verify_audit().await.expect("verify") {
+        AuditCheck::Broken { seq, reason } => {
+            assert_eq!(seq, 3);
+            assert!(reason.contains("changed"), "{reason}");
+        }
+        intact => panic!("tampering not detected: {intact:?}"),
+    }
+}
+
+async fn audit_chain_detects_deleted_and_reordered_rows(db: &TestDb) {
+    let store = db.open().await;
+    for n in 1..=6 {
+        store.append_audit(&audit(n)).await.expect("append");
+    }
+    // Deleting the newest entry: only the head notices.
+    raw_execute(&store, "DELETE FROM audit_log WHERE seq = 6").await;
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Broken { seq: 6, .. }
+    ));
+    // Swapping the content of entries 2 and 3 (keeping their numbers).
+    raw_execute(&store, "UPDATE audit_log SET seq = 100 WHERE seq = 2").await;
+    raw_execute(&store, "UPDATE audit_log SET seq = 2 WHERE seq = 3").await;
+    raw_execute(&store, "UPDATE audit_log SET seq = 3 WHERE seq = 100").await;
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Broken { seq: 2, .. }
+    ));
+    // Deleting a middle entry leaves a gap.
+    raw_execute(&store, "DELETE FROM audit_log WHERE seq = 2").await;
+    match store.verify_audit().await.expect("verify") {
+        AuditCheck::Broken { seq, reason } => {
+            assert_eq!(seq, 2);
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        intact => panic!("deletion not detected: {intact:?}"),
+    }
+}
+
+async fn audit_appends_are_serialised(db: &TestDb) {
+    let store = db.open().await;
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_audit(&audit(n)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("append");
+    }
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact { entries: 50, .. }
+    ));
+    // A second handle (another node on the same database) appends to the same chain.
+    let other = db.open().await;
+    other.append_audit(&audit(51)).await.expect("append");
+    store.append_audit(&audit(52)).await.expect("append");
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact { entries: 52, .. }
+    ));
 }

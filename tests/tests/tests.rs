@@ -3,6 +3,7 @@
 //!
 //! One test binary (`autotests = false`), one module per area.
 
+mod audit;
 mod classify;
 mod cli;
 mod clients;

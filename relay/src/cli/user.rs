@@ -29,6 +29,15 @@ pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()>
                 })
                 .await
                 .context("creating the user")?;
+            store
+                .append_audit(&store::NewAuditEntry {
+                    actor: "cli".to_owned(),
+                    action: "user.created".to_owned(),
+                    subjects: vec![format!("user:{}", user.login)],
+                    details: serde_json::json!({"role": user.role.as_str(), "addresses": user.addresses}),
+                })
+                .await
+                .context("recording the change in the audit log")?;
             println!(
                 "Created {} ({}) for {}",
                 user.login,
@@ -75,6 +84,15 @@ pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()>
                 .set_password_hash(&login, &store::password::hash(&password)?)
                 .await
                 .with_context(|| format!("setting the password of {login}"))?;
+            store
+                .append_audit(&store::NewAuditEntry {
+                    actor: "cli".to_owned(),
+                    action: "user.password_changed".to_owned(),
+                    subjects: vec![format!("user:{}", login.trim().to_ascii_lowercase())],
+                    details: serde_json::json!({}),
+                })
+                .await
+                .context("recording the change in the audit log")?;
             println!("Password of {login} changed");
             if generated {
                 println!("Password (shown only once): {password}");

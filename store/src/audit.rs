@@ -1,0 +1,303 @@
+//! The audit chain: an append-only log where each entry carries the SHA-256 of its own
+//! canonical form and of its predecessor, so that a changed, deleted, inserted or reordered
+//! row is found by [`Store::verify_audit`].
+//!
+//! Canonical form of an entry: the JSON array
+//! `[seq, at, actor, action, [subjects…], details, prev_hash]` as serde_json writes it —
+//! object keys sorted (serde_json's map is a BTreeMap), no whitespace. The first entry's
+//! `prev_hash` is 64 zeros. `audit_head` keeps the newest seq and hash, updated in the same
+//! transaction, so that cutting entries off the end is detected as well.
+//!
+//! Appends are serialised: SQLite has one writer; on PostgreSQL a transaction-scoped
+//! advisory lock orders appends from several ratspost nodes.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, with_pool};
+use crate::{Error, ErrorKind, Millis, Result, Store, now_millis};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Key of the PostgreSQL advisory lock that orders appends ("ratspost audit").
+const PG_LOCK: i64 = 0x7261_7473_6175_6474;
+
+/// One audit entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When (epoch milliseconds).
+    pub at: Millis,
+    /// Who: a login, `cli`, or `system`.
+    pub actor: String,
+    /// What, e.g. `user.created`, `exemption.approved`, `forward.delivered`.
+    pub action: String,
+    /// Ids of what it concerns, e.g. `user:anna`, `exemption:12`, `message:345`.
+    pub subjects: Vec<String>,
+    /// Structured details (never secrets or message content).
+    pub details: serde_json::Value,
+    /// Hash of the previous entry.
+    pub prev_hash: String,
+    /// Hash of this entry's canonical form.
+    pub hash: String,
+}
+
+/// An entry to append.
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Ids of what it concerns.
+    pub subjects: Vec<String>,
+    /// Details (an object).
+    pub details: serde_json::Value,
+}
+
+/// Result of a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditCheck {
+    /// Every entry and the head agree.
+    Intact {
+        /// Number of entries.
+        entries: i64,
+        /// Hash of the newest entry (or [`GENESIS`] when empty): keep it outside the database
+        /// to anchor the chain.
+        head: String,
+    },
+    /// The first entry that does not fit, and why.
+    Broken {
+        /// Sequence number of the first bad entry (for a truncated log: the head's seq).
+        seq: i64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subjects: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// The SHA-256 (hex) of an entry's canonical form.
+#[must_use]
+pub fn entry_hash(
+    seq: i64,
+    at: Millis,
+    actor: &str,
+    action: &str,
+    subjects: &[String],
+    details: &serde_json::Value,
+    prev_hash: &str,
+) -> String {
+    let canonical = serde_json::json!([seq, at, actor, action, subjects, details, prev_hash]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+impl Store {
+    /// Appends an entry to the chain; returns it with its sequence number and hash.
+    ///
+    /// # Errors
+    /// `Invalid` when `details` is not a JSON object; `Unavailable` when the database fails.
+    pub async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
+        if !entry.details.is_object() {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "audit details must be a JSON object",
+            ));
+        }
+        // serde_json's default map is ordered by key: the stored text is canonical.
+        let details_text = entry.details.to_string();
+        let subjects_text =
+            serde_json::to_string(&entry.subjects).unwrap_or_else(|_| "[]".to_owned());
+        let at = now_millis();
+        macro_rules! append {
+            ($tx:ident) => {{
+                let head: Option<(i64, String)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                let (last, prev_hash) = head.unwrap_or((0, GENESIS.to_owned()));
+                let seq = last + 1;
+                let hash = entry_hash(seq, at, &entry.actor, &entry.action, &entry.subjects, &entry.details, &prev_hash);
+                sqlx::query(
+                    "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(seq)
+                .bind(at)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&subjects_text)
+                .bind(&details_text)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                )
+                .bind(seq)
+                .bind(&hash)
+                .execute(&mut *$tx)
+                .await?;
+                $tx.commit().await?;
+                (seq, prev_hash, hash)
+            }};
+        }
+        let (seq, prev_hash, hash) = match &self.db {
+            Db::Sqlite(pools) => {
+                let mut tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
+                append!(tx)
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PG_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                append!(tx)
+            }
+        };
+        Ok(AuditEntry {
+            seq,
+            at,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            subjects: entry.subjects.clone(),
+            details: entry.details.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    /// Entries in chain order; `after` skips entries up to that seq, `limit` caps the count.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn list_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<Row> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT seq, at, actor, action, subjects, details, prev_hash, hash
+                 FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(entry_from_row).collect())
+    }
+
+    /// Recomputes the whole chain and compares it with the head.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails (a broken chain is not an error but a
+    /// [`AuditCheck::Broken`]).
+    pub async fn verify_audit(&self) -> Result<AuditCheck> {
+        const PAGE: i64 = 1000;
+        let mut expected_seq = 1;
+        let mut prev_hash = GENESIS.to_owned();
+        loop {
+            let rows: Vec<Row> = with_pool!(&self.db, read pool => {
+                sqlx::query_as(
+                    "SELECT seq, at, actor, action, subjects, details, prev_hash, hash
+                     FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(expected_seq)
+                .bind(PAGE)
+                .fetch_all(pool)
+                .await?
+            });
+            let done = rows.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+            for row in rows {
+                if let Some(reason) = check_row(&row, expected_seq, &prev_hash) {
+                    return Ok(AuditCheck::Broken {
+                        seq: expected_seq.min(row.seq),
+                        reason,
+                    });
+                }
+                prev_hash = row.hash;
+                expected_seq += 1;
+            }
+            if done {
+                break;
+            }
+        }
+        let entries = expected_seq - 1;
+        let head: Option<(i64, String)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+        });
+        let (head_seq, head_hash) = head.unwrap_or((0, GENESIS.to_owned()));
+        if head_seq != entries || head_hash != prev_hash {
+            return Ok(AuditCheck::Broken {
+                seq: head_seq.max(entries),
+                reason: format!(
+                    "the log ends at entry {entries} but its head records entry {head_seq}: entries were removed from the end or the head was changed"
+                ),
+            });
+        }
+        Ok(AuditCheck::Intact {
+            entries,
+            head: prev_hash,
+        })
+    }
+}
+
+/// Why `row` does not fit at `expected_seq` after `prev_hash`, if it does not.
+fn check_row(row: &Row, expected_seq: i64, prev_hash: &str) -> Option<String> {
+    if row.seq != expected_seq {
+        return Some(format!(
+            "entry {expected_seq} is missing (next is {})",
+            row.seq
+        ));
+    }
+    if row.prev_hash != prev_hash {
+        return Some("its previous-hash does not match the entry before it (entries removed, inserted or reordered)".to_owned());
+    }
+    let (Ok(subjects), Ok(details)) = (
+        serde_json::from_str::<Vec<String>>(&row.subjects),
+        serde_json::from_str::<serde_json::Value>(&row.details),
+    ) else {
+        return Some("its subjects or details are not valid JSON (the row was changed)".to_owned());
+    };
+    let hash = entry_hash(
+        row.seq,
+        row.at,
+        &row.actor,
+        &row.action,
+        &subjects,
+        &details,
+        &row.prev_hash,
+    );
+    if hash != row.hash {
+        return Some("its content does not match its hash (the row was changed)".to_owned());
+    }
+    None
+}
+
+fn entry_from_row(row: Row) -> AuditEntry {
+    AuditEntry {
+        seq: row.seq,
+        at: row.at,
+        actor: row.actor,
+        action: row.action,
+        subjects: serde_json::from_str(&row.subjects).unwrap_or_default(),
+        details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        prev_hash: row.prev_hash,
+        hash: row.hash,
+    }
+}
