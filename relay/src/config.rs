@@ -59,6 +59,10 @@ pub mod defaults {
     pub const SMTP_REJECT_UNDECLARED_8BIT: bool = true;
     /// Seconds in-flight work gets to finish after SIGTERM before it is cut off.
     pub const SHUTDOWN_GRACE_SECS: u64 = 30;
+    /// Seconds one message may take to classify; longer counts as uninspectable.
+    pub const CLASSIFIER_TIMEOUT_SECS: u64 = 30;
+    /// Messages classified in parallel.
+    pub const CLASSIFIER_WORKERS: u64 = 2;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -95,6 +99,20 @@ pub struct RawConfig {
     pub smtp: RawSmtp,
     /// `[shutdown]`
     pub shutdown: RawShutdown,
+    /// `[classifier]`
+    pub classifier: RawClassifier,
+}
+
+/// `[classifier]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawClassifier {
+    /// Rules file (TOML).
+    pub rules: Field<String>,
+    /// Seconds per message.
+    pub timeout_secs: Field<u64>,
+    /// Parallel classifications.
+    pub workers: Field<u64>,
 }
 
 /// `[database]`
@@ -201,6 +219,19 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Time in-flight work gets after a stop signal.
     pub shutdown_grace: Duration,
+    /// `[classifier]`
+    pub classifier: ClassifierConfig,
+}
+
+/// `[classifier]`
+#[derive(Debug, Clone)]
+pub struct ClassifierConfig {
+    /// Admin rules file; `None` for the built-in rules.
+    pub rules: Option<PathBuf>,
+    /// Longest time one message may take.
+    pub timeout: Duration,
+    /// Parallel classifications.
+    pub workers: usize,
 }
 
 /// `[database]`
@@ -599,6 +630,20 @@ impl Config {
             &raw.shutdown.grace_secs,
             d::SHUTDOWN_GRACE_SECS,
         );
+        let c = &raw.classifier;
+        let classifier = ClassifierConfig {
+            rules: c
+                .rules
+                .0
+                .is_some()
+                .then(|| anchor(r.get("classifier.rules", &c.rules, String::new()))),
+            timeout: r.secs(
+                "classifier.timeout_secs",
+                &c.timeout_secs,
+                d::CLASSIFIER_TIMEOUT_SECS,
+            ),
+            workers: r.count("classifier.workers", &c.workers, d::CLASSIFIER_WORKERS, 64),
+        };
 
         if r.problems.is_empty() {
             Ok(Self {
@@ -608,6 +653,7 @@ impl Config {
                 tls,
                 smtp,
                 shutdown_grace,
+                classifier,
             })
         } else {
             Err(r.problems)
@@ -699,6 +745,15 @@ reject_undeclared_8bit = {reject_8bit}
 [shutdown]
 # Seconds in-flight sessions get to finish after SIGTERM/SIGINT.
 grace_secs = {grace}
+
+[classifier]
+# Admin rules (custom detectors, keyword lists, thresholds, limits); see the README.
+# Without it the built-in rules apply. The file is checked at start; errors stop the start.
+# rules = "/etc/ratspost/rules.toml"
+# Seconds one message may take; a message that takes longer counts as uninspectable.
+timeout_secs = {cls_timeout}
+# Messages classified in parallel.
+workers = {cls_workers}
 "#,
         data_dir = d::DATA_DIR,
         db_max = d::DB_MAX_CONNECTIONS,
@@ -718,6 +773,8 @@ grace_secs = {grace}
         require_tls = d::SMTP_REQUIRE_TLS,
         reject_8bit = d::SMTP_REJECT_UNDECLARED_8BIT,
         grace = d::SHUTDOWN_GRACE_SECS,
+        cls_timeout = d::CLASSIFIER_TIMEOUT_SECS,
+        cls_workers = d::CLASSIFIER_WORKERS,
     )
 }
 

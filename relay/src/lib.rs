@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`config`]: the one TOML configuration, all errors reported together.
 //! - [`smtp`]: the SMTP server — codec (no I/O), session state machine, listener.
+//! - [`pipeline`]: classifies every accepted message and stores its verdict.
 //! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
 //! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
 //! - [`tls`]: certificates; [`cli`]: the `ratspost` command line. `main.rs` only calls
@@ -14,6 +15,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod pipeline;
 pub mod server;
 pub mod setup;
 pub mod shutdown;

@@ -11,6 +11,7 @@ use store::Store;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::pipeline::Pipeline;
 use crate::shutdown::Shutdown;
 use crate::smtp;
 use crate::tls;
@@ -47,7 +48,7 @@ impl Listeners {
 /// [`Shutdown::run`].
 ///
 /// # Errors
-/// When the TLS certificate or key cannot be loaded.
+/// When the TLS certificate or key, or the classifier rules cannot be loaded.
 pub fn start(
     listeners: Listeners,
     config: Arc<Config>,
@@ -55,11 +56,22 @@ pub fn start(
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
     let acceptor = tls::acceptor(&config.tls.cert, &config.tls.key)?;
+    let rules = load_rules(&config)?;
+    let committed = Arc::new(tokio::sync::Notify::new());
+    let pipeline = Pipeline {
+        store: store.clone(),
+        rules: Arc::new(rules),
+        timeout: config.classifier.timeout,
+        workers: config.classifier.workers,
+        wake: Arc::clone(&committed),
+    };
+    shutdown.tracker.spawn(pipeline.run(shutdown.clone()));
     let ctx = smtp::session::Context {
         config,
         store,
         tls: Some(acceptor),
         shutdown: shutdown.clone(),
+        committed,
     };
     if let Ok(addr) = listeners.smtp.local_addr() {
         tracing::info!(%addr, "SMTP listening");
@@ -68,4 +80,18 @@ pub fn start(
         .tracker
         .spawn(smtp::listener::run(listeners.smtp, ctx));
     Ok(())
+}
+
+/// The classifier rules the configuration names, or the built-in ones.
+///
+/// # Errors
+/// When the file cannot be read or the rules are invalid (every problem listed).
+pub fn load_rules(config: &Config) -> anyhow::Result<classifier::Rules> {
+    let Some(path) = &config.classifier.rules else {
+        return Ok(classifier::Rules::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("classifier.rules: reading {}", path.display()))?;
+    classifier::Rules::from_toml(&text)
+        .with_context(|| format!("classifier.rules: {}", path.display()))
 }

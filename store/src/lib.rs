@@ -29,7 +29,9 @@ pub mod testing;
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use error::{Error, ErrorKind, Result};
-pub use messages::{MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient};
+pub use messages::{
+    MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient, VerdictRecord,
+};
 pub use users::{NewUser, RecipientLookup, Role, User};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.

@@ -13,6 +13,8 @@ use crate::{Error, ErrorKind, Millis, Result, Store};
 pub enum MessageState {
     /// Committed by SMTP intake; not yet classified or delivered to mailboxes.
     Received,
+    /// Classified: its verdict is stored.
+    Classified,
 }
 
 impl MessageState {
@@ -21,6 +23,7 @@ impl MessageState {
     pub fn as_str(self) -> &'static str {
         match self {
             MessageState::Received => "received",
+            MessageState::Classified => "classified",
         }
     }
 }
@@ -77,6 +80,21 @@ pub struct MessageSummary {
     pub message_id: Option<String>,
     /// Processing state.
     pub state: String,
+    /// The verdict, once classified: sensitive or not.
+    pub sensitive: Option<bool>,
+    /// The verdict's categories (empty when clean or not yet classified).
+    pub categories: Vec<String>,
+}
+
+/// A classification result to store with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictRecord {
+    /// Sensitive or clean.
+    pub sensitive: bool,
+    /// Category ids.
+    pub categories: Vec<String>,
+    /// The findings as JSON (detector, category, confidence, location, masked hint).
+    pub findings: String,
 }
 
 /// Which messages to list.
@@ -97,6 +115,8 @@ struct SummaryRow {
     sha256: String,
     message_id: Option<String>,
     state: String,
+    sensitive: Option<bool>,
+    categories: Option<String>,
 }
 
 impl Store {
@@ -125,19 +145,22 @@ impl Store {
         let rows: Vec<SummaryRow> = with_pool!(&self.db, read pool => {
             match &filter.user {
                 None => sqlx::query_as(
-                    "SELECT id, received_at, mail_from, size, sha256, message_id, state
-                     FROM messages ORDER BY id DESC LIMIT $1",
+                    "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
+                            m.state, v.sensitive, v.categories
+                     FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id
+                     ORDER BY m.id DESC LIMIT $1",
                 )
                 .bind(limit)
                 .fetch_all(pool)
                 .await?,
                 Some(login) => sqlx::query_as(
-                    "SELECT id, received_at, mail_from, size, sha256, message_id, state
-                     FROM messages m
+                    "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
+                            m.state, v.sensitive, v.categories
+                     FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id
                      WHERE EXISTS (SELECT 1 FROM message_recipients r
                                    JOIN users u ON u.id = r.user_id
                                    WHERE r.message_id = m.id AND u.login = $1)
-                     ORDER BY id DESC LIMIT $2",
+                     ORDER BY m.id DESC LIMIT $2",
                 )
                 .bind(login.trim().to_ascii_lowercase())
                 .bind(limit)
@@ -165,6 +188,11 @@ impl Store {
                 sha256: row.sha256,
                 message_id: row.message_id,
                 state: row.state,
+                sensitive: row.sensitive,
+                categories: row
+                    .categories
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default(),
             });
         }
         Ok(out)
@@ -197,5 +225,57 @@ impl Store {
                 .await?
         });
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Stores the verdict of a message and moves it from `received` to `classified`, in one
+    /// transaction. Idempotent: when another node classified it first, nothing changes.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn record_verdict(&self, message_id: i64, verdict: &VerdictRecord) -> Result<()> {
+        let categories =
+            serde_json::to_string(&verdict.categories).unwrap_or_else(|_| "[]".to_owned());
+        let now = crate::now_millis();
+        with_pool!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            let moved = sqlx::query("UPDATE messages SET state = 'classified' WHERE id = $1 AND state = 'received'")
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 1 {
+                sqlx::query(
+                    "INSERT INTO message_verdicts (message_id, sensitive, categories, findings, classified_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(message_id)
+                .bind(verdict.sensitive)
+                .bind(&categories)
+                .bind(&verdict.findings)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The stored verdict of a message, if it has been classified.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn verdict(&self, message_id: i64) -> Result<Option<VerdictRecord>> {
+        let row: Option<(bool, String, String)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT sensitive, categories, findings FROM message_verdicts WHERE message_id = $1")
+                .bind(message_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(sensitive, categories, findings)| VerdictRecord {
+            sensitive,
+            categories: serde_json::from_str(&categories).unwrap_or_default(),
+            findings,
+        }))
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use store::testing::{TestDb, raw_execute};
 use store::{
     AuditCheck, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser, RecipientLookup,
-    Role, Store, StoredRecipient, password,
+    Role, Store, StoredRecipient, VerdictRecord, password,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for every contract test `NAME(&TestDb)`.
@@ -46,6 +46,7 @@ contract!(
     audit_chain_verifies_and_detects_a_changed_row,
     audit_chain_detects_deleted_and_reordered_rows,
     audit_appends_are_serialised,
+    verdicts_move_messages_to_classified_once,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -489,4 +490,73 @@ async fn audit_appends_are_serialised(db: &TestDb) {
         store.verify_audit().await.expect("verify"),
         AuditCheck::Intact { entries: 52, .. }
     ));
+}
+
+async fn verdicts_move_messages_to_classified_once(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.example"]))
+        .await
+        .expect("anna");
+    let first = store
+        .insert_message(message(anna.id, "anna@stadt.example", "v1"))
+        .await
+        .expect("insert");
+    let second = store
+        .insert_message(message(anna.id, "anna@stadt.example", "v2"))
+        .await
+        .expect("insert");
+    assert_eq!(store.verdict(first).await.expect("verdict"), None);
+
+    let sensitive = VerdictRecord {
+        sensitive: true,
+        categories: vec!["health".into(), "tax_id".into()],
+        findings: r#"[{"detector":"steuer_id"}]"#.into(),
+    };
+    store
+        .record_verdict(first, &sensitive)
+        .await
+        .expect("record");
+    // A second node recording another verdict for the same message changes nothing.
+    let clean = VerdictRecord {
+        sensitive: false,
+        categories: vec![],
+        findings: "[]".into(),
+    };
+    store
+        .record_verdict(first, &clean)
+        .await
+        .expect("record again");
+    assert_eq!(
+        store.verdict(first).await.expect("verdict"),
+        Some(sensitive)
+    );
+
+    assert_eq!(
+        store
+            .messages_in_state(MessageState::Received, 10)
+            .await
+            .expect("pending"),
+        [second]
+    );
+    assert_eq!(
+        store
+            .messages_in_state(MessageState::Classified, 10)
+            .await
+            .expect("done"),
+        [first]
+    );
+    let listed = store
+        .list_messages(&MessageFilter::default())
+        .await
+        .expect("list");
+    let row = listed.iter().find(|m| m.id == first).expect("listed");
+    assert_eq!(row.state, "classified");
+    assert_eq!(row.sensitive, Some(true));
+    assert_eq!(row.categories, ["health", "tax_id"]);
+    let pending = listed.iter().find(|m| m.id == second).expect("listed");
+    assert_eq!(
+        (pending.sensitive, pending.state.as_str()),
+        (None, "received")
+    );
 }

@@ -172,7 +172,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// One full transaction with DATA; returns the final reply. `body` is sent dot-stuffed.
     pub async fn send_mail(&mut self, from: &str, to: &[&str], body: &[u8]) -> Reply {
-        self.cmd(&format!("MAIL FROM:<{from}>"))
+        // As an MTA does: declare 8-bit content (RFC 6152).
+        let body_param = if body.is_ascii() {
+            ""
+        } else {
+            " BODY=8BITMIME"
+        };
+        self.cmd(&format!("MAIL FROM:<{from}>{body_param}"))
             .await
             .expect(250, "2.1.0");
         for rcpt in to {

@@ -32,9 +32,14 @@ impl Server {
 
     /// A server on `db`.
     pub async fn start_on(db: TestDb, smtp_toml: &str) -> Self {
+        Self::start_full(db, smtp_toml, "").await
+    }
+
+    /// A server on `db` with `[smtp]` settings and further sections (`extra`, TOML).
+    pub async fn start_full(db: TestDb, smtp_toml: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
-            "data_dir = {dir:?}\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n",
+            "data_dir = {dir:?}\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n{extra}\n",
             dir = dir.path().display().to_string(),
             url = db.url,
         );
@@ -84,6 +89,25 @@ impl Server {
             out.push((m, raw));
         }
         out
+    }
+
+    /// Waits (up to 30 s) until no message is left unclassified; returns all messages.
+    ///
+    /// # Panics
+    /// When the pipeline does not catch up in time.
+    pub async fn classified(&self) -> Vec<store::MessageSummary> {
+        for _ in 0..300 {
+            let list = self
+                .store
+                .list_messages(&store::MessageFilter::default())
+                .await
+                .expect("list");
+            if list.iter().all(|m| m.state == "classified") {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("messages were not classified within 30 s");
     }
 
     /// The certificate clients should trust.

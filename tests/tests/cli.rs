@@ -267,6 +267,8 @@ async fn message_list_shows_metadata_and_never_content() {
     assert_eq!(listed.as_array().expect("array").len(), 2);
     let m = &listed[1];
     for key in [
+        "sensitive",
+        "categories",
         "id",
         "received_at",
         "mail_from",

@@ -63,7 +63,24 @@ async fn crash_after_250_loses_nothing(db: TestDb) {
     let missing: Vec<_> = acked.difference(&found).collect();
     assert!(missing.is_empty(), "lost after SIGKILL: {missing:?}");
     assert_eq!(listed.len(), acked.len(), "extra or duplicate messages");
-    assert!(listed.iter().all(|m| m["state"] == "received"));
+    // The restarted daemon resumes: every message gets classified.
+    let mut states = Vec::new();
+    for _ in 0..300 {
+        let now = ratspost_ok(&config, &["message", "list", "--json"], None);
+        let now: Vec<serde_json::Value> = serde_json::from_str(&now).expect("json");
+        states = now
+            .iter()
+            .map(|m| m["state"].as_str().unwrap_or("").to_owned())
+            .collect();
+        if states.iter().all(|s| s == "classified") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        states.iter().all(|s| s == "classified"),
+        "not all classified after restart: {states:?}"
+    );
     assert!(
         listed
             .iter()

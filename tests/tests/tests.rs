@@ -8,4 +8,5 @@ mod classify;
 mod cli;
 mod clients;
 mod crash;
+mod pipeline;
 mod smtp;

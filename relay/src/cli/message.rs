@@ -17,6 +17,9 @@ struct Listed {
     sha256: String,
     message_id: Option<String>,
     state: String,
+    /// `null` until classified.
+    sensitive: Option<bool>,
+    categories: Vec<String>,
 }
 
 pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<()> {
@@ -35,6 +38,8 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
             sha256: m.sha256,
             message_id: m.message_id,
             state: m.state,
+            sensitive: m.sensitive,
+            categories: m.categories,
         })
         .collect();
     if json {
@@ -42,12 +47,12 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
         return Ok(());
     }
     println!(
-        "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<9} MESSAGE-ID",
-        "ID", "RECEIVED", "FROM", "TO", "SIZE", "SHA256", "STATE"
+        "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} MESSAGE-ID",
+        "ID", "RECEIVED", "FROM", "TO", "SIZE", "SHA256", "STATE", "VERDICT"
     );
     for m in listed {
         println!(
-            "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<9} {}",
+            "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} {}",
             m.id,
             m.received_at,
             if m.mail_from.is_empty() {
@@ -59,6 +64,11 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
             m.size,
             &m.sha256[..m.sha256.len().min(10)],
             m.state,
+            match m.sensitive {
+                None => "-".to_owned(),
+                Some(false) => "clean".to_owned(),
+                Some(true) => format!("sensitive:{}", m.categories.join(",")),
+            },
             m.message_id.as_deref().unwrap_or("-")
         );
     }

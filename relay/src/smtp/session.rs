@@ -38,6 +38,8 @@ pub struct Context {
     pub tls: Option<TlsAcceptor>,
     /// Stop and abort signals, task tracking.
     pub shutdown: Shutdown,
+    /// Woken after each committed message (the pipeline waits on it).
+    pub committed: Arc<tokio::sync::Notify>,
 }
 
 /// Serves one connection to its end.

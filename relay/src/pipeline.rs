@@ -1,0 +1,169 @@
+//! The processing pipeline: every accepted message is classified and its verdict stored.
+//!
+//! It works from the database, not from memory: at start it takes up every message still in
+//! state `received` (a restart resumes where a crash left off), and SMTP intake wakes it
+//! after each commit. Several nodes on one PostgreSQL may classify the same message; storing
+//! the verdict is idempotent.
+//!
+//! Classification runs on the blocking pool, bounded in time. A timeout or a crash inside
+//! the classifier is a verdict too: sensitive, `uninspectable` (fail closed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use classifier::{Rules, Verdict, category};
+use store::{MessageState, Store, VerdictRecord};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::shutdown::Shutdown;
+
+/// Messages taken from the database per round.
+const BATCH: i64 = 64;
+/// How often the pipeline looks for work without being woken (other nodes' intake).
+const POLL: Duration = Duration::from_secs(10);
+
+/// The pipeline's settings and handles.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The store.
+    pub store: Store,
+    /// Compiled rules.
+    pub rules: Arc<Rules>,
+    /// Longest classification per message.
+    pub timeout: Duration,
+    /// Parallel classifications.
+    pub workers: usize,
+    /// Notified by intake after each commit.
+    pub wake: Arc<Notify>,
+}
+
+impl Pipeline {
+    /// Runs until `shutdown.stop`; the round in progress is finished first.
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            let batch = match self
+                .store
+                .messages_in_state(MessageState::Received, BATCH)
+                .await
+            {
+                Ok(batch) => batch,
+                Err(err) => {
+                    tracing::error!(error = %err, "pipeline cannot read pending messages");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    () = shutdown.stop.cancelled() => return,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            }
+            for chunk in batch.chunks(self.workers.max(1)) {
+                let mut set = JoinSet::new();
+                for &id in chunk {
+                    let this = self.clone();
+                    set.spawn(async move { this.process(id).await });
+                }
+                while set.join_next().await.is_some() {}
+                if shutdown.stop.is_cancelled() {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn process(&self, id: i64) {
+        let raw = match self.store.message_raw(id).await {
+            Ok(raw) => raw,
+            Err(err) => {
+                tracing::error!(id, error = %err, "cannot load message for classification");
+                return;
+            }
+        };
+        let size = raw.len();
+        let started = std::time::Instant::now();
+        let record = classify_bounded(raw, Arc::clone(&self.rules), self.timeout).await;
+        match self.store.record_verdict(id, &record).await {
+            Ok(()) => tracing::info!(
+                id,
+                size,
+                sensitive = record.sensitive,
+                categories = %record.categories.join(","),
+                micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "message classified"
+            ),
+            Err(err) => tracing::error!(id, error = %err, "cannot store verdict; will retry"),
+        }
+    }
+}
+
+/// Classifies on the blocking pool within `timeout`. A timeout or panic is a fail-closed
+/// verdict.
+pub async fn classify_bounded(raw: Vec<u8>, rules: Arc<Rules>, timeout: Duration) -> VerdictRecord {
+    let task = tokio::task::spawn_blocking(move || classifier::classify(&raw, &rules));
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(verdict)) => record(&verdict),
+        Ok(Err(_)) => {
+            tracing::error!("classifier crashed; message counts as uninspectable");
+            fail_closed("classifier failure")
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = timeout.as_secs(),
+                "classifier timed out; message counts as uninspectable"
+            );
+            fail_closed("classifier timeout")
+        }
+    }
+}
+
+fn record(verdict: &Verdict) -> VerdictRecord {
+    VerdictRecord {
+        sensitive: verdict.sensitive,
+        categories: verdict.categories.clone(),
+        findings: serde_json::to_string(&verdict.findings).unwrap_or_else(|_| "[]".to_owned()),
+    }
+}
+
+fn fail_closed(reason: &str) -> VerdictRecord {
+    VerdictRecord {
+        sensitive: true,
+        categories: vec![category::UNINSPECTABLE.to_owned()],
+        findings: serde_json::json!([{
+            "detector": "inspection",
+            "category": category::UNINSPECTABLE,
+            "confidence": 100,
+            "location": {},
+            "hint": reason,
+        }])
+        .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_classification_that_takes_too_long_fails_closed() {
+        // 3 MB of text with the Steuer-ID pattern's first digits everywhere keeps the
+        // classifier busy longer than a zero timeout allows.
+        let raw = format!("Subject: x\r\n\r\n{}\r\n", "86095 ".repeat(500_000)).into_bytes();
+        let v = classify_bounded(raw, Arc::new(Rules::default()), Duration::ZERO).await;
+        assert!(v.sensitive);
+        assert_eq!(v.categories, [category::UNINSPECTABLE]);
+        assert!(v.findings.contains("classifier timeout"), "{}", v.findings);
+    }
+
+    #[tokio::test]
+    async fn a_verdict_is_recorded_without_values() {
+        let raw = b"Subject: x\r\n\r\nSteuer-ID 86095742719\r\n".to_vec();
+        let v = classify_bounded(raw, Arc::new(Rules::default()), Duration::from_secs(30)).await;
+        assert!(v.sensitive);
+        assert_eq!(v.categories, ["tax_id"]);
+        assert!(!v.findings.contains("86095742719"), "{}", v.findings);
+    }
+}

@@ -1,0 +1,8 @@
+-- The classifier's verdict per message (issue #4). Findings never hold matched values.
+CREATE TABLE message_verdicts (
+    message_id    INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    sensitive     INTEGER NOT NULL,
+    categories    TEXT    NOT NULL,
+    findings      TEXT    NOT NULL,
+    classified_at INTEGER NOT NULL
+);

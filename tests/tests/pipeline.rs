@@ -1,0 +1,179 @@
+//! The pipeline: every accepted message is classified, its verdict stored without values,
+//! unfinished work is resumed after a restart, and the configured rules apply.
+
+use ratspost_tests::client::{Client, message};
+use ratspost_tests::server::Server;
+use store::testing::TestDb;
+use store::{NewMessage, NewUser, Role, StoredRecipient};
+
+const ANNA: &str = "anna@stadt.test";
+
+async fn send(s: &Server, id: &str, body: &str) {
+    let mut c = Client::greeted(s.smtp).await;
+    c.ehlo().await;
+    c.send_mail("a@upstream.test", &[ANNA], &message(id, body))
+        .await
+        .expect(250, "2.0.0");
+    c.cmd("QUIT").await;
+}
+
+async fn accepted_mail_is_classified(db: TestDb) {
+    let s = Server::start_on(db, "").await;
+    s.enrol("anna", &[ANNA]).await;
+    send(&s, "clean", "Die Sitzung beginnt um 17 Uhr.").await;
+    send(&s, "secret", "Ihre Steuer-ID lautet 86095742719.").await;
+    send(
+        &s,
+        "agenda",
+        "Nichtöffentlicher Teil: Unterlagen zu TOP N 3 anbei.",
+    )
+    .await;
+    let list = s.classified().await;
+    let by_id = |id: &str| {
+        list.iter()
+            .find(|m| m.message_id.as_deref() == Some(&format!("{id}@upstream.test")))
+            .unwrap_or_else(|| panic!("{id} not listed"))
+            .clone()
+    };
+    assert_eq!(by_id("clean").sensitive, Some(false));
+    assert_eq!(by_id("secret").categories, ["tax_id"]);
+    assert_eq!(by_id("agenda").categories, ["non_public_council"]);
+    let secret_id = by_id("secret").id;
+    let verdict = s
+        .store
+        .verdict(secret_id)
+        .await
+        .expect("verdict")
+        .expect("classified");
+    assert!(
+        verdict.findings.contains("steuer_id"),
+        "{}",
+        verdict.findings
+    );
+    assert!(
+        !verdict.findings.contains("86095742719"),
+        "the value leaked into the verdict"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_mail_is_classified_sqlite() {
+    accepted_mail_is_classified(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_mail_is_classified_postgres() {
+    if let Some(db) = TestDb::postgres("accepted_mail_is_classified").await {
+        accepted_mail_is_classified(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_left_unclassified_are_resumed_at_start() {
+    let db = TestDb::sqlite();
+    // Messages committed by an earlier run that stopped before classifying them.
+    let store = db.open().await;
+    let user = store
+        .create_user(&NewUser {
+            login: "anna".into(),
+            name: "Anna".into(),
+            role: Role::Staff,
+            password_hash: "$unused$".into(),
+            addresses: vec![ANNA.into()],
+        })
+        .await
+        .expect("user");
+    for (i, body) in ["Guten Morgen", "VS-NfD Lagebild"].iter().enumerate() {
+        let raw = message(&format!("old{i}"), body);
+        store
+            .insert_message(NewMessage {
+                received_at: store::now_millis(),
+                mail_from: "a@upstream.test".into(),
+                helo: "x".into(),
+                peer_ip: "127.0.0.1".into(),
+                tls: false,
+                sha256: String::new(),
+                message_id: Some(format!("old{i}@upstream.test")),
+                raw,
+                recipients: vec![StoredRecipient {
+                    address: ANNA.into(),
+                    user_id: user.id,
+                }],
+            })
+            .await
+            .expect("insert");
+    }
+    store.close().await;
+
+    let s = Server::start_on(db, "").await;
+    let list = s.classified().await;
+    assert_eq!(list.len(), 2);
+    let vs = list
+        .iter()
+        .find(|m| m.message_id.as_deref() == Some("old1@upstream.test"))
+        .expect("old1");
+    assert_eq!(vs.categories, ["vs_nfd"]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_rules_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[detectors.steuer_id]\nenabled = false\n[[keywords]]\nname = \"projekt_adler\"\ncategory = \"confidential_project\"\nwords = [\"Projekt Adler\"]\n",
+    )
+    .expect("rules");
+    let extra = format!("[classifier]\nrules = {:?}\n", rules.display().to_string());
+    let s = Server::start_full(TestDb::sqlite(), "", &extra).await;
+    s.enrol("anna", &[ANNA]).await;
+    send(&s, "tax", "Steuer-ID 86095742719").await;
+    send(&s, "adler", "Neues zum Projekt Adler").await;
+    let list = s.classified().await;
+    let tax = list
+        .iter()
+        .find(|m| m.message_id.as_deref() == Some("tax@upstream.test"))
+        .expect("tax");
+    assert_eq!(
+        tax.sensitive,
+        Some(false),
+        "the switched-off detector still fired"
+    );
+    let adler = list
+        .iter()
+        .find(|m| m.message_id.as_deref() == Some("adler@upstream.test"))
+        .expect("adler");
+    assert_eq!(adler.categories, ["confidential_project"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_rules_stop_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[custom]]\nname = \"x\"\ncategory = \"y\"\npattern = '(('\n",
+    )
+    .expect("rules");
+    let config = ratspost_tests::daemon::write_config(
+        dir.path(),
+        &format!("sqlite://{}/r.db", dir.path().display()),
+        "",
+    );
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "[classifier]\nrules = {:?}\n",
+        rules.display().to_string()
+    ));
+    std::fs::write(&config, text).expect("config");
+    let out = ratspost_tests::daemon::ratspost(&config, &["serve"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("classifier.rules") && stderr.contains("custom[0] (x).pattern"),
+        "{stderr}"
+    );
+}
