@@ -14,14 +14,14 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::db::{Db, with_pool};
+use crate::db::with_pool;
 use crate::{Error, ErrorKind, Millis, Result, Store, now_millis};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Key of the PostgreSQL advisory lock that orders appends ("ratspost audit").
-const PG_LOCK: i64 = 0x7261_7473_6175_6474;
+pub(crate) const PG_LOCK: i64 = 0x7261_7473_6175_6474;
 
 /// One audit entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,6 +56,70 @@ pub struct NewAuditEntry {
     /// Details (an object).
     pub details: serde_json::Value,
 }
+
+impl NewAuditEntry {
+    /// The stored forms of subjects and details. serde_json's default map is ordered by key,
+    /// so the details text is canonical.
+    pub(crate) fn texts(&self) -> Result<(String, String)> {
+        if !self.details.is_object() {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "audit details must be a JSON object",
+            ));
+        }
+        let subjects = serde_json::to_string(&self.subjects).unwrap_or_else(|_| "[]".to_owned());
+        Ok((self.details.to_string(), subjects))
+    }
+}
+
+/// Appends `$entry` inside the open write transaction `$tx` (see `with_write_tx!`, which
+/// takes the PostgreSQL advisory lock first); evaluates to `(seq, prev_hash, hash)`.
+/// Callers that change state append their audit entry this way, so that the change and its
+/// record commit together or not at all.
+macro_rules! audit_append {
+    ($tx:ident, $entry:expr, $at:expr, $details_text:expr, $subjects_text:expr) => {{
+        let entry: &$crate::audit::NewAuditEntry = $entry;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let (last, prev_hash) = head.unwrap_or((0, $crate::audit::GENESIS.to_owned()));
+        let seq = last + 1;
+        let hash = $crate::audit::entry_hash(
+            seq,
+            $at,
+            &entry.actor,
+            &entry.action,
+            &entry.subjects,
+            &entry.details,
+            &prev_hash,
+        );
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seq)
+        .bind($at)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&$subjects_text)
+        .bind(&$details_text)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+        (seq, prev_hash, hash)
+    }};
+}
+pub(crate) use audit_append;
 
 /// Result of a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,66 +174,13 @@ impl Store {
     /// # Errors
     /// `Invalid` when `details` is not a JSON object; `Unavailable` when the database fails.
     pub async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry> {
-        if !entry.details.is_object() {
-            return Err(Error::new(
-                ErrorKind::Invalid,
-                "audit details must be a JSON object",
-            ));
-        }
-        // serde_json's default map is ordered by key: the stored text is canonical.
-        let details_text = entry.details.to_string();
-        let subjects_text =
-            serde_json::to_string(&entry.subjects).unwrap_or_else(|_| "[]".to_owned());
+        let (details_text, subjects_text) = entry.texts()?;
         let at = now_millis();
-        macro_rules! append {
-            ($tx:ident) => {{
-                let head: Option<(i64, String)> =
-                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                        .fetch_optional(&mut *$tx)
-                        .await?;
-                let (last, prev_hash) = head.unwrap_or((0, GENESIS.to_owned()));
-                let seq = last + 1;
-                let hash = entry_hash(seq, at, &entry.actor, &entry.action, &entry.subjects, &entry.details, &prev_hash);
-                sqlx::query(
-                    "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(seq)
-                .bind(at)
-                .bind(&entry.actor)
-                .bind(&entry.action)
-                .bind(&subjects_text)
-                .bind(&details_text)
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut *$tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
-                     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                )
-                .bind(seq)
-                .bind(&hash)
-                .execute(&mut *$tx)
-                .await?;
-                $tx.commit().await?;
-                (seq, prev_hash, hash)
-            }};
-        }
-        let (seq, prev_hash, hash) = match &self.db {
-            Db::Sqlite(pools) => {
-                let mut tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
-                append!(tx)
-            }
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(PG_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                append!(tx)
-            }
-        };
+        let (seq, prev_hash, hash) = crate::db::with_write_tx!(&self.db, tx => {
+            let appended = audit_append!(tx, entry, at, details_text, subjects_text);
+            tx.commit().await?;
+            appended
+        });
         Ok(AuditEntry {
             seq,
             at,

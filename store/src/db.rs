@@ -82,6 +82,29 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Runs `$body` in a write transaction `$tx` that may append to the audit chain: SQLite's
+/// `BEGIN IMMEDIATE` (the one writer), or on PostgreSQL a transaction holding the audit
+/// advisory lock, which orders appends across nodes. The body must commit.
+macro_rules! with_write_tx {
+    ($db:expr, $tx:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
+                $body
+            }
+            $crate::db::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind($crate::audit::PG_LOCK)
+                    .execute(&mut *$tx)
+                    .await?;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_write_tx;
+
 /// The handle every part of ratspost uses to reach its data. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {

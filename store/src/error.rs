@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Conflict,
     /// The input was rejected before it reached the database.
     Invalid,
+    /// The actor may not do this (four eyes, role).
+    Forbidden,
     /// The database could not be reached or failed; the operation may be retried.
     Unavailable,
     /// The schema could not be migrated.

@@ -8,6 +8,8 @@
 //! - `messages.rs`: accepted messages with their envelope, one row per recipient and the
 //!   processing state a restart resumes.
 //! - [`audit`]: the hash-chained, append-only audit log and its verification.
+//! - `exemptions.rs`: forwarding exemptions, their state machine, and the outbound queue
+//!   rows a transition creates.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
 //!
@@ -18,8 +20,10 @@
 pub mod audit;
 mod db;
 mod error;
+mod exemptions;
 mod messages;
 pub mod password;
+mod queue;
 mod users;
 mod writer;
 
@@ -29,9 +33,13 @@ pub mod testing;
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use error::{Error, ErrorKind, Result};
+pub use exemptions::{
+    Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, QueuedMail,
+};
 pub use messages::{
     MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient, VerdictRecord,
 };
+pub use queue::OutboundJob;
 pub use users::{NewUser, RecipientLookup, Role, User};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.

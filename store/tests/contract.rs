@@ -47,6 +47,10 @@ contract!(
     audit_chain_detects_deleted_and_reordered_rows,
     audit_appends_are_serialised,
     verdicts_move_messages_to_classified_once,
+    exemption_full_lifecycle,
+    exemption_four_eyes_and_dpo,
+    exemption_policy_is_enforced,
+    exemption_codes_lock_and_expire,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -559,4 +563,456 @@ async fn verdicts_move_messages_to_classified_once(db: &TestDb) {
         (pending.sensitive, pending.state.as_str()),
         (None, "received")
     );
+}
+
+mod exemption_contract {
+    use store::testing::TestDb;
+    use store::{
+        AuditCheck, Confirmation, ExemptionPolicy, ExemptionRequest, ExemptionState, NewUser,
+        QueuedMail, Role, Store,
+    };
+
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    const T0: i64 = 1_800_000_000_000;
+
+    pub(super) fn policy() -> ExemptionPolicy {
+        ExemptionPolicy {
+            max_days: 30,
+            require_dpo: false,
+            code_ttl: DAY,
+            max_code_attempts: 3,
+            allowed_domains: vec![],
+            denied_domains: vec!["verboten.example".into()],
+        }
+    }
+
+    pub(super) async fn people(store: &Store) {
+        for (login, role, address) in [
+            ("anna", Role::Staff, Some("anna@stadt.example")),
+            ("bert", Role::Staff, Some("bert@stadt.example")),
+            ("admin1", Role::Admin, None),
+            ("admin2", Role::Admin, None),
+            ("dora", Role::Dpo, None),
+        ] {
+            store
+                .create_user(&NewUser {
+                    login: login.into(),
+                    name: login.into(),
+                    role,
+                    password_hash: "$unused$".into(),
+                    addresses: address.into_iter().map(str::to_owned).collect(),
+                })
+                .await
+                .expect("user");
+        }
+    }
+
+    pub(super) fn request(login: &str, by: &str, target: &str, days: i64) -> ExemptionRequest {
+        ExemptionRequest {
+            login: login.into(),
+            target: target.into(),
+            days,
+            reason: "Elternzeit, kein Dienstgerät".into(),
+            by: by.into(),
+        }
+    }
+
+    pub(super) fn mail(id: i64) -> QueuedMail {
+        QueuedMail {
+            kind: "confirmation".into(),
+            mail_from: "ratspost@stadt.example".into(),
+            rcpt_to: "anna.privat@example.net".into(),
+            body: format!("Bestätigungscode für Ausnahme {id}: 12345678\r\n").into_bytes(),
+        }
+    }
+
+    pub(super) async fn full_lifecycle(db: &TestDb) {
+        let store = db.open().await;
+        people(&store).await;
+        let p = policy();
+        let e = store
+            .request_exemption(
+                &request("anna", "anna", "Anna.Privat@Example.NET", 14),
+                &p,
+                "right-hash",
+                mail,
+                T0,
+            )
+            .await
+            .expect("request");
+        assert_eq!(
+            (e.state, e.target.as_str(), e.days),
+            (ExemptionState::Requested, "anna.privat@example.net", 14)
+        );
+        let jobs = store.list_outbound(10).await.expect("jobs");
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (
+                jobs[0].kind.as_str(),
+                jobs[0].exemption_id,
+                jobs[0].state.as_str()
+            ),
+            ("confirmation", Some(e.id), "queued")
+        );
+        let body =
+            String::from_utf8(store.outbound_body(jobs[0].id).await.expect("body")).expect("utf8");
+        assert!(body.contains(&format!("Ausnahme {}", e.id)), "{body}");
+
+        // Approval first: still not active, the target is not proven yet.
+        let e = store
+            .approve_exemption(e.id, "admin1", &p, T0 + 1000)
+            .await
+            .expect("approve");
+        assert_eq!(e.state, ExemptionState::Requested);
+        assert!(
+            store
+                .active_exemption(1, T0 + 2000)
+                .await
+                .expect("active")
+                .is_none()
+        );
+
+        assert_eq!(
+            store
+                .confirm_exemption(e.id, "wrong", &p, T0 + 3000)
+                .await
+                .expect("confirm"),
+            Confirmation::Wrong { remaining: 2 }
+        );
+        let Confirmation::Accepted(e) = store
+            .confirm_exemption(e.id, "right-hash", &p, T0 + 4000)
+            .await
+            .expect("confirm")
+        else {
+            panic!("right code refused");
+        };
+        assert_eq!(e.state, ExemptionState::Active);
+        assert_eq!(e.valid_until, Some(T0 + 4000 + 14 * DAY));
+        let anna = store.user_by_login("anna").await.expect("anna");
+        assert!(
+            store
+                .active_exemption(anna.id, T0 + 5000)
+                .await
+                .expect("active")
+                .is_some()
+        );
+        // Past valid_until it is not active, whether or not expiry has run.
+        assert!(
+            store
+                .active_exemption(anna.id, T0 + 4000 + 14 * DAY)
+                .await
+                .expect("active")
+                .is_none()
+        );
+        assert!(!e.is_active_at(T0 + 4000 + 14 * DAY));
+
+        let expired = store
+            .expire_exemptions(T0 + 15 * DAY)
+            .await
+            .expect("expire");
+        assert_eq!(expired.len(), 1);
+        assert_eq!(
+            (expired[0].state, expired[0].ended_by.as_deref()),
+            (ExemptionState::Expired, Some("system"))
+        );
+
+        let actions: Vec<String> = store
+            .list_audit(0, 100)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "exemption.requested",
+                "exemption.approved",
+                "exemption.confirmation_failed",
+                "exemption.confirmed",
+                "exemption.activated",
+                "exemption.expired"
+            ]
+        );
+        assert!(matches!(
+            store.verify_audit().await.expect("verify"),
+            AuditCheck::Intact { entries: 6, .. }
+        ));
+        let all =
+            serde_json::to_string(&store.list_exemptions().await.expect("list")).expect("json");
+        assert!(
+            !all.contains("right-hash"),
+            "the code hash is never exposed"
+        );
+    }
+
+    pub(super) async fn four_eyes_and_dpo(db: &TestDb) {
+        let store = db.open().await;
+        people(&store).await;
+        let p = ExemptionPolicy {
+            require_dpo: true,
+            ..policy()
+        };
+        let e = store
+            .request_exemption(
+                &request("anna", "admin1", "a@example.net", 7),
+                &p,
+                "h",
+                mail,
+                T0,
+            )
+            .await
+            .expect("request");
+        assert_eq!(e.requested_by, "admin1");
+        for (by, why) in [
+            ("admin1", "requester"),
+            ("anna", "the user"),
+            ("bert", "staff"),
+        ] {
+            let err = store
+                .approve_exemption(e.id, by, &p, T0)
+                .await
+                .expect_err(why);
+            assert_eq!(err.kind(), store::ErrorKind::Forbidden, "{why}");
+        }
+        store
+            .approve_exemption(e.id, "admin2", &p, T0)
+            .await
+            .expect("admin");
+        let Confirmation::Accepted(e) = store
+            .confirm_exemption(e.id, "h", &p, T0)
+            .await
+            .expect("confirm")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            e.state,
+            ExemptionState::Confirmed,
+            "the DPO has not approved yet"
+        );
+        let e = store
+            .approve_exemption(e.id, "dora", &p, T0 + 10)
+            .await
+            .expect("dpo");
+        assert_eq!(
+            (e.state, e.dpo_approved_by.as_deref()),
+            (ExemptionState::Active, Some("dora"))
+        );
+        // Staff may revoke only their own; the user may end theirs at once.
+        assert_eq!(
+            store
+                .revoke_exemption(e.id, "bert", T0 + 20)
+                .await
+                .expect_err("bert")
+                .kind(),
+            store::ErrorKind::Forbidden
+        );
+        let e = store
+            .revoke_exemption(e.id, "anna", T0 + 30)
+            .await
+            .expect("revoke");
+        assert_eq!(e.state, ExemptionState::Revoked);
+        let anna = store.user_by_login("anna").await.expect("anna");
+        assert!(
+            store
+                .active_exemption(anna.id, T0 + 40)
+                .await
+                .expect("active")
+                .is_none()
+        );
+        assert!(
+            store
+                .revoke_exemption(e.id, "admin1", T0 + 50)
+                .await
+                .is_err(),
+            "already ended"
+        );
+    }
+
+    pub(super) async fn policy_is_enforced(db: &TestDb) {
+        let store = db.open().await;
+        people(&store).await;
+        let p = ExemptionPolicy {
+            allowed_domains: vec![],
+            ..policy()
+        };
+        let cases = [
+            (
+                request("anna", "anna", "a@example.net", 31),
+                store::ErrorKind::Invalid,
+                "too long",
+            ),
+            (
+                request("anna", "anna", "a@example.net", 0),
+                store::ErrorKind::Invalid,
+                "zero days",
+            ),
+            (
+                request("anna", "anna", "a@verboten.example", 5),
+                store::ErrorKind::Invalid,
+                "denied domain",
+            ),
+            (
+                request("anna", "anna", "bert@stadt.example", 5),
+                store::ErrorKind::Invalid,
+                "our own domain",
+            ),
+            (
+                request("anna", "bert", "a@example.net", 5),
+                store::ErrorKind::Forbidden,
+                "staff for someone else",
+            ),
+            (
+                request("nobody", "admin1", "a@example.net", 5),
+                store::ErrorKind::NotFound,
+                "unknown user",
+            ),
+        ];
+        for (r, kind, why) in cases {
+            let err = store
+                .request_exemption(&r, &p, "h", mail, T0)
+                .await
+                .expect_err(why);
+            assert_eq!(err.kind(), kind, "{why}: {err}");
+        }
+        let only = ExemptionPolicy {
+            allowed_domains: vec!["posteo.example".into()],
+            ..policy()
+        };
+        assert!(
+            store
+                .request_exemption(
+                    &request("anna", "anna", "a@example.net", 5),
+                    &only,
+                    "h",
+                    mail,
+                    T0
+                )
+                .await
+                .is_err()
+        );
+        store
+            .request_exemption(
+                &request("anna", "anna", "a@posteo.example", 5),
+                &only,
+                "h",
+                mail,
+                T0,
+            )
+            .await
+            .expect("allowed");
+        let again = store
+            .request_exemption(
+                &request("anna", "anna", "b@posteo.example", 5),
+                &only,
+                "h",
+                mail,
+                T0,
+            )
+            .await;
+        assert!(again.expect_err("second open").is_conflict());
+        // Nothing of the refused requests was kept: one exemption, one queued mail.
+        assert_eq!(store.list_exemptions().await.expect("list").len(), 1);
+        assert_eq!(store.list_outbound(10).await.expect("jobs").len(), 1);
+    }
+
+    pub(super) async fn codes_lock_and_expire(db: &TestDb) {
+        let store = db.open().await;
+        people(&store).await;
+        let p = policy();
+        let e = store
+            .request_exemption(
+                &request("anna", "anna", "a@example.net", 5),
+                &p,
+                "h",
+                mail,
+                T0,
+            )
+            .await
+            .expect("request");
+        assert_eq!(
+            store.confirm_exemption(e.id, "x", &p, T0).await.expect("1"),
+            Confirmation::Wrong { remaining: 2 }
+        );
+        assert_eq!(
+            store.confirm_exemption(e.id, "y", &p, T0).await.expect("2"),
+            Confirmation::Wrong { remaining: 1 }
+        );
+        assert_eq!(
+            store
+                .confirm_exemption(e.id, "h", &p, T0)
+                .await
+                .map(|c| matches!(c, Confirmation::Accepted(_)))
+                .ok(),
+            Some(true)
+        );
+        let f = store
+            .request_exemption(
+                &request("bert", "bert", "b@example.net", 5),
+                &p,
+                "h",
+                mail,
+                T0,
+            )
+            .await
+            .expect("request");
+        for _ in 0..2 {
+            store
+                .confirm_exemption(f.id, "x", &p, T0)
+                .await
+                .expect("wrong");
+        }
+        assert_eq!(
+            store.confirm_exemption(f.id, "x", &p, T0).await.expect("3"),
+            Confirmation::Locked
+        );
+        assert_eq!(
+            store.exemption(f.id).await.expect("f").state,
+            ExemptionState::Denied
+        );
+        assert!(
+            store.confirm_exemption(f.id, "h", &p, T0).await.is_err(),
+            "no more tries after the lock"
+        );
+
+        store
+            .revoke_exemption(e.id, "admin1", T0)
+            .await
+            .expect("end anna's");
+        let g = store
+            .request_exemption(
+                &request("anna", "anna", "c@example.net", 5),
+                &p,
+                "h",
+                mail,
+                T0,
+            )
+            .await
+            .expect("request");
+        assert_eq!(
+            store
+                .confirm_exemption(g.id, "h", &p, T0 + DAY)
+                .await
+                .expect("late"),
+            Confirmation::Expired
+        );
+        assert_eq!(
+            store.exemption(g.id).await.expect("g").state,
+            ExemptionState::Expired
+        );
+    }
+}
+
+async fn exemption_full_lifecycle(db: &TestDb) {
+    exemption_contract::full_lifecycle(db).await;
+}
+async fn exemption_four_eyes_and_dpo(db: &TestDb) {
+    exemption_contract::four_eyes_and_dpo(db).await;
+}
+async fn exemption_policy_is_enforced(db: &TestDb) {
+    exemption_contract::policy_is_enforced(db).await;
+}
+async fn exemption_codes_lock_and_expire(db: &TestDb) {
+    exemption_contract::codes_lock_and_expire(db).await;
 }
