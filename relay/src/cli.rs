@@ -5,6 +5,7 @@
 
 mod audit;
 mod classify;
+mod exemption;
 mod message;
 mod serve;
 mod user;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Inspect accepted messages (metadata only, never content).
     #[command(subcommand)]
     Message(MessageCommand),
+    /// Forwarding exemptions: request, confirm, approve, deny, revoke, list.
+    #[command(subcommand)]
+    Exemption(ExemptionCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -123,6 +127,73 @@ pub enum MessageCommand {
         /// At most this many.
         #[arg(long)]
         limit: Option<i64>,
+    },
+}
+
+/// `ratspost exemption …`
+#[derive(Debug, Subcommand)]
+pub enum ExemptionCommand {
+    /// Ask for forwarding of a user's mail to a private address; queues the confirmation code
+    /// to that address.
+    Request {
+        /// Whose mail.
+        #[arg(long)]
+        user: String,
+        /// The private address.
+        #[arg(long)]
+        to: String,
+        /// Duration in days (at most `exemptions.max_days`).
+        #[arg(long)]
+        days: i64,
+        /// Why (shown to approvers and logged).
+        #[arg(long)]
+        reason: String,
+        /// Who asks: the user themself, or an admin on their behalf.
+        #[arg(long)]
+        by: String,
+        /// Print the exemption as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enter the code that arrived at the private address.
+    Confirm {
+        /// Exemption id.
+        id: i64,
+        /// The code from the confirmation mail.
+        code: String,
+    },
+    /// Approve (an admin, or the DPO; never the requester or the user).
+    Approve {
+        /// Exemption id.
+        id: i64,
+        /// Approver login.
+        #[arg(long)]
+        by: String,
+    },
+    /// Refuse a pending request.
+    Deny {
+        /// Exemption id.
+        id: i64,
+        /// Admin or DPO login.
+        #[arg(long)]
+        by: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// End an exemption at once (also for messages already queued).
+    Revoke {
+        /// Exemption id.
+        id: i64,
+        /// Admin, DPO, or the user.
+        #[arg(long)]
+        by: String,
+    },
+    /// List exemptions.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -234,6 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&load(&source)?, cmd).await,
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
         Command::Audit(cmd) => audit::run(&load(&source)?, cmd).await,
+        Command::Exemption(cmd) => exemption::run(&load(&source)?, cmd).await,
         Command::Classify { json, rules, files } => classify::run(json, rules.as_ref(), &files),
     }
 }

@@ -63,6 +63,16 @@ pub mod defaults {
     pub const CLASSIFIER_TIMEOUT_SECS: u64 = 30;
     /// Messages classified in parallel.
     pub const CLASSIFIER_WORKERS: u64 = 2;
+    /// Longest forwarding exemption in days.
+    pub const EXEMPTION_MAX_DAYS: u64 = 30;
+    /// Hours a confirmation code is valid.
+    pub const EXEMPTION_CODE_TTL_HOURS: u64 = 24;
+    /// Wrong confirmation codes before the request is denied.
+    pub const EXEMPTION_CODE_ATTEMPTS: u64 = 5;
+    /// Sender of confirmation mails and notices.
+    pub const NOTICES_FROM: &str = "ratspost@localhost";
+    /// Language of confirmation mails and notices.
+    pub const NOTICES_LANGUAGE: &str = "de";
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -101,6 +111,38 @@ pub struct RawConfig {
     pub shutdown: RawShutdown,
     /// `[classifier]`
     pub classifier: RawClassifier,
+    /// `[exemptions]`
+    pub exemptions: RawExemptions,
+    /// `[notices]`
+    pub notices: RawNotices,
+}
+
+/// `[exemptions]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawExemptions {
+    /// Days.
+    pub max_days: Field<u64>,
+    /// DPO must co-approve.
+    pub require_dpo: Field<bool>,
+    /// Hours.
+    pub code_ttl_hours: Field<u64>,
+    /// Tries.
+    pub code_attempts: Field<u64>,
+    /// Only these target domains.
+    pub allowed_domains: Field<Vec<String>>,
+    /// Never these target domains.
+    pub denied_domains: Field<Vec<String>>,
+}
+
+/// `[notices]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawNotices {
+    /// Sender address.
+    pub from: Field<String>,
+    /// `de` or `en`.
+    pub language: Field<String>,
 }
 
 /// `[classifier]`
@@ -221,6 +263,28 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `[classifier]`
     pub classifier: ClassifierConfig,
+    /// `[exemptions]`
+    pub exemptions: store::ExemptionPolicy,
+    /// `[notices]`
+    pub notices: NoticesConfig,
+}
+
+/// Language of mails ratspost writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// German (default).
+    De,
+    /// English.
+    En,
+}
+
+/// `[notices]`
+#[derive(Debug, Clone)]
+pub struct NoticesConfig {
+    /// Sender of confirmation mails and notices.
+    pub from: String,
+    /// Their language.
+    pub language: Language,
 }
 
 /// `[classifier]`
@@ -630,6 +694,77 @@ impl Config {
             &raw.shutdown.grace_secs,
             d::SHUTDOWN_GRACE_SECS,
         );
+        let x = &raw.exemptions;
+        let domains = |r: &mut Resolver, key: &str, field: &Field<Vec<String>>| -> Vec<String> {
+            r.parse(
+                key,
+                field,
+                Vec::new(),
+                |list| {
+                    list.into_iter()
+                        .map(|d| {
+                            let d = d.trim().trim_end_matches('.').to_lowercase();
+                            if d.is_empty() || d.contains(['@', ' ']) {
+                                Err(format!("{d:?} is not a domain"))
+                            } else {
+                                Ok(d)
+                            }
+                        })
+                        .collect()
+                },
+                Vec::new(),
+            )
+        };
+        let exemptions = store::ExemptionPolicy {
+            max_days: r.count(
+                "exemptions.max_days",
+                &x.max_days,
+                d::EXEMPTION_MAX_DAYS,
+                366,
+            ) as i64,
+            require_dpo: r.get("exemptions.require_dpo", &x.require_dpo, false),
+            code_ttl: r.count(
+                "exemptions.code_ttl_hours",
+                &x.code_ttl_hours,
+                d::EXEMPTION_CODE_TTL_HOURS,
+                24 * 14,
+            ) as i64
+                * 3_600_000,
+            max_code_attempts: r.count(
+                "exemptions.code_attempts",
+                &x.code_attempts,
+                d::EXEMPTION_CODE_ATTEMPTS,
+                20,
+            ) as i64,
+            allowed_domains: domains(&mut r, "exemptions.allowed_domains", &x.allowed_domains),
+            denied_domains: domains(&mut r, "exemptions.denied_domains", &x.denied_domains),
+        };
+        let notices = NoticesConfig {
+            from: r.parse(
+                "notices.from",
+                &raw.notices.from,
+                d::NOTICES_FROM.to_owned(),
+                |v| {
+                    if v.contains('@') && !v.contains([' ', '<', '>']) {
+                        Ok(v)
+                    } else {
+                        Err(format!("{v:?} is not an address"))
+                    }
+                },
+                d::NOTICES_FROM.to_owned(),
+            ),
+            language: r.parse(
+                "notices.language",
+                &raw.notices.language,
+                d::NOTICES_LANGUAGE.to_owned(),
+                |v| match v.as_str() {
+                    "de" => Ok(Language::De),
+                    "en" => Ok(Language::En),
+                    _ => Err(format!("{v:?}: use \"de\" or \"en\"")),
+                },
+                Language::De,
+            ),
+        };
         let c = &raw.classifier;
         let classifier = ClassifierConfig {
             rules: c
@@ -654,6 +789,8 @@ impl Config {
                 smtp,
                 shutdown_grace,
                 classifier,
+                exemptions,
+                notices,
             })
         } else {
             Err(r.problems)
@@ -754,6 +891,23 @@ grace_secs = {grace}
 timeout_secs = {cls_timeout}
 # Messages classified in parallel.
 workers = {cls_workers}
+
+[exemptions]
+# Longest forwarding exemption in days.
+max_days = {ex_days}
+# A data-protection officer (role dpo) must approve as well as an admin.
+require_dpo = false
+# The confirmation code sent to the private address: hours valid, and wrong tries allowed.
+code_ttl_hours = {ex_ttl}
+code_attempts = {ex_attempts}
+# When not empty, the only target domains allowed; and domains never allowed.
+allowed_domains = []
+denied_domains = []
+
+[notices]
+# Sender of confirmation mails and notices, and their language ("de" or "en").
+from = "{no_from}"
+language = "{no_lang}"
 "#,
         data_dir = d::DATA_DIR,
         db_max = d::DB_MAX_CONNECTIONS,
@@ -775,6 +929,11 @@ workers = {cls_workers}
         grace = d::SHUTDOWN_GRACE_SECS,
         cls_timeout = d::CLASSIFIER_TIMEOUT_SECS,
         cls_workers = d::CLASSIFIER_WORKERS,
+        ex_days = d::EXEMPTION_MAX_DAYS,
+        ex_ttl = d::EXEMPTION_CODE_TTL_HOURS,
+        ex_attempts = d::EXEMPTION_CODE_ATTEMPTS,
+        no_from = d::NOTICES_FROM,
+        no_lang = d::NOTICES_LANGUAGE,
     )
 }
 

@@ -14,6 +14,7 @@
 //! crash at any moment after the reply.
 
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod pipeline;
 pub mod server;

@@ -66,6 +66,9 @@ pub fn start(
         wake: Arc::clone(&committed),
     };
     shutdown.tracker.spawn(pipeline.run(shutdown.clone()));
+    shutdown
+        .tracker
+        .spawn(expire_exemptions(store.clone(), shutdown.clone()));
     let ctx = smtp::session::Context {
         config,
         store,
@@ -94,4 +97,25 @@ pub fn load_rules(config: &Config) -> anyhow::Result<classifier::Rules> {
         .with_context(|| format!("classifier.rules: reading {}", path.display()))?;
     classifier::Rules::from_toml(&text)
         .with_context(|| format!("classifier.rules: {}", path.display()))
+}
+
+/// How often exemptions past their end are marked expired. Forwarding never depends on this
+/// task: "active" is always judged against the clock.
+const EXPIRY_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn expire_exemptions(store: Store, shutdown: Shutdown) {
+    loop {
+        match store.expire_exemptions(store::now_millis()).await {
+            Ok(expired) => {
+                for e in expired {
+                    tracing::info!(id = e.id, user = %e.login, "exemption expired");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot expire exemptions"),
+        }
+        tokio::select! {
+            () = shutdown.stop.cancelled() => return,
+            () = tokio::time::sleep(EXPIRY_TICK) => {}
+        }
+    }
 }

@@ -164,7 +164,7 @@ pub struct QueuedMail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmation {
     /// The code was right; the exemption is now in this state (confirmed or active).
-    Accepted(Exemption),
+    Accepted(Box<Exemption>),
     /// Wrong code; this many tries remain.
     Wrong {
         /// Tries left.
@@ -357,9 +357,8 @@ impl Store {
             return Err(invalid("a reason of 1-1000 characters is required"));
         }
         let (target, domain) = normalise_address(&request.target)?;
-        if policy.denied_domains.iter().any(|d| *d == domain)
-            || (!policy.allowed_domains.is_empty()
-                && !policy.allowed_domains.iter().any(|d| *d == domain))
+        if policy.denied_domains.contains(&domain)
+            || (!policy.allowed_domains.is_empty() && !policy.allowed_domains.contains(&domain))
         {
             return Err(invalid(format!(
                 "forwarding to {domain} is not allowed by policy"
@@ -466,13 +465,15 @@ impl Store {
                     .await?;
                 record!(tx, audit("system", "confirmed", id, &e.login, serde_json::json!({"target": e.target})), now);
                 activate_if_ready!(tx, id, &e.login, policy, now);
-                Confirmation::Accepted(e.exemption())
+                Confirmation::Accepted(Box::new(e.exemption()))
             };
             tx.commit().await?;
             outcome
         });
         Ok(match outcome {
-            Confirmation::Accepted(_) => Confirmation::Accepted(self.exemption(id).await?),
+            Confirmation::Accepted(_) => {
+                Confirmation::Accepted(Box::new(self.exemption(id).await?))
+            }
             other => other,
         })
     }

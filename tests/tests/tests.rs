@@ -8,5 +8,6 @@ mod classify;
 mod cli;
 mod clients;
 mod crash;
+mod exemption;
 mod pipeline;
 mod smtp;

@@ -1,0 +1,263 @@
+//! Forwarding exemptions through the real binary: request, the code that only the private
+//! mailbox receives, four-eyes approval, activation, revocation — all audited.
+
+use ratspost_tests::daemon::{enrol, ratspost, ratspost_ok, write_config};
+use store::testing::TestDb;
+
+/// What the private mailbox would receive: the queued confirmation mail for `id`, decoded
+/// as a mail client would: (subject, to, from, text body).
+async fn confirmation_mail(db: &TestDb, id: i64) -> (String, String, String, String) {
+    let store = store::Store::open(&db.url, &store::StoreOptions::default())
+        .await
+        .expect("open");
+    let job = store
+        .list_outbound(100)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .find(|j| j.exemption_id == Some(id) && j.kind == "confirmation")
+        .expect("a queued confirmation mail");
+    let raw = store.outbound_body(job.id).await.expect("body");
+    store.close().await;
+    let mail = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("a valid MIME message");
+    let address = |a: Option<&mail_parser::Address<'_>>| {
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (
+        mail.subject().unwrap_or_default().to_owned(),
+        address(mail.to()),
+        address(mail.from()),
+        mail.body_text(0).unwrap_or_default().into_owned(),
+    )
+}
+
+fn code_in(text: &str, label: &str) -> String {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    text[at + label.len()..]
+        .trim_start()
+        .chars()
+        .take(8)
+        .collect()
+}
+
+async fn flow(db: TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "pw-anna-1");
+    for admin in ["admin1", "admin2"] {
+        ratspost_ok(
+            &config,
+            &[
+                "user",
+                "add",
+                admin,
+                "--name",
+                admin,
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
+            Some("pw-admin\n"),
+        );
+    }
+
+    let out = ratspost_ok(
+        &config,
+        &[
+            "exemption",
+            "request",
+            "--user",
+            "anna",
+            "--to",
+            "Anna.Privat@example.net",
+            "--days",
+            "14",
+            "--reason",
+            "Elternzeit ohne Dienstgerät",
+            "--by",
+            "anna",
+            "--json",
+        ],
+        None,
+    );
+    let e: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let id = e["id"].as_i64().expect("id");
+    assert_eq!(e["state"], "requested");
+    assert!(
+        !out.contains("code_hash") && !out.contains("Bestätigungscode"),
+        "the code is never shown: {out}"
+    );
+
+    let (subject, to, from, text) = confirmation_mail(&db, id).await;
+    assert_eq!(subject, "Bestätigung Ihrer Weiterleitungsadresse");
+    assert_eq!(to, "anna.privat@example.net");
+    assert_eq!(from, "ratspost@localhost");
+    assert!(text.contains("14 Tage"), "{text}");
+    let code = code_in(&text, "Bestätigungscode:");
+    assert!(
+        code.len() == 8 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code:?}"
+    );
+
+    let wrong = ratspost(
+        &config,
+        &["exemption", "confirm", &id.to_string(), "00000000"],
+        None,
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("tries left"));
+    let self_approval = ratspost(
+        &config,
+        &["exemption", "approve", &id.to_string(), "--by", "anna"],
+        None,
+    );
+    assert_eq!(
+        self_approval.status.code(),
+        Some(1),
+        "the user cannot approve their own exemption"
+    );
+
+    ratspost_ok(
+        &config,
+        &["exemption", "approve", &id.to_string(), "--by", "admin1"],
+        None,
+    );
+    let confirmed = ratspost_ok(
+        &config,
+        &["exemption", "confirm", &id.to_string(), &code],
+        None,
+    );
+    assert!(confirmed.contains("now active"), "{confirmed}");
+
+    let list: serde_json::Value = serde_json::from_str(&ratspost_ok(
+        &config,
+        &["exemption", "list", "--json"],
+        None,
+    ))
+    .expect("json");
+    assert_eq!(list[0]["state"], "active");
+    assert_eq!(list[0]["approved_by"], "admin1");
+    assert!(
+        list[0]["valid_until"].as_i64().expect("until")
+            > list[0]["valid_from"].as_i64().expect("from")
+    );
+
+    ratspost_ok(
+        &config,
+        &["exemption", "revoke", &id.to_string(), "--by", "admin2"],
+        None,
+    );
+    let list: serde_json::Value = serde_json::from_str(&ratspost_ok(
+        &config,
+        &["exemption", "list", "--json"],
+        None,
+    ))
+    .expect("json");
+    assert_eq!(list[0]["state"], "revoked");
+
+    let audit: serde_json::Value =
+        serde_json::from_str(&ratspost_ok(&config, &["audit", "list", "--json"], None))
+            .expect("json");
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .filter(|a| a.starts_with("exemption."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "exemption.requested",
+            "exemption.confirmation_failed",
+            "exemption.approved",
+            "exemption.confirmed",
+            "exemption.activated",
+            "exemption.revoked"
+        ]
+    );
+    assert!(
+        !audit.to_string().contains(&code),
+        "the code never reaches the audit log"
+    );
+    assert!(ratspost_ok(&config, &["audit", "verify"], None).contains("intact"));
+}
+
+#[tokio::test]
+async fn exemption_flow_sqlite() {
+    flow(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn exemption_flow_postgres() {
+    if let Some(db) = TestDb::postgres("exemption_flow").await {
+        flow(db).await;
+    }
+}
+
+#[tokio::test]
+async fn confirmation_mail_in_english_when_configured() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("[notices]\nlanguage = \"en\"\nfrom = \"ratspost@stadt.test\"\n[exemptions]\nmax_days = 10\n");
+    std::fs::write(&config, text).expect("config");
+    enrol(&config, "anna", "anna@stadt.test", "pw");
+    let too_long = ratspost(
+        &config,
+        &[
+            "exemption",
+            "request",
+            "--user",
+            "anna",
+            "--to",
+            "a@example.net",
+            "--days",
+            "11",
+            "--reason",
+            "x",
+            "--by",
+            "anna",
+        ],
+        None,
+    );
+    assert_eq!(too_long.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&too_long.stderr).contains("between 1 and 10"),
+        "{too_long:?}"
+    );
+    let out = ratspost_ok(
+        &config,
+        &[
+            "exemption",
+            "request",
+            "--user",
+            "anna",
+            "--to",
+            "a@example.net",
+            "--days",
+            "10",
+            "--reason",
+            "x",
+            "--by",
+            "anna",
+            "--json",
+        ],
+        None,
+    );
+    let id = serde_json::from_str::<serde_json::Value>(&out).expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let (subject, _, from, text) = confirmation_mail(&db, id).await;
+    assert_eq!(subject, "Confirm your forwarding address");
+    assert_eq!(from, "ratspost@stadt.test");
+    assert_eq!(code_in(&text, "Confirmation code:").len(), 8);
+}
