@@ -39,7 +39,7 @@ pub use exemptions::{
 pub use messages::{
     MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient, VerdictRecord,
 };
-pub use queue::OutboundJob;
+pub use queue::{JobOutcome, LeasedJob, OutboundJob};
 pub use users::{NewUser, RecipientLookup, Role, User};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.

@@ -59,3 +59,246 @@ impl Store {
         Ok(body)
     }
 }
+
+/// A job handed to a delivery worker, with its message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LeasedJob {
+    /// Id.
+    pub id: i64,
+    /// Kind.
+    pub kind: String,
+    /// The exemption it depends on (re-checked before delivery).
+    pub exemption_id: Option<i64>,
+    /// The source message (forwards).
+    pub message_id: Option<i64>,
+    /// Envelope sender.
+    pub mail_from: String,
+    /// Envelope recipient.
+    pub rcpt_to: String,
+    /// The message.
+    pub body: Vec<u8>,
+    /// Attempts before this one.
+    pub attempts: i64,
+    /// When it was queued.
+    pub created_at: Millis,
+}
+
+/// What became of a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Accepted by the next hop.
+    Delivered,
+    /// Try again at this time.
+    Retry {
+        /// When.
+        at: Millis,
+        /// Why it failed.
+        error: String,
+    },
+    /// Give up.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Not sent, on purpose (exemption no longer active, …).
+    Dropped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Store {
+    /// Queues a message (outside any transition).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn enqueue(
+        &self,
+        mail: &crate::QueuedMail,
+        exemption_id: Option<i64>,
+        message_id: Option<i64>,
+        now: Millis,
+    ) -> Result<i64> {
+        let (id,): (i64,) = with_pool!(&self.db, write pool => {
+            sqlx::query_as(
+                "INSERT INTO outbound_jobs (kind, exemption_id, message_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            )
+            .bind(&mail.kind)
+            .bind(exemption_id)
+            .bind(message_id)
+            .bind(&mail.mail_from)
+            .bind(&mail.rcpt_to)
+            .bind(&mail.body)
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(id)
+    }
+
+    /// Leases up to `limit` due jobs to `owner` until `lease_until`. A job whose lease ran out
+    /// (its node died) is due again. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two nodes
+    /// from leasing the same job; SQLite has one writer.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn lease_jobs(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<LeasedJob>> {
+        const PICK: &str = "SELECT id FROM outbound_jobs
+             WHERE state = 'queued' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+             ORDER BY next_attempt_at, id LIMIT $4";
+        const RETURNING: &str = " RETURNING id, kind, exemption_id, message_id, mail_from, rcpt_to, body, attempts, created_at";
+        Ok(match &self.db {
+            crate::db::Db::Sqlite(pools) => {
+                let sql = format!(
+                    "UPDATE outbound_jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ({PICK}){RETURNING}"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&pools.write)
+                    .await?
+            }
+            crate::db::Db::Postgres(pool) => {
+                let sql = format!(
+                    "UPDATE outbound_jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED){RETURNING}"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Records the outcome of a leased job — only while `owner` still holds the lease, so a
+    /// node whose lease expired cannot overwrite another node's result. Drops and final
+    /// failures are audited.
+    ///
+    /// # Errors
+    /// `Conflict` when the lease was lost; `Unavailable` when the database fails.
+    pub async fn finish_job(
+        &self,
+        job: &LeasedJob,
+        owner: &str,
+        outcome: &JobOutcome,
+        now: Millis,
+    ) -> Result<()> {
+        let (state, next, error): (&str, Option<Millis>, Option<&str>) = match outcome {
+            JobOutcome::Delivered => ("delivered", None, None),
+            JobOutcome::Retry { at, error } => ("queued", Some(*at), Some(error)),
+            JobOutcome::Failed { error } => ("failed", None, Some(error)),
+            JobOutcome::Dropped { reason } => ("dropped", None, Some(reason)),
+        };
+        let audit_action = match outcome {
+            JobOutcome::Dropped { .. } => Some("queue.dropped"),
+            JobOutcome::Failed { .. } => Some("queue.failed"),
+            JobOutcome::Delivered if job.kind == "forward" || job.kind == "notice" => {
+                Some("forward.delivered")
+            }
+            _ => None,
+        };
+        crate::db::with_write_tx!(&self.db, tx => {
+            let done = sqlx::query(
+                "UPDATE outbound_jobs SET state = $1, attempts = attempts + $2,
+                    next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
+                    lease_owner = NULL, lease_until = NULL,
+                    done_at = CASE WHEN $1 = 'queued' THEN NULL ELSE $5 END
+                 WHERE id = $6 AND lease_owner = $7",
+            )
+            .bind(state)
+            .bind(i64::from(!matches!(outcome, JobOutcome::Dropped { .. })))
+            .bind(next)
+            .bind(error)
+            .bind(now)
+            .bind(job.id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done == 0 {
+                return Err(crate::Error::new(crate::ErrorKind::Conflict, format!("lease on job {} was lost", job.id)));
+            }
+            if let Some(action) = audit_action {
+                let mut subjects = vec![format!("job:{}", job.id)];
+                subjects.extend(job.exemption_id.map(|e| format!("exemption:{e}")));
+                subjects.extend(job.message_id.map(|m| format!("message:{m}")));
+                let entry = crate::NewAuditEntry {
+                    actor: "system".to_owned(),
+                    action: action.to_owned(),
+                    subjects,
+                    details: serde_json::json!({"kind": job.kind, "target": job.rcpt_to, "error": error}),
+                };
+                let (details_text, subjects_text) = entry.texts()?;
+                let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Makes a queued or failed job due now.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such job waiting or failed.
+    pub async fn retry_job(&self, id: i64, now: Millis) -> Result<()> {
+        let n = with_pool!(&self.db, write pool => {
+            sqlx::query(
+                "UPDATE outbound_jobs SET state = 'queued', next_attempt_at = $1, done_at = NULL
+                 WHERE id = $2 AND state IN ('queued', 'failed')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if n == 0 {
+            return Err(crate::Error::new(
+                crate::ErrorKind::NotFound,
+                format!("no queued or failed job {id}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Drops a queued job by hand (audited).
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such queued job.
+    pub async fn drop_job(&self, id: i64, by: &str, now: Millis) -> Result<()> {
+        crate::db::with_write_tx!(&self.db, tx => {
+            let n = sqlx::query("UPDATE outbound_jobs SET state = 'dropped', done_at = $1, last_error = $2 WHERE id = $3 AND state = 'queued'")
+                .bind(now)
+                .bind(format!("dropped by {by}"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(crate::Error::new(crate::ErrorKind::NotFound, format!("no queued job {id}")));
+            }
+            let entry = crate::NewAuditEntry {
+                actor: by.to_owned(),
+                action: "queue.dropped".to_owned(),
+                subjects: vec![format!("job:{id}")],
+                details: serde_json::json!({"reason": "dropped by hand"}),
+            };
+            let (details_text, subjects_text) = entry.texts()?;
+            let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

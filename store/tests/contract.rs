@@ -51,6 +51,8 @@ contract!(
     exemption_four_eyes_and_dpo,
     exemption_policy_is_enforced,
     exemption_codes_lock_and_expire,
+    queue_leases_deliver_each_job_once,
+    queue_leases_expire_and_outcomes_are_recorded,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -1015,4 +1017,162 @@ async fn exemption_policy_is_enforced(db: &TestDb) {
 }
 async fn exemption_codes_lock_and_expire(db: &TestDb) {
     exemption_contract::codes_lock_and_expire(db).await;
+}
+
+fn queued(n: usize) -> store::QueuedMail {
+    store::QueuedMail {
+        kind: "confirmation".into(),
+        mail_from: "ratspost@stadt.example".into(),
+        rcpt_to: format!("r{n}@example.net"),
+        body: format!("Subject: {n}\r\n\r\nx\r\n").into_bytes(),
+    }
+}
+
+async fn queue_leases_deliver_each_job_once(db: &TestDb) {
+    let first = db.open().await;
+    let second = db.open().await;
+    for n in 0..100 {
+        first
+            .enqueue(&queued(n), None, None, 1000)
+            .await
+            .expect("enqueue");
+    }
+    let node = |store: Store, name: &'static str| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let jobs = store
+                    .lease_jobs(name, 2000, 60_000, 7)
+                    .await
+                    .expect("lease");
+                if jobs.is_empty() {
+                    return mine;
+                }
+                for job in jobs {
+                    store
+                        .finish_job(&job, name, &store::JobOutcome::Delivered, 2000)
+                        .await
+                        .expect("finish");
+                    mine.push(job.id);
+                }
+            }
+        })
+    };
+    let a = node(first.clone(), "node-a");
+    let b = node(second.clone(), "node-b");
+    let (a, b) = (a.await.expect("a"), b.await.expect("b"));
+    let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a job was delivered twice");
+    assert_eq!(all.len(), 100);
+    assert!(
+        first
+            .list_outbound(200)
+            .await
+            .expect("list")
+            .iter()
+            .all(|j| j.state == "delivered")
+    );
+}
+
+async fn queue_leases_expire_and_outcomes_are_recorded(db: &TestDb) {
+    let store = db.open().await;
+    let id = store
+        .enqueue(&queued(1), None, None, 1000)
+        .await
+        .expect("enqueue");
+    let leased = store
+        .lease_jobs("dead-node", 1000, 1010, 10)
+        .await
+        .expect("lease");
+    assert_eq!(leased.len(), 1);
+    assert!(
+        store
+            .lease_jobs("other", 1005, 2000, 10)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "still leased"
+    );
+    let again = store
+        .lease_jobs("other", 1011, 2000, 10)
+        .await
+        .expect("lease");
+    assert_eq!(
+        again.len(),
+        1,
+        "an expired lease is picked up by another node"
+    );
+    let lost = store
+        .finish_job(&leased[0], "dead-node", &store::JobOutcome::Delivered, 1012)
+        .await;
+    assert!(lost.expect_err("lease lost").is_conflict());
+
+    let retry = store::JobOutcome::Retry {
+        at: 5000,
+        error: "421 try later".into(),
+    };
+    store
+        .finish_job(&again[0], "other", &retry, 1012)
+        .await
+        .expect("retry");
+    let job = &store.list_outbound(10).await.expect("list")[0];
+    assert_eq!(
+        (
+            job.id,
+            job.state.as_str(),
+            job.attempts,
+            job.next_attempt_at
+        ),
+        (id, "queued", 1, 5000)
+    );
+    assert_eq!(job.last_error.as_deref(), Some("421 try later"));
+    assert!(
+        store
+            .lease_jobs("other", 4999, 9000, 10)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "not due yet"
+    );
+
+    let due = store
+        .lease_jobs("other", 5000, 9000, 10)
+        .await
+        .expect("lease");
+    let drop = store::JobOutcome::Dropped {
+        reason: "exemption revoked".into(),
+    };
+    store
+        .finish_job(&due[0], "other", &drop, 5001)
+        .await
+        .expect("drop");
+    let audit = store.list_audit(0, 10).await.expect("audit");
+    assert_eq!(
+        audit.last().map(|a| a.action.as_str()),
+        Some("queue.dropped")
+    );
+    assert_eq!(
+        audit.last().map(|a| a.details["error"].clone()),
+        Some(serde_json::json!("exemption revoked"))
+    );
+
+    let manual = store
+        .enqueue(&queued(2), None, None, 6000)
+        .await
+        .expect("enqueue");
+    store
+        .drop_job(manual, "admin1", 6001)
+        .await
+        .expect("drop by hand");
+    assert!(
+        store.drop_job(manual, "admin1", 6002).await.is_err(),
+        "only queued jobs"
+    );
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact { entries: 2, .. }
+    ));
 }
