@@ -7,6 +7,7 @@ mod audit;
 mod classify;
 mod exemption;
 mod message;
+mod queue;
 mod serve;
 mod user;
 
@@ -48,6 +49,9 @@ pub enum Command {
     /// Forwarding exemptions: request, confirm, approve, deny, revoke, list.
     #[command(subcommand)]
     Exemption(ExemptionCommand),
+    /// The outbound queue: list, retry, drop.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -197,6 +201,33 @@ pub enum ExemptionCommand {
     },
 }
 
+/// `ratspost queue …`
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List jobs, newest first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Make a queued or failed job due now.
+    Retry {
+        /// Job id.
+        id: i64,
+    },
+    /// Drop a queued job (audited).
+    Drop {
+        /// Job id.
+        id: i64,
+        /// Who drops it.
+        #[arg(long)]
+        by: String,
+    },
+}
+
 /// `ratspost audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -305,6 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&load(&source)?, cmd).await,
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
         Command::Audit(cmd) => audit::run(&load(&source)?, cmd).await,
+        Command::Queue(cmd) => queue::run(&load(&source)?, cmd).await,
         Command::Exemption(cmd) => exemption::run(&load(&source)?, cmd).await,
         Command::Classify { json, rules, files } => classify::run(json, rules.as_ref(), &files),
     }

@@ -73,6 +73,18 @@ pub mod defaults {
     pub const NOTICES_FROM: &str = "ratspost@localhost";
     /// Language of confirmation mails and notices.
     pub const NOTICES_LANGUAGE: &str = "de";
+    /// Deliveries in parallel.
+    pub const DELIVERY_CONCURRENCY: u64 = 4;
+    /// First retry after a temporary failure; doubled each time.
+    pub const DELIVERY_RETRY_BASE_SECS: u64 = 60;
+    /// Longest pause between retries.
+    pub const DELIVERY_RETRY_MAX_SECS: u64 = 4 * 3600;
+    /// Give up after five days, like Postfix's maximal_queue_lifetime.
+    pub const DELIVERY_GIVE_UP_HOURS: u64 = 120;
+    /// A node holds a job this long; if it dies, another node takes the job after that.
+    pub const DELIVERY_LEASE_SECS: u64 = 600;
+    /// Connect and reply timeout.
+    pub const DELIVERY_TIMEOUT_SECS: u64 = 120;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -115,6 +127,36 @@ pub struct RawConfig {
     pub exemptions: RawExemptions,
     /// `[notices]`
     pub notices: RawNotices,
+    /// `[delivery]`
+    pub delivery: RawDelivery,
+}
+
+/// `[delivery]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDelivery {
+    /// `host:port` of the smarthost.
+    pub smarthost: Field<String>,
+    /// `required`, `opportunistic`, `none`.
+    pub tls: Field<String>,
+    /// Extra trusted CA certificates (PEM).
+    pub ca_file: Field<String>,
+    /// AUTH user.
+    pub username: Field<String>,
+    /// AUTH password.
+    pub password: Field<String>,
+    /// Parallel deliveries.
+    pub concurrency: Field<u64>,
+    /// Seconds.
+    pub retry_base_secs: Field<u64>,
+    /// Seconds.
+    pub retry_max_secs: Field<u64>,
+    /// Hours.
+    pub give_up_hours: Field<u64>,
+    /// Seconds.
+    pub lease_secs: Field<u64>,
+    /// Seconds.
+    pub timeout_secs: Field<u64>,
 }
 
 /// `[exemptions]`
@@ -267,6 +309,63 @@ pub struct Config {
     pub exemptions: store::ExemptionPolicy,
     /// `[notices]`
     pub notices: NoticesConfig,
+    /// `[delivery]`
+    pub delivery: DeliveryConfig,
+}
+
+/// A secret (password, key) whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How delivery uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// STARTTLS with a verified certificate, or no delivery (the job waits).
+    Required,
+    /// STARTTLS when offered (verified), plaintext otherwise.
+    Opportunistic,
+    /// Plaintext.
+    None,
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Smarthost `host:port`; `None` means nothing is delivered (direct MX delivery is not
+    /// built yet).
+    pub smarthost: Option<String>,
+    /// TLS policy.
+    pub tls: TlsMode,
+    /// Extra trusted CA certificates.
+    pub ca_file: Option<PathBuf>,
+    /// AUTH PLAIN credentials.
+    pub auth: Option<(String, Secret)>,
+    /// Parallel deliveries.
+    pub concurrency: usize,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Give up after this long in the queue.
+    pub give_up: Duration,
+    /// Lease length.
+    pub lease: Duration,
+    /// Connect and reply timeout.
+    pub timeout: Duration,
 }
 
 /// Language of mails ratspost writes.
@@ -765,6 +864,84 @@ impl Config {
                 Language::De,
             ),
         };
+        let dl = &raw.delivery;
+        let username = r.get("delivery.username", &dl.username, String::new());
+        let password = r.get("delivery.password", &dl.password, String::new());
+        if username.is_empty() != password.is_empty() {
+            r.problems
+                .push("delivery: set both username and password, or neither".to_owned());
+        }
+        let delivery = DeliveryConfig {
+            smarthost: dl.smarthost.0.is_some().then(|| {
+                r.parse(
+                    "delivery.smarthost",
+                    &dl.smarthost,
+                    String::new(),
+                    |v| match v.rsplit_once(':') {
+                        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                            Ok(v)
+                        }
+                        _ => Err(format!("{v:?} is not HOST:PORT")),
+                    },
+                    String::new(),
+                )
+            }),
+            tls: r.parse(
+                "delivery.tls",
+                &dl.tls,
+                "required".to_owned(),
+                |v| match v.as_str() {
+                    "required" => Ok(TlsMode::Required),
+                    "opportunistic" => Ok(TlsMode::Opportunistic),
+                    "none" => Ok(TlsMode::None),
+                    _ => Err(format!(
+                        "{v:?}: use \"required\", \"opportunistic\" or \"none\""
+                    )),
+                },
+                TlsMode::Required,
+            ),
+            ca_file: dl
+                .ca_file
+                .0
+                .is_some()
+                .then(|| anchor(r.get("delivery.ca_file", &dl.ca_file, String::new()))),
+            auth: (!username.is_empty() && !password.is_empty())
+                .then_some((username, Secret(password))),
+            concurrency: r.count(
+                "delivery.concurrency",
+                &dl.concurrency,
+                d::DELIVERY_CONCURRENCY,
+                256,
+            ),
+            retry_base: r.secs(
+                "delivery.retry_base_secs",
+                &dl.retry_base_secs,
+                d::DELIVERY_RETRY_BASE_SECS,
+            ),
+            retry_max: r.secs(
+                "delivery.retry_max_secs",
+                &dl.retry_max_secs,
+                d::DELIVERY_RETRY_MAX_SECS,
+            ),
+            give_up: Duration::from_secs(
+                3600 * r.count(
+                    "delivery.give_up_hours",
+                    &dl.give_up_hours,
+                    d::DELIVERY_GIVE_UP_HOURS,
+                    24 * 30,
+                ) as u64,
+            ),
+            lease: r.secs(
+                "delivery.lease_secs",
+                &dl.lease_secs,
+                d::DELIVERY_LEASE_SECS,
+            ),
+            timeout: r.secs(
+                "delivery.timeout_secs",
+                &dl.timeout_secs,
+                d::DELIVERY_TIMEOUT_SECS,
+            ),
+        };
         let c = &raw.classifier;
         let classifier = ClassifierConfig {
             rules: c
@@ -791,6 +968,7 @@ impl Config {
                 classifier,
                 exemptions,
                 notices,
+                delivery,
             })
         } else {
             Err(r.problems)
@@ -908,6 +1086,30 @@ denied_domains = []
 # Sender of confirmation mails and notices, and their language ("de" or "en").
 from = "{no_from}"
 language = "{no_lang}"
+
+[delivery]
+# The smarthost that takes ratspost's outgoing mail (confirmations, forwards, notices).
+# Without it nothing leaves: jobs wait in the queue (direct MX delivery is not built yet).
+# smarthost = "mail.stadt.example:587"
+# "required": STARTTLS with a verified certificate or no delivery (the job waits);
+# "opportunistic": STARTTLS when offered; "none": plaintext.
+tls = "required"
+# Extra CA certificates (PEM) to trust, e.g. the city's own CA.
+# ca_file = "/etc/ratspost/city-ca.pem"
+# AUTH PLAIN after STARTTLS, when the smarthost wants it.
+# username = "ratspost"
+# password = "…"
+# Deliveries in parallel.
+concurrency = {dl_conc}
+# Retries after temporary failures: first after retry_base_secs, doubling up to
+# retry_max_secs; after give_up_hours the job fails.
+retry_base_secs = {dl_base}
+retry_max_secs = {dl_max}
+give_up_hours = {dl_give}
+# A node holds a job this long; when a node dies, another takes its jobs after that.
+lease_secs = {dl_lease}
+# Seconds to wait for a connection or a reply.
+timeout_secs = {dl_timeout}
 "#,
         data_dir = d::DATA_DIR,
         db_max = d::DB_MAX_CONNECTIONS,
@@ -934,6 +1136,12 @@ language = "{no_lang}"
         ex_attempts = d::EXEMPTION_CODE_ATTEMPTS,
         no_from = d::NOTICES_FROM,
         no_lang = d::NOTICES_LANGUAGE,
+        dl_conc = d::DELIVERY_CONCURRENCY,
+        dl_base = d::DELIVERY_RETRY_BASE_SECS,
+        dl_max = d::DELIVERY_RETRY_MAX_SECS,
+        dl_give = d::DELIVERY_GIVE_UP_HOURS,
+        dl_lease = d::DELIVERY_LEASE_SECS,
+        dl_timeout = d::DELIVERY_TIMEOUT_SECS,
     )
 }
 

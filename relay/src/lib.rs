@@ -4,6 +4,7 @@
 //! - [`config`]: the one TOML configuration, all errors reported together.
 //! - [`smtp`]: the SMTP server — codec (no I/O), session state machine, listener.
 //! - [`pipeline`]: classifies every accepted message and stores its verdict.
+//! - [`delivery`]: the queue worker and the SMTP client for the next hop.
 //! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
 //! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
 //! - [`tls`]: certificates; [`cli`]: the `ratspost` command line. `main.rs` only calls
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod delivery;
 pub mod pipeline;
 pub mod server;
 pub mod setup;

@@ -69,6 +69,8 @@ pub fn start(
     shutdown
         .tracker
         .spawn(expire_exemptions(store.clone(), shutdown.clone()));
+    let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config))?;
+    shutdown.tracker.spawn(delivery.run(shutdown.clone()));
     let ctx = smtp::session::Context {
         config,
         store,

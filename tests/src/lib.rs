@@ -1,9 +1,11 @@
 //! Shared machinery of the end-to-end tests and the benchmarks: the daemon in-process
-//! ([`server`]) or as a child process ([`daemon`]), and a raw SMTP client ([`client`]).
+//! ([`server`]) or as a child process ([`daemon`]), a raw SMTP client ([`client`]), and an SMTP
+//! sink standing in for the smarthost or a private provider ([`sink`]).
 
 pub mod client;
 pub mod daemon;
 pub mod server;
+pub mod sink;
 
 /// True under CI, where a missing external client is a failure rather than a skip.
 #[must_use]

@@ -261,3 +261,51 @@ async fn confirmation_mail_in_english_when_configured() {
     assert_eq!(from, "ratspost@stadt.test");
     assert_eq!(code_in(&text, "Confirmation code:").len(), 8);
 }
+
+#[tokio::test]
+async fn queue_list_retry_and_drop() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "pw");
+    ratspost_ok(
+        &config,
+        &[
+            "exemption",
+            "request",
+            "--user",
+            "anna",
+            "--to",
+            "a@example.net",
+            "--days",
+            "3",
+            "--reason",
+            "x",
+            "--by",
+            "anna",
+        ],
+        None,
+    );
+    let jobs: serde_json::Value =
+        serde_json::from_str(&ratspost_ok(&config, &["queue", "list", "--json"], None))
+            .expect("json");
+    assert_eq!(jobs[0]["kind"], "confirmation");
+    assert_eq!(jobs[0]["state"], "queued");
+    assert!(
+        !jobs.to_string().contains("Bestätigungscode"),
+        "the queue listing never shows content"
+    );
+    let id = jobs[0]["id"].as_i64().expect("id").to_string();
+    ratspost_ok(&config, &["queue", "retry", &id], None);
+    ratspost_ok(&config, &["queue", "drop", &id, "--by", "admin"], None);
+    let again = ratspost(&config, &["queue", "drop", &id, "--by", "admin"], None);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "only queued jobs can be dropped"
+    );
+    let table = ratspost_ok(&config, &["queue", "list"], None);
+    assert!(table.contains("dropped"), "{table}");
+    let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
+    assert!(audit.contains("queue.dropped"), "{audit}");
+}

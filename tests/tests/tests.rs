@@ -8,6 +8,7 @@ mod classify;
 mod cli;
 mod clients;
 mod crash;
+mod delivery;
 mod exemption;
 mod pipeline;
 mod smtp;

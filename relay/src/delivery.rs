@@ -1,0 +1,196 @@
+//! The delivery worker: takes due jobs from the queue, re-checks that they may still leave,
+//! and hands them to the next hop.
+//!
+//! Jobs are leased in the database, so several `ratspost serve` nodes on one PostgreSQL
+//! never send a job twice at once, and a job whose node died is taken up again when its
+//! lease runs out. Before each attempt the job's exemption is checked *now* (invariant 2):
+//! a confirmation for an exemption that was revoked or denied, or a forward whose exemption
+//! is no longer active, is dropped — and the drop is audited.
+
+pub mod client;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{ExemptionState, JobOutcome, LeasedJob, Store};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use client::{Hop, SendError};
+
+/// Pause between queue scans when there is nothing to do.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// The worker.
+#[derive(Clone)]
+pub struct Delivery {
+    store: Store,
+    config: Arc<Config>,
+    hop: Option<Hop>,
+    owner: String,
+}
+
+impl Delivery {
+    /// A worker for `config.delivery`.
+    ///
+    /// # Errors
+    /// When `delivery.ca_file` cannot be loaded.
+    pub fn new(store: Store, config: Arc<Config>) -> anyhow::Result<Self> {
+        let d = &config.delivery;
+        let hop = match &d.smarthost {
+            Some(address) => Some(Hop {
+                address: address.clone(),
+                host: address
+                    .rsplit_once(':')
+                    .map_or(address.as_str(), |(h, _)| h)
+                    .trim_matches(['[', ']'])
+                    .to_owned(),
+                tls: d.tls,
+                connector: client::connector(d.ca_file.as_deref())?,
+                helo: config.smtp.hostname.clone(),
+                timeout: d.timeout,
+                auth: d.auth.clone(),
+            }),
+            None => None,
+        };
+        let owner = format!(
+            "{}-{}-{:08x}",
+            config.smtp.hostname,
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Ok(Self {
+            store,
+            config,
+            hop,
+            owner,
+        })
+    }
+
+    /// Runs until `shutdown.stop`; deliveries in progress finish first.
+    pub async fn run(self, shutdown: Shutdown) {
+        if self.hop.is_none() {
+            tracing::warn!(
+                "no delivery.smarthost configured: queued mail waits (direct MX delivery is not built yet)"
+            );
+        }
+        let d = &self.config.delivery;
+        loop {
+            let now = store::now_millis();
+            let lease_until = now + millis(d.lease);
+            let jobs = match self
+                .store
+                .lease_jobs(&self.owner, now, lease_until, d.concurrency as i64)
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read the queue");
+                    Vec::new()
+                }
+            };
+            tracing::debug!(leased = jobs.len(), owner = %self.owner, "queue scan");
+            let busy = jobs.len() == d.concurrency;
+            let mut set = JoinSet::new();
+            for job in jobs {
+                let this = self.clone();
+                set.spawn(async move { this.attempt(job).await });
+            }
+            while set.join_next().await.is_some() {}
+            if shutdown.stop.is_cancelled() {
+                return;
+            }
+            if !busy {
+                tokio::select! {
+                    () = shutdown.stop.cancelled() => return,
+                    () = tokio::time::sleep(IDLE) => {}
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, job: LeasedJob) {
+        let outcome = self.outcome(&job).await;
+        let now = store::now_millis();
+        match &outcome {
+            JobOutcome::Delivered => tracing::info!(job = job.id, kind = %job.kind, "delivered"),
+            JobOutcome::Retry { error, .. } => {
+                tracing::warn!(job = job.id, kind = %job.kind, %error, "delivery deferred")
+            }
+            JobOutcome::Failed { error } => {
+                tracing::error!(job = job.id, kind = %job.kind, %error, "delivery failed")
+            }
+            JobOutcome::Dropped { reason } => {
+                tracing::info!(job = job.id, kind = %job.kind, %reason, "job dropped")
+            }
+        }
+        if let Err(err) = self
+            .store
+            .finish_job(&job, &self.owner, &outcome, now)
+            .await
+        {
+            tracing::error!(job = job.id, error = %err, "cannot record the delivery outcome");
+        }
+    }
+
+    async fn outcome(&self, job: &LeasedJob) -> JobOutcome {
+        let now = store::now_millis();
+        if let Some(reason) = self.must_drop(job, now).await {
+            return JobOutcome::Dropped { reason };
+        }
+        let Some(hop) = &self.hop else {
+            return self.temporary(job, "no delivery.smarthost configured".to_owned(), now);
+        };
+        match client::send(hop, &job.mail_from, &job.rcpt_to, &job.body).await {
+            Ok(()) => JobOutcome::Delivered,
+            Err(SendError::Permanent(error)) => JobOutcome::Failed { error },
+            Err(SendError::Temporary(error)) => self.temporary(job, error, now),
+        }
+    }
+
+    /// Why `job` must not leave (any more), if so.
+    async fn must_drop(&self, job: &LeasedJob, now: store::Millis) -> Option<String> {
+        let id = job.exemption_id?;
+        let exemption = match self.store.exemption(id).await {
+            Ok(e) => e,
+            Err(err) => return Some(format!("exemption {id} unavailable: {err}")),
+        };
+        match job.kind.as_str() {
+            "confirmation" if exemption.state != ExemptionState::Requested => {
+                Some(format!("exemption {id} is {}", exemption.state.as_str()))
+            }
+            "confirmation" => None,
+            _ if !exemption.is_active_at(now) => Some(format!(
+                "exemption {id} is not active at delivery time ({})",
+                exemption.state.as_str()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Retry with exponential backoff, or give up when the job is too old.
+    fn temporary(&self, job: &LeasedJob, error: String, now: store::Millis) -> JobOutcome {
+        let d = &self.config.delivery;
+        if now - job.created_at >= millis(d.give_up) {
+            return JobOutcome::Failed {
+                error: format!(
+                    "gave up after {} hours: {error}",
+                    d.give_up.as_secs() / 3600
+                ),
+            };
+        }
+        let factor = 1u32
+            .checked_shl(u32::try_from(job.attempts).unwrap_or(31).min(20))
+            .unwrap_or(u32::MAX);
+        let delay = d.retry_base.saturating_mul(factor).min(d.retry_max);
+        JobOutcome::Retry {
+            at: now + millis(delay),
+            error,
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,316 @@
+//! A minimal SMTP client for the next hop: one message, one recipient per transaction (what
+//! a forward is), STARTTLS according to the configured mode, optional AUTH PLAIN.
+//!
+//! Written here rather than with mail-send 0.7 because the next hop is usually the city's
+//! smarthost with a certificate from the city's own CA: trust must be configurable
+//! (`delivery.ca_file`), and mail-send only verifies against the platform's roots. Replies
+//! are read by code and continuation marker; the message is dot-stuffed here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use rustls_pki_types::pem::PemObject;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{Secret, TlsMode};
+
+/// Why a delivery attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Try again later (4xx, connection or TLS problems, timeouts).
+    Temporary(String),
+    /// The next hop refused for good (5xx).
+    Permanent(String),
+}
+
+/// Where and how to deliver.
+#[derive(Clone)]
+pub struct Hop {
+    /// `host:port`.
+    pub address: String,
+    /// Name the certificate must carry.
+    pub host: String,
+    /// STARTTLS policy.
+    pub tls: TlsMode,
+    /// Trust roots for the hop's certificate.
+    pub connector: TlsConnector,
+    /// Our EHLO name.
+    pub helo: String,
+    /// Limit for connecting and for each reply.
+    pub timeout: Duration,
+    /// AUTH PLAIN credentials.
+    pub auth: Option<(String, Secret)>,
+}
+
+/// Builds a TLS connector trusting the public web roots plus, if given, the PEM certificates
+/// in `ca_file`.
+///
+/// # Errors
+/// When `ca_file` cannot be read or holds no certificate.
+pub fn connector(ca_file: Option<&std::path::Path>) -> anyhow::Result<TlsConnector> {
+    use anyhow::Context as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let mut added = 0;
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("delivery.ca_file: reading {}", path.display()))?
+        {
+            roots
+                .add(cert.with_context(|| format!("delivery.ca_file: {}", path.display()))?)
+                .with_context(|| format!("delivery.ca_file: {}", path.display()))?;
+            added += 1;
+        }
+        anyhow::ensure!(
+            added > 0,
+            "delivery.ca_file: no certificate in {}",
+            path.display()
+        );
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Session {
+    stream: BufReader<Box<dyn Io>>,
+    timeout: Duration,
+}
+
+/// A reply: code and text.
+struct Reply {
+    code: u16,
+    text: String,
+}
+
+impl Reply {
+    fn error(&self, stage: &str) -> SendError {
+        let text = format!("{stage}: {} {}", self.code, self.text);
+        if self.code >= 500 {
+            SendError::Permanent(text)
+        } else {
+            SendError::Temporary(text)
+        }
+    }
+}
+
+fn temporary(stage: &str, err: impl std::fmt::Display) -> SendError {
+    SendError::Temporary(format!("{stage}: {err}"))
+}
+
+impl Session {
+    async fn reply(&mut self, stage: &str) -> Result<Reply, SendError> {
+        let mut text = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(self.timeout, self.stream.read_line(&mut line))
+                .await
+                .map_err(|_| temporary(stage, "timeout waiting for the reply"))?
+                .map_err(|e| temporary(stage, e))?;
+            if n == 0 {
+                return Err(temporary(stage, "connection closed"));
+            }
+            if line.len() < 4 || line.len() > 4096 {
+                return Err(temporary(stage, "malformed reply"));
+            }
+            let code: u16 = line[..3]
+                .parse()
+                .map_err(|_| temporary(stage, "malformed reply"))?;
+            text.push(line[4..].trim_end().to_owned());
+            if line.as_bytes()[3] != b'-' {
+                return Ok(Reply {
+                    code,
+                    text: text.join(" / "),
+                });
+            }
+        }
+    }
+
+    async fn send(&mut self, stage: &str, bytes: &[u8]) -> Result<(), SendError> {
+        let io = async {
+            self.stream.get_mut().write_all(bytes).await?;
+            self.stream.get_mut().flush().await
+        };
+        tokio::time::timeout(self.timeout, io)
+            .await
+            .map_err(|_| temporary(stage, "timeout while sending"))?
+            .map_err(|e| temporary(stage, e))
+    }
+
+    /// Sends a command and expects a reply in `ok`.
+    async fn command(&mut self, stage: &str, line: &str, ok: &[u16]) -> Result<Reply, SendError> {
+        self.send(stage, format!("{line}\r\n").as_bytes()).await?;
+        let reply = self.reply(stage).await?;
+        if ok.contains(&reply.code) {
+            Ok(reply)
+        } else {
+            Err(reply.error(stage))
+        }
+    }
+
+    async fn ehlo(&mut self, helo: &str) -> Result<Vec<String>, SendError> {
+        let reply = self
+            .command("EHLO", &format!("EHLO {helo}"), &[250])
+            .await?;
+        Ok(reply
+            .text
+            .split(" / ")
+            .map(|l| l.to_ascii_uppercase())
+            .collect())
+    }
+}
+
+/// Delivers `body` from `mail_from` to `rcpt` through `hop`.
+///
+/// # Errors
+/// Temporary or permanent failure, with the stage and the hop's reply.
+pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result<(), SendError> {
+    let tcp = tokio::time::timeout(hop.timeout, TcpStream::connect(&hop.address))
+        .await
+        .map_err(|_| temporary("connect", format!("{} did not answer", hop.address)))?
+        .map_err(|e| temporary("connect", format!("{}: {e}", hop.address)))?;
+    let _ = tcp.set_nodelay(true);
+    let mut s = Session {
+        stream: BufReader::new(Box::new(tcp) as Box<dyn Io>),
+        timeout: hop.timeout,
+    };
+    let greeting = s.reply("greeting").await?;
+    if greeting.code != 220 {
+        // A refusing greeting is a problem of that server, not of the message.
+        return Err(SendError::Temporary(format!(
+            "greeting: {} {}",
+            greeting.code, greeting.text
+        )));
+    }
+    let mut caps = s.ehlo(&hop.helo).await?;
+    let offers_tls = caps.iter().any(|c| c == "STARTTLS");
+    let use_tls = match hop.tls {
+        TlsMode::Required if !offers_tls => {
+            return Err(SendError::Temporary(format!(
+                "{} does not offer STARTTLS and delivery.tls is \"required\"",
+                hop.address
+            )));
+        }
+        TlsMode::Required => true,
+        TlsMode::Opportunistic => offers_tls,
+        TlsMode::None => false,
+    };
+    if use_tls {
+        s.command("STARTTLS", "STARTTLS", &[220]).await?;
+        let name = ServerName::try_from(hop.host.clone()).map_err(|e| temporary("TLS", e))?;
+        let plain = s.stream.into_inner();
+        let tls = tokio::time::timeout(hop.timeout, hop.connector.connect(name, plain))
+            .await
+            .map_err(|_| temporary("TLS", "handshake timed out"))?
+            .map_err(|e| {
+                temporary(
+                    "TLS",
+                    format!("{e} (certificate of {} not trusted?)", hop.host),
+                )
+            })?;
+        s = Session {
+            stream: BufReader::new(Box::new(tls) as Box<dyn Io>),
+            timeout: hop.timeout,
+        };
+        caps = s.ehlo(&hop.helo).await?;
+    }
+    if let Some((user, password)) = &hop.auth {
+        let token = base64(format!("\0{user}\0{}", password.expose()).as_bytes());
+        s.command("AUTH", &format!("AUTH PLAIN {token}"), &[235])
+            .await?;
+    }
+    let eight_bit = !body.is_ascii() && caps.iter().any(|c| c == "8BITMIME");
+    let utf8 = !(mail_from.is_ascii() && rcpt.is_ascii()) && caps.iter().any(|c| c == "SMTPUTF8");
+    let params = format!(
+        "{}{}",
+        if eight_bit { " BODY=8BITMIME" } else { "" },
+        if utf8 { " SMTPUTF8" } else { "" }
+    );
+    s.command(
+        "MAIL FROM",
+        &format!("MAIL FROM:<{mail_from}>{params}"),
+        &[250],
+    )
+    .await?;
+    s.command("RCPT TO", &format!("RCPT TO:<{rcpt}>"), &[250, 251])
+        .await?;
+    s.command("DATA", "DATA", &[354]).await?;
+    let mut data = dot_stuff(body);
+    data.extend_from_slice(b".\r\n");
+    s.send("DATA", &data).await?;
+    let done = s.reply("end of data").await?;
+    if done.code != 250 {
+        return Err(done.error("end of data"));
+    }
+    let _ = s.command("QUIT", "QUIT", &[221]).await;
+    Ok(())
+}
+
+/// Dot-stuffs `body` with CRLF line ends, ending in CRLF.
+fn dot_stuff(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 40 + 4);
+    let mut line_start = true;
+    let mut prev = 0u8;
+    for &b in body {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+        prev = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(T[((n >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_and_line_ends() {
+        assert_eq!(dot_stuff(b".a\n..b\r\nc"), b"..a\r\n...b\r\nc\r\n");
+        assert_eq!(dot_stuff(b""), b"\r\n");
+    }
+
+    #[test]
+    fn base64_known_answers() {
+        assert_eq!(base64(b"\0anna\0geheim"), "AGFubmEAZ2VoZWlt");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+}

@@ -1,0 +1,204 @@
+//! A small SMTP server standing in for the smarthost or the private provider: it records
+//! what it receives, offers STARTTLS with its own certificate (or not), and can refuse
+//! recipients with a scripted reply.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// MAIL FROM.
+    pub from: String,
+    /// RCPT TO.
+    pub rcpt: Vec<String>,
+    /// The message, unstuffed.
+    pub data: Vec<u8>,
+    /// Whether it came over TLS.
+    pub tls: bool,
+}
+
+/// How the sink behaves.
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    /// Offer STARTTLS.
+    pub starttls: bool,
+    /// Reply to every RCPT with this instead of `250` (e.g. `550 5.1.1 unknown`).
+    pub rcpt_reply: Option<String>,
+}
+
+/// A running sink.
+pub struct Sink {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its certificate (trust it as `delivery.ca_file`).
+    pub cert: PathBuf,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+impl Sink {
+    /// A sink on an ephemeral port.
+    pub async fn start(options: SinkOptions) -> Self {
+        Self::start_on("127.0.0.1:0".parse().expect("addr"), options).await
+    }
+
+    /// A sink on `addr` (to bring a "dead" smarthost back).
+    pub async fn start_on(addr: SocketAddr, options: SinkOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        relay::tls::generate_self_signed(&cert, &key).expect("sink certificate");
+        let acceptor = relay::tls::acceptor(&cert, &key).expect("sink TLS");
+        let listener = TcpListener::bind(addr).await.expect("bind sink");
+        let addr = listener.local_addr().expect("addr");
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&received);
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, options, store) =
+                    (acceptor.clone(), options.clone(), Arc::clone(&store));
+                tokio::spawn(async move {
+                    let _ = session(Box::new(tcp), false, acceptor, options, store).await;
+                });
+            }
+        });
+        Self {
+            addr,
+            cert,
+            received,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// What arrived so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// Waits (up to 30 s) until `n` messages arrived.
+    ///
+    /// # Panics
+    /// When they do not.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..300 {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the sink received {} of {n} messages",
+            self.received().len()
+        );
+    }
+
+    /// Stops listening (the port is free again).
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+fn session(
+    stream: Box<dyn Io>,
+    tls: bool,
+    acceptor: TlsAcceptor,
+    options: SinkOptions,
+    store: Arc<Mutex<Vec<Received>>>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> {
+    Box::pin(async move {
+        let mut s = BufReader::new(stream);
+        if !tls {
+            s.get_mut().write_all(b"220 sink.test ESMTP\r\n").await?;
+        }
+        let (mut from, mut rcpt) = (String::new(), Vec::new());
+        loop {
+            let mut line = String::new();
+            if s.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let upper = line.to_ascii_uppercase();
+            let reply: Vec<u8> = if upper.starts_with("EHLO") {
+                let starttls = if options.starttls && !tls {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                };
+                format!("250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{starttls}250 SIZE 100000000\r\n").into_bytes()
+            } else if upper.starts_with("STARTTLS") && options.starttls && !tls {
+                s.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await?;
+                let plain = s.into_inner();
+                let secured = acceptor.accept(plain).await?;
+                return session(Box::new(secured), true, acceptor, options, store).await;
+            } else if upper.starts_with("MAIL FROM:") {
+                from = line[10..]
+                    .trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                b"250 2.1.0 ok\r\n".to_vec()
+            } else if upper.starts_with("RCPT TO:") {
+                match &options.rcpt_reply {
+                    Some(reply) => format!("{reply}\r\n").into_bytes(),
+                    None => {
+                        rcpt.push(
+                            line[8..]
+                                .trim()
+                                .trim_start_matches('<')
+                                .trim_end_matches('>')
+                                .to_owned(),
+                        );
+                        b"250 2.1.5 ok\r\n".to_vec()
+                    }
+                }
+            } else if upper.starts_with("DATA") {
+                s.get_mut().write_all(b"354 go ahead\r\n").await?;
+                let mut data = Vec::new();
+                loop {
+                    let mut l = Vec::new();
+                    if s.read_until(b'\n', &mut l).await? == 0 {
+                        return Ok(());
+                    }
+                    if l == b".\r\n" {
+                        break;
+                    }
+                    let l = if l.starts_with(b"..") {
+                        &l[1..]
+                    } else {
+                        &l[..]
+                    };
+                    data.extend_from_slice(l);
+                }
+                store.lock().expect("lock").push(Received {
+                    from: from.clone(),
+                    rcpt: std::mem::take(&mut rcpt),
+                    data,
+                    tls,
+                });
+                b"250 2.0.0 queued\r\n".to_vec()
+            } else if upper.starts_with("QUIT") {
+                s.get_mut().write_all(b"221 2.0.0 bye\r\n").await?;
+                return Ok(());
+            } else if upper.starts_with("AUTH") {
+                b"235 2.7.0 ok\r\n".to_vec()
+            } else {
+                b"250 2.0.0 ok\r\n".to_vec()
+            };
+            s.get_mut().write_all(&reply).await?;
+        }
+    })
+}

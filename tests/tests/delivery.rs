@@ -1,0 +1,234 @@
+//! The delivery worker against an SMTP sink: verified STARTTLS, retries while the smarthost
+//! is down, TLS held when required, permanent refusals, and the exemption re-checked when the
+//! job is handed over.
+
+use std::time::Duration;
+
+use ratspost_tests::server::Server;
+use ratspost_tests::sink::{Sink, SinkOptions};
+use store::testing::TestDb;
+use store::{ExemptionRequest, NewUser, OutboundJob, Role};
+
+const TARGET: &str = "anna.privat@example.net";
+
+async fn server(smarthost: &str, ca_file: Option<&std::path::Path>, tls: &str) -> Server {
+    let ca = ca_file
+        .map(|p| format!("ca_file = {:?}\n", p.display().to_string()))
+        .unwrap_or_default();
+    let extra = format!(
+        "[delivery]\nsmarthost = {smarthost:?}\ntls = {tls:?}\n{ca}retry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n"
+    );
+    let s = Server::start_full(TestDb::sqlite(), "", &extra).await;
+    for (login, role, address) in [
+        ("anna", Role::Staff, Some("anna@stadt.test")),
+        ("admin1", Role::Admin, None),
+    ] {
+        s.store
+            .create_user(&NewUser {
+                login: login.into(),
+                name: login.into(),
+                role,
+                password_hash: "$unused$".into(),
+                addresses: address.into_iter().map(str::to_owned).collect(),
+            })
+            .await
+            .expect("user");
+    }
+    s
+}
+
+/// Requests an exemption for anna, which queues the confirmation mail; returns its id.
+async fn request(s: &Server) -> i64 {
+    let config = &s.config;
+    let e = s
+        .store
+        .request_exemption(
+            &ExemptionRequest {
+                login: "anna".into(),
+                target: TARGET.into(),
+                days: 7,
+                reason: "Test".into(),
+                by: "anna".into(),
+            },
+            &config.exemptions,
+            "hash",
+            |id| {
+                relay::compose::confirmation(
+                    &config.notices,
+                    id,
+                    "anna",
+                    TARGET,
+                    "12345678",
+                    7,
+                    "morgen",
+                )
+            },
+            store::now_millis(),
+        )
+        .await
+        .expect("request");
+    e.id
+}
+
+async fn job(s: &Server) -> OutboundJob {
+    s.store
+        .list_outbound(10)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .next()
+        .expect("a job")
+}
+
+/// Waits until the job satisfies `done`.
+async fn wait_job(s: &Server, done: impl Fn(&OutboundJob) -> bool) -> OutboundJob {
+    for _ in 0..300 {
+        let j = job(s).await;
+        if done(&j) {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job never reached the expected state: {:?}", job(s).await);
+}
+
+/// A port nothing listens on (yet).
+async fn free_port() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    l.local_addr().expect("addr")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_is_delivered_over_verified_starttls() {
+    let sink = Sink::start(SinkOptions {
+        starttls: true,
+        ..SinkOptions::default()
+    })
+    .await;
+    let s = server(&sink.addr.to_string(), Some(&sink.cert), "required").await;
+    request(&s).await;
+    let got = sink.wait_for(1).await;
+    assert!(got[0].tls, "delivered without TLS");
+    assert_eq!(got[0].rcpt, [TARGET]);
+    assert_eq!(got[0].from, "ratspost@localhost");
+    let queued = s.store.outbound_body(job(&s).await.id).await.expect("body");
+    assert_eq!(got[0].data, queued, "the message arrived changed");
+    let j = wait_job(&s, |j| j.state == "delivered").await;
+    assert_eq!(j.attempts, 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_smarthost_is_retried_until_it_is_back() {
+    let addr = free_port().await;
+    let s = server(&addr.to_string(), None, "none").await;
+    request(&s).await;
+    let j = wait_job(&s, |j| j.attempts >= 1).await;
+    assert_eq!(j.state, "queued");
+    assert!(
+        j.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("connect")),
+        "{j:?}"
+    );
+    let sink = Sink::start_on(addr, SinkOptions::default()).await;
+    sink.wait_for(1).await;
+    let j = wait_job(&s, |j| j.state == "delivered").await;
+    assert!(j.attempts >= 2, "{j:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_required_holds_mail_for_a_hop_without_starttls() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(&sink.addr.to_string(), None, "required").await;
+    request(&s).await;
+    let j = wait_job(&s, |j| j.attempts >= 2).await;
+    assert_eq!(j.state, "queued", "held, not failed");
+    assert!(
+        j.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("STARTTLS")),
+        "{j:?}"
+    );
+    assert!(sink.received().is_empty(), "sent in plaintext");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_holds_the_mail() {
+    let sink = Sink::start(SinkOptions {
+        starttls: true,
+        ..SinkOptions::default()
+    })
+    .await;
+    // No ca_file: the sink's self-signed certificate is not trusted.
+    let s = server(&sink.addr.to_string(), None, "required").await;
+    request(&s).await;
+    let j = wait_job(&s, |j| j.attempts >= 1).await;
+    assert_eq!(j.state, "queued");
+    assert!(
+        j.last_error.as_deref().is_some_and(|e| e.contains("TLS")),
+        "{j:?}"
+    );
+    assert!(sink.received().is_empty());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_fails_the_job_and_is_audited() {
+    let sink = Sink::start(SinkOptions {
+        rcpt_reply: Some("550 5.1.1 no such user".into()),
+        ..SinkOptions::default()
+    })
+    .await;
+    let s = server(&sink.addr.to_string(), None, "none").await;
+    request(&s).await;
+    let j = wait_job(&s, |j| j.state == "failed").await;
+    assert!(
+        j.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("550 5.1.1")),
+        "{j:?}"
+    );
+    let audit = s.store.list_audit(0, 100).await.expect("audit");
+    assert_eq!(
+        audit.last().map(|a| a.action.as_str()),
+        Some("queue.failed")
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_for_a_revoked_exemption_is_dropped_not_sent() {
+    let addr = free_port().await;
+    let s = server(&addr.to_string(), None, "none").await;
+    let id = request(&s).await;
+    wait_job(&s, |j| j.attempts >= 1).await;
+    s.store
+        .revoke_exemption(id, "admin1", store::now_millis())
+        .await
+        .expect("revoke");
+    let sink = Sink::start_on(addr, SinkOptions::default()).await;
+    let j = wait_job(&s, |j| j.state == "dropped").await;
+    assert!(
+        j.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("revoked")),
+        "{j:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.received().is_empty(), "sent although revoked");
+    let actions: Vec<String> = s
+        .store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert!(actions.contains(&"queue.dropped".to_owned()), "{actions:?}");
+    s.stop().await;
+}
