@@ -7,6 +7,7 @@
 //! - `detect/`: identifiers with check digits (`ids.rs`), classification and council
 //!   markings and sensitivity labels (`markings.rs`), Art. 9 health and social data tied to
 //!   a person (`art9.rs`), admin rules (`custom.rs`);
+//! - [`ris`]: references to council documents (paper numbers, RIS page links) for notices;
 //! - [`validate`]: the check-digit algorithms; [`rules`]: built-in and admin rules;
 //!   [`verdict`]: the result.
 //!
@@ -17,6 +18,7 @@
 
 mod detect;
 pub mod extract;
+pub mod ris;
 pub mod rules;
 mod text;
 pub mod validate;

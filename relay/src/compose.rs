@@ -54,3 +54,136 @@ pub fn confirmation(
         body,
     }
 }
+
+/// What a notice says about the message it stands for — never its content.
+#[derive(Debug, Clone)]
+pub struct NoticeFacts {
+    /// The original sender as shown (`Name <address>`).
+    pub sender: String,
+    /// The original date.
+    pub date: String,
+    /// The original subject, when policy allows showing it.
+    pub subject: Option<String>,
+    /// Category ids of the verdict (empty for a clean message under `notices_only`).
+    pub categories: Vec<String>,
+    /// The link to the original.
+    pub link: String,
+    /// Until when the link works.
+    pub expires: String,
+    /// Council documents the message refers to: (label, optional URL).
+    pub documents: Vec<(String, Option<String>)>,
+}
+
+/// The notice that goes out (or into the mailbox) instead of a sensitive message: a valid
+/// MIME message with text and HTML parts.
+#[must_use]
+pub fn notice(notices: &NoticesConfig, to: &str, facts: &NoticeFacts) -> Vec<u8> {
+    let de = notices.language == Language::De;
+    let names: Vec<&str> = facts
+        .categories
+        .iter()
+        .map(|c| {
+            if de {
+                classifier::category::name_de(c)
+            } else {
+                classifier::category::name_en(c)
+            }
+        })
+        .collect();
+    let mut subject = if de {
+        format!("Vertrauliche Nachricht von {}", facts.sender)
+    } else {
+        format!("Confidential message from {}", facts.sender)
+    };
+    if let Some(original) = &facts.subject {
+        subject.push_str(&format!(": {original}"));
+    }
+    let reason = if names.is_empty() {
+        if de {
+            "Weiterleitung nur als Hinweis (Richtlinie)".to_owned()
+        } else {
+            "forwarded as a notice only (policy)".to_owned()
+        }
+    } else {
+        names.join(", ")
+    };
+    let (intro, l_from, l_date, l_why, l_open, l_valid, l_docs) = if de {
+        (
+            "Sie haben eine Nachricht erhalten, deren Inhalt nicht weitergeleitet wird.",
+            "Von",
+            "Datum",
+            "Grund",
+            "Die Nachricht ist nach Anmeldung hier abrufbar:",
+            "Der Link gilt bis",
+            "Dokumente im Ratsinformationssystem, auf die die Nachricht verweist:",
+        )
+    } else {
+        (
+            "You have received a message whose content is not forwarded.",
+            "From",
+            "Date",
+            "Reason",
+            "After signing in, the message is available here:",
+            "The link is valid until",
+            "Council documents the message refers to:",
+        )
+    };
+    let mut text = format!(
+        "{intro}\r\n\r\n{l_from}: {}\r\n{l_date}: {}\r\n{l_why}: {reason}\r\n\r\n{l_open}\r\n{}\r\n{l_valid} {}.\r\n",
+        facts.sender, facts.date, facts.link, facts.expires
+    );
+    let esc = |s: &str| html_escape(s);
+    let mut html = format!(
+        "<html><body><p>{}</p><table><tr><td>{l_from}:</td><td>{}</td></tr><tr><td>{l_date}:</td><td>{}</td></tr>\
+         <tr><td>{l_why}:</td><td>{}</td></tr></table><p>{l_open}<br><a href=\"{}\">{}</a><br>{l_valid} {}.</p>",
+        esc(intro),
+        esc(&facts.sender),
+        esc(&facts.date),
+        esc(&reason),
+        esc(&facts.link),
+        esc(&facts.link),
+        esc(&facts.expires)
+    );
+    if !facts.documents.is_empty() {
+        text.push_str(&format!("\r\n{l_docs}\r\n"));
+        html.push_str(&format!("<p>{l_docs}</p><ul>"));
+        for (label, url) in &facts.documents {
+            match url {
+                Some(url) => {
+                    text.push_str(&format!("- {label}: {url}\r\n"));
+                    html.push_str(&format!(
+                        "<li><a href=\"{}\">{}</a></li>",
+                        esc(url),
+                        esc(label)
+                    ));
+                }
+                None => {
+                    text.push_str(&format!("- {label}\r\n"));
+                    html.push_str(&format!("<li>{}</li>", esc(label)));
+                }
+            }
+        }
+        html.push_str("</ul>");
+    }
+    text.push_str("\r\n-- \r\nratspost\r\n");
+    html.push_str("<p>-- <br>ratspost</p></body></html>");
+    MessageBuilder::new()
+        .from(("ratspost", notices.from.as_str()))
+        .to(to)
+        .subject(subject)
+        .header(
+            "Auto-Submitted",
+            mail_builder::headers::raw::Raw::new("auto-generated"),
+        )
+        .text_body(text)
+        .html_body(html)
+        .write_to_vec()
+        .unwrap_or_default()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -73,6 +73,10 @@ pub mod defaults {
     pub const NOTICES_FROM: &str = "ratspost@localhost";
     /// Language of confirmation mails and notices.
     pub const NOTICES_LANGUAGE: &str = "de";
+    /// Where notice links point: `{link_base}/{token}`.
+    pub const NOTICES_LINK_BASE: &str = "https://localhost:8080/m";
+    /// Days a notice link stays valid.
+    pub const NOTICES_LINK_DAYS: u64 = 30;
     /// Deliveries in parallel.
     pub const DELIVERY_CONCURRENCY: u64 = 4;
     /// First retry after a temporary failure; doubled each time.
@@ -175,6 +179,8 @@ pub struct RawExemptions {
     pub allowed_domains: Field<Vec<String>>,
     /// Never these target domains.
     pub denied_domains: Field<Vec<String>>,
+    /// Every forward is a notice.
+    pub notices_only: Field<bool>,
 }
 
 /// `[notices]`
@@ -185,6 +191,14 @@ pub struct RawNotices {
     pub from: Field<String>,
     /// `de` or `en`.
     pub language: Field<String>,
+    /// Base URL of notice links.
+    pub link_base: Field<String>,
+    /// Days a link is valid.
+    pub link_days: Field<u64>,
+    /// Show the original subject in notices (never for classified material).
+    pub show_subject: Field<bool>,
+    /// RIS search URL for paper numbers, with `{reference}`.
+    pub paper_url: Field<String>,
 }
 
 /// `[classifier]`
@@ -384,6 +398,16 @@ pub struct NoticesConfig {
     pub from: String,
     /// Their language.
     pub language: Language,
+    /// Base URL of notice links (no trailing slash).
+    pub link_base: String,
+    /// How long a link is valid.
+    pub link_validity: Duration,
+    /// Show the original subject in notices (never for classified material).
+    pub show_subject: bool,
+    /// RIS search URL for paper numbers, with `{reference}`.
+    pub paper_url: Option<String>,
+    /// Every forward is a notice, also for clean mail.
+    pub notices_only: bool,
 }
 
 /// `[classifier]`
@@ -863,6 +887,47 @@ impl Config {
                 },
                 Language::De,
             ),
+            link_base: r.parse(
+                "notices.link_base",
+                &raw.notices.link_base,
+                d::NOTICES_LINK_BASE.to_owned(),
+                |v| {
+                    if (v.starts_with("https://") || v.starts_with("http://"))
+                        && !v.contains(char::is_whitespace)
+                    {
+                        Ok(v.trim_end_matches('/').to_owned())
+                    } else {
+                        Err(format!("{v:?} is not an http(s) URL"))
+                    }
+                },
+                d::NOTICES_LINK_BASE.to_owned(),
+            ),
+            link_validity: Duration::from_secs(
+                86_400
+                    * r.count(
+                        "notices.link_days",
+                        &raw.notices.link_days,
+                        d::NOTICES_LINK_DAYS,
+                        366,
+                    ) as u64,
+            ),
+            show_subject: r.get("notices.show_subject", &raw.notices.show_subject, false),
+            paper_url: raw.notices.paper_url.0.is_some().then(|| {
+                r.parse(
+                    "notices.paper_url",
+                    &raw.notices.paper_url,
+                    String::new(),
+                    |v| {
+                        if v.starts_with("http") && v.contains("{reference}") {
+                            Ok(v)
+                        } else {
+                            Err("must be an http(s) URL containing {reference}".to_owned())
+                        }
+                    },
+                    String::new(),
+                )
+            }),
+            notices_only: r.get("exemptions.notices_only", &x.notices_only, false),
         };
         let dl = &raw.delivery;
         let username = r.get("delivery.username", &dl.username, String::new());
@@ -1081,11 +1146,21 @@ code_attempts = {ex_attempts}
 # When not empty, the only target domains allowed; and domains never allowed.
 allowed_domains = []
 denied_domains = []
+# Forward every message as a notice, clean ones too.
+notices_only = false
 
 [notices]
 # Sender of confirmation mails and notices, and their language ("de" or "en").
 from = "{no_from}"
 language = "{no_lang}"
+# Notices link to {{link_base}}/{{token}}: the web UI's link viewer behind the RIS secure area.
+link_base = "{no_link}"
+# Days a notice link stays valid.
+link_days = {no_days}
+# Show the original subject in notices (never for VS-NfD or higher).
+show_subject = false
+# Search URL of the RIS for paper numbers found in a message; {{reference}} is replaced.
+# paper_url = "https://ris.example.de/bi/suche.asp?q={{reference}}"
 
 [delivery]
 # The smarthost that takes ratspost's outgoing mail (confirmations, forwards, notices).
@@ -1136,6 +1211,8 @@ timeout_secs = {dl_timeout}
         ex_attempts = d::EXEMPTION_CODE_ATTEMPTS,
         no_from = d::NOTICES_FROM,
         no_lang = d::NOTICES_LANGUAGE,
+        no_link = d::NOTICES_LINK_BASE,
+        no_days = d::NOTICES_LINK_DAYS,
         dl_conc = d::DELIVERY_CONCURRENCY,
         dl_base = d::DELIVERY_RETRY_BASE_SECS,
         dl_max = d::DELIVERY_RETRY_MAX_SECS,

@@ -36,23 +36,24 @@ pub struct Pipeline {
     pub workers: usize,
     /// Notified by intake after each commit.
     pub wake: Arc<Notify>,
+    /// Makes the forward decisions once a message is classified.
+    pub forwarder: crate::forward::Forwarder,
 }
 
 impl Pipeline {
     /// Runs until `shutdown.stop`; the round in progress is finished first.
     pub async fn run(self, shutdown: Shutdown) {
         loop {
-            let batch = match self
-                .store
-                .messages_in_state(MessageState::Received, BATCH)
-                .await
-            {
-                Ok(batch) => batch,
-                Err(err) => {
-                    tracing::error!(error = %err, "pipeline cannot read pending messages");
-                    Vec::new()
+            // Classified but undecided messages first (left by a crash), then new ones.
+            let mut batch = Vec::new();
+            for state in [MessageState::Classified, MessageState::Received] {
+                match self.store.messages_in_state(state, BATCH).await {
+                    Ok(ids) => batch.extend(ids),
+                    Err(err) => {
+                        tracing::error!(error = %err, "pipeline cannot read pending messages")
+                    }
                 }
-            };
+            }
             if batch.is_empty() {
                 tokio::select! {
                     () = shutdown.stop.cancelled() => return,
@@ -76,6 +77,15 @@ impl Pipeline {
     }
 
     async fn process(&self, id: i64) {
+        if self.store.verdict(id).await.ok().flatten().is_none() {
+            self.classify(id).await;
+        }
+        if let Err(err) = self.forwarder.process(id).await {
+            tracing::error!(id, error = %err, "forward decision failed; will retry");
+        }
+    }
+
+    async fn classify(&self, id: i64) {
         let raw = match self.store.message_raw(id).await {
             Ok(raw) => raw,
             Err(err) => {

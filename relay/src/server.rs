@@ -58,12 +58,19 @@ pub fn start(
     let acceptor = tls::acceptor(&config.tls.cert, &config.tls.key)?;
     let rules = load_rules(&config)?;
     let committed = Arc::new(tokio::sync::Notify::new());
+    let srs_secret = Arc::new(crate::setup::srs_secret(&config)?);
+    let forwarder = crate::forward::Forwarder {
+        store: store.clone(),
+        config: Arc::clone(&config),
+        srs_secret: Arc::clone(&srs_secret),
+    };
     let pipeline = Pipeline {
         store: store.clone(),
         rules: Arc::new(rules),
         timeout: config.classifier.timeout,
         workers: config.classifier.workers,
         wake: Arc::clone(&committed),
+        forwarder,
     };
     shutdown.tracker.spawn(pipeline.run(shutdown.clone()));
     shutdown
@@ -77,6 +84,7 @@ pub fn start(
         tls: Some(acceptor),
         shutdown: shutdown.clone(),
         committed,
+        srs_secret,
     };
     if let Ok(addr) = listeners.smtp.local_addr() {
         tracing::info!(%addr, "SMTP listening");

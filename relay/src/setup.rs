@@ -53,6 +53,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
         tls::generate_self_signed(&config.tls.cert, &config.tls.key)?;
         report.certificate_generated = true;
     }
+    srs_secret(config)?;
     let store = open_store(config).await?;
     if store.count_users().await? == 0 {
         let password = store::password::generate(20);
@@ -69,6 +70,25 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
         report.admin_password = Some(password);
     }
     Ok((store, report))
+}
+
+/// The key that signs SRS addresses, created on first use under `data_dir` (mode 0600).
+///
+/// # Errors
+/// When it cannot be read or written.
+pub fn srs_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    let path = config.data_dir.join("srs.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            tls::write_private(&path, hex::encode(key).as_bytes())?;
+            Ok(key.to_vec())
+        }
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// Creates `dir` readable by the owner only: it holds the database and private keys.

@@ -37,9 +37,10 @@ pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, QueuedMail,
 };
 pub use messages::{
-    MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient, VerdictRecord,
+    MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
+    VerdictRecord,
 };
-pub use queue::{JobOutcome, LeasedJob, OutboundJob};
+pub use queue::{ForwardDecision, JobOutcome, LeasedJob, OutboundJob};
 pub use users::{NewUser, RecipientLookup, Role, User};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.

@@ -15,6 +15,8 @@ pub enum MessageState {
     Received,
     /// Classified: its verdict is stored.
     Classified,
+    /// Forward decisions made and queued: nothing left to do.
+    Processed,
 }
 
 impl MessageState {
@@ -24,6 +26,7 @@ impl MessageState {
         match self {
             MessageState::Received => "received",
             MessageState::Classified => "classified",
+            MessageState::Processed => "processed",
         }
     }
 }
@@ -276,6 +279,38 @@ impl Store {
             sensitive,
             categories: serde_json::from_str(&categories).unwrap_or_default(),
             findings,
+        }))
+    }
+}
+
+/// What SMTP recorded about a message besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessageEnvelope {
+    /// Envelope sender.
+    pub mail_from: String,
+    /// EHLO name of the client.
+    pub helo: String,
+    /// Client IP.
+    pub peer_ip: String,
+    /// Arrived over TLS.
+    pub tls: bool,
+    /// When.
+    pub received_at: Millis,
+    /// Hex SHA-256 of the raw message.
+    pub sha256: String,
+}
+
+impl Store {
+    /// The envelope of a message.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id.
+    pub async fn message_envelope(&self, id: i64) -> Result<MessageEnvelope> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT mail_from, helo, peer_ip, tls, received_at, sha256 FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?
         }))
     }
 }

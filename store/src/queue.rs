@@ -302,3 +302,149 @@ impl Store {
         Ok(())
     }
 }
+
+/// A forward decided by the pipeline: the job to queue and, for a notice, its link token.
+#[derive(Debug, Clone)]
+pub struct ForwardDecision {
+    /// The recipient whose exemption allows it.
+    pub user_id: i64,
+    /// Their login (for the audit entry).
+    pub login: String,
+    /// The exemption.
+    pub exemption_id: i64,
+    /// `forward` (the original) or `notice`.
+    pub kind: String,
+    /// The mail to queue.
+    pub mail: crate::QueuedMail,
+    /// For a notice: the token's hash and expiry.
+    pub token: Option<(String, Millis)>,
+}
+
+impl Store {
+    /// Records the forward decisions for a classified message — jobs, notice tokens and one
+    /// audit entry per decision (message hash, verdict, exemption, target, outcome) — and
+    /// marks the message processed, all in one transaction. A message that is not in state
+    /// `classified` (another node got there first) is left alone.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn complete_processing(
+        &self,
+        message_id: i64,
+        sha256: &str,
+        categories: &[String],
+        decisions: &[ForwardDecision],
+        now: Millis,
+    ) -> Result<bool> {
+        crate::db::with_write_tx!(&self.db, tx => {
+            let moved = sqlx::query("UPDATE messages SET state = 'processed' WHERE id = $1 AND state = 'classified'")
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 1 {
+                for d in decisions {
+                    if let Some((hash, expires)) = &d.token {
+                        sqlx::query(
+                            "INSERT INTO notice_tokens (token_hash, message_id, user_id, created_at, expires_at)
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(hash)
+                        .bind(message_id)
+                        .bind(d.user_id)
+                        .bind(now)
+                        .bind(expires)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let (job,): (i64,) = sqlx::query_as(
+                        "INSERT INTO outbound_jobs (kind, exemption_id, message_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                    )
+                    .bind(&d.kind)
+                    .bind(d.exemption_id)
+                    .bind(message_id)
+                    .bind(&d.mail.mail_from)
+                    .bind(&d.mail.rcpt_to)
+                    .bind(&d.mail.body)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let entry = crate::NewAuditEntry {
+                        actor: "system".to_owned(),
+                        action: "forward.decided".to_owned(),
+                        subjects: vec![
+                            format!("message:{message_id}"),
+                            format!("exemption:{}", d.exemption_id),
+                            format!("user:{}", d.login),
+                            format!("job:{job}"),
+                        ],
+                        details: serde_json::json!({
+                            "sha256": sha256,
+                            "sensitive": !categories.is_empty(),
+                            "categories": categories,
+                            "target": d.mail.rcpt_to,
+                            "outcome": d.kind,
+                        }),
+                    };
+                    let (details_text, subjects_text) = entry.texts()?;
+                    let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
+                }
+            }
+            tx.commit().await?;
+            Ok(moved == 1)
+        })
+    }
+
+    /// The message and user a notice token opens, if it is valid at `now`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn resolve_notice_token(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<(i64, i64)>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT message_id, user_id FROM notice_tokens
+                 WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// Revokes every notice link of a message.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn revoke_notice_tokens(&self, message_id: i64, now: Millis) -> Result<u64> {
+        Ok(with_pool!(&self.db, write pool => {
+            sqlx::query("UPDATE notice_tokens SET revoked_at = $1 WHERE message_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(message_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    /// Recipients of a message with their user ids and logins.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn message_recipients(&self, message_id: i64) -> Result<Vec<(String, i64, String)>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT r.recipient, r.user_id, u.login FROM message_recipients r JOIN users u ON u.id = r.user_id
+                 WHERE r.message_id = $1 ORDER BY r.recipient",
+            )
+            .bind(message_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+}

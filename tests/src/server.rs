@@ -91,7 +91,8 @@ impl Server {
         out
     }
 
-    /// Waits (up to 30 s) until no message is left unclassified; returns all messages.
+    /// Waits (up to 30 s) until every message is classified and its forward decisions made;
+    /// returns all messages.
     ///
     /// # Panics
     /// When the pipeline does not catch up in time.
@@ -102,7 +103,7 @@ impl Server {
                 .list_messages(&store::MessageFilter::default())
                 .await
                 .expect("list");
-            if list.iter().all(|m| m.state == "classified") {
+            if list.iter().all(|m| m.state == "processed") {
                 return list;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -63,7 +63,7 @@ async fn crash_after_250_loses_nothing(db: TestDb) {
     let missing: Vec<_> = acked.difference(&found).collect();
     assert!(missing.is_empty(), "lost after SIGKILL: {missing:?}");
     assert_eq!(listed.len(), acked.len(), "extra or duplicate messages");
-    // The restarted daemon resumes: every message gets classified.
+    // The restarted daemon resumes: every message gets classified and processed.
     let mut states = Vec::new();
     for _ in 0..300 {
         let now = ratspost_ok(&config, &["message", "list", "--json"], None);
@@ -72,13 +72,13 @@ async fn crash_after_250_loses_nothing(db: TestDb) {
             .iter()
             .map(|m| m["state"].as_str().unwrap_or("").to_owned())
             .collect();
-        if states.iter().all(|s| s == "classified") {
+        if states.iter().all(|s| s == "processed") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(
-        states.iter().all(|s| s == "classified"),
+        states.iter().all(|s| s == "processed"),
         "not all classified after restart: {states:?}"
     );
     assert!(

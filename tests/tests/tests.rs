@@ -10,5 +10,6 @@ mod clients;
 mod crash;
 mod delivery;
 mod exemption;
+mod forward;
 mod pipeline;
 mod smtp;

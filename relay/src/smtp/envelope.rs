@@ -73,6 +73,7 @@ pub(super) fn mail(config: &SmtpConfig, from: &MailFrom<String>) -> Result<Envel
 pub(super) async fn rcpt(
     config: &SmtpConfig,
     store: &Store,
+    srs_secret: &[u8],
     envelope: &mut Envelope,
     to: &RcptTo<String>,
 ) -> Reply {
@@ -96,6 +97,16 @@ pub(super) async fn rcpt(
     }
     if envelope.recipients.len() >= config.max_recipients {
         return Reply::new(452, [4, 5, 3], "Too many recipients").fault(true);
+    }
+    // A bounce of one of our forwards: it goes to the mailbox owner the signed address names
+    // — never back to the original sender.
+    if let Some(user_id) =
+        crate::srs::owner(&address, &config.hostname, srs_secret, store::now_millis())
+    {
+        envelope
+            .recipients
+            .push(StoredRecipient { address, user_id });
+        return Reply::new(250, [2, 1, 5], "Ok");
     }
     match store.lookup_recipient(&address).await {
         Ok(RecipientLookup::Enrolled(user_id)) => {

@@ -40,6 +40,8 @@ pub struct Context {
     pub shutdown: Shutdown,
     /// Woken after each committed message (the pipeline waits on it).
     pub committed: Arc<tokio::sync::Notify>,
+    /// Key of our SRS addresses: bounces to them are accepted for the mailbox owner.
+    pub srs_secret: Arc<Vec<u8>>,
 }
 
 /// Serves one connection to its end.
@@ -337,7 +339,9 @@ impl<'a> Session<'a> {
             }
             Request::Rcpt { to } => match &mut self.envelope {
                 None => Reply::bad_sequence("Send MAIL first"),
-                Some(envelope) => envelope::rcpt(smtp, &self.ctx.store, envelope, &to).await,
+                Some(envelope) => {
+                    envelope::rcpt(smtp, &self.ctx.store, &self.ctx.srs_secret, envelope, &to).await
+                }
             },
             Request::Data => {
                 if self

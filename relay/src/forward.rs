@@ -1,0 +1,213 @@
+//! Forward decisions: after a message is classified, each recipient whose exemption is
+//! active *now* gets a forward job — the original (with a `Received` line and an SRS
+//! envelope) when it is clean, a notice with a link when it is sensitive or policy says
+//! `notices_only`. Decisions, jobs, link tokens and their audit entries are committed
+//! together (`Store::complete_processing`).
+//!
+//! Whether the job may still leave is checked again by the delivery worker when it hands
+//! the job over (invariant 2).
+
+use std::sync::Arc;
+
+use classifier::ris::Reference;
+use sha2::{Digest, Sha256};
+use store::{ForwardDecision, QueuedMail, Store};
+
+use crate::compose::{self, NoticeFacts};
+use crate::config::Config;
+
+/// Makes the forward decisions for classified messages.
+#[derive(Clone)]
+pub struct Forwarder {
+    /// The store.
+    pub store: Store,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Key of the SRS signatures.
+    pub srs_secret: Arc<Vec<u8>>,
+}
+
+impl Forwarder {
+    /// Decides, queues and marks message `id` processed.
+    ///
+    /// # Errors
+    /// When the store fails; the message stays `classified` and is taken up again.
+    pub async fn process(&self, id: i64) -> anyhow::Result<()> {
+        let now = store::now_millis();
+        let raw = self.store.message_raw(id).await?;
+        let envelope = self.store.message_envelope(id).await?;
+        let verdict = self
+            .store
+            .verdict(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("message {id} has no verdict"))?;
+        let mut decisions = Vec::new();
+        let mut seen = Vec::new();
+        for (_, user_id, login) in self.store.message_recipients(id).await? {
+            if seen.contains(&user_id) {
+                continue;
+            }
+            seen.push(user_id);
+            let Some(exemption) = self.store.active_exemption(user_id, now).await? else {
+                continue;
+            };
+            let as_notice = verdict.sensitive || self.config.notices.notices_only;
+            let decision = if as_notice {
+                let token = new_token();
+                let expires = now
+                    + i64::try_from(self.config.notices.link_validity.as_millis())
+                        .unwrap_or(i64::MAX);
+                let facts = self.facts(&raw, &verdict, &token, expires);
+                ForwardDecision {
+                    user_id,
+                    login,
+                    exemption_id: exemption.id,
+                    kind: "notice".to_owned(),
+                    mail: QueuedMail {
+                        kind: "notice".to_owned(),
+                        mail_from: self.config.notices.from.clone(),
+                        rcpt_to: exemption.target.clone(),
+                        body: compose::notice(&self.config.notices, &exemption.target, &facts),
+                    },
+                    token: Some((token_hash(&token), expires)),
+                }
+            } else {
+                let mut body = received_line(
+                    &self.config.smtp.hostname,
+                    id,
+                    &envelope,
+                    &exemption.target,
+                    now,
+                )
+                .into_bytes();
+                body.extend_from_slice(&raw);
+                ForwardDecision {
+                    user_id,
+                    login,
+                    exemption_id: exemption.id,
+                    kind: "forward".to_owned(),
+                    mail: QueuedMail {
+                        kind: "forward".to_owned(),
+                        mail_from: crate::srs::rewrite(
+                            &envelope.mail_from,
+                            user_id,
+                            &self.config.smtp.hostname,
+                            &self.srs_secret,
+                            now,
+                        ),
+                        rcpt_to: exemption.target.clone(),
+                        body,
+                    },
+                    token: None,
+                }
+            };
+            decisions.push(decision);
+        }
+        let categories = if verdict.sensitive {
+            verdict.categories.clone()
+        } else {
+            Vec::new()
+        };
+        self.store
+            .complete_processing(id, &envelope.sha256, &categories, &decisions, now)
+            .await?;
+        for d in &decisions {
+            tracing::info!(id, user = %d.login, exemption = d.exemption_id, outcome = %d.kind, "forward queued");
+        }
+        Ok(())
+    }
+
+    fn facts(
+        &self,
+        raw: &[u8],
+        verdict: &store::VerdictRecord,
+        token: &str,
+        expires: i64,
+    ) -> NoticeFacts {
+        let parsed = mail_parser::MessageParser::default().parse_headers(raw);
+        let sender = parsed
+            .as_ref()
+            .and_then(|m| m.from())
+            .and_then(|a| a.first())
+            .map(|a| match (a.name(), a.address()) {
+                (Some(n), Some(addr)) => format!("{n} <{addr}>"),
+                (None, Some(addr)) => addr.to_owned(),
+                (Some(n), None) => n.to_owned(),
+                (None, None) => String::new(),
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "(unbekannt)".to_owned());
+        let date = parsed
+            .as_ref()
+            .and_then(|m| m.date())
+            .map(|d| d.to_rfc822())
+            .unwrap_or_default();
+        let classified = verdict
+            .categories
+            .iter()
+            .any(|c| c == classifier::category::VS_NFD || c == classifier::category::CLASSIFIED);
+        let subject = (self.config.notices.show_subject && !classified)
+            .then(|| parsed.as_ref().and_then(|m| m.subject()).map(str::to_owned))
+            .flatten();
+        let documents = classifier::ris::references(raw, &classifier::rules::Inspect::default())
+            .into_iter()
+            .map(|r| match r {
+                Reference::Paper(number) => {
+                    let url = self
+                        .config
+                        .notices
+                        .paper_url
+                        .as_ref()
+                        .map(|u| u.replace("{reference}", &number));
+                    (format!("Vorlage {number}"), url)
+                }
+                Reference::Url(url) => (url.clone(), Some(url)),
+            })
+            .collect();
+        NoticeFacts {
+            sender,
+            date,
+            subject,
+            categories: if verdict.sensitive {
+                verdict.categories.clone()
+            } else {
+                Vec::new()
+            },
+            link: format!("{}/{token}", self.config.notices.link_base),
+            expires: crate::cli::rfc3339(expires),
+            documents,
+        }
+    }
+}
+
+/// A link token: 256 random bits, URL-safe. Only its hash is stored.
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        s.push_str(&format!("{b:02x}"));
+        s
+    })
+}
+
+/// The stored form of a token.
+#[must_use]
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The trace line ratspost adds on top of a forwarded message (RFC 5321 §4.4).
+fn received_line(
+    hostname: &str,
+    id: i64,
+    e: &store::MessageEnvelope,
+    target: &str,
+    now: i64,
+) -> String {
+    let tls = if e.tls { "ESMTPS" } else { "ESMTP" };
+    format!(
+        "Received: from {} ([{}])\r\n\tby {hostname} (ratspost) with {tls} id {id}\r\n\tfor <{target}>; {}\r\n",
+        e.helo,
+        e.peer_ip,
+        crate::cli::rfc2822(now)
+    )
+}

@@ -1,0 +1,333 @@
+//! Forwarding end to end: SMTP intake → classification → forward decision → queue → delivery
+//! to the private provider (an SMTP sink), only under an active exemption; sensitive mail
+//! leaves only as a notice; a revoked exemption stops mail already queued; bounces to the SRS
+//! address reach the mailbox owner.
+
+use std::time::Duration;
+
+use ratspost_tests::client::{Client, message};
+use ratspost_tests::server::Server;
+use ratspost_tests::sink::{Sink, SinkOptions};
+use store::testing::TestDb;
+use store::{Confirmation, ExemptionRequest, NewUser, Role};
+
+const ANNA: &str = "anna@stadt.test";
+const PRIVATE: &str = "anna.privat@example.net";
+
+async fn server(db: TestDb, smarthost: &str, extra: &str) -> Server {
+    let config = format!(
+        "[delivery]\nsmarthost = {smarthost:?}\ntls = \"none\"\nretry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n\
+         [notices]\nlink_base = \"https://ris.stadt.test/ratspost/m\"\npaper_url = \"https://ris.stadt.test/bi/suche?q={{reference}}\"\n{extra}"
+    );
+    let s = Server::start_full(db, "", &config).await;
+    for (login, role, address) in [
+        ("anna", Role::Staff, Some(ANNA)),
+        ("admin1", Role::Admin, None),
+    ] {
+        s.store
+            .create_user(&NewUser {
+                login: login.into(),
+                name: login.into(),
+                role,
+                password_hash: "$unused$".into(),
+                addresses: address.into_iter().map(str::to_owned).collect(),
+            })
+            .await
+            .expect("user");
+    }
+    s
+}
+
+/// An active exemption for anna → PRIVATE; returns its id.
+async fn exempt(s: &Server) -> i64 {
+    let (config, now) = (&s.config, store::now_millis());
+    let e = s
+        .store
+        .request_exemption(
+            &ExemptionRequest {
+                login: "anna".into(),
+                target: PRIVATE.into(),
+                days: 7,
+                reason: "Test".into(),
+                by: "anna".into(),
+            },
+            &config.exemptions,
+            "code-hash",
+            |id| relay::compose::confirmation(&config.notices, id, "anna", PRIVATE, "0", 7, "-"),
+            now,
+        )
+        .await
+        .expect("request");
+    s.store
+        .approve_exemption(e.id, "admin1", &config.exemptions, now)
+        .await
+        .expect("approve");
+    let confirmed = s
+        .store
+        .confirm_exemption(e.id, "code-hash", &config.exemptions, now)
+        .await
+        .expect("confirm");
+    assert!(
+        matches!(confirmed, Confirmation::Accepted(ref e) if e.state == store::ExemptionState::Active)
+    );
+    e.id
+}
+
+async fn send(s: &Server, body: &[u8]) {
+    let mut c = Client::greeted(s.smtp).await;
+    c.ehlo().await;
+    c.send_mail("buergerbuero@verwaltung.test", &[ANNA], body)
+        .await
+        .expect(250, "2.0.0");
+    c.cmd("QUIT").await;
+}
+
+async fn flow(db: TestDb) {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(db, &sink.addr.to_string(), "").await;
+    exempt(&s).await;
+
+    // A clean message leaves intact: a Received line on top, then the original bytes.
+    let clean = message(
+        "clean1",
+        "Die Sitzung beginnt um 17 Uhr. Siehe Vorlage 25-26613.",
+    );
+    send(&s, &clean).await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].rcpt, [PRIVATE]);
+    assert!(
+        got[0].from.starts_with("SRS0=") && got[0].from.ends_with("@mx.test"),
+        "{}",
+        got[0].from
+    );
+    assert!(
+        got[0].data.starts_with(b"Received: from client.test"),
+        "{}",
+        String::from_utf8_lossy(&got[0].data)
+    );
+    assert!(got[0].data.ends_with(&clean), "the body changed on the way");
+
+    // A sensitive message leaves only as a notice.
+    let secret = message(
+        "secret1",
+        "Frau Claudia Peters, geb. 12.03.1975, Steuer-ID 86095742719, Diagnose F32.1. Siehe Vorlage 25-26613.",
+    );
+    send(&s, &secret).await;
+    let got = sink.wait_for(2).await;
+    let notice = String::from_utf8_lossy(&got[1].data).into_owned();
+    for leak in ["86095742719", "Peters", "12.03.1975", "F32.1", "Diagnose"] {
+        assert!(
+            !notice.contains(leak),
+            "{leak:?} leaked into the notice:\n{notice}"
+        );
+    }
+    let parsed = mail_parser::MessageParser::default()
+        .parse(got[1].data.as_slice())
+        .expect("notice is valid MIME");
+    assert_eq!(
+        parsed.subject(),
+        Some("Vertrauliche Nachricht von Sender <sender@upstream.test>")
+    );
+    let text = parsed.body_text(0).expect("text part").into_owned();
+    assert!(parsed.body_html(0).is_some(), "an HTML part too");
+    assert!(
+        text.contains("Steuer-Identifikationsnummer") && text.contains("Gesundheitsdaten"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://ris.stadt.test/bi/suche?q=25-26613"),
+        "RIS link missing:\n{text}"
+    );
+    let link = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("https://ris.stadt.test/ratspost/m/"))
+        .expect("the notice link");
+    assert_eq!(link.len(), 64, "256-bit token");
+    let (message_id, user_id) = s
+        .store
+        .resolve_notice_token(&relay::forward::token_hash(link), store::now_millis())
+        .await
+        .expect("resolve")
+        .expect("the token opens the message");
+    assert!(message_id > 0 && user_id > 0);
+    assert!(
+        s.store
+            .resolve_notice_token(link, store::now_millis())
+            .await
+            .expect("resolve")
+            .is_none(),
+        "tokens are stored hashed"
+    );
+
+    // Every decision and delivery is in the audit chain.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = s.store.list_audit(0, 200).await.expect("audit");
+    let decided: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.action == "forward.decided")
+        .filter_map(|a| a.details["outcome"].as_str())
+        .collect();
+    assert_eq!(decided, ["forward", "notice"]);
+    let sensitive_decision = audit
+        .iter()
+        .rfind(|a| a.action == "forward.decided")
+        .expect("decision");
+    assert_eq!(sensitive_decision.details["sensitive"], true);
+    assert_eq!(sensitive_decision.details["target"], PRIVATE);
+    assert!(
+        sensitive_decision.details["sha256"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
+    assert!(
+        audit
+            .iter()
+            .filter(|a| a.action == "forward.delivered")
+            .count()
+            >= 1
+    );
+    assert!(matches!(
+        s.store.verify_audit().await.expect("verify"),
+        store::AuditCheck::Intact { .. }
+    ));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_and_notices_sqlite() {
+    flow(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_and_notices_postgres() {
+    if let Some(db) = TestDb::postgres("forwards_and_notices").await {
+        flow(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_exemption_nothing_is_sent() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(TestDb::sqlite(), &sink.addr.to_string(), "").await;
+    send(&s, &message("plain", "Guten Morgen")).await;
+    s.classified().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.received().is_empty());
+    assert!(s.store.list_outbound(10).await.expect("jobs").is_empty());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_while_queued_is_not_sent() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    let s = server(TestDb::sqlite(), &addr.to_string(), "").await;
+    let id = exempt(&s).await;
+    send(&s, &message("queued", "Termin morgen")).await;
+    s.classified().await;
+    // The provider is down: the forward waits in the queue. Then the exemption is revoked.
+    for _ in 0..100 {
+        if s.store
+            .list_outbound(10)
+            .await
+            .expect("jobs")
+            .iter()
+            .any(|j| j.kind == "forward" && j.attempts >= 1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.store
+        .revoke_exemption(id, "admin1", store::now_millis())
+        .await
+        .expect("revoke");
+    let sink = Sink::start_on(addr, SinkOptions::default()).await;
+    for _ in 0..100 {
+        if s.store
+            .list_outbound(10)
+            .await
+            .expect("jobs")
+            .iter()
+            .any(|j| j.kind == "forward" && j.state == "dropped")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let forward = s
+        .store
+        .list_outbound(10)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .find(|j| j.kind == "forward")
+        .expect("job");
+    assert_eq!(forward.state, "dropped", "{forward:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        sink.received()
+            .iter()
+            .all(|r| r.rcpt != [PRIVATE] || !String::from_utf8_lossy(&r.data).contains("Termin"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_only_policy_turns_clean_mail_into_notices() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        "[exemptions]\nnotices_only = true\n",
+    )
+    .await;
+    exempt(&s).await;
+    send(
+        &s,
+        &message("clean2", "Ganz harmlos: Einladung zum Sommerfest"),
+    )
+    .await;
+    let got = sink.wait_for(1).await;
+    let text = String::from_utf8_lossy(&got[0].data);
+    assert!(!text.contains("Sommerfest"), "{text}");
+    assert!(text.contains("ratspost/m/"), "{text}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounces_to_the_srs_address_reach_the_mailbox_owner() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(TestDb::sqlite(), &sink.addr.to_string(), "").await;
+    exempt(&s).await;
+    send(&s, &message("tobounce", "Hallo")).await;
+    let srs = sink.wait_for(1).await[0].from.clone();
+    // The private provider bounces to the SRS address.
+    let mut c = Client::greeted(s.smtp).await;
+    c.ehlo().await;
+    c.send_mail("", &[&srs], &message("bounce", "Delivery failed"))
+        .await
+        .expect(250, "2.0.0");
+    let list = s
+        .store
+        .list_messages(&store::MessageFilter {
+            user: Some("anna".into()),
+            limit: None,
+        })
+        .await
+        .expect("list");
+    assert!(
+        list.iter()
+            .any(|m| m.message_id.as_deref() == Some("bounce@upstream.test")),
+        "the bounce is in anna's mailbox"
+    );
+    // A forged SRS address is refused like any unknown address.
+    let forged = srs.replacen("SRS0=", "SRS0=0", 1);
+    c.cmd("MAIL FROM:<>").await.expect(250, "2.1.0");
+    let r = c.cmd(&format!("RCPT TO:<{forged}>")).await;
+    assert_eq!(r.code, 550, "{r:?}");
+    s.stop().await;
+}
