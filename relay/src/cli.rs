@@ -55,6 +55,9 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// DKIM: `ratspost dkim record` prints the DNS record to publish.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
     /// Classify message files (.eml) and print each verdict with its findings.
     Classify {
         /// One JSON object per file: {"file", "sensitive", "categories", "findings"}.
@@ -228,6 +231,13 @@ pub enum QueueCommand {
     },
 }
 
+/// `ratspost dkim …`
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Print the TXT record for ratspost's signing key (created if missing).
+    Record,
+}
+
 /// `ratspost audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -337,6 +347,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
         Command::Audit(cmd) => audit::run(&load(&source)?, cmd).await,
         Command::Queue(cmd) => queue::run(&load(&source)?, cmd).await,
+        Command::Dkim(DkimCommand::Record) => {
+            let config = load(&source)?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            let (name, value) = crate::dkim::record(&config)?;
+            println!("{name} IN TXT \"{value}\"");
+            Ok(())
+        }
         Command::Exemption(cmd) => exemption::run(&load(&source)?, cmd).await,
         Command::Classify { json, rules, files } => classify::run(json, rules.as_ref(), &files),
     }

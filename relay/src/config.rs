@@ -133,6 +133,18 @@ pub struct RawConfig {
     pub notices: RawNotices,
     /// `[delivery]`
     pub delivery: RawDelivery,
+    /// `[dkim]`
+    pub dkim: RawDkim,
+}
+
+/// `[dkim]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDkim {
+    /// Signing domain (`d=`).
+    pub domain: Field<String>,
+    /// Selector (`s=`).
+    pub selector: Field<String>,
 }
 
 /// `[delivery]`
@@ -325,6 +337,17 @@ pub struct Config {
     pub notices: NoticesConfig,
     /// `[delivery]`
     pub delivery: DeliveryConfig,
+    /// `[dkim]`
+    pub dkim: DkimConfig,
+}
+
+/// `[dkim]`
+#[derive(Debug, Clone)]
+pub struct DkimConfig {
+    /// Signing domain.
+    pub domain: String,
+    /// Selector.
+    pub selector: String,
 }
 
 /// A secret (password, key) whose `Debug` never shows it.
@@ -1007,6 +1030,40 @@ impl Config {
                 d::DELIVERY_TIMEOUT_SECS,
             ),
         };
+        let dkim = DkimConfig {
+            domain: r.parse(
+                "dkim.domain",
+                &raw.dkim.domain,
+                smtp.hostname.clone(),
+                |v| {
+                    if !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+                    {
+                        Ok(v.to_ascii_lowercase())
+                    } else {
+                        Err(format!("{v:?} is not a domain"))
+                    }
+                },
+                smtp.hostname.clone(),
+            ),
+            selector: r.parse(
+                "dkim.selector",
+                &raw.dkim.selector,
+                "ratspost".to_owned(),
+                |v| {
+                    if !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    {
+                        Ok(v)
+                    } else {
+                        Err(format!("{v:?} is not a DKIM selector"))
+                    }
+                },
+                "ratspost".to_owned(),
+            ),
+        };
         let c = &raw.classifier;
         let classifier = ClassifierConfig {
             rules: c
@@ -1034,6 +1091,7 @@ impl Config {
                 exemptions,
                 notices,
                 delivery,
+                dkim,
             })
         } else {
             Err(r.problems)
@@ -1185,6 +1243,12 @@ give_up_hours = {dl_give}
 lease_secs = {dl_lease}
 # Seconds to wait for a connection or a reply.
 timeout_secs = {dl_timeout}
+
+[dkim]
+# Forwards and notices are DKIM-signed with ratspost's own Ed25519 key (data_dir/dkim.key,
+# made at setup). Publish the record `ratspost dkim record` prints.
+# domain = "<smtp.hostname>"
+selector = "ratspost"
 "#,
         data_dir = d::DATA_DIR,
         db_max = d::DB_MAX_CONNECTIONS,

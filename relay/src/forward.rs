@@ -25,6 +25,8 @@ pub struct Forwarder {
     pub config: Arc<Config>,
     /// Key of the SRS signatures.
     pub srs_secret: Arc<Vec<u8>>,
+    /// Signs what leaves.
+    pub dkim: crate::dkim::Signer,
 }
 
 impl Forwarder {
@@ -67,7 +69,11 @@ impl Forwarder {
                         kind: "notice".to_owned(),
                         mail_from: self.config.notices.from.clone(),
                         rcpt_to: exemption.target.clone(),
-                        body: compose::notice(&self.config.notices, &exemption.target, &facts),
+                        body: self.dkim.sign(compose::notice(
+                            &self.config.notices,
+                            &exemption.target,
+                            &facts,
+                        )),
                     },
                     token: Some((token_hash(&token), expires)),
                 }
@@ -96,7 +102,7 @@ impl Forwarder {
                             now,
                         ),
                         rcpt_to: exemption.target.clone(),
-                        body,
+                        body: self.dkim.sign(body),
                     },
                     token: None,
                 }

@@ -18,6 +18,8 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod delivery;
+pub mod dkim;
+pub mod encoding;
 pub mod forward;
 pub mod pipeline;
 pub mod server;

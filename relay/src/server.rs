@@ -63,6 +63,7 @@ pub fn start(
         store: store.clone(),
         config: Arc::clone(&config),
         srs_secret: Arc::clone(&srs_secret),
+        dkim: crate::dkim::Signer::load(&config)?,
     };
     let pipeline = Pipeline {
         store: store.clone(),

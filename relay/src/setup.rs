@@ -20,6 +20,8 @@ pub struct Report {
     pub certificate_generated: bool,
     /// The bootstrap admin was created with this password (shown once, never stored).
     pub admin_password: Option<String>,
+    /// The DKIM record to publish: (name, value).
+    pub dkim_record: Option<(String, String)>,
 }
 
 /// Opens the store the configuration names, with its pool options.
@@ -54,6 +56,7 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
         report.certificate_generated = true;
     }
     srs_secret(config)?;
+    report.dkim_record = Some(crate::dkim::record(config)?);
     let store = open_store(config).await?;
     if store.count_users().await? == 0 {
         let password = store::password::generate(20);
@@ -113,6 +116,10 @@ pub fn print_report(report: &Report, config: &Config) {
             "Generated a self-signed TLS certificate for localhost: {}",
             config.tls.cert.display()
         );
+    }
+    if let (Some((name, value)), true) = (&report.dkim_record, report.admin_password.is_some()) {
+        println!("Publish this DKIM record so forwards and notices verify:");
+        println!("  {name} IN TXT \"{value}\"");
     }
     if let Some(password) = &report.admin_password {
         println!("Created the bootstrap admin. Save this password now; it is shown only once:");

@@ -53,6 +53,17 @@ async fn init_sets_everything_up_and_shows_the_admin_password_once() {
     ));
     store.close().await;
 
+    // The DKIM record to publish is shown at setup and on demand, for the same key.
+    assert!(
+        out.contains("ratspost._domainkey.localhost IN TXT \"v=DKIM1; k=ed25519; p="),
+        "{out}"
+    );
+    let record = ratspost_ok(&config, &["dkim", "record"], None);
+    assert!(
+        out.contains(record.trim()),
+        "{record} differs from what init printed"
+    );
+
     // A second init keeps everything and shows no new password.
     let again = ratspost_ok(&config, &["init"], None);
     assert!(password_in(&again).is_none(), "{again}");

@@ -5,6 +5,15 @@
 
 use std::time::Duration;
 
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use mail_auth::common::parse::TxtRecordParser as _;
+use mail_auth::common::verify::DomainKey;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
+};
 use ratspost_tests::client::{Client, message};
 use ratspost_tests::server::Server;
 use ratspost_tests::sink::{Sink, SinkOptions};
@@ -73,6 +82,43 @@ async fn exempt(s: &Server) -> i64 {
     e.id
 }
 
+/// DNS as the private provider would see it: only the record `ratspost dkim record` prints.
+struct PublishedRecords(HashMap<Box<str>, Txt>);
+
+impl ResolverCache<Box<str>, Txt> for PublishedRecords {
+    fn get<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.0.get(name).cloned()
+    }
+    fn remove<Q>(&self, _: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        None
+    }
+    fn insert(&self, _: Box<str>, _: Txt, _: std::time::Instant) {}
+}
+
+/// Whether `message` carries a DKIM signature that verifies with ratspost's published key.
+async fn dkim_verifies(s: &Server, message: &[u8]) -> bool {
+    let (name, value) = relay::dkim::record(&s.config).expect("record");
+    let key = || Txt::from(DomainKey::parse(value.as_bytes()).expect("a valid DKIM record"));
+    let mut records = HashMap::new();
+    records.insert(format!("{name}.").into_boxed_str(), key());
+    records.insert(name.into_boxed_str(), key());
+    let records = PublishedRecords(records);
+    let authenticator = MessageAuthenticator::new_cloudflare_tls().expect("authenticator");
+    let parsed = AuthenticatedMessage::parse(message).expect("parse");
+    let results = authenticator
+        .verify_dkim(Parameters::new(&parsed).with_txt_cache(&records))
+        .await;
+    results.iter().any(|r| r.result() == &DkimResult::Pass)
+}
+
 async fn send(s: &Server, body: &[u8]) {
     let mut c = Client::greeted(s.smtp).await;
     c.ehlo().await;
@@ -100,12 +146,18 @@ async fn flow(db: TestDb) {
         "{}",
         got[0].from
     );
-    assert!(
-        got[0].data.starts_with(b"Received: from client.test"),
-        "{}",
-        String::from_utf8_lossy(&got[0].data)
-    );
+    let forwarded = String::from_utf8_lossy(&got[0].data).into_owned();
+    assert!(forwarded.starts_with("DKIM-Signature:"), "{forwarded}");
     assert!(got[0].data.ends_with(&clean), "the body changed on the way");
+    let added = &forwarded[..got[0].data.len() - clean.len()];
+    assert!(
+        added.contains("\r\nReceived: from client.test"),
+        "a Received line above the original: {added}"
+    );
+    assert!(
+        dkim_verifies(&s, &got[0].data).await,
+        "the forward's DKIM signature does not verify"
+    );
 
     // A sensitive message leaves only as a notice.
     let secret = message(
@@ -121,6 +173,17 @@ async fn flow(db: TestDb) {
             "{leak:?} leaked into the notice:\n{notice}"
         );
     }
+    assert!(
+        dkim_verifies(&s, &got[1].data).await,
+        "the notice's DKIM signature does not verify"
+    );
+    let mut tampered = got[1].data.clone();
+    let at = notice.find("Vertrauliche").expect("subject");
+    tampered[at] = b'v';
+    assert!(
+        !dkim_verifies(&s, &tampered).await,
+        "a changed notice must not verify"
+    );
     let parsed = mail_parser::MessageParser::default()
         .parse(got[1].data.as_slice())
         .expect("notice is valid MIME");
