@@ -22,6 +22,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// Whether it came over TLS.
     pub tls: bool,
+    /// The client's EHLO name.
+    pub helo: String,
 }
 
 /// How the sink behaves.
@@ -123,7 +125,7 @@ fn session(
         if !tls {
             s.get_mut().write_all(b"220 sink.test ESMTP\r\n").await?;
         }
-        let (mut from, mut rcpt) = (String::new(), Vec::new());
+        let (mut from, mut rcpt, mut helo) = (String::new(), Vec::new(), String::new());
         loop {
             let mut line = String::new();
             if s.read_line(&mut line).await? == 0 {
@@ -131,6 +133,7 @@ fn session(
             }
             let upper = line.to_ascii_uppercase();
             let reply: Vec<u8> = if upper.starts_with("EHLO") {
+                helo = line[4..].trim().to_owned();
                 let starttls = if options.starttls && !tls {
                     "250-STARTTLS\r\n"
                 } else {
@@ -188,6 +191,7 @@ fn session(
                     rcpt: std::mem::take(&mut rcpt),
                     data,
                     tls,
+                    helo: helo.clone(),
                 });
                 b"250 2.0.0 queued\r\n".to_vec()
             } else if upper.starts_with("QUIT") {

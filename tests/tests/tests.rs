@@ -11,5 +11,6 @@ mod crash;
 mod delivery;
 mod exemption;
 mod forward;
+mod multinode;
 mod pipeline;
 mod smtp;
