@@ -187,3 +187,100 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// Tells the mailbox owner that something could not be sent to their private address. It
+/// goes into their mailbox — never to the original sender.
+#[must_use]
+pub fn delivery_failure(
+    notices: &NoticesConfig,
+    to: &str,
+    kind: &str,
+    target: &str,
+    error: &str,
+) -> Vec<u8> {
+    let (subject, body) = match notices.language {
+        Language::De => (
+            "Weiterleitung fehlgeschlagen",
+            format!(
+                "Guten Tag,\r\n\r\n{} konnte nicht an Ihre private Adresse {target} zugestellt werden.\r\n\r\n\
+                 Grund: {error}\r\n\r\nDie Nachricht liegt weiterhin in Ihrem Postfach. Bitte prüfen Sie die Adresse \
+                 oder wenden Sie sich an Ihre Verwaltung.\r\n\r\n-- \r\nratspost\r\n",
+                match kind {
+                    "confirmation" => "Die Bestätigungsnachricht",
+                    "notice" => "Ein Hinweis auf eine vertrauliche Nachricht",
+                    _ => "Eine weitergeleitete Nachricht",
+                }
+            ),
+        ),
+        Language::En => (
+            "Forwarding failed",
+            format!(
+                "Hello,\r\n\r\n{} could not be delivered to your private address {target}.\r\n\r\nReason: {error}\r\n\r\n\
+                 The message is still in your mailbox. Please check the address or contact your administration.\r\n\r\n\
+                 -- \r\nratspost\r\n",
+                match kind {
+                    "confirmation" => "The confirmation message",
+                    "notice" => "A notice about a confidential message",
+                    _ => "A forwarded message",
+                }
+            ),
+        ),
+    };
+    MessageBuilder::new()
+        .from(("ratspost", notices.from.as_str()))
+        .to(to)
+        .subject(subject)
+        .header(
+            "Auto-Submitted",
+            mail_builder::headers::raw::Raw::new("auto-generated"),
+        )
+        .text_body(body)
+        .write_to_vec()
+        .unwrap_or_default()
+}
+
+/// Reminds the user, at the private address, that forwarding ends soon.
+#[must_use]
+pub fn reminder(
+    notices: &NoticesConfig,
+    login: &str,
+    target: &str,
+    id: i64,
+    until: &str,
+) -> QueuedMail {
+    let (subject, body) = match notices.language {
+        Language::De => (
+            "Ihre Weiterleitung endet bald",
+            format!(
+                "Guten Tag,\r\n\r\ndie Weiterleitung dienstlicher E-Mails des Postfachs \"{login}\" an diese Adresse \
+                 ({target}, Ausnahme Nr. {id}) endet am {until}. Danach wird nichts mehr weitergeleitet. Wenn Sie die \
+                 Weiterleitung weiter brauchen, beantragen Sie bitte rechtzeitig eine neue Ausnahme.\r\n\r\n-- \r\nratspost\r\n"
+            ),
+        ),
+        Language::En => (
+            "Your forwarding ends soon",
+            format!(
+                "Hello,\r\n\r\nforwarding of work mail of the mailbox \"{login}\" to this address ({target}, exemption \
+                 no. {id}) ends on {until}. Nothing is forwarded after that. If you still need it, please request a new \
+                 exemption in time.\r\n\r\n-- \r\nratspost\r\n"
+            ),
+        ),
+    };
+    let body = MessageBuilder::new()
+        .from(("ratspost", notices.from.as_str()))
+        .to(target)
+        .subject(subject)
+        .header(
+            "Auto-Submitted",
+            mail_builder::headers::raw::Raw::new("auto-generated"),
+        )
+        .text_body(body)
+        .write_to_vec()
+        .unwrap_or_default();
+    QueuedMail {
+        kind: "reminder".to_owned(),
+        mail_from: notices.from.clone(),
+        rcpt_to: target.to_owned(),
+        body,
+    }
+}

@@ -193,6 +193,10 @@ pub struct RawExemptions {
     pub denied_domains: Field<Vec<String>>,
     /// Every forward is a notice.
     pub notices_only: Field<bool>,
+    /// Days before the end to remind the user.
+    pub reminder_days: Field<u64>,
+    /// Seconds between expiry and reminder checks.
+    pub check_interval_secs: Field<u64>,
 }
 
 /// `[notices]`
@@ -431,6 +435,10 @@ pub struct NoticesConfig {
     pub paper_url: Option<String>,
     /// Every forward is a notice, also for clean mail.
     pub notices_only: bool,
+    /// Remind the user this long before an exemption ends (zero: never).
+    pub reminder_before: Duration,
+    /// How often expiry and reminders are checked.
+    pub check_interval: Duration,
 }
 
 /// `[classifier]`
@@ -951,6 +959,23 @@ impl Config {
                 )
             }),
             notices_only: r.get("exemptions.notices_only", &x.notices_only, false),
+            reminder_before: Duration::from_secs(
+                86_400
+                    * r.parse(
+                        "exemptions.reminder_days",
+                        &x.reminder_days,
+                        3,
+                        |v| {
+                            if v <= 60 {
+                                Ok(v)
+                            } else {
+                                Err(format!("must be at most 60, got {v}"))
+                            }
+                        },
+                        3,
+                    ),
+            ),
+            check_interval: r.secs("exemptions.check_interval_secs", &x.check_interval_secs, 60),
         };
         let dl = &raw.delivery;
         let username = r.get("delivery.username", &dl.username, String::new());
@@ -1206,6 +1231,10 @@ allowed_domains = []
 denied_domains = []
 # Forward every message as a notice, clean ones too.
 notices_only = false
+# Days before the end of an exemption to remind the user at the private address (0: never).
+reminder_days = 3
+# Seconds between checks for ended exemptions and due reminders.
+check_interval_secs = 60
 
 [notices]
 # Sender of confirmation mails and notices, and their language ("de" or "en").

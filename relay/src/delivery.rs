@@ -19,8 +19,9 @@ use crate::config::Config;
 use crate::shutdown::Shutdown;
 use client::{Hop, SendError};
 
-/// Pause between queue scans when there is nothing to do.
-const IDLE: Duration = Duration::from_secs(2);
+/// Pause between queue scans when there is nothing to do (jobs queued by this process wake
+/// the worker at once; this bounds the wait for jobs queued by other nodes or the CLI).
+const IDLE: Duration = Duration::from_secs(1);
 
 /// The worker.
 #[derive(Clone)]
@@ -29,6 +30,7 @@ pub struct Delivery {
     config: Arc<Config>,
     hop: Option<Hop>,
     owner: String,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Delivery {
@@ -36,7 +38,11 @@ impl Delivery {
     ///
     /// # Errors
     /// When `delivery.ca_file` cannot be loaded.
-    pub fn new(store: Store, config: Arc<Config>) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Self> {
         let d = &config.delivery;
         let hop = match &d.smarthost {
             Some(address) => Some(Hop {
@@ -65,6 +71,7 @@ impl Delivery {
             config,
             hop,
             owner,
+            wake,
         })
     }
 
@@ -104,6 +111,7 @@ impl Delivery {
             if !busy {
                 tokio::select! {
                     () = shutdown.stop.cancelled() => return,
+                    () = self.wake.notified() => {}
                     () = tokio::time::sleep(IDLE) => {}
                 }
             }
@@ -131,7 +139,43 @@ impl Delivery {
             .await
         {
             tracing::error!(job = job.id, error = %err, "cannot record the delivery outcome");
+            return;
         }
+        if let JobOutcome::Failed { error } = &outcome
+            && let Err(err) = self.tell_owner(&job, error, now).await
+        {
+            tracing::error!(job = job.id, error = %err, "cannot put the failure notice into the mailbox");
+        }
+    }
+
+    /// Puts a delivery-failure notice into the mailbox of the user the job was for.
+    async fn tell_owner(
+        &self,
+        job: &LeasedJob,
+        error: &str,
+        now: store::Millis,
+    ) -> anyhow::Result<()> {
+        let Some(exemption) = job.exemption_id else {
+            return Ok(());
+        };
+        let login = self.store.exemption(exemption).await?.login;
+        let user = self.store.user_by_login(&login).await?;
+        let Some(address) = user.addresses.first() else {
+            return Ok(());
+        };
+        let raw = crate::compose::delivery_failure(
+            &self.config.notices,
+            address,
+            &job.kind,
+            &job.rcpt_to,
+            error,
+        );
+        let id = self
+            .store
+            .deliver_to_mailbox(user.id, address, &raw, now)
+            .await?;
+        tracing::info!(job = job.id, message = id, user = %login, "failure notice put into the mailbox");
+        Ok(())
     }
 
     async fn outcome(&self, job: &LeasedJob) -> JobOutcome {

@@ -27,6 +27,8 @@ pub struct Forwarder {
     pub srs_secret: Arc<Vec<u8>>,
     /// Signs what leaves.
     pub dkim: crate::dkim::Signer,
+    /// Wakes the delivery worker when jobs were queued.
+    pub queued: Arc<tokio::sync::Notify>,
 }
 
 impl Forwarder {
@@ -117,6 +119,9 @@ impl Forwarder {
         self.store
             .complete_processing(id, &envelope.sha256, &categories, &decisions, now)
             .await?;
+        if !decisions.is_empty() {
+            self.queued.notify_one();
+        }
         for d in &decisions {
             tracing::info!(id, user = %d.login, exemption = d.exemption_id, outcome = %d.kind, "forward queued");
         }

@@ -62,16 +62,25 @@ impl Pipeline {
                 }
                 continue;
             }
-            for chunk in batch.chunks(self.workers.max(1)) {
-                let mut set = JoinSet::new();
-                for &id in chunk {
-                    let this = self.clone();
-                    set.spawn(async move { this.process(id).await });
-                }
-                while set.join_next().await.is_some() {}
+            // `workers` messages in flight at a time, without waiting for a whole group.
+            let permits = Arc::new(tokio::sync::Semaphore::new(self.workers.max(1)));
+            let mut set = JoinSet::new();
+            for id in batch {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let this = self.clone();
+                set.spawn(async move {
+                    this.process(id).await;
+                    drop(permit);
+                });
                 if shutdown.stop.is_cancelled() {
-                    return;
+                    break;
                 }
+            }
+            while set.join_next().await.is_some() {}
+            if shutdown.stop.is_cancelled() {
+                return;
             }
         }
     }

@@ -59,11 +59,13 @@ pub fn start(
     let rules = load_rules(&config)?;
     let committed = Arc::new(tokio::sync::Notify::new());
     let srs_secret = Arc::new(crate::setup::srs_secret(&config)?);
+    let queued = Arc::new(tokio::sync::Notify::new());
     let forwarder = crate::forward::Forwarder {
         store: store.clone(),
         config: Arc::clone(&config),
         srs_secret: Arc::clone(&srs_secret),
         dkim: crate::dkim::Signer::load(&config)?,
+        queued: Arc::clone(&queued),
     };
     let pipeline = Pipeline {
         store: store.clone(),
@@ -74,10 +76,12 @@ pub fn start(
         forwarder,
     };
     shutdown.tracker.spawn(pipeline.run(shutdown.clone()));
-    shutdown
-        .tracker
-        .spawn(expire_exemptions(store.clone(), shutdown.clone()));
-    let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config))?;
+    shutdown.tracker.spawn(expire_exemptions(
+        store.clone(),
+        Arc::clone(&config),
+        shutdown.clone(),
+    ));
+    let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), queued)?;
     shutdown.tracker.spawn(delivery.run(shutdown.clone()));
     let ctx = smtp::session::Context {
         config,
@@ -110,13 +114,14 @@ pub fn load_rules(config: &Config) -> anyhow::Result<classifier::Rules> {
         .with_context(|| format!("classifier.rules: {}", path.display()))
 }
 
-/// How often exemptions past their end are marked expired. Forwarding never depends on this
-/// task: "active" is always judged against the clock.
-const EXPIRY_TICK: std::time::Duration = std::time::Duration::from_secs(60);
-
-async fn expire_exemptions(store: Store, shutdown: Shutdown) {
+/// Marks exemptions past their end as expired and queues reminders for those ending soon,
+/// every `exemptions.check_interval_secs`. Forwarding never depends on this task: "active"
+/// is always judged against the clock.
+async fn expire_exemptions(store: Store, config: Arc<Config>, shutdown: Shutdown) {
+    let window = i64::try_from(config.notices.reminder_before.as_millis()).unwrap_or(0);
     loop {
-        match store.expire_exemptions(store::now_millis()).await {
+        let now = store::now_millis();
+        match store.expire_exemptions(now).await {
             Ok(expired) => {
                 for e in expired {
                     tracing::info!(id = e.id, user = %e.login, "exemption expired");
@@ -124,9 +129,35 @@ async fn expire_exemptions(store: Store, shutdown: Shutdown) {
             }
             Err(err) => tracing::error!(error = %err, "cannot expire exemptions"),
         }
+        if window > 0 {
+            match store.exemptions_to_remind(now, window).await {
+                Ok(due) => {
+                    for e in due {
+                        let until = e.valid_until.map(crate::cli::rfc3339).unwrap_or_default();
+                        let mail = crate::compose::reminder(
+                            &config.notices,
+                            &e.login,
+                            &e.target,
+                            e.id,
+                            &until,
+                        );
+                        match store.remind_exemption(e.id, &mail, now).await {
+                            Ok(true) => {
+                                tracing::info!(id = e.id, user = %e.login, "expiry reminder queued")
+                            }
+                            Ok(false) => {}
+                            Err(err) => {
+                                tracing::error!(id = e.id, error = %err, "cannot queue the reminder")
+                            }
+                        }
+                    }
+                }
+                Err(err) => tracing::error!(error = %err, "cannot look for due reminders"),
+            }
+        }
         tokio::select! {
             () = shutdown.stop.cancelled() => return,
-            () = tokio::time::sleep(EXPIRY_TICK) => {}
+            () = tokio::time::sleep(config.notices.check_interval) => {}
         }
     }
 }

@@ -116,6 +116,8 @@ pub struct Exemption {
     pub valid_from: Option<Millis>,
     /// End of forwarding.
     pub valid_until: Option<Millis>,
+    /// When the user was reminded that it ends soon.
+    pub reminded_at: Option<Millis>,
     /// When it ended (expired, revoked, denied).
     pub ended_at: Option<Millis>,
     /// Who ended it (`system` for expiry).
@@ -196,6 +198,7 @@ struct Row {
     dpo_approved_at: Option<i64>,
     valid_from: Option<i64>,
     valid_until: Option<i64>,
+    reminded_at: Option<i64>,
     ended_at: Option<i64>,
     ended_by: Option<String>,
     end_reason: Option<String>,
@@ -221,6 +224,7 @@ impl Row {
             dpo_approved_at: self.dpo_approved_at,
             valid_from: self.valid_from,
             valid_until: self.valid_until,
+            reminded_at: self.reminded_at,
             ended_at: self.ended_at,
             ended_by: self.ended_by,
             end_reason: self.end_reason,
@@ -231,7 +235,7 @@ impl Row {
 const SELECT: &str = "SELECT e.id, u.login, e.target, e.reason, e.days, e.state, e.requested_by,
         e.requested_at, e.code_hash, e.code_expires_at, e.code_attempts, e.confirmed_at,
         e.approved_by, e.approved_at, e.dpo_approved_by, e.dpo_approved_at, e.valid_from,
-        e.valid_until, e.ended_at, e.ended_by, e.end_reason
+        e.valid_until, e.reminded_at, e.ended_at, e.ended_by, e.end_reason
      FROM exemptions e JOIN users u ON u.id = e.user_id";
 
 fn forbidden(message: impl Into<String>) -> Error {
@@ -602,6 +606,60 @@ impl Store {
             }
         }
         Ok(expired)
+    }
+
+    /// Active exemptions ending within `window` of `now` whose user was not reminded yet.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn exemptions_to_remind(
+        &self,
+        now: Millis,
+        window: Millis,
+    ) -> Result<Vec<Exemption>> {
+        let rows: Vec<Row> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE e.state = 'active' AND e.reminded_at IS NULL AND e.valid_until > $1 AND e.valid_until <= $2"
+            )))
+            .bind(now)
+            .bind(now + window)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(Row::exemption).collect())
+    }
+
+    /// Queues the reminder that exemption `id` ends soon, marks it reminded and audits it,
+    /// in one transaction; `false` when it was already reminded or is no longer active.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable` when the database fails.
+    pub async fn remind_exemption(&self, id: i64, mail: &QueuedMail, now: Millis) -> Result<bool> {
+        transition!(self, id, tx, e => {
+            let due = e.state == "active" && e.reminded_at.is_none() && e.valid_until.is_some_and(|u| u > now);
+            if due {
+                sqlx::query("UPDATE exemptions SET reminded_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO outbound_jobs (kind, exemption_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(&mail.kind)
+                .bind(id)
+                .bind(&mail.mail_from)
+                .bind(&mail.rcpt_to)
+                .bind(&mail.body)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                record!(tx, audit("system", "reminder_sent", id, &e.login, serde_json::json!({"valid_until": e.valid_until, "target": e.target})), now);
+            }
+            tx.commit().await?;
+            Ok(due)
+        })
     }
 
     /// One exemption.

@@ -314,3 +314,57 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// Puts a message ratspost wrote itself (a delivery-failure notice, a reminder) into the
+    /// mailbox of `user_id`: committed as already `processed` with a clean verdict, so it is
+    /// never forwarded — a failing forward cannot loop.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn deliver_to_mailbox(
+        &self,
+        user_id: i64,
+        address: &str,
+        raw: &[u8],
+        now: Millis,
+    ) -> Result<i64> {
+        use sha2::Digest as _;
+        let sha256 = hex::encode(sha2::Sha256::digest(raw));
+        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
+        crate::db::with_write_tx!(&self.db, tx => {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO messages (received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
+                 VALUES ($1, '', 'ratspost', 'local', $2, $3, $4, NULL, 'processed') RETURNING id",
+            )
+            .bind(now)
+            .bind(true)
+            .bind(size)
+            .bind(&sha256)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO message_blobs (message_id, raw) VALUES ($1, $2)")
+                .bind(id)
+                .bind(raw)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO message_recipients (message_id, recipient, user_id) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(address)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO message_verdicts (message_id, sensitive, categories, findings, classified_at)
+                 VALUES ($1, $2, '[]', '[]', $3)",
+            )
+            .bind(id)
+            .bind(false)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+}

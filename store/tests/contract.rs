@@ -53,6 +53,7 @@ contract!(
     exemption_codes_lock_and_expire,
     queue_leases_deliver_each_job_once,
     queue_leases_expire_and_outcomes_are_recorded,
+    exemption_reminders_are_queued_once,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -577,7 +578,7 @@ mod exemption_contract {
     const DAY: i64 = 24 * 60 * 60 * 1000;
     const T0: i64 = 1_800_000_000_000;
 
-    pub(super) fn policy() -> ExemptionPolicy {
+    pub(crate) fn policy() -> ExemptionPolicy {
         ExemptionPolicy {
             max_days: 30,
             require_dpo: false,
@@ -588,7 +589,7 @@ mod exemption_contract {
         }
     }
 
-    pub(super) async fn people(store: &Store) {
+    pub(crate) async fn people(store: &Store) {
         for (login, role, address) in [
             ("anna", Role::Staff, Some("anna@stadt.example")),
             ("bert", Role::Staff, Some("bert@stadt.example")),
@@ -609,7 +610,7 @@ mod exemption_contract {
         }
     }
 
-    pub(super) fn request(login: &str, by: &str, target: &str, days: i64) -> ExemptionRequest {
+    pub(crate) fn request(login: &str, by: &str, target: &str, days: i64) -> ExemptionRequest {
         ExemptionRequest {
             login: login.into(),
             target: target.into(),
@@ -619,7 +620,7 @@ mod exemption_contract {
         }
     }
 
-    pub(super) fn mail(id: i64) -> QueuedMail {
+    pub(crate) fn mail(id: i64) -> QueuedMail {
         QueuedMail {
             kind: "confirmation".into(),
             mail_from: "ratspost@stadt.example".into(),
@@ -1004,6 +1005,89 @@ mod exemption_contract {
             ExemptionState::Expired
         );
     }
+}
+
+async fn exemption_reminders_are_queued_once(db: &TestDb) {
+    use exemption_contract::{mail, people, policy, request};
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    const T0: i64 = 1_800_000_000_000;
+    let store = db.open().await;
+    people(&store).await;
+    let p = policy();
+    let e = store
+        .request_exemption(
+            &request("anna", "anna", "a@example.net", 7),
+            &p,
+            "h",
+            mail,
+            T0,
+        )
+        .await
+        .expect("request");
+    store
+        .approve_exemption(e.id, "admin1", &p, T0)
+        .await
+        .expect("approve");
+    store
+        .confirm_exemption(e.id, "h", &p, T0)
+        .await
+        .expect("confirm");
+    assert!(
+        store
+            .exemptions_to_remind(T0, 3 * DAY)
+            .await
+            .expect("due")
+            .is_empty(),
+        "7 days left"
+    );
+    let due = store
+        .exemptions_to_remind(T0 + 5 * DAY, 3 * DAY)
+        .await
+        .expect("due");
+    assert_eq!(due.iter().map(|e| e.id).collect::<Vec<_>>(), [e.id]);
+    let reminder = store::QueuedMail {
+        kind: "reminder".into(),
+        mail_from: "r@x".into(),
+        rcpt_to: "a@example.net".into(),
+        body: b"x".to_vec(),
+    };
+    assert!(
+        store
+            .remind_exemption(e.id, &reminder, T0 + 5 * DAY)
+            .await
+            .expect("remind")
+    );
+    assert!(
+        !store
+            .remind_exemption(e.id, &reminder, T0 + 5 * DAY)
+            .await
+            .expect("again"),
+        "only once"
+    );
+    assert!(
+        store
+            .exemptions_to_remind(T0 + 5 * DAY, 3 * DAY)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    let jobs = store.list_outbound(10).await.expect("jobs");
+    assert_eq!(jobs.iter().filter(|j| j.kind == "reminder").count(), 1);
+    let last = store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .pop()
+        .expect("entry");
+    assert_eq!(last.action, "exemption.reminder_sent");
+    assert!(
+        store
+            .exemption(e.id)
+            .await
+            .expect("e")
+            .reminded_at
+            .is_some()
+    );
 }
 
 async fn exemption_full_lifecycle(db: &TestDb) {

@@ -100,6 +100,7 @@ pub struct Daemon {
     /// Where its SMTP listener is.
     pub smtp: SocketAddr,
     log: Arc<Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -125,7 +126,7 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         let sink = Arc::clone(&log);
         // Drain stderr for the daemon's whole life, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if line.contains("SMTP listening")
@@ -146,13 +147,12 @@ impl Daemon {
         let smtp = addr
             .parse()
             .unwrap_or_else(|_| panic!("bad address {addr:?}"));
-        Self { child, smtp, log }
-    }
-
-    /// Everything the daemon has written to stderr (its log) so far.
-    #[must_use]
-    pub fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        Self {
+            child,
+            smtp,
+            log,
+            drain: Some(drain),
+        }
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -161,8 +161,18 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, then wait for a clean exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    /// SIGTERM, wait for the exit, and return the exit status and the complete log (read
+    /// after stderr closed, so no line is missing).
+    pub fn terminate_with_log(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.stop();
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        (status, log)
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -170,6 +180,11 @@ impl Daemon {
             .expect("kill -TERM");
         assert!(status.success());
         self.child.wait().expect("wait")
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.stop()
     }
 }
 

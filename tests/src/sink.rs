@@ -107,6 +107,24 @@ impl Sink {
         );
     }
 
+    /// Waits up to `secs` seconds until `n` messages arrived.
+    ///
+    /// # Panics
+    /// When they do not.
+    pub async fn wait_for_long(&self, n: usize, secs: u64) -> Vec<Received> {
+        for _ in 0..secs * 20 {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the sink received {} of {n} messages",
+            self.received().len()
+        );
+    }
+
     /// Stops listening (the port is free again).
     pub fn stop(self) {
         self.task.abort();

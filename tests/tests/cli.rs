@@ -235,8 +235,8 @@ async fn message_bodies_and_secrets_never_reach_the_log_even_at_trace_level() {
     .await
     .expect(250, "2.0.0");
     c.cmd("QUIT").await;
-    let log = daemon.log();
-    assert!(daemon.terminate().success());
+    let (status, log) = daemon.terminate_with_log();
+    assert!(status.success());
     // The dialogue is there at trace level, the content is not.
     assert!(
         log.contains("C:") && log.contains("message accepted"),

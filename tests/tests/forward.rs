@@ -362,6 +362,94 @@ async fn notices_only_policy_turns_clean_mail_into_notices() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_forward_tells_the_mailbox_owner_never_the_sender() {
+    let sink = Sink::start(SinkOptions {
+        rcpt_reply: Some("550 5.1.1 mailbox unknown".into()),
+        ..SinkOptions::default()
+    })
+    .await;
+    let s = server(TestDb::sqlite(), &sink.addr.to_string(), "").await;
+    exempt(&s).await;
+    send(&s, &message("refused", "Guten Tag")).await;
+    let mut notice = None;
+    for _ in 0..300 {
+        let annas = s
+            .store
+            .list_messages(&store::MessageFilter {
+                user: Some("anna".into()),
+                limit: None,
+            })
+            .await
+            .expect("list");
+        notice = annas.into_iter().find(|m| m.mail_from.is_empty());
+        if notice.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let notice = notice.expect("a failure notice in anna's mailbox");
+    assert_eq!(notice.state, "processed", "never forwarded itself");
+    let raw = s.store.message_raw(notice.id).await.expect("raw");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_slice())
+        .expect("MIME");
+    assert_eq!(parsed.subject(), Some("Weiterleitung fehlgeschlagen"));
+    let text = parsed.body_text(0).expect("text").into_owned();
+    assert!(
+        text.contains(PRIVATE) && text.contains("550 5.1.1"),
+        "{text}"
+    );
+    // Nothing went to the original sender.
+    let jobs = s.store.list_outbound(50).await.expect("jobs");
+    assert!(
+        jobs.iter().all(|j| !j.rcpt_to.contains("buergerbuero")),
+        "{jobs:?}"
+    );
+    assert!(
+        jobs.iter()
+            .any(|j| j.kind == "forward" && j.state == "failed")
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_reaches_the_private_address_before_the_end() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    // A 7-day exemption is within a 60-day reminder window at once.
+    let s = server(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        "[exemptions]
+reminder_days = 60
+check_interval_secs = 1
+",
+    )
+    .await;
+    exempt(&s).await;
+    let got = sink.wait_for(1).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(got[0].data.as_slice())
+        .expect("MIME");
+    assert_eq!(parsed.subject(), Some("Ihre Weiterleitung endet bald"));
+    assert_eq!(got[0].rcpt, [PRIVATE]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.received().len(), 1, "reminded once only");
+    let actions: Vec<String> = s
+        .store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert!(
+        actions.contains(&"exemption.reminder_sent".to_owned()),
+        "{actions:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounces_to_the_srs_address_reach_the_mailbox_owner() {
     let sink = Sink::start(SinkOptions::default()).await;
     let s = server(TestDb::sqlite(), &sink.addr.to_string(), "").await;

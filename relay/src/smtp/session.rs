@@ -441,16 +441,19 @@ impl<'a> Session<'a> {
             .take()
             .expect("a body is only received within a transaction");
         let client = self.client();
-        Step::Reply(
-            data::accept(
-                &self.ctx.config.smtp,
-                &self.ctx.store,
-                &client,
-                envelope,
-                body,
-            )
-            .await,
+        let reply = data::accept(
+            &self.ctx.config.smtp,
+            &self.ctx.store,
+            &client,
+            envelope,
+            body,
         )
+        .await;
+        if reply.code == 250 {
+            // The pipeline classifies it now, not at its next poll.
+            self.ctx.committed.notify_one();
+        }
+        Step::Reply(reply)
     }
 
     /// Reads one BDAT chunk (RFC 3030); commits after the LAST one.
