@@ -38,7 +38,14 @@ fn patterns() -> &'static (Regex, Regex) {
 /// The references in `raw`, in order of appearance, without duplicates (at most 20).
 #[must_use]
 pub fn references(raw: &[u8], limits: &Inspect) -> Vec<Reference> {
-    let (paper, url) = patterns();
+    references_with(raw, limits, &patterns().0)
+}
+
+/// Like [`references`], with the municipality's own paper-number pattern: a regex whose first
+/// capture group is the number (formats differ per RIS; see the reference notes).
+#[must_use]
+pub fn references_with(raw: &[u8], limits: &Inspect, paper: &Regex) -> Vec<Reference> {
+    let url = &patterns().1;
     let mut out = Vec::new();
     for segment in crate::extract::extract(raw, limits).segments {
         for m in url.find_iter(&segment.text) {
@@ -79,6 +86,16 @@ mod tests {
                 Reference::Paper("46/2024".into()),
                 Reference::Paper("1234/2014".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_municipality_pattern_replaces_the_default() {
+        let own = Regex::new(r"(?-u:\b)(BV/\d{4}/\d{4})").expect("pattern");
+        let raw = b"Subject: x\r\n\r\nZu BV/2024/0123 und Vorlage 25-26613.\r\n";
+        assert_eq!(
+            references_with(raw, &Inspect::default(), &own),
+            [Reference::Paper("BV/2024/0123".into())]
         );
     }
 

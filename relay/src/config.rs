@@ -215,6 +215,8 @@ pub struct RawNotices {
     pub show_subject: Field<bool>,
     /// RIS search URL for paper numbers, with `{reference}`.
     pub paper_url: Field<String>,
+    /// Regex for paper numbers; its first group is the number.
+    pub paper_pattern: Field<String>,
 }
 
 /// `[classifier]`
@@ -433,6 +435,8 @@ pub struct NoticesConfig {
     pub show_subject: bool,
     /// RIS search URL for paper numbers, with `{reference}`.
     pub paper_url: Option<String>,
+    /// The municipality's paper-number pattern; `None` for the built-in one.
+    pub paper_pattern: Option<regex::Regex>,
     /// Every forward is a notice, also for clean mail.
     pub notices_only: bool,
     /// Remind the user this long before an exemption ends (zero: never).
@@ -958,6 +962,33 @@ impl Config {
                     String::new(),
                 )
             }),
+            paper_pattern: raw
+                .notices
+                .paper_pattern
+                .0
+                .is_some()
+                .then(|| {
+                    r.parse(
+                        "notices.paper_pattern",
+                        &raw.notices.paper_pattern,
+                        String::new(),
+                        |v| {
+                            let re = regex::RegexBuilder::new(&v)
+                                .size_limit(1 << 20)
+                                .build()
+                                .map_err(|e| e.to_string().replace('\n', " "))?;
+                            if v.len() > 1000 || re.captures_len() < 2 {
+                                return Err(
+                                    "use at most 1000 bytes and one capture group for the number"
+                                        .to_owned(),
+                                );
+                            }
+                            Ok(Some(re))
+                        },
+                        None,
+                    )
+                })
+                .flatten(),
             notices_only: r.get("exemptions.notices_only", &x.notices_only, false),
             reminder_before: Duration::from_secs(
                 86_400
@@ -1248,6 +1279,9 @@ link_days = {no_days}
 show_subject = false
 # Search URL of the RIS for paper numbers found in a message; {{reference}} is replaced.
 # paper_url = "https://ris.example.de/bi/suche.asp?q={{reference}}"
+# This municipality's paper numbers, as a regex whose first group is the number; the built-in
+# pattern takes numbers after Vorlage, Drucksache, DS, Antrag, Anfrage ("Vorlage 25-26613").
+# paper_pattern = '(?:Vorlage|BV)\s*(BV/\d{{4}}/\d{{4}})'
 
 [delivery]
 # The smarthost that takes ratspost's outgoing mail (confirmations, forwards, notices).
@@ -1403,6 +1437,16 @@ mod tests {
             c.tls.cert,
             PathBuf::from("/srv/ratspost/state/tls/cert.pem")
         );
+    }
+
+    #[test]
+    fn paper_patterns_are_checked() {
+        let ok = Config::parse("[notices]\npaper_pattern = '(BV/\\d{4}/\\d{4})'\n", None).expect("valid");
+        assert!(ok.notices.paper_pattern.is_some_and(|re| re.is_match("BV/2024/0123")));
+        for bad in ["'(unclosed'", "'BV/\\d+'"] {
+            let err = Config::parse(&format!("[notices]\npaper_pattern = {bad}\n"), None).expect_err(bad);
+            assert!(err.problems[0].starts_with("notices.paper_pattern:"), "{:?}", err.problems);
+        }
     }
 
     #[test]

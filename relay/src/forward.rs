@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use classifier::ris::Reference;
 use sha2::{Digest, Sha256};
-use store::{ForwardDecision, QueuedMail, Store};
+use store::{ForwardDecision, MailboxNotice, QueuedMail, Store};
 
 use crate::compose::{self, NoticeFacts};
 use crate::config::Config;
@@ -45,23 +45,48 @@ impl Forwarder {
             .verdict(id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("message {id} has no verdict"))?;
+        let as_notice = verdict.sensitive || self.config.notices.notices_only;
+        // What every notice about this message says (without its link).
+        let facts = as_notice.then(|| self.facts(&raw, &verdict));
+        let notice = |to: &str| {
+            let facts = facts
+                .as_ref()
+                .expect("facts exist whenever a notice is made");
+            let token = new_token();
+            let expires = now
+                + i64::try_from(self.config.notices.link_validity.as_millis()).unwrap_or(i64::MAX);
+            let facts = NoticeFacts {
+                link: format!("{}/{token}", self.config.notices.link_base),
+                expires: crate::cli::rfc3339(expires),
+                ..facts.clone()
+            };
+            (
+                compose::notice(&self.config.notices, to, &facts),
+                (token_hash(&token), expires),
+            )
+        };
         let mut decisions = Vec::new();
+        let mut mailbox = Vec::new();
         let mut seen = Vec::new();
-        for (_, user_id, login) in self.store.message_recipients(id).await? {
+        for (address, user_id, login) in self.store.message_recipients(id).await? {
             if seen.contains(&user_id) {
                 continue;
             }
             seen.push(user_id);
+            if verdict.sensitive {
+                // The mailbox (IMAP) shows the notice, never the original.
+                let (body, token) = notice(&address);
+                mailbox.push(MailboxNotice {
+                    user_id,
+                    body,
+                    token,
+                });
+            }
             let Some(exemption) = self.store.active_exemption(user_id, now).await? else {
                 continue;
             };
-            let as_notice = verdict.sensitive || self.config.notices.notices_only;
             let decision = if as_notice {
-                let token = new_token();
-                let expires = now
-                    + i64::try_from(self.config.notices.link_validity.as_millis())
-                        .unwrap_or(i64::MAX);
-                let facts = self.facts(&raw, &verdict, &token, expires);
+                let (body, token) = notice(&exemption.target);
                 ForwardDecision {
                     user_id,
                     login,
@@ -71,13 +96,9 @@ impl Forwarder {
                         kind: "notice".to_owned(),
                         mail_from: self.config.notices.from.clone(),
                         rcpt_to: exemption.target.clone(),
-                        body: self.dkim.sign(compose::notice(
-                            &self.config.notices,
-                            &exemption.target,
-                            &facts,
-                        )),
+                        body: self.dkim.sign(body),
                     },
-                    token: Some((token_hash(&token), expires)),
+                    token: Some(token),
                 }
             } else {
                 let mut body = received_line(
@@ -117,7 +138,7 @@ impl Forwarder {
             Vec::new()
         };
         self.store
-            .complete_processing(id, &envelope.sha256, &categories, &decisions, now)
+            .complete_processing(id, &envelope.sha256, &categories, &decisions, &mailbox, now)
             .await?;
         if !decisions.is_empty() {
             self.queued.notify_one();
@@ -128,13 +149,7 @@ impl Forwarder {
         Ok(())
     }
 
-    fn facts(
-        &self,
-        raw: &[u8],
-        verdict: &store::VerdictRecord,
-        token: &str,
-        expires: i64,
-    ) -> NoticeFacts {
+    fn facts(&self, raw: &[u8], verdict: &store::VerdictRecord) -> NoticeFacts {
         let parsed = mail_parser::MessageParser::default().parse_headers(raw);
         let sender = parsed
             .as_ref()
@@ -160,21 +175,25 @@ impl Forwarder {
         let subject = (self.config.notices.show_subject && !classified)
             .then(|| parsed.as_ref().and_then(|m| m.subject()).map(str::to_owned))
             .flatten();
-        let documents = classifier::ris::references(raw, &classifier::rules::Inspect::default())
-            .into_iter()
-            .map(|r| match r {
-                Reference::Paper(number) => {
-                    let url = self
-                        .config
-                        .notices
-                        .paper_url
-                        .as_ref()
-                        .map(|u| u.replace("{reference}", &number));
-                    (format!("Vorlage {number}"), url)
-                }
-                Reference::Url(url) => (url.clone(), Some(url)),
-            })
-            .collect();
+        let limits = classifier::rules::Inspect::default();
+        let documents = match &self.config.notices.paper_pattern {
+            Some(own) => classifier::ris::references_with(raw, &limits, own),
+            None => classifier::ris::references(raw, &limits),
+        }
+        .into_iter()
+        .map(|r| match r {
+            Reference::Paper(number) => {
+                let url = self
+                    .config
+                    .notices
+                    .paper_url
+                    .as_ref()
+                    .map(|u| u.replace("{reference}", &number));
+                (format!("Vorlage {number}"), url)
+            }
+            Reference::Url(url) => (url.clone(), Some(url)),
+        })
+        .collect();
         NoticeFacts {
             sender,
             date,
@@ -184,8 +203,8 @@ impl Forwarder {
             } else {
                 Vec::new()
             },
-            link: format!("{}/{token}", self.config.notices.link_base),
-            expires: crate::cli::rfc3339(expires),
+            link: String::new(),
+            expires: String::new(),
             documents,
         }
     }

@@ -40,7 +40,7 @@ pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
     VerdictRecord,
 };
-pub use queue::{ForwardDecision, JobOutcome, LeasedJob, OutboundJob};
+pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use users::{NewUser, RecipientLookup, Role, User};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.

@@ -303,6 +303,17 @@ impl Store {
     }
 }
 
+/// The notice a recipient's mailbox serves instead of a sensitive original, with its token.
+#[derive(Debug, Clone)]
+pub struct MailboxNotice {
+    /// The recipient.
+    pub user_id: i64,
+    /// The notice message.
+    pub body: Vec<u8>,
+    /// Hash and expiry of its link token.
+    pub token: (String, Millis),
+}
+
 /// A forward decided by the pipeline: the job to queue and, for a notice, its link token.
 #[derive(Debug, Clone)]
 pub struct ForwardDecision {
@@ -334,6 +345,7 @@ impl Store {
         sha256: &str,
         categories: &[String],
         decisions: &[ForwardDecision],
+        mailbox: &[MailboxNotice],
         now: Millis,
     ) -> Result<bool> {
         crate::db::with_write_tx!(&self.db, tx => {
@@ -343,6 +355,25 @@ impl Store {
                 .await?
                 .rows_affected();
             if moved == 1 {
+                for m in mailbox {
+                    sqlx::query("UPDATE message_recipients SET mailbox_notice = $1 WHERE message_id = $2 AND user_id = $3")
+                        .bind(&m.body)
+                        .bind(message_id)
+                        .bind(m.user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO notice_tokens (token_hash, message_id, user_id, created_at, expires_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&m.token.0)
+                    .bind(message_id)
+                    .bind(m.user_id)
+                    .bind(now)
+                    .bind(m.token.1)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 for d in decisions {
                     if let Some((hash, expires)) = &d.token {
                         sqlx::query(
@@ -394,6 +425,31 @@ impl Store {
             tx.commit().await?;
             Ok(moved == 1)
         })
+    }
+
+    /// What `user_id`'s mailbox shows for a message: the notice when it is sensitive, the
+    /// original otherwise. `None` when the user is not a recipient or the message is not
+    /// processed yet (nothing is shown before its verdict).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn mailbox_copy(&self, message_id: i64, user_id: i64) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Option<Vec<u8>>, String)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT r.mailbox_notice, m.state FROM message_recipients r JOIN messages m ON m.id = r.message_id
+                 WHERE r.message_id = $1 AND r.user_id = $2 LIMIT 1",
+            )
+            .bind(message_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        match row {
+            Some((_, state)) if state != "processed" => Ok(None),
+            Some((Some(notice), _)) => Ok(Some(notice)),
+            Some((None, _)) => Ok(Some(self.message_raw(message_id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The message and user a notice token opens, if it is valid at `now`.

@@ -50,6 +50,47 @@ async fn accepted_mail_is_classified(db: TestDb) {
         "{}",
         verdict.findings
     );
+    // What the mailbox serves: the notice for the sensitive message, the original otherwise.
+    let anna = s.store.user_by_login("anna").await.expect("anna").id;
+    let copy = s
+        .store
+        .mailbox_copy(secret_id, anna)
+        .await
+        .expect("copy")
+        .expect("processed");
+    let copy_text = String::from_utf8_lossy(&copy).into_owned();
+    assert!(
+        !copy_text.contains("86095742719"),
+        "the mailbox copy holds the identifier:\n{copy_text}"
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(copy.as_slice())
+        .expect("MIME");
+    assert!(
+        parsed
+            .subject()
+            .is_some_and(|sub| sub.starts_with("Vertrauliche Nachricht von")),
+        "{copy_text}"
+    );
+    assert!(
+        parsed
+            .body_text(0)
+            .is_some_and(|t| t.contains("Steuer-Identifikationsnummer"))
+    );
+    let clean_id = by_id("clean").id;
+    let original = s.store.message_raw(clean_id).await.expect("raw");
+    assert_eq!(
+        s.store.mailbox_copy(clean_id, anna).await.expect("copy"),
+        Some(original)
+    );
+    assert_eq!(
+        s.store
+            .mailbox_copy(clean_id, anna + 999)
+            .await
+            .expect("copy"),
+        None,
+        "not a recipient"
+    );
     assert!(
         !verdict.findings.contains("86095742719"),
         "the value leaked into the verdict"
