@@ -6,6 +6,30 @@ use store::QueuedMail;
 
 use crate::config::{Language, NoticesConfig};
 
+/// A mail from ratspost itself: marked `Auto-Submitted` (RFC 3834) so that no auto-responder
+/// answers it, with a text part and optionally an HTML alternative.
+fn build(
+    notices: &NoticesConfig,
+    to: &str,
+    subject: impl Into<String>,
+    text: String,
+    html: Option<String>,
+) -> Vec<u8> {
+    let mut builder = MessageBuilder::new()
+        .from(("ratspost", notices.from.as_str()))
+        .to(to)
+        .subject(subject.into())
+        .header(
+            "Auto-Submitted",
+            mail_builder::headers::raw::Raw::new("auto-generated"),
+        )
+        .text_body(text);
+    if let Some(html) = html {
+        builder = builder.html_body(html);
+    }
+    builder.write_to_vec().unwrap_or_default()
+}
+
 /// The mail that proves a private address: it carries the confirmation code and says what
 /// confirming will allow.
 #[must_use]
@@ -40,13 +64,7 @@ pub fn confirmation(
             ),
         ),
     };
-    let body = MessageBuilder::new()
-        .from(("ratspost", notices.from.as_str()))
-        .to(target)
-        .subject(subject)
-        .text_body(body)
-        .write_to_vec()
-        .unwrap_or_default();
+    let body = build(notices, target, subject, body, None);
     QueuedMail {
         kind: "confirmation".to_owned(),
         mail_from: notices.from.clone(),
@@ -167,18 +185,7 @@ pub fn notice(notices: &NoticesConfig, to: &str, facts: &NoticeFacts) -> Vec<u8>
     }
     text.push_str("\r\n-- \r\nratspost\r\n");
     html.push_str("<p>-- <br>ratspost</p></body></html>");
-    MessageBuilder::new()
-        .from(("ratspost", notices.from.as_str()))
-        .to(to)
-        .subject(subject)
-        .header(
-            "Auto-Submitted",
-            mail_builder::headers::raw::Raw::new("auto-generated"),
-        )
-        .text_body(text)
-        .html_body(html)
-        .write_to_vec()
-        .unwrap_or_default()
+    build(notices, to, subject, text, Some(html))
 }
 
 fn html_escape(s: &str) -> String {
@@ -226,17 +233,7 @@ pub fn delivery_failure(
             ),
         ),
     };
-    MessageBuilder::new()
-        .from(("ratspost", notices.from.as_str()))
-        .to(to)
-        .subject(subject)
-        .header(
-            "Auto-Submitted",
-            mail_builder::headers::raw::Raw::new("auto-generated"),
-        )
-        .text_body(body)
-        .write_to_vec()
-        .unwrap_or_default()
+    build(notices, to, subject, body, None)
 }
 
 /// Reminds the user, at the private address, that forwarding ends soon.
@@ -266,17 +263,7 @@ pub fn reminder(
             ),
         ),
     };
-    let body = MessageBuilder::new()
-        .from(("ratspost", notices.from.as_str()))
-        .to(target)
-        .subject(subject)
-        .header(
-            "Auto-Submitted",
-            mail_builder::headers::raw::Raw::new("auto-generated"),
-        )
-        .text_body(body)
-        .write_to_vec()
-        .unwrap_or_default();
+    let body = build(notices, target, subject, body, None);
     QueuedMail {
         kind: "reminder".to_owned(),
         mail_from: notices.from.clone(),

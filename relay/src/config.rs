@@ -1441,11 +1441,21 @@ mod tests {
 
     #[test]
     fn paper_patterns_are_checked() {
-        let ok = Config::parse("[notices]\npaper_pattern = '(BV/\\d{4}/\\d{4})'\n", None).expect("valid");
-        assert!(ok.notices.paper_pattern.is_some_and(|re| re.is_match("BV/2024/0123")));
+        let ok = Config::parse("[notices]\npaper_pattern = '(BV/\\d{4}/\\d{4})'\n", None)
+            .expect("valid");
+        assert!(
+            ok.notices
+                .paper_pattern
+                .is_some_and(|re| re.is_match("BV/2024/0123"))
+        );
         for bad in ["'(unclosed'", "'BV/\\d+'"] {
-            let err = Config::parse(&format!("[notices]\npaper_pattern = {bad}\n"), None).expect_err(bad);
-            assert!(err.problems[0].starts_with("notices.paper_pattern:"), "{:?}", err.problems);
+            let err =
+                Config::parse(&format!("[notices]\npaper_pattern = {bad}\n"), None).expect_err(bad);
+            assert!(
+                err.problems[0].starts_with("notices.paper_pattern:"),
+                "{:?}",
+                err.problems
+            );
         }
     }
 

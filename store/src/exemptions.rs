@@ -405,18 +405,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let mail = confirmation(id);
-            sqlx::query(
-                "INSERT INTO outbound_jobs (kind, exemption_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
-            )
-            .bind(&mail.kind)
-            .bind(id)
-            .bind(&mail.mail_from)
-            .bind(&mail.rcpt_to)
-            .bind(&mail.body)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            crate::queue::insert_job!(&mut *tx, &mail, id, None::<i64>, now);
             record!(tx, audit(&actor.login, "requested", id, &user.login, serde_json::json!({
                 "target": target, "days": request.days, "reason": reason,
             })), now);
@@ -643,18 +632,7 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO outbound_jobs (kind, exemption_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)",
-                )
-                .bind(&mail.kind)
-                .bind(id)
-                .bind(&mail.mail_from)
-                .bind(&mail.rcpt_to)
-                .bind(&mail.body)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                crate::queue::insert_job!(&mut *tx, mail, id, None::<i64>, now);
                 record!(tx, audit("system", "reminder_sent", id, &e.login, serde_json::json!({"valid_until": e.valid_until, "target": e.target})), now);
             }
             tx.commit().await?;

@@ -7,6 +7,30 @@ use serde::Serialize;
 use crate::db::with_pool;
 use crate::{Millis, Result, Store};
 
+/// Queues `$mail` with `$exemption` and `$message` ids (`Option<i64>` or `i64`) due at `$now`,
+/// using the executor `$on` (a pool, or `&mut *tx` inside a transaction); evaluates to the
+/// job id. The one place that knows the job row's shape.
+macro_rules! insert_job {
+    ($on:expr, $mail:expr, $exemption:expr, $message:expr, $now:expr) => {{
+        let mail: &$crate::QueuedMail = $mail;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO outbound_jobs (kind, exemption_id, message_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(&mail.kind)
+        .bind($exemption)
+        .bind($message)
+        .bind(&mail.mail_from)
+        .bind(&mail.rcpt_to)
+        .bind(&mail.body)
+        .bind($now)
+        .fetch_one($on)
+        .await?;
+        id
+    }};
+}
+pub(crate) use insert_job;
+
 /// A queued or finished job, without its message body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct OutboundJob {
@@ -119,20 +143,8 @@ impl Store {
         message_id: Option<i64>,
         now: Millis,
     ) -> Result<i64> {
-        let (id,): (i64,) = with_pool!(&self.db, write pool => {
-            sqlx::query_as(
-                "INSERT INTO outbound_jobs (kind, exemption_id, message_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-            )
-            .bind(&mail.kind)
-            .bind(exemption_id)
-            .bind(message_id)
-            .bind(&mail.mail_from)
-            .bind(&mail.rcpt_to)
-            .bind(&mail.body)
-            .bind(now)
-            .fetch_one(pool)
-            .await?
+        let id = with_pool!(&self.db, write pool => {
+            insert_job!(pool, mail, exemption_id, message_id, now)
         });
         Ok(id)
     }
@@ -388,19 +400,7 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    let (job,): (i64,) = sqlx::query_as(
-                        "INSERT INTO outbound_jobs (kind, exemption_id, message_id, mail_from, rcpt_to, body, next_attempt_at, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-                    )
-                    .bind(&d.kind)
-                    .bind(d.exemption_id)
-                    .bind(message_id)
-                    .bind(&d.mail.mail_from)
-                    .bind(&d.mail.rcpt_to)
-                    .bind(&d.mail.body)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    let job = insert_job!(&mut *tx, &d.mail, d.exemption_id, Some(message_id), now);
                     let entry = crate::NewAuditEntry {
                         actor: "system".to_owned(),
                         action: "forward.decided".to_owned(),

@@ -62,16 +62,21 @@ impl Server {
 
     /// Enrols a staff user with `addresses`; returns the user id.
     pub async fn enrol(&self, login: &str, addresses: &[&str]) -> i64 {
+        self.add_user(login, Role::Staff, addresses).await
+    }
+
+    /// Creates a user with `role` and `addresses`; returns the user id.
+    pub async fn add_user(&self, login: &str, role: Role, addresses: &[&str]) -> i64 {
         self.store
             .create_user(&NewUser {
                 login: login.into(),
                 name: login.into(),
-                role: Role::Staff,
+                role,
                 password_hash: "$unused$".into(),
                 addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
             })
             .await
-            .expect("enrol")
+            .expect("user")
             .id
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ratspost_tests::server::Server;
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
-use store::{ExemptionRequest, NewUser, OutboundJob, Role};
+use store::{ExemptionRequest, OutboundJob, Role};
 
 const TARGET: &str = "anna.privat@example.net";
 
@@ -19,21 +19,8 @@ async fn server(smarthost: &str, ca_file: Option<&std::path::Path>, tls: &str) -
         "[delivery]\nsmarthost = {smarthost:?}\ntls = {tls:?}\n{ca}retry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n"
     );
     let s = Server::start_full(TestDb::sqlite(), "", &extra).await;
-    for (login, role, address) in [
-        ("anna", Role::Staff, Some("anna@stadt.test")),
-        ("admin1", Role::Admin, None),
-    ] {
-        s.store
-            .create_user(&NewUser {
-                login: login.into(),
-                name: login.into(),
-                role,
-                password_hash: "$unused$".into(),
-                addresses: address.into_iter().map(str::to_owned).collect(),
-            })
-            .await
-            .expect("user");
-    }
+    s.add_user("anna", Role::Staff, &["anna@stadt.test"]).await;
+    s.add_user("admin1", Role::Admin, &[]).await;
     s
 }
 

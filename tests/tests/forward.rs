@@ -18,7 +18,7 @@ use ratspost_tests::client::{Client, message};
 use ratspost_tests::server::Server;
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
-use store::{Confirmation, ExemptionRequest, NewUser, Role};
+use store::{Confirmation, ExemptionRequest, Role};
 
 const ANNA: &str = "anna@stadt.test";
 const PRIVATE: &str = "anna.privat@example.net";
@@ -29,21 +29,8 @@ async fn server(db: TestDb, smarthost: &str, extra: &str) -> Server {
          [notices]\nlink_base = \"https://ris.stadt.test/ratspost/m\"\npaper_url = \"https://ris.stadt.test/bi/suche?q={{reference}}\"\n{extra}"
     );
     let s = Server::start_full(db, "", &config).await;
-    for (login, role, address) in [
-        ("anna", Role::Staff, Some(ANNA)),
-        ("admin1", Role::Admin, None),
-    ] {
-        s.store
-            .create_user(&NewUser {
-                login: login.into(),
-                name: login.into(),
-                role,
-                password_hash: "$unused$".into(),
-                addresses: address.into_iter().map(str::to_owned).collect(),
-            })
-            .await
-            .expect("user");
-    }
+    s.add_user("anna", Role::Staff, &[ANNA]).await;
+    s.add_user("admin1", Role::Admin, &[]).await;
     s
 }
 
