@@ -135,6 +135,14 @@ pub enum MessageCommand {
         #[arg(long)]
         limit: Option<i64>,
     },
+    /// Revoke every notice link of a message at once (audited).
+    RevokeLinks {
+        /// Message id.
+        id: i64,
+        /// Who revokes.
+        #[arg(long)]
+        by: String,
+    },
 }
 
 /// `ratspost exemption …`
@@ -349,8 +357,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(cmd) => queue::run(&load(&source)?, cmd).await,
         Command::Dkim(DkimCommand::Record) => {
             let config = load(&source)?;
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating {}", config.data_dir.display()))?;
             let (name, value) = crate::dkim::record(&config)?;
             println!("{name} IN TXT \"{value}\"");
             Ok(())

@@ -60,11 +60,12 @@ pub fn start(
     let committed = Arc::new(tokio::sync::Notify::new());
     let srs_secret = Arc::new(crate::setup::srs_secret(&config)?);
     let queued = Arc::new(tokio::sync::Notify::new());
+    let dkim = crate::dkim::Signer::load(&config)?;
     let forwarder = crate::forward::Forwarder {
         store: store.clone(),
         config: Arc::clone(&config),
         srs_secret: Arc::clone(&srs_secret),
-        dkim: crate::dkim::Signer::load(&config)?,
+        dkim: dkim.clone(),
         queued: Arc::clone(&queued),
     };
     let pipeline = Pipeline {
@@ -79,6 +80,7 @@ pub fn start(
     shutdown.tracker.spawn(expire_exemptions(
         store.clone(),
         Arc::clone(&config),
+        dkim.clone(),
         shutdown.clone(),
     ));
     let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), queued)?;
@@ -117,7 +119,12 @@ pub fn load_rules(config: &Config) -> anyhow::Result<classifier::Rules> {
 /// Marks exemptions past their end as expired and queues reminders for those ending soon,
 /// every `exemptions.check_interval_secs`. Forwarding never depends on this task: "active"
 /// is always judged against the clock.
-async fn expire_exemptions(store: Store, config: Arc<Config>, shutdown: Shutdown) {
+async fn expire_exemptions(
+    store: Store,
+    config: Arc<Config>,
+    dkim: crate::dkim::Signer,
+    shutdown: Shutdown,
+) {
     let window = i64::try_from(config.notices.reminder_before.as_millis()).unwrap_or(0);
     loop {
         let now = store::now_millis();
@@ -134,13 +141,14 @@ async fn expire_exemptions(store: Store, config: Arc<Config>, shutdown: Shutdown
                 Ok(due) => {
                     for e in due {
                         let until = e.valid_until.map(crate::cli::rfc3339).unwrap_or_default();
-                        let mail = crate::compose::reminder(
+                        let mut mail = crate::compose::reminder(
                             &config.notices,
                             &e.login,
                             &e.target,
                             e.id,
                             &until,
                         );
+                        mail.body = dkim.sign(mail.body);
                         match store.remind_exemption(e.id, &mail, now).await {
                             Ok(true) => {
                                 tracing::info!(id = e.id, user = %e.login, "expiry reminder queued")

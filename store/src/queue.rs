@@ -473,19 +473,35 @@ impl Store {
         }))
     }
 
-    /// Revokes every notice link of a message.
+    /// Revokes every notice link of a message at once (audited as `notice.links_revoked`);
+    /// returns how many were still valid.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
-    pub async fn revoke_notice_tokens(&self, message_id: i64, now: Millis) -> Result<u64> {
-        Ok(with_pool!(&self.db, write pool => {
-            sqlx::query("UPDATE notice_tokens SET revoked_at = $1 WHERE message_id = $2 AND revoked_at IS NULL")
+    pub async fn revoke_notice_tokens(
+        &self,
+        message_id: i64,
+        by: &str,
+        now: Millis,
+    ) -> Result<u64> {
+        crate::db::with_write_tx!(&self.db, tx => {
+            let n = sqlx::query("UPDATE notice_tokens SET revoked_at = $1 WHERE message_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(message_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-        }))
+                .rows_affected();
+            let entry = crate::NewAuditEntry {
+                actor: by.to_owned(),
+                action: "notice.links_revoked".to_owned(),
+                subjects: vec![format!("message:{message_id}")],
+                details: serde_json::json!({"links": n}),
+            };
+            let (details_text, subjects_text) = entry.texts()?;
+            let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
+            tx.commit().await?;
+            Ok(n)
+        })
     }
 
     /// Recipients of a message with their user ids and logins.

@@ -300,6 +300,15 @@ async fn message_list_shows_metadata_and_never_content() {
     );
     let annas: serde_json::Value = serde_json::from_str(&annas).expect("json");
     assert_eq!(annas.as_array().expect("array").len(), 1);
+    let id = listed[1]["id"].as_i64().expect("id").to_string();
+    let revoked = ratspost_ok(
+        &config,
+        &["message", "revoke-links", &id, "--by", "admin"],
+        None,
+    );
+    assert!(revoked.contains("notice link(s) of message"), "{revoked}");
+    let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
+    assert!(audit.contains("notice.links_revoked"), "{audit}");
     let table = ratspost_ok(&config, &["message", "list"], None);
     for out in [&all, &table] {
         assert!(

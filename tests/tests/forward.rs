@@ -200,6 +200,24 @@ async fn flow(db: TestDb) {
         .expect("resolve")
         .expect("the token opens the message");
     assert!(message_id > 0 && user_id > 0);
+    // Links can be revoked at once (audited).
+    let revoked = s
+        .store
+        .revoke_notice_tokens(message_id, "admin1", store::now_millis())
+        .await
+        .expect("revoke");
+    assert!(
+        revoked >= 2,
+        "the forward's and the mailbox copy's links: {revoked}"
+    );
+    assert!(
+        s.store
+            .resolve_notice_token(&relay::forward::token_hash(link), store::now_millis())
+            .await
+            .expect("resolve")
+            .is_none(),
+        "a revoked link must not open the message"
+    );
     assert!(
         s.store
             .resolve_notice_token(link, store::now_millis())

@@ -57,13 +57,14 @@ async fn execute(
                 by,
             };
             let expires = rfc3339(now + policy.code_ttl);
+            let signer = crate::dkim::Signer::load(config)?;
             let e = store
                 .request_exemption(
                     &request,
                     policy,
                     &code_hash(&code),
                     |id| {
-                        compose::confirmation(
+                        let mut mail = compose::confirmation(
                             &config.notices,
                             id,
                             &request.login,
@@ -71,7 +72,9 @@ async fn execute(
                             &code,
                             days,
                             &expires,
-                        )
+                        );
+                        mail.body = signer.sign(mail.body);
+                        mail
                     },
                     now,
                 )

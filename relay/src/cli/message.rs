@@ -23,8 +23,18 @@ struct Listed {
 }
 
 pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<()> {
-    let MessageCommand::List { json, user, limit } = cmd;
     let store = open_store(config).await?;
+    let (json, user, limit) = match cmd {
+        MessageCommand::List { json, user, limit } => (json, user, limit),
+        MessageCommand::RevokeLinks { id, by } => {
+            let n = store
+                .revoke_notice_tokens(id, &by, store::now_millis())
+                .await;
+            store.close().await;
+            println!("{} notice link(s) of message {id} revoked", n?);
+            return Ok(());
+        }
+    };
     let messages = store.list_messages(&MessageFilter { user, limit }).await;
     store.close().await;
     let listed: Vec<Listed> = messages?
