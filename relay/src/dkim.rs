@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter as _;
 use mail_auth::dkim::{DkimSigner, Done};
@@ -64,19 +63,9 @@ impl Signer {
 
 /// The PKCS#8 key, created on first use.
 fn key_der(config: &Config) -> anyhow::Result<Vec<u8>> {
-    let path = config.data_dir.join("dkim.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let der = Ed25519Key::generate_pkcs8()
-                .map_err(|e| anyhow::anyhow!("generating the DKIM key: {e}"))?;
-            tls::write_private(&path, hex::encode(&der).as_bytes())?;
-            Ok(der)
-        }
-        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
-    }
+    tls::secret_file(&config.data_dir.join("dkim.key"), || {
+        Ed25519Key::generate_pkcs8().map_err(|e| anyhow::anyhow!("generating the DKIM key: {e}"))
+    })
 }
 
 /// The DNS name and TXT record to publish for the key.

@@ -2,8 +2,6 @@
 //! data directory, self-signed certificate, database with migrations, bootstrap admin.
 //! Each step only happens when its result is missing, so running it again is harmless.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 use store::{NewUser, Role, Store, StoreOptions};
 
@@ -50,7 +48,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// When a directory, the certificate or the database cannot be created.
 pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
     let mut report = Report::default();
-    create_private_dir(&config.data_dir)?;
+    tls::create_private_dir(&config.data_dir)?;
     if config.tls.generated && !(config.tls.cert.exists() && config.tls.key.exists()) {
         tls::generate_self_signed(&config.tls.cert, &config.tls.key)?;
         report.certificate_generated = true;
@@ -80,32 +78,9 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
 /// # Errors
 /// When it cannot be read or written.
 pub fn srs_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
-    let path = config.data_dir.join("srs.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key: [u8; 32] = rand::random();
-            tls::write_private(&path, hex::encode(key).as_bytes())?;
-            Ok(key.to_vec())
-        }
-        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// Creates `dir` readable by the owner only: it holds the database and private keys.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))
+    tls::secret_file(&config.data_dir.join("srs.key"), || {
+        Ok(rand::random::<[u8; 32]>().to_vec())
+    })
 }
 
 /// Prints what setup did, including the one-time admin password, to stdout (never to the

@@ -42,16 +42,7 @@ pub fn generate_self_signed(cert: &Path, key: &Path) -> anyhow::Result<()> {
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            builder.mode(0o700);
-        }
-        builder
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+        create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -68,6 +59,46 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     file.sync_all()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Creates `dir` (and its parents) readable by the owner only: it holds the database and
+/// private keys.
+///
+/// # Errors
+/// When the directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating directory {}", dir.display()))
+}
+
+/// The secret in `path` (hex), or, when the file does not exist yet, the one `generate`
+/// makes, written there with mode 0600.
+///
+/// # Errors
+/// When the file cannot be read, parsed or written.
+pub fn secret_file(
+    path: &Path,
+    generate: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let secret = generate()?;
+            write_private(path, hex::encode(&secret).as_bytes())?;
+            Ok(secret)
+        }
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// Builds a TLS acceptor (TLS 1.2 and 1.3 only) from PEM files.
