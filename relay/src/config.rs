@@ -338,7 +338,7 @@ pub struct Config {
     /// `[classifier]`
     pub classifier: ClassifierConfig,
     /// `[exemptions]`
-    pub exemptions: store::ExemptionPolicy,
+    pub exemptions: ExemptionsConfig,
     /// `[notices]`
     pub notices: NoticesConfig,
     /// `[delivery]`
@@ -437,6 +437,13 @@ pub struct NoticesConfig {
     pub paper_url: Option<String>,
     /// The municipality's paper-number pattern; `None` for the built-in one.
     pub paper_pattern: Option<regex::Regex>,
+}
+
+/// `[exemptions]`
+#[derive(Debug, Clone)]
+pub struct ExemptionsConfig {
+    /// What the store enforces on every transition.
+    pub policy: store::ExemptionPolicy,
     /// Every forward is a notice, also for clean mail.
     pub notices_only: bool,
     /// Remind the user this long before an exemption ends (zero: never).
@@ -873,7 +880,7 @@ impl Config {
                 Vec::new(),
             )
         };
-        let exemptions = store::ExemptionPolicy {
+        let policy = store::ExemptionPolicy {
             max_days: r.count(
                 "exemptions.max_days",
                 &x.max_days,
@@ -989,6 +996,9 @@ impl Config {
                     )
                 })
                 .flatten(),
+        };
+        let exemptions = ExemptionsConfig {
+            policy,
             notices_only: r.get("exemptions.notices_only", &x.notices_only, false),
             reminder_before: Duration::from_secs(
                 86_400

@@ -45,7 +45,7 @@ impl Forwarder {
             .verdict(id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("message {id} has no verdict"))?;
-        let as_notice = verdict.sensitive || self.config.notices.notices_only;
+        let as_notice = verdict.sensitive || self.config.exemptions.notices_only;
         // What every notice about this message says (without its link).
         let facts = as_notice.then(|| self.facts(&raw, &verdict));
         let notice = |to: &str| {

@@ -125,7 +125,7 @@ async fn expire_exemptions(
     dkim: crate::dkim::Signer,
     shutdown: Shutdown,
 ) {
-    let window = i64::try_from(config.notices.reminder_before.as_millis()).unwrap_or(0);
+    let window = i64::try_from(config.exemptions.reminder_before.as_millis()).unwrap_or(0);
     loop {
         let now = store::now_millis();
         match store.expire_exemptions(now).await {
@@ -165,7 +165,7 @@ async fn expire_exemptions(
         }
         tokio::select! {
             () = shutdown.stop.cancelled() => return,
-            () = tokio::time::sleep(config.notices.check_interval) => {}
+            () = tokio::time::sleep(config.exemptions.check_interval) => {}
         }
     }
 }

@@ -37,7 +37,7 @@ async fn request(s: &Server) -> i64 {
                 reason: "Test".into(),
                 by: "anna".into(),
             },
-            &config.exemptions,
+            &config.exemptions.policy,
             "hash",
             |id| {
                 relay::compose::confirmation(

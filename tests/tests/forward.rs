@@ -47,7 +47,7 @@ async fn exempt(s: &Server) -> i64 {
                 reason: "Test".into(),
                 by: "anna".into(),
             },
-            &config.exemptions,
+            &config.exemptions.policy,
             "code-hash",
             |id| relay::compose::confirmation(&config.notices, id, "anna", PRIVATE, "0", 7, "-"),
             now,
@@ -55,12 +55,12 @@ async fn exempt(s: &Server) -> i64 {
         .await
         .expect("request");
     s.store
-        .approve_exemption(e.id, "admin1", &config.exemptions, now)
+        .approve_exemption(e.id, "admin1", &config.exemptions.policy, now)
         .await
         .expect("approve");
     let confirmed = s
         .store
-        .confirm_exemption(e.id, "code-hash", &config.exemptions, now)
+        .confirm_exemption(e.id, "code-hash", &config.exemptions.policy, now)
         .await
         .expect("confirm");
     assert!(

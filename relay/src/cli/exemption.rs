@@ -37,7 +37,7 @@ async fn execute(
     store: &store::Store,
     cmd: ExemptionCommand,
 ) -> anyhow::Result<()> {
-    let policy = &config.exemptions;
+    let policy = &config.exemptions.policy;
     let now = store::now_millis();
     match cmd {
         ExemptionCommand::Request {
