@@ -37,17 +37,30 @@ impl Forwarder {
     /// # Errors
     /// When the store fails; the message stays `classified` and is taken up again.
     pub async fn process(&self, id: i64) -> anyhow::Result<()> {
-        let now = store::now_millis();
         let raw = self.store.message_raw(id).await?;
-        let envelope = self.store.message_envelope(id).await?;
         let verdict = self
             .store
             .verdict(id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("message {id} has no verdict"))?;
+        self.decide(id, &raw, &verdict).await
+    }
+
+    /// Like [`Self::process`], with the message's bytes and stored verdict already in hand.
+    ///
+    /// # Errors
+    /// When the store fails; the message stays `classified` and is taken up again.
+    pub async fn decide(
+        &self,
+        id: i64,
+        raw: &[u8],
+        verdict: &store::VerdictRecord,
+    ) -> anyhow::Result<()> {
+        let now = store::now_millis();
+        let envelope = self.store.message_envelope(id).await?;
         let as_notice = verdict.sensitive || self.config.exemptions.notices_only;
         // What every notice about this message says (without its link).
-        let facts = as_notice.then(|| self.facts(&raw, &verdict));
+        let facts = as_notice.then(|| self.facts(raw, verdict));
         let notice = |to: &str| {
             let facts = facts
                 .as_ref()
@@ -109,7 +122,7 @@ impl Forwarder {
                     now,
                 )
                 .into_bytes();
-                body.extend_from_slice(&raw);
+                body.extend_from_slice(raw);
                 ForwardDecision {
                     user_id,
                     login,

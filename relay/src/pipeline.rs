@@ -86,42 +86,62 @@ impl Pipeline {
     }
 
     async fn process(&self, id: i64) {
-        if self.store.verdict(id).await.ok().flatten().is_none() {
-            self.classify(id).await;
-        }
-        if let Err(err) = self.forwarder.process(id).await {
+        let classified = match self.store.verdict(id).await {
+            Ok(Some(_)) => None,
+            _ => self.classify(id).await,
+        };
+        // Freshly classified here: decide with the bytes and verdict in hand. Otherwise (a
+        // resumed message, or another node's verdict) the forwarder loads them.
+        let decided = match classified {
+            Some((raw, verdict)) => self.forwarder.decide(id, &raw, &verdict).await,
+            None => self.forwarder.process(id).await,
+        };
+        if let Err(err) = decided {
             tracing::error!(id, error = %err, "forward decision failed; will retry");
         }
     }
 
-    async fn classify(&self, id: i64) {
+    /// Classifies message `id` and stores the verdict; returns the bytes and the verdict when
+    /// this verdict is the one stored.
+    async fn classify(&self, id: i64) -> Option<(Arc<[u8]>, VerdictRecord)> {
         let raw = match self.store.message_raw(id).await {
             Ok(raw) => raw,
             Err(err) => {
                 tracing::error!(id, error = %err, "cannot load message for classification");
-                return;
+                return None;
             }
         };
-        let size = raw.len();
+        let raw: Arc<[u8]> = raw.into();
         let started = std::time::Instant::now();
-        let record = classify_bounded(raw, Arc::clone(&self.rules), self.timeout).await;
+        let record =
+            classify_bounded(Arc::clone(&raw), Arc::clone(&self.rules), self.timeout).await;
         match self.store.record_verdict(id, &record).await {
-            Ok(()) => tracing::info!(
-                id,
-                size,
-                sensitive = record.sensitive,
-                categories = %record.categories.join(","),
-                micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                "message classified"
-            ),
-            Err(err) => tracing::error!(id, error = %err, "cannot store verdict; will retry"),
+            Ok(stored) => {
+                tracing::info!(
+                    id,
+                    size = raw.len(),
+                    sensitive = record.sensitive,
+                    categories = %record.categories.join(","),
+                    micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    "message classified"
+                );
+                stored.then_some((raw, record))
+            }
+            Err(err) => {
+                tracing::error!(id, error = %err, "cannot store verdict; will retry");
+                None
+            }
         }
     }
 }
 
 /// Classifies on the blocking pool within `timeout`. A timeout or panic is a fail-closed
 /// verdict.
-pub async fn classify_bounded(raw: Vec<u8>, rules: Arc<Rules>, timeout: Duration) -> VerdictRecord {
+pub async fn classify_bounded(
+    raw: Arc<[u8]>,
+    rules: Arc<Rules>,
+    timeout: Duration,
+) -> VerdictRecord {
     let task = tokio::task::spawn_blocking(move || classifier::classify(&raw, &rules));
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(verdict)) => record(&verdict),
@@ -171,7 +191,7 @@ mod tests {
         // 3 MB of text with the Steuer-ID pattern's first digits everywhere keeps the
         // classifier busy longer than a zero timeout allows.
         let raw = format!("Subject: x\r\n\r\n{}\r\n", "86095 ".repeat(500_000)).into_bytes();
-        let v = classify_bounded(raw, Arc::new(Rules::default()), Duration::ZERO).await;
+        let v = classify_bounded(raw.into(), Arc::new(Rules::default()), Duration::ZERO).await;
         assert!(v.sensitive);
         assert_eq!(v.categories, [category::UNINSPECTABLE]);
         assert!(v.findings.contains("classifier timeout"), "{}", v.findings);
@@ -180,7 +200,12 @@ mod tests {
     #[tokio::test]
     async fn a_verdict_is_recorded_without_values() {
         let raw = b"Subject: x\r\n\r\nSteuer-ID 86095742719\r\n".to_vec();
-        let v = classify_bounded(raw, Arc::new(Rules::default()), Duration::from_secs(30)).await;
+        let v = classify_bounded(
+            raw.into(),
+            Arc::new(Rules::default()),
+            Duration::from_secs(30),
+        )
+        .await;
         assert!(v.sensitive);
         assert_eq!(v.categories, ["tax_id"]);
         assert!(!v.findings.contains("86095742719"), "{}", v.findings);

@@ -231,15 +231,16 @@ impl Store {
     }
 
     /// Stores the verdict of a message and moves it from `received` to `classified`, in one
-    /// transaction. Idempotent: when another node classified it first, nothing changes.
+    /// transaction. Idempotent: when another node classified it first, nothing changes and
+    /// the result is `false` (the stored verdict is theirs).
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
-    pub async fn record_verdict(&self, message_id: i64, verdict: &VerdictRecord) -> Result<()> {
+    pub async fn record_verdict(&self, message_id: i64, verdict: &VerdictRecord) -> Result<bool> {
         let categories =
             serde_json::to_string(&verdict.categories).unwrap_or_else(|_| "[]".to_owned());
         let now = crate::now_millis();
-        with_pool!(&self.db, write pool => {
+        let stored = with_pool!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
             let moved = sqlx::query("UPDATE messages SET state = 'classified' WHERE id = $1 AND state = 'received'")
                 .bind(message_id)
@@ -260,8 +261,9 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
+            moved == 1
         });
-        Ok(())
+        Ok(stored)
     }
 
     /// The stored verdict of a message, if it has been classified.
