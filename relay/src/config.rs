@@ -89,6 +89,8 @@ pub mod defaults {
     pub const DELIVERY_LEASE_SECS: u64 = 600;
     /// Connect and reply timeout.
     pub const DELIVERY_TIMEOUT_SECS: u64 = 120;
+    /// Port of the receiving servers for direct MX delivery.
+    pub const DELIVERY_MX_PORT: u64 = 25;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -173,6 +175,12 @@ pub struct RawDelivery {
     pub lease_secs: Field<u64>,
     /// Seconds.
     pub timeout_secs: Field<u64>,
+    /// Port for direct MX delivery.
+    pub mx_port: Field<u64>,
+    /// DNS servers (`IP` or `IP:PORT`) for MX lookups.
+    pub resolvers: Field<Vec<String>>,
+    /// Allow MX hosts at loopback/private addresses.
+    pub mx_private_addresses: Field<bool>,
 }
 
 /// `[exemptions]`
@@ -388,8 +396,7 @@ pub enum TlsMode {
 /// `[delivery]`
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
-    /// Smarthost `host:port`; `None` means nothing is delivered (direct MX delivery is not
-    /// built yet).
+    /// Smarthost `host:port`; `None` means direct delivery to the recipient domain's MX.
     pub smarthost: Option<String>,
     /// TLS policy.
     pub tls: TlsMode,
@@ -409,6 +416,14 @@ pub struct DeliveryConfig {
     pub lease: Duration,
     /// Connect and reply timeout.
     pub timeout: Duration,
+    /// Port of the receiving servers for direct MX delivery.
+    pub mx_port: u16,
+    /// DNS servers for MX lookups; empty means the system's (`/etc/resolv.conf`).
+    pub resolvers: Vec<SocketAddr>,
+    /// Whether MX hosts at loopback, private or link-local addresses may be used. Off, so a
+    /// private domain whose MX points into the city's network cannot make ratspost deliver
+    /// there.
+    pub mx_private_addresses: bool,
 }
 
 /// Language of mails ratspost writes.
@@ -1095,6 +1110,25 @@ impl Config {
                 &dl.timeout_secs,
                 d::DELIVERY_TIMEOUT_SECS,
             ),
+            mx_port: u16::try_from(r.count(
+                "delivery.mx_port",
+                &dl.mx_port,
+                d::DELIVERY_MX_PORT,
+                u64::from(u16::MAX),
+            ))
+            .unwrap_or(25),
+            resolvers: r.parse(
+                "delivery.resolvers",
+                &dl.resolvers,
+                Vec::new(),
+                |list| list.iter().map(|v| parse_dns_server(v)).collect(),
+                Vec::new(),
+            ),
+            mx_private_addresses: r.get(
+                "delivery.mx_private_addresses",
+                &dl.mx_private_addresses,
+                false,
+            ),
         };
         let dkim = DkimConfig {
             domain: r.parse(
@@ -1169,6 +1203,13 @@ fn parse_network(net: &str) -> Result<IpNet, String> {
     net.parse::<IpNet>()
         .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("{net:?} is not an IP network (e.g. 10.1.2.0/24)"))
+}
+
+/// A DNS server: `IP` (port 53) or `IP:PORT` (`[IPv6]:PORT`).
+fn parse_dns_server(v: &str) -> Result<SocketAddr, String> {
+    v.parse::<SocketAddr>()
+        .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("{v:?} is not an IP address or IP:PORT"))
 }
 
 /// A TOML error with its line number.
@@ -1295,8 +1336,14 @@ show_subject = false
 
 [delivery]
 # The smarthost that takes ratspost's outgoing mail (confirmations, forwards, notices).
-# Without it nothing leaves: jobs wait in the queue (direct MX delivery is not built yet).
+# Without it ratspost delivers directly to the MX hosts of each recipient's domain.
 # smarthost = "mail.stadt.example:587"
+# Direct MX delivery: the receivers' port, the DNS servers to ask (default: the system's
+# /etc/resolv.conf), and whether an MX at a loopback, private or link-local address may be
+# used (off: a private domain must not steer mail into the city's own network).
+mx_port = {dl_mx_port}
+# resolvers = ["10.0.0.53", "10.0.0.54:53"]
+mx_private_addresses = false
 # "required": STARTTLS with a verified certificate or no delivery (the job waits);
 # "opportunistic": STARTTLS when offered; "none": plaintext.
 tls = "required"
@@ -1356,6 +1403,7 @@ selector = "ratspost"
         dl_give = d::DELIVERY_GIVE_UP_HOURS,
         dl_lease = d::DELIVERY_LEASE_SECS,
         dl_timeout = d::DELIVERY_TIMEOUT_SECS,
+        dl_mx_port = d::DELIVERY_MX_PORT,
     )
 }
 

@@ -8,6 +8,7 @@
 //! is no longer active, is dropped — and the drop is audited.
 
 pub mod client;
+pub mod mx;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,17 +19,27 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use client::{Hop, SendError};
+use mx::Mx;
 
 /// Pause between queue scans when there is nothing to do (jobs queued by this process wake
 /// the worker at once; this bounds the wait for jobs queued by other nodes or the CLI).
 const IDLE: Duration = Duration::from_secs(1);
+
+/// Where jobs go.
+#[derive(Clone)]
+enum Route {
+    /// Everything through one relay.
+    Smarthost(Hop),
+    /// Straight to each recipient domain's MX hosts.
+    Mx(Arc<Mx>),
+}
 
 /// The worker.
 #[derive(Clone)]
 pub struct Delivery {
     store: Store,
     config: Arc<Config>,
-    hop: Option<Hop>,
+    route: Route,
     owner: String,
     wake: Arc<tokio::sync::Notify>,
 }
@@ -37,28 +48,35 @@ impl Delivery {
     /// A worker for `config.delivery`.
     ///
     /// # Errors
-    /// When `delivery.ca_file` cannot be loaded.
+    /// When `delivery.ca_file` cannot be loaded, or, without a smarthost, no DNS resolver
+    /// can be set up.
     pub fn new(
         store: Store,
         config: Arc<Config>,
         wake: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
         let d = &config.delivery;
-        let hop = match &d.smarthost {
-            Some(address) => Some(Hop {
+        let hop = Hop {
+            address: String::new(),
+            host: String::new(),
+            tls: d.tls,
+            connector: client::connector(d.ca_file.as_deref())?,
+            helo: config.smtp.hostname.clone(),
+            timeout: d.timeout,
+            auth: None,
+        };
+        let route = match &d.smarthost {
+            Some(address) => Route::Smarthost(Hop {
                 address: address.clone(),
                 host: address
                     .rsplit_once(':')
                     .map_or(address.as_str(), |(h, _)| h)
                     .trim_matches(['[', ']'])
                     .to_owned(),
-                tls: d.tls,
-                connector: client::connector(d.ca_file.as_deref())?,
-                helo: config.smtp.hostname.clone(),
-                timeout: d.timeout,
                 auth: d.auth.clone(),
+                ..hop
             }),
-            None => None,
+            None => Route::Mx(Arc::new(Mx::new(d, hop)?)),
         };
         let owner = format!(
             "{}-{}-{:08x}",
@@ -69,7 +87,7 @@ impl Delivery {
         Ok(Self {
             store,
             config,
-            hop,
+            route,
             owner,
             wake,
         })
@@ -77,10 +95,8 @@ impl Delivery {
 
     /// Runs until `shutdown.stop`; deliveries in progress finish first.
     pub async fn run(self, shutdown: Shutdown) {
-        if self.hop.is_none() {
-            tracing::warn!(
-                "no delivery.smarthost configured: queued mail waits (direct MX delivery is not built yet)"
-            );
+        if let Route::Mx(_) = self.route {
+            tracing::info!("no delivery.smarthost configured: delivering directly to MX hosts");
         }
         let d = &self.config.delivery;
         loop {
@@ -183,10 +199,13 @@ impl Delivery {
         if let Some(reason) = self.must_drop(job, now).await {
             return JobOutcome::Dropped { reason };
         }
-        let Some(hop) = &self.hop else {
-            return self.temporary(job, "no delivery.smarthost configured".to_owned(), now);
+        let sent = match &self.route {
+            Route::Smarthost(hop) => {
+                client::send(hop, &job.mail_from, &job.rcpt_to, &job.body).await
+            }
+            Route::Mx(mx) => mx.send(&job.mail_from, &job.rcpt_to, &job.body).await,
         };
-        match client::send(hop, &job.mail_from, &job.rcpt_to, &job.body).await {
+        match sent {
             Ok(()) => JobOutcome::Delivered,
             Err(SendError::Permanent(error)) => JobOutcome::Failed { error },
             Err(SendError::Temporary(error)) => self.temporary(job, error, now),

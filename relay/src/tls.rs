@@ -17,11 +17,15 @@ use tokio_rustls::TlsAcceptor;
 /// # Errors
 /// When generation or writing fails.
 pub fn generate_self_signed(cert: &Path, key: &Path) -> anyhow::Result<()> {
-    let names = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
+    generate_self_signed_for(cert, key, &["localhost", "127.0.0.1", "::1"])
+}
+
+/// Like [`generate_self_signed`], for the host names and addresses in `names`.
+///
+/// # Errors
+/// When generation or writing fails.
+pub fn generate_self_signed_for(cert: &Path, key: &Path, names: &[&str]) -> anyhow::Result<()> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let certified = rcgen::generate_simple_self_signed(names).context("generating certificate")?;
     if let Some(dir) = cert.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

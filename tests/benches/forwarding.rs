@@ -43,13 +43,14 @@ fn main() {
 async fn bench(db: TestDb, name: &str, total: usize) {
     let sink = Sink::start(SinkOptions::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), &db.url, "max_connections_per_ip = 64");
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str(&format!(
-        "[delivery]\nsmarthost = \"{}\"\ntls = \"none\"\nconcurrency = 16\n[classifier]\nworkers = 4\n",
-        sink.addr
-    ));
-    std::fs::write(&config, text).expect("config");
+    let config = write_config(
+        dir.path(),
+        &db.url,
+        &format!(
+            "max_connections_per_ip = 64\n[delivery]\nsmarthost = \"{}\"\ntls = \"none\"\nconcurrency = 16\n[classifier]\nworkers = 4\n",
+            sink.addr
+        ),
+    );
     enrol(&config, "anna", "anna@stadt.test", "bench");
     ratspost_ok(
         &config,

@@ -88,7 +88,8 @@ pub fn enrol(config: &Path, login: &str, address: &str, password: &str) {
 pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
     let path = dir.join("ratspost.toml");
     let text = format!(
-        "data_dir = \"data\"\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n"
+        "data_dir = \"data\"\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n{dns}",
+        dns = crate::loopback_dns(smtp_toml),
     );
     std::fs::write(&path, text).expect("write config");
     path

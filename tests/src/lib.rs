@@ -4,8 +4,21 @@
 
 pub mod client;
 pub mod daemon;
+pub mod dns;
 pub mod server;
 pub mod sink;
+
+/// The `[delivery]` section a test daemon gets when its configuration has none: tests talk
+/// only to loopback, so MX lookups go to a loopback port where no DNS server answers (queued
+/// mail then waits, saying why), never to the machine's resolver.
+#[must_use]
+pub fn loopback_dns(toml: &str) -> &'static str {
+    if toml.contains("[delivery]") {
+        ""
+    } else {
+        "[delivery]\nresolvers = [\"127.0.0.1:9\"]\n"
+    }
+}
 
 /// True under CI, where a missing external client is a failure rather than a skip.
 #[must_use]

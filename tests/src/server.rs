@@ -39,9 +39,10 @@ impl Server {
     pub async fn start_full(db: TestDb, smtp_toml: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
-            "data_dir = {dir:?}\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n{extra}\n",
+            "data_dir = {dir:?}\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n{extra}\n{dns}",
             dir = dir.path().display().to_string(),
             url = db.url,
+            dns = crate::loopback_dns(extra),
         );
         let config = Config::parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
         let (store, _) = relay::setup::prepare(&config).await.expect("setup");

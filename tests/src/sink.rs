@@ -33,6 +33,8 @@ pub struct SinkOptions {
     pub starttls: bool,
     /// Reply to every RCPT with this instead of `250` (e.g. `550 5.1.1 unknown`).
     pub rcpt_reply: Option<String>,
+    /// Names in the certificate (default: localhost, 127.0.0.1, ::1).
+    pub names: Vec<String>,
 }
 
 /// A running sink.
@@ -60,7 +62,12 @@ impl Sink {
         let dir = tempfile::tempdir().expect("tempdir");
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        relay::tls::generate_self_signed(&cert, &key).expect("sink certificate");
+        if options.names.is_empty() {
+            relay::tls::generate_self_signed(&cert, &key).expect("sink certificate");
+        } else {
+            let names: Vec<&str> = options.names.iter().map(String::as_str).collect();
+            relay::tls::generate_self_signed_for(&cert, &key, &names).expect("sink certificate");
+        }
         let acceptor = relay::tls::acceptor(&cert, &key).expect("sink TLS");
         let listener = TcpListener::bind(addr).await.expect("bind sink");
         let addr = listener.local_addr().expect("addr");

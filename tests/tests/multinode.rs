@@ -20,10 +20,11 @@ async fn two_nodes_deliver_500_jobs_exactly_once() {
     let mut nodes = Vec::new();
     for name in ["node-a", "node-b"] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = write_config(dir.path(), &db.url, &format!("hostname = \"{name}.test\""));
-        let mut text = std::fs::read_to_string(&config).expect("config");
-        text.push_str(&delivery);
-        std::fs::write(&config, text).expect("config");
+        let config = write_config(
+            dir.path(),
+            &db.url,
+            &format!("hostname = \"{name}.test\"\n{delivery}"),
+        );
         nodes.push((Daemon::start(&config), dir));
     }
     let store = db.open().await;
