@@ -10,6 +10,7 @@
 //! - [`audit`]: the hash-chained, append-only audit log and its verification.
 //! - `exemptions.rs`: forwarding exemptions, their state machine, and the outbound queue
 //!   rows a transition creates.
+//! - `web.rs`: web UI sessions and the audited opening of notice links.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
 //!
@@ -25,6 +26,7 @@ mod messages;
 pub mod password;
 mod queue;
 mod users;
+mod web;
 mod writer;
 
 #[cfg(feature = "testing")]
@@ -42,6 +44,7 @@ pub use messages::{
 };
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use users::{NewUser, RecipientLookup, Role, User};
+pub use web::{NoticeAccess, NoticeView, WebSession};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.
 pub type Millis = i64;

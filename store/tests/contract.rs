@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use store::testing::{TestDb, raw_execute};
 use store::{
-    AuditCheck, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser, RecipientLookup,
-    Role, Store, StoredRecipient, VerdictRecord, password,
+    AuditCheck, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser, NoticeAccess,
+    NoticeView, RecipientLookup, Role, Store, StoredRecipient, VerdictRecord, password,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for every contract test `NAME(&TestDb)`.
@@ -54,6 +54,8 @@ contract!(
     queue_leases_deliver_each_job_once,
     queue_leases_expire_and_outcomes_are_recorded,
     exemption_reminders_are_queued_once,
+    web_sessions_expire_and_end,
+    notice_links_open_only_for_their_owner_and_every_attempt_is_audited,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -1259,4 +1261,126 @@ async fn queue_leases_expire_and_outcomes_are_recorded(db: &TestDb) {
         store.verify_audit().await.expect("verify"),
         AuditCheck::Intact { entries: 2, .. }
     ));
+}
+
+async fn web_sessions_expire_and_end(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store.create_user(&staff("anna", &[])).await.expect("anna");
+    let now = store::now_millis();
+    store
+        .create_web_session("h1", anna.id, "csrf1", "127.0.0.1", now, now + 1000)
+        .await
+        .expect("session");
+    let s = store
+        .web_session("h1", now)
+        .await
+        .expect("read")
+        .expect("valid");
+    assert_eq!(
+        (s.login.as_str(), s.csrf.as_str(), s.role),
+        ("anna", "csrf1", Role::Staff)
+    );
+    assert_eq!(
+        store.web_session("h1", now + 1000).await.expect("read"),
+        None,
+        "expired session valid"
+    );
+    assert_eq!(store.web_session("other", now).await.expect("read"), None);
+    store.delete_web_session("h1").await.expect("logout");
+    assert_eq!(
+        store.web_session("h1", now).await.expect("read"),
+        None,
+        "session survived logout"
+    );
+}
+
+async fn notice_links_open_only_for_their_owner_and_every_attempt_is_audited(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let bert = store.create_user(&staff("bert", &[])).await.expect("bert");
+    let id = store
+        .insert_message(message(anna.id, "anna@stadt.test", "geheim"))
+        .await
+        .expect("message");
+    let now = store::now_millis();
+    for (hash, expires, revoked) in [
+        ("valid", now + 60_000, "NULL"),
+        ("old", now - 1, "NULL"),
+        ("gone", now + 60_000, "1"),
+    ] {
+        raw_execute(
+            &store,
+            &format!(
+                "INSERT INTO notice_tokens (token_hash, message_id, user_id, created_at, expires_at, revoked_at) \
+                 VALUES ('{hash}', {id}, {}, {now}, {expires}, {revoked})",
+                anna.id
+            ),
+        )
+        .await;
+    }
+    let view = |token_hash, user_id, login| NoticeView {
+        token_hash,
+        user_id,
+        login,
+        ip: "192.0.2.7",
+        what: "message",
+    };
+    assert_eq!(
+        store
+            .open_notice(&view("valid", anna.id, "anna"), now)
+            .await
+            .expect("open"),
+        NoticeAccess::Open { message_id: id }
+    );
+    for (hash, user, login, reason) in [
+        ("valid", bert.id, "bert", "another user"),
+        ("old", anna.id, "anna", "expired"),
+        ("gone", anna.id, "anna", "revoked"),
+    ] {
+        match store
+            .open_notice(&view(hash, user, login), now)
+            .await
+            .expect("open")
+        {
+            NoticeAccess::Refused { reason: r } => assert!(r.contains(reason), "{hash}: {r}"),
+            other => panic!("{hash} by {login} gave {other:?}"),
+        }
+    }
+    assert_eq!(
+        store
+            .open_notice(&view("nonsense", anna.id, "anna"), now)
+            .await
+            .expect("open"),
+        NoticeAccess::Unknown
+    );
+    let audit = store.list_audit(0, 100).await.expect("audit");
+    let seen: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.actor.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("notice.viewed", "anna"),
+            ("notice.view_refused", "bert"),
+            ("notice.view_refused", "anna"),
+            ("notice.view_refused", "anna"),
+        ]
+    );
+    assert!(
+        audit[0].subjects.contains(&format!("message:{id}")),
+        "{:?}",
+        audit[0]
+    );
+    assert_eq!(audit[0].details["ip"], "192.0.2.7");
+    assert!(
+        matches!(
+            store.verify_audit().await.expect("verify"),
+            AuditCheck::Intact { entries: 4, .. }
+        ),
+        "audit chain broken"
+    );
 }
