@@ -91,6 +91,12 @@ pub mod defaults {
     pub const DELIVERY_TIMEOUT_SECS: u64 = 120;
     /// Port of the receiving servers for direct MX delivery.
     pub const DELIVERY_MX_PORT: u64 = 25;
+    /// Web UI (HTTPS), loopback only until configured.
+    pub const WEB_LISTEN: &str = "127.0.0.1:8080";
+    /// A web login lasts a working day.
+    pub const WEB_SESSION_HOURS: u64 = 8;
+    /// Pause after a failed web login.
+    pub const WEB_LOGIN_FAILURE_DELAY_MS: u64 = 1000;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -137,6 +143,20 @@ pub struct RawConfig {
     pub delivery: RawDelivery,
     /// `[dkim]`
     pub dkim: RawDkim,
+    /// `[web]`
+    pub web: RawWeb,
+}
+
+/// `[web]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawWeb {
+    /// `IP:PORT`.
+    pub listen: Field<String>,
+    /// Hours.
+    pub session_hours: Field<u64>,
+    /// Milliseconds.
+    pub login_failure_delay_ms: Field<u64>,
 }
 
 /// `[dkim]`
@@ -353,6 +373,19 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// `[dkim]`
     pub dkim: DkimConfig,
+    /// `[web]`
+    pub web: WebConfig,
+}
+
+/// `[web]`
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// HTTPS listener.
+    pub listen: SocketAddr,
+    /// How long a login lasts.
+    pub session: Duration,
+    /// Pause after a failed login.
+    pub login_failure_delay: Duration,
 }
 
 /// `[dkim]`
@@ -1130,6 +1163,37 @@ impl Config {
                 false,
             ),
         };
+        let fallback_web: SocketAddr = d::WEB_LISTEN.parse().expect("default web address");
+        let web = WebConfig {
+            listen: r.parse(
+                "web.listen",
+                &raw.web.listen,
+                d::WEB_LISTEN.to_owned(),
+                |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
+                fallback_web,
+            ),
+            session: Duration::from_secs(
+                3600 * r.count(
+                    "web.session_hours",
+                    &raw.web.session_hours,
+                    d::WEB_SESSION_HOURS,
+                    24 * 7,
+                ) as u64,
+            ),
+            login_failure_delay: Duration::from_millis(r.parse(
+                "web.login_failure_delay_ms",
+                &raw.web.login_failure_delay_ms,
+                d::WEB_LOGIN_FAILURE_DELAY_MS,
+                |v| {
+                    if v <= 60_000 {
+                        Ok(v)
+                    } else {
+                        Err(format!("must be at most 60000, got {v}"))
+                    }
+                },
+                d::WEB_LOGIN_FAILURE_DELAY_MS,
+            )),
+        };
         let dkim = DkimConfig {
             domain: r.parse(
                 "dkim.domain",
@@ -1192,6 +1256,7 @@ impl Config {
                 notices,
                 delivery,
                 dkim,
+                web,
             })
         } else {
             Err(r.problems)
@@ -1369,6 +1434,14 @@ timeout_secs = {dl_timeout}
 # made at setup). Publish the record `ratspost dkim record` prints.
 # domain = "<smtp.hostname>"
 selector = "ratspost"
+
+[web]
+# The web UI over HTTPS (same certificate as SMTP): login and the notice-link viewer at
+# /m/TOKEN. Make notices.link_base point here (or at a proxy in the RIS secure area).
+listen = "{web_listen}"
+# How long a login lasts, and the pause after a failed one.
+session_hours = {web_hours}
+login_failure_delay_ms = {web_delay}
 "#,
         data_dir = d::DATA_DIR,
         db_max = d::DB_MAX_CONNECTIONS,
@@ -1404,6 +1477,9 @@ selector = "ratspost"
         dl_lease = d::DELIVERY_LEASE_SECS,
         dl_timeout = d::DELIVERY_TIMEOUT_SECS,
         dl_mx_port = d::DELIVERY_MX_PORT,
+        web_listen = d::WEB_LISTEN,
+        web_hours = d::WEB_SESSION_HOURS,
+        web_delay = d::WEB_LOGIN_FAILURE_DELAY_MS,
     )
 }
 

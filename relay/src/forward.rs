@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use classifier::ris::Reference;
-use sha2::{Digest, Sha256};
 use store::{ForwardDecision, MailboxNotice, QueuedMail, Store};
 
 use crate::compose::{self, NoticeFacts};
@@ -65,7 +64,7 @@ impl Forwarder {
             let facts = facts
                 .as_ref()
                 .expect("facts exist whenever a notice is made");
-            let token = new_token();
+            let token = store::token::new();
             let expires = now
                 + i64::try_from(self.config.notices.link_validity.as_millis()).unwrap_or(i64::MAX);
             let facts = NoticeFacts {
@@ -75,7 +74,7 @@ impl Forwarder {
             };
             (
                 compose::notice(&self.config.notices, to, &facts),
-                (token_hash(&token), expires),
+                (store::token::hash(&token), expires),
             )
         };
         let mut decisions = Vec::new();
@@ -221,21 +220,6 @@ impl Forwarder {
             documents,
         }
     }
-}
-
-/// A link token: 256 random bits, URL-safe. Only its hash is stored.
-fn new_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        s.push_str(&format!("{b:02x}"));
-        s
-    })
-}
-
-/// The stored form of a token.
-#[must_use]
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// The trace line ratspost adds on top of a forwarded message (RFC 5321 §4.4).

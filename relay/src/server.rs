@@ -21,6 +21,8 @@ use crate::tls;
 pub struct Listeners {
     /// SMTP intake.
     pub smtp: TcpListener,
+    /// Web UI (HTTPS).
+    pub web: TcpListener,
 }
 
 impl Listeners {
@@ -32,7 +34,10 @@ impl Listeners {
         let smtp = TcpListener::bind(config.smtp.listen)
             .await
             .with_context(|| format!("binding SMTP listener {}", config.smtp.listen))?;
-        Ok(Self { smtp })
+        let web = TcpListener::bind(config.web.listen)
+            .await
+            .with_context(|| format!("binding web listener {}", config.web.listen))?;
+        Ok(Self { smtp, web })
     }
 
     /// The SMTP address actually bound (with the real port when 0 was asked for).
@@ -41,6 +46,14 @@ impl Listeners {
     /// When the socket has no local address.
     pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
         self.smtp.local_addr()
+    }
+
+    /// The web UI's address actually bound.
+    ///
+    /// # Errors
+    /// When the socket has no local address.
+    pub fn web_addr(&self) -> std::io::Result<SocketAddr> {
+        self.web.local_addr()
     }
 }
 
@@ -85,6 +98,20 @@ pub fn start(
     ));
     let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), queued)?;
     shutdown.tracker.spawn(delivery.run(shutdown.clone()));
+    let web = webui::router(webui::Web {
+        store: store.clone(),
+        session_ttl: config.web.session,
+        login_failure_delay: config.web.login_failure_delay,
+    });
+    if let Ok(addr) = listeners.web.local_addr() {
+        tracing::info!(%addr, "web UI listening (HTTPS)");
+    }
+    shutdown.tracker.spawn(webui::serve(
+        listeners.web,
+        acceptor.clone(),
+        web,
+        shutdown.stop.clone(),
+    ));
     let ctx = smtp::session::Context {
         config,
         store,

@@ -25,6 +25,7 @@ mod exemptions;
 mod messages;
 pub mod password;
 mod queue;
+pub mod token;
 mod users;
 mod web;
 mod writer;

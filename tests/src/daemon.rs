@@ -89,7 +89,7 @@ pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
     let path = dir.join("ratspost.toml");
     let text = format!(
         "data_dir = \"data\"\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n{dns}",
-        dns = crate::loopback_dns(smtp_toml),
+        dns = crate::test_sections(smtp_toml),
     );
     std::fs::write(&path, text).expect("write config");
     path
@@ -100,6 +100,8 @@ pub struct Daemon {
     child: Child,
     /// Where its SMTP listener is.
     pub smtp: SocketAddr,
+    /// Where its web UI listens (HTTPS).
+    pub web: SocketAddr,
     log: Arc<Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
 }
@@ -128,13 +130,22 @@ impl Daemon {
         let sink = Arc::clone(&log);
         // Drain stderr for the daemon's whole life, so it never blocks on a full pipe.
         let drain = std::thread::spawn(move || {
+            let address = |line: &str| {
+                line.split("addr=")
+                    .nth(1)
+                    .and_then(|a| a.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let mut web = String::new();
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("SMTP listening")
-                    && let Some(addr) = line.split("addr=").nth(1)
-                {
-                    let addr = addr.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(addr.to_owned());
+                // The web UI is started before SMTP, so both are known when SMTP listens.
+                if line.contains("web UI listening") {
+                    web = address(&line);
+                }
+                if line.contains("SMTP listening") {
+                    let _ = tx.send((address(&line), web.clone()));
                 }
                 if let Ok(mut log) = sink.lock() {
                     log.push_str(&line);
@@ -142,15 +153,17 @@ impl Daemon {
                 }
             }
         });
-        let addr = rx
+        let (smtp, web) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("daemon did not start: {}", log.lock().expect("log")));
-        let smtp = addr
-            .parse()
-            .unwrap_or_else(|_| panic!("bad address {addr:?}"));
+        let parse = |addr: &str| -> SocketAddr {
+            addr.parse()
+                .unwrap_or_else(|_| panic!("bad address {addr:?}"))
+        };
         Self {
             child,
-            smtp,
+            smtp: parse(&smtp),
+            web: parse(&web),
             log,
             drain: Some(drain),
         }

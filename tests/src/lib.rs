@@ -5,19 +5,34 @@
 pub mod client;
 pub mod daemon;
 pub mod dns;
+pub mod http;
 pub mod server;
 pub mod sink;
 
-/// The `[delivery]` section a test daemon gets when its configuration has none: tests talk
-/// only to loopback, so MX lookups go to a loopback port where no DNS server answers (queued
-/// mail then waits, saying why), never to the machine's resolver.
+/// Sections a test daemon gets when its configuration has none of its own: tests talk only
+/// to loopback, so MX lookups go to a loopback port where no DNS server answers (queued mail
+/// then waits, saying why), never to the machine's resolver; and the web UI listens on an
+/// ephemeral port, so daemons can run side by side.
 #[must_use]
-pub fn loopback_dns(toml: &str) -> &'static str {
-    if toml.contains("[delivery]") {
-        ""
-    } else {
-        "[delivery]\nresolvers = [\"127.0.0.1:9\"]\n"
+pub fn test_sections(toml: &str) -> String {
+    let mut out = String::new();
+    if !toml.contains("[delivery]") {
+        out.push_str("[delivery]\nresolvers = [\"127.0.0.1:9\"]\n");
     }
+    if !toml.contains("[web]") {
+        out.push_str("[web]\nlisten = \"127.0.0.1:0\"\n");
+    }
+    out
+}
+
+/// Whether `program` is on the PATH.
+#[must_use]
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// True under CI, where a missing external client is a failure rather than a skip.

@@ -14,6 +14,8 @@ use store::{NewUser, Role, Store};
 pub struct Server {
     /// Where SMTP listens.
     pub smtp: SocketAddr,
+    /// Where the web UI listens (HTTPS).
+    pub web: SocketAddr,
     /// The store it writes to.
     pub store: Store,
     /// Its configuration.
@@ -42,17 +44,19 @@ impl Server {
             "data_dir = {dir:?}\n[database]\nurl = {url:?}\n[smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.test\"\n{smtp_toml}\n[shutdown]\ngrace_secs = 5\n{extra}\n{dns}",
             dir = dir.path().display().to_string(),
             url = db.url,
-            dns = crate::loopback_dns(extra),
+            dns = crate::test_sections(extra),
         );
         let config = Config::parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
         let (store, _) = relay::setup::prepare(&config).await.expect("setup");
         let listeners = Listeners::bind(&config).await.expect("bind");
         let smtp = listeners.smtp_addr().expect("addr");
+        let web = listeners.web_addr().expect("addr");
         let config = Arc::new(config);
         let shutdown = Shutdown::new();
         server::start(listeners, Arc::clone(&config), store.clone(), &shutdown).expect("start");
         Self {
             smtp,
+            web,
             store,
             config,
             shutdown,

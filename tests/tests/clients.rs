@@ -5,17 +5,9 @@ use tokio::process::Command;
 
 use ratspost_tests::client::sha256;
 use ratspost_tests::server::Server;
-use ratspost_tests::skip;
+use ratspost_tests::{have, skip};
 
 const ANNA: &str = "anna@stadt.test";
-
-fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 async fn server() -> Server {
     let s = Server::start("").await;

@@ -195,7 +195,7 @@ async fn flow(db: TestDb) {
     assert_eq!(link.len(), 64, "256-bit token");
     let (message_id, user_id) = s
         .store
-        .resolve_notice_token(&relay::forward::token_hash(link), store::now_millis())
+        .resolve_notice_token(&store::token::hash(link), store::now_millis())
         .await
         .expect("resolve")
         .expect("the token opens the message");
@@ -212,7 +212,7 @@ async fn flow(db: TestDb) {
     );
     assert!(
         s.store
-            .resolve_notice_token(&relay::forward::token_hash(link), store::now_millis())
+            .resolve_notice_token(&store::token::hash(link), store::now_millis())
             .await
             .expect("resolve")
             .is_none(),

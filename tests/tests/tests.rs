@@ -14,3 +14,4 @@ mod forward;
 mod multinode;
 mod pipeline;
 mod smtp;
+mod viewer;

@@ -1,0 +1,197 @@
+//! Login and logout with the account password (app passwords are for IMAP devices).
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use store::ErrorKind;
+
+use crate::session::{
+    self, LOGIN_COOKIE, LoggedIn, SESSION_COOKIE, cookie, form_allowed, local_path, set_cookie,
+};
+use crate::{ClientAddr, Web, pages};
+
+/// Lifetime of the login form's CSRF cookie.
+const LOGIN_FORM_SECS: u64 = 3600;
+
+#[derive(Deserialize)]
+pub(crate) struct Next {
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `GET /`: who is logged in.
+pub(crate) async fn home(user: LoggedIn) -> Response {
+    let s = &user.session;
+    pages::render(
+        StatusCode::OK,
+        &pages::Home {
+            name: &s.name,
+            login: &s.login,
+            csrf: &s.csrf,
+        },
+    )
+}
+
+fn login_page(status: StatusCode, error: Option<&str>, next: &str, login: &str) -> Response {
+    let csrf = store::token::new();
+    let mut response = pages::render(
+        status,
+        &pages::Login {
+            error,
+            csrf: &csrf,
+            next: local_path(next),
+            login,
+        },
+    );
+    if let Ok(v) = set_cookie(LOGIN_COOKIE, Some(&csrf), LOGIN_FORM_SECS).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `GET /login?next=PATH`.
+pub(crate) async fn form(Query(q): Query<Next>) -> Response {
+    login_page(StatusCode::OK, None, &q.next, "")
+}
+
+/// A hash to verify against when the login does not exist, so the answer takes as long as
+/// for a wrong password and does not reveal which logins exist.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| store::password::hash(&store::token::new()).unwrap_or_default())
+}
+
+/// `POST /login`.
+pub(crate) async fn submit(
+    State(web): State<Arc<Web>>,
+    axum::Extension(ClientAddr(peer)): axum::Extension<ClientAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if !form_allowed(&headers, expected, &f.csrf) {
+        return login_page(
+            StatusCode::BAD_REQUEST,
+            Some("Das Formular war abgelaufen. Bitte melden Sie sich erneut an."),
+            &f.next,
+            &f.login,
+        );
+    }
+    let login = f.login.trim().to_ascii_lowercase();
+    let stored = match web.store.password_hash(&login).await {
+        Ok(h) => Some(h),
+        Err(err) if err.kind() == ErrorKind::NotFound => None,
+        Err(err) => {
+            tracing::error!(error = %err, "web: cannot read accounts");
+            return pages::unavailable();
+        }
+    };
+    let known = stored.is_some();
+    let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());
+    let password = f.password;
+    let ok = tokio::task::spawn_blocking(move || store::password::verify(&password, &hash))
+        .await
+        .unwrap_or(false)
+        && known;
+    if !ok {
+        tracing::warn!(login = %login, ip = %peer.ip(), "web: login failed");
+        tokio::time::sleep(web.login_failure_delay).await;
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("Benutzername oder Passwort ist falsch."),
+            &f.next,
+            &f.login,
+        );
+    }
+    match start_session(&web, &login, &peer.ip().to_string()).await {
+        Ok(token) => {
+            tracing::info!(login = %login, ip = %peer.ip(), "web: logged in");
+            let mut response = Redirect::to(local_path(&f.next)).into_response();
+            let h = response.headers_mut();
+            let ttl = web.session_ttl.as_secs();
+            for c in [
+                set_cookie(SESSION_COOKIE, Some(&token), ttl),
+                set_cookie(LOGIN_COOKIE, None, 0),
+            ] {
+                if let Ok(v) = c.parse() {
+                    h.append(header::SET_COOKIE, v);
+                }
+            }
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "web: cannot start a session");
+            pages::unavailable()
+        }
+    }
+}
+
+async fn start_session(web: &Web, login: &str, ip: &str) -> store::Result<String> {
+    let user = web.store.user_by_login(login).await?;
+    let token = store::token::new();
+    let now = store::now_millis();
+    let ttl = i64::try_from(web.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    web.store
+        .create_web_session(
+            &store::token::hash(&token),
+            user.id,
+            &store::token::new(),
+            ip,
+            now,
+            now.saturating_add(ttl),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// `POST /logout`.
+pub(crate) async fn logout(
+    State(web): State<Arc<Web>>,
+    user: LoggedIn,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !form_allowed(&headers, &user.session.csrf, &f.csrf) {
+        return pages::status(
+            StatusCode::BAD_REQUEST,
+            "Abmelden fehlgeschlagen",
+            "Das Formular war ungültig. Bitte laden Sie die Seite neu.",
+        );
+    }
+    let token = session::cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    if let Err(err) = web
+        .store
+        .delete_web_session(&store::token::hash(token))
+        .await
+    {
+        tracing::error!(error = %err, "web: cannot end a session");
+        return pages::unavailable();
+    }
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(v) = set_cookie(SESSION_COOKIE, None, 0).parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}

@@ -1,0 +1,184 @@
+//! Sessions: a random cookie whose hash the store keeps, with a per-session CSRF token.
+//!
+//! The cookies use the `__Host-` prefix (the browser only accepts them over HTTPS, for this
+//! host, path `/`), are `HttpOnly`, and `SameSite=Lax`: the notice link is opened from a mail
+//! program, a cross-site top-level navigation, and `Strict` would demand a new login every
+//! time. State-changing requests are POSTs that must carry the CSRF token and, when the
+//! browser sends one, an `Origin` of this host.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use store::WebSession;
+
+use crate::{ClientAddr, Web, pages};
+
+/// The session cookie.
+pub(crate) const SESSION_COOKIE: &str = "__Host-ratspost";
+/// The cookie that carries the CSRF token of the login form (there is no session yet).
+pub(crate) const LOGIN_COOKIE: &str = "__Host-ratspost-login";
+
+/// The value of cookie `name`, if sent.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value for `name`; `None` clears it.
+pub(crate) fn set_cookie(name: &str, value: Option<&str>, max_age_secs: u64) -> String {
+    match value {
+        Some(v) => {
+            format!("{name}={v}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}")
+        }
+        None => format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+    }
+}
+
+/// The client address as text (for the audit and the log).
+pub(crate) fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a form POST may be acted on: the CSRF token matches and the `Origin`, if any, is
+/// this host.
+pub(crate) fn form_allowed(headers: &HeaderMap, expected_csrf: &str, sent_csrf: &str) -> bool {
+    let origin_ok = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("https://"))
+            .is_some_and(|o| Some(o) == host.to_str().ok()),
+        (Some(_), None) => false,
+    };
+    origin_ok && !expected_csrf.is_empty() && constant_time_eq(expected_csrf, sent_csrf)
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The logged-in user. Handlers that take it are for logged-in users only: without a valid
+/// session the browser is sent to the login page, and comes back afterwards.
+pub(crate) struct LoggedIn {
+    /// The session.
+    pub(crate) session: WebSession,
+    /// The client address.
+    pub(crate) ip: String,
+}
+
+impl FromRequestParts<Arc<Web>> for LoggedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
+        let ip = client_ip(parts);
+        let token = cookie(&parts.headers, SESSION_COOKIE).unwrap_or_default();
+        let session = if token.is_empty() {
+            None
+        } else {
+            web.store
+                .web_session(&store::token::hash(token), store::now_millis())
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "web: cannot read sessions");
+                    pages::unavailable()
+                })?
+        };
+        match session {
+            Some(session) => Ok(Self { session, ip }),
+            None => {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_owned();
+                Err(
+                    Redirect::to(&format!("/login?next={}", encode_component(&next)))
+                        .into_response(),
+                )
+            }
+        }
+    }
+}
+
+/// Percent-encodes `s` for a query value.
+fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `next` if it is a path on this site, else `/` (no open redirect to other hosts).
+pub(crate) fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains(['\\', '\r', '\n']) {
+        next
+    } else {
+        "/"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; __Host-ratspost=abc; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, LOGIN_COOKIE), None);
+    }
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(local_path("/m/abc"), "/m/abc");
+        for evil in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil",
+            "m/abc",
+            "",
+        ] {
+            assert_eq!(local_path(evil), "/", "{evil}");
+        }
+    }
+
+    #[test]
+    fn forms_need_the_token_and_a_matching_origin() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "ratspost.stadt.de".parse().unwrap());
+        assert!(form_allowed(&h, "t0k3n", "t0k3n"));
+        assert!(!form_allowed(&h, "t0k3n", "t0k3m"));
+        assert!(!form_allowed(&h, "", ""));
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!form_allowed(&h, "t0k3n", "t0k3n"));
+        h.insert(header::ORIGIN, "https://ratspost.stadt.de".parse().unwrap());
+        assert!(form_allowed(&h, "t0k3n", "t0k3n"));
+    }
+}
