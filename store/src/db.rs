@@ -110,6 +110,8 @@ pub(crate) use with_write_tx;
 pub struct Store {
     pub(crate) db: Db,
     pub(crate) writer: Arc<Writer>,
+    /// Mailbox changes made through this store (user ids), for IMAP IDLE.
+    pub(crate) changes: tokio::sync::broadcast::Sender<i64>,
 }
 
 impl Store {
@@ -139,7 +141,12 @@ impl Store {
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
         let writer = Arc::new(Writer::start(db.clone(), options.max_batch));
-        Ok(Self { db, writer })
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        Ok(Self {
+            db,
+            writer,
+            changes,
+        })
     }
 
     /// Which backend this store uses.

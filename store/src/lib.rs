@@ -10,6 +10,9 @@
 //! - [`audit`]: the hash-chained, append-only audit log and its verification.
 //! - `exemptions.rs`: forwarding exemptions, their state machine, and the outbound queue
 //!   rows a transition creates.
+//! - `mailbox.rs`: IMAP mailboxes, entries with flags and mod-sequences, and what an entry
+//!   serves (never the original of a sensitive message).
+//! - `apppass.rs`: per-device app passwords.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
@@ -18,10 +21,12 @@
 //! (sqlx issue #1458). Queries are runtime `query_as` with `$N` placeholders that both
 //! backends accept, and one contract test suite runs against both.
 
+mod apppass;
 pub mod audit;
 mod db;
 mod error;
 mod exemptions;
+mod mailbox;
 mod messages;
 pub mod password;
 mod queue;
@@ -33,12 +38,14 @@ mod writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use apppass::AppPassword;
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, QueuedMail,
 };
+pub use mailbox::{Entry, FlagOp, FlagUpdate, Mailbox, SPECIAL_USE};
 pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
     VerdictRecord,

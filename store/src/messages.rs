@@ -365,7 +365,9 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let _ = crate::mailbox::file_into_inboxes!(tx, id, now);
             tx.commit().await?;
+            self.announce(user_id);
             Ok(id)
         })
     }

@@ -360,6 +360,7 @@ impl Store {
         mailbox: &[MailboxNotice],
         now: Millis,
     ) -> Result<bool> {
+        let mut filed = Vec::new();
         crate::db::with_write_tx!(&self.db, tx => {
             let moved = sqlx::query("UPDATE messages SET state = 'processed' WHERE id = $1 AND state = 'classified'")
                 .bind(message_id)
@@ -421,8 +422,12 @@ impl Store {
                     let (details_text, subjects_text) = entry.texts()?;
                     let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
                 }
+                filed = crate::mailbox::file_into_inboxes!(tx, message_id, now);
             }
             tx.commit().await?;
+            for user in filed {
+                self.announce(user);
+            }
             Ok(moved == 1)
         })
     }

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 
 use store::testing::{TestDb, raw_execute};
 use store::{
-    AuditCheck, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser, NoticeAccess,
-    NoticeView, RecipientLookup, Role, Store, StoredRecipient, VerdictRecord, password,
+    AuditCheck, FlagOp, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser,
+    NoticeAccess, NoticeView, RecipientLookup, Role, Store, StoredRecipient, VerdictRecord,
+    password,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for every contract test `NAME(&TestDb)`.
@@ -56,6 +57,9 @@ contract!(
     exemption_reminders_are_queued_once,
     web_sessions_expire_and_end,
     notice_links_open_only_for_their_owner_and_every_attempt_is_audited,
+    mailboxes_keep_uids_flags_and_modseqs,
+    mailbox_entries_never_serve_a_sensitive_original,
+    app_passwords_are_listed_used_and_revoked,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -1383,4 +1387,288 @@ async fn notice_links_open_only_for_their_owner_and_every_attempt_is_audited(db:
         ),
         "audit chain broken"
     );
+}
+
+async fn mailboxes_keep_uids_flags_and_modseqs(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let now = store::now_millis();
+    // A message ratspost itself puts into the mailbox lands in INBOX, created on the way.
+    store
+        .deliver_to_mailbox(
+            anna.id,
+            "anna@stadt.test",
+            b"Subject: a\r\n\r\nhallo\r\n",
+            now,
+        )
+        .await
+        .expect("deliver");
+    store.ensure_mailboxes(anna.id, now).await.expect("folders");
+    let names: Vec<String> = store
+        .mailboxes(anna.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+    );
+    let inbox = store
+        .mailbox(anna.id, "inbox")
+        .await
+        .expect("INBOX in any case");
+    assert_eq!(inbox.uid_next, 2);
+    let entries = store.mailbox_entries(inbox.id).await.expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].uid, 1);
+    assert_eq!(entries[0].size, 21);
+    assert_eq!(
+        store.entry_content(inbox.id, 1).await.expect("content"),
+        b"Subject: a\r\n\r\nhallo\r\n"
+    );
+
+    // APPEND, STORE with CONDSTORE, EXPUNGE.
+    let (validity, uid) = store
+        .append_entry(&inbox, b"Subject: b\r\n\r\nx\r\n", &["\\Draft".into()], now)
+        .await
+        .expect("append");
+    assert_eq!((validity, uid), (inbox.uid_validity, 2));
+    let before = store
+        .mailbox_by_id(inbox.id)
+        .await
+        .expect("mailbox")
+        .highest_modseq;
+    let update = store
+        .set_flags(
+            &inbox,
+            &[1, 2],
+            FlagOp::Add,
+            &["\\Seen".into(), "\\seen".into()],
+            None,
+        )
+        .await
+        .expect("store");
+    assert_eq!(update.changed.len(), 2);
+    assert_eq!(update.changed[1].flags, "\\Draft \\Seen", "duplicates kept");
+    let after = store
+        .mailbox_by_id(inbox.id)
+        .await
+        .expect("mailbox")
+        .highest_modseq;
+    assert!(after > before && update.changed.iter().all(|e| e.modseq == after));
+    let stale = store
+        .set_flags(
+            &inbox,
+            &[1],
+            FlagOp::Add,
+            &["\\Deleted".into()],
+            Some(before),
+        )
+        .await
+        .expect("store");
+    assert_eq!(stale.modified, [1], "UNCHANGEDSINCE ignored");
+    store
+        .set_flags(
+            &inbox,
+            &[1],
+            FlagOp::Add,
+            &["\\Deleted".into()],
+            Some(after),
+        )
+        .await
+        .expect("store");
+    assert_eq!(store.expunge(&inbox, None).await.expect("expunge"), [1]);
+    let left: Vec<i64> = store
+        .mailbox_entries(inbox.id)
+        .await
+        .expect("entries")
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(left, [2]);
+    // UIDs are never reused.
+    let (_, uid) = store
+        .append_entry(&inbox, b"x", &[], now)
+        .await
+        .expect("append");
+    assert_eq!(uid, 3);
+
+    // COPY and MOVE keep flags and give new UIDs in the target.
+    let trash = store.mailbox(anna.id, "Trash").await.expect("Trash");
+    let (v, pairs) = store
+        .copy_entries(&inbox, &[2, 99], &trash, true)
+        .await
+        .expect("move");
+    assert_eq!((v, pairs), (trash.uid_validity, vec![(2, 1)]));
+    assert_eq!(
+        store.mailbox_entries(trash.id).await.expect("trash")[0].flags,
+        "\\Draft \\Seen"
+    );
+    assert_eq!(
+        store.mailbox_entries(inbox.id).await.expect("inbox").len(),
+        1
+    );
+
+    // Folder management.
+    store
+        .create_mailbox(anna.id, "Projekte/2026", now)
+        .await
+        .expect("create");
+    assert!(
+        store
+            .create_mailbox(anna.id, "Projekte/2026", now)
+            .await
+            .is_err()
+    );
+    store
+        .rename_mailbox(anna.id, "Projekte/2026", "Projekte/2027")
+        .await
+        .expect("rename");
+    assert!(store.mailbox(anna.id, "Projekte/2027").await.is_ok());
+    assert!(store.delete_mailbox(anna.id, "INBOX").await.is_err());
+    store
+        .delete_mailbox(anna.id, "Projekte/2027")
+        .await
+        .expect("delete");
+}
+
+async fn mailbox_entries_never_serve_a_sensitive_original(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let id = store
+        .insert_message(message(anna.id, "anna@stadt.test", "geheim"))
+        .await
+        .expect("message");
+    let now = store::now_millis();
+    store.ensure_mailboxes(anna.id, now).await.expect("folders");
+    let inbox = store.mailbox(anna.id, "INBOX").await.expect("INBOX");
+    // An entry for a sensitive message whose notice is missing (as a bug would leave it).
+    raw_execute(
+        &store,
+        &format!(
+            "INSERT INTO message_verdicts (message_id, sensitive, categories, findings, classified_at) \
+             VALUES ({id}, {}, '[]', '[]', {now})",
+            if db.url.starts_with("postgres") { "TRUE" } else { "1" }
+        ),
+    )
+    .await;
+    raw_execute(
+        &store,
+        &format!(
+            "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size) \
+             VALUES ({}, 1, {id}, 1, {now}, 10)",
+            inbox.id
+        ),
+    )
+    .await;
+    let err = store
+        .entry_content(inbox.id, 1)
+        .await
+        .expect_err("served a sensitive original");
+    assert_eq!(err.kind(), store::ErrorKind::Forbidden);
+    // Copied elsewhere, it still serves nothing.
+    let archive = store.mailbox(anna.id, "Archive").await.expect("Archive");
+    store
+        .copy_entries(&inbox, &[1], &archive, false)
+        .await
+        .expect("copy");
+    assert!(store.entry_content(archive.id, 1).await.is_err());
+    // With the notice in place, the notice is served.
+    raw_execute(
+        &store,
+        &format!(
+            "UPDATE message_recipients SET mailbox_notice = {} WHERE message_id = {id}",
+            if db.url.starts_with("postgres") {
+                "'\\x4e4f54494345'::bytea"
+            } else {
+                "X'4e4f54494345'"
+            }
+        ),
+    )
+    .await;
+    assert_eq!(
+        store.entry_content(archive.id, 1).await.expect("notice"),
+        b"NOTICE"
+    );
+}
+
+async fn app_passwords_are_listed_used_and_revoked(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store.create_user(&staff("anna", &[])).await.expect("anna");
+    let now = store::now_millis();
+    let id = store
+        .create_app_password(anna.id, "iPhone", "h1", now)
+        .await
+        .expect("create");
+    store
+        .create_app_password(anna.id, "Laptop", "h2", now)
+        .await
+        .expect("create");
+    assert!(
+        store
+            .create_app_password(anna.id, "iPhone", "h3", now)
+            .await
+            .is_err(),
+        "duplicate label"
+    );
+    assert!(
+        store
+            .create_app_password(anna.id, " ", "h3", now)
+            .await
+            .is_err(),
+        "empty label"
+    );
+    assert_eq!(
+        store
+            .app_password_hashes(anna.id)
+            .await
+            .expect("hashes")
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .app_password_used(id, "192.0.2.1", now)
+            .await
+            .expect("used"),
+        "the first login of a device is news"
+    );
+    assert!(
+        !store
+            .app_password_used(id, "192.0.2.1", now)
+            .await
+            .expect("used"),
+        "the same address again is not"
+    );
+    assert!(
+        store
+            .app_password_used(id, "192.0.2.2", now + 1)
+            .await
+            .expect("used"),
+        "a new IP"
+    );
+    let list = store.app_passwords(anna.id).await.expect("list");
+    assert_eq!(list[0].label, "iPhone");
+    assert_eq!(list[0].last_ip.as_deref(), Some("192.0.2.2"));
+    store
+        .revoke_app_password(anna.id, "iPhone", now)
+        .await
+        .expect("revoke");
+    assert!(
+        store
+            .revoke_app_password(anna.id, "iPhone", now)
+            .await
+            .is_err()
+    );
+    let hashes = store.app_password_hashes(anna.id).await.expect("hashes");
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(hashes[0].1, "h2");
 }

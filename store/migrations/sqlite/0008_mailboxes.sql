@@ -1,0 +1,54 @@
+-- IMAP mailboxes (issue #5). A mailbox entry refers to the accepted message it shows; what
+-- it serves is decided when it is read (the notice for a sensitive message, never the
+-- original). Entries a client APPENDed carry their own content.
+CREATE TABLE mailboxes (
+    id             INTEGER PRIMARY KEY,
+    user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name           TEXT    NOT NULL,
+    special_use    TEXT,
+    subscribed     INTEGER NOT NULL DEFAULT 1,
+    uid_validity   INTEGER NOT NULL,
+    uid_next       INTEGER NOT NULL DEFAULT 1,
+    highest_modseq INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (user_id, name)
+);
+
+CREATE TABLE mailbox_entries (
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    uid           INTEGER NOT NULL,
+    message_id    INTEGER REFERENCES messages (id) ON DELETE CASCADE,
+    content       BLOB,
+    flags         TEXT    NOT NULL DEFAULT '',
+    modseq        INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid),
+    CHECK ((message_id IS NULL) <> (content IS NULL))
+);
+CREATE INDEX mailbox_entries_message ON mailbox_entries (message_id);
+
+-- Per-device app passwords for IMAP: only the argon2id hash is kept.
+CREATE TABLE app_passwords (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    label         TEXT    NOT NULL,
+    hash          TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    last_ip       TEXT,
+    revoked_at    INTEGER
+);
+CREATE INDEX app_passwords_user ON app_passwords (user_id);
+
+-- Every processed message already accepted lands in its recipients' INBOX.
+INSERT INTO mailboxes (user_id, name, uid_validity)
+    SELECT id, 'INBOX', CAST(strftime('%s', 'now') AS INTEGER) FROM users;
+INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
+    SELECT mb.id,
+           ROW_NUMBER() OVER (PARTITION BY r.user_id ORDER BY r.message_id),
+           r.message_id, 1, m.received_at, m.size
+    FROM (SELECT DISTINCT message_id, user_id FROM message_recipients) r
+    JOIN messages m ON m.id = r.message_id AND m.state = 'processed'
+    JOIN mailboxes mb ON mb.user_id = r.user_id AND mb.name = 'INBOX';
+UPDATE mailboxes SET uid_next = 1 + COALESCE(
+    (SELECT MAX(uid) FROM mailbox_entries e WHERE e.mailbox_id = mailboxes.id), 0);

@@ -1,0 +1,142 @@
+//! Per-device app passwords for IMAP: one per phone or laptop, shown once, stored as an
+//! argon2id hash, revocable alone. Using one records when and from where.
+
+use crate::db::with_pool;
+use crate::{Error, ErrorKind, Millis, Result, Store};
+
+/// An app password as listed (never the password).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct AppPassword {
+    /// Id.
+    pub id: i64,
+    /// The device's label.
+    pub label: String,
+    /// Created.
+    pub created_at: Millis,
+    /// Last successful login with it.
+    pub last_used_at: Option<Millis>,
+    /// Address of that login.
+    pub last_ip: Option<String>,
+}
+
+impl Store {
+    /// Stores an app password (its hash) for `user_id` under `label`.
+    ///
+    /// # Errors
+    /// `Conflict` when the user has a live app password with that label; `Invalid` for an
+    /// empty label.
+    pub async fn create_app_password(
+        &self,
+        user_id: i64,
+        label: &str,
+        hash: &str,
+        now: Millis,
+    ) -> Result<i64> {
+        let label = label.trim();
+        if label.is_empty() || label.len() > 100 {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "the label must have 1 to 100 characters",
+            ));
+        }
+        if self
+            .app_passwords(user_id)
+            .await?
+            .iter()
+            .any(|a| a.label == label)
+        {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("an app password labelled {label:?} exists; revoke it first"),
+            ));
+        }
+        Ok(with_pool!(&self.db, write pool => {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO app_passwords (user_id, label, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(user_id)
+            .bind(label)
+            .bind(hash)
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            id
+        }))
+    }
+
+    /// The live app passwords of `user_id`, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn app_passwords(&self, user_id: i64) -> Result<Vec<AppPassword>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT id, label, created_at, last_used_at, last_ip FROM app_passwords
+                 WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The (id, hash) of every live app password of `user_id`, for checking a login.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn app_password_hashes(&self, user_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT id, hash FROM app_passwords WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Records a successful login with app password `id`; returns whether `ip` is new for
+    /// this device.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn app_password_used(&self, id: i64, ip: &str, now: Millis) -> Result<bool> {
+        Ok(with_pool!(&self.db, write pool => {
+            let before: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT last_ip FROM app_passwords WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            sqlx::query("UPDATE app_passwords SET last_used_at = $1, last_ip = $2 WHERE id = $3")
+                .bind(now)
+                .bind(ip)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            before.is_some_and(|(last,)| last.as_deref() != Some(ip))
+        }))
+    }
+
+    /// Revokes the app password `label` of `user_id` at once.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no live one with that label.
+    pub async fn revoke_app_password(&self, user_id: i64, label: &str, now: Millis) -> Result<()> {
+        let done = with_pool!(&self.db, write pool => {
+            sqlx::query(
+                "UPDATE app_passwords SET revoked_at = $1 WHERE user_id = $2 AND label = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(user_id)
+            .bind(label.trim())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no app password labelled {:?}", label.trim()),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,642 @@
+//! IMAP mailboxes: folders with UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ, their entries with
+//! flags and mod-sequences, and what an entry serves.
+//!
+//! An entry filed from an accepted message refers to it; what it serves is decided on every
+//! read ([`Store::entry_content`]): the recipient's notice when the message is sensitive, the
+//! original only when its verdict says clean — and an error otherwise (fail closed: a
+//! sensitive message without its notice shows nothing). So COPY and MOVE can never turn a
+//! notice into the original. Entries a client APPENDed (Sent, Drafts) carry their own bytes.
+//!
+//! Every change bumps the mailbox's HIGHESTMODSEQ and stamps the changed entries with it
+//! (CONDSTORE), and is announced on [`Store::mailbox_changes`] so IDLE sessions on this node
+//! wake at once; sessions also poll, for changes made by other nodes.
+
+use crate::db::{with_pool, with_write_tx};
+use crate::{Error, ErrorKind, Millis, Result, Store};
+
+/// The folders every account has, with their RFC 6154 attribute.
+pub const SPECIAL_USE: [(&str, &str); 5] = [
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+];
+
+/// A mailbox and its counters.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Mailbox {
+    /// Database id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Full name, `/` as hierarchy delimiter, `INBOX` for the inbox.
+    pub name: String,
+    /// RFC 6154 attribute (`\Sent`, …).
+    pub special_use: Option<String>,
+    /// Subscribed (LSUB).
+    pub subscribed: bool,
+    /// UIDVALIDITY.
+    pub uid_validity: i64,
+    /// UIDNEXT.
+    pub uid_next: i64,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: i64,
+}
+
+/// One message in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Entry {
+    /// UID.
+    pub uid: i64,
+    /// Flags and keywords, space-separated (`\Seen \Flagged $Label1`).
+    pub flags: String,
+    /// MODSEQ of the last change.
+    pub modseq: i64,
+    /// INTERNALDATE (ms).
+    pub internal_date: Millis,
+    /// RFC822.SIZE of what the entry serves.
+    pub size: i64,
+}
+
+impl Entry {
+    /// The flags as a list.
+    #[must_use]
+    pub fn flag_list(&self) -> Vec<&str> {
+        self.flags.split_whitespace().collect()
+    }
+
+    /// Whether `flag` is set (case-insensitive, as IMAP flags are).
+    #[must_use]
+    pub fn has(&self, flag: &str) -> bool {
+        self.flags
+            .split_whitespace()
+            .any(|f| f.eq_ignore_ascii_case(flag))
+    }
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    /// `+FLAGS`.
+    Add,
+    /// `-FLAGS`.
+    Remove,
+    /// `FLAGS`.
+    Replace,
+}
+
+/// The result of STORE.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    /// Entries whose flags changed, as they are now.
+    pub changed: Vec<Entry>,
+    /// UIDs not changed because they were modified after UNCHANGEDSINCE.
+    pub modified: Vec<i64>,
+}
+
+fn normalise_flags<'a>(flags: impl Iterator<Item = &'a str>) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for f in flags {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(f)) {
+            out.push(f);
+        }
+    }
+    out.join(" ")
+}
+
+/// Files message `$message_id` into the INBOX of each of its recipients (created if
+/// missing), inside transaction `$tx`.
+macro_rules! file_into_inboxes {
+    ($tx:expr, $message_id:expr, $now:expr) => {{
+        // RFC822.SIZE is the size of what the entry serves: the notice, where there is one.
+        let users: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT r.user_id, MAX(COALESCE(LENGTH(r.mailbox_notice), m.size))
+             FROM message_recipients r JOIN messages m ON m.id = r.message_id
+             WHERE r.message_id = $1 GROUP BY r.user_id",
+        )
+        .bind($message_id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let mut filed: Vec<i64> = Vec::new();
+        for (user_id, size) in users {
+            filed.push(user_id);
+            sqlx::query(
+                "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, 'INBOX', $2)
+                 ON CONFLICT (user_id, name) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind($now / 1000)
+            .execute(&mut *$tx)
+            .await?;
+            let (mailbox_id, uid, modseq): (i64, i64, i64) = sqlx::query_as(
+                "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+                 WHERE user_id = $1 AND name = 'INBOX' RETURNING id, uid_next - 1, highest_modseq",
+            )
+            .bind(user_id)
+            .fetch_one(&mut *$tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(mailbox_id)
+            .bind(uid)
+            .bind($message_id)
+            .bind(modseq)
+            .bind($now)
+            .bind(size)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        filed
+    }};
+}
+pub(crate) use file_into_inboxes;
+
+/// Reserves the next UID and MODSEQ of a mailbox inside `$tx`.
+macro_rules! next_uid {
+    ($tx:expr, $mailbox_id:expr) => {{
+        let row: (i64, i64, i64) = sqlx::query_as(
+            "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+             WHERE id = $1 RETURNING uid_validity, uid_next - 1, highest_modseq",
+        )
+        .bind($mailbox_id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        row
+    }};
+}
+
+const MAILBOX_COLUMNS: &str =
+    "id, user_id, name, special_use, subscribed, uid_validity, uid_next, highest_modseq";
+
+impl Store {
+    /// A receiver that hears the user id of every mailbox change made through this store.
+    #[must_use]
+    pub fn mailbox_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn announce(&self, user_id: i64) {
+        let _ = self.changes.send(user_id);
+    }
+
+    /// Creates INBOX and the special-use folders where missing.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn ensure_mailboxes(&self, user_id: i64, now: Millis) -> Result<()> {
+        with_pool!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            for (name, special) in std::iter::once(("INBOX", None))
+                .chain(SPECIAL_USE.iter().map(|(n, s)| (*n, Some(*s))))
+            {
+                sqlx::query(
+                    "INSERT INTO mailboxes (user_id, name, special_use, uid_validity) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, name) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(name)
+                .bind(special)
+                .bind(now / 1000)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A user's mailboxes, by name.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 ORDER BY name"
+            )))
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The mailbox `name` of `user_id` (`INBOX` in any case).
+    ///
+    /// # Errors
+    /// `NotFound` when there is none; `Unavailable` when the database fails.
+    pub async fn mailbox(&self, user_id: i64, name: &str) -> Result<Mailbox> {
+        let name = canonical(name);
+        let found: Option<Mailbox> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 AND name = $2"
+            )))
+            .bind(user_id)
+            .bind(&name)
+            .fetch_optional(pool)
+            .await?
+        });
+        found.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no mailbox {name:?}")))
+    }
+
+    /// The mailbox with id `id` (fresh counters).
+    ///
+    /// # Errors
+    /// `NotFound`, `Unavailable`.
+    pub async fn mailbox_by_id(&self, id: i64) -> Result<Mailbox> {
+        let found: Option<Mailbox> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        found.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no mailbox {id}")))
+    }
+
+    /// Creates mailbox `name`.
+    ///
+    /// # Errors
+    /// `Conflict` when it exists, `Invalid` for a bad name.
+    pub async fn create_mailbox(&self, user_id: i64, name: &str, now: Millis) -> Result<()> {
+        let name = canonical(name);
+        if name.is_empty() || name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!("{name:?} is not a mailbox name"),
+            ));
+        }
+        let done = with_pool!(&self.db, write pool => {
+            sqlx::query(
+                "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, name) DO NOTHING",
+            )
+            .bind(user_id)
+            .bind(&name)
+            .bind(now / 1000)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("mailbox {name:?} exists"),
+            ));
+        }
+        self.announce(user_id);
+        Ok(())
+    }
+
+    /// Deletes mailbox `name` and its entries (not INBOX).
+    ///
+    /// # Errors
+    /// `Forbidden` for INBOX, `NotFound`.
+    pub async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()> {
+        let name = canonical(name);
+        if name == "INBOX" {
+            return Err(Error::new(ErrorKind::Forbidden, "INBOX cannot be deleted"));
+        }
+        let done = with_pool!(&self.db, write pool => {
+            sqlx::query("DELETE FROM mailboxes WHERE user_id = $1 AND name = $2")
+                .bind(user_id)
+                .bind(&name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no mailbox {name:?}"),
+            ));
+        }
+        self.announce(user_id);
+        Ok(())
+    }
+
+    /// Renames mailbox `from` (and its children) to `to`.
+    ///
+    /// # Errors
+    /// `Forbidden` for INBOX, `NotFound`, `Conflict` when `to` exists.
+    pub async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (canonical(from), canonical(to));
+        if from == "INBOX" || to == "INBOX" {
+            return Err(Error::new(ErrorKind::Forbidden, "INBOX cannot be renamed"));
+        }
+        if self.mailbox(user_id, &to).await.is_ok() {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("mailbox {to:?} exists"),
+            ));
+        }
+        self.mailbox(user_id, &from).await?;
+        with_pool!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE mailboxes SET name = $1 WHERE user_id = $2 AND name = $3")
+                .bind(&to)
+                .bind(user_id)
+                .bind(&from)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE mailboxes SET name = $1 || SUBSTR(name, $2) WHERE user_id = $3 AND SUBSTR(name, 1, $4) = $5",
+            )
+            .bind(&to)
+            .bind(i32::try_from(from.len()).unwrap_or(0) + 1)
+            .bind(user_id)
+            .bind(i32::try_from(from.len()).unwrap_or(0) + 1)
+            .bind(format!("{from}/"))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        self.announce(user_id);
+        Ok(())
+    }
+
+    /// SUBSCRIBE / UNSUBSCRIBE.
+    ///
+    /// # Errors
+    /// `NotFound`, `Unavailable`.
+    pub async fn set_subscribed(&self, user_id: i64, name: &str, on: bool) -> Result<()> {
+        let mailbox = self.mailbox(user_id, name).await?;
+        with_pool!(&self.db, write pool => {
+            sqlx::query("UPDATE mailboxes SET subscribed = $1 WHERE id = $2")
+                .bind(on)
+                .bind(mailbox.id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The entries of a mailbox, by UID.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn mailbox_entries(&self, mailbox_id: i64) -> Result<Vec<Entry>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT uid, flags, modseq, internal_date, size FROM mailbox_entries
+                 WHERE mailbox_id = $1 ORDER BY uid",
+            )
+            .bind(mailbox_id)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// What entry `uid` serves: its own content, the recipient's notice, or the original of
+    /// a message whose verdict is clean.
+    ///
+    /// # Errors
+    /// `NotFound` for no such entry; `Forbidden` when a sensitive message has no notice (it
+    /// is then never served); `Unavailable` when the database fails.
+    pub async fn entry_content(&self, mailbox_id: i64, uid: i64) -> Result<Vec<u8>> {
+        type Row = (Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>, Option<bool>);
+        let row: Option<Row> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT e.content, e.message_id,
+                        (SELECT r.mailbox_notice FROM message_recipients r
+                          WHERE r.message_id = e.message_id AND r.user_id = mb.user_id
+                            AND r.mailbox_notice IS NOT NULL LIMIT 1),
+                        v.sensitive
+                 FROM mailbox_entries e
+                 JOIN mailboxes mb ON mb.id = e.mailbox_id
+                 LEFT JOIN message_verdicts v ON v.message_id = e.message_id
+                 WHERE e.mailbox_id = $1 AND e.uid = $2",
+            )
+            .bind(mailbox_id)
+            .bind(uid)
+            .fetch_optional(pool)
+            .await?
+        });
+        match row {
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no message with UID {uid}"),
+            )),
+            Some((Some(content), _, _, _)) => Ok(content),
+            Some((None, _, Some(notice), _)) => Ok(notice),
+            Some((None, Some(message_id), None, Some(false))) => self.message_raw(message_id).await,
+            Some(_) => Err(Error::new(
+                ErrorKind::Forbidden,
+                format!("UID {uid} is sensitive and has no notice: not served"),
+            )),
+        }
+    }
+
+    /// STORE: changes the flags of `uids`; entries modified after `unchanged_since` are left
+    /// alone and reported (CONDSTORE).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn set_flags(
+        &self,
+        mailbox: &Mailbox,
+        uids: &[i64],
+        op: FlagOp,
+        flags: &[String],
+        unchanged_since: Option<i64>,
+    ) -> Result<FlagUpdate> {
+        let mut update = FlagUpdate::default();
+        with_pool!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            let mut modseq = None;
+            for &uid in uids {
+                let row: Option<Entry> = sqlx::query_as(
+                    "SELECT uid, flags, modseq, internal_date, size FROM mailbox_entries
+                     WHERE mailbox_id = $1 AND uid = $2",
+                )
+                .bind(mailbox.id)
+                .bind(uid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(entry) = row else { continue };
+                if unchanged_since.is_some_and(|since| entry.modseq > since) {
+                    update.modified.push(uid);
+                    continue;
+                }
+                let current = entry.flag_list();
+                let new = match op {
+                    FlagOp::Replace => normalise_flags(flags.iter().map(String::as_str)),
+                    FlagOp::Add => normalise_flags(current.iter().copied().chain(flags.iter().map(String::as_str))),
+                    FlagOp::Remove => normalise_flags(current.iter().copied().filter(|f| {
+                        !flags.iter().any(|r| r.eq_ignore_ascii_case(f))
+                    })),
+                };
+                if new == entry.flags {
+                    continue;
+                }
+                let m = match modseq {
+                    Some(m) => m,
+                    None => {
+                        let (m,): (i64,) = sqlx::query_as(
+                            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq",
+                        )
+                        .bind(mailbox.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        modseq = Some(m);
+                        m
+                    }
+                };
+                sqlx::query("UPDATE mailbox_entries SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4")
+                    .bind(&new)
+                    .bind(m)
+                    .bind(mailbox.id)
+                    .bind(uid)
+                    .execute(&mut *tx)
+                    .await?;
+                update.changed.push(Entry { flags: new, modseq: m, ..entry });
+            }
+            tx.commit().await?;
+        });
+        if !update.changed.is_empty() {
+            self.announce(mailbox.user_id);
+        }
+        Ok(update)
+    }
+
+    /// EXPUNGE: removes the entries flagged `\Deleted` (only those in `uids`, if given);
+    /// returns their UIDs.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn expunge(&self, mailbox: &Mailbox, uids: Option<&[i64]>) -> Result<Vec<i64>> {
+        let entries = self.mailbox_entries(mailbox.id).await?;
+        let gone: Vec<i64> = entries
+            .iter()
+            .filter(|e| e.has("\\Deleted") && uids.is_none_or(|u| u.contains(&e.uid)))
+            .map(|e| e.uid)
+            .collect();
+        self.remove_entries(mailbox, &gone).await?;
+        Ok(gone)
+    }
+
+    async fn remove_entries(&self, mailbox: &Mailbox, uids: &[i64]) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        with_pool!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            for uid in uids {
+                sqlx::query("DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND uid = $2")
+                    .bind(mailbox.id)
+                    .bind(uid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1")
+                .bind(mailbox.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        self.announce(mailbox.user_id);
+        Ok(())
+    }
+
+    /// APPEND: stores `content` as a new entry; returns (UIDVALIDITY, UID).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn append_entry(
+        &self,
+        mailbox: &Mailbox,
+        content: &[u8],
+        flags: &[String],
+        internal_date: Millis,
+    ) -> Result<(i64, i64)> {
+        let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
+        let result = with_write_tx!(&self.db, tx => {
+            let (validity, uid, modseq) = next_uid!(tx, mailbox.id);
+            sqlx::query(
+                "INSERT INTO mailbox_entries (mailbox_id, uid, content, flags, modseq, internal_date, size)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(mailbox.id)
+            .bind(uid)
+            .bind(content)
+            .bind(normalise_flags(flags.iter().map(String::as_str)))
+            .bind(modseq)
+            .bind(internal_date)
+            .bind(size)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, Error>((validity, uid))
+        })?;
+        self.announce(mailbox.user_id);
+        Ok(result)
+    }
+
+    /// COPY (and, with `remove`, MOVE) `uids` from `from` to `to`; returns the destination's
+    /// UIDVALIDITY and (source UID, new UID) pairs. The copies refer to the same message, so
+    /// they serve what the source served — a notice stays a notice.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn copy_entries(
+        &self,
+        from: &Mailbox,
+        uids: &[i64],
+        to: &Mailbox,
+        remove: bool,
+    ) -> Result<(i64, Vec<(i64, i64)>)> {
+        let mut pairs = Vec::new();
+        let mut validity = to.uid_validity;
+        with_write_tx!(&self.db, tx => {
+            for &uid in uids {
+                let exists: Option<(i64,)> = sqlx::query_as(
+                    "SELECT uid FROM mailbox_entries WHERE mailbox_id = $1 AND uid = $2",
+                )
+                .bind(from.id)
+                .bind(uid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if exists.is_none() {
+                    continue;
+                }
+                let (v, new_uid, modseq) = next_uid!(tx, to.id);
+                validity = v;
+                sqlx::query(
+                    "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, content, flags, modseq, internal_date, size)
+                     SELECT $1, $2, message_id, content, flags, $3, internal_date, size
+                     FROM mailbox_entries WHERE mailbox_id = $4 AND uid = $5",
+                )
+                .bind(to.id)
+                .bind(new_uid)
+                .bind(modseq)
+                .bind(from.id)
+                .bind(uid)
+                .execute(&mut *tx)
+                .await?;
+                pairs.push((uid, new_uid));
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })?;
+        self.announce(to.user_id);
+        if remove {
+            let moved: Vec<i64> = pairs.iter().map(|(old, _)| *old).collect();
+            self.remove_entries(from, &moved).await?;
+        }
+        Ok((validity, pairs))
+    }
+}
+
+/// `INBOX` is case-insensitive (RFC 3501 §5.1); other names are kept as given.
+fn canonical(name: &str) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_owned()
+    } else if name.len() > 6 && name[..6].eq_ignore_ascii_case("INBOX/") {
+        format!("INBOX/{}", &name[6..])
+    } else {
+        name.to_owned()
+    }
+}
