@@ -3,6 +3,7 @@
 //! One file per command group under `cli/`; this file holds the argument types and the
 //! dispatch. Every listing has `--json`.
 
+mod apppass;
 mod audit;
 mod classify;
 mod exemption;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Per-device app passwords for IMAP: create (printed once), list, revoke.
+    #[command(subcommand, name = "app-password")]
+    AppPassword(AppPasswordCommand),
     /// Inspect accepted messages (metadata only, never content).
     #[command(subcommand)]
     Message(MessageCommand),
@@ -117,6 +121,38 @@ pub enum UserCommand {
         /// Read the password from the first line of stdin.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+/// `ratspost app-password …`
+#[derive(Debug, Subcommand)]
+pub enum AppPasswordCommand {
+    /// Create an app password for one device; it is printed once.
+    Create {
+        /// Login name.
+        login: String,
+        /// The device, e.g. "iPhone" or "Laptop zu Hause".
+        #[arg(long)]
+        label: String,
+        /// Print JSON: {"login", "label", "password"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's app passwords: label, created, last used, last IP.
+    List {
+        /// Login name.
+        login: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one device's app password at once (other devices keep working).
+    Revoke {
+        /// Login name.
+        login: String,
+        /// The device's label.
+        #[arg(long)]
+        label: String,
     },
 }
 
@@ -353,6 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user::run(&load(&source)?, cmd).await,
         Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
+        Command::AppPassword(cmd) => apppass::run(&load(&source)?, cmd).await,
         Command::Audit(cmd) => audit::run(&load(&source)?, cmd).await,
         Command::Queue(cmd) => queue::run(&load(&source)?, cmd).await,
         Command::Dkim(DkimCommand::Record) => {

@@ -97,6 +97,24 @@ pub mod defaults {
     pub const WEB_SESSION_HOURS: u64 = 8;
     /// Pause after a failed web login.
     pub const WEB_LOGIN_FAILURE_DELAY_MS: u64 = 1000;
+    /// IMAP with STARTTLS.
+    pub const IMAP_LISTEN: &str = "127.0.0.1:1143";
+    /// IMAP over implicit TLS.
+    pub const IMAP_LISTEN_TLS: &str = "127.0.0.1:1993";
+    /// Connections in all.
+    pub const IMAP_MAX_CONNECTIONS: u64 = 20_000;
+    /// Connections from one address (a household behind one router has a few devices).
+    pub const IMAP_MAX_CONNECTIONS_PER_IP: u64 = 50;
+    /// Largest message a client may APPEND.
+    pub const IMAP_MAX_MESSAGE_BYTES: u64 = 50 * 1024 * 1024;
+    /// Autologout of an idle session (RFC 3501 §5.4 asks for at least 30 minutes).
+    pub const IMAP_TIMEOUT_SECS: u64 = 1800;
+    /// First delay after a failed login; doubles with each failure (up to 32 times).
+    pub const IMAP_FAILURE_DELAY_MS: u64 = 500;
+    /// Failures from one address within 15 minutes before it is banned.
+    pub const IMAP_BAN_AFTER: u64 = 10;
+    /// How long a ban lasts.
+    pub const IMAP_BAN_SECS: u64 = 900;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -145,6 +163,34 @@ pub struct RawConfig {
     pub dkim: RawDkim,
     /// `[web]`
     pub web: RawWeb,
+    /// `[imap]`
+    pub imap: RawImap,
+}
+
+/// `[imap]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawImap {
+    /// `IP:PORT` with STARTTLS.
+    pub listen: Field<String>,
+    /// `IP:PORT` with implicit TLS.
+    pub listen_tls: Field<String>,
+    /// Accept the account password too.
+    pub account_password: Field<bool>,
+    /// Connections in all.
+    pub max_connections: Field<u64>,
+    /// Connections per client address.
+    pub max_connections_per_ip: Field<u64>,
+    /// APPEND limit.
+    pub max_message_bytes: Field<u64>,
+    /// Seconds.
+    pub timeout_secs: Field<u64>,
+    /// Milliseconds.
+    pub failure_delay_ms: Field<u64>,
+    /// Failures before a ban.
+    pub ban_after: Field<u64>,
+    /// Seconds.
+    pub ban_secs: Field<u64>,
 }
 
 /// `[web]`
@@ -375,6 +421,33 @@ pub struct Config {
     pub dkim: DkimConfig,
     /// `[web]`
     pub web: WebConfig,
+    /// `[imap]`
+    pub imap: ImapConfig,
+}
+
+/// `[imap]`
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    /// STARTTLS listener.
+    pub listen: SocketAddr,
+    /// Implicit-TLS listener.
+    pub listen_tls: SocketAddr,
+    /// Whether the account password works for IMAP too (off: app passwords only).
+    pub account_password: bool,
+    /// Connections in all.
+    pub max_connections: usize,
+    /// Connections per client address.
+    pub max_connections_per_ip: usize,
+    /// APPEND limit (bytes).
+    pub max_message_bytes: u32,
+    /// Autologout.
+    pub timeout: Duration,
+    /// First delay after a failed login.
+    pub failure_delay: Duration,
+    /// Failures before an address is banned.
+    pub ban_after: u32,
+    /// Ban length.
+    pub ban: Duration,
 }
 
 /// `[web]`
@@ -1194,6 +1267,61 @@ impl Config {
                 d::WEB_LOGIN_FAILURE_DELAY_MS,
             )),
         };
+        let im = &raw.imap;
+        let address = |r: &mut Resolver, key: &str, field: &Field<String>, default: &str| {
+            let fallback: SocketAddr = default.parse().expect("default address");
+            r.parse(
+                key,
+                field,
+                default.to_owned(),
+                |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
+                fallback,
+            )
+        };
+        let imap = ImapConfig {
+            listen: address(&mut r, "imap.listen", &im.listen, d::IMAP_LISTEN),
+            listen_tls: address(
+                &mut r,
+                "imap.listen_tls",
+                &im.listen_tls,
+                d::IMAP_LISTEN_TLS,
+            ),
+            account_password: r.get("imap.account_password", &im.account_password, false),
+            max_connections: r.count(
+                "imap.max_connections",
+                &im.max_connections,
+                d::IMAP_MAX_CONNECTIONS,
+                1_000_000,
+            ),
+            max_connections_per_ip: r.count(
+                "imap.max_connections_per_ip",
+                &im.max_connections_per_ip,
+                d::IMAP_MAX_CONNECTIONS_PER_IP,
+                1_000_000,
+            ),
+            max_message_bytes: u32::try_from(r.count(
+                "imap.max_message_bytes",
+                &im.max_message_bytes,
+                d::IMAP_MAX_MESSAGE_BYTES,
+                1024 * 1024 * 1024,
+            ))
+            .unwrap_or(u32::MAX),
+            timeout: r.secs("imap.timeout_secs", &im.timeout_secs, d::IMAP_TIMEOUT_SECS),
+            failure_delay: Duration::from_millis(r.count(
+                "imap.failure_delay_ms",
+                &im.failure_delay_ms,
+                d::IMAP_FAILURE_DELAY_MS,
+                60_000,
+            ) as u64),
+            ban_after: u32::try_from(r.count(
+                "imap.ban_after",
+                &im.ban_after,
+                d::IMAP_BAN_AFTER,
+                1000,
+            ))
+            .unwrap_or(10),
+            ban: r.secs("imap.ban_secs", &im.ban_secs, d::IMAP_BAN_SECS),
+        };
         let dkim = DkimConfig {
             domain: r.parse(
                 "dkim.domain",
@@ -1257,6 +1385,7 @@ impl Config {
                 delivery,
                 dkim,
                 web,
+                imap,
             })
         } else {
             Err(r.problems)
@@ -1442,6 +1571,27 @@ listen = "{web_listen}"
 # How long a login lasts, and the pause after a failed one.
 session_hours = {web_hours}
 login_failure_delay_ms = {web_delay}
+
+[imap]
+# Staff read their mail with their own devices, with one app password per device
+# (`ratspost app-password create LOGIN --label iPhone`). Both listeners use the [tls]
+# certificate; before STARTTLS no login is possible (LOGINDISABLED).
+listen = "{imap_listen}"
+listen_tls = "{imap_listen_tls}"
+# Accept the account password (the web UI's) for IMAP too. Off: app passwords only.
+account_password = false
+max_connections = {imap_max}
+max_connections_per_ip = {imap_per_ip}
+# Largest message a client may APPEND (e.g. into Sent).
+max_message_bytes = {imap_msg}
+# An idle session is logged out after this long.
+timeout_secs = {imap_timeout}
+# Brute-force protection: each failed login waits failure_delay_ms, doubling per failure
+# (per address and per account); an address with ban_after failures within 15 minutes is
+# refused for ban_secs.
+failure_delay_ms = {imap_delay}
+ban_after = {imap_ban_after}
+ban_secs = {imap_ban_secs}
 "#,
         data_dir = d::DATA_DIR,
         db_max = d::DB_MAX_CONNECTIONS,
@@ -1480,6 +1630,15 @@ login_failure_delay_ms = {web_delay}
         web_listen = d::WEB_LISTEN,
         web_hours = d::WEB_SESSION_HOURS,
         web_delay = d::WEB_LOGIN_FAILURE_DELAY_MS,
+        imap_listen = d::IMAP_LISTEN,
+        imap_listen_tls = d::IMAP_LISTEN_TLS,
+        imap_max = d::IMAP_MAX_CONNECTIONS,
+        imap_per_ip = d::IMAP_MAX_CONNECTIONS_PER_IP,
+        imap_msg = d::IMAP_MAX_MESSAGE_BYTES,
+        imap_timeout = d::IMAP_TIMEOUT_SECS,
+        imap_delay = d::IMAP_FAILURE_DELAY_MS,
+        imap_ban_after = d::IMAP_BAN_AFTER,
+        imap_ban_secs = d::IMAP_BAN_SECS,
     )
 }
 

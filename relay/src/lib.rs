@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod dkim;
 pub mod encoding;
 pub mod forward;
+pub mod imap;
 pub mod pipeline;
 pub mod server;
 pub mod setup;

@@ -23,6 +23,10 @@ pub struct Listeners {
     pub smtp: TcpListener,
     /// Web UI (HTTPS).
     pub web: TcpListener,
+    /// IMAP with STARTTLS.
+    pub imap: TcpListener,
+    /// IMAP over implicit TLS.
+    pub imaps: TcpListener,
 }
 
 impl Listeners {
@@ -37,7 +41,19 @@ impl Listeners {
         let web = TcpListener::bind(config.web.listen)
             .await
             .with_context(|| format!("binding web listener {}", config.web.listen))?;
-        Ok(Self { smtp, web })
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {what} listener {addr}"))
+        };
+        let imap = bind(config.imap.listen, "IMAP").await?;
+        let imaps = bind(config.imap.listen_tls, "IMAPS").await?;
+        Ok(Self {
+            smtp,
+            web,
+            imap,
+            imaps,
+        })
     }
 
     /// The SMTP address actually bound (with the real port when 0 was asked for).
@@ -46,6 +62,14 @@ impl Listeners {
     /// When the socket has no local address.
     pub fn smtp_addr(&self) -> std::io::Result<SocketAddr> {
         self.smtp.local_addr()
+    }
+
+    /// The IMAP (STARTTLS) and IMAPS addresses actually bound.
+    ///
+    /// # Errors
+    /// When a socket has no local address.
+    pub fn imap_addrs(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.imap.local_addr()?, self.imaps.local_addr()?))
     }
 
     /// The web UI's address actually bound.
@@ -111,6 +135,20 @@ pub fn start(
         acceptor.clone(),
         web,
         shutdown.stop.clone(),
+    ));
+    if let (Ok(plain), Ok(implicit)) = (listeners.imap.local_addr(), listeners.imaps.local_addr()) {
+        tracing::info!(%plain, %implicit, "IMAP listening");
+    }
+    shutdown.tracker.spawn(crate::imap::listener::run(
+        listeners.imap,
+        listeners.imaps,
+        acceptor.clone(),
+        crate::imap::session::Context {
+            store: store.clone(),
+            config: Arc::clone(&config),
+            guard: Arc::default(),
+            shutdown: shutdown.clone(),
+        },
     ));
     let ctx = smtp::session::Context {
         config,

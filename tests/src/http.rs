@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -60,20 +58,9 @@ pub struct Http {
 impl Http {
     /// A client for the server at `addr` whose certificate is in `cert`.
     pub fn new(addr: SocketAddr, cert: &Path) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(cert).expect("certificate") {
-            roots.add(c.expect("certificate")).expect("trust");
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         Self {
             addr,
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: crate::client::connector(cert),
             cookies: BTreeMap::new(),
             origin: Some(format!("https://{addr}")),
         }

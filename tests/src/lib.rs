@@ -6,6 +6,7 @@ pub mod client;
 pub mod daemon;
 pub mod dns;
 pub mod http;
+pub mod imap;
 pub mod server;
 pub mod sink;
 
@@ -21,6 +22,9 @@ pub fn test_sections(toml: &str) -> String {
     }
     if !toml.contains("[web]") {
         out.push_str("[web]\nlisten = \"127.0.0.1:0\"\n");
+    }
+    if !toml.contains("[imap]") {
+        out.push_str("[imap]\nlisten = \"127.0.0.1:0\"\nlisten_tls = \"127.0.0.1:0\"\n");
     }
     out
 }

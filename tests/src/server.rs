@@ -16,6 +16,10 @@ pub struct Server {
     pub smtp: SocketAddr,
     /// Where the web UI listens (HTTPS).
     pub web: SocketAddr,
+    /// IMAP with STARTTLS.
+    pub imap: SocketAddr,
+    /// IMAP over implicit TLS.
+    pub imaps: SocketAddr,
     /// The store it writes to.
     pub store: Store,
     /// Its configuration.
@@ -51,12 +55,15 @@ impl Server {
         let listeners = Listeners::bind(&config).await.expect("bind");
         let smtp = listeners.smtp_addr().expect("addr");
         let web = listeners.web_addr().expect("addr");
+        let (imap, imaps) = listeners.imap_addrs().expect("addr");
         let config = Arc::new(config);
         let shutdown = Shutdown::new();
         server::start(listeners, Arc::clone(&config), store.clone(), &shutdown).expect("start");
         Self {
             smtp,
             web,
+            imap,
+            imaps,
             store,
             config,
             shutdown,

@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod exemption;
 mod forward;
+mod imap;
 mod multinode;
 mod pipeline;
 mod smtp;

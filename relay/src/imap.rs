@@ -1,0 +1,13 @@
+//! The IMAP server for staff devices.
+//!
+//! - `driver.rs`: imap-next's state machine over any async stream.
+//! - `session.rs`: the IMAP state machine and its commands.
+//! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
+//! - `auth.rs`: app passwords and brute-force protection.
+//! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
+
+pub mod auth;
+pub mod driver;
+pub mod listener;
+pub mod message;
+pub mod session;

@@ -1,0 +1,172 @@
+//! IMAP logins: app passwords (one per device), the account password only where the
+//! configuration allows it, and brute-force protection.
+//!
+//! Failures are counted per client address and per account. Each failure answers only
+//! after a delay that doubles with the count (per address and account, whichever is
+//! higher); an address with `ban_after` failures within the window is refused outright for
+//! `ban` — without its password being looked at. Accounts are slowed, never locked, so an
+//! attacker cannot lock a user out. A login from an address a device has not used before
+//! goes into the audit log (the user's login history).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use store::{ErrorKind, Store, User};
+
+use crate::config::ImapConfig;
+
+/// Failures older than this are forgotten.
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+/// Failure counters shared by all sessions of one server.
+#[derive(Debug, Default)]
+pub struct Guard {
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+/// What the guard says before a login is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Check the password.
+    Check,
+    /// The address is banned: refuse without checking.
+    Banned,
+}
+
+impl Guard {
+    fn count(&self, key: &str, now: Instant) -> u32 {
+        let map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key)
+            .filter(|f| now.duration_since(f.last) < WINDOW)
+            .map_or(0, |f| f.count)
+    }
+
+    /// Whether a login from `ip` may be checked at all.
+    pub fn admit(&self, config: &ImapConfig, ip: &str) -> Admission {
+        let now = Instant::now();
+        let map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.get(&format!("ip:{ip}")) {
+            Some(f) if f.count >= config.ban_after && now.duration_since(f.last) < config.ban => {
+                Admission::Banned
+            }
+            _ => Admission::Check,
+        }
+    }
+
+    /// Records a failure; returns how long to wait before answering it.
+    pub fn failed(&self, config: &ImapConfig, ip: &str, login: &str) -> Duration {
+        let now = Instant::now();
+        let mut highest = 0;
+        {
+            let mut map = self
+                .failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.retain(|_, f| now.duration_since(f.last) < WINDOW.max(config.ban));
+            for key in [format!("ip:{ip}"), format!("user:{login}")] {
+                let f = map.entry(key).or_insert(Failures {
+                    count: 0,
+                    last: now,
+                });
+                if now.duration_since(f.last) >= WINDOW {
+                    f.count = 0;
+                }
+                f.count += 1;
+                f.last = now;
+                highest = highest.max(f.count);
+            }
+        }
+        let factor = 1u32 << (highest.saturating_sub(1)).min(5);
+        config.failure_delay.saturating_mul(factor)
+    }
+
+    /// Forgets the account's failures after a successful login.
+    pub fn succeeded(&self, login: &str) {
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(&format!("user:{login}"));
+    }
+
+    /// Failures counted for `ip` now (for tests and logs).
+    pub fn failures_of(&self, ip: &str) -> u32 {
+        self.count(&format!("ip:{ip}"), Instant::now())
+    }
+}
+
+/// A hash to verify against when the login does not exist, so that answer takes as long.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| store::password::hash(&store::token::new()).unwrap_or_default())
+}
+
+/// Checks `login`/`password`; the user when they match an app password (or the account
+/// password where allowed).
+///
+/// # Errors
+/// When the store fails (the login is then refused, never let through).
+pub async fn check(
+    store: &Store,
+    config: &ImapConfig,
+    login: &str,
+    password: &str,
+    ip: &str,
+) -> anyhow::Result<Option<User>> {
+    let login = login.trim().to_ascii_lowercase();
+    let user = match store.user_by_login(&login).await {
+        Ok(u) => Some(u),
+        Err(err) if err.kind() == ErrorKind::NotFound => None,
+        Err(err) => return Err(err.into()),
+    };
+    let mut candidates: Vec<(Option<i64>, String)> = Vec::new();
+    if let Some(user) = &user {
+        for (id, hash) in store.app_password_hashes(user.id).await? {
+            candidates.push((Some(id), hash));
+        }
+        if config.account_password {
+            candidates.push((None, store.password_hash(&login).await?));
+        }
+    }
+    if candidates.is_empty() {
+        candidates.push((None, dummy_hash().to_owned()));
+    }
+    let password = password.to_owned();
+    let matched = tokio::task::spawn_blocking(move || {
+        candidates
+            .into_iter()
+            .find(|(_, hash)| store::password::verify(&password, hash))
+            .map(|(id, _)| id)
+    })
+    .await?;
+    let (Some(user), Some(device)) = (user, matched) else {
+        return Ok(None);
+    };
+    if let Some(id) = device {
+        let now = store::now_millis();
+        if store.app_password_used(id, ip, now).await? {
+            store
+                .append_audit(&store::NewAuditEntry {
+                    actor: user.login.clone(),
+                    action: "imap.login_new_address".to_owned(),
+                    subjects: vec![format!("user:{}", user.login)],
+                    details: serde_json::json!({"ip": ip, "app_password": id}),
+                })
+                .await?;
+        }
+    }
+    Ok(Some(user))
+}

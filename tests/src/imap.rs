@@ -1,0 +1,81 @@
+//! A raw line-oriented IMAP client for protocol-level tests (what real clients cannot be
+//! made to do: plaintext LOGIN, injected commands, exact timing).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// How long any single read may take before the test fails instead of hanging.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A connection.
+pub struct Imap<S> {
+    stream: BufReader<S>,
+}
+
+impl Imap<TcpStream> {
+    /// Connects in plaintext (the STARTTLS port); does not read the greeting.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream: BufReader::new(stream),
+        }
+    }
+
+    /// The TLS handshake after the server said OK to STARTTLS. Bytes the client sent
+    /// behind STARTTLS stay unanswered in plaintext.
+    pub async fn starttls(self, cert: &Path) -> Imap<TlsStream<TcpStream>> {
+        let tcp = self.stream.into_inner();
+        let tls = crate::client::connector(cert)
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("TLS handshake");
+        Imap {
+            stream: BufReader::new(tls),
+        }
+    }
+
+    /// Connects with implicit TLS (port 993 style), verifying `cert`.
+    pub async fn connect_tls(addr: SocketAddr, cert: &Path) -> Imap<TlsStream<TcpStream>> {
+        Self::connect(addr).await.starttls(cert).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
+    /// Writes `text` as is.
+    pub async fn send(&mut self, text: &str) {
+        let s = self.stream.get_mut();
+        s.write_all(text.as_bytes()).await.expect("write");
+        s.flush().await.expect("flush");
+    }
+
+    /// One line without CRLF.
+    pub async fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = tokio::time::timeout(READ_TIMEOUT, self.stream.read_line(&mut line))
+            .await
+            .expect("the server did not answer in time")
+            .expect("read");
+        assert!(n > 0, "the server closed the connection");
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    }
+
+    /// Lines up to and including the one starting with `prefix` (a tagged reply).
+    pub async fn until(&mut self, prefix: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line().await;
+            let done = line.starts_with(prefix);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+}

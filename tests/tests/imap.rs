@@ -1,0 +1,385 @@
+//! The IMAP server with real clients over TLS: Python's imaplib on implicit TLS and with
+//! STARTTLS, the content rule (a sensitive message is only ever served as its notice — by
+//! FETCH, SEARCH and COPY alike), app passwords, brute-force delays, two sessions and IDLE
+//! seeing a message that SMTP just accepted.
+
+use std::time::{Duration, Instant};
+
+use ratspost_tests::client::Client;
+use ratspost_tests::imap::Imap;
+use ratspost_tests::server::Server;
+use ratspost_tests::{have, skip};
+use store::Role;
+use store::testing::TestDb;
+
+const ANNA: &str = "anna@stadt.test";
+const STEUER_ID: &str = "86095742719";
+
+fn mail(id: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Amt <amt@verwaltung.test>\r\nTo: {ANNA}\r\nSubject: {subject}\r\nMessage-ID: <{id}@verwaltung.test>\r\n\
+Date: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+async fn deliver(s: &Server, raw: &[u8]) {
+    let mut c = Client::greeted(s.smtp).await;
+    c.ehlo().await;
+    c.send_mail("amt@verwaltung.test", &[ANNA], raw)
+        .await
+        .expect(250, "2.0.0");
+    c.cmd("QUIT").await;
+}
+
+/// A server with anna, an app password for her iPhone (returned), a clean and a sensitive
+/// message in her INBOX.
+async fn setup(db: TestDb, imap_toml: &str) -> (Server, String) {
+    let s = Server::start_full(
+        db,
+        "",
+        &format!("[imap]\nlisten = \"127.0.0.1:0\"\nlisten_tls = \"127.0.0.1:0\"\n{imap_toml}"),
+    )
+    .await;
+    let anna = s.add_user("anna", Role::Staff, &[ANNA]).await;
+    let password = "iphone-app-password-1";
+    s.store
+        .create_app_password(
+            anna,
+            "iPhone",
+            &store::password::hash(password).expect("hash"),
+            store::now_millis(),
+        )
+        .await
+        .expect("app password");
+    deliver(
+        &s,
+        &mail("clean", "Sitzung", "Die Sitzung beginnt um 18 Uhr."),
+    )
+    .await;
+    deliver(
+        &s,
+        &mail(
+            "secret",
+            "Steuer",
+            &format!("Ihre Steuer-ID {STEUER_ID} und Ihr Befund."),
+        ),
+    )
+    .await;
+    s.classified().await;
+    (s, password.to_owned())
+}
+
+/// Runs a Python imaplib script with `PORT`, `CAFILE`, `USER`, `PASSWORD` set; returns
+/// stdout (the script prints JSON).
+async fn python(s: &Server, port: u16, password: &str, script: &str) -> serde_json::Value {
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("PORT", port.to_string())
+        .env("CAFILE", s.cert())
+        .env("USER", "anna")
+        .env("PASSWORD", password)
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "imaplib script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
+    })
+}
+
+const PRELUDE: &str = r#"
+import imaplib, json, os, ssl
+ctx = ssl.create_default_context(cafile=os.environ["CAFILE"])
+def fetch_all(m, mailbox):
+    typ, _ = m.select(mailbox)
+    assert typ == "OK", typ
+    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+    assert typ == "OK", (typ, data)
+    out = []
+    for item in data:
+        if isinstance(item, tuple):
+            out.append({"meta": item[0].decode(), "body": item[1].decode("utf-8", "replace")})
+    return out
+"#;
+
+async fn content_rule(db: TestDb) {
+    if !have("python3") {
+        return skip("python3 (imaplib)");
+    }
+    let (s, password) = setup(db, "").await;
+    let script = format!(
+        r#"{PRELUDE}
+m = imaplib.IMAP4_SSL("localhost", int(os.environ["PORT"]), ssl_context=ctx)
+caps = m.capabilities
+m.login(os.environ["USER"], os.environ["PASSWORD"])
+inbox = fetch_all(m, "INBOX")
+typ, hits = m.uid("SEARCH", None, "TEXT", "{STEUER_ID}")
+typ, body_hits = m.uid("SEARCH", None, "BODY", "Sitzung")
+copied, _ = m.uid("COPY", "1:*", "Archive")
+archive = fetch_all(m, "Archive")
+m.select("INBOX")
+typ, _ = m.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+typ, flags = m.uid("FETCH", "1", "(FLAGS)")
+typ, boxes = m.list()
+m.logout()
+print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
+    "body_hits": body_hits[0].decode(), "copied": copied, "archive": archive,
+    "flags": flags[0].decode(), "boxes": [b.decode() for b in boxes]}}))
+"#
+    );
+    let r = python(&s, s.imaps.port(), &password, &script).await;
+    let inbox = r["inbox"].as_array().expect("inbox");
+    assert_eq!(inbox.len(), 2, "{r}");
+    let clean = inbox[0]["body"].as_str().expect("body");
+    assert!(clean.contains("Die Sitzung beginnt um 18 Uhr."), "{clean}");
+    let notice = inbox[1]["body"].as_str().expect("body");
+    assert!(
+        notice.contains("Vertrauliche Nachricht"),
+        "not a notice: {notice}"
+    );
+    for (what, text) in [
+        ("INBOX", notice),
+        (
+            "Archive",
+            r["archive"][1]["body"].as_str().expect("archive body"),
+        ),
+    ] {
+        assert!(
+            !text.contains(STEUER_ID),
+            "the original leaked over IMAP from {what}:\n{text}"
+        );
+        assert!(
+            !text.contains("Befund"),
+            "the original leaked over IMAP from {what}"
+        );
+    }
+    // RFC822.SIZE is the size of what is served.
+    let meta = inbox[1]["meta"].as_str().expect("meta");
+    assert!(
+        meta.contains(&format!("RFC822.SIZE {}", notice.len())),
+        "{meta}"
+    );
+    assert_eq!(r["hits"], "", "SEARCH revealed the original's text");
+    assert_eq!(r["body_hits"], "1");
+    assert_eq!(r["copied"], "OK");
+    assert!(
+        r["flags"].as_str().is_some_and(|f| f.contains("\\Flagged")),
+        "{r}"
+    );
+    let boxes = r["boxes"].to_string();
+    for special in [
+        "\\\\Sent",
+        "\\\\Drafts",
+        "\\\\Trash",
+        "\\\\Junk",
+        "\\\\Archive",
+    ] {
+        assert!(boxes.contains(special), "{special} missing: {boxes}");
+    }
+    for cap in [
+        "IDLE",
+        "UIDPLUS",
+        "MOVE",
+        "CONDSTORE",
+        "ENABLE",
+        "ID",
+        "NAMESPACE",
+        "UNSELECT",
+    ] {
+        assert!(
+            r["caps"].as_array().expect("caps").iter().any(|c| c == cap),
+            "{cap} not offered: {}",
+            r["caps"]
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_mail_is_only_served_as_its_notice_sqlite() {
+    content_rule(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_mail_is_only_served_as_its_notice_postgres() {
+    if let Some(db) = TestDb::postgres("imap_content_rule").await {
+        content_rule(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_needs_tls_and_pipelined_commands_before_starttls_are_dropped() {
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    // Raw: LOGIN before STARTTLS is refused, the capability says so.
+    let mut c = Imap::connect(s.imap).await;
+    let greeting = c.line().await;
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    c.send("a1 CAPABILITY\r\n").await;
+    let caps = c.line().await;
+    assert!(
+        caps.contains("STARTTLS") && caps.contains("LOGINDISABLED"),
+        "{caps}"
+    );
+    assert!(c.line().await.starts_with("a1 OK"));
+    c.send(&format!("a2 LOGIN anna {password}\r\n")).await;
+    let refused = c.line().await;
+    assert!(
+        refused.starts_with("a2 NO"),
+        "login in plaintext: {refused}"
+    );
+    // STARTTLS with an injected command behind it in the same packet.
+    c.send("a3 STARTTLS\r\na4 LOGIN anna x\r\n").await;
+    assert!(c.line().await.starts_with("a3 OK"));
+    let mut tls = c.starttls(&s.cert()).await;
+    tls.send("a5 NOOP\r\n").await;
+    let next = tls.line().await;
+    assert!(
+        next.starts_with("a5 OK"),
+        "the injected command was run: {next}"
+    );
+    if have("python3") {
+        let r = python(
+            &s,
+            s.imap.port(),
+            &password,
+            &format!(
+                r#"{PRELUDE}
+m = imaplib.IMAP4("localhost", int(os.environ["PORT"]))
+m.starttls(ssl_context=ctx)
+m.login(os.environ["USER"], os.environ["PASSWORD"])
+print(json.dumps({{"n": len(fetch_all(m, "INBOX"))}}))
+"#
+            ),
+        )
+        .await;
+        assert_eq!(r["n"], 2);
+    } else {
+        skip("python3 (imaplib)");
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_slow_down_then_ban_and_revoked_devices_are_out() {
+    let (s, password) = setup(
+        TestDb::sqlite(),
+        "failure_delay_ms = 100\nban_after = 4\nban_secs = 60\n",
+    )
+    .await;
+    let mut tls = Imap::connect_tls(s.imaps, &s.cert()).await;
+    assert!(tls.line().await.starts_with("* OK"));
+    let mut delays = Vec::new();
+    for i in 0..4 {
+        let started = Instant::now();
+        tls.send(&format!("f{i} LOGIN anna falsch{i}\r\n")).await;
+        let reply = tls.line().await;
+        assert!(reply.starts_with(&format!("f{i} NO")), "{reply}");
+        delays.push(started.elapsed());
+    }
+    // 100, 200, 400, 800 ms: each failure waits longer.
+    assert!(
+        delays[3] >= Duration::from_millis(800) && delays[1] >= Duration::from_millis(200),
+        "{delays:?}"
+    );
+    // Banned now: even the right password is refused, at once.
+    tls.send(&format!("g1 LOGIN anna {password}\r\n")).await;
+    let reply = tls.line().await;
+    assert!(
+        reply.starts_with("g1 NO") && reply.contains("UNAVAILABLE"),
+        "{reply}"
+    );
+    s.stop().await;
+
+    // A revoked app password stops working; the account password is not accepted by default.
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let anna = s.store.user_by_login("anna").await.expect("anna");
+    s.store
+        .set_password_hash(
+            "anna",
+            &store::password::hash("account-pass").expect("hash"),
+        )
+        .await
+        .expect("password");
+    let mut tls = Imap::connect_tls(s.imaps, &s.cert()).await;
+    tls.line().await;
+    tls.send("h1 LOGIN anna account-pass\r\n").await;
+    assert!(
+        tls.line().await.starts_with("h1 NO"),
+        "account password accepted for IMAP"
+    );
+    tls.send(&format!("h2 LOGIN anna {password}\r\n")).await;
+    assert!(tls.line().await.starts_with("h2 OK"));
+    s.store
+        .revoke_app_password(anna.id, "iPhone", store::now_millis())
+        .await
+        .expect("revoke");
+    let mut again = Imap::connect_tls(s.imaps, &s.cert()).await;
+    again.line().await;
+    again.send(&format!("h3 LOGIN anna {password}\r\n")).await;
+    assert!(
+        again.line().await.starts_with("h3 NO"),
+        "revoked app password still works"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_a_second_session_see_new_mail_and_flag_changes() {
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let mut a = Imap::connect_tls(s.imaps, &s.cert()).await;
+    let mut b = Imap::connect_tls(s.imaps, &s.cert()).await;
+    for (c, t) in [(&mut a, "a"), (&mut b, "b")] {
+        c.line().await;
+        c.send(&format!("{t}1 LOGIN anna {password}\r\n")).await;
+        c.until(&format!("{t}1 OK")).await;
+        c.send(&format!("{t}2 SELECT INBOX\r\n")).await;
+        let lines = c.until(&format!("{t}2 OK")).await;
+        assert!(lines.iter().any(|l| l == "* 2 EXISTS"), "{lines:?}");
+    }
+    a.send("a3 IDLE\r\n").await;
+    assert!(a.line().await.starts_with('+'));
+    deliver(&s, &mail("third", "Neu", "Noch eine Nachricht.")).await;
+    let exists = tokio::time::timeout(Duration::from_secs(10), a.line())
+        .await
+        .expect("IDLE did not report the new message");
+    assert_eq!(exists, "* 3 EXISTS");
+    a.send("DONE\r\n").await;
+    a.until("a3 OK").await;
+    // b changes a flag; a sees it at its next NOOP.
+    b.send("b3 STORE 1 +FLAGS (\\Seen)\r\n").await;
+    b.until("b3 OK").await;
+    a.send("a4 NOOP\r\n").await;
+    let lines = a.until("a4 OK").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("* 1 FETCH") && l.contains("\\Seen")),
+        "{lines:?}"
+    );
+    // UIDPLUS: COPY and MOVE say where the messages went.
+    a.send("a5 UID COPY 1:2 Archive\r\n").await;
+    let copied = a.until("a5 ").await;
+    assert!(
+        copied
+            .last()
+            .is_some_and(|l| l.starts_with("a5 OK [COPYUID ")
+                && (l.contains(" 1:2 1:2]") || l.contains(" 1,2 1,2]"))),
+        "{copied:?}"
+    );
+    a.send("a6 UID MOVE 3 Trash\r\n").await;
+    let moved = a.until("a6 ").await;
+    assert!(moved.iter().any(|l| l.contains("COPYUID")), "{moved:?}");
+    assert!(moved.iter().any(|l| l == "* 3 EXPUNGE"), "{moved:?}");
+    assert!(
+        moved.last().is_some_and(|l| l.starts_with("a6 OK")),
+        "{moved:?}"
+    );
+    s.stop().await;
+}
