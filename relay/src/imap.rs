@@ -3,6 +3,7 @@
 //! - `driver.rs`: imap-next's state machine over any async stream.
 //! - `session.rs`: the IMAP state machine and its commands.
 //! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
+//! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
 //! - `auth.rs`: app passwords and brute-force protection.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
 
@@ -10,4 +11,5 @@ pub mod auth;
 pub mod driver;
 pub mod listener;
 pub mod message;
+pub mod mime;
 pub mod session;

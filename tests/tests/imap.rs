@@ -128,10 +128,12 @@ m.select("INBOX")
 typ, _ = m.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
 typ, flags = m.uid("FETCH", "1", "(FLAGS)")
 typ, boxes = m.list()
+typ, structure = m.uid("FETCH", "1", "(ENVELOPE BODYSTRUCTURE)")
 m.logout()
 print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
     "body_hits": body_hits[0].decode(), "copied": copied, "archive": archive,
-    "flags": flags[0].decode(), "boxes": [b.decode() for b in boxes]}}))
+    "flags": flags[0].decode(), "boxes": [b.decode() for b in boxes],
+    "structure": structure[0].decode() if isinstance(structure[0], bytes) else str(structure)}}))
 "#
     );
     let r = python(&s, s.imaps.port(), &password, &script).await;
@@ -172,6 +174,16 @@ print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
     assert!(
         r["flags"].as_str().is_some_and(|f| f.contains("\\Flagged")),
         "{r}"
+    );
+    let structure = r["structure"].as_str().expect("structure");
+    assert!(
+        structure.contains("ENVELOPE (\"Mon, 2 Nov 2026 10:00:00 +0100\" \"Sitzung\"")
+            && structure.contains("((\"Amt\" NIL \"amt\" \"verwaltung.test\"))")
+            && structure.contains("\"<clean@verwaltung.test>\"")
+            && structure.to_ascii_lowercase().contains(
+                "bodystructure (\"text\" \"plain\" (\"charset\" \"us-ascii\") nil nil \"7bit\" 32 1"
+            ),
+        "{structure}"
     );
     let boxes = r["boxes"].to_string();
     for special in [
@@ -380,6 +392,178 @@ async fn idle_and_a_second_session_see_new_mail_and_flag_changes() {
     assert!(
         moved.last().is_some_and(|l| l.starts_with("a6 OK")),
         "{moved:?}"
+    );
+    s.stop().await;
+}
+
+/// Files in the Maildir folder `dir` (new and cur).
+fn maildir_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mbsync_syncs_to_a_maildir_and_back() {
+    if !have("mbsync") {
+        return skip("mbsync (isync)");
+    }
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir_all(&maildir).expect("maildir");
+    let config = dir.path().join("mbsyncrc");
+    std::fs::write(
+        &config,
+        format!(
+            "IMAPAccount ratspost\nHost localhost\nPort {port}\nUser anna\nPass {password}\nSSLType IMAPS\n\
+CertificateFile {cert}\n\nIMAPStore remote\nAccount ratspost\n\nMaildirStore local\nPath {maildir}/\n\
+Inbox {maildir}/INBOX\nSubFolders Verbatim\n\nChannel sync\nFar :remote:\nNear :local:\nPatterns *\n\
+Create Both\nSyncState *\nSync All\nExpunge Both\n",
+            port = s.imaps.port(),
+            cert = s.cert().display(),
+            maildir = maildir.display(),
+        ),
+    )
+    .expect("config");
+    let sync = || async {
+        let out = tokio::process::Command::new("mbsync")
+            .arg("-c")
+            .arg(&config)
+            .arg("-a")
+            .output()
+            .await
+            .expect("mbsync");
+        assert!(
+            out.status.success(),
+            "mbsync failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sync().await;
+    let inbox = maildir_files(&maildir.join("INBOX"));
+    assert_eq!(inbox.len(), 2, "{inbox:?}");
+    let bodies: Vec<String> = inbox
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).expect("read")).into_owned())
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Die Sitzung beginnt um 18 Uhr."))
+    );
+    assert!(bodies.iter().any(|b| b.contains("Vertrauliche Nachricht")));
+    assert!(
+        bodies.iter().all(|b| !b.contains(STEUER_ID)),
+        "the original reached the device"
+    );
+    for special in ["Sent", "Drafts", "Trash", "Archive"] {
+        assert!(maildir.join(special).is_dir(), "{special} not synced");
+    }
+
+    // On the device: read the clean message, delete the notice, file a draft.
+    let clean = inbox
+        .iter()
+        .zip(&bodies)
+        .find(|(_, b)| b.contains("Sitzung"))
+        .map(|(p, _)| p.clone())
+        .expect("clean file");
+    let notice = inbox
+        .iter()
+        .find(|p| **p != clean)
+        .expect("notice file")
+        .clone();
+    let mark = |path: &std::path::Path, flag: &str| {
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let base = name.split(":2,").next().expect("base").to_owned();
+        let target = path
+            .parent()
+            .and_then(|p| p.parent())
+            .expect("folder")
+            .join("cur")
+            .join(format!("{base}:2,{flag}"));
+        std::fs::rename(path, target).expect("rename");
+    };
+    mark(&clean, "S");
+    mark(&notice, "T");
+    let draft = maildir
+        .join("Drafts")
+        .join("new")
+        .join("1700000000.draft.host");
+    std::fs::write(
+        &draft,
+        "From: anna@stadt.test\r\nSubject: Entwurf\r\n\r\nNoch nicht fertig.\r\n",
+    )
+    .expect("draft");
+    sync().await;
+
+    let anna = s.store.user_by_login("anna").await.expect("anna");
+    let inbox = s.store.mailbox(anna.id, "INBOX").await.expect("INBOX");
+    let entries = s.store.mailbox_entries(inbox.id).await.expect("entries");
+    assert_eq!(
+        entries.len(),
+        1,
+        "the deleted notice was not expunged: {entries:?}"
+    );
+    assert!(
+        entries[0].has("\\Seen"),
+        "the read flag did not reach the server: {entries:?}"
+    );
+    let drafts = s.store.mailbox(anna.id, "Drafts").await.expect("Drafts");
+    let uploaded = s.store.mailbox_entries(drafts.id).await.expect("drafts");
+    assert_eq!(uploaded.len(), 1, "the draft was not uploaded");
+    let content = s
+        .store
+        .entry_content(drafts.id, uploaded[0].uid)
+        .await
+        .expect("content");
+    assert!(String::from_utf8_lossy(&content).contains("Noch nicht fertig."));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_fetches_over_imaps() {
+    if !have("curl") {
+        return skip("curl");
+    }
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let fetch = |uid: u32| {
+        let out = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--cacert"])
+            .arg(s.cert())
+            .args([
+                "--resolve",
+                &format!("localhost:{}:127.0.0.1", s.imaps.port()),
+            ])
+            .args(["--user", &format!("anna:{password}")])
+            .arg(format!(
+                "imaps://localhost:{}/INBOX/;UID={uid}",
+                s.imaps.port()
+            ))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(fetch(1).contains("Die Sitzung beginnt um 18 Uhr."));
+    let notice = fetch(2);
+    assert!(
+        notice.contains("Vertrauliche Nachricht") && !notice.contains(STEUER_ID),
+        "{notice}"
     );
     s.stop().await;
 }

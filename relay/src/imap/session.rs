@@ -38,7 +38,7 @@ use tokio::sync::broadcast;
 
 use super::auth::{self, Admission, Guard};
 use super::driver::{self, DriveError, Step};
-use super::message;
+use super::{message, mime};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 
@@ -1032,6 +1032,7 @@ impl Session<'_> {
                 None
             };
             let raw = raw.as_deref().unwrap_or_default();
+            let mut tree: Option<mime::Part> = None;
             let mut items = Vec::new();
             let mut sets_seen = false;
             if by_uid {
@@ -1057,6 +1058,19 @@ impl Session<'_> {
                     MessageDataItemName::ModSeq => {
                         items.push(MessageDataItem::ModSeq(nz64(entry.modseq)))
                     }
+                    MessageDataItemName::Envelope => {
+                        items.push(MessageDataItem::Envelope(mime::envelope(message::header(
+                            raw,
+                        ))));
+                    }
+                    MessageDataItemName::BodyStructure => {
+                        let tree = tree.get_or_insert_with(|| mime::parse(raw));
+                        items.push(MessageDataItem::BodyStructure(tree.structure(raw, true)));
+                    }
+                    MessageDataItemName::Body => {
+                        let tree = tree.get_or_insert_with(|| mime::parse(raw));
+                        items.push(MessageDataItem::Body(tree.structure(raw, false)));
+                    }
                     MessageDataItemName::Rfc822 => {
                         sets_seen = true;
                         items.push(MessageDataItem::Rfc822(literal(raw)));
@@ -1076,27 +1090,7 @@ impl Session<'_> {
                         if !peek {
                             sets_seen = true;
                         }
-                        let whole: Vec<u8> = match section {
-                            None => raw.to_vec(),
-                            Some(Section::Header(None)) => message::header(raw).to_vec(),
-                            Some(Section::Text(None)) => message::text(raw).to_vec(),
-                            Some(Section::HeaderFields(None, fields)) => message::header_fields(
-                                raw,
-                                &fields.as_ref().iter().map(astring).collect::<Vec<_>>(),
-                                false,
-                            ),
-                            Some(Section::HeaderFieldsNot(None, fields)) => message::header_fields(
-                                raw,
-                                &fields.as_ref().iter().map(astring).collect::<Vec<_>>(),
-                                true,
-                            ),
-                            Some(Section::Part(part))
-                                if part.0.as_ref().len() == 1 && part.0.as_ref()[0].get() == 1 =>
-                            {
-                                message::text(raw).to_vec()
-                            }
-                            Some(_) => Vec::new(),
-                        };
+                        let whole = section_bytes(raw, section.as_ref(), &mut tree);
                         let (data, origin) = match partial {
                             Some((start, len)) => (
                                 message::partial(&whole, *start, len.get()).to_vec(),
@@ -1241,6 +1235,41 @@ impl Session<'_> {
                 }
             }
         })
+    }
+}
+
+/// The bytes of `section` of `raw` (the whole message when `None`).
+fn section_bytes(
+    raw: &[u8],
+    section: Option<&Section<'_>>,
+    tree: &mut Option<mime::Part>,
+) -> Vec<u8> {
+    let fields = |f: &Vec1<AString<'_>>| f.as_ref().iter().map(astring).collect::<Vec<_>>();
+    let path = |p: &imap_next::imap_types::fetch::Part| {
+        p.0.as_ref().iter().map(|n| n.get()).collect::<Vec<u32>>()
+    };
+    let mut part = |p: &imap_next::imap_types::fetch::Part, kind: mime::SectionKind| -> Vec<u8> {
+        let root = tree.get_or_insert_with(|| mime::parse(raw));
+        root.find(&path(p))
+            .map(|found| found.bytes(raw, kind).to_vec())
+            .unwrap_or_default()
+    };
+    match section {
+        None => raw.to_vec(),
+        Some(Section::Header(None)) => message::header(raw).to_vec(),
+        Some(Section::Text(None)) => message::text(raw).to_vec(),
+        Some(Section::HeaderFields(None, f)) => message::header_fields(raw, &fields(f), false),
+        Some(Section::HeaderFieldsNot(None, f)) => message::header_fields(raw, &fields(f), true),
+        Some(Section::Part(p)) => part(p, mime::SectionKind::Body),
+        Some(Section::Mime(p)) => part(p, mime::SectionKind::Mime),
+        Some(Section::Header(Some(p))) => part(p, mime::SectionKind::Header),
+        Some(Section::Text(Some(p))) => part(p, mime::SectionKind::Text),
+        Some(Section::HeaderFields(Some(p), f)) => {
+            message::header_fields(&part(p, mime::SectionKind::Header), &fields(f), false)
+        }
+        Some(Section::HeaderFieldsNot(Some(p), f)) => {
+            message::header_fields(&part(p, mime::SectionKind::Header), &fields(f), true)
+        }
     }
 }
 
