@@ -2,6 +2,9 @@
 //! argon2id hash, revocable alone. Using one records when and from where.
 
 use crate::db::with_pool;
+
+/// How precisely "last used" is kept.
+const USED_RESOLUTION_MS: Millis = 60_000;
 use crate::{Error, ErrorKind, Millis, Result, Store};
 
 /// An app password as listed (never the password).
@@ -99,20 +102,29 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn app_password_used(&self, id: i64, ip: &str, now: Millis) -> Result<bool> {
-        Ok(with_pool!(&self.db, write pool => {
-            let before: Option<(Option<String>,)> =
-                sqlx::query_as("SELECT last_ip FROM app_passwords WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?;
-            sqlx::query("UPDATE app_passwords SET last_used_at = $1, last_ip = $2 WHERE id = $3")
-                .bind(now)
-                .bind(ip)
+        let before: Option<(Option<String>, Option<Millis>)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT last_ip, last_used_at FROM app_passwords WHERE id = $1")
                 .bind(id)
-                .execute(pool)
-                .await?;
-            before.is_some_and(|(last,)| last.as_deref() != Some(ip))
-        }))
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((last_ip, last_used)) = before else {
+            return Ok(false);
+        };
+        let new_address = last_ip.as_deref() != Some(ip);
+        // Mail clients log in every few minutes; "last used" to the minute is enough, and
+        // saves a write per login.
+        if new_address || last_used.is_none_or(|t| now - t >= USED_RESOLUTION_MS) {
+            with_pool!(&self.db, write pool => {
+                sqlx::query("UPDATE app_passwords SET last_used_at = $1, last_ip = $2 WHERE id = $3")
+                    .bind(now)
+                    .bind(ip)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        Ok(new_address)
     }
 
     /// Revokes the app password `label` of `user_id` at once.

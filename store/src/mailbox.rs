@@ -187,6 +187,17 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn ensure_mailboxes(&self, user_id: i64, now: Millis) -> Result<()> {
+        let (have,): (i64,) = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM mailboxes WHERE user_id = $1 AND (name = 'INBOX' OR special_use IS NOT NULL)",
+            )
+            .bind(user_id)
+            .fetch_one(pool)
+            .await?
+        });
+        if usize::try_from(have).unwrap_or(0) > SPECIAL_USE.len() {
+            return Ok(());
+        }
         with_pool!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
             for (name, special) in std::iter::once(("INBOX", None))

@@ -102,6 +102,8 @@ pub struct Daemon {
     pub smtp: SocketAddr,
     /// Where its web UI listens (HTTPS).
     pub web: SocketAddr,
+    /// Where its IMAP-over-TLS listener is.
+    pub imaps: SocketAddr,
     log: Arc<Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
 }
@@ -130,22 +132,27 @@ impl Daemon {
         let sink = Arc::clone(&log);
         // Drain stderr for the daemon's whole life, so it never blocks on a full pipe.
         let drain = std::thread::spawn(move || {
-            let address = |line: &str| {
-                line.split("addr=")
+            let address_after = |line: &str, key: &str| {
+                line.split(key)
                     .nth(1)
                     .and_then(|a| a.split_whitespace().next())
                     .unwrap_or_default()
                     .to_owned()
             };
+            let address = |line: &str| address_after(line, "addr=");
             let mut web = String::new();
+            let mut imaps = String::new();
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 // The web UI is started before SMTP, so both are known when SMTP listens.
                 if line.contains("web UI listening") {
                     web = address(&line);
                 }
+                if line.contains("IMAP listening") {
+                    imaps = address_after(&line, "implicit=");
+                }
                 if line.contains("SMTP listening") {
-                    let _ = tx.send((address(&line), web.clone()));
+                    let _ = tx.send((address(&line), web.clone(), imaps.clone()));
                 }
                 if let Ok(mut log) = sink.lock() {
                     log.push_str(&line);
@@ -153,7 +160,7 @@ impl Daemon {
                 }
             }
         });
-        let (smtp, web) = rx
+        let (smtp, web, imaps) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("daemon did not start: {}", log.lock().expect("log")));
         let parse = |addr: &str| -> SocketAddr {
@@ -164,9 +171,15 @@ impl Daemon {
             child,
             smtp: parse(&smtp),
             web: parse(&web),
+            imaps: parse(&imaps),
             log,
             drain: Some(drain),
         }
+    }
+
+    /// The process id (for reading its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -7,8 +7,8 @@ use super::{AppPasswordCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
 
-/// Length of generated app passwords: 24 characters from the generator's alphabet, easy to
-/// type on a phone and far beyond guessing.
+/// Length of generated app passwords: 24 characters from the generator's 56-letter
+/// alphabet (139 bits), easy to type on a phone and far beyond guessing.
 const LENGTH: usize = 24;
 
 pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Result<()> {
@@ -17,7 +17,10 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
         AppPasswordCommand::Create { login, label, json } => {
             let user = store.user_by_login(&login).await?;
             let password = store::password::generate(LENGTH);
-            let hash = store::password::hash(&password)?;
+            // SHA-256, not argon2: a slow hash protects passwords people choose; this one is
+            // random with 139 bits, so no dictionary exists, and a fast check keeps the logins
+            // of thousands of devices cheap. (Account passwords stay argon2id.)
+            let hash = store::token::hash(&password);
             let now = store::now_millis();
             store
                 .create_app_password(user.id, &label, &hash, now)
