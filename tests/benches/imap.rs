@@ -12,7 +12,7 @@
 //! Run: `cargo bench -p ratspost-tests --bench imap`
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -180,7 +180,7 @@ async fn wait_for_inbox(addr: SocketAddr, cert: &Path, password: &str) {
     panic!("the messages never reached the INBOX");
 }
 
-async fn cycle(addr: SocketAddr, cert: &PathBuf, password: &str) {
+async fn cycle(addr: SocketAddr, cert: &Path, password: &str) {
     let mut c = Imap::connect_tls(addr, cert).await;
     c.line().await;
     c.send(&format!("a1 LOGIN anna {password}\r\n")).await;
