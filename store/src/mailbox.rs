@@ -535,21 +535,47 @@ impl Store {
         }
         with_pool!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
+            let (modseq,): (i64,) = sqlx::query_as(
+                "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq",
+            )
+            .bind(mailbox.id)
+            .fetch_one(&mut *tx)
+            .await?;
             for uid in uids {
                 sqlx::query("DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND uid = $2")
                     .bind(mailbox.id)
                     .bind(uid)
                     .execute(&mut *tx)
                     .await?;
-            }
-            sqlx::query("UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1")
+                sqlx::query(
+                    "INSERT INTO mailbox_expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3)
+                     ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+                )
                 .bind(mailbox.id)
+                .bind(uid)
+                .bind(modseq)
                 .execute(&mut *tx)
                 .await?;
+            }
             tx.commit().await?;
         });
         self.announce(mailbox.user_id);
         Ok(())
+    }
+
+    /// UIDs expunged from `mailbox_id` after mod-sequence `since` (QRESYNC), ascending.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn expunged_since(&self, mailbox_id: i64, since: i64) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT uid FROM mailbox_expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid")
+                .bind(mailbox_id)
+                .bind(since)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(u,)| u).collect())
     }
 
     /// APPEND: stores `content` as a new entry; returns (UIDVALIDITY, UID).

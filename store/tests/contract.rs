@@ -1483,6 +1483,26 @@ async fn mailboxes_keep_uids_flags_and_modseqs(db: &TestDb) {
         .await
         .expect("store");
     assert_eq!(store.expunge(&inbox, None).await.expect("expunge"), [1]);
+    assert_eq!(
+        store
+            .expunged_since(inbox.id, after)
+            .await
+            .expect("vanished"),
+        [1],
+        "QRESYNC must learn of the expunge"
+    );
+    let now_modseq = store
+        .mailbox_by_id(inbox.id)
+        .await
+        .expect("mailbox")
+        .highest_modseq;
+    assert!(
+        store
+            .expunged_since(inbox.id, now_modseq)
+            .await
+            .expect("vanished")
+            .is_empty()
+    );
     let left: Vec<i64> = store
         .mailbox_entries(inbox.id)
         .await

@@ -567,3 +567,122 @@ async fn curl_fetches_over_imaps() {
     );
     s.stop().await;
 }
+
+/// The value of `[CODE n]` in `lines`.
+fn code_value(lines: &[String], code: &str) -> u64 {
+    lines
+        .iter()
+        .find_map(|l| l.split(&format!("[{code} ")).nth(1))
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {code} in {lines:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condstore_and_qresync_resynchronise_a_returning_device() {
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let login = |tag: &'static str| {
+        let (addr, cert, password) = (s.imaps, s.cert(), password.clone());
+        async move {
+            let mut c = Imap::connect_tls(addr, &cert).await;
+            c.line().await;
+            c.send(&format!("{tag}0 LOGIN anna {password}\r\n")).await;
+            c.until(&format!("{tag}0 OK")).await;
+            c
+        }
+    };
+    // The phone syncs, remembers UIDVALIDITY and HIGHESTMODSEQ, and goes offline.
+    let mut phone = login("p").await;
+    phone.send("p1 ENABLE QRESYNC\r\n").await;
+    let enabled = phone.until("p1 OK").await;
+    assert!(
+        enabled
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case("* ENABLED QRESYNC")),
+        "{enabled:?}"
+    );
+    phone.send("p2 SELECT INBOX\r\n").await;
+    let lines = phone.until("p2 OK").await;
+    let validity = code_value(&lines, "UIDVALIDITY");
+    let modseq = code_value(&lines, "HIGHESTMODSEQ");
+    phone.send("p3 LOGOUT\r\n").await;
+    phone.until("p3 OK").await;
+
+    // Meanwhile the laptop deletes message 1 (and sees VANISHED, as it enabled QRESYNC)
+    // and flags message 2.
+    let mut laptop = login("l").await;
+    laptop
+        .send("l1 ENABLE QRESYNC\r\nl2 SELECT INBOX\r\n")
+        .await;
+    laptop.until("l2 OK").await;
+    laptop
+        .send("l3 UID STORE 1 +FLAGS.SILENT (\\Deleted)\r\nl4 UID EXPUNGE 1\r\n")
+        .await;
+    let expunged = laptop.until("l4 ").await;
+    assert!(expunged.iter().any(|l| l == "* VANISHED 1"), "{expunged:?}");
+    assert!(
+        !expunged.iter().any(|l| l.ends_with(" EXPUNGE")),
+        "{expunged:?}"
+    );
+    laptop.send("l5 UID STORE 2 +FLAGS (\\Flagged)\r\n").await;
+    laptop.until("l5 OK").await;
+    // A STORE that lost the race is reported, not applied.
+    laptop
+        .send(&format!(
+            "l6 UID STORE 2 (UNCHANGEDSINCE {modseq}) -FLAGS (\\Flagged)\r\n"
+        ))
+        .await;
+    let raced = laptop.until("l6 ").await;
+    assert!(
+        raced
+            .last()
+            .is_some_and(|l| l.starts_with("l6 OK [MODIFIED 2]")),
+        "{raced:?}"
+    );
+
+    // The phone comes back and learns exactly what changed.
+    let mut phone = login("q").await;
+    phone.send("q1 ENABLE QRESYNC\r\n").await;
+    phone.until("q1 OK").await;
+    phone
+        .send(&format!(
+            "q2 SELECT INBOX (QRESYNC ({validity} {modseq}))\r\n"
+        ))
+        .await;
+    let lines = phone.until("q2 ").await;
+    assert!(
+        lines.iter().any(|l| l == "* VANISHED (EARLIER) 1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("* 1 FETCH")
+            && l.contains("UID 2")
+            && l.contains("\\Flagged")
+            && l.contains("MODSEQ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("q2 OK")),
+        "{lines:?}"
+    );
+    phone
+        .send(&format!(
+            "q3 UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)\r\n"
+        ))
+        .await;
+    let lines = phone.until("q3 ").await;
+    let fetched: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("* ") && l.contains(" FETCH "))
+        .collect();
+    assert_eq!(fetched.len(), 1, "only the changed message: {lines:?}");
+    assert!(
+        fetched[0].contains("UID 2") && fetched[0].contains("MODSEQ ("),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "* VANISHED (EARLIER) 1"),
+        "{lines:?}"
+    );
+    s.stop().await;
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bounded_static::IntoBoundedStatic as _;
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
-use imap_next::imap_types::command::{Command, CommandBody};
+use imap_next::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter};
 use imap_next::imap_types::core::{AString, IString, Literal, NString, Tag, Text, Vec1};
 use imap_next::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_next::imap_types::extensions::enable::CapabilityEnable;
@@ -26,7 +26,7 @@ use imap_next::imap_types::flag::{
 };
 use imap_next::imap_types::mailbox::{ListMailbox, Mailbox as ImapMailbox};
 use imap_next::imap_types::response::{
-    Capability, Code, CodeOther, CommandContinuationRequest, Data, Greeting, Status,
+    Capability, Code, CodeOther, CommandContinuationRequest, Data, Greeting, Response, Status,
 };
 use imap_next::imap_types::search::SearchKey;
 use imap_next::imap_types::sequence::SequenceSet;
@@ -127,6 +127,8 @@ struct Session<'a> {
     user: Option<User>,
     selected: Option<Selected>,
     condstore: bool,
+    /// QRESYNC enabled: expunges are reported as VANISHED.
+    qresync: bool,
     idle_tag: Option<Tag<'static>>,
     pending_auth: Option<Tag<'static>>,
     logout: bool,
@@ -218,6 +220,7 @@ impl Session<'_> {
             Capability::Unselect,
             Capability::LiteralPlus,
             Capability::CondStore,
+            Capability::QResync,
         ]);
         if let Ok(c) = Capability::try_from("CHILDREN") {
             caps.push(c);
@@ -385,6 +388,11 @@ impl Session<'_> {
                     if matches!(c, CapabilityEnable::CondStore) {
                         self.condstore = true;
                         enabled.push(c.clone());
+                    } else if c.to_string().eq_ignore_ascii_case("QRESYNC") {
+                        // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                        self.condstore = true;
+                        self.qresync = true;
+                        enabled.push(c.clone());
                     }
                 }
                 self.send_data(Data::Enabled {
@@ -450,11 +458,19 @@ impl Session<'_> {
                     Err(status) => no(tag, None, &status),
                 }
             }
-            CommandBody::Select { mailbox, .. } => {
-                self.select(tag, &mailbox_name(&mailbox), false).await
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => {
+                self.select(tag, &mailbox_name(&mailbox), false, &parameters)
+                    .await
             }
-            CommandBody::Examine { mailbox, .. } => {
-                self.select(tag, &mailbox_name(&mailbox), true).await
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => {
+                self.select(tag, &mailbox_name(&mailbox), true, &parameters)
+                    .await
             }
             CommandBody::Create { mailbox } => match store
                 .create_mailbox(user.id, &mailbox_name(&mailbox), now)
@@ -580,17 +596,43 @@ impl Session<'_> {
                 sequence_set,
                 macro_or_item_names,
                 uid,
-                ..
+                modifiers,
             } => {
-                let uids = self
+                let mut uids = self
                     .selected
                     .as_ref()
                     .expect("selected")
                     .resolve(&sequence_set, uid);
-                let names = match macro_or_item_names {
+                let changed_since = modifiers.iter().find_map(|m| match m {
+                    FetchModifier::ChangedSince(v) => i64::try_from(v.get()).ok(),
+                    FetchModifier::Vanished => None,
+                });
+                let vanished = modifiers
+                    .iter()
+                    .any(|m| matches!(m, FetchModifier::Vanished));
+                if vanished && (!uid || !self.qresync || changed_since.is_none()) {
+                    return bad(
+                        Some(tag),
+                        "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC",
+                    );
+                }
+                if let Some(since) = changed_since {
+                    self.condstore = true;
+                    if vanished {
+                        self.vanished_earlier(since, Some(&sequence_set)).await;
+                    }
+                    let id = self.selected.as_ref().expect("selected").mailbox.id;
+                    let entries = self.ctx.store.mailbox_entries(id).await.unwrap_or_default();
+                    uids.retain(|u| entries.iter().any(|e| e.uid == *u && e.modseq > since));
+                }
+                let mut names = match macro_or_item_names {
                     MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
                     MacroOrMessageDataItemNames::MessageDataItemNames(n) => n,
                 };
+                // CHANGEDSINCE implies MODSEQ in the answer (RFC 7162 §3.1.4.1).
+                if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {
+                    names.push(MessageDataItemName::ModSeq);
+                }
                 match self.fetch(&uids, &names, uid).await {
                     Ok(()) => ok(tag, None, "FETCH done"),
                     Err(msg) => no(tag, None, &msg),
@@ -632,19 +674,27 @@ impl Session<'_> {
                                 self.send_fetch_flags(seq, e.uid, &e.flags, e.modseq, uid);
                             }
                         }
-                        if update.modified.is_empty() {
-                            ok(tag, None, "STORE done")
-                        } else {
-                            let list: Vec<String> =
-                                update.modified.iter().map(ToString::to_string).collect();
-                            match SequenceSet::try_from(list.join(",").as_str()) {
-                                Ok(set) => ok(
-                                    tag,
-                                    Some(Code::Modified(set.into_static())),
-                                    "some messages were changed meanwhile",
-                                ),
-                                Err(_) => ok(tag, None, "STORE done"),
-                            }
+                        // MODIFIED lists UIDs for UID STORE, sequence numbers otherwise.
+                        let selected = self.selected.as_ref().expect("selected");
+                        let mut modified: Vec<i64> = update
+                            .modified
+                            .iter()
+                            .filter_map(|u| {
+                                if uid {
+                                    Some(*u)
+                                } else {
+                                    selected.seq_of(*u).map(i64::from)
+                                }
+                            })
+                            .collect();
+                        modified.sort_unstable();
+                        match self::sequence_set(&modified) {
+                            Some(set) => ok(
+                                tag,
+                                Some(Code::Modified(set)),
+                                "some messages were changed meanwhile",
+                            ),
+                            None => ok(tag, None, "STORE done"),
                         }
                     }
                     Err(err) => no(tag, None, &err.to_string()),
@@ -782,7 +832,30 @@ impl Session<'_> {
             .collect())
     }
 
-    async fn select(&mut self, tag: Tag<'static>, name: &str, read_only: bool) -> Status<'static> {
+    async fn select(
+        &mut self,
+        tag: Tag<'static>,
+        name: &str,
+        read_only: bool,
+        parameters: &[SelectParameter],
+    ) -> Status<'static> {
+        let mut resync = None;
+        for p in parameters {
+            match p {
+                SelectParameter::CondStore => self.condstore = true,
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => {
+                    if !self.qresync {
+                        return bad(Some(tag), "QRESYNC must be enabled first");
+                    }
+                    resync = Some((*uid_validity, *mod_sequence_value, known_uids.clone()));
+                }
+            }
+        }
         let user = self.user.as_ref().expect("authenticated");
         self.selected = None;
         let store = &self.ctx.store;
@@ -838,10 +911,77 @@ impl Session<'_> {
             mailbox,
             read_only,
         });
+        if let Some((validity, since, known)) = resync {
+            self.resync(validity, since, known.as_ref()).await;
+        }
         if read_only {
             ok(tag, Some(Code::ReadOnly), "EXAMINE done")
         } else {
             ok(tag, Some(Code::ReadWrite), "SELECT done")
+        }
+    }
+
+    /// SELECT … (QRESYNC …): what vanished and what changed since the client's last sync,
+    /// provided its UIDVALIDITY still holds.
+    async fn resync(
+        &mut self,
+        validity: NonZeroU32,
+        since: NonZeroU64,
+        known: Option<&SequenceSet>,
+    ) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        if i64::from(validity.get()) != selected.mailbox.uid_validity {
+            return;
+        }
+        let since = i64::try_from(since.get()).unwrap_or(i64::MAX);
+        self.vanished_earlier(since, known).await;
+        self.changed_since(since).await;
+    }
+
+    /// `VANISHED (EARLIER)` for UIDs expunged after `since`, limited to `within`.
+    async fn vanished_earlier(&mut self, since: i64, within: Option<&SequenceSet>) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        let Ok(gone) = self
+            .ctx
+            .store
+            .expunged_since(selected.mailbox.id, since)
+            .await
+        else {
+            return;
+        };
+        let gone: Vec<i64> = match within {
+            Some(set) => {
+                let largest = nz(selected.mailbox.uid_next);
+                let allowed: std::collections::HashSet<i64> =
+                    set.iter(largest).map(|u| i64::from(u.get())).collect();
+                gone.into_iter().filter(|u| allowed.contains(u)).collect()
+            }
+            None => gone,
+        };
+        if let Some(known_uids) = sequence_set(&gone) {
+            self.send_data(Data::Vanished {
+                earlier: true,
+                known_uids,
+            });
+        }
+    }
+
+    /// FETCH (UID FLAGS MODSEQ) for the entries changed after `since`.
+    async fn changed_since(&mut self, since: i64) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        let Ok(entries) = self.ctx.store.mailbox_entries(selected.mailbox.id).await else {
+            return;
+        };
+        for e in entries.iter().filter(|e| e.modseq > since) {
+            if let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(e.uid)) {
+                self.send_fetch_flags(seq, e.uid, &e.flags, e.modseq, true);
+            }
         }
     }
 
@@ -857,6 +997,7 @@ impl Session<'_> {
                 return;
             }
         };
+        let qresync = self.qresync;
         let current: HashMap<i64, (String, i64)> = entries
             .iter()
             .map(|e| (e.uid, (e.flags.clone(), e.modseq)))
@@ -866,15 +1007,25 @@ impl Session<'_> {
             let selected = self.selected.as_mut().expect("selected");
             if allow_expunge {
                 // From the highest sequence number down, so earlier numbers stay valid.
+                let mut vanished = Vec::new();
                 for i in (0..selected.uids.len()).rev() {
                     if !current.contains_key(&selected.uids[i]) {
                         let uid = selected.uids.remove(i);
                         selected.known.remove(&uid);
+                        vanished.push(uid);
                         if let Some(seq) = NonZeroU32::new(u32::try_from(i + 1).unwrap_or(u32::MAX))
+                            && !qresync
                         {
                             updates.push(Data::Expunge(seq));
                         }
                     }
+                }
+                vanished.sort_unstable();
+                if qresync && let Some(known_uids) = sequence_set(&vanished) {
+                    updates.push(Data::Vanished {
+                        earlier: false,
+                        known_uids,
+                    });
                 }
             }
             let before = selected.uids.len();
@@ -1282,6 +1433,27 @@ fn uid_set(uids: &[i64]) -> Option<UidSet> {
     Vec1::try_from(elements).ok().map(UidSet)
 }
 
+/// A sequence set of UIDs (`1:3,7`), or `None` for none.
+fn sequence_set(uids: &[i64]) -> Option<SequenceSet> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        while i + 1 < uids.len() && uids[i + 1] == uids[i] + 1 {
+            i += 1;
+        }
+        parts.push(if uids[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}:{}", uids[i])
+        });
+        i += 1;
+    }
+    SequenceSet::try_from(parts.join(",").as_str())
+        .ok()
+        .map(bounded_static::IntoBoundedStatic::into_static)
+}
+
 fn code(name: &'static str) -> Code<'static> {
     Code::Other(CodeOther::unvalidated(name.as_bytes()))
 }
@@ -1336,6 +1508,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
         user: None,
         selected: None,
         condstore: false,
+        qresync: false,
         idle_tag: None,
         pending_auth: None,
         logout: false,
@@ -1361,11 +1534,14 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         match step {
             Step::Event(Event::GreetingSent { .. }) => discard = false,
-            Step::Event(Event::ResponseSent { .. }) => {
-                if starttls_pending {
+            Step::Event(Event::ResponseSent { response, .. }) => {
+                // Upgrade or close only once the tagged reply itself went out (LOGOUT sends
+                // BYE first).
+                let tagged = matches!(response, Response::Status(Status::Tagged(_)));
+                if tagged && starttls_pending {
                     return End::StartTls(stream);
                 }
-                if session.logout {
+                if tagged && session.logout {
                     return End::Done;
                 }
             }
