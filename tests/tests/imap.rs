@@ -686,3 +686,30 @@ async fn condstore_and_qresync_resynchronise_a_returning_device() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_literal_is_refused_before_the_continuation() {
+    let (s, password) = setup(TestDb::sqlite(), "max_message_bytes = 1000\n").await;
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send(&format!("a1 LOGIN anna {password}\r\n")).await;
+    c.until("a1 OK").await;
+    c.send("a2 APPEND Drafts {5000}\r\n").await;
+    let reply = c.line().await;
+    assert!(
+        !reply.starts_with('+') && reply.starts_with("a2 "),
+        "the server invited 5000 bytes over a 1000-byte limit: {reply}"
+    );
+    // Within the limit it is taken, and the session goes on.
+    c.send("a3 APPEND Drafts {11}\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send("Subject: x\r\n\r\n").await;
+    let appended = c.until("a3 ").await;
+    assert!(
+        appended
+            .last()
+            .is_some_and(|l| l.starts_with("a3 OK [APPENDUID ")),
+        "{appended:?}"
+    );
+    s.stop().await;
+}

@@ -1499,6 +1499,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     options.max_literal_size = ctx.config.imap.max_message_bytes;
     options.max_command_size = ctx.config.imap.max_message_bytes.saturating_add(64 * 1024);
     options.crlf_relaxed = true;
+    let _ = options.set_literal_reject_text(format!(
+        "literal too large: at most {} bytes (imap.max_message_bytes)",
+        ctx.config.imap.max_message_bytes
+    ));
     let greeting = Greeting::ok(None, "ratspost IMAP ready").expect("static greeting");
     let mut session = Session {
         ctx,
@@ -1527,7 +1531,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 if session.errors > MAX_ERRORS {
                     return End::Done;
                 }
-                session.send(bad(None, "could not parse the command"));
+                // imap-next answers an oversized literal itself (tagged BAD, no `+`).
+                if !matches!(err, imap_next::server::Error::LiteralTooLong { .. }) {
+                    session.send(bad(None, "could not parse the command"));
+                }
                 continue;
             }
             Err(_) => return End::Done,
