@@ -393,6 +393,17 @@ async fn idle_and_a_second_session_see_new_mail_and_flag_changes() {
         moved.last().is_some_and(|l| l.starts_with("a6 OK")),
         "{moved:?}"
     );
+    // Folder names travel in modified UTF-7 and are kept in UTF-8.
+    a.send("a7 CREATE Entw&APw-rfe/Alt\r\na8 LIST \"\" Entw*\r\n")
+        .await;
+    a.until("a7 OK").await;
+    let listed = a.until("a8 OK").await;
+    assert!(
+        listed.iter().any(|l| l.contains("Entw&APw-rfe/Alt")),
+        "{listed:?}"
+    );
+    let anna = s.store.user_by_login("anna").await.expect("anna");
+    assert!(s.store.mailbox(anna.id, "Entwürfe/Alt").await.is_ok());
     s.stop().await;
 }
 

@@ -38,7 +38,7 @@ use tokio::sync::broadcast;
 
 use super::auth::{self, Admission, Guard};
 use super::driver::{self, DriveError, Step};
-use super::{message, mime};
+use super::{message, mime, utf7};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 
@@ -163,15 +163,20 @@ fn nz64(n: i64) -> NonZeroU64 {
     NonZeroU64::new(u64::try_from(n).unwrap_or(1)).unwrap_or(NonZeroU64::MIN)
 }
 
+/// A mailbox name from the client: modified UTF-7 decoded to UTF-8 (a name that is not valid
+/// modified UTF-7 is taken as sent).
 fn mailbox_name(m: &ImapMailbox<'_>) -> String {
     match m {
         ImapMailbox::Inbox => "INBOX".to_owned(),
-        ImapMailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
+        ImapMailbox::Other(o) => {
+            let raw = String::from_utf8_lossy(o.inner().as_ref()).into_owned();
+            utf7::decode(&raw).unwrap_or(raw)
+        }
     }
 }
 
 fn to_imap_mailbox(name: &str) -> ImapMailbox<'static> {
-    ImapMailbox::try_from(name.to_owned()).unwrap_or(ImapMailbox::Inbox)
+    ImapMailbox::try_from(utf7::encode(name)).unwrap_or(ImapMailbox::Inbox)
 }
 
 fn astring(s: &AString<'_>) -> String {
@@ -1459,10 +1464,11 @@ fn code(name: &'static str) -> Code<'static> {
 }
 
 fn list_pattern(m: &ListMailbox<'_>) -> String {
-    match m {
+    let raw = match m {
         ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
         ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
-    }
+    };
+    utf7::decode(&raw).unwrap_or(raw)
 }
 
 /// LIST wildcards: `*` matches anything, `%` anything but the delimiter.
