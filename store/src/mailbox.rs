@@ -408,37 +408,63 @@ impl Store {
     /// `NotFound` for no such entry; `Forbidden` when a sensitive message has no notice (it
     /// is then never served); `Unavailable` when the database fails.
     pub async fn entry_content(&self, mailbox_id: i64, uid: i64) -> Result<Vec<u8>> {
-        type Row = (Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>, Option<bool>);
-        let row: Option<Row> = with_pool!(&self.db, read pool => {
+        self.entry_contents(mailbox_id, uid, uid)
+            .await?
+            .pop()
+            .map(|(_, served)| served)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no message with UID {uid}")))?
+    }
+
+    /// What the entries with UIDs `first..=last` serve, in one query (FETCH of many
+    /// messages); each is decided as in [`Self::entry_content`], so one sensitive message
+    /// without a notice fails alone.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn entry_contents(
+        &self,
+        mailbox_id: i64,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<(i64, Result<Vec<u8>>)>> {
+        type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<bool>, Option<Vec<u8>>);
+        let rows: Vec<Row> = with_pool!(&self.db, read pool => {
             sqlx::query_as(
-                "SELECT e.content, e.message_id,
+                "SELECT e.uid, e.content,
                         (SELECT r.mailbox_notice FROM message_recipients r
                           WHERE r.message_id = e.message_id AND r.user_id = mb.user_id
                             AND r.mailbox_notice IS NOT NULL LIMIT 1),
-                        v.sensitive
+                        v.sensitive,
+                        CASE WHEN e.content IS NULL AND v.sensitive = $4 THEN b.raw END
                  FROM mailbox_entries e
                  JOIN mailboxes mb ON mb.id = e.mailbox_id
                  LEFT JOIN message_verdicts v ON v.message_id = e.message_id
-                 WHERE e.mailbox_id = $1 AND e.uid = $2",
+                 LEFT JOIN message_blobs b ON b.message_id = e.message_id
+                 WHERE e.mailbox_id = $1 AND e.uid >= $2 AND e.uid <= $3
+                 ORDER BY e.uid",
             )
             .bind(mailbox_id)
-            .bind(uid)
-            .fetch_optional(pool)
+            .bind(first)
+            .bind(last)
+            .bind(false)
+            .fetch_all(pool)
             .await?
         });
-        match row {
-            None => Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no message with UID {uid}"),
-            )),
-            Some((Some(content), _, _, _)) => Ok(content),
-            Some((None, _, Some(notice), _)) => Ok(notice),
-            Some((None, Some(message_id), None, Some(false))) => self.message_raw(message_id).await,
-            Some(_) => Err(Error::new(
-                ErrorKind::Forbidden,
-                format!("UID {uid} is sensitive and has no notice: not served"),
-            )),
-        }
+        Ok(rows
+            .into_iter()
+            .map(|(uid, content, notice, sensitive, raw)| {
+                let served = match (content, notice, sensitive, raw) {
+                    (Some(content), ..) => Ok(content),
+                    (None, Some(notice), ..) => Ok(notice),
+                    (None, None, Some(false), Some(raw)) => Ok(raw),
+                    _ => Err(Error::new(
+                        ErrorKind::Forbidden,
+                        format!("UID {uid} is sensitive and has no notice: not served"),
+                    )),
+                };
+                (uid, served)
+            })
+            .collect())
     }
 
     /// STORE: changes the flags of `uids`; entries modified after `unchanged_since` are left

@@ -65,6 +65,8 @@ pub enum End<S> {
 
 /// How often a session in IDLE looks for changes made by other nodes.
 const POLL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Messages whose contents one FETCH query loads.
+const CONTENT_BATCH: usize = 32;
 /// Protocol errors before the session is closed.
 const MAX_ERRORS: u32 = 20;
 
@@ -1169,7 +1171,23 @@ impl Session<'_> {
             .map(|e| (e.uid, e))
             .collect();
         let mut seen = Vec::new();
-        for &uid in uids {
+        let mut contents: HashMap<i64, store::Result<Vec<u8>>> = HashMap::new();
+        for (i, &uid) in uids.iter().enumerate() {
+            // Contents come in batches of CONTENT_BATCH consecutive requested UIDs: one query
+            // each, and never the whole mailbox in memory at once.
+            if needs_content && i % CONTENT_BATCH == 0 {
+                let batch = &uids[i..uids.len().min(i + CONTENT_BATCH)];
+                let (first, last) = (batch[0], batch[batch.len() - 1]);
+                contents = self
+                    .ctx
+                    .store
+                    .entry_contents(mailbox.id, first, last)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|(u, _)| batch.contains(u))
+                    .collect();
+            }
             let Some(entry) = entries.get(&uid) else {
                 continue;
             };
@@ -1177,12 +1195,13 @@ impl Session<'_> {
                 continue;
             };
             let raw = if needs_content {
-                match self.ctx.store.entry_content(mailbox.id, uid).await {
-                    Ok(raw) => Some(raw),
-                    Err(err) => {
+                match contents.remove(&uid) {
+                    Some(Ok(raw)) => Some(raw),
+                    Some(Err(err)) => {
                         tracing::error!(uid, error = %err, "imap: message not served");
                         return Err(format!("message {uid} cannot be served"));
                     }
+                    None => continue,
                 }
             } else {
                 None
@@ -1526,7 +1545,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let mut discard = !greet;
     let mut changes: broadcast::Receiver<i64> = ctx.store.mailbox_changes();
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 8 * 1024];
     let mut starttls_pending = false;
     loop {
         let step = match driver::progress(&mut stream, &mut session.server, discard).await {
