@@ -427,7 +427,13 @@ impl Store {
         first: i64,
         last: i64,
     ) -> Result<Vec<(i64, Result<Vec<u8>>)>> {
-        type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<bool>, Option<Vec<u8>>);
+        type Row = (
+            i64,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<bool>,
+            Option<Vec<u8>>,
+        );
         let rows: Vec<Row> = with_pool!(&self.db, read pool => {
             sqlx::query_as(
                 "SELECT e.uid, e.content,

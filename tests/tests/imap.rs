@@ -114,6 +114,15 @@ async fn content_rule(db: TestDb) {
         return skip("python3 (imaplib)");
     }
     let (s, password) = setup(db, "").await;
+    // A third message whose text is only found decoded: quoted-printable ISO-8859-1.
+    deliver(
+        &s,
+        b"From: amt@verwaltung.test\r\nTo: anna@stadt.test\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\nSitzung f=FCr Montag\r\n",
+    )
+    .await;
+    s.classified().await;
     let script = format!(
         r#"{PRELUDE}
 m = imaplib.IMAP4_SSL("localhost", int(os.environ["PORT"]), ssl_context=ctx)
@@ -122,6 +131,10 @@ m.login(os.environ["USER"], os.environ["PASSWORD"])
 inbox = fetch_all(m, "INBOX")
 typ, hits = m.uid("SEARCH", None, "TEXT", "{STEUER_ID}")
 typ, body_hits = m.uid("SEARCH", None, "BODY", "Sitzung")
+m.literal = "für".encode()
+typ, utf8_hits = m.uid("SEARCH", "CHARSET", "UTF-8", "TEXT")
+m.literal = "GRÜßE".encode()
+typ, subject_hits = m.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")
 copied, _ = m.uid("COPY", "1:*", "Archive")
 archive = fetch_all(m, "Archive")
 m.select("INBOX")
@@ -131,14 +144,15 @@ typ, boxes = m.list()
 typ, structure = m.uid("FETCH", "1", "(ENVELOPE BODYSTRUCTURE)")
 m.logout()
 print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
-    "body_hits": body_hits[0].decode(), "copied": copied, "archive": archive,
+    "body_hits": body_hits[0].decode(), "utf8_hits": utf8_hits[0].decode(),
+    "subject_hits": subject_hits[0].decode(), "copied": copied, "archive": archive,
     "flags": flags[0].decode(), "boxes": [b.decode() for b in boxes],
     "structure": structure[0].decode() if isinstance(structure[0], bytes) else str(structure)}}))
 "#
     );
     let r = python(&s, s.imaps.port(), &password, &script).await;
     let inbox = r["inbox"].as_array().expect("inbox");
-    assert_eq!(inbox.len(), 2, "{r}");
+    assert_eq!(inbox.len(), 3, "{r}");
     let clean = inbox[0]["body"].as_str().expect("body");
     assert!(clean.contains("Die Sitzung beginnt um 18 Uhr."), "{clean}");
     let notice = inbox[1]["body"].as_str().expect("body");
@@ -169,7 +183,12 @@ print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
         "{meta}"
     );
     assert_eq!(r["hits"], "", "SEARCH revealed the original's text");
-    assert_eq!(r["body_hits"], "1");
+    assert_eq!(r["body_hits"], "1 3");
+    assert_eq!(r["utf8_hits"], "3", "UTF-8 search in a decoded body");
+    assert_eq!(
+        r["subject_hits"], "3",
+        "case-insensitive search in an encoded subject"
+    );
     assert_eq!(r["copied"], "OK");
     assert!(
         r["flags"].as_str().is_some_and(|f| f.contains("\\Flagged")),

@@ -63,6 +63,97 @@ pub fn partial(bytes: &[u8], start: u32, len: u32) -> &[u8] {
     &bytes[start..end]
 }
 
+/// A message decoded for SEARCH: header values with encoded words decoded, and the text of
+/// every text part with its transfer encoding and charset undone, all lower-cased. So
+/// `SEARCH TEXT "für"` finds "für" in a quoted-printable ISO-8859-1 body or a base64 UTF-8
+/// subject.
+#[derive(Debug, Clone, Default)]
+pub struct Searchable {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Searchable {
+    /// Decodes `raw` (a message that cannot be parsed is searched as raw text).
+    #[must_use]
+    pub fn new(raw: &[u8]) -> Self {
+        std::panic::catch_unwind(|| {
+            let m = mail_parser::MessageParser::default().parse(raw)?;
+            let headers = m
+                .headers()
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.as_str().to_lowercase(),
+                        header_text(&h.value).to_lowercase(),
+                    )
+                })
+                .collect();
+            let mut body = String::new();
+            for i in 0..m.text_body_count().max(m.html_body_count()) {
+                if let Some(t) = m.body_text(i) {
+                    body.push_str(&t);
+                    body.push('\n');
+                }
+            }
+            Some(Self {
+                headers,
+                body: body.to_lowercase(),
+            })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Self {
+            headers: Vec::new(),
+            body: String::from_utf8_lossy(raw).to_lowercase(),
+        })
+    }
+
+    /// Whether header `name` contains `needle` (both compared lower-case).
+    #[must_use]
+    pub fn header_contains(&self, name: &str, needle: &str) -> bool {
+        let (name, needle) = (name.to_lowercase(), needle.to_lowercase());
+        self.headers
+            .iter()
+            .any(|(n, v)| *n == name && v.contains(&needle))
+    }
+
+    /// Whether the body text contains `needle`.
+    #[must_use]
+    pub fn body_contains(&self, needle: &str) -> bool {
+        self.body.contains(&needle.to_lowercase())
+    }
+
+    /// Whether any header or the body contains `needle` (SEARCH TEXT).
+    #[must_use]
+    pub fn text_contains(&self, needle: &str) -> bool {
+        let needle = needle.to_lowercase();
+        self.body.contains(&needle) || self.headers.iter().any(|(_, v)| v.contains(&needle))
+    }
+}
+
+fn header_text(value: &mail_parser::HeaderValue<'_>) -> String {
+    use mail_parser::HeaderValue;
+    match value {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(l) => l.join(", "),
+        HeaderValue::Address(a) => a
+            .iter()
+            .map(|addr| {
+                format!(
+                    "{} <{}>",
+                    addr.name().unwrap_or_default(),
+                    addr.address().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        HeaderValue::DateTime(d) => d.to_rfc822(),
+        HeaderValue::ContentType(c) => format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()),
+        HeaderValue::Received(_) | HeaderValue::Empty => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +176,19 @@ mod tests {
         assert_eq!(subject, b"Subject: Hallo\r\n Welt\r\n\r\n");
         let others = header_fields(MAIL, &["subject".into()], true);
         assert_eq!(others, b"From: a@b\r\nTo: c@d\r\n\r\n");
+    }
+
+    #[test]
+    fn search_sees_decoded_text() {
+        let raw = b"From: =?utf-8?q?J=C3=BCrgen?= <j@stadt.test>\r\nSubject: =?utf-8?b?R3LDvMOfZQ==?=\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\nSitzung f=FCr Montag\r\n";
+        let s = Searchable::new(raw);
+        assert!(s.header_contains("subject", "GRÜßE"), "{s:?}");
+        assert!(s.header_contains("From", "jürgen"));
+        assert!(s.body_contains("für montag"));
+        assert!(s.text_contains("jürgen") && s.text_contains("für"));
+        assert!(!s.body_contains("f=fcr"));
     }
 
     #[test]

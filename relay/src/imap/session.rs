@@ -1330,10 +1330,9 @@ impl Session<'_> {
         key: &'b SearchKey<'static>,
         e: &'b store::Entry,
         selected: &'b Selected,
-        content: &'b mut Option<String>,
+        content: &'b mut Option<message::Searchable>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'b>> {
         Box::pin(async move {
-            let text_of = |content: &mut Option<String>| content.clone();
             match key {
                 SearchKey::All => true,
                 SearchKey::And(keys) => {
@@ -1377,36 +1376,42 @@ impl Session<'_> {
                     day(e.internal_date) < *d.as_ref()
                 }
                 SearchKey::On(d) | SearchKey::SentOn(d) => day(e.internal_date) == *d.as_ref(),
-                SearchKey::Subject(s)
-                | SearchKey::From(s)
-                | SearchKey::To(s)
-                | SearchKey::Cc(s)
-                | SearchKey::Bcc(s)
-                | SearchKey::Body(s)
-                | SearchKey::Text(s) => {
+                SearchKey::Subject(_)
+                | SearchKey::From(_)
+                | SearchKey::To(_)
+                | SearchKey::Cc(_)
+                | SearchKey::Bcc(_)
+                | SearchKey::Body(_)
+                | SearchKey::Text(_)
+                | SearchKey::Header(..) => {
                     if content.is_none() {
+                        // What is searched is what is served: a notice, for sensitive mail.
                         let raw = self
                             .ctx
                             .store
                             .entry_content(selected.mailbox.id, e.uid)
                             .await
                             .unwrap_or_default();
-                        *content = Some(String::from_utf8_lossy(&raw).to_lowercase());
+                        *content = Some(message::Searchable::new(&raw));
                     }
-                    let needle = astring(s).to_lowercase();
-                    text_of(content).is_some_and(|c| c.contains(&needle))
-                }
-                SearchKey::Header(_, v) => {
-                    if content.is_none() {
-                        let raw = self
-                            .ctx
-                            .store
-                            .entry_content(selected.mailbox.id, e.uid)
-                            .await
-                            .unwrap_or_default();
-                        *content = Some(String::from_utf8_lossy(&raw).to_lowercase());
+                    let Some(text) = content.as_ref() else {
+                        return false;
+                    };
+                    match key {
+                        SearchKey::Subject(s) => text.header_contains("subject", &astring(s)),
+                        SearchKey::From(s) => text.header_contains("from", &astring(s)),
+                        SearchKey::To(s) => text.header_contains("to", &astring(s)),
+                        SearchKey::Cc(s) => text.header_contains("cc", &astring(s)),
+                        SearchKey::Bcc(s) => text.header_contains("bcc", &astring(s)),
+                        SearchKey::Body(s) => text.body_contains(&astring(s)),
+                        SearchKey::Header(name, v) => {
+                            text.header_contains(&astring(name), &astring(v))
+                        }
+                        _ => text.text_contains(&match key {
+                            SearchKey::Text(s) => astring(s),
+                            _ => String::new(),
+                        }),
                     }
-                    text_of(content).is_some_and(|c| c.contains(&astring(v).to_lowercase()))
                 }
             }
         })
