@@ -743,3 +743,56 @@ async fn an_oversized_literal_is_refused_before_the_continuation() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetchmail_downloads_over_imaps() {
+    if !have("fetchmail") {
+        return skip("fetchmail");
+    }
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rc = dir.path().join("fetchmailrc");
+    let out = dir.path().join("delivered");
+    std::fs::write(
+        &rc,
+        format!(
+            "poll localhost proto IMAP service {port}\n  user anna password \"{password}\"\n  \
+ssl sslcertck sslcertfile \"{cert}\"\n  keep fetchall\n  mda \"/bin/sh -c 'cat >> {out}'\"\n",
+            port = s.imaps.port(),
+            cert = s.cert().display(),
+            out = out.display(),
+        ),
+    )
+    .expect("rc");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let result = tokio::process::Command::new("fetchmail")
+        .arg("-f")
+        .arg(&rc)
+        .args(["--nodetach", "--nosyslog", "-v"])
+        .env("HOME", dir.path())
+        .env("FETCHMAILHOME", dir.path())
+        .output()
+        .await
+        .expect("fetchmail");
+    let log = String::from_utf8_lossy(&result.stderr).into_owned()
+        + &String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "fetchmail failed ({}):\n{log}",
+        result.status
+    );
+    let delivered = std::fs::read_to_string(&out).expect("delivered mail");
+    assert!(
+        delivered.contains("Die Sitzung beginnt um 18 Uhr."),
+        "{delivered}"
+    );
+    assert!(delivered.contains("Vertrauliche Nachricht"), "{delivered}");
+    assert!(
+        !delivered.contains(STEUER_ID),
+        "the original reached fetchmail"
+    );
+    s.stop().await;
+}
