@@ -707,6 +707,18 @@ impl Resolver {
         )
     }
 
+    /// A listening address `IP:PORT`.
+    fn address(&mut self, key: &str, field: &Field<String>, default: &str) -> SocketAddr {
+        let fallback: SocketAddr = default.parse().expect("default addresses are valid");
+        self.parse(
+            key,
+            field,
+            default.to_owned(),
+            |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
+            fallback,
+        )
+    }
+
     fn secs(&mut self, key: &str, field: &Field<u64>, default: u64) -> Duration {
         Duration::from_secs(self.count(key, field, default, 7 * 24 * 3600) as u64)
     }
@@ -847,15 +859,8 @@ impl Config {
         };
 
         let s = &raw.smtp;
-        let fallback_listen: SocketAddr = d::SMTP_LISTEN.parse().expect("default listen address");
         let smtp = SmtpConfig {
-            listen: r.parse(
-                "smtp.listen",
-                &s.listen,
-                d::SMTP_LISTEN.to_owned(),
-                |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
-                fallback_listen,
-            ),
+            listen: r.address("smtp.listen", &s.listen, d::SMTP_LISTEN),
             hostname: r.parse(
                 "smtp.hostname",
                 &s.hostname,
@@ -1236,15 +1241,8 @@ impl Config {
                 false,
             ),
         };
-        let fallback_web: SocketAddr = d::WEB_LISTEN.parse().expect("default web address");
         let web = WebConfig {
-            listen: r.parse(
-                "web.listen",
-                &raw.web.listen,
-                d::WEB_LISTEN.to_owned(),
-                |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
-                fallback_web,
-            ),
+            listen: r.address("web.listen", &raw.web.listen, d::WEB_LISTEN),
             session: Duration::from_secs(
                 3600 * r.count(
                     "web.session_hours",
@@ -1268,24 +1266,9 @@ impl Config {
             )),
         };
         let im = &raw.imap;
-        let address = |r: &mut Resolver, key: &str, field: &Field<String>, default: &str| {
-            let fallback: SocketAddr = default.parse().expect("default address");
-            r.parse(
-                key,
-                field,
-                default.to_owned(),
-                |v| v.parse().map_err(|_| format!("{v:?} is not IP:PORT")),
-                fallback,
-            )
-        };
         let imap = ImapConfig {
-            listen: address(&mut r, "imap.listen", &im.listen, d::IMAP_LISTEN),
-            listen_tls: address(
-                &mut r,
-                "imap.listen_tls",
-                &im.listen_tls,
-                d::IMAP_LISTEN_TLS,
-            ),
+            listen: r.address("imap.listen", &im.listen, d::IMAP_LISTEN),
+            listen_tls: r.address("imap.listen_tls", &im.listen_tls, d::IMAP_LISTEN_TLS),
             account_password: r.get("imap.account_password", &im.account_password, false),
             max_connections: r.count(
                 "imap.max_connections",

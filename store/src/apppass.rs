@@ -143,12 +143,8 @@ impl Store {
             .await?
             .rows_affected()
         });
-        if done == 0 {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no app password labelled {:?}", label.trim()),
-            ));
-        }
-        Ok(())
+        Error::found(done, || {
+            format!("no app password labelled {:?}", label.trim())
+        })
     }
 }

@@ -33,6 +33,15 @@ pub struct Error {
 }
 
 impl Error {
+    /// `Ok` when an UPDATE or DELETE touched a row; `NotFound` with `missing()` otherwise.
+    pub(crate) fn found(rows: u64, missing: impl FnOnce() -> String) -> Result<()> {
+        if rows == 0 {
+            Err(Self::new(ErrorKind::NotFound, missing()))
+        } else {
+            Ok(())
+        }
+    }
+
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,

@@ -319,12 +319,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        if done == 0 {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no mailbox {name:?}"),
-            ));
-        }
+        Error::found(done, || format!("no mailbox {name:?}"))?;
         self.announce(user_id);
         Ok(())
     }

@@ -278,13 +278,7 @@ impl Store {
                 .await?
                 .rows_affected()
         });
-        if done == 0 {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no user {login:?}"),
-            ));
-        }
-        Ok(())
+        Error::found(done, || format!("no user {login:?}"))
     }
 
     /// Number of users; zero means the installation still needs its bootstrap admin.

@@ -149,6 +149,14 @@ fn no(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'stat
     Status::no(Some(tag), code, text(msg)).unwrap_or_else(|_| unreachable_status())
 }
 
+/// OK or NO for a command whose work is one store call.
+fn done(tag: Tag<'static>, what: &str, result: store::Result<()>) -> Status<'static> {
+    match result {
+        Ok(()) => ok(tag, None, &format!("{what} done")),
+        Err(err) => no(tag, None, &err.to_string()),
+    }
+}
+
 fn bad(tag: Option<Tag<'static>>, msg: &str) -> Status<'static> {
     Status::bad(tag, None, text(msg)).unwrap_or_else(|_| unreachable_status())
 }
@@ -479,46 +487,39 @@ impl Session<'_> {
                 self.select(tag, &mailbox_name(&mailbox), true, &parameters)
                     .await
             }
-            CommandBody::Create { mailbox } => match store
-                .create_mailbox(user.id, &mailbox_name(&mailbox), now)
-                .await
-            {
-                Ok(()) => ok(tag, None, "CREATE done"),
-                Err(err) => no(tag, None, &err.to_string()),
-            },
-            CommandBody::Delete { mailbox } => {
-                match store.delete_mailbox(user.id, &mailbox_name(&mailbox)).await {
-                    Ok(()) => ok(tag, None, "DELETE done"),
-                    Err(err) => no(tag, None, &err.to_string()),
-                }
-            }
-            CommandBody::Rename { from, to } => {
-                match store
+            CommandBody::Create { mailbox } => done(
+                tag,
+                "CREATE",
+                store
+                    .create_mailbox(user.id, &mailbox_name(&mailbox), now)
+                    .await,
+            ),
+            CommandBody::Delete { mailbox } => done(
+                tag,
+                "DELETE",
+                store.delete_mailbox(user.id, &mailbox_name(&mailbox)).await,
+            ),
+            CommandBody::Rename { from, to } => done(
+                tag,
+                "RENAME",
+                store
                     .rename_mailbox(user.id, &mailbox_name(&from), &mailbox_name(&to))
-                    .await
-                {
-                    Ok(()) => ok(tag, None, "RENAME done"),
-                    Err(err) => no(tag, None, &err.to_string()),
-                }
-            }
-            CommandBody::Subscribe { mailbox } => {
-                match store
+                    .await,
+            ),
+            CommandBody::Subscribe { mailbox } => done(
+                tag,
+                "SUBSCRIBE",
+                store
                     .set_subscribed(user.id, &mailbox_name(&mailbox), true)
-                    .await
-                {
-                    Ok(()) => ok(tag, None, "SUBSCRIBE done"),
-                    Err(err) => no(tag, None, &err.to_string()),
-                }
-            }
-            CommandBody::Unsubscribe { mailbox } => {
-                match store
+                    .await,
+            ),
+            CommandBody::Unsubscribe { mailbox } => done(
+                tag,
+                "UNSUBSCRIBE",
+                store
                     .set_subscribed(user.id, &mailbox_name(&mailbox), false)
-                    .await
-                {
-                    Ok(()) => ok(tag, None, "UNSUBSCRIBE done"),
-                    Err(err) => no(tag, None, &err.to_string()),
-                }
-            }
+                    .await,
+            ),
             CommandBody::Append {
                 mailbox,
                 flags,
