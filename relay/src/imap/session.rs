@@ -65,6 +65,8 @@ pub enum End<S> {
 
 /// How often a session in IDLE looks for changes made by other nodes.
 const POLL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a connection may wait before logging in.
+const UNAUTHENTICATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Messages whose contents one FETCH query loads.
 const CONTENT_BATCH: usize = 32;
 /// Protocol errors before the session is closed.
@@ -1647,6 +1649,13 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
             Step::NeedInput => {
                 let user_id = session.user.as_ref().map(|u| u.id);
+                // Before login a client gets a minute, so idle unauthenticated connections
+                // cannot hold the connection slots.
+                let timeout = if user_id.is_some() {
+                    ctx.config.imap.timeout
+                } else {
+                    ctx.config.imap.timeout.min(UNAUTHENTICATED_TIMEOUT)
+                };
                 let idling = session.idle_tag.is_some();
                 tokio::select! {
                     read = driver::read(&mut stream, &mut session.server, &mut buf) => {
@@ -1665,7 +1674,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         }
                     }
                     () = tokio::time::sleep(POLL), if idling => session.refresh(true).await,
-                    () = tokio::time::sleep(ctx.config.imap.timeout) => {
+                    () = tokio::time::sleep(timeout) => {
                         session.send(Status::bye(None, text("autologout: idle for too long")).unwrap_or_else(|_| unreachable_status()));
                         let _ = driver::progress(&mut stream, &mut session.server, false).await;
                         return End::Done;

@@ -43,11 +43,14 @@ CREATE INDEX app_passwords_user ON app_passwords (user_id);
 -- Every processed message already accepted lands in its recipients' INBOX.
 INSERT INTO mailboxes (user_id, name, uid_validity)
     SELECT id, 'INBOX', CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) FROM users;
+-- RFC822.SIZE is the size of what is served: the notice, where there is one.
 INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
     SELECT mb.id,
            ROW_NUMBER() OVER (PARTITION BY r.user_id ORDER BY r.message_id),
-           r.message_id, 1, m.received_at, m.size
-    FROM (SELECT DISTINCT message_id, user_id FROM message_recipients) r
+           r.message_id, 1, m.received_at,
+           CASE WHEN r.notice_size > 0 THEN r.notice_size ELSE m.size END
+    FROM (SELECT message_id, user_id, MAX(COALESCE(LENGTH(mailbox_notice), 0)) AS notice_size
+          FROM message_recipients GROUP BY message_id, user_id) r
     JOIN messages m ON m.id = r.message_id AND m.state = 'processed'
     JOIN mailboxes mb ON mb.user_id = r.user_id AND mb.name = 'INBOX';
 UPDATE mailboxes SET uid_next = 1 + COALESCE(
