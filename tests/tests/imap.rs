@@ -131,6 +131,7 @@ m.login(os.environ["USER"], os.environ["PASSWORD"])
 inbox = fetch_all(m, "INBOX")
 typ, hits = m.uid("SEARCH", None, "TEXT", "{STEUER_ID}")
 typ, body_hits = m.uid("SEARCH", None, "BODY", "Sitzung")
+typ, sent_hits = m.uid("SEARCH", None, "SENTON", "2-Nov-2026")
 m.literal = "für".encode()
 typ, utf8_hits = m.uid("SEARCH", "CHARSET", "UTF-8", "TEXT")
 m.literal = "GRÜßE".encode()
@@ -144,7 +145,7 @@ typ, boxes = m.list()
 typ, structure = m.uid("FETCH", "1", "(ENVELOPE BODYSTRUCTURE)")
 m.logout()
 print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
-    "body_hits": body_hits[0].decode(), "utf8_hits": utf8_hits[0].decode(),
+    "body_hits": body_hits[0].decode(), "utf8_hits": utf8_hits[0].decode(), "sent_hits": sent_hits[0].decode(),
     "subject_hits": subject_hits[0].decode(), "copied": copied, "archive": archive,
     "flags": flags[0].decode(), "boxes": [b.decode() for b in boxes],
     "structure": structure[0].decode() if isinstance(structure[0], bytes) else str(structure)}}))
@@ -185,6 +186,9 @@ print(json.dumps({{"caps": list(caps), "inbox": inbox, "hits": hits[0].decode(),
     assert_eq!(r["hits"], "", "SEARCH revealed the original's text");
     assert_eq!(r["body_hits"], "1 3");
     assert_eq!(r["utf8_hits"], "3", "UTF-8 search in a decoded body");
+    // SENTON looks at the Date header: only the clean message was written on 2 November (the
+    // notice for the sensitive one carries its own date, the third message none).
+    assert_eq!(r["sent_hits"], "1");
     assert_eq!(
         r["subject_hits"], "3",
         "case-insensitive search in an encoded subject"

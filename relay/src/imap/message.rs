@@ -71,6 +71,7 @@ pub fn partial(bytes: &[u8], start: u32, len: u32) -> &[u8] {
 pub struct Searchable {
     headers: Vec<(String, String)>,
     body: String,
+    sent: Option<chrono::NaiveDate>,
 }
 
 impl Searchable {
@@ -96,9 +97,14 @@ impl Searchable {
                     body.push('\n');
                 }
             }
+            let sent = m
+                .date()
+                .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0))
+                .map(|d| d.date_naive());
             Some(Self {
                 headers,
                 body: body.to_lowercase(),
+                sent,
             })
         })
         .ok()
@@ -106,7 +112,14 @@ impl Searchable {
         .unwrap_or_else(|| Self {
             headers: Vec::new(),
             body: String::from_utf8_lossy(raw).to_lowercase(),
+            sent: None,
         })
+    }
+
+    /// The day of the Date header (UTC), for SENTBEFORE/SENTON/SENTSINCE.
+    #[must_use]
+    pub fn sent(&self) -> Option<chrono::NaiveDate> {
+        self.sent
     }
 
     /// Whether header `name` contains `needle` (both compared lower-case).
@@ -189,6 +202,9 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nSitzung f=FCr Montag\r\n";
         assert!(s.body_contains("für montag"));
         assert!(s.text_contains("jürgen") && s.text_contains("für"));
         assert!(!s.body_contains("f=fcr"));
+        assert_eq!(s.sent(), None);
+        let dated = Searchable::new(b"Date: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n");
+        assert_eq!(dated.sent(), chrono::NaiveDate::from_ymd_opt(2026, 11, 2));
     }
 
     #[test]

@@ -1372,14 +1372,13 @@ impl Session<'_> {
                 SearchKey::ModSequence { modseq, .. } => {
                     u64::try_from(e.modseq).unwrap_or(0) >= *modseq
                 }
-                SearchKey::Since(d) | SearchKey::SentSince(d) => {
-                    day(e.internal_date) >= *d.as_ref()
-                }
-                SearchKey::Before(d) | SearchKey::SentBefore(d) => {
-                    day(e.internal_date) < *d.as_ref()
-                }
-                SearchKey::On(d) | SearchKey::SentOn(d) => day(e.internal_date) == *d.as_ref(),
-                SearchKey::Subject(_)
+                SearchKey::Since(d) => day(e.internal_date) >= *d.as_ref(),
+                SearchKey::Before(d) => day(e.internal_date) < *d.as_ref(),
+                SearchKey::On(d) => day(e.internal_date) == *d.as_ref(),
+                SearchKey::SentSince(_)
+                | SearchKey::SentBefore(_)
+                | SearchKey::SentOn(_)
+                | SearchKey::Subject(_)
                 | SearchKey::From(_)
                 | SearchKey::To(_)
                 | SearchKey::Cc(_)
@@ -1407,6 +1406,10 @@ impl Session<'_> {
                         SearchKey::Cc(s) => text.header_contains("cc", &astring(s)),
                         SearchKey::Bcc(s) => text.header_contains("bcc", &astring(s)),
                         SearchKey::Body(s) => text.body_contains(&astring(s)),
+                        // SENT* compare the Date header's day (RFC 3501 §6.4.4).
+                        SearchKey::SentSince(d) => text.sent().is_some_and(|s| s >= *d.as_ref()),
+                        SearchKey::SentBefore(d) => text.sent().is_some_and(|s| s < *d.as_ref()),
+                        SearchKey::SentOn(d) => text.sent().is_some_and(|s| s == *d.as_ref()),
                         SearchKey::Header(name, v) => {
                             text.header_contains(&astring(name), &astring(v))
                         }
