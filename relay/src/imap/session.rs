@@ -151,11 +151,33 @@ fn no(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'stat
     Status::no(Some(tag), code, text(msg)).unwrap_or_else(|_| unreachable_status())
 }
 
+/// Why a FETCH failed.
+enum FetchError {
+    Store(store::Error),
+    /// A sensitive message without its notice: never served.
+    Unservable(i64),
+}
+
+/// NO for a store error: what the user can act on (no such mailbox, name taken) is said;
+/// a database failure is logged and reported only as temporary.
+fn refused(tag: Tag<'static>, err: &store::Error) -> Status<'static> {
+    if err.kind() == store::ErrorKind::Unavailable {
+        tracing::error!(error = %err, "imap: storage failure");
+        no(
+            tag,
+            Some(code("UNAVAILABLE")),
+            "temporary server failure, try again later",
+        )
+    } else {
+        no(tag, None, &err.to_string())
+    }
+}
+
 /// OK or NO for a command whose work is one store call.
 fn done(tag: Tag<'static>, what: &str, result: store::Result<()>) -> Status<'static> {
     match result {
         Ok(()) => ok(tag, None, &format!("{what} done")),
-        Err(err) => no(tag, None, &err.to_string()),
+        Err(err) => refused(tag, &err),
     }
 }
 
@@ -472,7 +494,7 @@ impl Session<'_> {
                         });
                         ok(tag, None, "STATUS done")
                     }
-                    Err(status) => no(tag, None, &status),
+                    Err(err) => refused(tag, &err),
                 }
             }
             CommandBody::Select {
@@ -550,7 +572,7 @@ impl Session<'_> {
                             "APPEND done",
                         )
                     }
-                    Err(err) => no(tag, None, &err.to_string()),
+                    Err(err) => refused(tag, &err),
                 }
             }
             other => self.selected_command(tag, other).await,
@@ -645,7 +667,10 @@ impl Session<'_> {
                 }
                 match self.fetch(&uids, &names, uid).await {
                     Ok(()) => ok(tag, None, "FETCH done"),
-                    Err(msg) => no(tag, None, &msg),
+                    Err(FetchError::Store(err)) => refused(tag, &err),
+                    Err(FetchError::Unservable(uid)) => {
+                        no(tag, None, &format!("message UID {uid} cannot be served"))
+                    }
                 }
             }
             CommandBody::Store {
@@ -707,7 +732,7 @@ impl Session<'_> {
                             None => ok(tag, None, "STORE done"),
                         }
                     }
-                    Err(err) => no(tag, None, &err.to_string()),
+                    Err(err) => refused(tag, &err),
                 }
             }
             CommandBody::Copy {
@@ -759,7 +784,7 @@ impl Session<'_> {
         }
         let mailboxes = match self.ctx.store.mailboxes(user.id).await {
             Ok(m) => m,
-            Err(err) => return no(tag, None, &err.to_string()),
+            Err(err) => return refused(tag, &err),
         };
         let names: Vec<String> = mailboxes.iter().map(|m| m.name.clone()).collect();
         for m in &mailboxes {
@@ -808,16 +833,10 @@ impl Session<'_> {
         user_id: i64,
         name: &str,
         wanted: &[StatusDataItemName],
-    ) -> Result<Vec<StatusDataItem>, String> {
+    ) -> store::Result<Vec<StatusDataItem>> {
         let store = &self.ctx.store;
-        let mailbox = store
-            .mailbox(user_id, name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let entries = store
-            .mailbox_entries(mailbox.id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mailbox = store.mailbox(user_id, name).await?;
+        let entries = store.mailbox_entries(mailbox.id).await?;
         let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
         let unseen =
             u32::try_from(entries.iter().filter(|e| !e.has("\\Seen")).count()).unwrap_or(u32::MAX);
@@ -875,7 +894,7 @@ impl Session<'_> {
         };
         let entries = match store.mailbox_entries(mailbox.id).await {
             Ok(e) => e,
-            Err(err) => return no(tag, None, &err.to_string()),
+            Err(err) => return refused(tag, &err),
         };
         let flags: Vec<Flag<'static>> =
             ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
@@ -1090,7 +1109,7 @@ impl Session<'_> {
                 self.refresh(true).await;
                 ok(tag, None, "EXPUNGE done")
             }
-            Err(err) => no(tag, None, &err.to_string()),
+            Err(err) => refused(tag, &err),
         }
     }
 
@@ -1139,7 +1158,7 @@ impl Session<'_> {
                     ok(tag, code, "COPY done")
                 }
             }
-            Err(err) => no(tag, None, &err.to_string()),
+            Err(err) => refused(tag, &err),
         }
     }
 
@@ -1148,7 +1167,7 @@ impl Session<'_> {
         uids: &[i64],
         names: &[MessageDataItemName<'static>],
         by_uid: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), FetchError> {
         let selected = self.selected.as_ref().expect("selected");
         let mailbox = selected.mailbox.clone();
         let read_only = selected.read_only;
@@ -1169,7 +1188,7 @@ impl Session<'_> {
             .store
             .mailbox_entries(mailbox.id)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(FetchError::Store)?
             .into_iter()
             .map(|e| (e.uid, e))
             .collect();
@@ -1186,7 +1205,7 @@ impl Session<'_> {
                     .store
                     .entry_contents(mailbox.id, first, last)
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(FetchError::Store)?
                     .into_iter()
                     .filter(|(u, _)| batch.contains(u))
                     .collect();
@@ -1202,7 +1221,7 @@ impl Session<'_> {
                     Some(Ok(raw)) => Some(raw),
                     Some(Err(err)) => {
                         tracing::error!(uid, error = %err, "imap: message not served");
-                        return Err(format!("message {uid} cannot be served"));
+                        return Err(FetchError::Unservable(uid));
                     }
                     None => continue,
                 }
@@ -1624,7 +1643,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 let tag = session
                     .pending_auth
                     .take()
-                    .unwrap_or_else(|| Tag::try_from("*").expect("tag"));
+                    .unwrap_or_else(|| Tag::try_from("A").expect("a valid tag"));
                 let status = match authenticate_data {
                     AuthenticateData::Continue(data) => {
                         session.authenticate(tag, data.declassify()).await
