@@ -908,3 +908,59 @@ async fn arbitrary_input_never_breaks_a_session() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_quirks_authenticate_login_plain_and_commands_pipelined_after_idle() {
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let b64 = |s: &str| relay::encoding::base64(s.as_bytes());
+    // Outlook: AUTHENTICATE LOGIN (not advertised), answered step by step.
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send("a1 CAPABILITY\r\n").await;
+    let caps = c.until("a1 OK").await;
+    assert!(
+        caps[0].contains("AUTH=PLAIN") && caps[0].contains("APPENDLIMIT=52428800"),
+        "{caps:?}"
+    );
+    c.send("a2 AUTHENTICATE LOGIN\r\n").await;
+    assert_eq!(c.line().await, format!("+ {}", b64("Username:")));
+    c.send(&format!("{}\r\n", b64("anna"))).await;
+    assert_eq!(c.line().await, format!("+ {}", b64("Password:")));
+    c.send(&format!("{}\r\n", b64(&password))).await;
+    assert!(
+        c.line().await.starts_with("a2 OK"),
+        "AUTHENTICATE LOGIN failed"
+    );
+    // iOS 18: DONE and the next command in one packet.
+    c.send("a3 SELECT INBOX\r\n").await;
+    c.until("a3 OK").await;
+    c.send("a4 IDLE\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send("DONE\r\na5 NOOP\r\n").await;
+    let lines = c.until("a5 ").await;
+    assert!(lines.iter().any(|l| l.starts_with("a4 OK")), "{lines:?}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("a5 OK")),
+        "{lines:?}"
+    );
+
+    // PLAIN without an initial response; a wrong password in the same way fails.
+    let mut d = Imap::connect_tls(s.imaps, &s.cert()).await;
+    d.line().await;
+    d.send("b1 AUTHENTICATE PLAIN\r\n").await;
+    assert!(d.line().await.starts_with('+'));
+    d.send(&format!("{}\r\n", b64(&format!("\0anna\0{password}"))))
+        .await;
+    assert!(d.line().await.starts_with("b1 OK"));
+
+    // Before TLS, AUTHENTICATE is refused before any credential is sent.
+    let mut p = Imap::connect(s.imap).await;
+    p.line().await;
+    p.send("c1 AUTHENTICATE LOGIN\r\n").await;
+    let refused = p.line().await;
+    assert!(
+        refused.starts_with("c1 NO") && refused.contains("PRIVACYREQUIRED"),
+        "{refused}"
+    );
+    s.stop().await;
+}

@@ -134,7 +134,7 @@ struct Session<'a> {
     /// QRESYNC enabled: expunges are reported as VANISHED.
     qresync: bool,
     idle_tag: Option<Tag<'static>>,
-    pending_auth: Option<Tag<'static>>,
+    pending_auth: Option<(Tag<'static>, Sasl)>,
     logout: bool,
     errors: u32,
 }
@@ -149,6 +149,16 @@ fn ok(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'stat
 
 fn no(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'static> {
     Status::no(Some(tag), code, text(msg)).unwrap_or_else(|_| unreachable_status())
+}
+
+/// The step of a SASL exchange in progress.
+enum Sasl {
+    /// PLAIN without an initial response: the credentials come next.
+    Plain,
+    /// LOGIN: the user name comes next.
+    LoginUser,
+    /// LOGIN: the password for this user name comes next.
+    LoginPassword(Vec<u8>),
 }
 
 /// Why a FETCH failed.
@@ -266,6 +276,12 @@ impl Session<'_> {
         }
         if let Ok(c) = Capability::try_from("SPECIAL-USE") {
             caps.push(c);
+        }
+        if let Ok(c) = Capability::try_from(format!(
+            "APPENDLIMIT={}",
+            self.ctx.config.imap.max_message_bytes
+        )) {
+            caps.push(c.into_static());
         }
         caps
     }
@@ -397,6 +413,14 @@ impl Session<'_> {
                 )
             }
         }
+    }
+
+    /// Sends a SASL challenge and waits for the client's answer.
+    fn challenge(&mut self, tag: Tag<'static>, next: Sasl, prompt: &'static [u8]) {
+        self.pending_auth = Some((tag, next));
+        let _ = self
+            .server
+            .authenticate_continue(CommandContinuationRequest::base64(prompt));
     }
 
     async fn authenticate(&mut self, tag: Tag<'static>, data: &[u8]) -> Status<'static> {
@@ -1622,33 +1646,60 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 command_authenticate,
             }) => {
                 let tag = command_authenticate.tag.clone();
+                let initial = command_authenticate
+                    .initial_response
+                    .map(|r| r.declassify().to_vec());
                 let status = if session.user.is_some() {
                     bad(Some(tag), "already authenticated")
-                } else if !matches!(command_authenticate.mechanism, AuthMechanism::Plain) {
-                    no(tag, None, "only AUTHENTICATE PLAIN is supported")
-                } else if let Some(initial) = command_authenticate.initial_response {
-                    let data = initial.declassify().to_vec();
-                    session.authenticate(tag, &data).await
+                } else if !session.tls {
+                    // Refused before any credential is asked for in plaintext.
+                    no(
+                        tag,
+                        Some(code("PRIVACYREQUIRED")),
+                        "use STARTTLS or port 993 first",
+                    )
                 } else {
-                    session.pending_auth = Some(tag);
-                    let cont = CommandContinuationRequest::basic(None, "").unwrap_or_else(|_| {
-                        CommandContinuationRequest::basic(None, "go on").expect("static")
-                    });
-                    let _ = session.server.authenticate_continue(cont);
-                    continue;
+                    match (command_authenticate.mechanism, initial) {
+                        (AuthMechanism::Plain, Some(data)) => {
+                            session.authenticate(tag, &data).await
+                        }
+                        (AuthMechanism::Plain, None) => {
+                            session.challenge(tag, Sasl::Plain, b"");
+                            continue;
+                        }
+                        // LOGIN is not advertised, but Outlook uses it anyway.
+                        (AuthMechanism::Login, Some(user)) => {
+                            session.challenge(tag, Sasl::LoginPassword(user), b"Password:");
+                            continue;
+                        }
+                        (AuthMechanism::Login, None) => {
+                            session.challenge(tag, Sasl::LoginUser, b"Username:");
+                            continue;
+                        }
+                        _ => no(tag, None, "use AUTHENTICATE PLAIN"),
+                    }
                 };
                 let _ = session.server.authenticate_finish(status);
             }
             Step::Event(Event::AuthenticateDataReceived { authenticate_data }) => {
-                let tag = session
-                    .pending_auth
-                    .take()
-                    .unwrap_or_else(|| Tag::try_from("A").expect("a valid tag"));
-                let status = match authenticate_data {
-                    AuthenticateData::Continue(data) => {
+                let Some((tag, sasl)) = session.pending_auth.take() else {
+                    continue;
+                };
+                let status = match (authenticate_data, sasl) {
+                    (AuthenticateData::Cancel, _) => bad(Some(tag), "AUTHENTICATE cancelled"),
+                    (AuthenticateData::Continue(data), Sasl::Plain) => {
                         session.authenticate(tag, data.declassify()).await
                     }
-                    AuthenticateData::Cancel => bad(Some(tag), "AUTHENTICATE cancelled"),
+                    (AuthenticateData::Continue(data), Sasl::LoginUser) => {
+                        let user = data.declassify().to_vec();
+                        session.challenge(tag, Sasl::LoginPassword(user), b"Password:");
+                        continue;
+                    }
+                    (AuthenticateData::Continue(data), Sasl::LoginPassword(user)) => {
+                        let login = String::from_utf8_lossy(&user).into_owned();
+                        let password = String::from_utf8_lossy(data.declassify()).into_owned();
+                        session.login(tag, &login, &password).await
+                    }
                 };
                 let _ = session.server.authenticate_finish(status);
             }
