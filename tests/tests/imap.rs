@@ -944,7 +944,27 @@ async fn client_quirks_authenticate_login_plain_and_commands_pipelined_after_idl
         "{lines:?}"
     );
 
-    // PLAIN without an initial response; a wrong password in the same way fails.
+    // A command the codec cannot parse gets a tagged BAD (the client waits for its tag), and
+    // the session goes on: unknown commands, and iOS's `CHANGEDSINCE 0`.
+    c.send("a6 XAPPLEPUSHSERVICE aps-version 2\r\n").await;
+    let unknown = c.until("a6 ").await;
+    assert!(
+        unknown.last().is_some_and(|l| l.starts_with("a6 BAD")),
+        "{unknown:?}"
+    );
+    c.send("a7 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0)\r\na8 NOOP\r\n")
+        .await;
+    let answered = c.until("a8 ").await;
+    assert!(
+        answered.iter().any(|l| l.starts_with("a7 ")),
+        "{answered:?}"
+    );
+    assert!(
+        answered.last().is_some_and(|l| l.starts_with("a8 OK")),
+        "{answered:?}"
+    );
+
+    // PLAIN without an initial response.
     let mut d = Imap::connect_tls(s.imaps, &s.cert()).await;
     d.line().await;
     d.send("b1 AUTHENTICATE PLAIN\r\n").await;

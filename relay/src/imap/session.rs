@@ -151,6 +151,16 @@ fn no(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'stat
     Status::no(Some(tag), code, text(msg)).unwrap_or_else(|_| unreachable_status())
 }
 
+/// The tag at the start of a line the codec could not parse, if it is a valid tag.
+fn tag_of(line: &[u8]) -> Option<Tag<'static>> {
+    let end = line
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(line.len());
+    let tag = std::str::from_utf8(&line[..end.min(64)]).ok()?;
+    Tag::try_from(tag.to_owned()).ok()
+}
+
 /// The step of a SASL exchange in progress.
 enum Sasl {
     /// PLAIN without an initial response: the credentials come next.
@@ -1610,9 +1620,17 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 if session.errors > MAX_ERRORS {
                     return End::Done;
                 }
-                // imap-next answers an oversized literal itself (tagged BAD, no `+`).
-                if !matches!(err, imap_next::server::Error::LiteralTooLong { .. }) {
-                    session.send(bad(None, "could not parse the command"));
+                use imap_next::server::Error as E;
+                match err {
+                    // imap-next answers an oversized literal itself (tagged BAD, no `+`).
+                    E::LiteralTooLong { .. } => {}
+                    // The client waits for its tag: answer it when the line has one.
+                    E::MalformedMessage { discarded_bytes }
+                    | E::ExpectedCrlfGotLf { discarded_bytes }
+                    | E::CommandTooLong { discarded_bytes } => {
+                        let tag = tag_of(discarded_bytes.declassify());
+                        session.send(bad(tag, "unknown command or invalid arguments"));
+                    }
                 }
                 continue;
             }
