@@ -52,11 +52,14 @@ async fn setup(db: TestDb, imap_toml: &str) -> (Server, String) {
         )
         .await
         .expect("app password");
+    // One after the other: messages are filed (and get their UIDs) when their processing
+    // ends, and the classifier works on several at once.
     deliver(
         &s,
         &mail("clean", "Sitzung", "Die Sitzung beginnt um 18 Uhr."),
     )
     .await;
+    s.classified().await;
     deliver(
         &s,
         &mail(
@@ -381,7 +384,7 @@ async fn idle_and_a_second_session_see_new_mail_and_flag_changes() {
     a.send("a3 IDLE\r\n").await;
     assert!(a.line().await.starts_with('+'));
     deliver(&s, &mail("third", "Neu", "Noch eine Nachricht.")).await;
-    let exists = tokio::time::timeout(Duration::from_secs(10), a.line())
+    let exists = tokio::time::timeout(Duration::from_secs(30), a.line())
         .await
         .expect("IDLE did not report the new message");
     assert_eq!(exists, "* 3 EXISTS");
