@@ -47,7 +47,8 @@ async fn setup(db: TestDb, imap_toml: &str) -> (Server, String) {
         .create_app_password(
             anna,
             "iPhone",
-            &store::password::hash(password).expect("hash"),
+            // As `ratspost app-password create` stores it.
+            &store::token::hash(password),
             store::now_millis(),
         )
         .await

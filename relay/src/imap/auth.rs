@@ -153,12 +153,11 @@ pub async fn check(
         let fast = store::token::hash(&password);
         candidates
             .into_iter()
-            .find(|(_, hash)| {
-                if hash.starts_with("$argon2") {
-                    store::password::verify(&password, hash)
-                } else {
-                    constant_time_eq(hash.as_bytes(), fast.as_bytes())
-                }
+            .find(|(device, hash)| match device {
+                // App passwords: SHA-256 of a random secret.
+                Some(_) => constant_time_eq(hash.as_bytes(), fast.as_bytes()),
+                // The account password (or the dummy): argon2id.
+                None => store::password::verify(&password, hash),
             })
             .map(|(id, _)| id)
     })

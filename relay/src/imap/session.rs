@@ -1053,6 +1053,17 @@ impl Session<'_> {
         let Some(selected) = self.selected.as_ref() else {
             return;
         };
+        // Every change bumps HIGHESTMODSEQ: when it has not moved, there is nothing to tell,
+        // and one small query replaces reading the whole mailbox. Read before the entries, so
+        // a change in between is seen again next time rather than missed.
+        let fresh = match self.ctx.store.mailbox_by_id(selected.mailbox.id).await {
+            Ok(m) if m.highest_modseq == selected.mailbox.highest_modseq => return,
+            Ok(m) => m,
+            Err(err) => {
+                tracing::warn!(error = %err, "imap: cannot refresh the mailbox");
+                return;
+            }
+        };
         let entries = match self.ctx.store.mailbox_entries(selected.mailbox.id).await {
             Ok(e) => e,
             Err(err) => {
@@ -1125,10 +1136,12 @@ impl Session<'_> {
                 self.send_fetch_flags(seq, uid, &flags, modseq, true);
             }
         }
+        // Expunges not yet told (not allowed during FETCH, STORE, SEARCH) keep the old
+        // HIGHESTMODSEQ, so the next refresh looks again.
         if let Some(selected) = self.selected.as_mut()
-            && let Ok(m) = self.ctx.store.mailbox_by_id(selected.mailbox.id).await
+            && selected.uids.iter().all(|u| current.contains_key(u))
         {
-            selected.mailbox = m;
+            selected.mailbox = fresh;
         }
     }
 
