@@ -24,6 +24,15 @@ pub fn hash(password: &str) -> Result<String> {
         .map_err(|e| Error::new(ErrorKind::Unavailable, format!("hashing failed: {e}")))
 }
 
+/// A hash of a random password, made once: logins for unknown users are verified against
+/// it, so the answer takes as long as for a wrong password and does not reveal which
+/// logins exist.
+#[must_use]
+pub fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash(&crate::token::new()).unwrap_or_default())
+}
+
 /// Checks `password` against a PHC string made by [`hash`]. A malformed stored hash never
 /// verifies.
 #[must_use]

@@ -10,6 +10,12 @@ pub fn new() -> String {
     hex::encode(bytes)
 }
 
+/// Compares two secrets (or their hashes) in time that does not depend on where they differ.
+#[must_use]
+pub fn eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The stored form of a token.
 #[must_use]
 pub fn hash(token: &str) -> String {

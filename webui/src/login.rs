@@ -1,6 +1,6 @@
 //! Login and logout with the account password (app passwords are for IMAP devices).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Query, State};
@@ -76,13 +76,6 @@ pub(crate) async fn form(Query(q): Query<Next>) -> Response {
     login_page(StatusCode::OK, None, &q.next, "")
 }
 
-/// A hash to verify against when the login does not exist, so the answer takes as long as
-/// for a wrong password and does not reveal which logins exist.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| store::password::hash(&store::token::new()).unwrap_or_default())
-}
-
 /// `POST /login`.
 pub(crate) async fn submit(
     State(web): State<Arc<Web>>,
@@ -109,7 +102,7 @@ pub(crate) async fn submit(
         }
     };
     let known = stored.is_some();
-    let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());
+    let hash = stored.unwrap_or_else(|| store::password::dummy_hash().to_owned());
     let password = f.password;
     let ok = tokio::task::spawn_blocking(move || store::password::verify(&password, &hash))
         .await

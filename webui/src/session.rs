@@ -64,15 +64,9 @@ pub(crate) fn form_allowed(headers: &HeaderMap, expected_csrf: &str, sent_csrf: 
             .is_some_and(|o| Some(o) == host.to_str().ok()),
         (Some(_), None) => false,
     };
-    origin_ok && !expected_csrf.is_empty() && constant_time_eq(expected_csrf, sent_csrf)
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    origin_ok
+        && !expected_csrf.is_empty()
+        && store::token::eq(expected_csrf.as_bytes(), sent_csrf.as_bytes())
 }
 
 /// The logged-in user. Handlers that take it are for logged-in users only: without a valid

@@ -9,7 +9,7 @@
 //! goes into the audit log (the user's login history).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use store::{ErrorKind, Store, User};
@@ -108,16 +108,6 @@ impl Guard {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A hash to verify against when the login does not exist, so that answer takes as long.
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| store::password::hash(&store::token::new()).unwrap_or_default())
-}
-
 /// Checks `login`/`password`; the user when they match an app password (or the account
 /// password where allowed).
 ///
@@ -146,7 +136,7 @@ pub async fn check(
         }
     }
     if candidates.is_empty() {
-        candidates.push((None, dummy_hash().to_owned()));
+        candidates.push((None, store::password::dummy_hash().to_owned()));
     }
     let password = password.to_owned();
     let matched = tokio::task::spawn_blocking(move || {
@@ -155,7 +145,7 @@ pub async fn check(
             .into_iter()
             .find(|(device, hash)| match device {
                 // App passwords: SHA-256 of a random secret.
-                Some(_) => constant_time_eq(hash.as_bytes(), fast.as_bytes()),
+                Some(_) => store::token::eq(hash.as_bytes(), fast.as_bytes()),
                 // The account password (or the dummy): argon2id.
                 None => store::password::verify(&password, hash),
             })
