@@ -56,7 +56,7 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Limits on how much of a message is opened; reaching one makes it `uninspectable`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Inspect {
     /// Count images (which cannot be read) as sensitive.
     pub images_sensitive: bool,
@@ -93,8 +93,7 @@ impl Default for Inspect {
 }
 
 /// Per-detector switch and threshold.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct DetectorToml {
     #[serde(default = "yes")]
     enabled: bool,
@@ -106,7 +105,6 @@ fn yes() -> bool {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CustomToml {
     name: String,
     category: String,
@@ -118,7 +116,6 @@ struct CustomToml {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct KeywordsToml {
     name: String,
     category: String,
@@ -132,13 +129,13 @@ fn default_confidence() -> u8 {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct LabelsToml {
     sensitive: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The file as written, read section by section and entry by entry so that one bad value
+/// does not hide the next: every syntax error, unknown key and bad value is reported.
+#[derive(Debug, Default)]
 struct RulesToml {
     threshold: Option<u8>,
     inspect: Inspect,
@@ -146,6 +143,95 @@ struct RulesToml {
     detectors: BTreeMap<String, DetectorToml>,
     custom: Vec<CustomToml>,
     keywords: Vec<KeywordsToml>,
+}
+
+impl RulesToml {
+    /// Reads `text`; every problem goes to `problems` (a bad entry is left out).
+    fn read(text: &str, problems: &mut Vec<String>) -> Self {
+        // The parser recovers after a syntax error and reports them all.
+        let (_, syntax) = toml::de::DeTable::parse_recoverable(text);
+        if !syntax.is_empty() {
+            problems.extend(syntax.iter().map(|e| located(text, e)));
+            return Self::default();
+        }
+        let table: toml::Table = match toml::from_str(text) {
+            Ok(table) => table,
+            Err(e) => {
+                problems.push(located(text, &e));
+                return Self::default();
+            }
+        };
+        let mut raw = Self::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "threshold" => raw.threshold = entry(&key, value, problems),
+                "inspect" => raw.inspect = entry(&key, value, problems).unwrap_or_default(),
+                "labels" => raw.labels = entry(&key, value, problems).unwrap_or_default(),
+                "detectors" => {
+                    let Some(detectors) = entry::<toml::Table>(&key, value, problems) else {
+                        continue;
+                    };
+                    for (name, d) in detectors {
+                        if let Some(d) = entry(&format!("detectors.{name}"), d, problems) {
+                            raw.detectors.insert(name, d);
+                        }
+                    }
+                }
+                "custom" => raw.custom = entries(&key, value, problems),
+                "keywords" => raw.keywords = entries(&key, value, problems),
+                _ => problems.push(format!("{key}: unknown key")),
+            }
+        }
+        raw
+    }
+}
+
+/// Reads one value at `key`; a bad value or unknown key inside it becomes a problem.
+fn entry<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: toml::Value,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let read = serde_ignored::deserialize(value, |path| unknown.push(path.to_string()));
+    problems.extend(unknown.iter().map(|u| format!("{key}.{u}: unknown key")));
+    match read {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(format!("{key}: {}", e.message()));
+            None
+        }
+    }
+}
+
+/// Reads an array of tables (`[[custom]]`) entry by entry.
+fn entries<T: serde::de::DeserializeOwned>(
+    key: &str,
+    value: toml::Value,
+    problems: &mut Vec<String>,
+) -> Vec<T> {
+    match value {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| entry(&format!("{key}[{i}]"), v, problems))
+            .collect(),
+        _ => {
+            problems.push(format!("{key}: expected a list of tables ([[{key}]])"));
+            Vec::new()
+        }
+    }
+}
+
+/// A TOML error with its line number.
+fn located(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", err.message())
+        }
+        None => err.message().to_owned(),
+    }
 }
 
 /// An admin regex detector, compiled.
@@ -233,10 +319,8 @@ impl Rules {
     /// # Errors
     /// Every problem found: syntax, unknown keys, unknown detectors, bad patterns, bad ranges.
     pub fn from_toml(text: &str) -> Result<Self, RulesError> {
-        let raw: RulesToml = toml::from_str(text).map_err(|e| RulesError {
-            problems: vec![e.to_string().trim().replace('\n', " ")],
-        })?;
         let mut problems = Vec::new();
+        let raw = RulesToml::read(text, &mut problems);
         let mut rules = Rules::default();
         if let Some(t) = raw.threshold {
             check_range(&mut problems, "threshold", t);
@@ -422,6 +506,65 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle:?} missing in {text}");
         }
+    }
+
+    /// Issue #9.6: one bad value must not hide the next; each problem on its own line.
+    #[test]
+    fn unknown_keys_and_bad_values_are_reported_all_at_once() {
+        let err = Rules::from_toml(
+            r#"
+            colour = 1
+            threshold = "high"
+            [inspect]
+            max_depht = 3
+            max_parts = "many"
+            [detectors.iban]
+            treshold = 90
+            [[custom]]
+            name = "a"
+            category = "x"
+            pattern = 'A\d+'
+            weight = 3
+            [[custom]]
+            name = "b"
+            category = "x"
+            pattern = 'B\d+'
+            confidence = "hoch"
+            [[keywords]]
+            name = "k"
+            category = "y"
+            "#,
+        )
+        .expect_err("invalid");
+        let mut problems = err.problems.clone();
+        problems.sort();
+        assert_eq!(
+            problems,
+            [
+                "colour: unknown key",
+                "custom[0].weight: unknown key",
+                "custom[1]: invalid type: string \"hoch\", expected u8",
+                "detectors.iban.treshold: unknown key",
+                "inspect.max_depht: unknown key",
+                "inspect: invalid type: string \"many\", expected usize",
+                "keywords[0]: missing field `words`",
+                "threshold: invalid type: string \"high\", expected u8",
+            ]
+        );
+        assert_eq!(err.to_string().lines().count(), 1 + problems.len());
+    }
+
+    #[test]
+    fn every_syntax_error_is_reported_with_its_line() {
+        let err =
+            Rules::from_toml("threshold = \n[inspect]\nmax_depth = 3 3\n").expect_err("syntax");
+        assert!(err.problems.len() >= 2, "{:?}", err.problems);
+        assert!(err.problems[0].starts_with("line 1:"), "{:?}", err.problems);
+        assert!(
+            err.problems.iter().any(|p| p.starts_with("line 3:")),
+            "{:?}",
+            err.problems
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub mod defaults {
     /// Refuse mail until STARTTLS: off, because the upstream usually sits on a trusted link.
     pub const SMTP_REQUIRE_TLS: bool = false;
     /// Refuse 8-bit message data when MAIL FROM did not declare BODY=8BITMIME.
-    pub const SMTP_REJECT_UNDECLARED_8BIT: bool = true;
+    pub const SMTP_REJECT_UNDECLARED_8BIT: bool = false;
     /// Seconds in-flight work gets to finish after SIGTERM before it is cut off.
     pub const SHUTDOWN_GRACE_SECS: u64 = 30;
     /// Seconds one message may take to classify; longer counts as uninspectable.
@@ -361,7 +361,7 @@ pub struct RawSmtp {
     pub max_errors: Field<u64>,
     /// Require STARTTLS before MAIL.
     pub require_tls: Field<bool>,
-    /// Refuse undeclared 8-bit data.
+    /// Refuse 8-bit data without `BODY=8BITMIME` (default false: accepted and stored as is).
     pub reject_undeclared_8bit: Field<bool>,
 }
 
@@ -639,7 +639,8 @@ pub struct SmtpConfig {
     pub max_errors: u32,
     /// Require STARTTLS before MAIL.
     pub require_tls: bool,
-    /// Refuse undeclared 8-bit data.
+    /// Refuse 8-bit data without `BODY=8BITMIME` with `554 5.6.1` (RFC 6152 strictness);
+    /// off by default, so that the city's server never bounces undeclared 8-bit work mail.
     pub reject_undeclared_8bit: bool,
 }
 
@@ -759,7 +760,12 @@ impl Config {
             source: source.clone(),
             problems,
         };
-        let de = toml::Deserializer::parse(text).map_err(|e| fail(vec![toml_error(text, &e)]))?;
+        // Every syntax error at once (the parser recovers and goes on), not only the first.
+        let (document, syntax) = toml::de::DeTable::parse_recoverable(text);
+        if !syntax.is_empty() {
+            return Err(fail(syntax.iter().map(|e| toml_error(text, e)).collect()));
+        }
+        let de = toml::Deserializer::from(document);
         let mut unknown = Vec::new();
         let raw: RawConfig = serde_ignored::deserialize(de, |key| unknown.push(key.to_string()))
             .map_err(|e| fail(vec![toml_error(text, &e)]))?;
@@ -1461,7 +1467,10 @@ max_session_secs = {max_session}
 max_errors = {max_errors}
 # Refuse MAIL FROM until the client has issued STARTTLS.
 require_tls = {require_tls}
-# Refuse 8-bit message data unless MAIL FROM declared BODY=8BITMIME (RFC 6152).
+# Refuse 8-bit message data unless MAIL FROM declared BODY=8BITMIME (RFC 6152). Off by
+# default, as in Postfix (strict_8bitmime = no), Exim and Exchange: many senders (Python's
+# smtplib, scripts, old appliances) send German text without declaring it, and a refusal
+# would bounce work mail back to its sender. The bytes are stored as received either way.
 reject_undeclared_8bit = {reject_8bit}
 
 [shutdown]
@@ -1698,6 +1707,42 @@ mod tests {
     fn syntax_errors_name_the_line() {
         let err = Config::parse("[smtp]\nlisten = \n", None).expect_err("syntax");
         assert!(err.problems[0].starts_with("line 2:"), "{:?}", err.problems);
+    }
+
+    /// Issue #9.6: every syntax error at once, each with its line, not only the first.
+    #[test]
+    fn every_syntax_error_is_reported() {
+        let err = Config::parse(
+            "[smtp]\nlisten = \nmax_errors = 3 4\n[web\nlisten = \"127.0.0.1:1\"\n",
+            None,
+        )
+        .expect_err("syntax");
+        for line in ["line 2:", "line 3:", "line 4:"] {
+            assert!(
+                err.problems.iter().any(|p| p.starts_with(line)),
+                "no {line} in {:?}",
+                err.problems
+            );
+        }
+        assert!(
+            err.to_string().lines().count() > err.problems.len(),
+            "one line per problem"
+        );
+    }
+
+    /// Issue #9.8: the production example the README's "Going live" installs is valid, and
+    /// means what its comments say.
+    #[test]
+    fn the_shipped_production_example_is_valid() {
+        let c = Config::parse(
+            include_str!("../../packaging/ratspost.toml"),
+            Some(Path::new("/etc/ratspost/ratspost.toml")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/ratspost"));
+        assert_eq!(c.database.url, "sqlite:///var/lib/ratspost/ratspost.db");
+        assert_eq!(c.tls.cert, PathBuf::from("/etc/ratspost/tls/fullchain.pem"));
+        assert_eq!(c.smtp.hostname, "ratspost.stadt.example");
     }
 
     #[test]

@@ -16,7 +16,7 @@ async fn server() -> Server {
 }
 
 /// smtplib with STARTTLS, verifying the generated certificate against 127.0.0.1 (its IP SAN),
-/// an 8-bit body and an SMTPUTF8 sender; then a refused recipient.
+/// an 8-bit body (declared and undeclared) and an SMTPUTF8 sender; then a refused recipient.
 #[tokio::test]
 async fn python_smtplib_delivers_over_verified_starttls() {
     if !have("python3") {
@@ -35,6 +35,8 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
     body = "From: a@upstream.test\r\nSubject: Grüße\r\nMessage-ID: <py1@upstream.test>\r\n\r\nSehr geehrte Frau Schmidt,\r\n.punkt\r\n".encode()
     smtp.sendmail("a@upstream.test", ["anna@stadt.test"], body, mail_options=["BODY=8BITMIME"])
     smtp.sendmail("jörg@upstream.test", ["anna@stadt.test"], b"Message-ID: <py2@upstream.test>\r\n\r\nutf8\r\n", mail_options=["SMTPUTF8"])
+    # Issue #9.9: German text without BODY=8BITMIME, as scripts send it: accepted, not bounced.
+    smtp.sendmail("a@upstream.test", ["anna@stadt.test"], "Message-ID: <py3@upstream.test>\r\nSubject: Übergabe\r\n\r\nGrüße aus der Straßenverkehrsbehörde\r\n".encode())
     try:
         smtp.sendmail("a@upstream.test", ["x@elsewhere.test"], b"Subject: no\r\n\r\nno\r\n")
         sys.exit("relaying was allowed")
@@ -58,11 +60,13 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
     let stored = s.messages().await;
-    assert_eq!(stored.len(), 2);
+    assert_eq!(stored.len(), 3);
     let first = "From: a@upstream.test\r\nSubject: Grüße\r\nMessage-ID: <py1@upstream.test>\r\n\r\nSehr geehrte Frau Schmidt,\r\n.punkt\r\n";
     assert_eq!(stored[0].1, first.as_bytes());
     assert_eq!(stored[0].0.sha256, sha256(first.as_bytes()));
     assert_eq!(stored[1].0.mail_from, "jörg@upstream.test");
+    let third = "Message-ID: <py3@upstream.test>\r\nSubject: Übergabe\r\n\r\nGrüße aus der Straßenverkehrsbehörde\r\n";
+    assert_eq!(stored[2].1, third.as_bytes(), "stored as received");
     s.stop().await;
 }
 

@@ -295,16 +295,10 @@ async fn message_content_defects_are_refused_after_data() {
     let s = server("max_message_line = 1000").await;
     let mut c = Client::greeted(s.smtp).await;
     c.ehlo().await;
-    let cases: [(&str, &[u8], u16, &str); 5] = [
+    let cases: [(&str, &[u8], u16, &str); 4] = [
         ("bare LF", b"Subject: a\r\n\r\nline\nnext\r\n", 554, "5.6.0"),
         ("bare CR", b"Subject: a\r\n\r\nline\rnext\r\n", 554, "5.6.0"),
         ("NUL", b"Subject: a\r\n\r\nnul \0 here\r\n", 554, "5.6.0"),
-        (
-            "undeclared 8-bit",
-            "Subject: a\r\n\r\nGrüße\r\n".as_bytes(),
-            554,
-            "5.6.1",
-        ),
         ("long line", &[b'x'; 1200], 554, "5.6.0"),
     ];
     for (what, body, code, enhanced) in cases {
@@ -321,7 +315,7 @@ async fn message_content_defects_are_refused_after_data() {
         assert_eq!(r.code, code, "{what}: {r:?}");
         r.expect(code, enhanced);
     }
-    // Declared 8-bit is fine.
+    // Declared 8-bit is fine (undeclared 8-bit too, by default: see below).
     c.cmd("MAIL FROM:<a@upstream.test> BODY=8BITMIME")
         .await
         .expect(250, "2.1.0");
@@ -333,6 +327,103 @@ async fn message_content_defects_are_refused_after_data() {
         .await;
     c.reply().await.expect(250, "2.0.0");
     assert_eq!(s.messages().await.len(), 1);
+    s.stop().await;
+}
+
+/// Issue #9.9: Python's smtplib (and many scripts and appliances) send German text without
+/// `BODY=8BITMIME`. Postfix, Exim and Exchange accept it; a refusal would bounce work mail back
+/// to its sender. This is smtplib's `sendmail` session: EHLO, MAIL with only SIZE, RCPT, DATA.
+#[tokio::test]
+async fn undeclared_8bit_data_is_accepted_and_stored_as_received_by_default() {
+    let s = server("").await;
+    let mut c = Client::greeted(s.smtp).await;
+    c.cmd("ehlo [127.0.0.1]").await.expect(250, "");
+    let body = "From: rathaus@upstream.test\r\nTo: anna@stadt.test\r\nSubject: Grüße\r\n\r\nSehr geehrte Frau Schmidt, die Sitzung beginnt um 18 Uhr. Straße, Übergabe, ß.\r\n";
+    c.cmd(&format!(
+        "mail FROM:<rathaus@upstream.test> size={}",
+        body.len()
+    ))
+    .await
+    .expect(250, "2.1.0");
+    c.cmd("rcpt TO:<anna@stadt.test>")
+        .await
+        .expect(250, "2.1.5");
+    assert_eq!(c.cmd("data").await.code, 354);
+    c.send(body.as_bytes()).await;
+    c.send(b".\r\n").await;
+    c.reply().await.expect(250, "2.0.0");
+    let stored = s.messages().await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, body.as_bytes(), "stored exactly as received");
+    s.stop().await;
+}
+
+/// Issue #9.9: the strict behaviour stays available as an option.
+#[tokio::test]
+async fn undeclared_8bit_data_is_refused_when_configured_strict() {
+    let s = server("reject_undeclared_8bit = true").await;
+    let mut c = Client::greeted(s.smtp).await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<a@upstream.test>")
+        .await
+        .expect(250, "2.1.0");
+    c.cmd("RCPT TO:<anna@stadt.test>")
+        .await
+        .expect(250, "2.1.5");
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    c.send("Subject: a\r\n\r\nGrüße\r\n.\r\n".as_bytes()).await;
+    c.reply().await.expect(554, "5.6.1");
+    assert!(s.messages().await.is_empty());
+    s.stop().await;
+}
+
+/// Issue #9.9: Exchange Online sends over BDAT, pipelined (MAIL, RCPT, BDAT … LAST in one
+/// write), and its messages can hold bare LFs. BDAT is length-delimited, so a bare LF cannot
+/// end the message: it is accepted and stored byte for byte. Bare LFs are also accepted when
+/// they fall on a chunk boundary; a bare CR and every non-CRLF end of DATA stay refused.
+#[tokio::test]
+async fn bare_lf_in_bdat_is_accepted_as_exchange_online_sends_it() {
+    let s = server("").await;
+    let mut c = Client::greeted(s.smtp).await;
+    c.cmd("EHLO DB8PR01MB1234.eurprd01.prod.exchangelabs.com")
+        .await
+        .expect(250, "");
+    let body: &[u8] = b"Received: from DB8PR01MB1234.eurprd01.prod.exchangelabs.com\r\nFrom: buergerbuero@upstream.test\r\nSubject: Termin\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\nZeile eins\nZeile zwei\n.\nMAIL FROM:<ceo@stadt.test>\r\nEnde\r\n";
+    let mut pipelined = format!(
+        "MAIL FROM:<buergerbuero@upstream.test> SIZE={} BODY=8BITMIME\r\nRCPT TO:<anna@stadt.test>\r\nBDAT {} LAST\r\n",
+        body.len(),
+        body.len()
+    )
+    .into_bytes();
+    pipelined.extend_from_slice(body);
+    c.send(&pipelined).await;
+    c.reply().await.expect(250, "2.1.0");
+    c.reply().await.expect(250, "2.1.5");
+    c.reply().await.expect(250, "2.0.0");
+    // A bare LF split across two chunks ("\r" never precedes it).
+    c.cmd("MAIL FROM:<buergerbuero@upstream.test>")
+        .await
+        .expect(250, "2.1.0");
+    c.cmd("RCPT TO:<anna@stadt.test>")
+        .await
+        .expect(250, "2.1.5");
+    c.send(b"BDAT 15\r\nSubject: b\r\n\r\nx").await;
+    c.reply().await.expect(250, "2.0.0");
+    c.send(b"BDAT 3 LAST\r\n\ny\n").await;
+    c.reply().await.expect(250, "2.0.0");
+    // A bare CR is still refused, also in BDAT.
+    c.cmd("MAIL FROM:<buergerbuero@upstream.test>")
+        .await
+        .expect(250, "2.1.0");
+    c.cmd("RCPT TO:<anna@stadt.test>")
+        .await
+        .expect(250, "2.1.5");
+    c.send(b"BDAT 19 LAST\r\nSubject: c\r\n\r\na\rb\r\n").await;
+    c.reply().await.expect(554, "5.6.0");
+    let stored = s.messages().await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].1, body, "stored exactly as received");
+    assert_eq!(stored[1].1, b"Subject: b\r\n\r\nx\ny\n");
     s.stop().await;
 }
 

@@ -13,6 +13,8 @@ mod exemption;
 mod forward;
 mod imap;
 mod multinode;
+mod packaging;
 mod pipeline;
+mod readme;
 mod smtp;
 mod viewer;

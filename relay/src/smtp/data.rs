@@ -16,6 +16,17 @@ pub(super) struct Client {
     pub(super) tls: bool,
 }
 
+/// How the body was transferred, which decides what its framing can hide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transfer {
+    /// DATA: the body ends at `CRLF . CRLF`, so a bare LF or CR could be read as the end by
+    /// another server (SMTP smuggling): refused.
+    Data,
+    /// BDAT (RFC 3030): length-delimited chunks, so no byte of the body can end it. A bare LF
+    /// is accepted and stored as received; Exchange Online sends such messages over BDAT.
+    Bdat,
+}
+
 /// Decides on a complete body: the reply for its first defect, or the commit.
 pub(super) async fn accept(
     config: &SmtpConfig,
@@ -23,10 +34,11 @@ pub(super) async fn accept(
     client: &Client,
     envelope: Envelope,
     body: Body,
+    transfer: Transfer,
 ) -> Reply {
     let total = body.total();
     let (raw, defects) = body.finish();
-    if let Some(reply) = refusal(config, &envelope, &defects) {
+    if let Some(reply) = refusal(config, &envelope, &defects, transfer) {
         tracing::info!(size = total, code = reply.code, reason = %reply.text, "message refused");
         return reply;
     }
@@ -60,7 +72,13 @@ pub(super) async fn accept(
 }
 
 /// The reply for the first defect that makes the body unacceptable.
-fn refusal(config: &SmtpConfig, envelope: &Envelope, d: &BodyDefects) -> Option<Reply> {
+fn refusal(
+    config: &SmtpConfig,
+    envelope: &Envelope,
+    d: &BodyDefects,
+    transfer: Transfer,
+) -> Option<Reply> {
+    let bare_lf_refused = d.bare_lf && transfer == Transfer::Data;
     let reply = if d.too_big {
         Reply::new(
             552,
@@ -72,7 +90,7 @@ fn refusal(config: &SmtpConfig, envelope: &Envelope, d: &BodyDefects) -> Option<
         )
     } else if d.nul {
         Reply::new(554, [5, 6, 0], "Message contains NUL bytes")
-    } else if d.bare_lf || d.bare_cr {
+    } else if bare_lf_refused || d.bare_cr {
         Reply::new(
             554,
             [5, 6, 0],

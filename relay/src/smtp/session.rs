@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::codec::{Body, BodyLimits, CommandDecoder, CommandError, DataDecoder};
-use super::data::{self, Client};
+use super::data::{self, Client, Transfer};
 use super::envelope::{self, Envelope};
 use super::reply::Reply;
 use crate::config::Config;
@@ -431,11 +431,11 @@ impl<'a> Session<'a> {
                 return step;
             }
         };
-        self.commit(body).await
+        self.commit(body, Transfer::Data).await
     }
 
     /// Ends the transaction: checks and commits `body` with the current envelope.
-    async fn commit(&mut self, body: Body) -> Step {
+    async fn commit(&mut self, body: Body, transfer: Transfer) -> Step {
         let envelope = self
             .envelope
             .take()
@@ -447,6 +447,7 @@ impl<'a> Session<'a> {
             &client,
             envelope,
             body,
+            transfer,
         )
         .await;
         if reply.code == 250 {
@@ -499,7 +500,7 @@ impl<'a> Session<'a> {
                 format!("{received} octets received"),
             ));
         }
-        self.commit(body).await
+        self.commit(body, Transfer::Bdat).await
     }
 
     /// Waits for more message data. Shutdown does not interrupt a transfer (the message can
