@@ -1,49 +1,86 @@
-//! Text as the detectors see it: separators normalised, a same-length lower-case copy for
-//! keyword search, and character windows around a match.
+//! Text as the detectors see it: normalised the way a reader reads it, a same-length
+//! lower-case copy for keyword search, and character windows around a match.
 
-/// Replaces the spacing characters that hide identifiers from a naive pattern (NBSP, narrow
-/// NBSP, figure and thin spaces, tabs) by a plain space, and removes soft hyphens and
-/// zero-width characters, which a reader does not see at all.
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_normalization::char::{canonical_combining_class, compose};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
+/// The text a reader sees, in the forms the detectors match:
+/// - Unicode compatibility forms folded (NFKC): full-width and mathematical digits and
+///   letters, superscripts, ligatures become their plain forms; combining marks compose with
+///   the character before them ("u" + U+0308 is "ü");
+/// - every format character (category Cf: soft hyphen, LRM/RLM, ZWSP/ZWJ/ZWNJ, U+2060–U+2064,
+///   BOM, …) and the combining grapheme joiner removed — a reader does not see them;
+/// - every space separator (category Zs: NBSP, narrow NBSP, figure, thin, ideographic spaces)
+///   and the tab become a space; line and paragraph separators a line feed; CR is dropped;
+/// - every dash (category Pd: hyphen, non-breaking hyphen, en and em dash, …), the minus sign
+///   and the middle dot become `-`, so identifiers may be grouped with any of them.
 #[must_use]
 pub(crate) fn normalise(text: &str) -> String {
-    // Every character changed here starts with one of these bytes: tab, CR, C2 (U+00A0,
-    // U+00AD), E2 (U+20xx), EF (U+FEFF). Umlauts (C3 xx) do not, so most text is copied in
-    // long runs found with SIMD, and only the trigger bytes are looked at.
+    // ASCII (but tab and CR) and the Latin-1 letters U+00C0–U+00FF (lead byte C3: umlauts,
+    // ß, accented letters — all NFKC-stable) are copied in runs; only the rest is looked at
+    // character by character, so German text stays fast.
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = String::with_capacity(text.len());
     let mut i = 0;
-    let mut next_a = memchr::memchr3(b'\t', b'\r', 0xC2, bytes);
-    let mut next_b = memchr::memchr2(0xE2, 0xEF, bytes);
-    loop {
-        let at = match (next_a, next_b) {
-            (None, None) => break,
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-            (Some(a), Some(b)) => a.min(b),
-        };
-        out.extend_from_slice(&bytes[i..at]);
-        let c = text[at..]
-            .chars()
-            .next()
-            .expect("a trigger byte starts a character");
-        match c {
-            '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{2002}' | '\u{2003}' | '\t' => {
-                out.push(b' ')
+    while i < bytes.len() {
+        let run = i;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\t' | b'\r' => break,
+                b if b < 0x80 => i += 1,
+                // A combining mark after the letter must still compose with it: stop before it.
+                0xC3 if !bytes.get(i + 2).is_some_and(|&b| b == 0xCC || b == 0xCD) => i += 2,
+                _ => break,
             }
-            '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\r' => {}
-            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' => out.push(b'-'),
-            other => out.extend_from_slice(other.encode_utf8(&mut [0; 4]).as_bytes()),
         }
-        i = at + c.len_utf8();
-        if next_a.is_some_and(|a| a < i) {
-            next_a = memchr::memchr3(b'\t', b'\r', 0xC2, &bytes[i..]).map(|p| p + i);
-        }
-        if next_b.is_some_and(|b| b < i) {
-            next_b = memchr::memchr2(0xE2, 0xEF, &bytes[i..]).map(|p| p + i);
+        out.push_str(&text[run..i]);
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        i += c.len_utf8();
+        if c.is_ascii() {
+            push_mapped(&mut out, c);
+        } else {
+            // Compatibility decomposition and composition of this character; the parts are
+            // mapped again (a full-width hyphen-minus is a dash, a compatibility space a space).
+            for d in std::iter::once(c).nfkc() {
+                push_mapped(&mut out, d);
+            }
         }
     }
-    out.extend_from_slice(&bytes[i..]);
-    String::from_utf8(out).expect("whole characters were copied or replaced by ASCII")
+    out
+}
+
+/// Appends `c` as [`normalise`] maps it (after NFKC).
+fn push_mapped(out: &mut String, c: char) {
+    match c {
+        '\t' => out.push(' '),
+        '\r' | '\u{034F}' => {}
+        '\u{2028}' | '\u{2029}' => out.push('\n'),
+        '\u{00B7}' | '\u{2212}' | '\u{2027}' | '\u{30FB}' => out.push('-'),
+        c if c.is_ascii() => out.push(c),
+        c => match c.general_category() {
+            GeneralCategory::Format => {}
+            GeneralCategory::SpaceSeparator => out.push(' '),
+            GeneralCategory::DashPunctuation => out.push('-'),
+            _ if canonical_combining_class(c) != 0 => {
+                // A combining mark: compose it with the character before where Unicode has a
+                // precomposed form (as NFKC over the whole text would).
+                match out.pop() {
+                    Some(base) => match compose(base, c) {
+                        Some(composed) => out.push(composed),
+                        None => {
+                            out.push(base);
+                            out.push(c);
+                        }
+                    },
+                    None => out.push(c),
+                }
+            }
+            _ => out.push(c),
+        },
+    }
 }
 
 /// A lower-case copy with the same byte offsets: ASCII and the German umlauts change case in
@@ -84,27 +121,51 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The definition `normalise` must keep, character by character.
+    /// The definition `normalise` must keep: map, NFKC over the whole text, map again.
     fn reference(text: &str) -> String {
-        text.chars()
-            .filter_map(|c| match c {
-                '\u{00A0}' | '\u{202F}' | '\u{2007}' | '\u{2009}' | '\u{2002}' | '\u{2003}'
-                | '\t' => Some(' '),
-                '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
-                | '\r' => None,
-                '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' => Some('-'),
-                c => Some(c),
-            })
-            .collect()
+        fn map(c: char) -> Option<char> {
+            match c {
+                '\t' => Some(' '),
+                '\r' | '\u{034F}' => None,
+                '\u{2028}' | '\u{2029}' => Some('\n'),
+                '\u{00B7}' | '\u{2212}' | '\u{2027}' | '\u{30FB}' => Some('-'),
+                c if c.is_ascii() => Some(c),
+                c => match c.general_category() {
+                    GeneralCategory::Format => None,
+                    GeneralCategory::SpaceSeparator => Some(' '),
+                    GeneralCategory::DashPunctuation => Some('-'),
+                    _ => Some(c),
+                },
+            }
+        }
+        let mapped: String = text.chars().filter_map(map).collect();
+        mapped.nfkc().filter_map(map).collect()
     }
 
     proptest! {
         #[test]
-        fn normalise_matches_its_definition(text in "[a-zäöüß0-9 .\t\r\n\u{00A0}\u{00AD}\u{202F}\u{2013}\u{2014}\u{20AC}\u{FEFF}\u{00E9}]{0,200}") {
-            prop_assert_eq!(normalise(&text), reference(&text));
+        fn normalise_matches_its_definition(text in "[a-zA-ZäöüÄÖÜß0-9 .\t\r\n\u{00A0}\u{00AD}\u{00B2}\u{00B7}\u{200B}\u{200E}\u{2060}\u{2063}\u{202F}\u{2013}\u{2014}\u{2212}\u{20AC}\u{FEFF}\u{00E9}\u{0308}\u{3000}\u{FF10}-\u{FF19}\u{FF21}-\u{FF3A}\u{FF0D}\u{1D7CE}-\u{1D7D7}\u{FB01}\u{2028}]{0,200}") {
+            let n = normalise(&text);
+            prop_assert_eq!(&n, &reference(&text));
+            prop_assert_eq!(normalise(&n), n.clone(), "idempotent");
             let lower = lower_same_offsets(&text);
             prop_assert_eq!(lower.len(), text.len());
         }
+    }
+
+    /// Issue #10.2: what a reader reads as the same number is the same number.
+    #[test]
+    fn compatibility_forms_invisible_marks_and_dashes_are_read_as_a_reader_does() {
+        assert_eq!(normalise("８６０９５７４２７１９"), "86095742719");
+        assert_eq!(normalise("𝟖𝟔𝟎𝟗𝟓"), "86095");
+        assert_eq!(
+            normalise("86\u{200E}095\u{2063}742\u{FEFF}719"),
+            "86095742719"
+        );
+        assert_eq!(normalise("86—095–742‑719"), "86-095-742-719");
+        assert_eq!(normalise("VS\u{2014}NfD"), "VS-NfD");
+        assert_eq!(normalise("fu\u{0308}r"), "für");
+        assert_eq!(normalise("ﬁnanzamt\u{3000}m²"), "finanzamt m2");
     }
 
     #[test]

@@ -23,10 +23,13 @@ const PROXIMITY: usize = 300;
 /// ASCII word boundaries (`(?-u:\b)`): identifiers are ASCII, and a Unicode boundary would
 /// force the regex engine off its DFA on any text with umlauts.
 const PATTERNS: [&str; 8] = [
-    // Steuer-ID: one block, or grouped 2-3-3-3 with one consistent separator.
-    r"(?-u:\b)[1-9]\d(?:\d{9}| \d{3} \d{3} \d{3}|\.\d{3}\.\d{3}\.\d{3}|/\d{3}/\d{3}/\d{3}|-\d{3}-\d{3}-\d{3})(?-u:\b)",
-    // IBAN start: country, check digits, first characters; the rest is taken by length.
-    r"(?-u:\b)[A-Z]{2}\d{2} ?[A-Z0-9]{2}",
+    // Steuer-ID: eleven digits in any grouping (2-3-3-3, 3-3-3-2, 4-4-3, single digits, …),
+    // separated by spaces and dashes (every Zs and Pd character, after `normalise`), or by
+    // dots, or by slashes — one kind per number.
+    r"(?-u:\b)[1-9](?:(?: {0,3}-? {0,3}\d){10}|(?:\.?\d){10}|(?:/?\d){10})(?-u:\b)",
+    // IBAN start: country, check digits, first characters, in any case; the rest is taken by
+    // length.
+    r"(?i)(?-u:\b)[A-Z]{2}\d{2}[ -]?[A-Z0-9]{2}",
     // Payment card: 14-19 digits, optionally grouped.
     r"(?-u:\b)[2-6](?:[ -]?\d){13,18}(?-u:\b)",
     // Rentenversicherungsnummer, optionally spaced "15 070649 C103".
@@ -108,7 +111,10 @@ fn keyword(seg: &Segment<'_>, group: Group, start: usize, end: usize) -> bool {
 fn steuer_id(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
     for m in re.find_iter(seg.text) {
         let id = compact(m.as_str());
-        if !validate::steuer_id(&id) || after_phone_label(seg, m.start()) {
+        if !validate::steuer_id(&id)
+            || after_phone_label(seg, m.start())
+            || part_of_longer_number(seg.text, m.start(), m.end())
+        {
             continue;
         }
         let confidence = if keyword(seg, Group::Tax, m.start(), m.end()) {
@@ -124,6 +130,31 @@ fn steuer_id(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
             Some(mask(m.as_str())),
         ));
     }
+}
+
+/// Whether the digits go on, right before `start` or after `end`, across separators of the
+/// kind the number itself uses: then the eleven digits are a piece of something longer (an
+/// ungrouped number has no separators, and `\b` already keeps it from touching digits).
+fn part_of_longer_number(text: &str, start: usize, end: usize) -> bool {
+    let Some(kind) = text[start..end].chars().find(|c| !c.is_ascii_digit()) else {
+        return false;
+    };
+    let same_kind = |c: char| match kind {
+        ' ' | '-' => matches!(c, ' ' | '-'),
+        other => c == other,
+    };
+    let goes_on = |chars: &mut dyn Iterator<Item = char>| {
+        let mut separators = 0;
+        for c in chars {
+            if same_kind(c) && separators < 3 {
+                separators += 1;
+            } else {
+                return separators > 0 && c.is_ascii_digit();
+            }
+        }
+        false
+    };
+    goes_on(&mut text[..start].chars().rev()) || goes_on(&mut text[end..].chars())
 }
 
 /// A phone label ("Tel.", "Fax", "+49") just before the number.
@@ -142,7 +173,8 @@ fn iban(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) -> Vec<(usize, us
     for m in re.find_iter(seg.text) {
         // Take exactly as many characters as the country's IBAN has, allowing single
         // spaces between them (the printed 4-character groups).
-        let Some(length) = validate::iban_length(&seg.text[m.start()..m.start() + 2]) else {
+        let country = seg.text[m.start()..m.start() + 2].to_ascii_uppercase();
+        let Some(length) = validate::iban_length(&country) else {
             continue;
         };
         let mut id = String::with_capacity(length);
@@ -153,10 +185,10 @@ fn iban(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) -> Vec<(usize, us
                 break;
             }
             if c.is_ascii_alphanumeric() {
-                id.push(c);
+                id.push(c.to_ascii_uppercase());
                 last_space = false;
                 end = m.start() + i + 1;
-            } else if c == ' ' && !last_space && !id.is_empty() {
+            } else if matches!(c, ' ' | '-') && !last_space && !id.is_empty() {
                 last_space = true;
             } else {
                 break;
