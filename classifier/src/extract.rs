@@ -10,11 +10,14 @@
 //! classifier turns each into an `uninspectable` finding, so the message fails closed.
 
 mod archive;
+mod header;
 pub mod html;
 mod office;
 mod pdf;
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::rules::Inspect;
 use crate::verdict::Location;
@@ -172,35 +175,23 @@ impl Extractor<'_> {
         if depth > self.limits.max_depth {
             return self.problem(at, "limit reached: messages nested too deeply");
         }
-        for header in message.headers() {
-            let name = header.name().to_owned();
-            let value = message
-                .header_raw(header.name())
-                .map(str::trim)
-                .unwrap_or_default()
-                .to_owned();
-            self.out.headers.push((at.clone(), name, value));
-        }
-        let header_at = |name: &str| Location {
-            header: Some(name.to_owned()),
-            ..at.clone()
-        };
-        if let Some(subject) = message.subject() {
-            self.text(&header_at("Subject"), subject.to_owned());
-        }
-        for (name, address) in [
-            ("From", message.from()),
-            ("To", message.to()),
-            ("Cc", message.cc()),
-        ] {
-            let names: Vec<&str> = address
-                .into_iter()
-                .flat_map(|a| a.iter())
-                .filter_map(|a| a.name.as_deref())
-                .collect();
-            if !names.is_empty() {
-                self.text(&header_at(name), names.join(", "));
+        // Each field from its raw bytes (not mail-parser's decoding, which decodes encoded
+        // words one by one and turns undeclared 8-bit into U+FFFD).
+        for field in message.headers() {
+            let name = field.name().to_owned();
+            let raw = message
+                .raw_message
+                .get(field.offset_start as usize..field.offset_end as usize)
+                .unwrap_or_default();
+            if header::carries_text(&name) {
+                let location = Location {
+                    header: Some(name.clone()),
+                    ..at.clone()
+                };
+                self.text(&location, header::decode(raw));
             }
+            let value = header::eight_bit(raw).trim().to_owned();
+            self.out.headers.push((at.clone(), name, value));
         }
         self.part(message, 0, path, at, depth);
     }
@@ -231,13 +222,30 @@ impl Extractor<'_> {
         if part.is_encoding_problem {
             return self.problem(&location, "undecodable part");
         }
+        // A file name leaves with the message and is shown by every client.
+        if let Some(name) = &name {
+            let named = Location {
+                header: Some("filename".to_owned()),
+                ..location.clone()
+            };
+            // "Bescheid_SteuerID_86095742719.png": an underscore separates words in a name.
+            self.text(&named, name.replace('_', " "));
+        }
         let mime = part
             .content_type()
             .map(|ct| format!("{}/{}", ct.c_type, ct.c_subtype.as_deref().unwrap_or("")))
             .unwrap_or_default();
         match &part.body {
-            PartType::Text(text) => self.text(&location, text.to_string()),
-            PartType::Html(html) => self.text(&location, html::to_text(html)),
+            // From the part's own bytes: mail-parser turns undeclared 8-bit and unknown
+            // charsets into U+FFFD and does not know UTF-16.
+            PartType::Text(text) => {
+                let text = body_text(message, part).unwrap_or_else(|| text.to_string());
+                self.text(&location, text);
+            }
+            PartType::Html(html) => {
+                let html = body_text(message, part).unwrap_or_else(|| html.to_string());
+                self.text(&location, html::to_text(&html));
+            }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 self.blob(
                     bytes,
@@ -276,8 +284,8 @@ impl Extractor<'_> {
             return self.problem(at, "limit reached: attachment too large to inspect");
         }
         match kind(mime, name) {
-            Kind::Text => self.text(at, decode_text(bytes)),
-            Kind::Html => self.text(at, html::to_text(&decode_text(bytes))),
+            Kind::Text => self.text(at, decode_text(bytes, None)),
+            Kind::Html => self.text(at, html::to_text(&decode_text(bytes, None))),
             Kind::Pdf => match pdf::text(bytes, self.limits) {
                 Ok(pdf::Pdf::Text(text)) => self.text(at, text),
                 Ok(pdf::Pdf::ImagesOnly) => {
@@ -363,12 +371,64 @@ fn join(outer: Option<&str>, inner: Option<&str>) -> Option<String> {
     }
 }
 
-/// Bytes of a text attachment: UTF-8 (with or without BOM), else Windows-1252/Latin-1 — the
-/// two encodings German CSV exports come in.
-fn decode_text(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+/// A text part's body, transfer-decoded from the message's bytes and read by
+/// [`decode_text`] with its declared charset; `None` when the bytes cannot be had.
+fn body_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let raw = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    let bytes = match part.encoding {
+        Encoding::None => raw.to_vec(),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
+        Encoding::Base64 => base64_decode(raw)?,
+    };
+    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+    Some(decode_text(&bytes, charset))
+}
+
+/// Text bytes as a mail client reads them: a byte-order mark wins (UTF-32, UTF-16 — "Unicode
+/// text" from spreadsheet programs — or UTF-8); then a declared UTF-16/32 or other known
+/// charset; otherwise (none declared, `unknown-8bit`, an unknown name) UTF-8 when valid, else
+/// Windows-1252. Never U+FFFD for a byte a client would show.
+fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
+    let declared = charset.map(|c| c.trim().to_ascii_lowercase());
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE\x00\x00") {
+        return utf32(rest, u32::from_le_bytes);
     }
+    if let Some(rest) = bytes.strip_prefix(b"\x00\x00\xFE\xFF") {
+        return utf32(rest, u32::from_be_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return utf16(rest, u16::from_le_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return utf16(rest, u16::from_be_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return header::eight_bit(rest);
+    }
+    match declared.as_deref() {
+        Some("utf-16" | "utf-16be") => utf16(bytes, u16::from_be_bytes),
+        Some("utf-16le") => utf16(bytes, u16::from_le_bytes),
+        Some("utf-32" | "utf-32be") => utf32(bytes, u32::from_be_bytes),
+        Some("utf-32le") => utf32(bytes, u32::from_le_bytes),
+        Some(charset) => header::in_charset(charset, bytes),
+        None => header::eight_bit(bytes),
+    }
+}
+
+fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> String {
+    let units = bytes.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+    char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
+}
+
+fn utf32(bytes: &[u8], unit: fn([u8; 4]) -> u32) -> String {
+    bytes
+        .chunks_exact(4)
+        .map(|c| {
+            char::from_u32(unit([c[0], c[1], c[2], c[3]])).unwrap_or(char::REPLACEMENT_CHARACTER)
+        })
+        .collect()
 }

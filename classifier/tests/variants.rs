@@ -118,3 +118,42 @@ proptest! {
         prop_assert!(sensitive(&format!("IBAN {text}")), "missed {text:?}");
     }
 }
+
+/// Issue #10.2: markings survive the same tricks as numbers.
+#[test]
+fn marking_variants_are_found() {
+    for marking in [
+        "VS-NfD",
+        "VS\u{2014}NfD",
+        "VS \u{2013} NfD",
+        "V S - N f D",
+        "VS\u{200B}-NfD",
+        "ＶＳ－ＮｆＤ",
+        "Nur fuer den Dienstgebrauch",
+        "Nur fur den Dienstgebrauch",
+        "Nur f\u{0075}\u{0308}r den Dienstgebrauch",
+        "nur\u{00A0}für\u{2009}den Dienstgebrauch",
+    ] {
+        assert!(
+            sensitive(&format!("Einstufung: {marking}")),
+            "missed {marking:?}"
+        );
+    }
+}
+
+/// Issue #10.1: a marking split across two adjacent encoded words of a subject, base64 or Q,
+/// and an undeclared 8-bit Latin-1 subject, read as a client shows them.
+#[test]
+fn subjects_are_decoded_as_clients_show_them() {
+    for subject in [
+        "=?UTF-8?Q?Nur_f=C3?= =?UTF-8?Q?=BCr_den_Dienstgebrauch?=",
+        "=?UTF-8?B?TnVyIGbD?=\r\n =?UTF-8?B?vHIgZGVuIERpZW5zdGdlYnJhdWNo?=",
+    ] {
+        let raw = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nSiehe Betreff.\r\n");
+        let v = classifier::classify(raw.as_bytes(), &Rules::default());
+        assert!(v.sensitive, "missed {subject:?}");
+    }
+    let raw =
+        b"From: a@example.org\r\nSubject: Nur f\xFCr den Dienstgebrauch\r\n\r\nSiehe Betreff.\r\n";
+    assert!(classifier::classify(raw, &Rules::default()).sensitive);
+}

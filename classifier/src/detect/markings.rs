@@ -28,21 +28,22 @@ const MARKINGS: &[Marking] = &[
         detector: "vs_marking",
         category: category::VS_NFD,
         name: "VS-NfD",
-        pattern: r"(?i)(?-u:\b)VS\s*[-–]?\s*(?:NfD(?-u:\b)|nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch)",
+        // Also spelt out letter by letter ("V S - N f D"); every dash is `-` after `normalise`.
+        pattern: r"(?i)(?-u:\b)V\s?S\s*-?\s*(?:N\s?f\s?D(?-u:\b)|nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch)",
         agenda_item: false,
     },
     Marking {
         detector: "vs_marking",
         category: category::VS_NFD,
         name: "Nur für den Dienstgebrauch",
-        pattern: r"(?i)(?-u:\b)nur\s+f(?:ü|ue)r\s+den\s+dienstgebrauch(?-u:\b)",
+        pattern: r"(?i)(?-u:\b)nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch(?-u:\b)",
         agenda_item: false,
     },
     Marking {
         detector: "vs_marking",
         category: category::CLASSIFIED,
         name: "VS-Vertraulich",
-        pattern: r"(?i)(?-u:\b)VS\s*[-–]?\s*vertraulich(?-u:\b)",
+        pattern: r"(?i)(?-u:\b)V\s?S\s*-?\s*vertraulich(?-u:\b)",
         agenda_item: false,
     },
     Marking {
