@@ -1,65 +1,108 @@
-//! HTML to the text a reader sees: tags removed, entities decoded, scripts and styles
-//! dropped. Inline tags vanish without a trace, so `Steuer<b>-ID</b>` reads `Steuer-ID`;
-//! block tags become line breaks so words from different blocks do not run together.
+//! HTML to the text that leaves with it, parsed as a browser parses it.
+//!
+//! The HTML5 parsing algorithm (html5ever, through scraper) decides what is text: an unclosed
+//! `<head>`, comments closed with `--!>`, a raw `<` before a digit, entities without a
+//! semicolon, CDATA and `<template>` all come out as a browser's DOM has them. Then every text
+//! node counts — also hidden ones (`display:none`, `font-size:0`, white on white, `hidden`):
+//! hidden text still leaves with the message — and so do comments and the attributes that
+//! carry words (`alt`, `title`, `aria-label`, form `value`s, …). Only script and style
+//! content is left out: no mail client runs or shows it. Inline elements vanish without a
+//! trace, so `Steuer<b>-ID</b>` reads `Steuer-ID`; block elements become line breaks so words
+//! from different blocks do not run together.
 
-/// Converts HTML to plain text.
+use ego_tree::iter::Edge;
+use scraper::{Html, Node};
+
+/// Attributes whose values are words a reader can see (tooltips, replacement text, labels,
+/// prefilled form fields).
+const WORD_ATTRIBUTES: [&str; 7] = [
+    "alt",
+    "title",
+    "aria-label",
+    "aria-description",
+    "value",
+    "placeholder",
+    "label",
+];
+
+/// Elements that start a new line where a browser breaks the flow.
+const BLOCKS: [&str; 28] = [
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tr",
+];
+
+/// Converts HTML to the text in it.
 #[must_use]
 pub fn to_text(html: &str) -> String {
+    let document = Html::parse_document(html);
     let mut out = String::with_capacity(html.len() / 2);
-    let mut rest = html;
-    let mut skip_until: Option<&'static str> = None;
-    while let Some(lt) = rest.find('<') {
-        if skip_until.is_none() {
-            out.push_str(&rest[..lt]);
-        }
-        rest = &rest[lt..];
-        if rest.starts_with("<!--") {
-            rest = rest.find("-->").map_or("", |end| &rest[end + 3..]);
-            continue;
-        }
-        let Some(gt) = rest.find('>') else {
-            // A lone '<' is text.
-            if skip_until.is_none() {
-                out.push_str(rest);
-            }
-            rest = "";
-            break;
+    // Inside <script> or <style>: how many open.
+    let mut code = 0usize;
+    for edge in document.tree.root().traverse() {
+        let (node, open) = match edge {
+            Edge::Open(node) => (node, true),
+            Edge::Close(node) => (node, false),
         };
-        let tag = &rest[1..gt];
-        rest = &rest[gt + 1..];
-        let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if let Some(until) = skip_until {
-            if closing && name == until {
-                skip_until = None;
+        match node.value() {
+            Node::Text(text) if open && code == 0 => out.push_str(&text.text),
+            Node::Comment(comment) if open => {
+                out.push('\n');
+                out.push_str(&comment.comment);
+                out.push('\n');
             }
-            continue;
-        }
-        match name.as_str() {
-            "script" | "style" | "head" | "title" if !closing && !tag.ends_with('/') => {
-                skip_until = Some(match name.as_str() {
-                    "script" => "script",
-                    "style" => "style",
-                    "head" => "head",
-                    _ => "title",
-                });
+            Node::Element(element) => {
+                let name = element.name();
+                if matches!(name, "script" | "style") {
+                    code = if open {
+                        code + 1
+                    } else {
+                        code.saturating_sub(1)
+                    };
+                } else if BLOCKS.contains(&name) {
+                    out.push('\n');
+                } else if open && matches!(name, "td" | "th") {
+                    out.push('\t');
+                }
+                if open {
+                    for (attribute, value) in element.attrs() {
+                        if WORD_ATTRIBUTES.contains(&attribute) && !value.trim().is_empty() {
+                            out.push('\n');
+                            out.push_str(value);
+                            out.push('\n');
+                        }
+                    }
+                }
             }
-            "br" | "p" | "div" | "li" | "tr" | "table" | "h1" | "h2" | "h3" | "h4" | "h5"
-            | "h6" | "ul" | "ol" | "blockquote" | "pre" | "hr" | "section" | "article"
-            | "header" | "footer" => out.push('\n'),
-            "td" | "th" => out.push('\t'),
             _ => {}
         }
     }
-    if skip_until.is_none() {
-        out.push_str(rest);
-    }
-    html_escape::decode_html_entities(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
@@ -79,11 +122,47 @@ mod tests {
     }
 
     #[test]
-    fn scripts_styles_and_comments_are_dropped() {
+    fn scripts_and_styles_are_dropped_comments_kept() {
         let t = to_text(
             "<html><head><title>x</title><style>p{}</style></head><body><!-- 86095742719 -->Hallo<script>var x=1;</script></body>",
         );
-        assert_eq!(t.trim(), "Hallo");
+        assert_eq!(
+            t.split_whitespace().collect::<Vec<_>>(),
+            ["x", "86095742719", "Hallo"]
+        );
+    }
+
+    /// Issue #10.3: what a browser makes of broken or tricky markup.
+    #[test]
+    fn html_is_parsed_as_a_browser_parses_it() {
+        let words = |html: &str| {
+            to_text(html)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        // <head> never closed: the body is still shown.
+        assert!(
+            words("<html><head><meta charset=utf-8><body><p>Steuer-ID: 86095742719</p>")
+                .contains("Steuer-ID: 86095742719")
+        );
+        // A comment closed with --!> ends there.
+        assert!(
+            words("<!-- x --!>Nur f&uuml;r den Dienstgebrauch")
+                .contains("Nur für den Dienstgebrauch")
+        );
+        // A raw '<' before a digit is text.
+        assert_eq!(words("a<3 und 86095742719"), "a<3 und 86095742719");
+        // Entities without a semicolon, as browsers read them.
+        assert_eq!(words("Gr&uumlße &amp Dank"), "Grüße & Dank");
+        // Template content and hidden text count.
+        assert!(words("<template><p>VS-NfD</p></template>").contains("VS-NfD"));
+        assert!(words("<span style=\"display:none\">VS-NfD</span>").contains("VS-NfD"));
+        // Attributes that carry words.
+        assert!(
+            words("<img alt=\"Steuer-ID 86095742719\"><input value=\"VS-NfD\">")
+                .contains("Steuer-ID 86095742719 VS-NfD")
+        );
     }
 
     #[test]
