@@ -105,6 +105,7 @@ impl std::error::Error for UsageError {}
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user. Without --password-stdin a random password is generated and printed.
+    #[command(after_help = AFTER_HELP)]
     Add {
         /// Login name.
         login: String,
@@ -132,6 +133,7 @@ pub enum UserCommand {
     },
     /// Set a new password. Without --password-stdin a random one is generated and printed.
     /// Asks for the user's current password, or with --by for that admin's password.
+    #[command(after_help = AFTER_HELP)]
     Passwd {
         /// Login name.
         login: String,
@@ -193,6 +195,7 @@ pub enum MessageCommand {
         limit: Option<i64>,
     },
     /// Revoke every notice link of a message at once (audited).
+    #[command(after_help = AFTER_HELP)]
     RevokeLinks {
         /// Message id.
         id: i64,
@@ -207,6 +210,7 @@ pub enum MessageCommand {
 pub enum ExemptionCommand {
     /// Ask for forwarding of a user's mail to a private address; queues the confirmation code
     /// to that address.
+    #[command(after_help = AFTER_HELP)]
     Request {
         /// Whose mail.
         #[arg(long)]
@@ -236,6 +240,7 @@ pub enum ExemptionCommand {
         code: String,
     },
     /// Approve (an admin, or the DPO; never the requester or the user).
+    #[command(after_help = AFTER_HELP)]
     Approve {
         /// Exemption id.
         id: i64,
@@ -244,6 +249,7 @@ pub enum ExemptionCommand {
         by: String,
     },
     /// Refuse a pending request.
+    #[command(after_help = AFTER_HELP)]
     Deny {
         /// Exemption id.
         id: i64,
@@ -255,6 +261,7 @@ pub enum ExemptionCommand {
         reason: String,
     },
     /// End an exemption at once (also for messages already queued).
+    #[command(after_help = AFTER_HELP)]
     Revoke {
         /// Exemption id.
         id: i64,
@@ -288,6 +295,7 @@ pub enum QueueCommand {
         id: i64,
     },
     /// Drop a queued job (audited).
+    #[command(after_help = AFTER_HELP)]
     Drop {
         /// Job id.
         id: i64,
@@ -371,12 +379,13 @@ impl Located {
         }
     }
 
-    /// Where the configuration came from, for messages.
+    /// Where the configuration came from, for messages: ` (configuration FILE)`, or that
+    /// none was found where.
     fn describe(&self) -> String {
         match &self.file {
-            Some(path) => format!("configuration {}", path.display()),
+            Some(path) => format!(" (configuration {})", path.display()),
             None => format!(
-                "no configuration found (looked for {}), so the built-in defaults were used",
+                ": no configuration was found (looked for {}), so the built-in defaults apply",
                 self.tried.join(", ")
             ),
         }
@@ -432,7 +441,7 @@ fn existing(located: &Located) -> anyhow::Result<Config> {
     {
         let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         anyhow::bail!(
-            "no database at {} ({}). Set it up with `ratspost init`, or name the \
+            "no database at {}{}. Set it up with `ratspost init`, or name the \
              configuration of an existing installation with --config FILE or {CONFIG_ENV}.",
             shown.display(),
             located.describe()
