@@ -551,16 +551,17 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Reads the next line of stdin (without its line ending): `what` names it in errors. Lines
+/// Reads the next line of stdin (without its line ending): `what` names it in errors
+/// ("password of anna"). Lines
 /// are taken in order, so a second call reads the second line.
 fn read_stdin_line(what: &str) -> anyhow::Result<String> {
     let mut line = String::new();
     let n = std::io::stdin()
         .read_line(&mut line)
-        .with_context(|| format!("reading {what} from stdin"))?;
+        .with_context(|| format!("reading the {what} from stdin"))?;
     anyhow::ensure!(n > 0, "no {what} on stdin");
     let line = line.trim_end_matches(['\r', '\n']).to_owned();
-    anyhow::ensure!(!line.is_empty(), "{what} on stdin is empty");
+    anyhow::ensure!(!line.is_empty(), "the {what} on stdin is empty");
     Ok(line)
 }
 
@@ -574,8 +575,8 @@ fn stdin_is_terminal() -> bool {
 fn read_password(prompt: &str, what: &str) -> anyhow::Result<String> {
     if stdin_is_terminal() {
         let password = rpassword::prompt_password(prompt)
-            .with_context(|| format!("reading {what} from the terminal"))?;
-        anyhow::ensure!(!password.is_empty(), "{what} is empty");
+            .with_context(|| format!("reading the {what} from the terminal"))?;
+        anyhow::ensure!(!password.is_empty(), "the {what} is empty");
         Ok(password)
     } else {
         read_stdin_line(what)

@@ -612,7 +612,7 @@ async fn actors_are_proven(db: TestDb) {
     );
     refused(
         &ratspost(&config, &["queue", "drop", "7", "--by", "admin"], None),
-        "no the password of admin on stdin",
+        "no password of admin on stdin",
     );
     // Missing objects.
     refused(

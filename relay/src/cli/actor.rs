@@ -72,7 +72,7 @@ pub(super) async fn prove(
     );
     let password = super::read_password(
         &format!("Password for {}: ", user.login),
-        &format!("the password of {}", user.login),
+        &format!("password of {}", user.login),
     )?;
     let hash = store.password_hash(&user.login).await.readable()?;
     if store::password::verify(&password, &hash) {

@@ -133,7 +133,7 @@ fn new_password(from_stdin: bool, login: &str) -> anyhow::Result<(String, bool)>
         let login = login.trim().to_ascii_lowercase();
         let password = read_password(
             &format!("New password for {login}: "),
-            &format!("the new password of {login}"),
+            &format!("new password of {login}"),
         )?;
         Ok((password, false))
     } else {
