@@ -1,14 +1,18 @@
 //! The command line: `ratspost [--config FILE] COMMAND`.
 //!
 //! One file per command group under `cli/`; this file holds the argument types and the
-//! dispatch. Every listing has `--json`.
+//! dispatch. Every listing has `--json`. Where the configuration is looked for is in
+//! [`locate`]; who may run an audited command is proven in `cli/actor.rs`; store errors
+//! are put in the user's terms in `cli/readable.rs`.
 
+mod actor;
 mod apppass;
 mod audit;
 mod classify;
 mod exemption;
 mod message;
 mod queue;
+mod readable;
 mod serve;
 mod user;
 
@@ -22,9 +26,10 @@ use crate::config::{self, Config};
 
 /// ratspost: secure mail intake, mailbox and controlled forwarding for town halls.
 #[derive(Debug, Parser)]
-#[command(name = "ratspost", version, about)]
+#[command(name = "ratspost", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Configuration file. Default: ./ratspost.toml if present, else built-in defaults.
+    /// Configuration file. Without it: $RATSPOST_CONFIG, then ./ratspost.toml, then
+    /// /etc/ratspost/ratspost.toml, else the built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -76,6 +81,14 @@ pub enum Command {
     },
 }
 
+/// How commands that act for someone (`--by LOGIN`) take that user's password; shown by
+/// `--help`.
+const AFTER_HELP: &str = "\
+Commands with --by LOGIN (and `user passwd` for oneself) ask for that user's account password:
+on the terminal without echo when stdin is a terminal, else from the first line of stdin.
+With --password-stdin the new password is the next line (line 1: the actor's password,
+line 2: the new password). A wrong password is refused after a delay and audited.";
+
 /// An error in what the user asked for (bad rules): exit status 2.
 #[derive(Debug)]
 struct UsageError(String);
@@ -92,6 +105,7 @@ impl std::error::Error for UsageError {}
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user. Without --password-stdin a random password is generated and printed.
+    #[command(after_help = AFTER_HELP)]
     Add {
         /// Login name.
         login: String,
@@ -104,7 +118,10 @@ pub enum UserCommand {
         /// Role.
         #[arg(long, default_value = "staff", value_parser = ["staff", "admin", "dpo"])]
         role: String,
-        /// Read the password from the first line of stdin.
+        /// The admin who adds the user (asked for their password).
+        #[arg(long, value_name = "ADMIN")]
+        by: String,
+        /// Read the new user's password from stdin: the line after the admin's password.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -115,10 +132,16 @@ pub enum UserCommand {
         json: bool,
     },
     /// Set a new password. Without --password-stdin a random one is generated and printed.
+    /// Asks for the user's current password, or with --by for that admin's password.
+    #[command(after_help = AFTER_HELP)]
     Passwd {
         /// Login name.
         login: String,
-        /// Read the password from the first line of stdin.
+        /// An admin who sets someone else's password (asked for their own password).
+        #[arg(long, value_name = "ADMIN")]
+        by: Option<String>,
+        /// Read the new password from stdin: the line after the current (or the admin's)
+        /// password.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -172,10 +195,11 @@ pub enum MessageCommand {
         limit: Option<i64>,
     },
     /// Revoke every notice link of a message at once (audited).
+    #[command(after_help = AFTER_HELP)]
     RevokeLinks {
         /// Message id.
         id: i64,
-        /// Who revokes.
+        /// The admin who revokes (asked for their password).
         #[arg(long)]
         by: String,
     },
@@ -186,6 +210,7 @@ pub enum MessageCommand {
 pub enum ExemptionCommand {
     /// Ask for forwarding of a user's mail to a private address; queues the confirmation code
     /// to that address.
+    #[command(after_help = AFTER_HELP)]
     Request {
         /// Whose mail.
         #[arg(long)]
@@ -199,7 +224,8 @@ pub enum ExemptionCommand {
         /// Why (shown to approvers and logged).
         #[arg(long)]
         reason: String,
-        /// Who asks: the user themself, or an admin on their behalf.
+        /// Who asks: the user themself, or an admin on their behalf (asked for their
+        /// password).
         #[arg(long)]
         by: String,
         /// Print the exemption as JSON.
@@ -214,18 +240,20 @@ pub enum ExemptionCommand {
         code: String,
     },
     /// Approve (an admin, or the DPO; never the requester or the user).
+    #[command(after_help = AFTER_HELP)]
     Approve {
         /// Exemption id.
         id: i64,
-        /// Approver login.
+        /// Approver login (asked for their password).
         #[arg(long)]
         by: String,
     },
     /// Refuse a pending request.
+    #[command(after_help = AFTER_HELP)]
     Deny {
         /// Exemption id.
         id: i64,
-        /// Admin or DPO login.
+        /// Admin or DPO login (asked for their password).
         #[arg(long)]
         by: String,
         /// Why.
@@ -233,10 +261,11 @@ pub enum ExemptionCommand {
         reason: String,
     },
     /// End an exemption at once (also for messages already queued).
+    #[command(after_help = AFTER_HELP)]
     Revoke {
         /// Exemption id.
         id: i64,
-        /// Admin, DPO, or the user.
+        /// Admin, DPO, or the user (asked for their password).
         #[arg(long)]
         by: String,
     },
@@ -266,10 +295,11 @@ pub enum QueueCommand {
         id: i64,
     },
     /// Drop a queued job (audited).
+    #[command(after_help = AFTER_HELP)]
     Drop {
         /// Job id.
         id: i64,
-        /// Who drops it.
+        /// The admin who drops it (asked for their password).
         #[arg(long)]
         by: String,
     },
@@ -314,30 +344,110 @@ pub enum ExportFormat {
     Csv,
 }
 
-/// Where the configuration comes from.
-#[derive(Debug)]
-enum ConfigSource {
-    File(PathBuf),
-    Builtin,
-}
+/// Environment variable naming the configuration file when `--config` is not given.
+pub const CONFIG_ENV: &str = "RATSPOST_CONFIG";
 
+/// The configuration in the working directory, looked for after `--config` and
+/// `RATSPOST_CONFIG`; `init` and `serve` write it here when nothing was found.
 const DEFAULT_CONFIG: &str = "ratspost.toml";
 
-fn config_source(explicit: Option<&Path>) -> ConfigSource {
-    match explicit {
-        Some(path) => ConfigSource::File(path.to_path_buf()),
-        None if Path::new(DEFAULT_CONFIG).exists() => {
-            ConfigSource::File(PathBuf::from(DEFAULT_CONFIG))
+/// The system-wide configuration, looked for last.
+const SYSTEM_CONFIG: &str = "/etc/ratspost/ratspost.toml";
+
+/// Where the configuration comes from, and every place that was looked at to find it.
+#[derive(Debug)]
+struct Located {
+    /// The file to use (named explicitly, or found); `None`: none found, built-in defaults.
+    file: Option<PathBuf>,
+    /// The places looked at, in order, as a person would name them.
+    tried: Vec<String>,
+}
+
+impl Located {
+    /// The file `init` and `serve` use: the one found or named, else `./ratspost.toml`.
+    fn file_or_default(&self) -> PathBuf {
+        self.file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
+
+    /// The configuration: the file's, or the built-in defaults when none was found.
+    fn load(&self) -> Result<Config, config::ConfigErrors> {
+        match &self.file {
+            Some(path) => Config::load(path),
+            None => Ok(Config::builtin()),
         }
-        None => ConfigSource::Builtin,
+    }
+
+    /// Where the configuration came from, for messages: ` (configuration FILE)`, or that
+    /// none was found where.
+    fn describe(&self) -> String {
+        match &self.file {
+            Some(path) => format!(" (configuration {})", path.display()),
+            None => format!(
+                ": no configuration was found (looked for {}), so the built-in defaults apply",
+                self.tried.join(", ")
+            ),
+        }
     }
 }
 
-fn load(source: &ConfigSource) -> Result<Config, config::ConfigErrors> {
-    match source {
-        ConfigSource::File(path) => Config::load(path),
-        ConfigSource::Builtin => Ok(Config::builtin()),
+/// Finds the configuration the way admins expect: `--config FILE`, then
+/// `$RATSPOST_CONFIG`, then `./ratspost.toml`, then `/etc/ratspost/ratspost.toml`. A file
+/// named by the option or the variable is used even when it does not exist (`init` writes
+/// it; other commands report that it cannot be read).
+fn locate(explicit: Option<&Path>) -> Located {
+    if let Some(path) = explicit {
+        return Located {
+            file: Some(path.to_path_buf()),
+            tried: vec![format!("--config {}", path.display())],
+        };
     }
+    if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return Located {
+            tried: vec![format!("{CONFIG_ENV}={}", path.display())],
+            file: Some(path),
+        };
+    }
+    let mut tried = Vec::new();
+    for candidate in [DEFAULT_CONFIG, SYSTEM_CONFIG] {
+        let shown = if candidate == DEFAULT_CONFIG {
+            format!("./{candidate}")
+        } else {
+            candidate.to_owned()
+        };
+        tried.push(shown);
+        if Path::new(candidate).is_file() {
+            return Located {
+                file: Some(PathBuf::from(candidate)),
+                tried,
+            };
+        }
+    }
+    Located { file: None, tried }
+}
+
+/// The configuration for a command that works on an existing installation: only `init`
+/// and `serve` create a data directory or database, so a missing SQLite file is an error
+/// naming where the configuration was looked for and which database was expected.
+///
+/// # Errors
+/// A bad configuration ([`config::ConfigErrors`]), or no database.
+fn existing(located: &Located) -> anyhow::Result<Config> {
+    let config = located.load()?;
+    if let Some(path) = store::sqlite_path(&config.database.url)
+        && !path.is_file()
+    {
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        anyhow::bail!(
+            "no database at {}{}. Set it up with `ratspost init`, or name the \
+             configuration of an existing installation with --config FILE or {CONFIG_ENV}.",
+            shown.display(),
+            located.describe()
+        );
+    }
+    Ok(config)
 }
 
 /// Parses arguments, runs the command, and maps failures to an exit code: 2 for a bad
@@ -363,7 +473,7 @@ pub fn main() -> ExitCode {
                 eprintln!("error: {usage}");
                 ExitCode::from(2)
             } else {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {}", readable::message(&err));
                 ExitCode::FAILURE
             }
         }
@@ -371,43 +481,37 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let source = config_source(cli.config.as_deref());
+    let located = locate(cli.config.as_deref());
     match cli.command {
-        Command::Init => init(&source).await,
+        Command::Init => init(&located).await,
         Command::Serve => {
             // A first start on a fresh directory: leave the commented defaults behind so the
             // operator sees what can be configured, exactly as `init` would.
-            let path = match source {
-                ConfigSource::File(path) => path,
-                ConfigSource::Builtin => PathBuf::from(DEFAULT_CONFIG),
-            };
+            let path = located.file_or_default();
             if !path.exists() {
                 write_default_config(&path)?;
                 println!("Wrote the default configuration to {}", path.display());
             }
             serve::run(Config::load(&path)?).await
         }
-        Command::User(cmd) => user::run(&load(&source)?, cmd).await,
-        Command::Message(cmd) => message::run(&load(&source)?, cmd).await,
-        Command::AppPassword(cmd) => apppass::run(&load(&source)?, cmd).await,
-        Command::Audit(cmd) => audit::run(&load(&source)?, cmd).await,
-        Command::Queue(cmd) => queue::run(&load(&source)?, cmd).await,
+        Command::User(cmd) => user::run(&existing(&located)?, cmd).await,
+        Command::Message(cmd) => message::run(&existing(&located)?, cmd).await,
+        Command::AppPassword(cmd) => apppass::run(&existing(&located)?, cmd).await,
+        Command::Audit(cmd) => audit::run(&existing(&located)?, cmd).await,
+        Command::Queue(cmd) => queue::run(&existing(&located)?, cmd).await,
         Command::Dkim(DkimCommand::Record) => {
-            let config = load(&source)?;
+            let config = existing(&located)?;
             let (name, value) = crate::dkim::record(&config)?;
             println!("{name} IN TXT \"{value}\"");
             Ok(())
         }
-        Command::Exemption(cmd) => exemption::run(&load(&source)?, cmd).await,
+        Command::Exemption(cmd) => exemption::run(&existing(&located)?, cmd).await,
         Command::Classify { json, rules, files } => classify::run(json, rules.as_ref(), &files),
     }
 }
 
-async fn init(source: &ConfigSource) -> anyhow::Result<()> {
-    let path = match source {
-        ConfigSource::File(path) => path.clone(),
-        ConfigSource::Builtin => PathBuf::from(DEFAULT_CONFIG),
-    };
+async fn init(located: &Located) -> anyhow::Result<()> {
+    let path = located.file_or_default();
     if path.exists() {
         println!("Keeping the existing configuration {}", path.display());
     } else {
@@ -447,15 +551,36 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Reads a password from the first line of stdin (without its line ending).
-fn read_password_stdin() -> anyhow::Result<String> {
+/// Reads the next line of stdin (without its line ending): `what` names it in errors
+/// ("password of anna"). Lines
+/// are taken in order, so a second call reads the second line.
+fn read_stdin_line(what: &str) -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin()
+    let n = std::io::stdin()
         .read_line(&mut line)
-        .context("reading the password from stdin")?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    anyhow::ensure!(!password.is_empty(), "the password on stdin is empty");
-    Ok(password)
+        .with_context(|| format!("reading the {what} from stdin"))?;
+    anyhow::ensure!(n > 0, "no {what} on stdin");
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!line.is_empty(), "the {what} on stdin is empty");
+    Ok(line)
+}
+
+/// Whether stdin is a terminal (then passwords are asked for without echo).
+fn stdin_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// Reads a password: from the terminal without echo, prompting with `prompt`, when stdin
+/// is a terminal; else the next line of stdin. `what` names it in errors.
+fn read_password(prompt: &str, what: &str) -> anyhow::Result<String> {
+    if stdin_is_terminal() {
+        let password = rpassword::prompt_password(prompt)
+            .with_context(|| format!("reading the {what} from the terminal"))?;
+        anyhow::ensure!(!password.is_empty(), "the {what} is empty");
+        Ok(password)
+    } else {
+        read_stdin_line(what)
+    }
 }
 
 /// Formats epoch milliseconds as RFC 2822 (mail headers).

@@ -171,6 +171,18 @@ impl Store {
     }
 }
 
+/// The file of a `sqlite:` URL (`None` for other databases), e.g. to tell whether an
+/// installation exists before [`Store::open`] creates an empty one.
+#[must_use]
+pub fn sqlite_path(url: &str) -> Option<&Path> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    // Connection options after `?` (e.g. `?mode=rwc`) are not part of the path.
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    (!path.is_empty()).then(|| Path::new(path))
+}
+
 async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<SqlitePools> {
     let path = url
         .trim_start_matches("sqlite://")

@@ -514,10 +514,11 @@ impl Store {
         self.exemption(id).await
     }
 
-    /// Denies a pending request.
+    /// Denies a pending request, as an admin or the data-protection officer who is neither
+    /// the requester nor the user (they withdraw with [`Store::revoke_exemption`]).
     ///
     /// # Errors
-    /// `Forbidden` for staff; `Invalid` when not pending.
+    /// `Forbidden` for staff, the requester or the user; `Invalid` when not pending.
     pub async fn deny_exemption(
         &self,
         id: i64,
@@ -532,6 +533,9 @@ impl Store {
             ));
         }
         transition!(self, id, tx, e => {
+            if actor.login == e.requested_by || actor.login == e.login {
+                return Err(forbidden("four eyes: who denies must be neither the requester nor the user (they revoke instead)"));
+            }
             if e.state != "requested" && e.state != "confirmed" {
                 return Err(invalid(format!("exemption {id} is {}, not pending", e.state)));
             }

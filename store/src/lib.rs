@@ -40,7 +40,7 @@ pub mod testing;
 
 pub use apppass::AppPassword;
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
-pub use db::{Backend, Store, StoreOptions, redact_url};
+pub use db::{Backend, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, QueuedMail,

@@ -482,7 +482,7 @@ impl Store {
     /// returns how many were still valid.
     ///
     /// # Errors
-    /// `Unavailable` when the database fails.
+    /// `NotFound` when there is no such message; `Unavailable` when the database fails.
     pub async fn revoke_notice_tokens(
         &self,
         message_id: i64,
@@ -490,6 +490,13 @@ impl Store {
         now: Millis,
     ) -> Result<u64> {
         crate::db::with_write_tx!(&self.db, tx => {
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM messages WHERE id = $1")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(crate::Error::new(crate::ErrorKind::NotFound, format!("no message {message_id}")));
+            }
             let n = sqlx::query("UPDATE notice_tokens SET revoked_at = $1 WHERE message_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(message_id)

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use ratspost_tests::client::{Client, dot_stuff, message};
-use ratspost_tests::daemon::{Daemon, enrol, ratspost_ok, write_config};
+use ratspost_tests::daemon::{Daemon, add_user, enrol, write_config};
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
 use store::{ExemptionRequest, QueuedMail};
@@ -52,21 +52,7 @@ async fn bench(db: TestDb, name: &str, total: usize) {
         ),
     );
     enrol(&config, "anna", "anna@stadt.test", "bench");
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "admin1",
-            "--name",
-            "A",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        Some("bench\n"),
-    );
-    ratspost_ok(&config, &["init"], None);
+    add_user(&config, "admin1", "admin", &[], "bench");
     exempt(&db.url).await;
     let daemon = Daemon::start(&config);
 

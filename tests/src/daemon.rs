@@ -30,10 +30,36 @@ pub fn binary() -> PathBuf {
 
 /// Runs `ratspost --config CONFIG ARGS…` to completion, with `stdin` fed in.
 pub fn ratspost(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(binary())
-        .arg("--config")
-        .arg(config)
-        .args(args)
+    let mut command = command();
+    command.arg("--config").arg(config).args(args);
+    finish(command, stdin)
+}
+
+/// Runs `ratspost ARGS…` without `--config` in the working directory `dir`, with the
+/// environment variables `env` set (e.g. `RATSPOST_CONFIG`), as an admin's shell would.
+pub fn ratspost_in(
+    dir: &Path,
+    env: &[(&str, &Path)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let mut command = command();
+    command.current_dir(dir).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    finish(command, stdin)
+}
+
+/// The binary with the test's own `RATSPOST_CONFIG` (if any) removed.
+fn command() -> Command {
+    let mut command = Command::new(binary());
+    command.env_remove(relay::cli::CONFIG_ENV);
+    command
+}
+
+fn finish(mut command: Command, stdin: Option<&str>) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -52,10 +78,9 @@ pub fn ratspost(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-/// Like [`ratspost`], asserting success; returns stdout.
+/// Asserts that `out` succeeded; returns its stdout.
 #[track_caller]
-pub fn ratspost_ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = ratspost(config, args, stdin);
+fn succeeded(args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
         "ratspost {args:?} failed: {}\nstdout: {}\nstderr: {}",
@@ -66,22 +91,74 @@ pub fn ratspost_ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String 
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
-/// Enrols `login` with `address` through `ratspost user add`, password from stdin.
+/// Like [`ratspost`], asserting success; returns stdout.
+#[track_caller]
+pub fn ratspost_ok(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    succeeded(args, ratspost(config, args, stdin))
+}
+
+/// Runs a command that acts for someone (`--by LOGIN` in `args`, or `user passwd` for
+/// oneself) the way a script does: the actor's `password` is the first line of stdin, and
+/// `new_password` (for `--password-stdin`) the second.
+pub fn ratspost_as(
+    config: &Path,
+    args: &[&str],
+    password: &str,
+    new_password: Option<&str>,
+) -> Output {
+    let stdin = match new_password {
+        Some(new) => format!("{password}\n{new}\n"),
+        None => format!("{password}\n"),
+    };
+    ratspost(config, args, Some(&stdin))
+}
+
+/// Like [`ratspost_as`], asserting success; returns stdout.
+#[track_caller]
+pub fn ratspost_as_ok(
+    config: &Path,
+    args: &[&str],
+    password: &str,
+    new_password: Option<&str>,
+) -> String {
+    succeeded(args, ratspost_as(config, args, password, new_password))
+}
+
+/// The password of the bootstrap admin `admin` of the installation `config` names. The
+/// first call sets the installation up with `ratspost init`, as an admin does on day one,
+/// and keeps the password it prints once in `admin.password` beside the config.
+///
+/// # Panics
+/// When init fails, or prints no password because the database had users already.
+pub fn admin_password(config: &Path) -> String {
+    let kept = config.with_file_name("admin.password");
+    if let Ok(password) = std::fs::read_to_string(&kept) {
+        return password;
+    }
+    let out = ratspost_ok(config, &["init"], None);
+    let password = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("init printed no admin password (users existed?): {out}"))
+        .to_owned();
+    std::fs::write(&kept, &password).expect("keep the admin password");
+    password
+}
+
+/// Enrols `login` with `address` and `password` through `ratspost user add --by admin`.
 pub fn enrol(config: &Path, login: &str, address: &str, password: &str) {
-    ratspost_ok(
-        config,
-        &[
-            "user",
-            "add",
-            login,
-            "--name",
-            login,
-            "--address",
-            address,
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
+    add_user(config, login, "staff", &[address], password);
+}
+
+/// Adds `login` with `role`, `addresses` and `password` through `ratspost user add --by
+/// admin` (the bootstrap admin, see [`admin_password`]).
+pub fn add_user(config: &Path, login: &str, role: &str, addresses: &[&str], password: &str) {
+    let mut args = vec!["user", "add", login, "--name", login, "--role", role];
+    for address in addresses {
+        args.extend(["--address", address]);
+    }
+    args.extend(["--by", "admin", "--password-stdin"]);
+    ratspost_as_ok(config, &args, &admin_password(config), Some(password));
 }
 
 /// Writes a config for a daemon in `dir` on database `url` with an ephemeral SMTP port.

@@ -1,7 +1,7 @@
 //! `ratspost audit` through the real binary: entries written by user administration, list,
 //! export, and verify failing after a row is edited in the database.
 
-use ratspost_tests::daemon::{enrol, ratspost, ratspost_ok, write_config};
+use ratspost_tests::daemon::{enrol, ratspost, ratspost_as_ok, ratspost_ok, write_config};
 use store::testing::{TestDb, raw_execute};
 
 async fn audit_cli(db: TestDb) {
@@ -9,10 +9,11 @@ async fn audit_cli(db: TestDb) {
     let config = write_config(dir.path(), &db.url, "");
     enrol(&config, "anna", "anna@stadt.test", "Erstes-Passwort-1");
     enrol(&config, "bert", "bert@stadt.test", "Erstes-Passwort-2");
-    ratspost_ok(
+    ratspost_as_ok(
         &config,
         &["user", "passwd", "anna", "--password-stdin"],
-        Some("Zweites-Passwort-1\n"),
+        "Erstes-Passwort-1",
+        Some("Zweites-Passwort-1"),
     );
 
     let listed: serde_json::Value =
@@ -29,6 +30,9 @@ async fn audit_cli(db: TestDb) {
         ["user.created", "user.created", "user.password_changed"]
     );
     assert_eq!(listed[0]["subjects"], serde_json::json!(["user:anna"]));
+    // Each change names who proved it: the admin who added, anna who changed her own.
+    assert_eq!(listed[0]["actor"], "admin");
+    assert_eq!(listed[2]["actor"], "anna");
     assert_eq!(listed[2]["prev_hash"], listed[1]["hash"]);
     let all = ratspost_ok(&config, &["audit", "list"], None);
     assert!(

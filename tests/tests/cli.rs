@@ -7,7 +7,10 @@ use rustls_pki_types::ServerName;
 use store::testing::TestDb;
 
 use ratspost_tests::client::{Client, connector, message};
-use ratspost_tests::daemon::{Daemon, enrol, ratspost, ratspost_ok, write_config};
+use ratspost_tests::daemon::{
+    Daemon, add_user, admin_password, enrol, ratspost, ratspost_as, ratspost_as_ok, ratspost_in,
+    ratspost_ok, write_config,
+};
 
 fn password_in(stdout: &str) -> Option<String> {
     stdout
@@ -19,6 +22,35 @@ fn password_in(stdout: &str) -> Option<String> {
                 .find_map(|l| l.split("Password (shown only once): ").nth(1))
         })
         .map(str::to_owned)
+}
+
+/// Asserts that `out` failed with status 1 and the message `expected`, in the user's
+/// terms: the last line of stderr is `error: EXPECTED`, and no database text is anywhere.
+#[track_caller]
+fn refused(out: &std::process::Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some(format!("error: {expected}").as_str()),
+        "{stderr}"
+    );
+    for raw in ["sqlx", "constraint", "code:", "rows returned", "database"] {
+        assert!(!stderr.contains(raw), "{raw:?} reached the user: {stderr}");
+    }
+}
+
+/// The last audit entry with `action` in the JSON of `audit list --json`.
+fn audited(json: &str, action: &str) -> serde_json::Value {
+    let entries: serde_json::Value = serde_json::from_str(json).expect("json");
+    entries
+        .as_array()
+        .expect("array")
+        .iter()
+        .rev()
+        .find(|e| e["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} in {json}"))
+        .clone()
 }
 
 #[tokio::test]
@@ -107,7 +139,8 @@ async fn users_are_added_listed_and_given_new_passwords() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
 
-    let out = ratspost_ok(
+    let admin = admin_password(&config);
+    let out = ratspost_as_ok(
         &config,
         &[
             "user",
@@ -119,35 +152,27 @@ async fn users_are_added_listed_and_given_new_passwords() {
             "Anna@Stadt.Test",
             "--address",
             "a.schmidt@fraktion.test",
+            "--by",
+            "admin",
         ],
+        &admin,
         None,
     );
     let generated = password_in(&out).unwrap_or_else(|| panic!("no password in {out}"));
-    ratspost_ok(
-        &config,
-        &[
-            "user",
-            "add",
-            "dora",
-            "--name",
-            "Dora DSB",
-            "--role",
-            "dpo",
-            "--password-stdin",
-        ],
-        Some("Datenschutz-2026\n"),
-    );
+    add_user(&config, "dora", "dpo", &[], "Datenschutz-2026");
 
     let listed = ratspost_ok(&config, &["user", "list", "--json"], None);
     let users: serde_json::Value = serde_json::from_str(&listed).expect("json");
-    assert_eq!(users[0]["login"], "anna");
-    assert_eq!(users[0]["role"], "staff");
+    // The bootstrap admin comes first (ordered by login).
+    assert_eq!(users[0]["login"], "admin");
+    assert_eq!(users[1]["login"], "anna");
+    assert_eq!(users[1]["role"], "staff");
     assert_eq!(
-        users[0]["addresses"],
+        users[1]["addresses"],
         serde_json::json!(["a.schmidt@fraktion.test", "anna@stadt.test"])
     );
-    assert_eq!(users[1]["login"], "dora");
-    assert_eq!(users[1]["role"], "dpo");
+    assert_eq!(users[2]["login"], "dora");
+    assert_eq!(users[2]["role"], "dpo");
     assert!(
         !listed.contains("argon2"),
         "password hashes must not be listed"
@@ -168,10 +193,12 @@ async fn users_are_added_listed_and_given_new_passwords() {
         &store.password_hash("dora").await.expect("hash")
     ));
 
-    ratspost_ok(
+    // Her own password: the current one first, then the new one.
+    ratspost_as_ok(
         &config,
         &["user", "passwd", "anna", "--password-stdin"],
-        Some("Neues Passwort 1\n"),
+        &generated,
+        Some("Neues Passwort 1"),
     );
     assert!(store::password::verify(
         "Neues Passwort 1",
@@ -179,7 +206,7 @@ async fn users_are_added_listed_and_given_new_passwords() {
     ));
 
     // A taken address is a clear error, not a crash; nothing is half-created.
-    let dup = ratspost(
+    let dup = ratspost_as(
         &config,
         &[
             "user",
@@ -189,24 +216,26 @@ async fn users_are_added_listed_and_given_new_passwords() {
             "Eve",
             "--address",
             "anna@stadt.test",
+            "--by",
+            "admin",
         ],
+        &admin,
         None,
     );
-    assert_eq!(dup.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&dup.stderr).contains("already exists"),
-        "{dup:?}"
-    );
+    refused(&dup, "the address anna@stadt.test belongs to anna already");
     assert!(store.user_by_login("eve").await.is_err());
-    let unknown = ratspost(
+    let unknown = ratspost_as(
         &config,
         &["user", "passwd", "nobody", "--password-stdin"],
-        Some("x\n"),
+        "x",
+        Some("y"),
     );
-    assert_eq!(unknown.status.code(), Some(1));
+    refused(&unknown, "no user nobody");
     let bad_role = ratspost(
         &config,
-        &["user", "add", "x", "--name", "X", "--role", "root"],
+        &[
+            "user", "add", "x", "--name", "X", "--role", "root", "--by", "admin",
+        ],
         None,
     );
     assert_eq!(
@@ -301,14 +330,20 @@ async fn message_list_shows_metadata_and_never_content() {
     let annas: serde_json::Value = serde_json::from_str(&annas).expect("json");
     assert_eq!(annas.as_array().expect("array").len(), 1);
     let id = listed[1]["id"].as_i64().expect("id").to_string();
-    let revoked = ratspost_ok(
+    let revoked = ratspost_as_ok(
         &config,
         &["message", "revoke-links", &id, "--by", "admin"],
+        &admin_password(&config),
         None,
     );
     assert!(revoked.contains("notice link(s) of message"), "{revoked}");
     let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
     assert!(audit.contains("notice.links_revoked"), "{audit}");
+    assert_eq!(
+        audited(&audit, "notice.links_revoked")["actor"],
+        "admin",
+        "{audit}"
+    );
     let table = ratspost_ok(&config, &["message", "list"], None);
     for out in [&all, &table] {
         assert!(
@@ -377,4 +412,377 @@ fn configuration_errors_are_reported_together_with_file_and_key() {
     let missing = ratspost(&dir.path().join("absent.toml"), &["user", "list"], None);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+/// Issue 9, part 4: run from a directory without a configuration, a command that needs the
+/// installation fails, names where it looked and which database it expected, and creates
+/// nothing (it once made `./data` and reported an intact, empty audit chain).
+#[test]
+fn commands_without_an_installation_say_where_they_looked_and_create_nothing() {
+    if std::path::Path::new("/etc/ratspost/ratspost.toml").exists() {
+        ratspost_tests::skip("a configuration in /etc/ratspost exists on this machine");
+        return;
+    }
+    let cwd = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["audit", "verify"][..],
+        &["user", "list"],
+        &["exemption", "list"],
+        &["queue", "list"],
+        &["dkim", "record"],
+    ] {
+        let out = ratspost_in(cwd.path(), &[], args, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let expected = cwd.path().join("data/ratspost.db");
+        for part in [
+            format!("no database at {}", expected.display()),
+            "./ratspost.toml".to_owned(),
+            "/etc/ratspost/ratspost.toml".to_owned(),
+            "ratspost init".to_owned(),
+        ] {
+            assert!(
+                stderr.contains(&part),
+                "{args:?}: {part:?} missing in {stderr}"
+            );
+        }
+        assert!(
+            std::fs::read_dir(cwd.path()).expect("dir").next().is_none(),
+            "{args:?} created something in the working directory"
+        );
+    }
+}
+
+/// Issue 9, part 4: `RATSPOST_CONFIG`, then `--config` (which wins), then `./ratspost.toml`.
+#[test]
+fn the_configuration_is_found_by_option_environment_and_working_directory() {
+    let install = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        install.path(),
+        &format!("sqlite://{}/data/r.db", install.path().display()),
+        "",
+    );
+    admin_password(&config);
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let listed = |out: std::process::Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && stdout.contains("admin"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The environment variable, from anywhere.
+    listed(ratspost_in(
+        elsewhere.path(),
+        &[("RATSPOST_CONFIG", &config)],
+        &["user", "list"],
+        None,
+    ));
+    // The option, from anywhere, before a variable naming something else.
+    let absent = elsewhere.path().join("absent.toml");
+    listed(ratspost_in(
+        elsewhere.path(),
+        &[("RATSPOST_CONFIG", &absent)],
+        &["--config", config.to_str().expect("utf-8"), "user", "list"],
+        None,
+    ));
+    // ./ratspost.toml in the working directory.
+    listed(ratspost_in(install.path(), &[], &["user", "list"], None));
+
+    // A configuration whose database does not exist: named in the error, nothing created.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let unset = write_config(
+        empty.path(),
+        &format!("sqlite://{}/state/r.db", empty.path().display()),
+        "",
+    );
+    let out = ratspost_in(
+        elsewhere.path(),
+        &[("RATSPOST_CONFIG", &unset)],
+        &["audit", "verify"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no database at {} (configuration {})",
+            empty.path().join("state/r.db").display(),
+            unset.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!empty.path().join("state").exists());
+    assert!(!empty.path().join("data").exists());
+    assert!(
+        std::fs::read_dir(elsewhere.path())
+            .expect("dir")
+            .next()
+            .is_none()
+    );
+}
+
+/// Issue 9, parts 5 and 6: every `--by` names an existing user with the right role who
+/// proves it with their password; missing objects and duplicates are said in the user's
+/// terms; what succeeds is audited with the proven actor.
+async fn actors_are_proven(db: TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    let admin = admin_password(&config);
+    enrol(&config, "anna", "anna@stadt.test", "pw-anna");
+    add_user(&config, "dora", "dpo", &[], "pw-dora");
+    add_user(&config, "bert", "admin", &[], "pw-bert");
+
+    // Unknown actors.
+    refused(
+        &ratspost_as(
+            &config,
+            &["queue", "drop", "7", "--by", "admin1"],
+            "x",
+            None,
+        ),
+        "no user admin1",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &["message", "revoke-links", "99", "--by", "nobody"],
+            "x",
+            None,
+        ),
+        "no user nobody",
+    );
+    // Wrong roles.
+    refused(
+        &ratspost_as(
+            &config,
+            &["queue", "drop", "7", "--by", "dora"],
+            "pw-dora",
+            None,
+        ),
+        "dora (dpo) may not drop jobs: only an admin may",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &["exemption", "approve", "1", "--by", "anna"],
+            "pw-anna",
+            None,
+        ),
+        "anna (staff) may not approve exemptions: only an admin or the data-protection officer may",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &["user", "add", "eve", "--name", "Eve", "--by", "anna"],
+            "pw-anna",
+            None,
+        ),
+        "anna (staff) may not add users: only an admin may",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &["user", "passwd", "dora", "--by", "anna", "--password-stdin"],
+            "pw-anna",
+            Some("neu"),
+        ),
+        "anna (staff) may not set other users' passwords: only an admin may",
+    );
+    // A wrong password: refused after a delay, and audited.
+    let started = std::time::Instant::now();
+    refused(
+        &ratspost_as(
+            &config,
+            &["queue", "drop", "7", "--by", "admin"],
+            "falsch",
+            None,
+        ),
+        "wrong password for admin",
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
+    let attempt = audited(&audit, "cli.password_refused");
+    assert_eq!(attempt["actor"], "admin");
+    assert_eq!(attempt["details"]["command"], "drop jobs");
+    assert!(
+        !audit.contains("falsch"),
+        "the password never reaches the log"
+    );
+    refused(
+        &ratspost(&config, &["queue", "drop", "7", "--by", "admin"], None),
+        "no password of admin on stdin",
+    );
+    // Missing objects.
+    refused(
+        &ratspost_as(
+            &config,
+            &["message", "revoke-links", "99", "--by", "admin"],
+            &admin,
+            None,
+        ),
+        "no message 99",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &["queue", "drop", "7", "--by", "admin"],
+            &admin,
+            None,
+        ),
+        "no queued job 7",
+    );
+    for (args, password) in [
+        (
+            &["exemption", "approve", "1", "--by", "dora"][..],
+            "pw-dora",
+        ),
+        (
+            &["exemption", "deny", "1", "--by", "bert", "--reason", "x"],
+            "pw-bert",
+        ),
+        (
+            &["exemption", "revoke", "1", "--by", "admin"],
+            admin.as_str(),
+        ),
+    ] {
+        refused(
+            &ratspost_as(&config, args, password, None),
+            "no exemption 1",
+        );
+    }
+    refused(
+        &ratspost(&config, &["exemption", "confirm", "1", "12345678"], None),
+        "no exemption 1",
+    );
+    refused(
+        &ratspost(&config, &["queue", "retry", "7"], None),
+        "no queued or failed job 7",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &[
+                "user",
+                "passwd",
+                "nobody",
+                "--by",
+                "admin",
+                "--password-stdin",
+            ],
+            &admin,
+            Some("neu"),
+        ),
+        "no user nobody",
+    );
+    // A duplicate login.
+    refused(
+        &ratspost_as(
+            &config,
+            &["user", "add", "anna", "--name", "Anna", "--by", "admin"],
+            &admin,
+            None,
+        ),
+        "a user with the login anna exists already",
+    );
+
+    // What succeeds is audited with the proven actor: bert asks for anna (as an admin may),
+    // so he may neither approve nor deny; dora (DPO) approves; bert drops the confirmation
+    // mail; anna revokes her own exemption.
+    let request = [
+        "exemption",
+        "request",
+        "--user",
+        "anna",
+        "--to",
+        "a@example.net",
+        "--days",
+        "3",
+        "--reason",
+        "Elternzeit",
+        "--by",
+        "bert",
+        "--json",
+    ];
+    let e: serde_json::Value =
+        serde_json::from_str(&ratspost_as_ok(&config, &request, "pw-bert", None)).expect("json");
+    let id = e["id"].as_i64().expect("id").to_string();
+    refused(
+        &ratspost_as(
+            &config,
+            &["exemption", "deny", &id, "--by", "bert", "--reason", "x"],
+            "pw-bert",
+            None,
+        ),
+        "four eyes: who denies must be neither the requester nor the user (they revoke instead)",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &["exemption", "approve", &id, "--by", "bert"],
+            "pw-bert",
+            None,
+        ),
+        "four eyes: the approver must be neither the requester nor the user",
+    );
+    ratspost_as_ok(
+        &config,
+        &["exemption", "approve", &id, "--by", "dora"],
+        "pw-dora",
+        None,
+    );
+    let jobs: serde_json::Value =
+        serde_json::from_str(&ratspost_ok(&config, &["queue", "list", "--json"], None))
+            .expect("json");
+    let job = jobs[0]["id"].as_i64().expect("id").to_string();
+    ratspost_as_ok(
+        &config,
+        &["queue", "drop", &job, "--by", "bert"],
+        "pw-bert",
+        None,
+    );
+    ratspost_as_ok(
+        &config,
+        &["exemption", "revoke", &id, "--by", "anna"],
+        "pw-anna",
+        None,
+    );
+    ratspost_as_ok(
+        &config,
+        &[
+            "user",
+            "passwd",
+            "anna",
+            "--by",
+            "admin",
+            "--password-stdin",
+        ],
+        &admin,
+        Some("pw-anna-2"),
+    );
+    let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
+    for (action, actor) in [
+        ("exemption.requested", "bert"),
+        ("exemption.approved", "dora"),
+        ("queue.dropped", "bert"),
+        ("exemption.revoked", "anna"),
+        ("user.created", "admin"),
+        ("user.password_changed", "admin"),
+    ] {
+        assert_eq!(audited(&audit, action)["actor"], actor, "{action}: {audit}");
+    }
+    assert!(ratspost_ok(&config, &["audit", "verify"], None).contains("intact"));
+}
+
+#[tokio::test]
+async fn actors_are_proven_sqlite() {
+    actors_are_proven(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn actors_are_proven_postgres() {
+    if let Some(db) = TestDb::postgres("actors_are_proven").await {
+        actors_are_proven(db).await;
+    }
 }

@@ -14,7 +14,7 @@ const PER_CONNECTION: usize = 20;
 async fn crash_after_250_loses_nothing(db: TestDb) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
-    ratspost_ok(&config, &["init"], None);
+    // enrol sets the installation up with `ratspost init` first.
     enrol(&config, "anna", "anna@stadt.test", "Sommer2026!");
     let daemon = Daemon::start(&config);
 

@@ -1,7 +1,10 @@
 //! Forwarding exemptions through the real binary: request, the code that only the private
 //! mailbox receives, four-eyes approval, activation, revocation — all audited.
 
-use ratspost_tests::daemon::{enrol, ratspost, ratspost_ok, write_config};
+use ratspost_tests::daemon::{
+    add_user, admin_password, enrol, ratspost, ratspost_as, ratspost_as_ok, ratspost_ok,
+    write_config,
+};
 use store::testing::TestDb;
 
 /// What the private mailbox would receive: the queued confirmation mail for `id`, decoded
@@ -52,23 +55,10 @@ async fn flow(db: TestDb) {
     let config = write_config(dir.path(), &db.url, "");
     enrol(&config, "anna", "anna@stadt.test", "pw-anna-1");
     for admin in ["admin1", "admin2"] {
-        ratspost_ok(
-            &config,
-            &[
-                "user",
-                "add",
-                admin,
-                "--name",
-                admin,
-                "--role",
-                "admin",
-                "--password-stdin",
-            ],
-            Some("pw-admin\n"),
-        );
+        add_user(&config, admin, "admin", &[], "pw-admin");
     }
 
-    let out = ratspost_ok(
+    let out = ratspost_as_ok(
         &config,
         &[
             "exemption",
@@ -85,6 +75,7 @@ async fn flow(db: TestDb) {
             "anna",
             "--json",
         ],
+        "pw-anna-1",
         None,
     );
     let e: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -113,9 +104,10 @@ async fn flow(db: TestDb) {
     );
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("tries left"));
-    let self_approval = ratspost(
+    let self_approval = ratspost_as(
         &config,
         &["exemption", "approve", &id.to_string(), "--by", "anna"],
+        "pw-anna-1",
         None,
     );
     assert_eq!(
@@ -124,9 +116,10 @@ async fn flow(db: TestDb) {
         "the user cannot approve their own exemption"
     );
 
-    ratspost_ok(
+    ratspost_as_ok(
         &config,
         &["exemption", "approve", &id.to_string(), "--by", "admin1"],
+        "pw-admin",
         None,
     );
     let confirmed = ratspost_ok(
@@ -149,9 +142,10 @@ async fn flow(db: TestDb) {
             > list[0]["valid_from"].as_i64().expect("from")
     );
 
-    ratspost_ok(
+    ratspost_as_ok(
         &config,
         &["exemption", "revoke", &id.to_string(), "--by", "admin2"],
+        "pw-admin",
         None,
     );
     let list: serde_json::Value = serde_json::from_str(&ratspost_ok(
@@ -211,7 +205,7 @@ async fn confirmation_mail_in_english_when_configured() {
     text.push_str("[notices]\nlanguage = \"en\"\nfrom = \"ratspost@stadt.test\"\n[exemptions]\nmax_days = 10\n");
     std::fs::write(&config, text).expect("config");
     enrol(&config, "anna", "anna@stadt.test", "pw");
-    let too_long = ratspost(
+    let too_long = ratspost_as(
         &config,
         &[
             "exemption",
@@ -227,6 +221,7 @@ async fn confirmation_mail_in_english_when_configured() {
             "--by",
             "anna",
         ],
+        "pw",
         None,
     );
     assert_eq!(too_long.status.code(), Some(1));
@@ -234,7 +229,7 @@ async fn confirmation_mail_in_english_when_configured() {
         String::from_utf8_lossy(&too_long.stderr).contains("between 1 and 10"),
         "{too_long:?}"
     );
-    let out = ratspost_ok(
+    let out = ratspost_as_ok(
         &config,
         &[
             "exemption",
@@ -251,6 +246,7 @@ async fn confirmation_mail_in_english_when_configured() {
             "anna",
             "--json",
         ],
+        "pw",
         None,
     );
     let id = serde_json::from_str::<serde_json::Value>(&out).expect("json")["id"]
@@ -268,7 +264,7 @@ async fn queue_list_retry_and_drop() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
     enrol(&config, "anna", "anna@stadt.test", "pw");
-    ratspost_ok(
+    ratspost_as_ok(
         &config,
         &[
             "exemption",
@@ -284,6 +280,7 @@ async fn queue_list_retry_and_drop() {
             "--by",
             "anna",
         ],
+        "pw",
         None,
     );
     let jobs: serde_json::Value =
@@ -297,8 +294,19 @@ async fn queue_list_retry_and_drop() {
     );
     let id = jobs[0]["id"].as_i64().expect("id").to_string();
     ratspost_ok(&config, &["queue", "retry", &id], None);
-    ratspost_ok(&config, &["queue", "drop", &id, "--by", "admin"], None);
-    let again = ratspost(&config, &["queue", "drop", &id, "--by", "admin"], None);
+    let admin = admin_password(&config);
+    ratspost_as_ok(
+        &config,
+        &["queue", "drop", &id, "--by", "admin"],
+        &admin,
+        None,
+    );
+    let again = ratspost_as(
+        &config,
+        &["queue", "drop", &id, "--by", "admin"],
+        &admin,
+        None,
+    );
     assert_eq!(
         again.status.code(),
         Some(1),

@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 
+use super::readable::Readable as _;
 use super::{AppPasswordCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
@@ -15,17 +16,24 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
     let store = open_store(config).await?;
     let result = match cmd {
         AppPasswordCommand::Create { login, label, json } => {
-            let user = store.user_by_login(&login).await?;
+            let user = store
+                .user_by_login(&login)
+                .await
+                .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
             let password = store::password::generate(LENGTH);
             // SHA-256, not argon2: a slow hash protects passwords people choose; this one is
             // random with 139 bits, so no dictionary exists, and a fast check keeps the logins
             // of thousands of devices cheap. (Account passwords stay argon2id.)
             let hash = store::token::hash(&password);
             let now = store::now_millis();
-            store
-                .create_app_password(user.id, &label, &hash, now)
-                .await
-                .context("creating the app password")?;
+            match store.create_app_password(user.id, &label, &hash, now).await {
+                Err(err) if err.is_conflict() => anyhow::bail!(
+                    "{} has an app password labelled {:?} already",
+                    user.login,
+                    label.trim()
+                ),
+                other => other.readable()?,
+            };
             audit(&store, "app_password.created", &user.login, &label).await?;
             if json {
                 println!(
@@ -42,8 +50,11 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
             Ok(())
         }
         AppPasswordCommand::List { login, json } => {
-            let user = store.user_by_login(&login).await?;
-            let list = store.app_passwords(user.id).await?;
+            let user = store
+                .user_by_login(&login)
+                .await
+                .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
+            let list = store.app_passwords(user.id).await.readable()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
@@ -66,10 +77,14 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
             Ok(())
         }
         AppPasswordCommand::Revoke { login, label } => {
-            let user = store.user_by_login(&login).await?;
+            let user = store
+                .user_by_login(&login)
+                .await
+                .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
             store
                 .revoke_app_password(user.id, &label, store::now_millis())
-                .await?;
+                .await
+                .or_no(format!("app password {:?} of {}", label.trim(), user.login))?;
             audit(&store, "app_password.revoked", &user.login, &label).await?;
             println!(
                 "Revoked the app password {:?} of {}",
@@ -92,6 +107,7 @@ async fn audit(store: &store::Store, action: &str, login: &str, label: &str) -> 
             details: serde_json::json!({"label": label.trim()}),
         })
         .await
+        .readable()
         .context("recording the change in the audit log")?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use store::{AuditCheck, AuditEntry};
 
+use super::readable::Readable as _;
 use super::{AuditCommand, ExportFormat, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
@@ -28,7 +29,7 @@ async fn each(
 ) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
-        let page = store.list_audit(after, PAGE).await?;
+        let page = store.list_audit(after, PAGE).await.readable()?;
         for entry in &page {
             f(entry)?;
             after = entry.seq;
@@ -73,7 +74,7 @@ async fn list(store: &store::Store, json: bool, limit: Option<i64>) -> anyhow::R
 }
 
 async fn verify(store: &store::Store) -> anyhow::Result<()> {
-    match store.verify_audit().await? {
+    match store.verify_audit().await.readable()? {
         AuditCheck::Intact { entries, head } => {
             println!("audit chain intact: {entries} entries, head {head}");
             Ok(())

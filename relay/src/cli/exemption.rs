@@ -4,11 +4,12 @@
 //! the private address, and stored only as a hash: neither the requester nor an admin ever
 //! sees it, so confirming proves the address.
 
-use anyhow::Context as _;
 use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use store::{Confirmation, Exemption, ExemptionRequest};
 
+use super::actor::{May, prove};
+use super::readable::Readable as _;
 use super::{ExemptionCommand, rfc3339};
 use crate::compose;
 use crate::config::Config;
@@ -48,13 +49,14 @@ async fn execute(
             by,
             json,
         } => {
+            let requester = prove(store, &by, May::AnyUser, "request exemptions").await?;
             let code = new_code();
             let request = ExemptionRequest {
                 login: user,
                 target: to,
                 days,
                 reason,
-                by,
+                by: requester.login,
             };
             let expires = rfc3339(now + policy.code_ttl);
             let signer = crate::dkim::Signer::load(config)?;
@@ -79,7 +81,10 @@ async fn execute(
                     now,
                 )
                 .await
-                .context("requesting the exemption")?;
+                .or_no(format!(
+                    "user {}",
+                    request.login.trim().to_ascii_lowercase()
+                ))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&e)?);
             } else {
@@ -95,7 +100,7 @@ async fn execute(
             match store
                 .confirm_exemption(id, &code_hash(&code), policy, now)
                 .await
-                .context("confirming")?
+                .or_no(format!("exemption {id}"))?
             {
                 Confirmation::Accepted(e) => {
                     println!(
@@ -116,33 +121,42 @@ async fn execute(
             }
         }
         ExemptionCommand::Approve { id, by } => {
+            let by = prove(store, &by, May::AdminOrDpo, "approve exemptions")
+                .await?
+                .login;
             let e = store
                 .approve_exemption(id, &by, policy, now)
                 .await
-                .context("approving")?;
+                .or_no(format!("exemption {id}"))?;
             println!("Exemption {id} approved by {by}; now {}", describe(&e));
             Ok(())
         }
         ExemptionCommand::Deny { id, by, reason } => {
+            let by = prove(store, &by, May::AdminOrDpo, "deny exemptions")
+                .await?
+                .login;
             store
                 .deny_exemption(id, &by, &reason, now)
                 .await
-                .context("denying")?;
+                .or_no(format!("exemption {id}"))?;
             println!("Exemption {id} denied by {by}");
             Ok(())
         }
         ExemptionCommand::Revoke { id, by } => {
+            let by = prove(store, &by, May::AnyUser, "revoke exemptions")
+                .await?
+                .login;
             store
                 .revoke_exemption(id, &by, now)
                 .await
-                .context("revoking")?;
+                .or_no(format!("exemption {id}"))?;
             println!("Exemption {id} revoked by {by}; forwarding stopped");
             Ok(())
         }
         ExemptionCommand::List { json } => {
             // Expiry is judged against the clock anyway; marking them here keeps the list true.
-            store.expire_exemptions(now).await?;
-            let list = store.list_exemptions().await?;
+            store.expire_exemptions(now).await.readable()?;
+            let list = store.list_exemptions().await.readable()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {

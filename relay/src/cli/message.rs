@@ -3,6 +3,8 @@
 use serde::Serialize;
 use store::MessageFilter;
 
+use super::actor::{May, prove};
+use super::readable::Readable as _;
 use super::{MessageCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
@@ -24,20 +26,32 @@ struct Listed {
 
 pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let (json, user, limit) = match cmd {
-        MessageCommand::List { json, user, limit } => (json, user, limit),
-        MessageCommand::RevokeLinks { id, by } => {
-            let n = store
-                .revoke_notice_tokens(id, &by, store::now_millis())
-                .await;
-            store.close().await;
-            println!("{} notice link(s) of message {id} revoked", n?);
-            return Ok(());
+    let result = match cmd {
+        MessageCommand::List { json, user, limit } => {
+            list(&store, json, MessageFilter { user, limit }).await
         }
+        MessageCommand::RevokeLinks { id, by } => revoke_links(&store, id, &by).await,
     };
-    let messages = store.list_messages(&MessageFilter { user, limit }).await;
     store.close().await;
-    let listed: Vec<Listed> = messages?
+    result
+}
+
+/// Revokes every notice link of message `id`, as the admin `by` (who proves it).
+async fn revoke_links(store: &store::Store, id: i64, by: &str) -> anyhow::Result<()> {
+    let admin = prove(store, by, May::Admin, "revoke notice links").await?;
+    let n = store
+        .revoke_notice_tokens(id, &admin.login, store::now_millis())
+        .await
+        .or_no(format!("message {id}"))?;
+    println!("{n} notice link(s) of message {id} revoked");
+    Ok(())
+}
+
+async fn list(store: &store::Store, json: bool, filter: MessageFilter) -> anyhow::Result<()> {
+    let listed: Vec<Listed> = store
+        .list_messages(&filter)
+        .await
+        .readable()?
         .into_iter()
         .map(|m| Listed {
             id: m.id,

@@ -1,7 +1,7 @@
 //! `ratspost queue list|retry|drop`: the outbound queue (never message content).
 
-use anyhow::Context as _;
-
+use super::actor::{May, prove};
+use super::readable::Readable as _;
 use super::{QueueCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
@@ -37,19 +37,31 @@ pub(super) async fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()
                 }
                 Ok(())
             }
-            Err(err) => Err(err.into()),
+            Err(err) => Err(err).readable(),
         },
         QueueCommand::Retry { id } => store
             .retry_job(id, now)
             .await
-            .map(|()| println!("Job {id} is due now"))
-            .context("retrying the job"),
-        QueueCommand::Drop { id, by } => store
-            .drop_job(id, &by, now)
-            .await
-            .map(|()| println!("Job {id} dropped"))
-            .context("dropping the job"),
+            .or_no(format!("job {id}"))
+            .map(|()| println!("Job {id} is due now")),
+        QueueCommand::Drop { id, by } => drop_job(&store, id, &by, now).await,
     };
     store.close().await;
     result
+}
+
+/// Drops queued job `id`, as the admin `by` (who proves it).
+async fn drop_job(
+    store: &store::Store,
+    id: i64,
+    by: &str,
+    now: store::Millis,
+) -> anyhow::Result<()> {
+    let admin = prove(store, by, May::Admin, "drop jobs").await?;
+    store
+        .drop_job(id, &admin.login, now)
+        .await
+        .or_no(format!("job {id}"))?;
+    println!("Job {id} dropped");
+    Ok(())
 }

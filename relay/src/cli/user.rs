@@ -1,43 +1,55 @@
-//! `ratspost user add|list|passwd`
+//! `ratspost user add|list|passwd`. Adding a user needs an admin (`--by`, with their
+//! password); a new password needs the user's current one, or an admin's.
 
 use anyhow::Context as _;
-use store::{NewUser, Role};
+use store::{NewUser, Role, Store};
 
-use super::{UserCommand, read_password_stdin, rfc3339};
+use super::actor::{May, prove};
+use super::readable::Readable as _;
+use super::{UserCommand, read_password, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
 
 pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let result = match cmd {
+    let result = execute(&store, cmd).await;
+    store.close().await;
+    result
+}
+
+async fn execute(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
         UserCommand::Add {
             login,
             name,
             addresses,
             role,
+            by,
             password_stdin,
         } => {
             let role: Role = role.parse()?;
-            let (password, generated) = new_password(password_stdin)?;
-            let user = store
-                .create_user(&NewUser {
-                    login,
-                    name,
-                    role,
-                    password_hash: store::password::hash(&password)?,
-                    addresses,
-                })
-                .await
-                .context("creating the user")?;
-            store
-                .append_audit(&store::NewAuditEntry {
-                    actor: "cli".to_owned(),
-                    action: "user.created".to_owned(),
-                    subjects: vec![format!("user:{}", user.login)],
-                    details: serde_json::json!({"role": user.role.as_str(), "addresses": user.addresses}),
-                })
-                .await
-                .context("recording the change in the audit log")?;
+            let admin = prove(store, &by, May::Admin, "add users").await?;
+            let (password, generated) = new_password(password_stdin, &login)?;
+            let new = NewUser {
+                login,
+                name,
+                role,
+                password_hash: store::password::hash(&password).readable()?,
+                addresses,
+            };
+            let user = match store.create_user(&new).await {
+                Ok(user) => user,
+                Err(err) if err.is_conflict() => return Err(taken(store, &new).await),
+                Err(err) => return Err(err).readable(),
+            };
+            audit(
+                store,
+                &admin.login,
+                "user.created",
+                &user.login,
+                serde_json::json!({"role": user.role.as_str(), "addresses": user.addresses}),
+            )
+            .await?;
             println!(
                 "Created {} ({}) for {}",
                 user.login,
@@ -54,7 +66,7 @@ pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()>
             Ok(())
         }
         UserCommand::List { json } => {
-            let users = store.list_users().await?;
+            let users = store.list_users().await.readable()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {
@@ -77,38 +89,93 @@ pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()>
         }
         UserCommand::Passwd {
             login,
+            by,
             password_stdin,
         } => {
-            let (password, generated) = new_password(password_stdin)?;
-            store
-                .set_password_hash(&login, &store::password::hash(&password)?)
+            let target = login.trim().to_ascii_lowercase();
+            // Someone else's password needs an admin; one's own needs the current password.
+            let actor = match by.filter(|by| by.trim().to_ascii_lowercase() != target) {
+                Some(admin) => {
+                    prove(store, &admin, May::Admin, "set other users' passwords").await?
+                }
+                None => prove(store, &target, May::AnyUser, "change their password").await?,
+            };
+            let user = store
+                .user_by_login(&target)
                 .await
-                .with_context(|| format!("setting the password of {login}"))?;
+                .or_no(format!("user {target}"))?;
+            let (password, generated) = new_password(password_stdin, &user.login)?;
             store
-                .append_audit(&store::NewAuditEntry {
-                    actor: "cli".to_owned(),
-                    action: "user.password_changed".to_owned(),
-                    subjects: vec![format!("user:{}", login.trim().to_ascii_lowercase())],
-                    details: serde_json::json!({}),
-                })
+                .set_password_hash(&user.login, &store::password::hash(&password).readable()?)
                 .await
-                .context("recording the change in the audit log")?;
-            println!("Password of {login} changed");
+                .or_no(format!("user {target}"))?;
+            audit(
+                store,
+                &actor.login,
+                "user.password_changed",
+                &user.login,
+                serde_json::json!({}),
+            )
+            .await?;
+            println!("Password of {} changed", user.login);
             if generated {
                 println!("Password (shown only once): {password}");
             }
             Ok(())
         }
-    };
-    store.close().await;
-    result
+    }
 }
 
-/// The password from stdin, or a generated one (then `true`: it must be shown).
-fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+/// The new password of `login`: read (`--password-stdin`: the next line of stdin, or asked
+/// for without echo on a terminal), or generated (then `true`: it must be shown).
+fn new_password(from_stdin: bool, login: &str) -> anyhow::Result<(String, bool)> {
     if from_stdin {
-        Ok((read_password_stdin()?, false))
+        let login = login.trim().to_ascii_lowercase();
+        let password = read_password(
+            &format!("New password for {login}: "),
+            &format!("new password of {login}"),
+        )?;
+        Ok((password, false))
     } else {
         Ok((store::password::generate(20), true))
     }
+}
+
+/// Why a new user conflicts, in the admin's terms: their login, or which address belongs
+/// to whom.
+async fn taken(store: &Store, new: &NewUser) -> anyhow::Error {
+    let login = new.login.trim().to_ascii_lowercase();
+    if store.user_by_login(&login).await.is_ok() {
+        return anyhow::anyhow!("a user with the login {login} exists already");
+    }
+    if let Ok(users) = store.list_users().await {
+        for address in &new.addresses {
+            let address = address.trim().to_lowercase();
+            if let Some(owner) = users.iter().find(|u| u.addresses.contains(&address)) {
+                return anyhow::anyhow!("the address {address} belongs to {} already", owner.login);
+            }
+        }
+    }
+    anyhow::anyhow!("a user with the login {login} or one of these addresses exists already")
+}
+
+/// Records a change of `login`'s account, made by `actor`.
+async fn audit(
+    store: &Store,
+    actor: &str,
+    action: &str,
+    login: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    store
+        .append_audit(&store::NewAuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subjects: vec![format!("user:{login}")],
+            details,
+        })
+        .await
+        .readable()
+        .context("recording the change in the audit log")?;
+    Ok(())
 }
