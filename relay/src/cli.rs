@@ -150,13 +150,17 @@ pub enum UserCommand {
 /// `ratspost app-password …`
 #[derive(Debug, Subcommand)]
 pub enum AppPasswordCommand {
-    /// Create an app password for one device; it is printed once.
+    /// Create an app password for one device; it is printed once. Asks for the password of
+    /// --by (on the terminal, else the first line of stdin).
     Create {
         /// Login name.
         login: String,
         /// The device, e.g. "iPhone" or "Laptop zu Hause".
         #[arg(long)]
         label: String,
+        /// Who creates it: the user themself or an admin (an app password reads the mailbox).
+        #[arg(long)]
+        by: String,
         /// Print JSON: {"login", "label", "password"}.
         #[arg(long)]
         json: bool,
@@ -169,13 +173,17 @@ pub enum AppPasswordCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke one device's app password at once (other devices keep working).
+    /// Revoke one device's app password at once (other devices keep working). Asks for the
+    /// password of --by.
     Revoke {
         /// Login name.
         login: String,
         /// The device's label.
         #[arg(long)]
         label: String,
+        /// Who revokes it: the user themself or an admin.
+        #[arg(long)]
+        by: String,
     },
 }
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ratspost_tests::client::{Client, dot_stuff, message};
-use ratspost_tests::daemon::{Daemon, enrol, ratspost_ok, write_config};
+use ratspost_tests::daemon::{Daemon, admin_password, enrol, ratspost_as_ok, write_config};
 use ratspost_tests::imap::Imap;
 use store::testing::TestDb;
 
@@ -56,7 +56,7 @@ async fn bench(db: TestDb, name: &str, secs: u64, idle: usize) {
 max_connections = 20000\nmax_connections_per_ip = 20000\n",
     );
     enrol(&config, "anna", "anna@stadt.test", "bench");
-    let created = ratspost_ok(
+    let created = ratspost_as_ok(
         &config,
         &[
             "app-password",
@@ -64,8 +64,11 @@ max_connections = 20000\nmax_connections_per_ip = 20000\n",
             "anna",
             "--label",
             "bench",
+            "--by",
+            "admin",
             "--json",
         ],
+        &admin_password(&config),
         None,
     );
     let password: String =

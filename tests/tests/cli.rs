@@ -581,6 +581,69 @@ async fn actors_are_proven(db: TestDb) {
         ),
         "anna (staff) may not add users: only an admin may",
     );
+    // An app password opens a mailbox: only its owner or an admin may make one.
+    refused(
+        &ratspost_as(
+            &config,
+            &[
+                "app-password",
+                "create",
+                "anna",
+                "--label",
+                "x",
+                "--by",
+                "dora",
+            ],
+            "pw-dora",
+            None,
+        ),
+        "dora (dpo) may not create app passwords for anna: only anna themself or an admin may",
+    );
+    refused(
+        &ratspost_as(
+            &config,
+            &[
+                "app-password",
+                "create",
+                "anna",
+                "--label",
+                "x",
+                "--by",
+                "anna",
+            ],
+            "wrong",
+            None,
+        ),
+        "wrong password for anna",
+    );
+    ratspost_as_ok(
+        &config,
+        &[
+            "app-password",
+            "create",
+            "anna",
+            "--label",
+            "Handy",
+            "--by",
+            "anna",
+        ],
+        "pw-anna",
+        None,
+    );
+    ratspost_as_ok(
+        &config,
+        &[
+            "app-password",
+            "revoke",
+            "anna",
+            "--label",
+            "Handy",
+            "--by",
+            "admin",
+        ],
+        &admin,
+        None,
+    );
     refused(
         &ratspost_as(
             &config,

@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 
+use super::actor::{May, prove};
 use super::readable::Readable as _;
 use super::{AppPasswordCommand, rfc3339};
 use crate::config::Config;
@@ -15,11 +16,17 @@ const LENGTH: usize = 24;
 pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let result = match cmd {
-        AppPasswordCommand::Create { login, label, json } => {
+        AppPasswordCommand::Create {
+            login,
+            label,
+            by,
+            json,
+        } => {
             let user = store
                 .user_by_login(&login)
                 .await
                 .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
+            let actor = owner_or_admin(&store, &by, &user, "create app passwords").await?;
             let password = store::password::generate(LENGTH);
             // SHA-256, not argon2: a slow hash protects passwords people choose; this one is
             // random with 139 bits, so no dictionary exists, and a fast check keeps the logins
@@ -34,7 +41,7 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
                 ),
                 other => other.readable()?,
             };
-            audit(&store, "app_password.created", &user.login, &label).await?;
+            audit(&store, &actor, "app_password.created", &user.login, &label).await?;
             if json {
                 println!(
                     "{}",
@@ -76,16 +83,17 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
             }
             Ok(())
         }
-        AppPasswordCommand::Revoke { login, label } => {
+        AppPasswordCommand::Revoke { login, label, by } => {
             let user = store
                 .user_by_login(&login)
                 .await
                 .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
+            let actor = owner_or_admin(&store, &by, &user, "revoke app passwords").await?;
             store
                 .revoke_app_password(user.id, &label, store::now_millis())
                 .await
                 .or_no(format!("app password {:?} of {}", label.trim(), user.login))?;
-            audit(&store, "app_password.revoked", &user.login, &label).await?;
+            audit(&store, &actor, "app_password.revoked", &user.login, &label).await?;
             println!(
                 "Revoked the app password {:?} of {}",
                 label.trim(),
@@ -98,10 +106,36 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
     result
 }
 
-async fn audit(store: &store::Store, action: &str, login: &str, label: &str) -> anyhow::Result<()> {
+/// An app password opens a mailbox: only its owner or an admin may create or revoke one,
+/// proven by their password. Returns the actor's login for the audit entry.
+async fn owner_or_admin(
+    store: &store::Store,
+    by: &str,
+    owner: &store::User,
+    doing: &str,
+) -> anyhow::Result<String> {
+    let actor = prove(store, by, May::AnyUser, doing).await?;
+    anyhow::ensure!(
+        actor.id == owner.id || actor.role == store::Role::Admin,
+        "{} ({}) may not {doing} for {}: only {} themself or an admin may",
+        actor.login,
+        actor.role.as_str(),
+        owner.login,
+        owner.login
+    );
+    Ok(actor.login)
+}
+
+async fn audit(
+    store: &store::Store,
+    actor: &str,
+    action: &str,
+    login: &str,
+    label: &str,
+) -> anyhow::Result<()> {
     store
         .append_audit(&store::NewAuditEntry {
-            actor: "cli".to_owned(),
+            actor: actor.to_owned(),
             action: action.to_owned(),
             subjects: vec![format!("user:{login}")],
             details: serde_json::json!({"label": label.trim()}),
