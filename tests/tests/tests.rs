@@ -4,6 +4,7 @@
 //! One test binary (`autotests = false`), one module per area.
 
 mod audit;
+mod browser;
 mod classify;
 mod cli;
 mod clients;
@@ -16,3 +17,4 @@ mod multinode;
 mod pipeline;
 mod smtp;
 mod viewer;
+mod web_errors;
