@@ -231,11 +231,44 @@ impl Store {
     /// `NotFound` when there is none.
     pub async fn user_by_login(&self, login: &str) -> Result<User> {
         let login = login.trim().to_ascii_lowercase();
+        self.user_where(
+            "SELECT id, login, name, role, created_at FROM users WHERE login = $1",
+            &login,
+        )
+        .await
+    }
+
+    /// The user a sign-in name names: their login or any of their enrolled addresses, both
+    /// case-insensitive (mail programs offer the address as the user name first). Every
+    /// login path (IMAP, the web, submission) resolves names here, so a user is the same
+    /// account — for the password and for brute-force accounting — whichever name was used.
+    ///
+    /// Logins cannot contain `@` and addresses always do, so a name is never ambiguous.
+    ///
+    /// # Errors
+    /// `NotFound` when no user has that login or address (also for a name that is neither a
+    /// valid login nor a valid address: callers cannot tell these apart),
+    /// `Unavailable` when the database fails.
+    pub async fn user_by_name(&self, name: &str) -> Result<User> {
+        if !name.contains('@') {
+            return self.user_by_login(name).await;
+        }
+        let Ok((address, _)) = normalise_address(name) else {
+            return Err(Error::new(ErrorKind::NotFound, "no such user"));
+        };
+        self.user_where(
+            "SELECT u.id, u.login, u.name, u.role, u.created_at FROM users u
+             JOIN addresses a ON a.user_id = u.id WHERE a.address = $1",
+            &address,
+        )
+        .await
+    }
+
+    /// The one user `select` (with `$1` bound to `key`) finds, with their addresses.
+    async fn user_where(&self, select: &'static str, key: &str) -> Result<User> {
         let (row, addresses): (UserRow, Vec<(String,)>) = with_pool!(&self.db, read pool => {
-            let row: UserRow = sqlx::query_as(
-                "SELECT id, login, name, role, created_at FROM users WHERE login = $1",
-            )
-            .bind(&login)
+            let row: UserRow = sqlx::query_as(select)
+            .bind(key)
             .fetch_one(pool)
             .await?;
             let addresses = sqlx::query_as(

@@ -40,6 +40,7 @@ contract!(
     invalid_users_are_refused,
     recipients_are_classified,
     passwords_can_be_changed,
+    users_are_found_by_login_or_any_address,
     messages_roundtrip_with_recipients,
     concurrent_inserts_are_all_committed,
     a_failing_message_does_not_fail_its_batch,
@@ -216,6 +217,60 @@ async fn passwords_can_be_changed(db: &TestDb) {
             .await
             .expect_err("nobody")
             .is_not_found()
+    );
+}
+
+async fn users_are_found_by_login_or_any_address(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff(
+            "anna",
+            &["anna.schmidt@stadt.example", "a.s@fraktion.example"],
+        ))
+        .await
+        .expect("anna");
+    store
+        .create_user(&staff("bert", &["bert@stadt.example"]))
+        .await
+        .expect("bert");
+    for name in [
+        "anna",
+        " ANNA ",
+        "anna.schmidt@stadt.example",
+        "Anna.Schmidt@STADT.example",
+        "A.S@Fraktion.Example",
+    ] {
+        let found = store.user_by_name(name).await.expect(name);
+        assert_eq!(found, anna, "{name}");
+    }
+    // Nobody, a foreign address, a near miss and garbage are all the same "not found".
+    for name in [
+        "nobody",
+        "nobody@stadt.example",
+        "anna@stadt.example",
+        "anna.schmidt@stadt.example.evil",
+        "@",
+        "a b@c",
+        "",
+    ] {
+        assert!(
+            store
+                .user_by_name(name)
+                .await
+                .expect_err(name)
+                .is_not_found(),
+            "{name}"
+        );
+    }
+    // The login name still means the login, and the password is found through the user.
+    let bert = store
+        .user_by_name("bert@stadt.example")
+        .await
+        .expect("bert");
+    assert_eq!(bert.login, "bert");
+    assert_eq!(
+        store.password_hash(&bert.login).await.expect("hash"),
+        "$test$bert"
     );
 }
 

@@ -66,11 +66,6 @@ impl Http {
         }
     }
 
-    /// `GET path`.
-    pub async fn get(&mut self, path: &str) -> Response {
-        self.request("GET", path, None).await
-    }
-
     /// `POST path` with an url-encoded form.
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let body = fields
@@ -78,10 +73,22 @@ impl Http {
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        self.request("POST", path, Some(body)).await
+        self.send(
+            "POST",
+            path,
+            Some(("application/x-www-form-urlencoded", &body)),
+        )
+        .await
     }
 
-    async fn request(&mut self, method: &str, path: &str, form: Option<String>) -> Response {
+    /// `GET path`.
+    pub async fn get(&mut self, path: &str) -> Response {
+        self.send("GET", path, None).await
+    }
+
+    /// Any `method` on `path`, with a body of the given content type (what a browser would
+    /// not send: wrong methods, broken forms).
+    pub async fn send(&mut self, method: &str, path: &str, body: Option<(&str, &str)>) -> Response {
         let tcp = TcpStream::connect(self.addr).await.expect("connect");
         let name = ServerName::try_from("localhost").expect("name");
         let mut tls = self
@@ -101,9 +108,9 @@ impl Http {
                 .collect();
             head.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
         }
-        if let Some(body) = &form {
+        if let Some((content_type, body)) = body {
             head.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 body.len()
             ));
             if let Some(origin) = &self.origin {
@@ -111,7 +118,7 @@ impl Http {
             }
         }
         head.push_str("\r\n");
-        head.push_str(form.as_deref().unwrap_or(""));
+        head.push_str(body.map_or("", |(_, b)| b));
         tls.write_all(head.as_bytes()).await.expect("send");
         let mut raw = Vec::new();
         // A TLS close without close_notify is fine for a Connection: close response.

@@ -1,13 +1,13 @@
 //! A raw line-oriented IMAP client for protocol-level tests (what real clients cannot be
 //! made to do: plaintext LOGIN, injected commands, exact timing).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
 /// How long any single read may take before the test fails instead of hanging.
@@ -44,6 +44,24 @@ impl Imap<TcpStream> {
     /// Connects with implicit TLS (port 993 style), verifying `cert`.
     pub async fn connect_tls(addr: SocketAddr, cert: &Path) -> Imap<TlsStream<TcpStream>> {
         Self::connect(addr).await.starttls(cert).await
+    }
+
+    /// Connects with implicit TLS from the loopback address `from` (any of 127.0.0.0/8), so
+    /// a test can play several clients that the server counts apart.
+    pub async fn connect_tls_from(
+        from: IpAddr,
+        addr: SocketAddr,
+        cert: &Path,
+    ) -> Imap<TlsStream<TcpStream>> {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::new(from, 0)).expect("bind");
+        let stream = socket.connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Imap {
+            stream: BufReader::new(stream),
+        }
+        .starttls(cert)
+        .await
     }
 }
 

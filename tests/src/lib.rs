@@ -1,7 +1,9 @@
 //! Shared machinery of the end-to-end tests and the benchmarks: the daemon in-process
 //! ([`server`]) or as a child process ([`daemon`]), a raw SMTP client ([`client`]), and an SMTP
-//! sink standing in for the smarthost or a private provider ([`sink`]).
+//! sink standing in for the smarthost or a private provider ([`sink`]), and a real browser
+//! for the web UI ([`browser`]).
 
+pub mod browser;
 pub mod client;
 pub mod daemon;
 pub mod dns;

@@ -988,3 +988,79 @@ async fn client_quirks_authenticate_login_plain_and_commands_pipelined_after_idl
     );
     s.stop().await;
 }
+
+/// Issue 9: Thunderbird, iOS Mail and Android offer the address as the user name first.
+/// Any of the user's addresses, in any case, logs in (LOGIN, AUTHENTICATE PLAIN and LOGIN);
+/// failures count against the account whichever name was tried; a missing address is
+/// refused in the same words as a wrong password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_is_a_user_name_and_failures_count_against_its_account() {
+    let (s, password) = setup(TestDb::sqlite(), "failure_delay_ms = 300\nban_after = 50\n").await;
+    let b64 = |s: &str| relay::encoding::base64(s.as_bytes());
+    let address = "Anna@Stadt.Test";
+    if have("python3") {
+        let script = format!(
+            "{PRELUDE}
+m = imaplib.IMAP4_SSL('127.0.0.1', int(os.environ['PORT']), ssl_context=ctx)
+typ, _ = m.login('{address}', os.environ['PASSWORD'])
+print(json.dumps({{'login': typ, 'n': len(fetch_all(m, 'INBOX'))}}))
+m.logout()
+"
+        );
+        let r = python(&s, s.imaps.port(), &password, &script).await;
+        assert_eq!(r["login"], "OK");
+        assert_eq!(r["n"], 2);
+    } else {
+        skip("python3 (imaplib)");
+    }
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send(&format!("a1 LOGIN {address} {password}\r\n")).await;
+    assert!(
+        c.line().await.starts_with("a1 OK"),
+        "LOGIN with the address"
+    );
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    let plain = b64(&format!("\0{address}\0{password}"));
+    c.send(&format!("b1 AUTHENTICATE PLAIN {plain}\r\n")).await;
+    assert!(
+        c.line().await.starts_with("b1 OK"),
+        "PLAIN with the address"
+    );
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send("c1 AUTHENTICATE LOGIN\r\n").await;
+    c.line().await;
+    c.send(&format!("{}\r\n", b64("anna@stadt.test"))).await;
+    c.line().await;
+    c.send(&format!("{}\r\n", b64(&password))).await;
+    assert!(
+        c.line().await.starts_with("c1 OK"),
+        "LOGIN SASL with the address"
+    );
+
+    // Each failure from its own client address, so only the account's counter can add up:
+    // two with the address, then the login waits as the account's third failure (4 × 300 ms).
+    let fail = |from: [u8; 4], name: &'static str| {
+        let (imaps, cert) = (s.imaps, s.cert());
+        async move {
+            let mut c = Imap::connect_tls_from(from.into(), imaps, &cert).await;
+            c.line().await;
+            let started = Instant::now();
+            c.send(&format!("f LOGIN {name} falsch\r\n")).await;
+            let reply = c.line().await;
+            assert!(reply.starts_with("f NO"), "{name}: {reply}");
+            (started.elapsed(), reply)
+        }
+    };
+    fail([127, 0, 0, 2], "anna@stadt.test").await;
+    fail([127, 0, 0, 3], "ANNA@stadt.test").await;
+    let (third, wrong) = fail([127, 0, 0, 4], "anna").await;
+    assert!(third >= Duration::from_millis(1200), "{third:?}");
+    // A name that names nobody: refused alike, counted on its own (a first failure).
+    let (first, missing) = fail([127, 0, 0, 5], "niemand@stadt.test").await;
+    assert_eq!(missing, wrong, "a missing address reads differently");
+    assert!(first < Duration::from_millis(1200), "{first:?}");
+    s.stop().await;
+}

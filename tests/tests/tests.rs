@@ -4,6 +4,7 @@
 //! One test binary (`autotests = false`), one module per area.
 
 mod audit;
+mod browser;
 mod classify;
 mod cli;
 mod clients;
@@ -18,3 +19,4 @@ mod pipeline;
 mod readme;
 mod smtp;
 mod viewer;
+mod web_errors;

@@ -8,9 +8,9 @@ use ratspost_tests::server::Server;
 use store::testing::TestDb;
 use store::{AuditCheck, Role};
 
-const ANNA: &str = "anna@stadt.test";
+pub(crate) const ANNA: &str = "anna@stadt.test";
 const LINK_BASE: &str = "https://ratspost.stadt.test/m/";
-const STEUER_ID: &str = "86095742719";
+pub(crate) const STEUER_ID: &str = "86095742719";
 
 /// A sensitive message with markup in its text and a PDF attachment.
 fn secret() -> Vec<u8> {
@@ -25,13 +25,15 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
     .into_bytes()
 }
 
-struct Setup {
-    s: Server,
-    token: String,
-    raw: Vec<u8>,
+/// A server with anna (password `anna-pass-1`) and bert (`bert-pass-1`), and a sensitive
+/// message to anna whose notice holds `token`.
+pub(crate) struct Setup {
+    pub(crate) s: Server,
+    pub(crate) token: String,
+    pub(crate) raw: Vec<u8>,
 }
 
-async fn setup(db: TestDb) -> Setup {
+pub(crate) async fn setup(db: TestDb) -> Setup {
     let s = Server::start_full(
         db,
         "",
@@ -84,7 +86,7 @@ async fn setup(db: TestDb) -> Setup {
 }
 
 /// Logs in as `login`, starting from `path`; returns the response to the login POST.
-async fn login(http: &mut Http, path: &str, login: &str, password: &str) -> Response {
+pub(crate) async fn login(http: &mut Http, path: &str, login: &str, password: &str) -> Response {
     let r = http.get(path).await;
     assert_eq!(r.status, 303, "not sent to the login page: {r:?}");
     let to = r.header("location").expect("location").to_owned();
@@ -106,7 +108,7 @@ async fn login(http: &mut Http, path: &str, login: &str, password: &str) -> Resp
     .await
 }
 
-async fn actions(s: &Server) -> Vec<(String, String, serde_json::Value)> {
+pub(crate) async fn actions(s: &Server) -> Vec<(String, String, serde_json::Value)> {
     s.store
         .list_audit(0, 1000)
         .await
@@ -154,7 +156,8 @@ async fn owner_opens_others_are_refused_and_everything_is_audited(db: TestDb) {
     );
     for (name, value) in [
         ("cache-control", "no-store"),
-        ("referrer-policy", "no-referrer"),
+        // Not no-referrer: under it Chromium posts our forms with `Origin: null` (issue 9).
+        ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
     ] {
         assert_eq!(page.header(name), Some(value), "{name}");
@@ -347,5 +350,34 @@ async fn curl_logs_in_and_opens_the_link() {
         "curl did not reach the message:\n{page}"
     );
     assert_eq!(actions(&s).await.len(), 1);
+    s.stop().await;
+}
+
+/// Issue 9: the e-mail address works as the user name, in any case; a missing address is
+/// refused in the same words and with the same status as a wrong password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_logs_in_like_the_login() {
+    let Setup { s, token, .. } = setup(TestDb::sqlite()).await;
+    let path = format!("/m/{token}");
+    let mut http = Http::new(s.web, &s.cert());
+    let wrong = login(&mut http, &path, "anna@stadt.test", "falsch").await;
+    let missing = login(&mut http, &path, "niemand@stadt.test", "anna-pass-1").await;
+    for r in [&wrong, &missing] {
+        assert_eq!(r.status, 401);
+        assert!(r.text().contains("Benutzername oder Passwort ist falsch"));
+    }
+    assert!(!http.cookies.contains_key("__Host-ratspost"));
+    let r = login(&mut http, &path, " Anna@Stadt.TEST ", "anna-pass-1").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = http.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(STEUER_ID));
+    // The session is anna's, whichever name she used: the view is audited under her login.
+    let seen = actions(&s).await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].1.as_str()),
+        ("notice.viewed", "anna")
+    );
     s.stop().await;
 }

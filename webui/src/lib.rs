@@ -8,10 +8,15 @@
 //!   mailbox owner only, every view audited by the store in the same transaction.
 //! - `message.rs`: a message taken apart for display (headers, text, attachments).
 //! - `pages.rs`: the askama templates (HTML escaped by default).
+//! - `errors.rs`: every other error (unknown path, wrong method, rejected form, panic) as
+//!   a German page in the site layout with a way back.
 //!
 //! Served over HTTPS only ([`serve`]); every response carries headers that keep it out of
-//! caches, frames and referrers (the link token is in the URL) and forbid scripts.
+//! caches and frames, forbid scripts, and send referrers to this origin only
+//! (`Referrer-Policy: same-origin`: the link token is in the URL, and our own form POSTs
+//! need a real `Origin` for the CSRF check — see `session.rs` for why not `no-referrer`).
 
+mod errors;
 mod login;
 mod message;
 mod pages;
@@ -55,6 +60,8 @@ pub fn router(web: Web) -> Router {
         .route("/m/{token}", get(viewer::message))
         .route("/m/{token}/original", get(viewer::original))
         .route("/m/{token}/attachments/{index}", get(viewer::attachment))
+        .layer(axum::middleware::from_fn(errors::catch_panics))
+        .layer(axum::middleware::map_response(errors::html_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(Arc::new(web))
 }
@@ -70,7 +77,8 @@ async fn security_headers(mut response: Response) -> Response {
         header::CONTENT_SECURITY_POLICY,
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Not `no-referrer`: under it Chromium posts our own forms with `Origin: null`.
+    set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");

@@ -1,4 +1,10 @@
 //! Login and logout with the account password (app passwords are for IMAP devices).
+//!
+//! The user name is the login or any of the user's addresses, case-insensitive
+//! ([`store::Store::user_by_name`], the same resolution IMAP uses). Every failure reads
+//! the same ("Benutzername oder Passwort ist falsch.") and is answered after the same
+//! pause, whether the name exists or not: a name that names nobody is checked against the
+//! dummy hash.
 
 use std::sync::Arc;
 
@@ -92,24 +98,33 @@ pub(crate) async fn submit(
             &f.login,
         );
     }
-    let login = f.login.trim().to_ascii_lowercase();
-    let stored = match web.store.password_hash(&login).await {
-        Ok(h) => Some(h),
+    let user = match web.store.user_by_name(&f.login).await {
+        Ok(user) => Some(user),
         Err(err) if err.kind() == ErrorKind::NotFound => None,
         Err(err) => {
             tracing::error!(error = %err, "web: cannot read accounts");
             return pages::unavailable();
         }
     };
-    let known = stored.is_some();
+    let stored = match &user {
+        Some(user) => match web.store.password_hash(&user.login).await {
+            Ok(hash) => Some(hash),
+            Err(err) => {
+                tracing::error!(error = %err, "web: cannot read accounts");
+                return pages::unavailable();
+            }
+        },
+        None => None,
+    };
+    // A name that names nobody is checked against the dummy hash: the answer takes as long
+    // and reads the same as for a wrong password.
     let hash = stored.unwrap_or_else(|| store::password::dummy_hash().to_owned());
     let password = f.password;
-    let ok = tokio::task::spawn_blocking(move || store::password::verify(&password, &hash))
+    let matched = tokio::task::spawn_blocking(move || store::password::verify(&password, &hash))
         .await
-        .unwrap_or(false)
-        && known;
-    if !ok {
-        tracing::warn!(login = %login, ip = %peer.ip(), "web: login failed");
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| matched) else {
+        tracing::warn!(name = %f.login.trim(), ip = %peer.ip(), "web: login failed");
         tokio::time::sleep(web.login_failure_delay).await;
         return login_page(
             StatusCode::UNAUTHORIZED,
@@ -117,10 +132,10 @@ pub(crate) async fn submit(
             &f.next,
             &f.login,
         );
-    }
-    match start_session(&web, &login, &peer.ip().to_string()).await {
+    };
+    match start_session(&web, &user, &peer.ip().to_string()).await {
         Ok(token) => {
-            tracing::info!(login = %login, ip = %peer.ip(), "web: logged in");
+            tracing::info!(login = %user.login, ip = %peer.ip(), "web: logged in");
             let mut response = Redirect::to(local_path(&f.next)).into_response();
             let h = response.headers_mut();
             let ttl = web.session_ttl.as_secs();
@@ -141,8 +156,7 @@ pub(crate) async fn submit(
     }
 }
 
-async fn start_session(web: &Web, login: &str, ip: &str) -> store::Result<String> {
-    let user = web.store.user_by_login(login).await?;
+async fn start_session(web: &Web, user: &store::User, ip: &str) -> store::Result<String> {
     let token = store::token::new();
     let now = store::now_millis();
     let ttl = i64::try_from(web.session_ttl.as_millis()).unwrap_or(i64::MAX);

@@ -5,6 +5,27 @@
 //! program, a cross-site top-level navigation, and `Strict` would demand a new login every
 //! time. State-changing requests are POSTs that must carry the CSRF token and, when the
 //! browser sends one, an `Origin` of this host.
+//!
+//! # Why `Referrer-Policy: same-origin`, and why `Origin: null` is refused
+//!
+//! Browsers derive the `Origin` of a form POST from the page's referrer policy (Fetch,
+//! "append a request `Origin` header"): under `no-referrer` Chromium sends `Origin: null`
+//! even for our own forms, so nobody could log in or out. Two ways out were weighed:
+//!
+//! - Accept `Origin: null` when the token matches. But `null` is also what sandboxed
+//!   frames, `data:` documents and cross-site redirects send: the Origin check would then
+//!   stop nothing, and the token would be the only defence.
+//! - Send `Referrer-Policy: same-origin` on every page (chosen). Same-origin POSTs then
+//!   carry our real origin; any cross-origin request gets no referrer at all. The only
+//!   place a secret sits in a URL is the link token in `/m/{token}` (and the login page's
+//!   `next=/m/{token}`): under `same-origin` it only ever goes to this origin, which issued
+//!   it. The viewer shows message text escaped, loads nothing (CSP `default-src 'none'`)
+//!   and links only to its own downloads, so there is no cross-origin request it could
+//!   leak into either way.
+//!
+//! So [`form_allowed`] keeps refusing `Origin: null` and every foreign origin, and still
+//! demands the token: both checks must pass. A request without any `Origin` (older browsers
+//! and non-browser clients) rests on the token alone.
 
 use std::sync::Arc;
 
@@ -53,7 +74,7 @@ pub(crate) fn client_ip(parts: &Parts) -> String {
 }
 
 /// Whether a form POST may be acted on: the CSRF token matches and the `Origin`, if any, is
-/// this host.
+/// this host (`Origin: null` is refused: see the module docs).
 pub(crate) fn form_allowed(headers: &HeaderMap, expected_csrf: &str, sent_csrf: &str) -> bool {
     let origin_ok = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
         (None, _) => true,
@@ -171,6 +192,11 @@ mod tests {
         assert!(!form_allowed(&h, "t0k3n", "t0k3m"));
         assert!(!form_allowed(&h, "", ""));
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!form_allowed(&h, "t0k3n", "t0k3n"));
+        // What a sandboxed frame or a `data:` page sends: refused even with the token.
+        h.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(!form_allowed(&h, "t0k3n", "t0k3n"));
+        h.insert(header::ORIGIN, "http://ratspost.stadt.de".parse().unwrap());
         assert!(!form_allowed(&h, "t0k3n", "t0k3n"));
         h.insert(header::ORIGIN, "https://ratspost.stadt.de".parse().unwrap());
         assert!(form_allowed(&h, "t0k3n", "t0k3n"));

@@ -1,9 +1,14 @@
 //! IMAP logins: app passwords (one per device), the account password only where the
 //! configuration allows it, and brute-force protection.
 //!
-//! Failures are counted per client address and per account. Each failure answers only
-//! after a delay that doubles with the count (per address and account, whichever is
-//! higher); an address with `ban_after` failures within the window is refused outright for
+//! The user name may be the login (`anna`) or any of the user's addresses
+//! (`anna.schmidt@stadt.example`, case-insensitive), as mail programs guess it; the store
+//! resolves both in one place ([`store::Store::user_by_name`]).
+//!
+//! Failures are counted per client address and per account — the account the name
+//! resolved to, so trying the address and then the login adds up on one counter. Each
+//! failure answers only after a delay that doubles with the count (per address and account,
+//! whichever is higher); an address with `ban_after` failures within the window is refused outright for
 //! `ban` — without its password being looked at. Accounts are slowed, never locked, so an
 //! attacker cannot lock a user out. A login from an address a device has not used before
 //! goes into the audit log (the user's login history).
@@ -108,35 +113,57 @@ impl Guard {
     }
 }
 
-/// Checks `login`/`password`; the user when they match an app password (or the account
-/// password where allowed).
+/// The answer to a login attempt.
+#[derive(Debug)]
+pub enum Login {
+    /// The password matched: this user is logged in.
+    Accepted(User),
+    /// Refused. `account` is the key its failure counts against in [`Guard::failed`]: the
+    /// login of the user the name named (so failures add up whichever of the user's names
+    /// was tried), or the name itself, normalised, when it names nobody.
+    Refused {
+        /// The account the failure counts against.
+        account: String,
+    },
+}
+
+/// Checks `name`/`password`, where `name` is the user's login or any of their addresses
+/// ([`Store::user_by_name`]); the user when the password is one of their app passwords (or
+/// the account password where allowed). A name that names nobody is checked against the
+/// dummy hash, so it costs the same time as a wrong password.
 ///
 /// # Errors
 /// When the store fails (the login is then refused, never let through).
 pub async fn check(
     store: &Store,
     config: &ImapConfig,
-    login: &str,
+    name: &str,
     password: &str,
     ip: &str,
-) -> anyhow::Result<Option<User>> {
-    let login = login.trim().to_ascii_lowercase();
-    let user = match store.user_by_login(&login).await {
+) -> anyhow::Result<Login> {
+    let user = match store.user_by_name(name).await {
         Ok(u) => Some(u),
         Err(err) if err.kind() == ErrorKind::NotFound => None,
         Err(err) => return Err(err.into()),
     };
+    let account = user
+        .as_ref()
+        .map_or_else(|| name.trim().to_lowercase(), |u| u.login.clone());
+    // The work must not tell whether the name exists: app passwords are compared (cheap
+    // SHA-256), and argon2id runs exactly when the account password is allowed — against
+    // the dummy hash for a name that names nobody.
     let mut candidates: Vec<(Option<i64>, String)> = Vec::new();
     if let Some(user) = &user {
         for (id, hash) in store.app_password_hashes(user.id).await? {
             candidates.push((Some(id), hash));
         }
-        if config.account_password {
-            candidates.push((None, store.password_hash(&login).await?));
-        }
     }
-    if candidates.is_empty() {
-        candidates.push((None, store::password::dummy_hash().to_owned()));
+    if config.account_password {
+        let hash = match &user {
+            Some(user) => store.password_hash(&user.login).await?,
+            None => store::password::dummy_hash().to_owned(),
+        };
+        candidates.push((None, hash));
     }
     let password = password.to_owned();
     let matched = tokio::task::spawn_blocking(move || {
@@ -153,7 +180,7 @@ pub async fn check(
     })
     .await?;
     let (Some(user), Some(device)) = (user, matched) else {
-        return Ok(None);
+        return Ok(Login::Refused { account });
     };
     if let Some(id) = device {
         let now = store::now_millis();
@@ -168,5 +195,5 @@ pub async fn check(
                 .await?;
         }
     }
-    Ok(Some(user))
+    Ok(Login::Accepted(user))
 }

@@ -381,7 +381,7 @@ impl Session<'_> {
             );
         }
         match auth::check(&self.ctx.store, config, login, password, &self.peer).await {
-            Ok(Some(user)) => {
+            Ok(auth::Login::Accepted(user)) => {
                 self.ctx.guard.succeeded(&user.login);
                 if let Err(err) = self
                     .ctx
@@ -401,11 +401,8 @@ impl Session<'_> {
                 let caps = Vec1::try_from(self.capabilities()).expect("IMAP4rev1 is always there");
                 ok(tag, Some(Code::Capability(caps)), "logged in")
             }
-            Ok(None) => {
-                let delay = self
-                    .ctx
-                    .guard
-                    .failed(config, &self.peer, &login.to_ascii_lowercase());
+            Ok(auth::Login::Refused { account }) => {
+                let delay = self.ctx.guard.failed(config, &self.peer, &account);
                 tracing::warn!(login = %login, ip = %self.peer, delay_ms = delay.as_millis() as u64, "imap: login failed");
                 tokio::time::sleep(delay).await;
                 no(
