@@ -1,10 +1,9 @@
 //! `ratspost app-password create|list|revoke`: one password per device, so losing a phone
 //! means revoking that phone alone. Creation and revocation are audited.
 
-use anyhow::Context as _;
-
 use super::actor::{May, prove};
 use super::readable::Readable as _;
+use super::user::audit;
 use super::{AppPasswordCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
@@ -41,7 +40,8 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
                 ),
                 other => other.readable()?,
             };
-            audit(&store, &actor, "app_password.created", &user.login, &label).await?;
+            let details = serde_json::json!({"label": label.trim()});
+            audit(&store, &actor, "app_password.created", &user.login, details).await?;
             if json {
                 println!(
                     "{}",
@@ -93,7 +93,8 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
                 .revoke_app_password(user.id, &label, store::now_millis())
                 .await
                 .or_no(format!("app password {:?} of {}", label.trim(), user.login))?;
-            audit(&store, &actor, "app_password.revoked", &user.login, &label).await?;
+            let details = serde_json::json!({"label": label.trim()});
+            audit(&store, &actor, "app_password.revoked", &user.login, details).await?;
             println!(
                 "Revoked the app password {:?} of {}",
                 label.trim(),
@@ -124,24 +125,4 @@ async fn owner_or_admin(
         owner.login
     );
     Ok(actor.login)
-}
-
-async fn audit(
-    store: &store::Store,
-    actor: &str,
-    action: &str,
-    login: &str,
-    label: &str,
-) -> anyhow::Result<()> {
-    store
-        .append_audit(&store::NewAuditEntry {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            subjects: vec![format!("user:{login}")],
-            details: serde_json::json!({"label": label.trim()}),
-        })
-        .await
-        .readable()
-        .context("recording the change in the audit log")?;
-    Ok(())
 }

@@ -159,8 +159,8 @@ async fn taken(store: &Store, new: &NewUser) -> anyhow::Error {
     anyhow::anyhow!("a user with the login {login} or one of these addresses exists already")
 }
 
-/// Records a change of `login`'s account, made by `actor`.
-async fn audit(
+/// Records a change of `login`'s account (also of their app passwords), made by `actor`.
+pub(super) async fn audit(
     store: &Store,
     actor: &str,
     action: &str,
