@@ -8,10 +8,13 @@
 //!   mailbox owner only, every view audited by the store in the same transaction.
 //! - `message.rs`: a message taken apart for display (headers, text, attachments).
 //! - `pages.rs`: the askama templates (HTML escaped by default).
+//! - [`datetime`]: dates as people read them (local time, German) and as machines read them;
+//!   the relay takes its dates from here too, so there is one way to write a date.
 //!
 //! Served over HTTPS only ([`serve`]); every response carries headers that keep it out of
 //! caches, frames and referrers (the link token is in the URL) and forbid scripts.
 
+pub mod datetime;
 mod login;
 mod message;
 mod pages;
@@ -40,6 +43,8 @@ pub struct Web {
     pub session_ttl: Duration,
     /// Pause after a failed login, so guessing is slow.
     pub login_failure_delay: Duration,
+    /// Dates on the pages are local time of this zone.
+    pub time_zone: datetime::Zone,
 }
 
 /// The client's address, added to every request by [`serve`].

@@ -3,7 +3,9 @@
 use serde::Serialize;
 use store::MessageFilter;
 
-use super::{MessageCommand, rfc3339};
+use webui::datetime::rfc3339;
+
+use super::MessageCommand;
 use crate::config::Config;
 use crate::setup::open_store;
 
@@ -11,6 +13,9 @@ use crate::setup::open_store;
 struct Listed {
     id: i64,
     received_at: String,
+    /// The same, for the text listing.
+    #[serde(skip)]
+    received_millis: i64,
     mail_from: String,
     recipients: Vec<String>,
     size: i64,
@@ -42,6 +47,7 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
         .map(|m| Listed {
             id: m.id,
             received_at: rfc3339(m.received_at),
+            received_millis: m.received_at,
             mail_from: m.mail_from,
             recipients: m.recipients,
             size: m.size,
@@ -56,15 +62,16 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
         println!("{}", serde_json::to_string_pretty(&listed)?);
         return Ok(());
     }
+    let dates = config.dates();
     println!(
-        "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} MESSAGE-ID",
+        "{:>6} {:<30} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} MESSAGE-ID",
         "ID", "RECEIVED", "FROM", "TO", "SIZE", "SHA256", "STATE", "VERDICT"
     );
     for m in listed {
         println!(
-            "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} {}",
+            "{:>6} {:<30} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} {}",
             m.id,
-            m.received_at,
+            dates.millis(m.received_millis),
             if m.mail_from.is_empty() {
                 "<>"
             } else {

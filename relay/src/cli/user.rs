@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use store::{NewUser, Role};
 
-use super::{UserCommand, read_password_stdin, rfc3339};
+use super::{UserCommand, read_password_stdin};
 use crate::config::Config;
 use crate::setup::open_store;
 
@@ -58,17 +58,18 @@ pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()>
             if json {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {
+                let dates = config.dates();
                 println!(
-                    "{:<20} {:<6} {:<25} {:<20} ADDRESSES",
+                    "{:<20} {:<6} {:<25} {:<30} ADDRESSES",
                     "LOGIN", "ROLE", "NAME", "CREATED"
                 );
                 for u in users {
                     println!(
-                        "{:<20} {:<6} {:<25} {:<20} {}",
+                        "{:<20} {:<6} {:<25} {:<30} {}",
                         u.login,
                         u.role.as_str(),
                         u.name,
-                        rfc3339(u.created_at),
+                        dates.millis(u.created_at),
                         u.addresses.join(",")
                     );
                 }
