@@ -74,7 +74,9 @@ mod tests {
     #[test]
     fn rfc3339_is_recognised() {
         assert!(super::contains_rfc3339("bis 2026-12-30T19:28:01.985Z."));
-        assert!(!super::contains_rfc3339("bis 30. Dezember 2026, 20:28 Uhr."));
+        assert!(!super::contains_rfc3339(
+            "bis 30. Dezember 2026, 20:28 Uhr."
+        ));
         assert!(!super::contains_rfc3339("2026-12-30 19:28"));
     }
 }

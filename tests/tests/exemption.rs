@@ -426,7 +426,8 @@ async fn states_dates_and_follow_ups(db: TestDb) {
     );
     let table = run(&["exemption", "list"]);
     assert!(
-        table.contains("dora (data-protection officer) on ") && table.contains("admin1 (admin) on "),
+        table.contains("dora (data-protection officer) on ")
+            && table.contains("admin1 (admin) on "),
         "the list shows both approvals: {table}"
     );
     assert!(!ratspost_tests::contains_rfc3339(&table), "{table}");
@@ -435,7 +436,10 @@ async fn states_dates_and_follow_ups(db: TestDb) {
     let out = request(&config, "anna.neu@example.org", "5");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{out:?}");
-    assert!(said.contains(&format!("follow-up of exemption {first}")), "{said}");
+    assert!(
+        said.contains(&format!("follow-up of exemption {first}")),
+        "{said}"
+    );
     let second = listed(&config)
         .keys()
         .copied()
@@ -451,7 +455,12 @@ async fn states_dates_and_follow_ups(db: TestDb) {
 
     let id2 = second.to_string();
     let (_, _, _, mail) = confirmation_mail(&db, second).await;
-    run(&["exemption", "confirm", &id2, &code_in(&mail, "Bestätigungscode:")]);
+    run(&[
+        "exemption",
+        "confirm",
+        &id2,
+        &code_in(&mail, "Bestätigungscode:"),
+    ]);
     run(&["exemption", "approve", &id2, "--by", "admin2"]);
     let said = run(&["exemption", "approve", &id2, "--by", "dora"]);
     assert!(
@@ -480,7 +489,9 @@ async fn states_dates_and_follow_ups(db: TestDb) {
         "{said}"
     );
     assert!(
-        said.contains(&format!("Its follow-up, exemption {second}, is not affected")),
+        said.contains(&format!(
+            "Its follow-up, exemption {second}, is not affected"
+        )),
         "{said}"
     );
     let all = listed(&config);
@@ -494,7 +505,10 @@ async fn states_dates_and_follow_ups(db: TestDb) {
             .is_some_and(|t| t.ends_with('Z')),
         "{e1}"
     );
-    assert_eq!((e2["state"].as_str(), e2["scheduled"].as_bool()), (Some("active"), Some(true)));
+    assert_eq!(
+        (e2["state"].as_str(), e2["scheduled"].as_bool()),
+        (Some("active"), Some(true))
+    );
     let table = run(&["exemption", "list"]);
     let block = table
         .split("Exemption ")

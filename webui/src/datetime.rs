@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(german().millis(DEC_30), "30. Dezember 2026, 20:28 Uhr");
         let en = Dates::new(Zone::BERLIN, Language::English);
         assert_eq!(en.millis(DEC_30), "30 December 2026, 20:28");
-        assert_eq!(german().seconds(DEC_30 / 1000), "30. Dezember 2026, 20:28 Uhr");
+        assert_eq!(
+            german().seconds(DEC_30 / 1000),
+            "30. Dezember 2026, 20:28 Uhr"
+        );
         assert_eq!(german().or(None, "-"), "-");
     }
 
@@ -203,9 +206,15 @@ mod tests {
     fn summer_time_ends() {
         assert_eq!(rfc3339(AUTUMN), "2026-10-25T01:00:00Z");
         // 00:59 UTC is 02:59 CEST; a minute later it is 02:00 CET.
-        assert_eq!(german().millis(AUTUMN - MINUTE), "25. Oktober 2026, 02:59 Uhr");
+        assert_eq!(
+            german().millis(AUTUMN - MINUTE),
+            "25. Oktober 2026, 02:59 Uhr"
+        );
         assert_eq!(german().millis(AUTUMN), "25. Oktober 2026, 02:00 Uhr");
-        assert_eq!(german().millis(AUTUMN + 60 * MINUTE), "25. Oktober 2026, 03:00 Uhr");
+        assert_eq!(
+            german().millis(AUTUMN + 60 * MINUTE),
+            "25. Oktober 2026, 03:00 Uhr"
+        );
     }
 
     #[test]
@@ -233,6 +242,9 @@ mod tests {
     #[test]
     fn first_day_of_month_has_no_leading_zero() {
         // 2026-01-01T08:05:00Z is 09:05 in Berlin.
-        assert_eq!(german().millis(1_767_254_700_000), "1. Januar 2026, 09:05 Uhr");
+        assert_eq!(
+            german().millis(1_767_254_700_000),
+            "1. Januar 2026, 09:05 Uhr"
+        );
     }
 }

@@ -10,8 +10,8 @@
 
 use anyhow::Context as _;
 use rand::Rng as _;
-use sha2::{Digest, Sha256};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use store::{Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing};
 use webui::datetime::{Dates, rfc3339};
 
@@ -123,7 +123,11 @@ async fn execute(
                 .context("confirming")?
             {
                 Confirmation::Accepted(e) => {
-                    let now_ = if e.state == ExemptionState::Active { "now " } else { "" };
+                    let now_ = if e.state == ExemptionState::Active {
+                        "now "
+                    } else {
+                        ""
+                    };
                     println!(
                         "Exemption {id}: address confirmed; {now_}{}",
                         standing(&e, policy, now, dates)
@@ -362,7 +366,11 @@ fn block(
     }
     let approvals: Vec<String> = [
         (&e.approved_by, e.approved_at, "admin"),
-        (&e.dpo_approved_by, e.dpo_approved_at, "data-protection officer"),
+        (
+            &e.dpo_approved_by,
+            e.dpo_approved_at,
+            "data-protection officer",
+        ),
     ]
     .into_iter()
     .filter_map(|(by, at, role)| {
@@ -394,7 +402,12 @@ fn block(
         let _ = write!(out, "\n  follows:   exemption {}", p.id);
     }
     if let Some(s) = successor(e, all, now) {
-        let _ = write!(out, "\n  follow-up: exemption {} ({})", s.id, standing(s, policy, now, dates));
+        let _ = write!(
+            out,
+            "\n  follow-up: exemption {} ({})",
+            s.id,
+            standing(s, policy, now, dates)
+        );
     }
     out.push('\n');
     out
