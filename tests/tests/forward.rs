@@ -631,3 +631,84 @@ async fn a_follow_up_forwards_without_gap_and_dates_are_local() {
     );
     s.stop().await;
 }
+
+/// Issue 9, part 7: a forward queued under an exemption just before it ran out, and retried
+/// after the end, still leaves when the follow-up to the same address took over without a
+/// gap (the delivery worker's re-check at delivery time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_forward_leaves_under_the_follow_up() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let addr = sink.addr;
+    let s = server(TestDb::sqlite(), &addr.to_string(), "").await;
+    let first = exempt(&s).await;
+    let policy = &s.config.exemptions.policy;
+    let now = store::now_millis();
+    let second = s
+        .store
+        .request_exemption(
+            &ExemptionRequest {
+                login: "anna".into(),
+                target: PRIVATE.into(),
+                days: 5,
+                reason: "Test".into(),
+                by: "anna".into(),
+            },
+            policy,
+            "code-2",
+            |id| relay::compose::confirmation(&s.config.notices, id, "anna", PRIVATE, "0", 5, "-"),
+            now,
+        )
+        .await
+        .expect("follow-up")
+        .id;
+    s.store
+        .approve_exemption(second, "admin1", policy, now)
+        .await
+        .expect("approve");
+    s.store
+        .confirm_exemption(second, "code-2", policy, now)
+        .await
+        .expect("confirm");
+    // The provider is down: the forward waits in the queue under the first exemption.
+    sink.stop();
+    send(&s, &message("late9", "Die Sitzung beginnt um 17 Uhr.")).await;
+    let queued = || async {
+        s.store
+            .list_outbound(50)
+            .await
+            .expect("jobs")
+            .into_iter()
+            .find(|j| j.kind == "forward")
+    };
+    for _ in 0..100 {
+        if queued().await.is_some_and(|j| j.attempts > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = queued().await.expect("the forward is queued");
+    assert_eq!(job.exemption_id, Some(first));
+    // Days pass (simulated): the first ran out, the follow-up took over without a gap.
+    let end = s
+        .store
+        .exemption(first)
+        .await
+        .expect("first")
+        .valid_until
+        .expect("until");
+    let shift = end - store::now_millis() + 1000;
+    store::testing::raw_execute(
+        &s.store,
+        &format!(
+            "UPDATE exemptions SET valid_from = valid_from - {shift}, valid_until = valid_until - {shift} \
+             WHERE id IN ({first}, {second})"
+        ),
+    )
+    .await;
+    let sink = Sink::start_on(addr, SinkOptions::default()).await;
+    let got = sink
+        .wait_until(|m| String::from_utf8_lossy(&m.data).contains("late9@upstream.test"))
+        .await;
+    assert_eq!(got.rcpt, [PRIVATE]);
+    s.stop().await;
+}
