@@ -318,3 +318,52 @@ pub fn reminder(
         body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(mail: &[u8]) -> String {
+        mail_parser::MessageParser::default()
+            .parse(mail)
+            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+            .expect("a text part")
+    }
+
+    #[test]
+    fn the_reminder_says_whether_a_follow_up_exists() {
+        let mut notices = crate::config::Config::builtin().notices;
+        let until = "30. Dezember 2026, 20:28 Uhr";
+        let none = text(&reminder(&notices, "anna", "a@example.net", 3, until, None).body);
+        assert!(
+            none.contains("endet am 30. Dezember 2026, 20:28 Uhr."),
+            "{none}"
+        );
+        assert!(none.contains("beantragen Sie bitte rechtzeitig"), "{none}");
+        let pending = FollowUp::Pending { id: 4 };
+        let said =
+            text(&reminder(&notices, "anna", "a@example.net", 3, until, Some(&pending)).body);
+        assert!(
+            said.contains("Anschlussausnahme (Nr. 4) ist bereits beantragt"),
+            "{said}"
+        );
+        assert!(!said.contains("rechtzeitig"), "{said}");
+        let approved = FollowUp::Approved {
+            id: 4,
+            until: "4. Januar 2027, 20:28 Uhr".into(),
+        };
+        let said =
+            text(&reminder(&notices, "anna", "a@example.net", 3, until, Some(&approved)).body);
+        assert!(
+            said.contains("ohne Unterbrechung weiter bis 4. Januar 2027, 20:28 Uhr."),
+            "{said}"
+        );
+        notices.language = Language::En;
+        let said =
+            text(&reminder(&notices, "anna", "a@example.net", 3, until, Some(&pending)).body);
+        assert!(
+            said.contains("A follow-up exemption (no. 4) has already been requested"),
+            "{said}"
+        );
+    }
+}

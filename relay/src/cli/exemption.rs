@@ -425,4 +425,29 @@ mod tests {
         assert_eq!(code_hash("12345678"), code_hash(" 12345678\n"));
         assert_ne!(code_hash("12345678"), code_hash("12345679"));
     }
+
+    #[test]
+    fn what_is_missing_is_said_in_words() {
+        use Missing::{AdminApproval, Confirmation, DpoApproval};
+        for (missing, said) in [
+            (
+                &[Confirmation, AdminApproval, DpoApproval][..],
+                "waiting for the address to be confirmed and for approval by an admin and by \
+                 the data-protection officer",
+            ),
+            (&[Confirmation], "waiting for the address to be confirmed"),
+            (&[AdminApproval], "waiting for approval by an admin"),
+            (
+                &[AdminApproval, DpoApproval],
+                "waiting for approval by an admin and by the data-protection officer",
+            ),
+            (
+                &[Confirmation, DpoApproval],
+                "waiting for the address to be confirmed and for approval by the \
+                 data-protection officer",
+            ),
+        ] {
+            assert_eq!(waiting(missing), said);
+        }
+    }
 }
