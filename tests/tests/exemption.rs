@@ -523,6 +523,22 @@ async fn states_dates_and_follow_ups(db: TestDb) {
         "a revoked exemption shows when it ended, not its planned end: {block}"
     );
     assert!(!ratspost_tests::contains_rfc3339(&table), "{table}");
+
+    // The other text listings write local time too; their --json keeps RFC 3339 or numbers.
+    for listing in [
+        &["user", "list"][..],
+        &["audit", "list"],
+        &["queue", "list"],
+        &["message", "list"],
+    ] {
+        let text = run(listing);
+        assert!(
+            !ratspost_tests::contains_rfc3339(&text),
+            "{listing:?}: {text}"
+        );
+    }
+    assert!(run(&["user", "list"]).contains(" Uhr"));
+    assert!(run(&["audit", "list"]).contains(" Uhr"));
 }
 
 /// A date as the CLI writes it by default.
