@@ -38,7 +38,8 @@ pub enum ExemptionState {
     Requested,
     /// Target proven; waiting for approval.
     Confirmed,
-    /// Forwarding allowed until `valid_until`.
+    /// Approved and confirmed: forwarding allowed from `valid_from` (later than now for an
+    /// approved follow-up) until `valid_until`.
     Active,
     /// Ran out (or its confirmation code did).
     Expired,
@@ -624,7 +625,8 @@ impl Store {
         self.exemption(id).await
     }
 
-    /// Ends an exemption at once: by an admin, the data-protection officer or the user.
+    /// Ends an exemption at once: by an admin, the data-protection officer or the user. Its
+    /// follow-up, if any, is not touched (see the module docs).
     ///
     /// # Errors
     /// `Forbidden` for other staff; `Invalid` when it has already ended.
