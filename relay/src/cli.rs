@@ -590,23 +590,3 @@ fn read_password(prompt: &str, what: &str) -> anyhow::Result<String> {
         read_stdin_line(what)
     }
 }
-
-/// Formats epoch milliseconds as RFC 2822 (mail headers).
-#[must_use]
-pub fn rfc2822(millis: i64) -> String {
-    use time::format_description::well_known::Rfc2822;
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc2822).ok())
-        .unwrap_or_else(|| millis.to_string())
-}
-
-/// Formats epoch milliseconds as RFC 3339 UTC.
-#[must_use]
-pub fn rfc3339(millis: i64) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| millis.to_string())
-}

@@ -236,7 +236,25 @@ pub fn delivery_failure(
     build(notices, to, subject, body, None)
 }
 
-/// Reminds the user, at the private address, that forwarding ends soon.
+/// A follow-up exemption the reminder mentions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Requested, not yet confirmed and approved.
+    Pending {
+        /// Its id.
+        id: i64,
+    },
+    /// Approved: forwarding goes on without a gap until `until`.
+    Approved {
+        /// Its id.
+        id: i64,
+        /// Its end, as people read it.
+        until: String,
+    },
+}
+
+/// Reminds the user, at the private address, that forwarding ends soon — and says so when a
+/// follow-up already exists, instead of asking for one.
 #[must_use]
 pub fn reminder(
     notices: &NoticesConfig,
@@ -244,24 +262,53 @@ pub fn reminder(
     target: &str,
     id: i64,
     until: &str,
+    follow_up: Option<&FollowUp>,
 ) -> QueuedMail {
     let (subject, body) = match notices.language {
-        Language::De => (
-            "Ihre Weiterleitung endet bald",
-            format!(
-                "Guten Tag,\r\n\r\ndie Weiterleitung dienstlicher E-Mails des Postfachs \"{login}\" an diese Adresse \
-                 ({target}, Ausnahme Nr. {id}) endet am {until}. Danach wird nichts mehr weitergeleitet. Wenn Sie die \
-                 Weiterleitung weiter brauchen, beantragen Sie bitte rechtzeitig eine neue Ausnahme.\r\n\r\n-- \r\nratspost\r\n"
-            ),
-        ),
-        Language::En => (
-            "Your forwarding ends soon",
-            format!(
-                "Hello,\r\n\r\nforwarding of work mail of the mailbox \"{login}\" to this address ({target}, exemption \
-                 no. {id}) ends on {until}. Nothing is forwarded after that. If you still need it, please request a new \
-                 exemption in time.\r\n\r\n-- \r\nratspost\r\n"
-            ),
-        ),
+        Language::De => {
+            let next = match follow_up {
+                None => "Danach wird nichts mehr weitergeleitet. Wenn Sie die Weiterleitung weiter brauchen, beantragen Sie bitte rechtzeitig eine neue \
+                         Ausnahme; sie schließt dann ohne Unterbrechung an."
+                    .to_owned(),
+                Some(FollowUp::Pending { id: next }) => format!(
+                    "Eine Anschlussausnahme (Nr. {next}) ist bereits beantragt. Sobald sie bestätigt und genehmigt \
+                     ist, geht die Weiterleitung ohne Unterbrechung weiter."
+                ),
+                Some(FollowUp::Approved { id: next, until: next_until }) => format!(
+                    "Eine Anschlussausnahme (Nr. {next}) ist bereits genehmigt: die Weiterleitung geht ohne \
+                     Unterbrechung weiter bis {next_until}."
+                ),
+            };
+            (
+                "Ihre Weiterleitung endet bald",
+                format!(
+                    "Guten Tag,\r\n\r\ndie Weiterleitung dienstlicher E-Mails des Postfachs \"{login}\" an diese Adresse \
+                     ({target}, Ausnahme Nr. {id}) endet am {until}. {next}\r\n\r\n-- \r\nratspost\r\n"
+                ),
+            )
+        }
+        Language::En => {
+            let next = match follow_up {
+                None => "Nothing is forwarded after that. If you still need it, please request a new exemption \
+                         in time; it then follows on without a gap."
+                    .to_owned(),
+                Some(FollowUp::Pending { id: next }) => format!(
+                    "A follow-up exemption (no. {next}) has already been requested. Once it is confirmed and \
+                     approved, forwarding goes on without a gap."
+                ),
+                Some(FollowUp::Approved { id: next, until: next_until }) => format!(
+                    "A follow-up exemption (no. {next}) has already been approved: forwarding goes on without a \
+                     gap until {next_until}."
+                ),
+            };
+            (
+                "Your forwarding ends soon",
+                format!(
+                    "Hello,\r\n\r\nforwarding of work mail of the mailbox \"{login}\" to this address ({target}, exemption \
+                     no. {id}) ends on {until}. {next}\r\n\r\n-- \r\nratspost\r\n"
+                ),
+            )
+        }
     };
     let body = build(notices, target, subject, body, None);
     QueuedMail {
@@ -269,5 +316,54 @@ pub fn reminder(
         mail_from: notices.from.clone(),
         rcpt_to: target.to_owned(),
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(mail: &[u8]) -> String {
+        mail_parser::MessageParser::default()
+            .parse(mail)
+            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+            .expect("a text part")
+    }
+
+    #[test]
+    fn the_reminder_says_whether_a_follow_up_exists() {
+        let mut notices = crate::config::Config::builtin().notices;
+        let until = "30. Dezember 2026, 20:28 Uhr";
+        let none = text(&reminder(&notices, "anna", "a@example.net", 3, until, None).body);
+        assert!(
+            none.contains("endet am 30. Dezember 2026, 20:28 Uhr."),
+            "{none}"
+        );
+        assert!(none.contains("beantragen Sie bitte rechtzeitig"), "{none}");
+        let pending = FollowUp::Pending { id: 4 };
+        let said =
+            text(&reminder(&notices, "anna", "a@example.net", 3, until, Some(&pending)).body);
+        assert!(
+            said.contains("Anschlussausnahme (Nr. 4) ist bereits beantragt"),
+            "{said}"
+        );
+        assert!(!said.contains("rechtzeitig"), "{said}");
+        let approved = FollowUp::Approved {
+            id: 4,
+            until: "4. Januar 2027, 20:28 Uhr".into(),
+        };
+        let said =
+            text(&reminder(&notices, "anna", "a@example.net", 3, until, Some(&approved)).body);
+        assert!(
+            said.contains("ohne Unterbrechung weiter bis 4. Januar 2027, 20:28 Uhr."),
+            "{said}"
+        );
+        notices.language = Language::En;
+        let said =
+            text(&reminder(&notices, "anna", "a@example.net", 3, until, Some(&pending)).body);
+        assert!(
+            said.contains("A follow-up exemption (no. 4) has already been requested"),
+            "{said}"
+        );
     }
 }

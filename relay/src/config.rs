@@ -23,6 +23,8 @@ use serde::de::DeserializeOwned;
 pub mod defaults {
     /// Where the SQLite database, TLS material and generated keys live.
     pub const DATA_DIR: &str = "./data";
+    /// Dates people read (notices, mails, web UI, CLI listings) are local time of this zone.
+    pub const TIME_ZONE: &str = "Europe/Berlin";
     /// Database pool size.
     pub const DB_MAX_CONNECTIONS: u32 = 16;
     /// Seconds to wait for a free database connection.
@@ -143,6 +145,8 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
 pub struct RawConfig {
     /// Directory for the SQLite database, TLS material and keys.
     pub data_dir: Field<String>,
+    /// IANA time zone of the dates people read.
+    pub time_zone: Field<String>,
     /// `[database]`
     pub database: RawDatabase,
     /// `[tls]`
@@ -401,6 +405,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// Data directory (absolute or relative to the working directory).
     pub data_dir: PathBuf,
+    /// Zone of the dates people read (notices, mails, web UI, CLI text).
+    pub time_zone: webui::datetime::Zone,
     /// `[database]`
     pub database: DatabaseConfig,
     /// `[tls]`
@@ -539,6 +545,18 @@ pub enum Language {
     De,
     /// English.
     En,
+}
+
+impl Config {
+    /// How dates are written for people: local time of `time_zone`, in the notices' language.
+    #[must_use]
+    pub fn dates(&self) -> webui::datetime::Dates {
+        let language = match self.notices.language {
+            Language::De => webui::datetime::Language::German,
+            Language::En => webui::datetime::Language::English,
+        };
+        webui::datetime::Dates::new(self.time_zone, language)
+    }
 }
 
 /// `[notices]`
@@ -807,6 +825,13 @@ impl Config {
 
         let data_dir = anchor(r.get("data_dir", &raw.data_dir, d::DATA_DIR.to_owned()));
         let default_db = format!("sqlite://{}", data_dir.join("ratspost.db").display());
+        let time_zone = r.parse(
+            "time_zone",
+            &raw.time_zone,
+            d::TIME_ZONE.to_owned(),
+            |v| v.parse(),
+            webui::datetime::Zone::BERLIN,
+        );
         let url = r.parse(
             "database.url",
             &raw.database.url,
@@ -1364,6 +1389,7 @@ impl Config {
             Ok(Self {
                 source: None,
                 data_dir,
+                time_zone,
                 database,
                 tls,
                 smtp,
@@ -1421,6 +1447,9 @@ pub fn default_file() -> String {
 
 # Where the SQLite database, the generated TLS certificate and keys are kept.
 data_dir = "{data_dir}"
+# Dates in notices, mails, the web UI and the CLI's text output are local time of this
+# IANA time zone ("30. Dezember 2026, 20:28 Uhr"); --json output and mail headers stay UTC.
+time_zone = "{time_zone}"
 
 [database]
 # "sqlite://PATH" (embedded default, a file under data_dir) or
@@ -1586,6 +1615,7 @@ ban_after = {imap_ban_after}
 ban_secs = {imap_ban_secs}
 "#,
         data_dir = d::DATA_DIR,
+        time_zone = d::TIME_ZONE,
         db_max = d::DB_MAX_CONNECTIONS,
         db_acquire = d::DB_ACQUIRE_TIMEOUT_SECS,
         smtp_listen = d::SMTP_LISTEN,
@@ -1658,6 +1688,7 @@ mod tests {
         assert_eq!(format!("{:?}", written.smtp), format!("{:?}", builtin.smtp));
         assert_eq!(written.database.url, builtin.database.url);
         assert_eq!(written.shutdown_grace, builtin.shutdown_grace);
+        assert_eq!(written.time_zone, builtin.time_zone);
     }
 
     #[test]
@@ -1778,6 +1809,21 @@ mod tests {
                 err.problems
             );
         }
+    }
+
+    #[test]
+    fn time_zones_are_checked() {
+        let c = Config::builtin();
+        assert_eq!(c.time_zone.name(), "Europe/Berlin");
+        let ny = Config::parse("time_zone = \"America/New_York\"\n", None).expect("valid");
+        assert_eq!(ny.time_zone.name(), "America/New_York");
+        let err = Config::parse("time_zone = \"Europe/Bonn\"\n", None).expect_err("bad zone");
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].starts_with("time_zone: \"Europe/Bonn\" is not a time zone"),
+            "{:?}",
+            err.problems
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! never send a job twice at once, and a job whose node died is taken up again when its
 //! lease runs out. Before each attempt the job's exemption is checked *now* (invariant 2):
 //! a confirmation for an exemption that was revoked or denied, or a forward whose exemption
-//! is no longer active, is dropped — and the drop is audited.
+//! is no longer active, is dropped — and the drop is audited. The one exception: a forward
+//! whose exemption simply ran out while its follow-up to the same address took over without
+//! a gap still leaves (a revoked exemption's jobs never do).
 
 pub mod client;
 pub mod mx;
@@ -224,11 +226,43 @@ impl Delivery {
                 Some(format!("exemption {id} is {}", exemption.state.as_str()))
             }
             "confirmation" => None,
+            "forward" | "notice"
+                if !exemption.is_active_at(now)
+                    && self.continued(&exemption, &job.rcpt_to, now).await =>
+            {
+                None
+            }
             _ if !exemption.is_active_at(now) => Some(format!(
                 "exemption {id} is not active at delivery time ({})",
                 exemption.state.as_str()
             )),
             _ => None,
+        }
+    }
+
+    /// Whether forwarding under `exemption`, which ran out (not revoked), goes on without a gap
+    /// under its follow-up to the same `target`: then a forward queued before the end but
+    /// delivered after it (a retry) may still leave. A revoked exemption's jobs never do.
+    async fn continued(
+        &self,
+        exemption: &store::Exemption,
+        target: &str,
+        now: store::Millis,
+    ) -> bool {
+        let ran_out = matches!(
+            exemption.state,
+            ExemptionState::Active | ExemptionState::Expired
+        ) && exemption.valid_until.is_some_and(|until| until <= now);
+        if !ran_out {
+            return false;
+        }
+        match self.store.follow_up(exemption.id, now).await {
+            Ok(Some(next)) => {
+                next.is_active_at(now)
+                    && next.valid_from == exemption.valid_until
+                    && next.target == target
+            }
+            _ => false,
         }
     }
 

@@ -69,7 +69,7 @@ impl Forwarder {
                 + i64::try_from(self.config.notices.link_validity.as_millis()).unwrap_or(i64::MAX);
             let facts = NoticeFacts {
                 link: format!("{}/{token}", self.config.notices.link_base),
-                expires: crate::cli::rfc3339(expires),
+                expires: self.config.dates().millis(expires),
                 ..facts.clone()
             };
             (
@@ -178,7 +178,7 @@ impl Forwarder {
         let date = parsed
             .as_ref()
             .and_then(|m| m.date())
-            .map(|d| d.to_rfc822())
+            .map(|d| self.config.dates().seconds(d.to_timestamp()))
             .unwrap_or_default();
         let classified = verdict
             .categories
@@ -235,6 +235,6 @@ fn received_line(
         "Received: from {} ([{}])\r\n\tby {hostname} (ratspost) with {tls} id {id}\r\n\tfor <{target}>; {}\r\n",
         e.helo,
         e.peer_ip,
-        crate::cli::rfc2822(now)
+        webui::datetime::rfc2822(now)
     )
 }

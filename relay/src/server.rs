@@ -126,6 +126,7 @@ pub fn start(
         store: store.clone(),
         session_ttl: config.web.session,
         login_failure_delay: config.web.login_failure_delay,
+        time_zone: config.time_zone,
     });
     if let Ok(addr) = listeners.web.local_addr() {
         tracing::info!(%addr, "web UI listening (HTTPS)");
@@ -181,6 +182,17 @@ pub fn load_rules(config: &Config) -> anyhow::Result<classifier::Rules> {
         .with_context(|| format!("classifier.rules: {}", path.display()))
 }
 
+/// What the reminder says about a follow-up exemption.
+fn follow_up(config: &Config, next: &store::Exemption) -> crate::compose::FollowUp {
+    match (next.state, next.valid_until) {
+        (store::ExemptionState::Active, Some(until)) => crate::compose::FollowUp::Approved {
+            id: next.id,
+            until: config.dates().millis(until),
+        },
+        _ => crate::compose::FollowUp::Pending { id: next.id },
+    }
+}
+
 /// Marks exemptions past their end as expired and queues reminders for those ending soon,
 /// every `exemptions.check_interval_secs`. Forwarding never depends on this task: "active"
 /// is always judged against the clock.
@@ -205,13 +217,21 @@ async fn expire_exemptions(
             match store.exemptions_to_remind(now, window).await {
                 Ok(due) => {
                     for e in due {
-                        let until = e.valid_until.map(crate::cli::rfc3339).unwrap_or_default();
+                        let until = config.dates().or(e.valid_until, "");
+                        let follow_up = match store.follow_up(e.id, now).await {
+                            Ok(next) => next.map(|next| follow_up(&config, &next)),
+                            Err(err) => {
+                                tracing::error!(id = e.id, error = %err, "cannot look for a follow-up");
+                                continue;
+                            }
+                        };
                         let mut mail = crate::compose::reminder(
                             &config.notices,
                             &e.login,
                             &e.target,
                             e.id,
                             &until,
+                            follow_up.as_ref(),
                         );
                         mail.body = dkim.sign(mail.body);
                         match store.remind_exemption(e.id, &mail, now).await {

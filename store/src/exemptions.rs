@@ -8,6 +8,18 @@
 //! task has marked it, so a lagging task can never extend a forward.
 //!
 //! Every transition commits together with its audit entry, in one transaction.
+//!
+//! **Follow-ups** (issue 9): while an exemption is active, its user may ask for one more — a
+//! follow-up — so that forwarding goes on without a gap (only one open *request* at a time,
+//! and at most one follow-up waiting behind the current exemption). A follow-up that is
+//! confirmed and approved becomes `active` with `valid_from` = the end of the current one and
+//! `valid_until` = `valid_from` + its days (at most `max_days`): no gap, no overlap. Which
+//! exemption forwards is decided at the moment of the decision: the one whose
+//! `valid_from <= now < valid_until`. Revoking the current exemption ends only that one:
+//! forwarding stops at once, and an approved follow-up stays scheduled for the period it was
+//! approved for (it does not move forward). A data-protection officer who revokes expects
+//! forwarding to stop now, and the follow-up's approvers approved exactly that period; the
+//! follow-up can be revoked on its own.
 
 use serde::Serialize;
 
@@ -26,7 +38,8 @@ pub enum ExemptionState {
     Requested,
     /// Target proven; waiting for approval.
     Confirmed,
-    /// Forwarding allowed until `valid_until`.
+    /// Approved and confirmed: forwarding allowed from `valid_from` (later than now for an
+    /// approved follow-up) until `valid_until`.
     Active,
     /// Ran out (or its confirmation code did).
     Expired,
@@ -126,11 +139,54 @@ pub struct Exemption {
     pub end_reason: Option<String>,
 }
 
+/// What a pending exemption still waits for before it becomes active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// The confirmation code sent to the private address.
+    Confirmation,
+    /// An admin's approval.
+    AdminApproval,
+    /// The data-protection officer's approval (when the policy requires it).
+    DpoApproval,
+}
+
 impl Exemption {
-    /// Active at `now`: state active and not past `valid_until`.
+    /// Active at `now`: state active, started (`valid_from`) and not past `valid_until`.
     #[must_use]
     pub fn is_active_at(&self, now: Millis) -> bool {
-        self.state == ExemptionState::Active && self.valid_until.is_some_and(|until| now < until)
+        self.state == ExemptionState::Active
+            && self.valid_from.is_some_and(|from| from <= now)
+            && self.valid_until.is_some_and(|until| now < until)
+    }
+
+    /// Approved as a follow-up but not started yet at `now`.
+    #[must_use]
+    pub fn is_scheduled_at(&self, now: Millis) -> bool {
+        self.state == ExemptionState::Active && self.valid_from.is_some_and(|from| now < from)
+    }
+
+    /// What a pending (requested or confirmed) exemption still waits for under `policy`;
+    /// empty for every other state.
+    #[must_use]
+    pub fn missing(&self, policy: &ExemptionPolicy) -> Vec<Missing> {
+        if !matches!(
+            self.state,
+            ExemptionState::Requested | ExemptionState::Confirmed
+        ) {
+            return Vec::new();
+        }
+        let mut missing = Vec::new();
+        if self.confirmed_at.is_none() {
+            missing.push(Missing::Confirmation);
+        }
+        if self.approved_by.is_none() {
+            missing.push(Missing::AdminApproval);
+        }
+        if policy.require_dpo && self.dpo_approved_by.is_none() {
+            missing.push(Missing::DpoApproval);
+        }
+        missing
     }
 }
 
@@ -303,24 +359,35 @@ macro_rules! end {
 }
 
 /// Moves exemption `$id` to active when it is confirmed and approved (by the DPO too, when
-/// required); evaluates to whether it did.
+/// required); evaluates to whether it did. A follow-up starts when the user's current
+/// exemption ends (no gap, no overlap); its length is its days, at most the policy's maximum.
 macro_rules! activate_if_ready {
     ($tx:ident, $id:expr, $login:expr, $policy:expr, $now:expr) => {{
-        let (state, approved, dpo, days): (String, Option<String>, Option<String>, i64) =
-            sqlx::query_as("SELECT state, approved_by, dpo_approved_by, days FROM exemptions WHERE id = $1")
+        let (user_id, state, approved, dpo, days): (i64, String, Option<String>, Option<String>, i64) =
+            sqlx::query_as("SELECT user_id, state, approved_by, dpo_approved_by, days FROM exemptions WHERE id = $1")
                 .bind($id)
                 .fetch_one(&mut *$tx)
                 .await?;
         let ready = state == "confirmed" && approved.is_some() && (!$policy.require_dpo || dpo.is_some());
         if ready {
-            let until = $now + days * DAY;
+            let (current_end,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MAX(valid_until) FROM exemptions
+                 WHERE user_id = $1 AND id <> $2 AND state = 'active' AND valid_until > $3",
+            )
+            .bind(user_id)
+            .bind($id)
+            .bind($now)
+            .fetch_one(&mut *$tx)
+            .await?;
+            let from = current_end.map_or($now, |end| end.max($now));
+            let until = from + days.min($policy.max_days) * DAY;
             sqlx::query("UPDATE exemptions SET state = 'active', valid_from = $1, valid_until = $2 WHERE id = $3")
-                .bind($now)
+                .bind(from)
                 .bind(until)
                 .bind($id)
                 .execute(&mut *$tx)
                 .await?;
-            record!($tx, audit("system", "activated", $id, $login, serde_json::json!({ "valid_until": until })), $now);
+            record!($tx, audit("system", "activated", $id, $login, serde_json::json!({ "valid_from": from, "valid_until": until })), $now);
         }
         ready
     }};
@@ -332,8 +399,9 @@ impl Store {
     ///
     /// # Errors
     /// `NotFound` for unknown logins; `Forbidden` when `by` may not ask for this user;
-    /// `Invalid` for a policy violation; `Conflict` when the user already has an open
-    /// exemption.
+    /// `Invalid` for a policy violation; `Conflict` when the user already has a pending
+    /// request, or an active exemption *and* a follow-up to it (one active exemption without
+    /// a follow-up allows this request as its follow-up).
     pub async fn request_exemption(
         &self,
         request: &ExemptionRequest,
@@ -376,18 +444,33 @@ impl Store {
             if ours.is_some() {
                 return Err(invalid("the target must be a private address, not one of ours"));
             }
-            let open: Option<(i64,)> = sqlx::query_as(
-                "SELECT id FROM exemptions WHERE user_id = $1
-                 AND (state IN ('requested', 'confirmed') OR (state = 'active' AND valid_until > $2))",
+            let open: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, state FROM exemptions WHERE user_id = $1
+                 AND (state IN ('requested', 'confirmed') OR (state = 'active' AND valid_until > $2))
+                 ORDER BY id",
             )
             .bind(user.id)
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-            if let Some((open,)) = open {
+            if let Some((pending, state)) = open.iter().find(|(_, state)| state != "active") {
                 return Err(Error::new(
                     ErrorKind::Conflict,
-                    format!("{} already has an open exemption ({open}); revoke it first", user.login),
+                    format!(
+                        "{} already has a pending exemption request ({pending}, {state}); \
+                         one request at a time: finish or revoke it first",
+                        user.login
+                    ),
+                ));
+            }
+            if let [(current, _), (follow_up, _), ..] = open.as_slice() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{} already has a follow-up exemption ({follow_up}) after exemption {current}; \
+                         request another when {follow_up} has started",
+                        user.login
+                    ),
                 ));
             }
             let (id,): (i64,) = sqlx::query_as(
@@ -546,7 +629,8 @@ impl Store {
         self.exemption(id).await
     }
 
-    /// Ends an exemption at once: by an admin, the data-protection officer or the user.
+    /// Ends an exemption at once: by an admin, the data-protection officer or the user. Its
+    /// follow-up, if any, is not touched (see the module docs).
     ///
     /// # Errors
     /// `Forbidden` for other staff; `Invalid` when it has already ended.
@@ -612,7 +696,8 @@ impl Store {
     ) -> Result<Vec<Exemption>> {
         let rows: Vec<Row> = with_pool!(&self.db, read pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE e.state = 'active' AND e.reminded_at IS NULL AND e.valid_until > $1 AND e.valid_until <= $2"
+                "{SELECT} WHERE e.state = 'active' AND e.reminded_at IS NULL AND e.valid_from <= $1
+                 AND e.valid_until > $1 AND e.valid_until <= $2"
             )))
             .bind(now)
             .bind(now + window)
@@ -671,16 +756,40 @@ impl Store {
         Ok(rows.into_iter().map(Row::exemption).collect())
     }
 
-    /// The exemption under which `user_id`'s mail may be forwarded at `now`, if any.
+    /// The exemption under which `user_id`'s mail may be forwarded at `now`, if any: the
+    /// active one whose period contains `now` (a follow-up counts only from its start).
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn active_exemption(&self, user_id: i64, now: Millis) -> Result<Option<Exemption>> {
         let row: Option<Row> = with_pool!(&self.db, read pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE e.user_id = $1 AND e.state = 'active' AND e.valid_until > $2"
+                "{SELECT} WHERE e.user_id = $1 AND e.state = 'active' AND e.valid_from <= $2
+                 AND e.valid_until > $2 ORDER BY e.valid_from DESC LIMIT 1"
             )))
             .bind(user_id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(Row::exemption))
+    }
+}
+
+impl Store {
+    /// The follow-up of exemption `id`: an exemption of the same user requested after it that
+    /// is still pending, or approved and not yet ended at `now`.
+    ///
+    /// # Errors
+    /// `NotFound` when `id` does not exist; `Unavailable` when the database fails.
+    pub async fn follow_up(&self, id: i64, now: Millis) -> Result<Option<Exemption>> {
+        let row: Option<Row> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE e.user_id = (SELECT user_id FROM exemptions WHERE id = $1) AND e.id > $1
+                 AND (e.state IN ('requested', 'confirmed') OR (e.state = 'active' AND e.valid_until > $2))
+                 ORDER BY e.id LIMIT 1"
+            )))
+            .bind(id)
             .bind(now)
             .fetch_optional(pool)
             .await?

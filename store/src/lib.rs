@@ -43,7 +43,7 @@ pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
-    Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, QueuedMail,
+    Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing, QueuedMail,
 };
 pub use mailbox::{Entry, FlagOp, FlagUpdate, Mailbox, SPECIAL_USE};
 pub use messages::{

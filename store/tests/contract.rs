@@ -53,6 +53,7 @@ contract!(
     exemption_four_eyes_and_dpo,
     exemption_policy_is_enforced,
     exemption_codes_lock_and_expire,
+    exemption_follow_ups_continue_without_gap,
     queue_leases_deliver_each_job_once,
     queue_leases_expire_and_outcomes_are_recorded,
     exemption_reminders_are_queued_once,
@@ -855,6 +856,7 @@ mod exemption_contract {
             ExemptionState::Confirmed,
             "the DPO has not approved yet"
         );
+        assert_eq!(e.missing(&p), [store::Missing::DpoApproval]);
         let e = store
             .approve_exemption(e.id, "dora", &p, T0 + 10)
             .await
@@ -1162,6 +1164,164 @@ async fn exemption_policy_is_enforced(db: &TestDb) {
 }
 async fn exemption_codes_lock_and_expire(db: &TestDb) {
     exemption_contract::codes_lock_and_expire(db).await;
+}
+
+/// Issue 9, part 7: a follow-up requested while an exemption is active starts when it ends —
+/// no gap, no overlap — and the exemption that forwards is the one whose period holds "now".
+async fn exemption_follow_ups_continue_without_gap(db: &TestDb) {
+    use exemption_contract::{mail, people, policy, request};
+    use store::{Confirmation, ExemptionState, Missing};
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    const T0: i64 = 1_800_000_000_000;
+    let store = db.open().await;
+    people(&store).await;
+    let p = policy();
+    let anna = store.user_by_login("anna").await.expect("anna");
+    let activate = |id: i64, at: i64| {
+        let store = store.clone();
+        let p = p.clone();
+        async move {
+            store
+                .approve_exemption(id, "admin1", &p, at)
+                .await
+                .expect("approve");
+            let Confirmation::Accepted(e) = store
+                .confirm_exemption(id, "h", &p, at)
+                .await
+                .expect("confirm")
+            else {
+                panic!("right code refused");
+            };
+            e
+        }
+    };
+    let ask = |days: i64, at: i64| {
+        let store = store.clone();
+        let p = p.clone();
+        async move {
+            store
+                .request_exemption(
+                    &request("anna", "anna", "a@example.net", days),
+                    &p,
+                    "h",
+                    mail,
+                    at,
+                )
+                .await
+        }
+    };
+    let first = ask(7, T0).await.expect("first");
+    let first = activate(first.id, T0).await;
+    assert_eq!(
+        (first.state, first.valid_from, first.valid_until),
+        (ExemptionState::Active, Some(T0), Some(T0 + 7 * DAY))
+    );
+
+    // While it is active, one follow-up may be asked for — but only one request at a time.
+    let second = ask(10, T0 + DAY).await.expect("follow-up");
+    assert_eq!(
+        second.missing(&p),
+        [Missing::Confirmation, Missing::AdminApproval]
+    );
+    let err = ask(5, T0 + DAY)
+        .await
+        .expect_err("a second pending request");
+    assert!(err.is_conflict(), "{err}");
+    assert!(err.to_string().contains("pending"), "{err}");
+    assert_eq!(
+        store
+            .follow_up(first.id, T0 + DAY)
+            .await
+            .expect("follow-up")
+            .map(|e| e.id),
+        Some(second.id)
+    );
+
+    // Approved and confirmed, it starts exactly when the first ends and lasts its days.
+    // (within the code's validity of a day)
+    let second = activate(second.id, T0 + DAY + 1000).await;
+    assert_eq!(
+        (second.state, second.valid_from, second.valid_until),
+        (
+            ExemptionState::Active,
+            Some(T0 + 7 * DAY),
+            Some(T0 + 17 * DAY)
+        )
+    );
+    assert!(second.is_scheduled_at(T0 + 2 * DAY));
+    assert!(!second.is_active_at(T0 + 2 * DAY));
+    let err = ask(5, T0 + 2 * DAY)
+        .await
+        .expect_err("a third while a follow-up waits");
+    assert!(err.is_conflict(), "{err}");
+    assert!(err.to_string().contains("follow-up"), "{err}");
+
+    let forwarding = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .active_exemption(anna.id, at)
+                .await
+                .expect("active")
+                .map(|e| e.id)
+        }
+    };
+    assert_eq!(forwarding(T0 + 7 * DAY - 1).await, Some(first.id));
+    assert_eq!(forwarding(T0 + 7 * DAY).await, Some(second.id));
+    assert_eq!(forwarding(T0 + 17 * DAY - 1).await, Some(second.id));
+    assert_eq!(forwarding(T0 + 17 * DAY).await, None);
+
+    // Only a started exemption is reminded of its end, even when the follow-up ends soon too.
+    let due = store
+        .exemptions_to_remind(T0 + 6 * DAY, 20 * DAY)
+        .await
+        .expect("due");
+    assert_eq!(due.iter().map(|e| e.id).collect::<Vec<_>>(), [first.id]);
+
+    // Revoking the current one stops forwarding now; the follow-up keeps its period.
+    let revoked = store
+        .revoke_exemption(first.id, "dora", T0 + 3 * DAY)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        (revoked.state, revoked.ended_at, revoked.ended_by.as_deref()),
+        (ExemptionState::Revoked, Some(T0 + 3 * DAY), Some("dora"))
+    );
+    let kept = store.exemption(second.id).await.expect("second");
+    assert_eq!(
+        (kept.state, kept.valid_from, kept.valid_until),
+        (
+            ExemptionState::Active,
+            Some(T0 + 7 * DAY),
+            Some(T0 + 17 * DAY)
+        )
+    );
+    assert_eq!(forwarding(T0 + 3 * DAY + 1).await, None);
+    assert_eq!(forwarding(T0 + 7 * DAY).await, Some(second.id));
+
+    // The follow-up is now the one to follow: a third starts when the second ends.
+    let third = ask(3, T0 + 4 * DAY)
+        .await
+        .expect("follow-up of the follow-up");
+    let third = activate(third.id, T0 + 4 * DAY).await;
+    assert_eq!(
+        (third.valid_from, third.valid_until),
+        (Some(T0 + 17 * DAY), Some(T0 + 20 * DAY))
+    );
+    // Expiry ends each at its own end.
+    let expired = store
+        .expire_exemptions(T0 + 17 * DAY)
+        .await
+        .expect("expire");
+    assert_eq!(
+        expired.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [second.id]
+    );
+    assert_eq!(forwarding(T0 + 17 * DAY).await, Some(third.id));
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        store::AuditCheck::Intact { .. }
+    ));
 }
 
 fn queued(n: usize) -> store::QueuedMail {

@@ -57,3 +57,28 @@ pub fn skip(what: &str) {
     assert!(!in_ci(), "{what} is required under CI=true");
     let _ = writeln!(std::io::stderr(), "SKIPPED: {what}");
 }
+
+/// Whether `text` holds an RFC 3339 / ISO 8601 date-time ("2026-12-30T19:28"): what no text
+/// a person reads may show (issue 9, part 6).
+#[must_use]
+pub fn contains_rfc3339(text: &str) -> bool {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd";
+    text.as_bytes().windows(SHAPE.len()).any(|w| {
+        w.iter().zip(SHAPE).all(|(&b, &s)| match s {
+            b'd' => b.is_ascii_digit(),
+            _ => b == s,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_is_recognised() {
+        assert!(super::contains_rfc3339("bis 2026-12-30T19:28:01.985Z."));
+        assert!(!super::contains_rfc3339(
+            "bis 30. Dezember 2026, 20:28 Uhr."
+        ));
+        assert!(!super::contains_rfc3339("2026-12-30 19:28"));
+    }
+}

@@ -132,6 +132,24 @@ impl Sink {
         );
     }
 
+    /// Waits up to 30 seconds until a message for which `wanted` holds arrived; returns it
+    /// (when other mail may arrive too, in any order).
+    ///
+    /// # Panics
+    /// When none does.
+    pub async fn wait_until(&self, wanted: impl Fn(&Received) -> bool) -> Received {
+        for _ in 0..300 {
+            if let Some(found) = self.received().into_iter().find(|m| wanted(m)) {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "none of the {} messages the sink received is the one wanted",
+            self.received().len()
+        );
+    }
+
     /// Stops listening (the port is free again).
     pub fn stop(self) {
         self.task.abort();

@@ -317,3 +317,251 @@ async fn queue_list_retry_and_drop() {
     let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
     assert!(audit.contains("queue.dropped"), "{audit}");
 }
+
+/// `exemption list --json`, as a map from id to exemption.
+fn listed(config: &std::path::Path) -> std::collections::HashMap<i64, serde_json::Value> {
+    let list: serde_json::Value =
+        serde_json::from_str(&ratspost_ok(config, &["exemption", "list", "--json"], None))
+            .expect("json");
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|e| (e["id"].as_i64().expect("id"), e.clone()))
+        .collect()
+}
+
+/// `exemption request` for anna to `to`, by anna; its text output.
+fn request(config: &std::path::Path, to: &str, days: &str) -> std::process::Output {
+    ratspost(
+        config,
+        &[
+            "exemption",
+            "request",
+            "--user",
+            "anna",
+            "--to",
+            to,
+            "--days",
+            days,
+            "--reason",
+            "Elternzeit",
+            "--by",
+            "anna",
+        ],
+        None,
+    )
+}
+
+/// Issue 9, parts 6 and 7: every state change says what is still missing, dates are German
+/// local time (never RFC 3339) in text and mails, the list shows the DPO's approval and when
+/// a revoked exemption really ended; a follow-up requested while one is active starts when
+/// it ends, and revoking the current one leaves the follow-up as approved.
+async fn states_dates_and_follow_ups(db: TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("[exemptions]\nrequire_dpo = true\n");
+    std::fs::write(&config, text).expect("config");
+    enrol(&config, "anna", "anna@stadt.test", "pw-anna-1");
+    for (login, role) in [("admin1", "admin"), ("admin2", "admin"), ("dora", "dpo")] {
+        ratspost_ok(
+            &config,
+            &[
+                "user",
+                "add",
+                login,
+                "--name",
+                login,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            Some("pw-staff\n"),
+        );
+    }
+    let run = |args: &[&str]| ratspost_ok(&config, args, None);
+
+    // Request: everything still missing.
+    let out = request(&config, "anna.privat@example.net", "14");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        said.contains(
+            "waiting for the address to be confirmed and for approval by an admin and by the \
+             data-protection officer"
+        ),
+        "{said}"
+    );
+    let first = *listed(&config).keys().next().expect("one exemption");
+    let id1 = first.to_string();
+    let (_, _, _, mail) = confirmation_mail(&db, first).await;
+    assert!(
+        mail.contains("Er gilt bis ") && mail.contains(" Uhr."),
+        "the code's validity in local time: {mail}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&mail), "{mail}");
+    let code = code_in(&mail, "Bestätigungscode:");
+
+    let said = run(&["exemption", "approve", &id1, "--by", "admin1"]);
+    assert!(
+        said.contains(
+            "approved by admin1; waiting for the address to be confirmed and for approval by \
+             the data-protection officer"
+        ),
+        "{said}"
+    );
+    let said = run(&["exemption", "confirm", &id1, &code]);
+    assert!(
+        said.contains("address confirmed; waiting for approval by the data-protection officer"),
+        "{said}"
+    );
+    let said = run(&["exemption", "approve", &id1, "--by", "dora"]);
+    assert!(
+        said.contains("approved by dora; active until ") && said.contains(" Uhr"),
+        "{said}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&said), "{said}");
+
+    let e1 = listed(&config)[&first].clone();
+    assert_eq!(e1["state"], "active");
+    assert_eq!(e1["dpo_approved_by"], "dora");
+    assert_eq!(e1["waiting_for"], serde_json::json!([]));
+    assert!(
+        e1["dpo_approved_at_rfc3339"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{e1}"
+    );
+    let table = run(&["exemption", "list"]);
+    assert!(
+        table.contains("dora (data-protection officer) on ")
+            && table.contains("admin1 (admin) on "),
+        "the list shows both approvals: {table}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&table), "{table}");
+
+    // A follow-up while the first is active; one pending request at a time.
+    let out = request(&config, "anna.neu@example.org", "5");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        said.contains(&format!("follow-up of exemption {first}")),
+        "{said}"
+    );
+    let second = listed(&config)
+        .keys()
+        .copied()
+        .max()
+        .expect("the follow-up");
+    assert_ne!(second, first);
+    let third = request(&config, "anna.dritte@example.org", "5");
+    assert_eq!(third.status.code(), Some(1), "{third:?}");
+    assert!(
+        String::from_utf8_lossy(&third.stderr).contains("pending exemption request"),
+        "{third:?}"
+    );
+
+    let id2 = second.to_string();
+    let (_, _, _, mail) = confirmation_mail(&db, second).await;
+    run(&[
+        "exemption",
+        "confirm",
+        &id2,
+        &code_in(&mail, "Bestätigungscode:"),
+    ]);
+    run(&["exemption", "approve", &id2, "--by", "admin2"]);
+    let said = run(&["exemption", "approve", &id2, "--by", "dora"]);
+    assert!(
+        said.contains("approved as a follow-up: active from "),
+        "{said}"
+    );
+    let all = listed(&config);
+    let (e1, e2) = (&all[&first], &all[&second]);
+    assert_eq!(e2["state"], "active");
+    assert_eq!(e2["scheduled"], true);
+    assert_eq!(e2["follows"], first);
+    assert_eq!(e1["follow_up"], second);
+    assert_eq!(
+        e2["valid_from"], e1["valid_until"],
+        "the follow-up starts exactly when the first ends"
+    );
+    assert_eq!(
+        e2["valid_until"].as_i64().expect("until") - e2["valid_from"].as_i64().expect("from"),
+        5 * 24 * 60 * 60 * 1000
+    );
+
+    // Revoking the first stops it now; the follow-up keeps its period.
+    let said = run(&["exemption", "revoke", &id1, "--by", "admin2"]);
+    assert!(
+        said.contains(&format!("Exemption {first} revoked by admin2 on ")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "Its follow-up, exemption {second}, is not affected"
+        )),
+        "{said}"
+    );
+    let all = listed(&config);
+    let (e1, e2) = (&all[&first], &all[&second]);
+    assert_eq!(e1["state"], "revoked");
+    assert_eq!(e1["ended_by"], "admin2");
+    assert_ne!(e1["ended_at"], e1["valid_until"]);
+    assert!(
+        e1["ends_rfc3339"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{e1}"
+    );
+    assert_eq!(
+        (e2["state"].as_str(), e2["scheduled"].as_bool()),
+        (Some("active"), Some(true))
+    );
+    let table = run(&["exemption", "list"]);
+    let block = table
+        .split("Exemption ")
+        .find(|b| b.starts_with(&format!("{first}:")))
+        .expect("the first in the list");
+    assert!(block.contains("revoked by admin2 on "), "{block}");
+    let planned_end = e1["valid_until"].as_i64().expect("until");
+    let (_, period) = block.split_once("period:").expect("period");
+    let ended_shown = period.lines().next().unwrap_or_default();
+    assert!(
+        !ended_shown.contains(&webui_date(planned_end)),
+        "a revoked exemption shows when it ended, not its planned end: {block}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&table), "{table}");
+
+    // The other text listings write local time too; their --json keeps RFC 3339 or numbers.
+    for listing in [
+        &["user", "list"][..],
+        &["audit", "list"],
+        &["queue", "list"],
+        &["message", "list"],
+    ] {
+        let text = run(listing);
+        assert!(
+            !ratspost_tests::contains_rfc3339(&text),
+            "{listing:?}: {text}"
+        );
+    }
+    assert!(run(&["user", "list"]).contains(" Uhr"));
+    assert!(run(&["audit", "list"]).contains(" Uhr"));
+}
+
+/// A date as the CLI writes it by default.
+fn webui_date(millis: i64) -> String {
+    webui::datetime::Dates::default().millis(millis)
+}
+
+#[tokio::test]
+async fn state_changes_dates_and_follow_ups_sqlite() {
+    states_dates_and_follow_ups(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn state_changes_dates_and_follow_ups_postgres() {
+    if let Some(db) = TestDb::postgres("exemption_states_follow_ups").await {
+        states_dates_and_follow_ups(db).await;
+    }
+}

@@ -487,3 +487,228 @@ async fn bounces_to_the_srs_address_reach_the_mailbox_owner() {
     assert_eq!(r.code, 550, "{r:?}");
     s.stop().await;
 }
+
+/// Issue 9, parts 6 and 7: the reminder says that a follow-up exists, dates in the reminder
+/// and in notices are German local time (never RFC 3339), and when the current exemption
+/// ends its approved follow-up forwards at once — decided at the moment a message arrives.
+/// The passing of days is simulated by moving the stored periods (raw SQL), as the daemon
+/// reads the real clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_forwards_without_gap_and_dates_are_local() {
+    const NEXT: &str = "anna.neu@example.org";
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        "[exemptions]\nreminder_days = 3\ncheck_interval_secs = 1\n",
+    )
+    .await;
+    let first = exempt(&s).await;
+    let policy = &s.config.exemptions.policy;
+    let now = store::now_millis();
+    let second = s
+        .store
+        .request_exemption(
+            &ExemptionRequest {
+                login: "anna".into(),
+                target: NEXT.into(),
+                days: 5,
+                reason: "Test".into(),
+                by: "anna".into(),
+            },
+            policy,
+            "code-2",
+            |id| relay::compose::confirmation(&s.config.notices, id, "anna", NEXT, "0", 5, "-"),
+            now,
+        )
+        .await
+        .expect("a follow-up while the first is active")
+        .id;
+
+    // The first ends within a day: the reminder says a follow-up is already requested.
+    let end = now + DAY;
+    store::testing::raw_execute(
+        &s.store,
+        &format!("UPDATE exemptions SET valid_until = {end} WHERE id = {first}"),
+    )
+    .await;
+    let got = sink
+        .wait_until(|m| {
+            String::from_utf8_lossy(&m.data).contains("Subject: Ihre Weiterleitung endet bald")
+        })
+        .await;
+    assert_eq!(got.rcpt, [PRIVATE]);
+    let reminder = mail_parser::MessageParser::default()
+        .parse(got.data.as_slice())
+        .expect("MIME");
+    let text = reminder.body_text(0).expect("text").into_owned();
+    let local_end = webui::datetime::Dates::default().millis(end);
+    assert!(
+        text.contains(&format!("endet am {local_end}.")),
+        "{local_end:?} missing: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Anschlussausnahme (Nr. {second}) ist bereits beantragt"
+        )),
+        "{text}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&text), "{text}");
+
+    // Approved, the follow-up waits for the first's end; until then the first forwards.
+    s.store
+        .approve_exemption(second, "admin1", policy, now)
+        .await
+        .expect("approve");
+    let Confirmation::Accepted(e) = s
+        .store
+        .confirm_exemption(second, "code-2", policy, now)
+        .await
+        .expect("confirm")
+    else {
+        panic!("right code refused");
+    };
+    assert_eq!(
+        (e.valid_from, e.valid_until),
+        (Some(end), Some(end + 5 * DAY))
+    );
+    let secret = message(
+        "secret9",
+        "Frau Claudia Peters, geb. 12.03.1975, Steuer-ID 86095742719, Diagnose F32.1.",
+    );
+    send(&s, &secret).await;
+    let got = sink
+        .wait_until(|m| {
+            String::from_utf8_lossy(&m.data).contains("Subject: Vertrauliche Nachricht von")
+        })
+        .await;
+    assert_eq!(got.rcpt, [PRIVATE], "the first still forwards");
+    let notice = mail_parser::MessageParser::default()
+        .parse(got.data.as_slice())
+        .expect("MIME");
+    let text = notice.body_text(0).expect("text").into_owned();
+    let html = notice.body_html(0).expect("html").into_owned();
+    assert!(
+        text.contains("Datum: 22. November 2026, 10:00 Uhr"),
+        "the original's date in local time: {text}"
+    );
+    assert!(
+        text.contains("Der Link gilt bis ") && text.contains(" Uhr."),
+        "{text}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&text), "{text}");
+    assert!(!ratspost_tests::contains_rfc3339(&html), "{html}");
+
+    // A day later (simulated: both periods moved back by the same amount, keeping them
+    // adjacent): the first has ended and the follow-up forwards — no gap.
+    let shift = end - store::now_millis() + 1000;
+    store::testing::raw_execute(
+        &s.store,
+        &format!(
+            "UPDATE exemptions SET valid_from = valid_from - {shift}, valid_until = valid_until - {shift} \
+             WHERE id IN ({first}, {second})"
+        ),
+    )
+    .await;
+    send(&s, &message("clean9", "Die Sitzung beginnt um 17 Uhr.")).await;
+    let forwarded = sink
+        .wait_until(|m| String::from_utf8_lossy(&m.data).contains("clean9@upstream.test"))
+        .await;
+    assert_eq!(forwarded.rcpt, [NEXT], "the follow-up forwards now");
+    let decided = s
+        .store
+        .list_audit(0, 500)
+        .await
+        .expect("audit")
+        .into_iter()
+        .rfind(|a| a.action == "forward.decided")
+        .expect("decision");
+    assert_eq!(decided.details["target"], NEXT);
+    assert!(
+        decided.subjects.contains(&format!("exemption:{second}")),
+        "{decided:?}"
+    );
+    s.stop().await;
+}
+
+/// Issue 9, part 7: a forward queued under an exemption just before it ran out, and retried
+/// after the end, still leaves when the follow-up to the same address took over without a
+/// gap (the delivery worker's re-check at delivery time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_forward_leaves_under_the_follow_up() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let addr = sink.addr;
+    let s = server(TestDb::sqlite(), &addr.to_string(), "").await;
+    let first = exempt(&s).await;
+    let policy = &s.config.exemptions.policy;
+    let now = store::now_millis();
+    let second = s
+        .store
+        .request_exemption(
+            &ExemptionRequest {
+                login: "anna".into(),
+                target: PRIVATE.into(),
+                days: 5,
+                reason: "Test".into(),
+                by: "anna".into(),
+            },
+            policy,
+            "code-2",
+            |id| relay::compose::confirmation(&s.config.notices, id, "anna", PRIVATE, "0", 5, "-"),
+            now,
+        )
+        .await
+        .expect("follow-up")
+        .id;
+    s.store
+        .approve_exemption(second, "admin1", policy, now)
+        .await
+        .expect("approve");
+    s.store
+        .confirm_exemption(second, "code-2", policy, now)
+        .await
+        .expect("confirm");
+    // The provider is down: the forward waits in the queue under the first exemption.
+    sink.stop();
+    send(&s, &message("late9", "Die Sitzung beginnt um 17 Uhr.")).await;
+    let queued = || async {
+        s.store
+            .list_outbound(50)
+            .await
+            .expect("jobs")
+            .into_iter()
+            .find(|j| j.kind == "forward")
+    };
+    for _ in 0..100 {
+        if queued().await.is_some_and(|j| j.attempts > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = queued().await.expect("the forward is queued");
+    assert_eq!(job.exemption_id, Some(first));
+    // Days pass (simulated): the first ran out, the follow-up took over without a gap.
+    let end = s
+        .store
+        .exemption(first)
+        .await
+        .expect("first")
+        .valid_until
+        .expect("until");
+    let shift = end - store::now_millis() + 1000;
+    store::testing::raw_execute(
+        &s.store,
+        &format!(
+            "UPDATE exemptions SET valid_from = valid_from - {shift}, valid_until = valid_until - {shift} \
+             WHERE id IN ({first}, {second})"
+        ),
+    )
+    .await;
+    let sink = Sink::start_on(addr, SinkOptions::default()).await;
+    let got = sink
+        .wait_until(|m| String::from_utf8_lossy(&m.data).contains("late9@upstream.test"))
+        .await;
+    assert_eq!(got.rcpt, [PRIVATE]);
+    s.stop().await;
+}

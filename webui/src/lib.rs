@@ -10,12 +10,15 @@
 //! - `pages.rs`: the askama templates (HTML escaped by default).
 //! - `errors.rs`: every other error (unknown path, wrong method, rejected form, panic) as
 //!   a German page in the site layout with a way back.
+//! - [`datetime`]: dates as people read them (local time, German) and as machines read them;
+//!   the relay takes its dates from here too, so there is one way to write a date.
 //!
 //! Served over HTTPS only ([`serve`]); every response carries headers that keep it out of
 //! caches and frames, forbid scripts, and send referrers to this origin only
 //! (`Referrer-Policy: same-origin`: the link token is in the URL, and our own form POSTs
 //! need a real `Origin` for the CSRF check — see `session.rs` for why not `no-referrer`).
 
+pub mod datetime;
 mod errors;
 mod login;
 mod message;
@@ -45,6 +48,8 @@ pub struct Web {
     pub session_ttl: Duration,
     /// Pause after a failed login, so guessing is slow.
     pub login_failure_delay: Duration,
+    /// Dates on the pages are local time of this zone.
+    pub time_zone: datetime::Zone,
 }
 
 /// The client's address, added to every request by [`serve`].

@@ -71,12 +71,16 @@ fn mime(part: &mail_parser::MessagePart<'_>) -> String {
     )
 }
 
-/// The message for display.
-pub(crate) fn show(raw: &[u8]) -> Shown {
+/// The message for display; its date in local time of `zone`.
+pub(crate) fn show(raw: &[u8], zone: crate::datetime::Zone) -> Shown {
+    let dates = crate::datetime::Dates::new(zone, crate::datetime::Language::German);
     parse_guarded(raw, |m| Shown {
         from: addresses(m.from()),
         to: addresses(m.to()),
-        date: m.date().map(|d| d.to_rfc822()).unwrap_or_default(),
+        date: m
+            .date()
+            .map(|d| dates.seconds(d.to_timestamp()))
+            .unwrap_or_default(),
         subject: m.subject().unwrap_or("(ohne Betreff)").to_owned(),
         text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         attachments: m
@@ -122,8 +126,10 @@ Content-Disposition: attachment; filename=\"akte.pdf\"\r\nContent-Transfer-Encod
 
     #[test]
     fn headers_text_and_attachments_are_shown() {
-        let s = show(MAIL);
+        let s = show(MAIL, crate::datetime::Zone::BERLIN);
         assert_eq!(s.from, "Amt <amt@stadt.test>");
+        // Sent at 10:00 +0100: shown in Berlin time, not as an RFC date.
+        assert_eq!(s.date, "2. November 2026, 10:00 Uhr");
         assert_eq!(s.subject, "Bescheid");
         assert!(s.text.contains("Steuer-ID 12345678903 <script>"));
         assert_eq!(s.attachments.len(), 1);

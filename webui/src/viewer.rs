@@ -97,7 +97,7 @@ pub(crate) async fn message(
                 name: &user.session.name,
                 csrf: &user.session.csrf,
                 token: &token,
-                shown: &message::show(&raw),
+                shown: &message::show(&raw, web.time_zone),
             },
         ),
         Err(page) => page,

@@ -1,10 +1,10 @@
 //! `ratspost app-password create|list|revoke`: one password per device, so losing a phone
 //! means revoking that phone alone. Creation and revocation are audited.
 
+use super::AppPasswordCommand;
 use super::actor::{May, prove};
 use super::readable::Readable as _;
 use super::user::audit;
-use super::{AppPasswordCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
 
@@ -67,16 +67,17 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
             } else if list.is_empty() {
                 println!("{} has no app passwords", user.login);
             } else {
+                let dates = config.dates();
                 println!(
-                    "{:<24} {:<25} {:<25} LAST IP",
+                    "{:<24} {:<30} {:<30} LAST IP",
                     "LABEL", "CREATED", "LAST USED"
                 );
                 for a in list {
                     println!(
-                        "{:<24} {:<25} {:<25} {}",
+                        "{:<24} {:<30} {:<30} {}",
                         a.label,
-                        rfc3339(a.created_at),
-                        a.last_used_at.map_or_else(|| "never".to_owned(), rfc3339),
+                        dates.millis(a.created_at),
+                        dates.or(a.last_used_at, "never"),
                         a.last_ip.unwrap_or_else(|| "-".to_owned())
                     );
                 }

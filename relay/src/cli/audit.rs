@@ -4,8 +4,10 @@ use std::io::Write as _;
 
 use store::{AuditCheck, AuditEntry};
 
+use webui::datetime::{Dates, rfc3339};
+
 use super::readable::Readable as _;
-use super::{AuditCommand, ExportFormat, rfc3339};
+use super::{AuditCommand, ExportFormat};
 use crate::config::Config;
 use crate::setup::open_store;
 
@@ -14,7 +16,7 @@ const PAGE: i64 = 1000;
 pub(super) async fn run(config: &Config, cmd: AuditCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let result = match cmd {
-        AuditCommand::List { json, limit } => list(&store, json, limit).await,
+        AuditCommand::List { json, limit } => list(&store, json, limit, config.dates()).await,
         AuditCommand::Verify => verify(&store).await,
         AuditCommand::Export { format } => export(&store, format).await,
     };
@@ -40,7 +42,12 @@ async fn each(
     }
 }
 
-async fn list(store: &store::Store, json: bool, limit: Option<i64>) -> anyhow::Result<()> {
+async fn list(
+    store: &store::Store,
+    json: bool,
+    limit: Option<i64>,
+    dates: Dates,
+) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     each(store, |e| {
         entries.push(e.clone());
@@ -56,14 +63,14 @@ async fn list(store: &store::Store, json: bool, limit: Option<i64>) -> anyhow::R
         return Ok(());
     }
     println!(
-        "{:>6} {:<24} {:<12} {:<26} {:<30} DETAILS",
+        "{:>6} {:<30} {:<12} {:<26} {:<30} DETAILS",
         "SEQ", "TIME", "ACTOR", "ACTION", "SUBJECTS"
     );
     for e in entries {
         println!(
-            "{:>6} {:<24} {:<12} {:<26} {:<30} {}",
+            "{:>6} {:<30} {:<12} {:<26} {:<30} {}",
             e.seq,
-            rfc3339(e.at),
+            dates.millis(e.at),
             e.actor,
             e.action,
             e.subjects.join(","),

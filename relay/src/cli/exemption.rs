@@ -3,14 +3,20 @@
 //! The confirmation code is generated here, sent only inside the queued confirmation mail to
 //! the private address, and stored only as a hash: neither the requester nor an admin ever
 //! sees it, so confirming proves the address.
+//!
+//! Every state change prints the new state and what is still missing ("approved by dora;
+//! waiting for the address to be confirmed"); dates are local time (`time_zone`), while
+//! `--json` keeps the stored fields (epoch milliseconds) and adds RFC 3339 ones.
 
 use rand::Rng as _;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use store::{Confirmation, Exemption, ExemptionRequest};
+use store::{Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing};
+use webui::datetime::{Dates, rfc3339};
 
+use super::ExemptionCommand;
 use super::actor::{May, prove};
 use super::readable::Readable as _;
-use super::{ExemptionCommand, rfc3339};
 use crate::compose;
 use crate::config::Config;
 use crate::setup::open_store;
@@ -40,6 +46,7 @@ async fn execute(
 ) -> anyhow::Result<()> {
     let policy = &config.exemptions.policy;
     let now = store::now_millis();
+    let dates = config.dates();
     match cmd {
         ExemptionCommand::Request {
             user,
@@ -58,7 +65,7 @@ async fn execute(
                 reason,
                 by: requester.login,
             };
-            let expires = rfc3339(now + policy.code_ttl);
+            let expires = dates.millis(now + policy.code_ttl);
             let signer = crate::dkim::Signer::load(config)?;
             let e = store
                 .request_exemption(
@@ -85,14 +92,32 @@ async fn execute(
                     "user {}",
                     request.login.trim().to_ascii_lowercase()
                 ))?;
+            let list = store.list_exemptions().await.readable()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Shown::new(&e, &list, policy, now))?
+                );
             } else {
                 println!(
-                    "Exemption {} requested for {} -> {} ({} days). A confirmation code was queued to {}; \
-                     it must be confirmed with `ratspost exemption confirm {} CODE` and approved by an admin.",
-                    e.id, e.login, e.target, e.days, e.target, e.id
+                    "Exemption {} requested for {} -> {} ({} days); {}. The confirmation code was \
+                     queued to {}; enter it with `ratspost exemption confirm {} CODE`.",
+                    e.id,
+                    e.login,
+                    e.target,
+                    e.days,
+                    standing(&e, policy, now, dates),
+                    e.target,
+                    e.id
                 );
+                if let Some(current) = predecessor(&e, &list, now) {
+                    println!(
+                        "It is a follow-up of exemption {}, which is active until {}: once \
+                         confirmed and approved, it starts then, without a gap.",
+                        current.id,
+                        dates.or(current.valid_until, "-")
+                    );
+                }
             }
             Ok(())
         }
@@ -103,9 +128,14 @@ async fn execute(
                 .or_no(format!("exemption {id}"))?
             {
                 Confirmation::Accepted(e) => {
+                    let now_ = if e.state == ExemptionState::Active {
+                        "now "
+                    } else {
+                        ""
+                    };
                     println!(
-                        "Exemption {id}: address confirmed; now {}",
-                        e.state.as_str()
+                        "Exemption {id}: address confirmed; {now_}{}",
+                        standing(&e, policy, now, dates)
                     );
                     Ok(())
                 }
@@ -128,29 +158,47 @@ async fn execute(
                 .approve_exemption(id, &by, policy, now)
                 .await
                 .or_no(format!("exemption {id}"))?;
-            println!("Exemption {id} approved by {by}; now {}", describe(&e));
+            println!(
+                "Exemption {id} approved by {by}; {}",
+                standing(&e, policy, now, dates)
+            );
             Ok(())
         }
         ExemptionCommand::Deny { id, by, reason } => {
             let by = prove(store, &by, May::AdminOrDpo, "deny exemptions")
                 .await?
                 .login;
-            store
+            let e = store
                 .deny_exemption(id, &by, &reason, now)
                 .await
                 .or_no(format!("exemption {id}"))?;
-            println!("Exemption {id} denied by {by}");
+            println!(
+                "Exemption {id} {}; nothing is forwarded under it",
+                standing(&e, policy, now, dates)
+            );
             Ok(())
         }
         ExemptionCommand::Revoke { id, by } => {
             let by = prove(store, &by, May::AnyUser, "revoke exemptions")
                 .await?
                 .login;
-            store
+            let e = store
                 .revoke_exemption(id, &by, now)
                 .await
                 .or_no(format!("exemption {id}"))?;
-            println!("Exemption {id} revoked by {by}; forwarding stopped");
+            println!(
+                "Exemption {id} {}; forwarding under it stopped",
+                standing(&e, policy, now, dates)
+            );
+            if let Some(next) = store.follow_up(id, now).await.readable()? {
+                println!(
+                    "Its follow-up, exemption {}, is not affected: {}. To end it too: \
+                     `ratspost exemption revoke {} --by {by}`.",
+                    next.id,
+                    standing(&next, policy, now, dates),
+                    next.id
+                );
+            }
             Ok(())
         }
         ExemptionCommand::List { json } => {
@@ -158,23 +206,16 @@ async fn execute(
             store.expire_exemptions(now).await.readable()?;
             let list = store.list_exemptions().await.readable()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                let shown: Vec<Shown<'_>> = list
+                    .iter()
+                    .map(|e| Shown::new(e, &list, policy, now))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&shown)?);
+            } else if list.is_empty() {
+                println!("No exemptions.");
             } else {
-                println!(
-                    "{:>4} {:<12} {:<32} {:<10} {:<12} {:<24} REASON",
-                    "ID", "USER", "TARGET", "STATE", "APPROVED", "VALID UNTIL"
-                );
-                for e in list {
-                    println!(
-                        "{:>4} {:<12} {:<32} {:<10} {:<12} {:<24} {}",
-                        e.id,
-                        e.login,
-                        e.target,
-                        e.state.as_str(),
-                        e.approved_by.as_deref().unwrap_or("-"),
-                        e.valid_until.map_or_else(|| "-".to_owned(), rfc3339),
-                        e.reason
-                    );
+                for e in &list {
+                    print!("{}", block(e, &list, policy, now, dates));
                 }
             }
             Ok(())
@@ -182,13 +223,208 @@ async fn execute(
     }
 }
 
-fn describe(e: &Exemption) -> String {
-    match e.valid_until {
-        Some(until) if e.state == store::ExemptionState::Active => {
-            format!("active until {}", rfc3339(until))
+/// An exemption in `--json`: every stored field as before, plus what the text shows.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    exemption: &'a Exemption,
+    /// What a pending exemption still waits for (`confirmation`, `admin_approval`,
+    /// `dpo_approval`).
+    waiting_for: Vec<Missing>,
+    /// Approved as a follow-up, not started yet.
+    scheduled: bool,
+    /// The exemption this one follows (active when it was requested).
+    follows: Option<i64>,
+    /// Its follow-up, when one is pending or approved.
+    follow_up: Option<i64>,
+    /// When forwarding under it started or starts (RFC 3339, UTC).
+    valid_from_rfc3339: Option<String>,
+    /// When it ended (expired, revoked, denied) or, while it has not, when it is planned to
+    /// end (RFC 3339, UTC): a revoked exemption ends when it was revoked.
+    ends_rfc3339: Option<String>,
+    /// When the data-protection officer approved (RFC 3339, UTC).
+    dpo_approved_at_rfc3339: Option<String>,
+}
+
+impl<'a> Shown<'a> {
+    fn new(e: &'a Exemption, all: &'a [Exemption], policy: &ExemptionPolicy, now: i64) -> Self {
+        Self {
+            exemption: e,
+            waiting_for: e.missing(policy),
+            scheduled: e.is_scheduled_at(now),
+            follows: predecessor(e, all, now).map(|p| p.id),
+            follow_up: successor(e, all, now).map(|s| s.id),
+            valid_from_rfc3339: e.valid_from.map(rfc3339),
+            ends_rfc3339: e.ended_at.or(e.valid_until).map(rfc3339),
+            dpo_approved_at_rfc3339: e.dpo_approved_at.map(rfc3339),
         }
-        _ => e.state.as_str().to_owned(),
     }
+}
+
+/// Still open at `now`: pending, or approved and not yet over.
+fn is_open(e: &Exemption, now: i64) -> bool {
+    match e.state {
+        ExemptionState::Requested | ExemptionState::Confirmed => true,
+        ExemptionState::Active => e.valid_until.is_some_and(|until| now < until),
+        _ => false,
+    }
+}
+
+/// The exemption `e` follows: of the same user, earlier, and active (not yet over) at `now`.
+fn predecessor<'a>(e: &Exemption, all: &'a [Exemption], now: i64) -> Option<&'a Exemption> {
+    if !is_open(e, now) {
+        return None;
+    }
+    all.iter()
+        .filter(|p| p.login == e.login && p.id < e.id && p.state == ExemptionState::Active)
+        .filter(|p| p.valid_until.is_some_and(|until| now < until))
+        .max_by_key(|p| p.id)
+}
+
+/// The follow-up of `e`: of the same user, later, and still open at `now`.
+fn successor<'a>(e: &Exemption, all: &'a [Exemption], now: i64) -> Option<&'a Exemption> {
+    if !is_open(e, now) && e.state != ExemptionState::Revoked {
+        return None;
+    }
+    all.iter()
+        .filter(|s| s.login == e.login && s.id > e.id && is_open(s, now))
+        .min_by_key(|s| s.id)
+}
+
+/// What a pending exemption waits for, in words ("waiting for the address to be confirmed
+/// and for approval by an admin").
+fn waiting(missing: &[Missing]) -> String {
+    let confirm = missing.contains(&Missing::Confirmation);
+    let approvers: Vec<&str> = missing
+        .iter()
+        .filter_map(|m| match m {
+            Missing::Confirmation => None,
+            Missing::AdminApproval => Some("by an admin"),
+            Missing::DpoApproval => Some("by the data-protection officer"),
+        })
+        .collect();
+    let approval = (!approvers.is_empty()).then(|| format!("approval {}", approvers.join(" and ")));
+    match (confirm, approval) {
+        (true, Some(approval)) => {
+            format!("waiting for the address to be confirmed and for {approval}")
+        }
+        (true, None) => "waiting for the address to be confirmed".to_owned(),
+        (false, Some(approval)) => format!("waiting for {approval}"),
+        (false, None) => "ready".to_owned(),
+    }
+}
+
+/// The state of `e` at `now` as one clause — for a pending one, what it still waits for:
+/// "waiting for approval by an admin", "active until 30. Dezember 2026, 20:28 Uhr", "revoked
+/// by dora on …".
+fn standing(e: &Exemption, policy: &ExemptionPolicy, now: i64, dates: Dates) -> String {
+    let ended = |what: &str| {
+        format!(
+            "{what}{} on {}",
+            e.ended_by
+                .as_deref()
+                .filter(|by| *by != "system")
+                .map(|by| format!(" by {by}"))
+                .unwrap_or_default(),
+            dates.or(e.ended_at, "-")
+        )
+    };
+    match e.state {
+        ExemptionState::Requested | ExemptionState::Confirmed => waiting(&e.missing(policy)),
+        ExemptionState::Active if e.is_scheduled_at(now) => format!(
+            "approved as a follow-up: active from {} until {}",
+            dates.or(e.valid_from, "-"),
+            dates.or(e.valid_until, "-")
+        ),
+        ExemptionState::Active if e.valid_until.is_some_and(|until| until <= now) => {
+            format!("expired on {}", dates.or(e.valid_until, "-"))
+        }
+        ExemptionState::Active => format!("active until {}", dates.or(e.valid_until, "-")),
+        ExemptionState::Expired => ended("expired"),
+        ExemptionState::Revoked => ended("revoked"),
+        ExemptionState::Denied => ended("denied"),
+    }
+}
+
+/// One exemption in `exemption list`: a heading line, then who did what when.
+fn block(
+    e: &Exemption,
+    all: &[Exemption],
+    policy: &ExemptionPolicy,
+    now: i64,
+    dates: Dates,
+) -> String {
+    use std::fmt::Write as _;
+    let pending = matches!(
+        e.state,
+        ExemptionState::Requested | ExemptionState::Confirmed
+    );
+    let mut out = format!(
+        "Exemption {}: {} -> {} ({} days) — {}{}\n  reason:    {}\n  requested: by {} on {}",
+        e.id,
+        e.login,
+        e.target,
+        e.days,
+        if pending {
+            format!("{}; ", e.state.as_str())
+        } else {
+            String::new()
+        },
+        standing(e, policy, now, dates),
+        e.reason,
+        e.requested_by,
+        dates.millis(e.requested_at)
+    );
+    if let Some(at) = e.confirmed_at {
+        let _ = write!(out, "; address confirmed on {}", dates.millis(at));
+    }
+    let approvals: Vec<String> = [
+        (&e.approved_by, e.approved_at, "admin"),
+        (
+            &e.dpo_approved_by,
+            e.dpo_approved_at,
+            "data-protection officer",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(by, at, role)| {
+        by.as_ref()
+            .map(|by| format!("{by} ({role}) on {}", dates.or(at, "-")))
+    })
+    .collect();
+    if !approvals.is_empty() {
+        let _ = write!(out, "\n  approved:  by {}", approvals.join("; by "));
+    }
+    if let (Some(from), Some(until)) = (e.valid_from, e.valid_until) {
+        // An exemption that ended early shows its real end, not the planned one.
+        let end = e.ended_at.map_or(until, |ended| ended.min(until));
+        if end > from {
+            let _ = write!(
+                out,
+                "\n  period:    {} to {}",
+                dates.millis(from),
+                dates.millis(end)
+            );
+        } else {
+            let _ = write!(out, "\n  period:    none (ended before its start)");
+        }
+    }
+    if let Some(reason) = e.end_reason.as_deref().filter(|r| *r != "revoked") {
+        let _ = write!(out, "\n  ended:     {reason}");
+    }
+    if let Some(p) = predecessor(e, all, now) {
+        let _ = write!(out, "\n  follows:   exemption {}", p.id);
+    }
+    if let Some(s) = successor(e, all, now) {
+        let _ = write!(
+            out,
+            "\n  follow-up: exemption {} ({})",
+            s.id,
+            standing(s, policy, now, dates)
+        );
+    }
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]
@@ -202,5 +438,30 @@ mod tests {
         assert!(code.bytes().all(|b| b.is_ascii_digit()));
         assert_eq!(code_hash("12345678"), code_hash(" 12345678\n"));
         assert_ne!(code_hash("12345678"), code_hash("12345679"));
+    }
+
+    #[test]
+    fn what_is_missing_is_said_in_words() {
+        use Missing::{AdminApproval, Confirmation, DpoApproval};
+        for (missing, said) in [
+            (
+                &[Confirmation, AdminApproval, DpoApproval][..],
+                "waiting for the address to be confirmed and for approval by an admin and by \
+                 the data-protection officer",
+            ),
+            (&[Confirmation], "waiting for the address to be confirmed"),
+            (&[AdminApproval], "waiting for approval by an admin"),
+            (
+                &[AdminApproval, DpoApproval],
+                "waiting for approval by an admin and by the data-protection officer",
+            ),
+            (
+                &[Confirmation, DpoApproval],
+                "waiting for the address to be confirmed and for approval by the \
+                 data-protection officer",
+            ),
+        ] {
+            assert_eq!(waiting(missing), said);
+        }
     }
 }

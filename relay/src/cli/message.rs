@@ -3,9 +3,11 @@
 use serde::Serialize;
 use store::MessageFilter;
 
+use webui::datetime::rfc3339;
+
+use super::MessageCommand;
 use super::actor::{May, prove};
 use super::readable::Readable as _;
-use super::{MessageCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
 
@@ -13,6 +15,9 @@ use crate::setup::open_store;
 struct Listed {
     id: i64,
     received_at: String,
+    /// The same, for the text listing.
+    #[serde(skip)]
+    received_millis: i64,
     mail_from: String,
     recipients: Vec<String>,
     size: i64,
@@ -28,7 +33,7 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
     let store = open_store(config).await?;
     let result = match cmd {
         MessageCommand::List { json, user, limit } => {
-            list(&store, json, MessageFilter { user, limit }).await
+            list(&store, config, json, MessageFilter { user, limit }).await
         }
         MessageCommand::RevokeLinks { id, by } => revoke_links(&store, id, &by).await,
     };
@@ -47,7 +52,12 @@ async fn revoke_links(store: &store::Store, id: i64, by: &str) -> anyhow::Result
     Ok(())
 }
 
-async fn list(store: &store::Store, json: bool, filter: MessageFilter) -> anyhow::Result<()> {
+async fn list(
+    store: &store::Store,
+    config: &Config,
+    json: bool,
+    filter: MessageFilter,
+) -> anyhow::Result<()> {
     let listed: Vec<Listed> = store
         .list_messages(&filter)
         .await
@@ -56,6 +66,7 @@ async fn list(store: &store::Store, json: bool, filter: MessageFilter) -> anyhow
         .map(|m| Listed {
             id: m.id,
             received_at: rfc3339(m.received_at),
+            received_millis: m.received_at,
             mail_from: m.mail_from,
             recipients: m.recipients,
             size: m.size,
@@ -70,15 +81,16 @@ async fn list(store: &store::Store, json: bool, filter: MessageFilter) -> anyhow
         println!("{}", serde_json::to_string_pretty(&listed)?);
         return Ok(());
     }
+    let dates = config.dates();
     println!(
-        "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} MESSAGE-ID",
+        "{:>6} {:<30} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} MESSAGE-ID",
         "ID", "RECEIVED", "FROM", "TO", "SIZE", "SHA256", "STATE", "VERDICT"
     );
     for m in listed {
         println!(
-            "{:>6} {:<24} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} {}",
+            "{:>6} {:<30} {:<30} {:<30} {:>9} {:<10} {:<10} {:<24} {}",
             m.id,
-            m.received_at,
+            dates.millis(m.received_millis),
             if m.mail_from.is_empty() {
                 "<>"
             } else {

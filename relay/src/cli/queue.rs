@@ -1,8 +1,8 @@
 //! `ratspost queue list|retry|drop`: the outbound queue (never message content).
 
+use super::QueueCommand;
 use super::actor::{May, prove};
 use super::readable::Readable as _;
-use super::{QueueCommand, rfc3339};
 use crate::config::Config;
 use crate::setup::open_store;
 
@@ -16,19 +16,19 @@ pub(super) async fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()
                 .map_err(Into::into),
             Ok(jobs) => {
                 println!(
-                    "{:>6} {:<13} {:<32} {:<10} {:>8} {:<24} LAST ERROR",
+                    "{:>6} {:<13} {:<32} {:<10} {:>8} {:<30} LAST ERROR",
                     "ID", "KIND", "TO", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
                 );
                 for j in jobs {
                     println!(
-                        "{:>6} {:<13} {:<32} {:<10} {:>8} {:<24} {}",
+                        "{:>6} {:<13} {:<32} {:<10} {:>8} {:<30} {}",
                         j.id,
                         j.kind,
                         j.rcpt_to,
                         j.state,
                         j.attempts,
                         if j.state == "queued" {
-                            rfc3339(j.next_attempt_at)
+                            config.dates().millis(j.next_attempt_at)
                         } else {
                             "-".to_owned()
                         },

@@ -6,18 +6,18 @@ use store::{NewUser, Role, Store};
 
 use super::actor::{May, prove};
 use super::readable::Readable as _;
-use super::{UserCommand, read_password, rfc3339};
+use super::{UserCommand, read_password};
 use crate::config::Config;
 use crate::setup::open_store;
 
 pub(super) async fn run(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let result = execute(&store, cmd).await;
+    let result = execute(config, &store, cmd).await;
     store.close().await;
     result
 }
 
-async fn execute(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
+async fn execute(config: &Config, store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add {
             login,
@@ -70,17 +70,18 @@ async fn execute(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else {
+                let dates = config.dates();
                 println!(
-                    "{:<20} {:<6} {:<25} {:<20} ADDRESSES",
+                    "{:<20} {:<6} {:<25} {:<30} ADDRESSES",
                     "LOGIN", "ROLE", "NAME", "CREATED"
                 );
                 for u in users {
                     println!(
-                        "{:<20} {:<6} {:<25} {:<20} {}",
+                        "{:<20} {:<6} {:<25} {:<30} {}",
                         u.login,
                         u.role.as_str(),
                         u.name,
-                        rfc3339(u.created_at),
+                        dates.millis(u.created_at),
                         u.addresses.join(",")
                     );
                 }
