@@ -330,9 +330,9 @@ fn listed(config: &std::path::Path) -> std::collections::HashMap<i64, serde_json
         .collect()
 }
 
-/// `exemption request` for anna to `to`, by anna; its text output.
+/// `exemption request` for anna to `to`, by anna (with her password); its text output.
 fn request(config: &std::path::Path, to: &str, days: &str) -> std::process::Output {
-    ratspost(
+    ratspost_as(
         config,
         &[
             "exemption",
@@ -348,6 +348,7 @@ fn request(config: &std::path::Path, to: &str, days: &str) -> std::process::Outp
             "--by",
             "anna",
         ],
+        "pw-anna-1",
         None,
     )
 }
@@ -364,22 +365,18 @@ async fn states_dates_and_follow_ups(db: TestDb) {
     std::fs::write(&config, text).expect("config");
     enrol(&config, "anna", "anna@stadt.test", "pw-anna-1");
     for (login, role) in [("admin1", "admin"), ("admin2", "admin"), ("dora", "dpo")] {
-        ratspost_ok(
-            &config,
-            &[
-                "user",
-                "add",
-                login,
-                "--name",
-                login,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            Some("pw-staff\n"),
-        );
+        add_user(&config, login, role, &[], "pw-staff");
     }
-    let run = |args: &[&str]| ratspost_ok(&config, args, None);
+    // Commands acting `--by` someone get that user's password on stdin.
+    let run = |args: &[&str]| {
+        let by = args.iter().skip_while(|a| **a != "--by").nth(1);
+        let password = if by == Some(&"anna") {
+            "pw-anna-1"
+        } else {
+            "pw-staff"
+        };
+        ratspost_as_ok(&config, args, password, None)
+    };
 
     // Request: everything still missing.
     let out = request(&config, "anna.privat@example.net", "14");
