@@ -196,20 +196,22 @@ fn html_escape(s: &str) -> String {
 }
 
 /// Tells the mailbox owner that something could not be sent to their private address. It
-/// goes into their mailbox — never to the original sender.
+/// goes into their mailbox — never to the original sender. `queued` is when the forward was
+/// queued, as people read it (local time).
 #[must_use]
 pub fn delivery_failure(
     notices: &NoticesConfig,
     to: &str,
     kind: &str,
     target: &str,
+    queued: &str,
     error: &str,
 ) -> Vec<u8> {
     let (subject, body) = match notices.language {
         Language::De => (
             "Weiterleitung fehlgeschlagen",
             format!(
-                "Guten Tag,\r\n\r\n{} konnte nicht an Ihre private Adresse {target} zugestellt werden.\r\n\r\n\
+                "Guten Tag,\r\n\r\n{} vom {queued} konnte nicht an Ihre private Adresse {target} zugestellt werden.\r\n\r\n\
                  Grund: {error}\r\n\r\nDie Nachricht liegt weiterhin in Ihrem Postfach. Bitte prüfen Sie die Adresse \
                  oder wenden Sie sich an Ihre Verwaltung.\r\n\r\n-- \r\nratspost\r\n",
                 match kind {
@@ -222,7 +224,7 @@ pub fn delivery_failure(
         Language::En => (
             "Forwarding failed",
             format!(
-                "Hello,\r\n\r\n{} could not be delivered to your private address {target}.\r\n\r\nReason: {error}\r\n\r\n\
+                "Hello,\r\n\r\n{} of {queued} could not be delivered to your private address {target}.\r\n\r\nReason: {error}\r\n\r\n\
                  The message is still in your mailbox. Please check the address or contact your administration.\r\n\r\n\
                  -- \r\nratspost\r\n",
                 match kind {

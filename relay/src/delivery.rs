@@ -186,6 +186,7 @@ impl Delivery {
             address,
             &job.kind,
             &job.rcpt_to,
+            &self.config.dates().millis(job.created_at),
             error,
         );
         let id = self

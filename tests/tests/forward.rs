@@ -404,6 +404,12 @@ async fn a_refused_forward_tells_the_mailbox_owner_never_the_sender() {
         text.contains(PRIVATE) && text.contains("550 5.1.1"),
         "{text}"
     );
+    // When it was, in German local time (issue #9.6), never RFC 3339.
+    assert!(
+        text.contains(" vom ") && text.contains(" Uhr konnte nicht"),
+        "{text}"
+    );
+    assert!(!ratspost_tests::contains_rfc3339(&text), "{text}");
     // Nothing went to the original sender.
     let jobs = s.store.list_outbound(50).await.expect("jobs");
     assert!(
