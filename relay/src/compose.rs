@@ -195,6 +195,12 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The end of a failure notice for a forward or a notice: the original is not lost.
+const STILL_THERE_DE: &str = "Die Nachricht liegt weiterhin in Ihrem Postfach. Bitte prüfen Sie \
+                              die Adresse oder wenden Sie sich an Ihre Verwaltung.";
+const STILL_THERE_EN: &str = "The message is still in your mailbox. Please check the address \
+                              or contact your administration.";
+
 /// Tells the mailbox owner that something could not be sent to their private address. It
 /// goes into their mailbox — never to the original sender. `queued` is when the forward was
 /// queued, as people read it (local time).
@@ -208,32 +214,45 @@ pub fn delivery_failure(
     error: &str,
 ) -> Vec<u8> {
     let (subject, body) = match notices.language {
-        Language::De => (
-            "Weiterleitung fehlgeschlagen",
-            format!(
-                "Guten Tag,\r\n\r\n{} vom {queued} konnte nicht an Ihre private Adresse {target} zugestellt werden.\r\n\r\n\
-                 Grund: {error}\r\n\r\nDie Nachricht liegt weiterhin in Ihrem Postfach. Bitte prüfen Sie die Adresse \
-                 oder wenden Sie sich an Ihre Verwaltung.\r\n\r\n-- \r\nratspost\r\n",
-                match kind {
-                    "confirmation" => "Die Bestätigungsnachricht",
-                    "notice" => "Ein Hinweis auf eine vertrauliche Nachricht",
-                    _ => "Eine weitergeleitete Nachricht",
-                }
-            ),
-        ),
-        Language::En => (
-            "Forwarding failed",
-            format!(
-                "Hello,\r\n\r\n{} of {queued} could not be delivered to your private address {target}.\r\n\r\nReason: {error}\r\n\r\n\
-                 The message is still in your mailbox. Please check the address or contact your administration.\r\n\r\n\
-                 -- \r\nratspost\r\n",
-                match kind {
-                    "confirmation" => "The confirmation message",
-                    "notice" => "A notice about a confidential message",
-                    _ => "A forwarded message",
-                }
-            ),
-        ),
+        Language::De => {
+            let (what, then) = match kind {
+                "confirmation" => (
+                    "Die Bestätigungsnachricht",
+                    "Bitte prüfen Sie die Adresse und beantragen Sie die Weiterleitung erneut.",
+                ),
+                "notice" => (
+                    "Ein Hinweis auf eine vertrauliche Nachricht",
+                    STILL_THERE_DE,
+                ),
+                _ => ("Eine weitergeleitete Nachricht", STILL_THERE_DE),
+            };
+            (
+                "Weiterleitung fehlgeschlagen",
+                format!(
+                    "Guten Tag,\r\n\r\n{what} vom {queued} konnte nicht an Ihre private Adresse \
+                     {target} zugestellt werden.\r\n\r\nGrund (Meldung des Mailservers): {error}\r\n\r\n\
+                     {then}\r\n\r\n-- \r\nratspost\r\n"
+                ),
+            )
+        }
+        Language::En => {
+            let (what, then) = match kind {
+                "confirmation" => (
+                    "The confirmation message",
+                    "Please check the address and request forwarding again.",
+                ),
+                "notice" => ("A notice about a confidential message", STILL_THERE_EN),
+                _ => ("A forwarded message", STILL_THERE_EN),
+            };
+            (
+                "Forwarding failed",
+                format!(
+                    "Hello,\r\n\r\n{what} of {queued} could not be delivered to your private \
+                     address {target}.\r\n\r\nReason (from the mail server): {error}\r\n\r\n{then}\r\n\r\n\
+                     -- \r\nratspost\r\n"
+                ),
+            )
+        }
     };
     build(notices, to, subject, body, None)
 }

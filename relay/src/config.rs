@@ -753,7 +753,11 @@ impl Config {
             source: path.display().to_string(),
             problems: vec![format!("cannot read: {e}")],
         })?;
-        Self::parse(&text, Some(path))
+        // Anchored at an absolute directory, so that relative paths in the file mean the same
+        // from any working directory (a relative `--config conf/ratspost.toml` once put the
+        // database at conf/conf/data).
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Self::parse(&text, Some(&absolute))
     }
 
     /// The built-in defaults (no file).
@@ -781,7 +785,7 @@ impl Config {
         // Every syntax error at once (the parser recovers and goes on), not only the first.
         let (document, syntax) = toml::de::DeTable::parse_recoverable(text);
         if !syntax.is_empty() {
-            return Err(fail(syntax.iter().map(|e| toml_error(text, e)).collect()));
+            return Err(fail(syntax_problems(text, &syntax)));
         }
         let de = toml::Deserializer::from(document);
         let mut unknown = Vec::new();
@@ -1421,14 +1425,28 @@ fn parse_dns_server(v: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{v:?} is not an IP address or IP:PORT"))
 }
 
+/// Syntax errors in line order, one per line (the parser can report two for one slip).
+fn syntax_problems(text: &str, errors: &[toml::de::Error]) -> Vec<String> {
+    let mut located: Vec<(usize, String)> = errors
+        .iter()
+        .map(|e| (line_of(text, e), toml_error(text, e)))
+        .collect();
+    located.sort_by_key(|(line, _)| *line);
+    located.dedup_by_key(|(line, _)| *line);
+    located.into_iter().map(|(_, problem)| problem).collect()
+}
+
+fn line_of(text: &str, err: &toml::de::Error) -> usize {
+    err.span().map_or(0, |span| {
+        text[..span.start.min(text.len())].matches('\n').count() + 1
+    })
+}
+
 /// A TOML error with its line number.
 fn toml_error(text: &str, err: &toml::de::Error) -> String {
-    match err.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {}", err.message())
-        }
-        None => err.message().to_owned(),
+    match line_of(text, err) {
+        0 => err.message().to_owned(),
+        line => format!("line {line}: {}", err.message()),
     }
 }
 
@@ -1595,7 +1613,7 @@ login_failure_delay_ms = {web_delay}
 
 [imap]
 # Staff read their mail with their own devices, with one app password per device
-# (`ratspost app-password create LOGIN --label iPhone`). Both listeners use the [tls]
+# (`ratspost app-password create LOGIN --label iPhone --by ADMIN`). Both listeners use the [tls]
 # certificate; before STARTTLS no login is possible (LOGINDISABLED).
 listen = "{imap_listen}"
 listen_tls = "{imap_listen_tls}"
@@ -1748,6 +1766,15 @@ mod tests {
             None,
         )
         .expect_err("syntax");
+        let lines: Vec<&str> = err
+            .problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or_default())
+            .collect();
+        let mut sorted = lines.clone();
+        sorted.sort_by_key(|l| l.trim_start_matches("line ").parse::<usize>().unwrap_or(0));
+        sorted.dedup();
+        assert_eq!(lines, sorted, "in line order, one per line");
         for line in ["line 2:", "line 3:", "line 4:"] {
             assert!(
                 err.problems.iter().any(|p| p.starts_with(line)),
@@ -1774,6 +1801,28 @@ mod tests {
         assert_eq!(c.database.url, "sqlite:///var/lib/ratspost/ratspost.db");
         assert_eq!(c.tls.cert, PathBuf::from("/etc/ratspost/tls/fullchain.pem"));
         assert_eq!(c.smtp.hostname, "ratspost.stadt.example");
+    }
+
+    /// A relative `--config` path: everything lands where the file says, once, whatever the
+    /// working directory (it once doubled the directory for the database only).
+    #[test]
+    fn a_relative_config_path_is_anchored_once() {
+        let dir = tempfile::tempdir_in(".").expect("tempdir");
+        let name = dir.path().file_name().expect("name").to_owned();
+        let relative = Path::new(&name).join("ratspost.toml");
+        std::fs::write(&relative, "").expect("write");
+        let c = Config::load(&relative).unwrap_or_else(|e| panic!("{e}"));
+        let absolute = std::path::absolute(dir.path()).expect("absolute");
+        assert_eq!(c.data_dir, absolute.join("./data"));
+        assert_eq!(
+            c.database.url,
+            format!("sqlite://{}", absolute.join("./data/ratspost.db").display())
+        );
+        assert!(
+            c.tls.cert.starts_with(&absolute),
+            "{}",
+            c.tls.cert.display()
+        );
     }
 
     #[test]
