@@ -358,6 +358,18 @@ macro_rules! end {
     };
 }
 
+/// The refusal of an approval or denial of an exemption that is no longer pending; an
+/// approved follow-up that has not started yet is named as such, not as active.
+fn not_pending(id: i64, e: &Row, now: Millis) -> Error {
+    if e.state == "active" && e.valid_from.is_some_and(|from| from > now) {
+        invalid(format!(
+            "exemption {id} is approved already and starts later, not pending"
+        ))
+    } else {
+        invalid(format!("exemption {id} is {}, not pending", e.state))
+    }
+}
+
 /// Moves exemption `$id` to active when it is confirmed and approved (by the DPO too, when
 /// required); evaluates to whether it did. A follow-up starts when the user's current
 /// exemption ends (no gap, no overlap); its length is its days, at most the policy's maximum.
@@ -387,7 +399,9 @@ macro_rules! activate_if_ready {
                 .bind($id)
                 .execute(&mut *$tx)
                 .await?;
-            record!($tx, audit("system", "activated", $id, $login, serde_json::json!({ "valid_from": from, "valid_until": until })), $now);
+            // A follow-up that starts later is scheduled, not active yet: the audit says so.
+            let action = if from > $now { "scheduled" } else { "activated" };
+            record!($tx, audit("system", action, $id, $login, serde_json::json!({ "valid_from": from, "valid_until": until })), $now);
         }
         ready
     }};
@@ -581,7 +595,12 @@ impl Store {
                 return Err(forbidden("four eyes: the approver must be neither the requester nor the user"));
             }
             if e.state != "requested" && e.state != "confirmed" {
-                return Err(invalid(format!("exemption {id} is {}, not pending", e.state)));
+                return Err(not_pending(id, &e, now));
+            }
+            // One approval per role: a second admin (or DPO) does not silently replace the first.
+            let earlier = if column == "approved" { &e.approved_by } else { &e.dpo_approved_by };
+            if let Some(earlier) = earlier {
+                return Err(invalid(format!("exemption {id} is approved by {earlier} already")));
             }
             let sql = format!("UPDATE exemptions SET {column}_by = $1, {column}_at = $2 WHERE id = $3");
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -620,7 +639,7 @@ impl Store {
                 return Err(forbidden("four eyes: who denies must be neither the requester nor the user (they revoke instead)"));
             }
             if e.state != "requested" && e.state != "confirmed" {
-                return Err(invalid(format!("exemption {id} is {}, not pending", e.state)));
+                return Err(not_pending(id, &e, now));
             }
             end!(tx, id, "denied", &actor.login, reason, now);
             record!(tx, audit(&actor.login, "denied", id, &e.login, serde_json::json!({"reason": reason})), now);

@@ -844,6 +844,15 @@ mod exemption_contract {
             .approve_exemption(e.id, "admin2", &p, T0)
             .await
             .expect("admin");
+        // One approval per role: a second one does not replace the first.
+        let err = store
+            .approve_exemption(e.id, "admin2", &p, T0 + 1)
+            .await
+            .expect_err("twice");
+        assert!(
+            err.to_string().contains("approved by admin2 already"),
+            "{err}"
+        );
         let Confirmation::Accepted(e) = store
             .confirm_exemption(e.id, "h", &p, T0)
             .await
@@ -1250,6 +1259,18 @@ async fn exemption_follow_ups_continue_without_gap(db: &TestDb) {
     );
     assert!(second.is_scheduled_at(T0 + 2 * DAY));
     assert!(!second.is_active_at(T0 + 2 * DAY));
+    // Scheduled, not active yet: the audit says so, and so does a late approval or denial.
+    let audit = store.list_audit(0, 1000).await.expect("audit");
+    let last = audit.last().expect("entries");
+    assert_eq!(
+        (last.action.as_str(), last.details["valid_from"].as_i64()),
+        ("exemption.scheduled", Some(T0 + 7 * DAY))
+    );
+    let err = store
+        .deny_exemption(second.id, "dora", "zu spät", T0 + 2 * DAY)
+        .await
+        .expect_err("not pending");
+    assert!(err.to_string().contains("starts later"), "{err}");
     let err = ask(5, T0 + 2 * DAY)
         .await
         .expect_err("a third while a follow-up waits");
