@@ -10,6 +10,7 @@
 //! classifier turns each into an `uninspectable` finding, so the message fails closed.
 
 mod archive;
+mod flowed;
 mod header;
 pub mod html;
 mod office;
@@ -239,7 +240,10 @@ impl Extractor<'_> {
             // From the part's own bytes: mail-parser turns undeclared 8-bit and unknown
             // charsets into U+FFFD and does not know UTF-16.
             PartType::Text(text) => {
-                let text = body_text(message, part).unwrap_or_else(|| text.to_string());
+                let mut text = body_text(message, part).unwrap_or_else(|| text.to_string());
+                if parameter_is(part, "format", "flowed") {
+                    text = flowed::unwrap(&text, parameter_is(part, "delsp", "yes"));
+                }
                 self.text(&location, text);
             }
             PartType::Html(html) => {
@@ -369,6 +373,13 @@ fn join(outer: Option<&str>, inner: Option<&str>) -> Option<String> {
         (None, Some(i)) => Some(i.to_owned()),
         (None, None) => None,
     }
+}
+
+/// Whether the part's Content-Type parameter `name` is `value` (case-insensitive).
+fn parameter_is(part: &MessagePart<'_>, name: &str, value: &str) -> bool {
+    part.content_type()
+        .and_then(|ct| ct.attribute(name))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
 }
 
 /// A text part's body, transfer-decoded from the message's bytes and read by
