@@ -13,8 +13,12 @@ mod archive;
 mod flowed;
 mod header;
 pub mod html;
+mod ical;
+mod inline;
+mod mime;
 mod office;
 mod pdf;
+mod sniff;
 
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
@@ -80,7 +84,7 @@ fn extract_unguarded(raw: &[u8], limits: &Inspect) -> Extracted {
         parts: 0,
     };
     match MessageParser::default().parse(raw) {
-        Some(message) => x.message(&message, 0, "", &Location::default()),
+        Some(message) => x.message(&message, raw.len(), 0, "", &Location::default()),
         None => x.problem(&Location::default(), "unparseable message"),
     }
     x.out
@@ -93,21 +97,39 @@ struct Extractor<'a> {
     parts: usize,
 }
 
-/// What an attachment is, decided from its MIME type and file name.
+/// What an attachment is: by its bytes where they have a known signature, else by its
+/// MIME type and file name.
 enum Kind {
     Text,
     Html,
     Pdf,
     Office,
     Zip,
+    Gzip,
     Message,
     Encrypted(&'static str),
     Signature,
     Image,
+    /// A format we recognise but cannot open: fails closed with this reason.
+    Unreadable(&'static str),
     Opaque,
 }
 
-fn kind(mime: &str, name: &str) -> Kind {
+fn kind(bytes: &[u8], mime: &str, name: &str) -> Kind {
+    match sniff::format(bytes) {
+        Some(sniff::Format::Pdf) => return Kind::Pdf,
+        Some(sniff::Format::Office) => return Kind::Office,
+        Some(sniff::Format::Zip) => return Kind::Zip,
+        Some(sniff::Format::Gzip) => return Kind::Gzip,
+        Some(sniff::Format::Image) => return Kind::Image,
+        Some(sniff::Format::OtherArchive) => {
+            return Kind::Unreadable("archive format that cannot be inspected");
+        }
+        Some(sniff::Format::Ole) => {
+            return Kind::Unreadable("legacy Office or Outlook file (OLE) cannot be inspected");
+        }
+        None => {}
+    }
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -172,9 +194,24 @@ impl Extractor<'_> {
         });
     }
 
-    fn message(&mut self, message: &Message<'_>, depth: usize, path: &str, at: &Location) {
+    /// A message (or an encapsulated one) whose entity ends at byte `end` of its
+    /// `raw_message`.
+    fn message(
+        &mut self,
+        message: &Message<'_>,
+        end: usize,
+        depth: usize,
+        path: &str,
+        at: &Location,
+    ) {
         if depth > self.limits.max_depth {
             return self.problem(at, "limit reached: messages nested too deeply");
+        }
+        if !mime::agrees(message, end) {
+            self.problem(
+                at,
+                "ambiguous MIME structure (boundary lines not as RFC 2046 §5.1.1 defines them)",
+            );
         }
         // Each field from its raw bytes (not mail-parser's decoding, which decodes encoded
         // words one by one and turns undeclared 8-bit into U+FFFD).
@@ -238,17 +275,34 @@ impl Extractor<'_> {
             .unwrap_or_default();
         match &part.body {
             // From the part's own bytes: mail-parser turns undeclared 8-bit and unknown
-            // charsets into U+FFFD and does not know UTF-16.
-            PartType::Text(text) => {
-                let mut text = body_text(message, part).unwrap_or_else(|| text.to_string());
-                if parameter_is(part, "format", "flowed") {
-                    text = flowed::unwrap(&text, parameter_is(part, "delsp", "yes"));
+            // charsets into U+FFFD and does not know UTF-16; and a label is not the content.
+            PartType::Text(text) | PartType::Html(text) => {
+                let is_html = matches!(part.body, PartType::Html(_));
+                let Some(bytes) = body_bytes(message, part) else {
+                    let text = if is_html {
+                        html::to_text(text)
+                    } else {
+                        text.to_string()
+                    };
+                    return self.text(&location, text);
+                };
+                if sniff::format(&bytes).is_some() {
+                    return self.blob(
+                        &bytes,
+                        &mime,
+                        name.as_deref().unwrap_or(""),
+                        &location,
+                        depth,
+                    );
                 }
-                self.text(&location, text);
-            }
-            PartType::Html(html) => {
-                let html = body_text(message, part).unwrap_or_else(|| html.to_string());
-                self.text(&location, html::to_text(&html));
+                let text = Text {
+                    charset: part.content_type().and_then(|ct| ct.attribute("charset")),
+                    html: is_html,
+                    flowed: parameter_is(part, "format", "flowed")
+                        .then(|| parameter_is(part, "delsp", "yes")),
+                    mime: &mime,
+                };
+                self.read_text(&bytes, &text, &location, depth);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 self.blob(
@@ -264,7 +318,15 @@ impl Extractor<'_> {
                     attachment: join(location.attachment.as_deref(), Some("message")),
                     ..location.clone()
                 };
-                self.message(nested, depth + 1, &part_path, &nested_at);
+                // Unencoded, the nested message shares the outer bytes and ends with this
+                // part; decoded (base64), it has bytes of its own.
+                let end = if std::ptr::eq(nested.raw_message.as_ptr(), message.raw_message.as_ptr())
+                {
+                    part.offset_end as usize
+                } else {
+                    nested.raw_message.len()
+                };
+                self.message(nested, end, depth + 1, &part_path, &nested_at);
             }
             PartType::Multipart(children) => {
                 if mime.eq_ignore_ascii_case("multipart/encrypted") {
@@ -287,9 +349,28 @@ impl Extractor<'_> {
         if bytes.len() > self.limits.max_entry_size {
             return self.problem(at, "limit reached: attachment too large to inspect");
         }
-        match kind(mime, name) {
-            Kind::Text => self.text(at, decode_text(bytes, None)),
-            Kind::Html => self.text(at, html::to_text(&decode_text(bytes, None))),
+        let kind = kind(bytes, mime, name);
+        match kind {
+            Kind::Text | Kind::Html => {
+                let text = Text {
+                    charset: None,
+                    html: matches!(kind, Kind::Html),
+                    flowed: None,
+                    mime,
+                };
+                self.read_text(bytes, &text, at, depth);
+            }
+            Kind::Gzip => match gunzip(bytes, self.limits.max_entry_size) {
+                Ok(data) => {
+                    let inner = name
+                        .strip_suffix(".gz")
+                        .or_else(|| name.strip_suffix(".GZ"))
+                        .unwrap_or("");
+                    self.nested(&data, "", inner, at, depth);
+                }
+                Err(reason) => self.problem(at, reason),
+            },
+            Kind::Unreadable(reason) => self.problem(at, reason),
             Kind::Pdf => match pdf::text(bytes, self.limits) {
                 Ok(pdf::Pdf::Text(text)) => self.text(at, text),
                 Ok(pdf::Pdf::ImagesOnly) => {
@@ -332,9 +413,13 @@ impl Extractor<'_> {
                     return self.problem(at, "limit reached: messages nested too deeply");
                 }
                 match MessageParser::default().parse(bytes) {
-                    Some(message) => {
-                        self.message(&message, depth + 1, at.part.as_deref().unwrap_or(""), at)
-                    }
+                    Some(message) => self.message(
+                        &message,
+                        bytes.len(),
+                        depth + 1,
+                        at.part.as_deref().unwrap_or(""),
+                        at,
+                    ),
                     None => self.problem(at, "unparseable attached message"),
                 }
             }
@@ -353,6 +438,50 @@ impl Extractor<'_> {
         }
     }
 
+    /// A text part or text attachment: decoded as a client reads it, then what a client
+    /// turns into something else — HTML rendered, a calendar or vCard shown as entries,
+    /// uuencoded and yEnc blocks shown as attachments.
+    fn read_text(&mut self, bytes: &[u8], how: &Text<'_>, at: &Location, depth: usize) {
+        let mut text = decode_text(bytes, how.charset);
+        if let Some(delsp) = how.flowed {
+            text = flowed::unwrap(&text, delsp);
+        }
+        // uuencode and yEnc are byte-oriented: read them from the bytes, unless the text
+        // came in a 16- or 32-bit encoding.
+        let source = if is_wide(bytes, how.charset) {
+            text.as_bytes()
+        } else {
+            bytes
+        };
+        if inline::may_contain(source) {
+            let files = inline::files(source, INLINE_FILES, self.limits.max_entry_size);
+            self.files(files, at, depth);
+        }
+        let calendar = how.mime.eq_ignore_ascii_case("text/calendar")
+            || how.mime.eq_ignore_ascii_case("text/vcard")
+            || how.mime.eq_ignore_ascii_case("text/x-vcard")
+            || ical::is_calendar(&text);
+        if calendar {
+            let (entries, files) = ical::read(&text);
+            self.text(at, entries);
+            self.files(files, at, depth);
+        } else if how.html {
+            self.text(at, html::to_text(&text));
+        } else {
+            self.text(at, text);
+        }
+    }
+
+    /// Files a text carries (uuencode, yEnc, calendar attachments), each one level deeper.
+    fn files(&mut self, files: Vec<inline::InlineFile>, at: &Location, depth: usize) {
+        for (file, data) in files {
+            match data {
+                Ok(data) => self.nested(&data, "", &file, at, depth),
+                Err(reason) => self.problem(at, reason),
+            }
+        }
+    }
+
     /// A file inside a container: one level deeper.
     fn nested(&mut self, data: &[u8], mime: &str, name: &str, at: &Location, depth: usize) {
         let loc = Location {
@@ -364,6 +493,36 @@ impl Extractor<'_> {
         }
         self.blob(data, mime, name, &loc, depth + 1);
     }
+}
+
+/// How to read a piece of text.
+struct Text<'a> {
+    /// The declared charset, if any.
+    charset: Option<&'a str>,
+    /// Render as HTML.
+    html: bool,
+    /// `format=flowed` (RFC 3676), with whether `DelSp=yes`.
+    flowed: Option<bool>,
+    /// The MIME type as labelled (`text/calendar` is read as a calendar).
+    mime: &'a str,
+}
+
+/// At most this many uuencoded or yEnc files in one text (more: fail closed).
+const INLINE_FILES: usize = 32;
+
+/// The gzip member's content (RFC 1952), at most `max` bytes.
+fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, &'static str> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|_| "undecodable gzip file")?;
+    if out.len() > max {
+        return Err("limit reached: compressed file too large to inspect");
+    }
+    Ok(out)
 }
 
 fn join(outer: Option<&str>, inner: Option<&str>) -> Option<String> {
@@ -382,19 +541,17 @@ fn parameter_is(part: &MessagePart<'_>, name: &str, value: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
 }
 
-/// A text part's body, transfer-decoded from the message's bytes and read by
-/// [`decode_text`] with its declared charset; `None` when the bytes cannot be had.
-fn body_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+/// A text part's body, transfer-decoded from the message's own bytes; `None` when the
+/// bytes cannot be had.
+fn body_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
     let raw = message
         .raw_message
         .get(part.offset_body as usize..part.offset_end as usize)?;
-    let bytes = match part.encoding {
-        Encoding::None => raw.to_vec(),
-        Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
-        Encoding::Base64 => base64_decode(raw)?,
-    };
-    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
-    Some(decode_text(&bytes, charset))
+    match part.encoding {
+        Encoding::None => Some(raw.to_vec()),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        Encoding::Base64 => base64_decode(raw),
+    }
 }
 
 /// Text bytes as a mail client reads them: a byte-order mark wins (UTF-32, UTF-16 — "Unicode
@@ -426,6 +583,17 @@ fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
         Some(charset) => header::in_charset(charset, bytes),
         None => header::eight_bit(bytes),
     }
+}
+
+/// Whether [`decode_text`] reads `bytes` as UTF-16 or UTF-32 (not ASCII-compatible).
+fn is_wide(bytes: &[u8], charset: Option<&str>) -> bool {
+    bytes.starts_with(b"\xFF\xFE")
+        || bytes.starts_with(b"\xFE\xFF")
+        || bytes.starts_with(b"\x00\x00\xFE\xFF")
+        || charset.is_some_and(|c| {
+            let c = c.trim().to_ascii_lowercase();
+            c.starts_with("utf-16") || c.starts_with("utf-32")
+        })
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> String {
