@@ -17,6 +17,7 @@ mod ical;
 mod inline;
 mod mime;
 mod office;
+mod params;
 mod pdf;
 mod sniff;
 
@@ -164,6 +165,9 @@ fn kind(bytes: &[u8], mime: &str, name: &str) -> Kind {
         (_, "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "webp" | "heic") => {
             Kind::Image
         }
+        // Unlabelled (`application/octet-stream`, no known extension): text if it reads as
+        // text, as an editor would open it.
+        _ if sniff::is_text(bytes) => Kind::Text,
         _ => Kind::Opaque,
     }
 }
@@ -177,9 +181,6 @@ impl Extractor<'_> {
     }
 
     fn text(&mut self, location: &Location, text: String) {
-        if text.contains("-----BEGIN PGP MESSAGE-----") {
-            self.problem(location, "PGP encrypted");
-        }
         self.text_bytes += text.len();
         if self.text_bytes > self.limits.max_text_bytes {
             // Reported once; the text itself is still scanned up to here.
@@ -250,7 +251,7 @@ impl Extractor<'_> {
         } else {
             path.to_owned()
         };
-        let name = part.attachment_name().map(str::to_owned);
+        let name = file_name(message, part).or_else(|| part.attachment_name().map(str::to_owned));
         let location = Location {
             part: Some(part_path.clone()),
             attachment: join(at.attachment.as_deref(), name.as_deref()),
@@ -332,13 +333,43 @@ impl Extractor<'_> {
                 if mime.eq_ignore_ascii_case("multipart/encrypted") {
                     return self.problem(&location, "PGP/MIME or S/MIME encrypted");
                 }
+                // Inline text parts of a mixed multipart are shown one after another, so
+                // they are read as one text: what runs across the seam ("Steuer-ID 86 095" |
+                // "742 719") is one number, and each part keeps the context of the others.
+                let shown_in_sequence = !mime.eq_ignore_ascii_case("multipart/alternative");
+                // The segment that consecutive inline text parts are being joined into.
+                let mut joining: Option<usize> = None;
                 for (i, child) in children.iter().enumerate() {
                     let child_path = if path.is_empty() {
                         (i + 1).to_string()
                     } else {
                         format!("{path}.{}", i + 1)
                     };
+                    let before = self.out.segments.len();
                     self.part(message, *child, &child_path, at, depth);
+                    let joinable = shown_in_sequence
+                        && self.out.segments.len() == before + 1
+                        && self.out.segments[before].location.header.is_none()
+                        && message.part(*child).is_some_and(is_inline_text);
+                    if !joinable {
+                        joining = None;
+                        continue;
+                    }
+                    match joining {
+                        Some(into) if into + 1 == before => {
+                            let next = self.out.segments.pop().expect("one was added");
+                            let joined = &mut self.out.segments[into];
+                            joined.text.push_str(&next.text);
+                            // Located as "1+2": the parts read together.
+                            let part = format!(
+                                "{}+{}",
+                                joined.location.part.as_deref().unwrap_or_default(),
+                                next.location.part.as_deref().unwrap_or_default()
+                            );
+                            joined.location.part = Some(part);
+                        }
+                        _ => joining = Some(before),
+                    }
                 }
             }
         }
@@ -361,12 +392,16 @@ impl Extractor<'_> {
                 self.read_text(bytes, &text, at, depth);
             }
             Kind::Gzip => match gunzip(bytes, self.limits.max_entry_size) {
-                Ok(data) => {
-                    let inner = name
-                        .strip_suffix(".gz")
-                        .or_else(|| name.strip_suffix(".GZ"))
-                        .unwrap_or("");
-                    self.nested(&data, "", inner, at, depth);
+                Ok((inner, data)) => {
+                    // The name gzip stored (RFC 1952 FNAME), else the outer one without `.gz`.
+                    let inner = inner.unwrap_or_else(|| {
+                        let lower = name.to_ascii_lowercase();
+                        lower
+                            .strip_suffix(".gz")
+                            .map(|stem| name[..stem.len()].to_owned())
+                            .unwrap_or_default()
+                    });
+                    self.nested(&data, "", &inner, at, depth);
                 }
                 Err(reason) => self.problem(at, reason),
             },
@@ -507,22 +542,56 @@ struct Text<'a> {
     mime: &'a str,
 }
 
+/// The part's file name from its raw header bytes (RFC 2231 continuations joined before
+/// charset decoding): Content-Disposition `filename`, else Content-Type `name`.
+fn file_name(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let raw_value = |field: &str| {
+        part.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(field))
+            .and_then(|h| {
+                message
+                    .raw_message
+                    .get(h.offset_start as usize..h.offset_end as usize)
+            })
+    };
+    raw_value("Content-Disposition")
+        .and_then(|raw| params::parameter(raw, "filename"))
+        .or_else(|| raw_value("Content-Type").and_then(|raw| params::parameter(raw, "name")))
+        .filter(|name| !name.trim().is_empty())
+}
+
+/// Whether a part is text a client shows inline (no attachment disposition, no file name).
+fn is_inline_text(part: &MessagePart<'_>) -> bool {
+    matches!(part.body, PartType::Text(_) | PartType::Html(_))
+        && part.attachment_name().is_none()
+        && part
+            .content_disposition()
+            .is_none_or(|d| !d.c_type.eq_ignore_ascii_case("attachment"))
+}
+
 /// At most this many uuencoded or yEnc files in one text (more: fail closed).
 const INLINE_FILES: usize = 32;
 
-/// The gzip member's content (RFC 1952), at most `max` bytes.
-fn gunzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, &'static str> {
+/// The gzip members' content (RFC 1952), at most `max` bytes, and the file name stored in
+/// the first member's header.
+fn gunzip(bytes: &[u8], max: usize) -> Result<(Option<String>, Vec<u8>), &'static str> {
     use std::io::Read;
     let mut out = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(bytes)
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+    (&mut decoder)
         .take(limit)
         .read_to_end(&mut out)
         .map_err(|_| "undecodable gzip file")?;
     if out.len() > max {
         return Err("limit reached: compressed file too large to inspect");
     }
-    Ok(out)
+    let name = decoder
+        .header()
+        .and_then(|h| h.filename())
+        .map(header::eight_bit);
+    Ok((name, out))
 }
 
 fn join(outer: Option<&str>, inner: Option<&str>) -> Option<String> {

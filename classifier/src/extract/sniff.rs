@@ -73,6 +73,19 @@ pub(super) fn format(bytes: &[u8]) -> Option<Format> {
     None
 }
 
+/// Whether `bytes` read as text: a UTF-16/32 byte-order mark, or (in the first 8 KiB) no
+/// control characters but tab, line breaks, form feed and escape — which binary formats
+/// have within their first bytes, and text in any 8-bit charset or UTF-8 does not.
+#[must_use]
+pub(super) fn is_text(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return true;
+    }
+    bytes[..bytes.len().min(8192)]
+        .iter()
+        .all(|&b| b >= 0x20 && b != 0x7F || matches!(b, b'\t' | b'\n' | b'\r' | 0x0C | 0x1B))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +108,14 @@ mod tests {
         assert_eq!(format(b"\x89PNG\r\n\x1a\n"), Some(Format::Image));
         assert_eq!(format(b"Guten Tag, BM 12"), None);
         assert_eq!(format(b"PKW Kennzeichen"), None);
+    }
+
+    #[test]
+    fn text_by_its_bytes() {
+        assert!(is_text("Grüße\r\n\tEnde".as_bytes()));
+        assert!(is_text(b"Gr\xFC\xDFe")); // Windows-1252
+        assert!(is_text(b"\xFF\xFEG\x00r\x00"));
+        assert!(!is_text(b"\x00\x01\x02binary"));
+        assert!(!is_text(b"abc\x7Fdef"));
     }
 }
