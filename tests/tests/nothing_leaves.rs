@@ -8,13 +8,13 @@
 
 use std::io::Write as _;
 
+use mail_parser::MimeHeaders as _;
 use ratspost_tests::client::Client;
 use ratspost_tests::imap::Imap;
 use ratspost_tests::server::Server;
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::Role;
 use store::testing::TestDb;
-use mail_parser::MimeHeaders as _;
 use unicode_normalization::UnicodeNormalization as _;
 
 const ANNA: &str = "anna@stadt.test";
@@ -319,7 +319,12 @@ async fn nothing_leaves(db: TestDb) {
     s.exempt("anna", PRIVATE, "admin1").await;
     let password = "laptop-app-password";
     s.store
-        .create_app_password(anna, "Laptop", &store::token::hash(password), store::now_millis())
+        .create_app_password(
+            anna,
+            "Laptop",
+            &store::token::hash(password),
+            store::now_millis(),
+        )
         .await
         .expect("app password");
 

@@ -23,7 +23,7 @@ enum Node {
 
 /// Nesting deeper than this is left to mail-parser's own limits (and ours): the strict
 /// reading stops comparing rather than recursing without bound.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 20;
 
 /// What the strict reading found.
 pub(super) struct Structure {
