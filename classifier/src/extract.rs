@@ -394,7 +394,20 @@ impl Extractor<'_> {
                         Some(into) if into + 1 == before => {
                             let next = self.out.segments.pop().expect("one was added");
                             let joined = &mut self.out.segments[into];
-                            joined.text.push_str(&next.text);
+                            // A part ending in a line break and the next beginning a new one
+                            // are still read across ("Steuer-ID: 41 926⏎" | "170 381"): the
+                            // whitespace between becomes one space. Cut inside a word, the
+                            // halves join as they are.
+                            let apart = joined.text.ends_with(char::is_whitespace)
+                                || next.text.starts_with(char::is_whitespace);
+                            if apart {
+                                let kept = joined.text.trim_end().len();
+                                joined.text.truncate(kept);
+                                joined.text.push(' ');
+                                joined.text.push_str(next.text.trim_start());
+                            } else {
+                                joined.text.push_str(&next.text);
+                            }
                             // Located as "1+2": the parts read together.
                             let part = format!(
                                 "{}+{}",
