@@ -1,10 +1,12 @@
 //! Running every detector over what was extracted, and keeping the findings that count.
 
 mod art9;
+mod boilerplate;
 mod custom;
 mod ids;
 mod keywords;
 mod markings;
+mod person;
 
 use crate::extract::Extracted;
 use crate::rules::Rules;
