@@ -295,6 +295,8 @@ pub struct RawNotices {
     pub paper_url: Field<String>,
     /// Regex for paper numbers; its first group is the number.
     pub paper_pattern: Field<String>,
+    /// Host names of the RIS whose links notices repeat.
+    pub ris_hosts: Field<Vec<String>>,
 }
 
 /// `[classifier]`
@@ -576,6 +578,9 @@ pub struct NoticesConfig {
     pub paper_url: Option<String>,
     /// The municipality's paper-number pattern; `None` for the built-in one.
     pub paper_pattern: Option<regex::Regex>,
+    /// Host names (lower case) whose RIS links a notice repeats: `notices.ris_hosts`, or the
+    /// host of `paper_url`; empty means no links at all.
+    pub ris_hosts: Vec<String>,
 }
 
 /// `[exemptions]`
@@ -1157,6 +1162,39 @@ impl Config {
                     )
                 })
                 .flatten(),
+            ris_hosts: Vec::new(),
+        };
+        let notices = NoticesConfig {
+            ris_hosts: r.parse(
+                "notices.ris_hosts",
+                &raw.notices.ris_hosts,
+                notices
+                    .paper_url
+                    .as_deref()
+                    .and_then(url_host)
+                    .into_iter()
+                    .collect(),
+                |list| {
+                    list.into_iter()
+                        .map(|h| {
+                            let host = h.trim().trim_end_matches('.').to_ascii_lowercase();
+                            let ok = !host.is_empty()
+                                && host.len() <= 253
+                                && host.split('.').all(|l| {
+                                    !l.is_empty()
+                                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                                });
+                            if ok {
+                                Ok(host)
+                            } else {
+                                Err(format!("{h:?} is not a host name"))
+                            }
+                        })
+                        .collect()
+                },
+                Vec::new(),
+            ),
+            ..notices
         };
         let exemptions = ExemptionsConfig {
             policy,
@@ -1412,6 +1450,16 @@ impl Config {
     }
 }
 
+/// The host of an `http(s)://` URL, lower case, without port or user info.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?.split(':').next()?;
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
 fn parse_network(net: &str) -> Result<IpNet, String> {
     net.parse::<IpNet>()
         .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
@@ -1566,6 +1614,10 @@ show_subject = false
 # This municipality's paper numbers, as a regex whose first group is the number; the built-in
 # pattern takes numbers after Vorlage, Drucksache, DS, Antrag, Anfrage ("Vorlage 25-26613").
 # paper_pattern = '(?:Vorlage|BV)\s*(BV/\d{{4}}/\d{{4}})'
+# Host names of the RIS: notices repeat links to its pages (ALLRIS, SessionNet, OParl) only
+# for these hosts, rebuilt from their id. Default: the host of paper_url; without either, no
+# links at all.
+# ris_hosts = ["ris.example.de"]
 
 [delivery]
 # The smarthost that takes ratspost's outgoing mail (confirmations, forwards, notices).
@@ -1858,6 +1910,33 @@ mod tests {
                 err.problems
             );
         }
+    }
+
+    #[test]
+    fn ris_hosts_default_to_the_paper_url_host_or_none() {
+        assert!(Config::builtin().notices.ris_hosts.is_empty(), "fail closed");
+        let derived = Config::parse(
+            "[notices]\npaper_url = \"https://RIS.Stadt.example/bi/suche.asp?q={reference}\"\n",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(derived.notices.ris_hosts, ["ris.stadt.example"]);
+        let listed = Config::parse(
+            "[notices]\npaper_url = \"https://ris.stadt.example/q={reference}\"\nris_hosts = [\"SessionNet.Stadt.example\", \"oparl.stadt.example\"]\n",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(
+            listed.notices.ris_hosts,
+            ["sessionnet.stadt.example", "oparl.stadt.example"]
+        );
+        let err = Config::parse("[notices]\nris_hosts = [\"user@ris.example\"]\n", None)
+            .expect_err("not a host");
+        assert!(
+            err.problems[0].starts_with("notices.ris_hosts:"),
+            "{:?}",
+            err.problems
+        );
     }
 
     #[test]
