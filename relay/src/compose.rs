@@ -438,11 +438,19 @@ mod tests {
             notices.language = language;
             // What the forwarder classifies: the notice without its category names.
             let mail = notice(&notices, "anna@example.net", &facts(&[]));
-            assert_eq!(crate::outgoing::flagged(&mail, &rules), None, "{language:?}");
+            assert_eq!(
+                crate::outgoing::flagged(&mail, &rules),
+                None,
+                "{language:?}"
+            );
         }
         // Why the category names are left out of the check: some are markings themselves.
         let notices = crate::config::Config::builtin().notices;
-        let named = notice(&notices, "anna@example.net", &facts(&["vs_nfd", "personnel"]));
+        let named = notice(
+            &notices,
+            "anna@example.net",
+            &facts(&["vs_nfd", "personnel"]),
+        );
         assert!(crate::outgoing::flagged(&named, &rules).is_some());
     }
 
@@ -459,8 +467,14 @@ mod tests {
             .expect("MIME");
         assert!(parsed.header("Bcc").is_none());
         let body = text(&mail);
-        assert!(body.contains("Von: Max  Bcc: evil@example.net\r\n"), "{body}");
-        assert!(!body.contains("\na\r\n") && !body.contains("\ny\r\n"), "{body}");
+        assert!(
+            body.contains("Von: Max  Bcc: evil@example.net\r\n"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("\na\r\n") && !body.contains("\ny\r\n"),
+            "{body}"
+        );
         f.subject = Subject::Withheld;
         let withheld = notice(&notices, "anna@example.net", &f);
         let parsed = mail_parser::MessageParser::default()

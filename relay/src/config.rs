@@ -1914,7 +1914,10 @@ mod tests {
 
     #[test]
     fn ris_hosts_default_to_the_paper_url_host_or_none() {
-        assert!(Config::builtin().notices.ris_hosts.is_empty(), "fail closed");
+        assert!(
+            Config::builtin().notices.ris_hosts.is_empty(),
+            "fail closed"
+        );
         let derived = Config::parse(
             "[notices]\npaper_url = \"https://RIS.Stadt.example/bi/suche.asp?q={reference}\"\n",
             None,

@@ -85,8 +85,10 @@ impl Forwarder {
                 categories: Vec::new(),
                 ..facts.clone()
             };
-            let flagged =
-                outgoing::flagged(&compose::notice(&self.config.notices, to, &check), &self.rules);
+            let flagged = outgoing::flagged(
+                &compose::notice(&self.config.notices, to, &check),
+                &self.rules,
+            );
             if flagged.is_some() && reduce {
                 let bare = NoticeFacts {
                     sender: match self.config.notices.language {

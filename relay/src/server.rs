@@ -243,7 +243,10 @@ async fn expire_exemptions(
                                 crate::outgoing::withheld(
                                     &store,
                                     "reminder",
-                                    vec![format!("exemption:{}", e.id), format!("user:{}", e.login)],
+                                    vec![
+                                        format!("exemption:{}", e.id),
+                                        format!("user:{}", e.login),
+                                    ],
                                     &categories,
                                 )
                                 .await;

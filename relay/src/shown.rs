@@ -230,8 +230,14 @@ mod tests {
 
     #[test]
     fn values_are_put_on_one_clean_line() {
-        assert_eq!(clean("Max\r\nBcc: x@y\tMustermann", 64), "Max Bcc: x@y Mustermann");
-        assert_eq!(clean("\u{202E}Anna\u{200B} \u{00AD}Weber\u{2066}", 64), "Anna Weber");
+        assert_eq!(
+            clean("Max\r\nBcc: x@y\tMustermann", 64),
+            "Max Bcc: x@y Mustermann"
+        );
+        assert_eq!(
+            clean("\u{202E}Anna\u{200B} \u{00AD}Weber\u{2066}", 64),
+            "Anna Weber"
+        );
         assert_eq!(clean("  Anna \u{0007}\u{0085} Weber  ", 64), "Anna Weber");
         assert_eq!(clean("Abcdefghij", 5), "Abcd…");
     }
@@ -243,14 +249,22 @@ mod tests {
         assert!(long_digit_run("8609-574271-9"));
         assert!(long_digit_run("8_6_0_9_5_7_4_2_7_1_9"));
         assert!(long_digit_run("８６０９５７４２７１９"));
-        assert!(!long_digit_run("Tel 0531 und 4702210 x"), "a letter ends a run");
+        assert!(
+            !long_digit_run("Tel 0531 und 4702210 x"),
+            "a letter ends a run"
+        );
     }
 
     #[test]
     fn a_display_name_with_an_identifier_leaves_the_address_alone() {
         let r = rules();
         assert_eq!(
-            sender(Some("Max Mustermann"), Some("max@example.net"), &r, Language::De),
+            sender(
+                Some("Max Mustermann"),
+                Some("max@example.net"),
+                &r,
+                Language::De
+            ),
             "Max Mustermann <max@example.net>"
         );
         for name in [
@@ -266,16 +280,31 @@ mod tests {
             );
         }
         assert_eq!(
-            sender(Some("Max\r\nX-Evil: 1"), Some("max@example.net"), &r, Language::De),
+            sender(
+                Some("Max\r\nX-Evil: 1"),
+                Some("max@example.net"),
+                &r,
+                Language::De
+            ),
             "Max X-Evil: 1 <max@example.net>"
         );
         assert_eq!(
-            sender(Some("Max"), Some("86095742719@example.net"), &r, Language::De),
+            sender(
+                Some("Max"),
+                Some("86095742719@example.net"),
+                &r,
+                Language::De
+            ),
             "(Absender nicht angezeigt)"
         );
         // Neither part alone holds the eleven digits; together they do.
         assert_eq!(
-            sender(Some("Max 8609574"), Some("2719@example.net"), &r, Language::En),
+            sender(
+                Some("Max 8609574"),
+                Some("2719@example.net"),
+                &r,
+                Language::En
+            ),
             "2719@example.net"
         );
     }
@@ -331,13 +360,17 @@ mod tests {
             ]
         );
         // Listed hosts replace the derived one.
-        let other = documents(
-            refs.clone(),
-            &notices("ris_hosts = [\"evil.example\"]"),
-            &r,
+        let other = documents(refs.clone(), &notices("ris_hosts = [\"evil.example\"]"), &r);
+        assert!(
+            other
+                .iter()
+                .any(|(l, _)| l.starts_with("https://evil.example/"))
         );
-        assert!(other.iter().any(|(l, _)| l.starts_with("https://evil.example/")));
-        assert!(!other.iter().any(|(l, _)| l.contains("ris.stadt.test/bi/vo020")));
+        assert!(
+            !other
+                .iter()
+                .any(|(l, _)| l.contains("ris.stadt.test/bi/vo020"))
+        );
         // Without paper_url nor ris_hosts: no links at all, paper numbers unlinked.
         let none = Config::builtin().notices;
         assert_eq!(
@@ -353,8 +386,12 @@ mod tests {
     /// (so exactly one digit occurs twice), a non-zero digit first, and the check digit
     /// that the classifier's validator accepts.
     fn steuer_id() -> impl Strategy<Value = String> {
-        (Just((0u8..10).collect::<Vec<u8>>()).prop_shuffle(), 0usize..10, 0usize..9).prop_map(
-            |(mut d, to, from)| {
+        (
+            Just((0u8..10).collect::<Vec<u8>>()).prop_shuffle(),
+            0usize..10,
+            0usize..9,
+        )
+            .prop_map(|(mut d, to, from)| {
                 let from = if from >= to { from + 1 } else { from };
                 d[to] = d[from];
                 let k = d.iter().position(|&x| x != 0).unwrap_or(0);
@@ -364,8 +401,7 @@ mod tests {
                     .map(|c| format!("{head}{c}"))
                     .find(|id| classifier::validate::steuer_id(id))
                     .expect("one check digit fits")
-            },
-        )
+            })
     }
 
     fn separator() -> impl Strategy<Value = String> {

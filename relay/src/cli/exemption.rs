@@ -84,7 +84,10 @@ async fn execute(
                 crate::outgoing::withheld(
                     store,
                     "confirmation",
-                    vec![format!("user:{}", request.login.trim().to_ascii_lowercase())],
+                    vec![format!(
+                        "user:{}",
+                        request.login.trim().to_ascii_lowercase()
+                    )],
                     &categories,
                 )
                 .await;
