@@ -111,8 +111,9 @@ fn shown(value: &str, max_chars: usize, rules: &Rules) -> Option<String> {
     (repeatable(&whole, rules) && repeatable(&bounded, rules)).then_some(bounded)
 }
 
-/// The sender as a notice shows it: `Name <address>`, the address alone when the name
-/// carries anything (or is missing), and a placeholder when even the address does.
+/// The sender as a notice shows it: `Name <address>`; the address alone when the name
+/// carries anything (or is missing), the name alone when the address does, and a
+/// placeholder when neither can be shown.
 #[must_use]
 pub fn sender(
     name: Option<&str>,
@@ -132,6 +133,11 @@ pub fn sender(
     // The two together must not form what neither holds alone ("8609574" + "2719@…").
     if let Some(both) = both.filter(|b| repeatable(b, rules)) {
         return both;
+    }
+    if address.is_none()
+        && let Some(name) = name
+    {
+        return name;
     }
     address.unwrap_or_else(|| {
         match language {
@@ -295,7 +301,20 @@ mod tests {
                 &r,
                 Language::De
             ),
+            "Max",
+            "an address that carries something is left out; the name stands alone"
+        );
+        assert_eq!(
+            sender(None, Some("86095742719@example.net"), &r, Language::De),
             "(Absender nicht angezeigt)"
+        );
+        assert_eq!(
+            sender(Some("Stadtwerke"), None, &r, Language::De),
+            "Stadtwerke"
+        );
+        assert_eq!(
+            sender(Some("86095742719"), None, &r, Language::En),
+            "(sender not shown)"
         );
         // Neither part alone holds the eleven digits; together they do.
         assert_eq!(
