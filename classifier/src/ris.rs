@@ -415,4 +415,38 @@ mod tests {
             b"Subject: x\r\n\r\nTel. 0531/470-2210, am 12/2024 bezahlt, Rechnung 2026-1184.\r\n";
         assert!(references(raw, &Inspect::default()).is_empty());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever follows a known page, the link shown is the rebuilt one or none: never
+        /// a byte of the original query, fragment, port or user info.
+        #[test]
+        fn only_the_rebuilt_shape_comes_out(
+            scheme in "(?i)https?://",
+            userinfo in proptest::option::of("[a-z0-9.%:-]{1,12}@"),
+            host in "[a-zA-Z0-9-]{1,10}\\.[a-z]{2,4}",
+            port in proptest::option::of(":[0-9]{1,5}"),
+            path in "(/[a-zA-Z0-9_.%-]{0,8}){0,3}",
+            page in "(vo020\\.asp|to010|vo0050\\.php|si0057\\.php|oparl/v1/paper/[0-9-]{1,12}|oparl/papers)",
+            query in "(\\?(VOLFDNR|__kvonr|__ksinr|id|SILFDNR)=[0-9]{1,10})?([?&=#A-Za-z0-9_%.-]{1,30})?",
+        ) {
+            let given = format!(
+                "{scheme}{}{host}{}{path}/{page}{query}",
+                userinfo.unwrap_or_default(),
+                port.unwrap_or_default()
+            );
+            if let Some(link) = parse_link(&given) {
+                let shape = Regex::new(
+                    r"^https://[a-z0-9.-]+(/[A-Za-z0-9_.-]{1,40}){1,8}(\?(VOLFDNR|SILFDNR|__kvonr|__ksinr|id)=[0-9]{1,8})?$",
+                )
+                .expect("shape");
+                let url = link.url();
+                proptest::prop_assert!(shape.is_match(&url), "{given} -> {url}");
+                proptest::prop_assert_eq!(link.host, host.to_ascii_lowercase());
+                proptest::prop_assert!(!url.contains('#') && !url.contains('@') && !url.contains('%'));
+                let digits = url.bytes().filter(u8::is_ascii_digit).count();
+                proptest::prop_assert!(digits <= 8 + 8 + 4 + 8, "{url}");
+            }
+        }
+    }
 }
