@@ -59,18 +59,23 @@ pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
 /// Every finding of an enabled detector, whatever its confidence.
 pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
     let mut candidates = Vec::new();
+    let uninspectable = |location: &Location, reason: &str| Finding {
+        detector: "inspection".to_owned(),
+        category: category::UNINSPECTABLE.to_owned(),
+        confidence: 100,
+        location: location.clone(),
+        hint: Some(reason.to_owned()),
+    };
     for problem in &extracted.problems {
-        candidates.push(Finding {
-            detector: "inspection".to_owned(),
-            category: category::UNINSPECTABLE.to_owned(),
-            confidence: 100,
-            location: problem.location.clone(),
-            hint: Some(problem.reason.clone()),
-        });
+        candidates.push(uninspectable(&problem.location, &problem.reason));
     }
     markings::headers(&extracted.headers, rules, &mut candidates);
     for segment in &extracted.segments {
         let text = normalise(&segment.text);
+        // Inline PGP (RFC 4880 §6.2 armor), also when dashes or spaces were disguised.
+        if text.contains("-----BEGIN PGP MESSAGE-----") {
+            candidates.push(uninspectable(&segment.location, "PGP encrypted"));
+        }
         let lower = lower_same_offsets(&text);
         let seg = Segment {
             keywords: keywords::Hits::new(&lower),

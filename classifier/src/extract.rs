@@ -13,8 +13,13 @@ mod archive;
 mod flowed;
 mod header;
 pub mod html;
+mod ical;
+mod inline;
+mod mime;
 mod office;
+mod params;
 mod pdf;
+mod sniff;
 
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
@@ -80,7 +85,7 @@ fn extract_unguarded(raw: &[u8], limits: &Inspect) -> Extracted {
         parts: 0,
     };
     match MessageParser::default().parse(raw) {
-        Some(message) => x.message(&message, 0, "", &Location::default()),
+        Some(message) => x.message(&message, raw.len(), 0, "", &Location::default()),
         None => x.problem(&Location::default(), "unparseable message"),
     }
     x.out
@@ -93,21 +98,39 @@ struct Extractor<'a> {
     parts: usize,
 }
 
-/// What an attachment is, decided from its MIME type and file name.
+/// What an attachment is: by its bytes where they have a known signature, else by its
+/// MIME type and file name.
 enum Kind {
     Text,
     Html,
     Pdf,
     Office,
     Zip,
+    Gzip,
     Message,
     Encrypted(&'static str),
     Signature,
     Image,
+    /// A format we recognise but cannot open: fails closed with this reason.
+    Unreadable(&'static str),
     Opaque,
 }
 
-fn kind(mime: &str, name: &str) -> Kind {
+fn kind(bytes: &[u8], mime: &str, name: &str) -> Kind {
+    match sniff::format(bytes) {
+        Some(sniff::Format::Pdf) => return Kind::Pdf,
+        Some(sniff::Format::Office) => return Kind::Office,
+        Some(sniff::Format::Zip) => return Kind::Zip,
+        Some(sniff::Format::Gzip) => return Kind::Gzip,
+        Some(sniff::Format::Image) => return Kind::Image,
+        Some(sniff::Format::OtherArchive) => {
+            return Kind::Unreadable("archive format that cannot be inspected");
+        }
+        Some(sniff::Format::Ole) => {
+            return Kind::Unreadable("legacy Office or Outlook file (OLE) cannot be inspected");
+        }
+        None => {}
+    }
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -142,6 +165,9 @@ fn kind(mime: &str, name: &str) -> Kind {
         (_, "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "webp" | "heic") => {
             Kind::Image
         }
+        // Unlabelled (`application/octet-stream`, no known extension): text if it reads as
+        // text, as an editor would open it.
+        _ if sniff::is_text(bytes) => Kind::Text,
         _ => Kind::Opaque,
     }
 }
@@ -155,9 +181,6 @@ impl Extractor<'_> {
     }
 
     fn text(&mut self, location: &Location, text: String) {
-        if text.contains("-----BEGIN PGP MESSAGE-----") {
-            self.problem(location, "PGP encrypted");
-        }
         self.text_bytes += text.len();
         if self.text_bytes > self.limits.max_text_bytes {
             // Reported once; the text itself is still scanned up to here.
@@ -172,9 +195,36 @@ impl Extractor<'_> {
         });
     }
 
-    fn message(&mut self, message: &Message<'_>, depth: usize, path: &str, at: &Location) {
+    /// A message (or an encapsulated one) whose entity ends at byte `end` of its
+    /// `raw_message`.
+    fn message(
+        &mut self,
+        message: &Message<'_>,
+        end: usize,
+        depth: usize,
+        path: &str,
+        at: &Location,
+    ) {
         if depth > self.limits.max_depth {
             return self.problem(at, "limit reached: messages nested too deeply");
+        }
+        let structure = mime::structure(message, end);
+        if !structure.agrees {
+            self.problem(
+                at,
+                "ambiguous MIME structure (boundary lines not as RFC 2046 §5.1.1 defines them)",
+            );
+        }
+        // Not shown by clients, but part of every copy of the message that leaves.
+        for (what, start, end) in structure.unshown {
+            let bytes = message.raw_message.get(start..end).unwrap_or_default();
+            if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
+                let location = Location {
+                    header: Some(what.to_owned()),
+                    ..at.clone()
+                };
+                self.text(&location, header::eight_bit(bytes));
+            }
         }
         // Each field from its raw bytes (not mail-parser's decoding, which decodes encoded
         // words one by one and turns undeclared 8-bit into U+FFFD).
@@ -213,15 +263,34 @@ impl Extractor<'_> {
         } else {
             path.to_owned()
         };
-        let name = part.attachment_name().map(str::to_owned);
+        let name = file_name(message, part).or_else(|| part.attachment_name().map(str::to_owned));
         let location = Location {
             part: Some(part_path.clone()),
             attachment: join(at.attachment.as_deref(), name.as_deref()),
             header: None,
             offset: None,
         };
-        if part.is_encoding_problem {
+        // mail-parser also flags a last part without a close delimiter, which clients show
+        // up to the end: decoded from the bytes, it is read; truly undecodable, it fails.
+        if part.is_encoding_problem && body_bytes(message, part).is_none() {
             return self.problem(&location, "undecodable part");
+        }
+        // Part header fields with words (Content-Description, X-…) leave with the part.
+        if id != 0 {
+            for field in &part.headers {
+                let name = field.name.as_str();
+                if header::carries_text(name) {
+                    let raw = message
+                        .raw_message
+                        .get(field.offset_start as usize..field.offset_end as usize)
+                        .unwrap_or_default();
+                    let at_field = Location {
+                        header: Some(name.to_owned()),
+                        ..location.clone()
+                    };
+                    self.text(&at_field, header::decode(raw));
+                }
+            }
         }
         // A file name leaves with the message and is shown by every client.
         if let Some(name) = &name {
@@ -238,21 +307,42 @@ impl Extractor<'_> {
             .unwrap_or_default();
         match &part.body {
             // From the part's own bytes: mail-parser turns undeclared 8-bit and unknown
-            // charsets into U+FFFD and does not know UTF-16.
-            PartType::Text(text) => {
-                let mut text = body_text(message, part).unwrap_or_else(|| text.to_string());
-                if parameter_is(part, "format", "flowed") {
-                    text = flowed::unwrap(&text, parameter_is(part, "delsp", "yes"));
+            // charsets into U+FFFD and does not know UTF-16; and a label is not the content.
+            PartType::Text(text) | PartType::Html(text) => {
+                let is_html = matches!(part.body, PartType::Html(_));
+                let Some(bytes) = body_bytes(message, part) else {
+                    let text = if is_html {
+                        html::to_text(text)
+                    } else {
+                        text.to_string()
+                    };
+                    return self.text(&location, text);
+                };
+                if sniff::format(&bytes).is_some() {
+                    return self.blob(
+                        &bytes,
+                        &mime,
+                        name.as_deref().unwrap_or(""),
+                        &location,
+                        depth,
+                    );
                 }
-                self.text(&location, text);
-            }
-            PartType::Html(html) => {
-                let html = body_text(message, part).unwrap_or_else(|| html.to_string());
-                self.text(&location, html::to_text(&html));
+                let text = Text {
+                    charset: part.content_type().and_then(|ct| ct.attribute("charset")),
+                    html: is_html,
+                    flowed: parameter_is(part, "format", "flowed")
+                        .then(|| parameter_is(part, "delsp", "yes")),
+                    mime: &mime,
+                };
+                self.read_text(&bytes, &text, &location, depth);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                let decoded = part
+                    .is_encoding_problem
+                    .then(|| body_bytes(message, part))
+                    .flatten();
                 self.blob(
-                    bytes,
+                    decoded.as_deref().unwrap_or(bytes),
                     &mime,
                     name.as_deref().unwrap_or(""),
                     &location,
@@ -264,19 +354,70 @@ impl Extractor<'_> {
                     attachment: join(location.attachment.as_deref(), Some("message")),
                     ..location.clone()
                 };
-                self.message(nested, depth + 1, &part_path, &nested_at);
+                // Unencoded, the nested message shares the outer bytes and ends with this
+                // part; decoded (base64), it has bytes of its own.
+                let end = if std::ptr::eq(nested.raw_message.as_ptr(), message.raw_message.as_ptr())
+                {
+                    part.offset_end as usize
+                } else {
+                    nested.raw_message.len()
+                };
+                self.message(nested, end, depth + 1, &part_path, &nested_at);
             }
             PartType::Multipart(children) => {
                 if mime.eq_ignore_ascii_case("multipart/encrypted") {
                     return self.problem(&location, "PGP/MIME or S/MIME encrypted");
                 }
+                // Inline text parts of a mixed multipart are shown one after another, so
+                // they are read as one text: what runs across the seam ("Steuer-ID 86 095" |
+                // "742 719") is one number, and each part keeps the context of the others.
+                let shown_in_sequence = !mime.eq_ignore_ascii_case("multipart/alternative");
+                // The segment that consecutive inline text parts are being joined into.
+                let mut joining: Option<usize> = None;
                 for (i, child) in children.iter().enumerate() {
                     let child_path = if path.is_empty() {
                         (i + 1).to_string()
                     } else {
                         format!("{path}.{}", i + 1)
                     };
+                    let before = self.out.segments.len();
                     self.part(message, *child, &child_path, at, depth);
+                    let joinable = shown_in_sequence
+                        && self.out.segments.len() == before + 1
+                        && self.out.segments[before].location.header.is_none()
+                        && message.part(*child).is_some_and(is_inline_text);
+                    if !joinable {
+                        joining = None;
+                        continue;
+                    }
+                    match joining {
+                        Some(into) if into + 1 == before => {
+                            let next = self.out.segments.pop().expect("one was added");
+                            let joined = &mut self.out.segments[into];
+                            // A part ending in a line break and the next beginning a new one
+                            // are still read across ("Steuer-ID: 41 926⏎" | "170 381"): the
+                            // whitespace between becomes one space. Cut inside a word, the
+                            // halves join as they are.
+                            let apart = joined.text.ends_with(char::is_whitespace)
+                                || next.text.starts_with(char::is_whitespace);
+                            if apart {
+                                let kept = joined.text.trim_end().len();
+                                joined.text.truncate(kept);
+                                joined.text.push(' ');
+                                joined.text.push_str(next.text.trim_start());
+                            } else {
+                                joined.text.push_str(&next.text);
+                            }
+                            // Located as "1+2": the parts read together.
+                            let part = format!(
+                                "{}+{}",
+                                joined.location.part.as_deref().unwrap_or_default(),
+                                next.location.part.as_deref().unwrap_or_default()
+                            );
+                            joined.location.part = Some(part);
+                        }
+                        _ => joining = Some(before),
+                    }
                 }
             }
         }
@@ -287,9 +428,32 @@ impl Extractor<'_> {
         if bytes.len() > self.limits.max_entry_size {
             return self.problem(at, "limit reached: attachment too large to inspect");
         }
-        match kind(mime, name) {
-            Kind::Text => self.text(at, decode_text(bytes, None)),
-            Kind::Html => self.text(at, html::to_text(&decode_text(bytes, None))),
+        let kind = kind(bytes, mime, name);
+        match kind {
+            Kind::Text | Kind::Html => {
+                let text = Text {
+                    charset: None,
+                    html: matches!(kind, Kind::Html),
+                    flowed: None,
+                    mime,
+                };
+                self.read_text(bytes, &text, at, depth);
+            }
+            Kind::Gzip => match gunzip(bytes, self.limits.max_entry_size) {
+                Ok((inner, data)) => {
+                    // The name gzip stored (RFC 1952 FNAME), else the outer one without `.gz`.
+                    let inner = inner.unwrap_or_else(|| {
+                        let lower = name.to_ascii_lowercase();
+                        lower
+                            .strip_suffix(".gz")
+                            .map(|stem| name[..stem.len()].to_owned())
+                            .unwrap_or_default()
+                    });
+                    self.nested(&data, "", &inner, at, depth);
+                }
+                Err(reason) => self.problem(at, reason),
+            },
+            Kind::Unreadable(reason) => self.problem(at, reason),
             Kind::Pdf => match pdf::text(bytes, self.limits) {
                 Ok(pdf::Pdf::Text(text)) => self.text(at, text),
                 Ok(pdf::Pdf::ImagesOnly) => {
@@ -332,9 +496,13 @@ impl Extractor<'_> {
                     return self.problem(at, "limit reached: messages nested too deeply");
                 }
                 match MessageParser::default().parse(bytes) {
-                    Some(message) => {
-                        self.message(&message, depth + 1, at.part.as_deref().unwrap_or(""), at)
-                    }
+                    Some(message) => self.message(
+                        &message,
+                        bytes.len(),
+                        depth + 1,
+                        at.part.as_deref().unwrap_or(""),
+                        at,
+                    ),
                     None => self.problem(at, "unparseable attached message"),
                 }
             }
@@ -353,6 +521,55 @@ impl Extractor<'_> {
         }
     }
 
+    /// A text part or text attachment: decoded as a client reads it, then what a client
+    /// turns into something else — HTML rendered, a calendar or vCard shown as entries,
+    /// uuencoded and yEnc blocks shown as attachments.
+    fn read_text(&mut self, bytes: &[u8], how: &Text<'_>, at: &Location, depth: usize) {
+        let wide = is_wide(bytes, how.charset);
+        let calendar = how.mime.eq_ignore_ascii_case("text/calendar")
+            || how.mime.eq_ignore_ascii_case("text/vcard")
+            || how.mime.eq_ignore_ascii_case("text/x-vcard")
+            || (!wide && ical::starts_calendar(bytes));
+        // Calendar folds may split a character: unfold the bytes before decoding them.
+        let unfolded;
+        let bytes = if calendar && !wide {
+            unfolded = ical::unfold_bytes(bytes);
+            &unfolded[..]
+        } else {
+            bytes
+        };
+        let mut text = decode_text(bytes, how.charset);
+        if let Some(delsp) = how.flowed {
+            text = flowed::unwrap(&text, delsp);
+        }
+        // uuencode and yEnc are byte-oriented: read them from the bytes, unless the text
+        // came in a 16- or 32-bit encoding.
+        let source = if wide { text.as_bytes() } else { bytes };
+        if inline::may_contain(source) {
+            let files = inline::files(source, INLINE_FILES, self.limits.max_entry_size);
+            self.files(files, at, depth);
+        }
+        if calendar || ical::is_calendar(&text) {
+            let (entries, files) = ical::read(&text);
+            self.text(at, entries);
+            self.files(files, at, depth);
+        } else if how.html {
+            self.text(at, html::to_text(&text));
+        } else {
+            self.text(at, text);
+        }
+    }
+
+    /// Files a text carries (uuencode, yEnc, calendar attachments), each one level deeper.
+    fn files(&mut self, files: Vec<inline::InlineFile>, at: &Location, depth: usize) {
+        for (file, data) in files {
+            match data {
+                Ok(data) => self.nested(&data, "", &file, at, depth),
+                Err(reason) => self.problem(at, reason),
+            }
+        }
+    }
+
     /// A file inside a container: one level deeper.
     fn nested(&mut self, data: &[u8], mime: &str, name: &str, at: &Location, depth: usize) {
         let loc = Location {
@@ -364,6 +581,70 @@ impl Extractor<'_> {
         }
         self.blob(data, mime, name, &loc, depth + 1);
     }
+}
+
+/// How to read a piece of text.
+struct Text<'a> {
+    /// The declared charset, if any.
+    charset: Option<&'a str>,
+    /// Render as HTML.
+    html: bool,
+    /// `format=flowed` (RFC 3676), with whether `DelSp=yes`.
+    flowed: Option<bool>,
+    /// The MIME type as labelled (`text/calendar` is read as a calendar).
+    mime: &'a str,
+}
+
+/// The part's file name from its raw header bytes (RFC 2231 continuations joined before
+/// charset decoding): Content-Disposition `filename`, else Content-Type `name`.
+fn file_name(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let raw_value = |field: &str| {
+        part.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(field))
+            .and_then(|h| {
+                message
+                    .raw_message
+                    .get(h.offset_start as usize..h.offset_end as usize)
+            })
+    };
+    raw_value("Content-Disposition")
+        .and_then(|raw| params::parameter(raw, "filename"))
+        .or_else(|| raw_value("Content-Type").and_then(|raw| params::parameter(raw, "name")))
+        .filter(|name| !name.trim().is_empty())
+}
+
+/// Whether a part is text a client shows inline (no attachment disposition, no file name).
+fn is_inline_text(part: &MessagePart<'_>) -> bool {
+    matches!(part.body, PartType::Text(_) | PartType::Html(_))
+        && part.attachment_name().is_none()
+        && part
+            .content_disposition()
+            .is_none_or(|d| !d.c_type.eq_ignore_ascii_case("attachment"))
+}
+
+/// At most this many uuencoded or yEnc files in one text (more: fail closed).
+const INLINE_FILES: usize = 32;
+
+/// The gzip members' content (RFC 1952), at most `max` bytes, and the file name stored in
+/// the first member's header.
+fn gunzip(bytes: &[u8], max: usize) -> Result<(Option<String>, Vec<u8>), &'static str> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes);
+    (&mut decoder)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|_| "undecodable gzip file")?;
+    if out.len() > max {
+        return Err("limit reached: compressed file too large to inspect");
+    }
+    let name = decoder
+        .header()
+        .and_then(|h| h.filename())
+        .map(header::eight_bit);
+    Ok((name, out))
 }
 
 fn join(outer: Option<&str>, inner: Option<&str>) -> Option<String> {
@@ -382,19 +663,17 @@ fn parameter_is(part: &MessagePart<'_>, name: &str, value: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(value))
 }
 
-/// A text part's body, transfer-decoded from the message's bytes and read by
-/// [`decode_text`] with its declared charset; `None` when the bytes cannot be had.
-fn body_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+/// A text part's body, transfer-decoded from the message's own bytes; `None` when the
+/// bytes cannot be had.
+fn body_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
     let raw = message
         .raw_message
         .get(part.offset_body as usize..part.offset_end as usize)?;
-    let bytes = match part.encoding {
-        Encoding::None => raw.to_vec(),
-        Encoding::QuotedPrintable => quoted_printable_decode(raw)?,
-        Encoding::Base64 => base64_decode(raw)?,
-    };
-    let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
-    Some(decode_text(&bytes, charset))
+    match part.encoding {
+        Encoding::None => Some(raw.to_vec()),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        Encoding::Base64 => base64_decode(raw),
+    }
 }
 
 /// Text bytes as a mail client reads them: a byte-order mark wins (UTF-32, UTF-16 — "Unicode
@@ -426,6 +705,17 @@ fn decode_text(bytes: &[u8], charset: Option<&str>) -> String {
         Some(charset) => header::in_charset(charset, bytes),
         None => header::eight_bit(bytes),
     }
+}
+
+/// Whether [`decode_text`] reads `bytes` as UTF-16 or UTF-32 (not ASCII-compatible).
+fn is_wide(bytes: &[u8], charset: Option<&str>) -> bool {
+    bytes.starts_with(b"\xFF\xFE")
+        || bytes.starts_with(b"\xFE\xFF")
+        || bytes.starts_with(b"\x00\x00\xFE\xFF")
+        || charset.is_some_and(|c| {
+            let c = c.trim().to_ascii_lowercase();
+            c.starts_with("utf-16") || c.starts_with("utf-32")
+        })
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> String {

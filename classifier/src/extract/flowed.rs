@@ -12,7 +12,13 @@ pub(crate) fn unwrap(text: &str, delsp: bool) -> String {
     let mut out = String::with_capacity(text.len());
     // The quote depth of the paragraph a soft break left open.
     let mut open: Option<usize> = None;
-    for line in text.split('\n') {
+    for line in text.split_inclusive('\n') {
+        // The last line may have no line break; then none is added (the text may go on in
+        // the next part).
+        let (line, broken) = match line.strip_suffix('\n') {
+            Some(line) => (line, true),
+            None => (line, false),
+        };
         let line = line.strip_suffix('\r').unwrap_or(line);
         let depth = line.bytes().take_while(|&b| b == b'>').count();
         let content = &line[depth..];
@@ -31,7 +37,9 @@ pub(crate) fn unwrap(text: &str, delsp: bool) -> String {
             open = Some(depth);
         } else {
             out.push_str(content);
-            out.push('\n');
+            if broken {
+                out.push('\n');
+            }
             open = None;
         }
     }
@@ -45,13 +53,10 @@ mod tests {
     #[test]
     fn soft_breaks_are_joined_and_delsp_removes_their_space() {
         let text = "nur fuer den Dienst \r\ngebrauch bestimmt\r\n";
-        assert_eq!(
-            unwrap(text, true),
-            "nur fuer den Dienstgebrauch bestimmt\n\n"
-        );
+        assert_eq!(unwrap(text, true), "nur fuer den Dienstgebrauch bestimmt\n");
         assert_eq!(
             unwrap(text, false),
-            "nur fuer den Dienst gebrauch bestimmt\n\n"
+            "nur fuer den Dienst gebrauch bestimmt\n"
         );
     }
 
@@ -59,14 +64,14 @@ mod tests {
     fn quotes_stuffing_and_signatures_are_respected() {
         assert_eq!(
             unwrap("> Steuer-ID 86 095 \r\n> 742 719\r\n", false),
-            "Steuer-ID 86 095 742 719\n\n"
+            "Steuer-ID 86 095 742 719\n"
         );
         // Different quote depths are not joined; the signature separator is not a soft break.
         assert_eq!(
             unwrap(">> a \r\n> b\r\n-- \r\nc\r\n", false),
-            "a \nb\n-- \nc\n\n"
+            "a \nb\n-- \nc\n"
         );
         // Space-stuffing is removed.
-        assert_eq!(unwrap("  From here\r\n", false), " From here\n\n");
+        assert_eq!(unwrap("  From here\r\n", false), " From here\n");
     }
 }

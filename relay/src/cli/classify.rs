@@ -1,6 +1,6 @@
 //! `ratspost classify [--json] [--rules FILE] FILE...`: the verdict and findings for each
 //! message file. Exit status 0 whatever the verdicts; 1 when a file could not be read, 2 for
-//! bad rules.
+//! bad rules. With `--evaluate LABELS.tsv`: see [`super::evaluate`].
 
 use std::path::PathBuf;
 
@@ -28,9 +28,17 @@ pub(crate) fn load_rules(path: Option<&PathBuf>) -> anyhow::Result<Rules> {
     Rules::from_toml(&text).with_context(|| format!("rules file {}", path.display()))
 }
 
-pub(super) fn run(json: bool, rules: Option<&PathBuf>, files: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) fn run(
+    json: bool,
+    rules: Option<&PathBuf>,
+    files: &[PathBuf],
+    evaluate: Option<(&PathBuf, super::evaluate::Minimum)>,
+) -> anyhow::Result<()> {
     let rules =
         load_rules(rules).map_err(|e| anyhow::anyhow!(super::UsageError(format!("{e:#}"))))?;
+    if let Some((labels, minimum)) = evaluate {
+        return super::evaluate::run(labels, &rules, &minimum);
+    }
     let mut failed = 0;
     for file in files {
         let raw = match std::fs::read(file) {
@@ -59,6 +67,28 @@ pub(super) fn run(json: bool, rules: Option<&PathBuf>, files: &[PathBuf]) -> any
     Ok(())
 }
 
+/// Where a finding is, for people: `header Subject`, `part 2, attachment akte.zip`, `message`.
+pub(super) fn place(location: &classifier::Location) -> String {
+    let mut place = Vec::new();
+    if let Some(h) = &location.header {
+        place.push(format!("header {h}"));
+    }
+    if let Some(p) = &location.part {
+        place.push(format!("part {p}"));
+    }
+    if let Some(a) = &location.attachment {
+        place.push(format!("attachment {a}"));
+    }
+    if let Some(o) = location.offset {
+        place.push(format!("offset {o}"));
+    }
+    if place.is_empty() {
+        "message".to_owned()
+    } else {
+        place.join(", ")
+    }
+}
+
 fn print_text(file: &str, verdict: &Verdict) {
     if !verdict.sensitive {
         println!("{file}: clean");
@@ -66,29 +96,12 @@ fn print_text(file: &str, verdict: &Verdict) {
     }
     println!("{file}: SENSITIVE ({})", verdict.categories.join(", "));
     for f in &verdict.findings {
-        let mut place = Vec::new();
-        if let Some(h) = &f.location.header {
-            place.push(format!("header {h}"));
-        }
-        if let Some(p) = &f.location.part {
-            place.push(format!("part {p}"));
-        }
-        if let Some(a) = &f.location.attachment {
-            place.push(format!("attachment {a}"));
-        }
-        if let Some(o) = f.location.offset {
-            place.push(format!("offset {o}"));
-        }
         println!(
             "  - {} [{}] confidence {} at {}{}",
             f.detector,
             f.category,
             f.confidence,
-            if place.is_empty() {
-                "message".to_owned()
-            } else {
-                place.join(", ")
-            },
+            place(&f.location),
             f.hint
                 .as_ref()
                 .map(|h| format!(": {h}"))
