@@ -218,6 +218,10 @@ impl Forwarder {
     /// passes [`crate::shown`]: cleaned, and shown only when it carries nothing itself.
     fn facts(&self, raw: &[u8], verdict: &store::VerdictRecord) -> NoticeFacts {
         let notices = &self.config.notices;
+        let shown = shown::Shown {
+            notices,
+            rules: &self.rules,
+        };
         let parsed = mail_parser::MessageParser::default().parse_headers(raw);
         let from = parsed
             .as_ref()
@@ -225,9 +229,13 @@ impl Forwarder {
             .and_then(|a| a.first());
         let sender = match from {
             Some(a) if a.address().is_some() || a.name().is_some() => {
-                shown::sender(a.name(), a.address(), &self.rules, notices.language)
+                shown.sender(a.name(), a.address())
             }
-            _ => "(unbekannt)".to_owned(),
+            _ => match notices.language {
+                crate::config::Language::De => "(unbekannt)",
+                crate::config::Language::En => "(unknown)",
+            }
+            .to_owned(),
         };
         let date = parsed
             .as_ref()
@@ -239,11 +247,7 @@ impl Forwarder {
             .iter()
             .any(|c| c == classifier::category::VS_NFD || c == classifier::category::CLASSIFIED);
         let subject = if notices.show_subject && !classified {
-            shown::subject(
-                parsed.as_ref().and_then(|m| m.subject()),
-                &sender,
-                &self.rules,
-            )
+            shown.subject(parsed.as_ref().and_then(|m| m.subject()), &sender)
         } else {
             Subject::Omitted
         };
@@ -263,7 +267,7 @@ impl Forwarder {
             },
             link: String::new(),
             expires: String::new(),
-            documents: shown::documents(references, notices, &self.rules),
+            documents: shown.documents(references),
         }
     }
 }

@@ -6,13 +6,14 @@
 //! lines to the notice, a "document link" whose query carries an IBAN. So each value is
 //! - cleaned: control characters (Cc: CR, LF, tab, …) become a space, format characters (Cf:
 //!   bidi controls, zero-width characters, soft hyphen) and unassigned or private-use code
-//!   points are removed, spaces collapsed, the length bounded;
+//!   points are removed, spaces collapsed, the length bounded (`notices.name_chars`,
+//!   `notices.subject_chars`);
 //! - shown only when it is *repeatable*: the classifier finds nothing in it, not even a
 //!   candidate below its threshold ([`classifier::classify_text`]), and it holds no run of
-//!   more than [`MAX_DIGIT_RUN`] digits — counted across any separators, so that an
-//!   identifier written with separators no detector knows ("8_6_0_9…", "8609·5742·719")
-//!   is refused too. Otherwise it is left out: the address alone, "(Betreff nicht
-//!   angezeigt)", no reference.
+//!   more than `notices.max_digit_run` digits (at most [`MAX_DIGIT_RUN`]) — counted across
+//!   any separators, so that an identifier written with separators no detector knows
+//!   ("8_6_0_9…", "8609·5742·719") is refused too. Otherwise it is left out: the address
+//!   alone, "(Betreff nicht angezeigt)", no reference.
 //!
 //! Document links are shown only for the configured RIS hosts and only rebuilt from a known
 //! shape ([`classifier::ris::parse_link`]); paper numbers only with their digits within the
@@ -25,18 +26,15 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 use crate::compose::Subject;
 use crate::config::{Language, NoticesConfig};
 
-/// Characters of a display name a notice shows.
-pub const MAX_NAME_CHARS: usize = 64;
-/// Characters of a subject a notice shows.
-pub const MAX_SUBJECT_CHARS: usize = 120;
 /// Characters of an address (RFC 5321 §4.5.3.1.3: a path holds at most 256 octets).
 pub const MAX_ADDRESS_CHARS: usize = 254;
 /// Characters of a paper number.
 pub const MAX_PAPER_CHARS: usize = 40;
-/// Most digits a shown value may have in a row, separators between them not counting. Eight
-/// keeps dates ("01.12.2026") and paper numbers ("1234/2014", "TVO-BSV/25/61736-2") and
-/// refuses every identifier the classifier knows by its digits: a Personalausweis (10), a
-/// Steuer-ID (11), the nine digits of a Krankenversichertennummer, card numbers and IBANs.
+/// The most `notices.max_digit_run` may allow: digits in a row, separators between them not
+/// counting. Eight keeps dates ("01.12.2026") and paper numbers ("1234/2014",
+/// "TVO-BSV/25/61736-2") and refuses every identifier the classifier knows by its digits: a
+/// Personalausweis (10), a Steuer-ID (11), the nine digits of a Krankenversichertennummer,
+/// card numbers and IBANs.
 pub const MAX_DIGIT_RUN: usize = 8;
 
 /// `value` on one line: control characters as spaces, invisible characters removed, spaces
@@ -76,15 +74,15 @@ pub fn clean(value: &str, max_chars: usize) -> String {
     out
 }
 
-/// Whether `value` has more than [`MAX_DIGIT_RUN`] digits (any Unicode number character) in
-/// a row, whatever separates them; only a letter ends a run.
+/// Whether `value` has more than `max` digits (any Unicode number character) in a row,
+/// whatever separates them; only a letter ends a run.
 #[must_use]
-pub fn long_digit_run(value: &str) -> bool {
+pub fn long_digit_run(value: &str, max: usize) -> bool {
     let mut run = 0;
     for c in value.chars() {
         if c.is_numeric() {
             run += 1;
-            if run > MAX_DIGIT_RUN {
+            if run > max {
                 return true;
             }
         } else if c.is_alphabetic() {
@@ -94,105 +92,110 @@ pub fn long_digit_run(value: &str) -> bool {
     false
 }
 
-/// Whether a notice may show `value`: not empty, no long digit run, and nothing the
-/// classifier would find in it at any confidence.
-#[must_use]
-pub fn repeatable(value: &str, rules: &Rules) -> bool {
-    !value.is_empty()
-        && !long_digit_run(value)
-        && classifier::classify_text(value, rules).findings.is_empty()
+/// Decides what a notice shows, under `[notices]` and the classifier rules.
+#[derive(Clone, Copy)]
+pub struct Shown<'a> {
+    /// `[notices]`: limits, language, RIS hosts, paper URL.
+    pub notices: &'a NoticesConfig,
+    /// The classifier rules.
+    pub rules: &'a Rules,
 }
 
-/// `value` cleaned and bounded, when both it and the whole (unbounded) value are
-/// repeatable: a long value must not be cut in a way that hides what it carries.
-fn shown(value: &str, max_chars: usize, rules: &Rules) -> Option<String> {
-    let whole = clean(value, usize::MAX);
-    let bounded = clean(value, max_chars);
-    (repeatable(&whole, rules) && repeatable(&bounded, rules)).then_some(bounded)
-}
+impl Shown<'_> {
+    /// Whether a notice may show `value`: not empty, no long digit run, and nothing the
+    /// classifier would find in it at any confidence.
+    #[must_use]
+    pub fn repeatable(&self, value: &str) -> bool {
+        !value.is_empty()
+            && !long_digit_run(value, self.notices.max_digit_run.min(MAX_DIGIT_RUN))
+            && classifier::classify_text(value, self.rules)
+                .findings
+                .is_empty()
+    }
 
-/// The sender as a notice shows it: `Name <address>`; the address alone when the name
-/// carries anything (or is missing), the name alone when the address does, and a
-/// placeholder when neither can be shown.
-#[must_use]
-pub fn sender(
-    name: Option<&str>,
-    address: Option<&str>,
-    rules: &Rules,
-    language: Language,
-) -> String {
-    let address = address.and_then(|a| shown(a, MAX_ADDRESS_CHARS, rules));
-    // Angle brackets and quotes would let a name pose as another address.
-    let name = name
-        .map(|n| n.replace(['<', '>', '"'], " "))
-        .and_then(|n| shown(&n, MAX_NAME_CHARS, rules));
-    let both = match (&name, &address) {
-        (Some(name), Some(address)) => Some(format!("{name} <{address}>")),
-        _ => None,
-    };
-    // The two together must not form what neither holds alone ("8609574" + "2719@…").
-    if let Some(both) = both.filter(|b| repeatable(b, rules)) {
-        return both;
+    /// `value` cleaned and bounded, when both it and the whole (unbounded) value are
+    /// repeatable: a long value must not be cut in a way that hides what it carries.
+    fn value(&self, value: &str, max_chars: usize) -> Option<String> {
+        let whole = clean(value, usize::MAX);
+        let bounded = clean(value, max_chars);
+        (self.repeatable(&whole) && self.repeatable(&bounded)).then_some(bounded)
     }
-    if address.is_none()
-        && let Some(name) = name
-    {
-        return name;
-    }
-    address.unwrap_or_else(|| {
-        match language {
-            Language::De => "(Absender nicht angezeigt)",
-            Language::En => "(sender not shown)",
+
+    /// The sender as a notice shows it: `Name <address>`; the address alone when the name
+    /// carries anything (or is missing), the name alone when the address does, and a
+    /// placeholder when neither can be shown.
+    #[must_use]
+    pub fn sender(&self, name: Option<&str>, address: Option<&str>) -> String {
+        let address = address.and_then(|a| self.value(a, MAX_ADDRESS_CHARS));
+        // Angle brackets and quotes would let a name pose as another address.
+        let name = name
+            .map(|n| n.replace(['<', '>', '"'], " "))
+            .and_then(|n| self.value(&n, self.notices.name_chars));
+        let both = match (&name, &address) {
+            (Some(name), Some(address)) => Some(format!("{name} <{address}>")),
+            _ => None,
+        };
+        // The two together must not form what neither holds alone ("8609574" + "2719@…").
+        if let Some(both) = both.filter(|b| self.repeatable(b)) {
+            return both;
         }
-        .to_owned()
-    })
-}
-
-/// The subject line a notice shows, when policy allows one: the original when it is
-/// repeatable (also next to the sender it follows), else withheld.
-#[must_use]
-pub fn subject(original: Option<&str>, sender: &str, rules: &Rules) -> Subject {
-    let Some(original) = original.filter(|s| !s.trim().is_empty()) else {
-        return Subject::Omitted;
-    };
-    match shown(original, MAX_SUBJECT_CHARS, rules) {
-        Some(s) if repeatable(&format!("{sender}: {s}"), rules) => Subject::Shown(s),
-        _ => Subject::Withheld,
-    }
-}
-
-/// The council documents a notice lists, as (label, link): papers whose number is
-/// repeatable (linked through `paper_url` when set), and links to the configured RIS hosts,
-/// rebuilt from their parts.
-#[must_use]
-pub fn documents(
-    references: Vec<Reference>,
-    notices: &NoticesConfig,
-    rules: &Rules,
-) -> Vec<(String, Option<String>)> {
-    references
-        .into_iter()
-        .filter_map(|r| match r {
-            Reference::Paper(number) => {
-                let shown = clean(&number, MAX_PAPER_CHARS);
-                if shown != number || !repeatable(&number, rules) {
-                    return None;
-                }
-                let url = notices
-                    .paper_url
-                    .as_ref()
-                    .map(|u| u.replace("{reference}", &percent_encode(&number)));
-                Some((format!("Vorlage {number}"), url))
+        if address.is_none()
+            && let Some(name) = name
+        {
+            return name;
+        }
+        address.unwrap_or_else(|| {
+            match self.notices.language {
+                Language::De => "(Absender nicht angezeigt)",
+                Language::En => "(sender not shown)",
             }
-            Reference::Url(link) => {
-                if !notices.ris_hosts.contains(&link.host) {
-                    return None;
-                }
-                let url = link.url();
-                repeatable(&url, rules).then(|| (url.clone(), Some(url)))
-            }
+            .to_owned()
         })
-        .collect()
+    }
+
+    /// The subject line a notice shows, when policy allows one: the original when it is
+    /// repeatable (also next to the sender it follows), else withheld.
+    #[must_use]
+    pub fn subject(&self, original: Option<&str>, sender: &str) -> Subject {
+        let Some(original) = original.filter(|s| !s.trim().is_empty()) else {
+            return Subject::Omitted;
+        };
+        match self.value(original, self.notices.subject_chars) {
+            Some(s) if self.repeatable(&format!("{sender}: {s}")) => Subject::Shown(s),
+            _ => Subject::Withheld,
+        }
+    }
+
+    /// The council documents a notice lists, as (label, link): papers whose number is
+    /// repeatable (linked through `paper_url` when set), and links to the configured RIS
+    /// hosts, rebuilt from their parts.
+    #[must_use]
+    pub fn documents(&self, references: Vec<Reference>) -> Vec<(String, Option<String>)> {
+        references
+            .into_iter()
+            .filter_map(|r| match r {
+                Reference::Paper(number) => {
+                    let shown = clean(&number, MAX_PAPER_CHARS);
+                    if shown != number || !self.repeatable(&number) {
+                        return None;
+                    }
+                    let url = self
+                        .notices
+                        .paper_url
+                        .as_ref()
+                        .map(|u| u.replace("{reference}", &percent_encode(&number)));
+                    Some((format!("Vorlage {number}"), url))
+                }
+                Reference::Url(link) => {
+                    if !self.notices.ris_hosts.contains(&link.host) {
+                        return None;
+                    }
+                    let url = link.url();
+                    self.repeatable(&url).then(|| (url.clone(), Some(url)))
+                }
+            })
+            .collect()
+    }
 }
 
 /// `value` percent-encoded for a URL query (RFC 3986 §2.3: unreserved characters stay).
@@ -221,6 +224,40 @@ mod tests {
 
     fn rules() -> Rules {
         Rules::default()
+    }
+
+    fn sender(name: Option<&str>, address: Option<&str>, r: &Rules, language: Language) -> String {
+        let mut n = notices("");
+        n.language = language;
+        Shown {
+            notices: &n,
+            rules: r,
+        }
+        .sender(name, address)
+    }
+
+    fn subject(original: Option<&str>, sender: &str, r: &Rules) -> Subject {
+        Shown {
+            notices: &notices(""),
+            rules: r,
+        }
+        .subject(original, sender)
+    }
+
+    fn documents(
+        refs: Vec<Reference>,
+        n: &NoticesConfig,
+        r: &Rules,
+    ) -> Vec<(String, Option<String>)> {
+        Shown {
+            notices: n,
+            rules: r,
+        }
+        .documents(refs)
+    }
+
+    fn long_digit_run(value: &str) -> bool {
+        super::long_digit_run(value, MAX_DIGIT_RUN)
     }
 
     fn notices(extra: &str) -> NoticesConfig {
@@ -344,6 +381,30 @@ mod tests {
             assert_eq!(subject(Some(bad), from, &r), Subject::Withheld, "{bad}");
         }
         assert_eq!(subject(None, from, &r), Subject::Omitted);
+        // The configured bounds apply.
+        let mut short = notices("subject_chars = 12\nmax_digit_run = 4");
+        let strict = Shown {
+            notices: &short,
+            rules: &r,
+        };
+        assert_eq!(
+            strict.subject(Some("Einladung zur Sitzung"), from),
+            Subject::Shown("Einladung z…".into())
+        );
+        assert_eq!(
+            strict.subject(Some("Termin 01.12.2026"), from),
+            Subject::Withheld
+        );
+        short.max_digit_run = 100;
+        let loose = Shown {
+            notices: &short,
+            rules: &r,
+        };
+        assert_eq!(
+            loose.subject(Some("Antrag 8609-574271-9x"), from),
+            Subject::Withheld,
+            "never more than {MAX_DIGIT_RUN} digits, whatever the configuration says"
+        );
         // A long subject is not cut so as to hide what its end carries.
         let long = format!("{} Steuer-ID {TAX_ID}", "Sitzung ".repeat(20));
         assert_eq!(subject(Some(&long), from, &r), Subject::Withheld);
