@@ -61,8 +61,14 @@ impl Forwarder {
         let now = store::now_millis();
         let envelope = self.store.message_envelope(id).await?;
         let as_notice = verdict.sensitive || self.config.exemptions.notices_only;
-        // What every notice about this message says (without its link).
-        let facts = as_notice.then(|| self.facts(raw, verdict));
+        // What every notice about this message says (without its link). Finding references
+        // reads the whole message and every value is classified: on the blocking pool.
+        let facts = if as_notice {
+            let (this, raw, verdict) = (self.clone(), raw.to_vec(), verdict.clone());
+            Some(tokio::task::spawn_blocking(move || this.facts(&raw, &verdict)).await?)
+        } else {
+            None
+        };
         // `reduce`: when the notice would carry something, make the one that repeats nothing
         // of the message instead (for the mailbox, which must show something).
         let notice = |to: &str, reduce: bool| {
