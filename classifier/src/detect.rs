@@ -50,6 +50,16 @@ impl Segment<'_> {
 
 /// All findings at or above their detector's threshold.
 pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
+    candidates(extracted, rules)
+        .into_iter()
+        .filter(|f| {
+            f.category == category::UNINSPECTABLE || f.confidence >= rules.threshold(&f.detector)
+        })
+        .collect()
+}
+
+/// Every finding of an enabled detector, whatever its confidence.
+pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
     let mut candidates = Vec::new();
     let uninspectable = |location: &Location, reason: &str| Finding {
         detector: "inspection".to_owned(),
@@ -87,9 +97,6 @@ pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
     }
     candidates
         .into_iter()
-        .filter(|f| {
-            f.category == category::UNINSPECTABLE
-                || (rules.enabled(&f.detector) && f.confidence >= rules.threshold(&f.detector))
-        })
+        .filter(|f| f.category == category::UNINSPECTABLE || rules.enabled(&f.detector))
         .collect()
 }
