@@ -23,6 +23,10 @@ pub(crate) struct Segment<'a> {
     pub(crate) location: &'a Location,
     /// Keyword hits in `lower`.
     pub(crate) keywords: keywords::Hits<'a>,
+    /// Whether the message reads as a published agenda, minutes or public notice.
+    pub(crate) agenda: bool,
+    /// Whether some part of the message is a table of people (a CSV list with names).
+    pub(crate) roster: bool,
 }
 
 impl Segment<'_> {
@@ -72,23 +76,48 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         candidates.push(uninspectable(&problem.location, &problem.reason));
     }
     markings::headers(&extracted.headers, rules, &mut candidates);
-    for segment in &extracted.segments {
-        let text = normalise(&segment.text);
+    let texts: Vec<(String, String)> = extracted
+        .segments
+        .iter()
+        .map(|segment| {
+            let text = normalise(&segment.text);
+            let lower = lower_same_offsets(&text);
+            (text, lower)
+        })
+        .collect();
+    let hits: Vec<keywords::Hits<'_>> = texts
+        .iter()
+        .map(|(_, lower)| keywords::Hits::new(lower))
+        .collect();
+    // A published agenda, minutes or notice is one across its parts: the subject may say
+    // "Tagesordnung", the body hold the items.
+    let agenda = hits
+        .iter()
+        .map(|h| h.of(keywords::Group::Agenda).count())
+        .sum::<usize>()
+        >= 2;
+    // A list of people attached to a message about their health ("anbei die Kontaktpersonen
+    // des Indexfalls") ties the message's facts to them.
+    let roster = texts.iter().any(|(text, _)| person::has_name_table(text));
+    for ((segment, (text, lower)), keywords) in extracted.segments.iter().zip(&texts).zip(hits) {
         // Inline PGP (RFC 4880 §6.2 armor), also when dashes or spaces were disguised.
         if text.contains("-----BEGIN PGP MESSAGE-----") {
             candidates.push(uninspectable(&segment.location, "PGP encrypted"));
         }
-        let lower = lower_same_offsets(&text);
         let seg = Segment {
-            keywords: keywords::Hits::new(&lower),
-            text: &text,
-            lower: &lower,
+            keywords,
+            text,
+            lower,
             location: &segment.location,
+            agenda,
+            roster,
         };
         let before = candidates.len();
         ids::run(&seg, rules, &mut candidates);
+        // Identifiers that count (a company's or a town's account does not tie anyone).
         let identifiers: Vec<usize> = candidates[before..]
             .iter()
+            .filter(|f| f.confidence >= rules.threshold(&f.detector))
             .filter_map(|f| f.location.offset)
             .collect();
         markings::run(&seg, rules, &mut candidates);

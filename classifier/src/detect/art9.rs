@@ -9,10 +9,14 @@
 //!   or a validated identifier within 300 characters; or the same row of a table that has a
 //!   name column;
 //! - 80: a person ([`super::person`]) in the same sentence, or a pronoun or role noun in it
-//!   referring back to a person named in the two sentences before (same paragraph) — with a
-//!   state verb ("bezieht", "ist krankgeschrieben", "ist wegen … in Behandlung") for health
-//!   and social facts, which are otherwise often a topic ("Vortrag über Depression");
+//!   referring back to a person named in the three sentences before — for health and social
+//!   facts, which are otherwise often a topic ("Vortrag über Depression"), with a state verb
+//!   ("bezieht", "ist krankgeschrieben", "ist wegen … in Behandlung") or a sentence that opens
+//!   with the person ("Er hat Pflegegrad 3");
 //! - 75: in the same sentence, the writer speaking of themselves ("ich", "mein", "meine").
+//!
+//! No tie at all in a sentence that presents a topic or an office ("spricht über",
+//! "Ansprechpartnerin", "Kategorien personenbezogener Daten", "Pressemitteilung").
 //!
 //! Facts and people in a signature, letterhead or disclaimer ([`super::boilerplate`]) do not
 //! count: "Sozialamt, Rathausplatz 1" under a mail names an office, not a case.
@@ -30,6 +34,9 @@ use crate::text::window;
 use crate::verdict::{Finding, category};
 
 const PROXIMITY: usize = 300;
+
+/// How far into a text its title runs (bytes).
+const TITLE: usize = 200;
 
 /// How far back (bytes) a pronoun may refer to a named person.
 const REFERENCE_REACH: usize = 600;
@@ -49,9 +56,9 @@ fn patterns() -> &'static Patterns {
         address: Regex::new(concat!(
             r"(?-u:\b)(?:[A-ZÄÖÜ][a-zäöüß]+-)*[A-ZÄÖÜ][a-zäöüß]*",
             r"(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer|chaussee|pfad|steig|stieg|markt|graben|wall|kamp|twiete|zeile|promenade|berg|hof|garten|anger|brücke|park|siedlung|redder|höhe|grund|landstraße)",
-            r"\s+\d{1,4}\s?[a-z]?(?-u:\b)",
-            r"|(?-u:\b)(?:[A-ZÄÖÜ][a-zäöüß]+-)+(?:Straße|Str\.|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer|Chaussee|Pfad|Markt|Graben|Wall|Berg|Hof|Garten|Park|Promenade|Kamp|Steig|Stieg)\s+\d{1,4}\s?[a-z]?(?-u:\b)",
-            r"|(?-u:\b)(?:Am|An\s+der|An\s+den|An\s+dem|Auf\s+dem|Auf\s+der|Im|In\s+der|In\s+den|Zum|Zur|Unter\s+den|Hinter\s+der|Vor\s+dem)\s+([A-ZÄÖÜ][a-zäöüß]+)(?:-[A-ZÄÖÜ][a-zäöüß]+)*\s+\d{1,4}\s?[a-z]?(?-u:\b)(\s*Uhr)?",
+            r"\s+\d{1,3}\s?[a-z]?(?-u:\b)",
+            r"|(?-u:\b)(?:[A-ZÄÖÜ][a-zäöüß]+-)+(?:Straße|Str\.|Weg|Allee|Platz|Gasse|Ring|Damm|Ufer|Chaussee|Pfad|Markt|Graben|Wall|Berg|Hof|Garten|Park|Promenade|Kamp|Steig|Stieg)\s+\d{1,3}\s?[a-z]?(?-u:\b)",
+            r"|(?-u:\b)(?:Am|An\s+der|An\s+den|An\s+dem|Auf\s+dem|Auf\s+der|Im|In\s+der|In\s+den|Zum|Zur|Unter\s+den|Hinter\s+der|Vor\s+dem)\s+([A-ZÄÖÜ][a-zäöüß]+)(?:-[A-ZÄÖÜ][a-zäöüß]+)*\s+\d{1,3}\s?[a-z]?(?-u:\b)(\s*Uhr)?",
             r"|(?-u:\b)Straße\s+des\s+\d{1,2}\.\s+[A-ZÄÖÜ][a-zäöü]+\s+\d{1,4}",
             r"|(?-u:\b)\d{5}\s+[A-ZÄÖÜ][a-zäöü]{2,}",
         ))
@@ -109,9 +116,11 @@ pub(super) fn run(seg: &Segment<'_>, identifiers: &[usize], rules: &Rules, out: 
             continue;
         }
         // (start, end, whether a person tie needs a state verb)
+        let whole_word = matches!(group, Group::Criminal | Group::Personnel);
         let mut facts: Vec<(usize, usize, bool)> = seg
             .keywords
             .of(group)
+            .filter(|&(_, e)| is_fact_word(seg.lower, e, whole_word))
             .map(|(s, e)| (s, e, needs_state))
             .collect();
         if group == Group::Health {
@@ -137,6 +146,51 @@ pub(super) fn run(seg: &Segment<'_>, identifiers: &[usize], rules: &Rules, out: 
             out.push(seg.finding(detector, cat, confidence, start, None));
         }
     }
+}
+
+/// Whether the word a keyword starts is a fact, not an office or a topic compound:
+/// "Wohngeldstelle", "Sozialamt" name offices; for criminal and personnel words
+/// ("Kündigungsschutz", "Probezeitregelung") only the word itself with an inflection counts.
+fn is_fact_word(lower: &str, keyword_end: usize, whole_word: bool) -> bool {
+    const OFFICE: [&str; 9] = [
+        "stelle",
+        "amt",
+        "ämter",
+        "behörde",
+        "abteilung",
+        "team",
+        "dezernat",
+        "dezernent",
+        "sachbearbeit",
+    ];
+    let rest: String = lower[keyword_end..]
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    if OFFICE
+        .iter()
+        .any(|o| rest.starts_with(o) || rest.strip_prefix('s').is_some_and(|r| r.starts_with(o)))
+    {
+        return false;
+    }
+    // A personnel word in a compound that is still about the matter ("Nebentätigkeits-
+    // genehmigung", "Abmahnungsentwurf") counts too.
+    const MATTER: [&str; 9] = [
+        "genehmigung",
+        "antrag",
+        "anzeige",
+        "verfahren",
+        "gespräch",
+        "schreiben",
+        "entwurf",
+        "bescheid",
+        "vermerk",
+    ];
+    !whole_word
+        || rest.chars().count() <= 2
+        || MATTER
+            .iter()
+            .any(|m| rest.trim_start_matches('s').starts_with(m))
 }
 
 /// "Führungszeugnis" with entries ("enthält zwei Eintragungen") — one without ("ohne
@@ -167,6 +221,10 @@ fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
         .icd
         .find_iter(seg.text)
         .filter(|m| {
+            // "F33.1" has the shape of a diagnosis; "F32" alone needs a diagnosis word.
+            if m.as_str().contains('.') {
+                return true;
+            }
             let (from, to) = window(seg.lower, m.start(), m.end(), 80);
             let near = &seg.lower[from..to];
             [
@@ -193,6 +251,14 @@ fn tie(
     needs_state: bool,
 ) -> Option<u8> {
     let p = patterns();
+    let (s_from, s_to) = sentence(seg.text, start, end);
+    // "Dr. Lenz spricht über Demenz", "Kategorien personenbezogener Daten: Gesundheitsdaten",
+    // "Ansprechpartnerin für Wohngeld ist Frau Meier": a topic or an office, not a fact about
+    // someone.
+    let topic = is_topic_sentence(&seg.lower[s_from..s_to]);
+    if topic {
+        return None;
+    }
     let outside = |at: usize| !boilerplate::contains(&context.boilerplate, at);
     let (from, to) = window(seg.text, start, end, PROXIMITY);
     let near = &seg.text[from..to];
@@ -203,8 +269,8 @@ fn tie(
     let address = p.address.captures_iter(near).any(|c| {
         let at = from + c.get(0).expect("match").start();
         // "Am Montag 14 Uhr" is a time, not an address.
-        let time = c.get(2).is_some() || c.get(1).is_some_and(|w| is_weekday_or_month(w.as_str()));
-        !time && outside(at)
+        let time = c.get(2).is_some() || c.get(1).is_some_and(|w| is_time_word(w.as_str()));
+        !time && outside(at) && !is_office_address(seg.lower, at)
     });
     let case_number = p
         .case_number
@@ -220,21 +286,40 @@ fn tie(
     {
         return Some(85);
     }
-    let (s_from, s_to) = sentence(seg.text, start, end);
-    let stated = !needs_state || seg.keywords.within(Group::State, s_from, s_to);
+    // The sentence is about someone when it opens with them: "Er hat Pflegegrad 3", "Frau
+    // Kurz kommt nach ihrer Chemotherapie …", "Die Kindesmutter war alkoholisiert".
+    let opening = {
+        let text = &seg.text[s_from..s_to];
+        let skipped = text.len() - text.trim_start_matches(|c: char| !c.is_alphabetic()).len();
+        let at = s_from + skipped;
+        (at, (at + 24).min(s_to))
+    };
+    let about_someone = context.people.mentioned(opening.0, opening.1)
+        || context.people.referred(opening.0, opening.1);
+    // A document's title naming the matter, with the person in its first lines ("Dienstliche
+    // Beurteilung ⏎ Beamtin: Carina Wendland"); or a message whose attached list of people
+    // the facts are about.
+    let document = seg.location.attachment.is_some() && seg.location.header.is_none();
+    let sentence_lower = &seg.lower[s_from..s_to];
+    let points_to_attachment = ["anbei", "anlage", "beigefügt", "im anhang", "liste"]
+        .iter()
+        .any(|w| sentence_lower.contains(w));
+    if (document && start < TITLE && context.people.mentioned(0, (2 * TITLE).min(seg.text.len())))
+        || (seg.roster && context.people.rows.is_empty() && points_to_attachment)
+    {
+        return Some(80);
+    }
+    let stated = !needs_state || about_someone || seg.keywords.within(Group::State, s_from, s_to);
     if stated {
         if context.people.mentioned(s_from, s_to) {
             return Some(80);
         }
-        // A pronoun or role noun referring back to someone named shortly before, in the
-        // same paragraph.
+        // A pronoun or role noun referring back to someone named in the three sentences
+        // before.
         if context.people.referred(s_from, s_to) {
-            let paragraph = seg.text[..s_from]
-                .rfind("\n\n")
-                .map_or(0, |i| i + 2)
-                .max(s_from.saturating_sub(REFERENCE_REACH));
-            let two_back = previous_sentences(seg.text, s_from, 2).max(paragraph);
-            if context.people.mentioned(two_back, s_from) {
+            let back =
+                previous_sentences(seg.text, s_from, 3).max(s_from.saturating_sub(REFERENCE_REACH));
+            if context.people.mentioned(back, s_from) {
                 return Some(80);
             }
         }
@@ -245,8 +330,119 @@ fn tie(
     None
 }
 
-fn is_weekday_or_month(word: &str) -> bool {
-    const WORDS: [&str; 19] = [
+/// Whether a sentence presents a topic or an office rather than a person's circumstances.
+fn is_topic_sentence(lower: &str) -> bool {
+    const TOPIC: [&str; 54] = [
+        "spricht über",
+        "sprechen über",
+        "referiert",
+        "vortrag",
+        "informiert über",
+        "informieren über",
+        "zum thema",
+        "webinar",
+        "fortbildung",
+        "seminar",
+        "schulung",
+        "veranstaltung",
+        "ansprechpartner",
+        "zuständig für",
+        "ist zuständig",
+        "erreichen sie",
+        "sprechzeiten",
+        "beratung bietet",
+        "berät ",
+        "pressemitteilung",
+        "stellenausschreibung",
+        "wir suchen",
+        "sucht für",
+        "bewerbungsschluss",
+        "kategorien personenbezogener",
+        "datenschutzhinweis",
+        "art. 9 abs",
+        "art. 13 dsgvo",
+        "rechtsgrundlage",
+        "statistik",
+        "im jahr 20",
+        "insgesamt",
+        "spricht ",
+        "referent",
+        "fachvortrag",
+        "selbsthilfegruppe",
+        "gesundheitstag",
+        "aktionstag",
+        "informationsstand",
+        "wir verarbeiten",
+        "werden verarbeitet",
+        "datenschutzinformation",
+        "§ 26 bdsg",
+        "ausgeschrieben",
+        "stellenangebot",
+        "einladung:",
+        "fragt nach",
+        "kosten der",
+        "stellt die zahlen",
+        "die zahlen vor",
+        "m/w/d",
+        "ihre bewerbung",
+        "bewerbungen",
+        "die stelle ist",
+    ];
+    TOPIC.iter().any(|t| lower.contains(t))
+}
+
+/// Whether the address at `at` is an office's: an office word just before it ("die
+/// Wohngeldstelle im Sozialamt, Lindenstraße 12", "Stadt Wiesenau – Personalamt⏎Marktplatz
+/// 1").
+fn is_office_address(lower: &str, at: usize) -> bool {
+    const OFFICE: [&str; 16] = [
+        "amt",
+        "stelle",
+        "rathaus",
+        "büro",
+        "verwaltung",
+        "behörde",
+        "zentrum",
+        "schule",
+        "kita",
+        "dienst",
+        "abteilung",
+        "jobcenter",
+        "gericht",
+        "beratung",
+        "saal",
+        "stadt",
+    ];
+    let mut from = at.saturating_sub(60);
+    while !lower.is_char_boundary(from) {
+        from += 1;
+    }
+    lower[from..at]
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(4)
+        .any(|w| {
+            // With a genitive or plural ending: "im Ratssaal des Rathauses, Markt 1".
+            let stem = ["es", "s", "en", "n"]
+                .iter()
+                .find_map(|e| w.strip_suffix(e))
+                .unwrap_or(w);
+            OFFICE.iter().any(|o| w.ends_with(o) || stem.ends_with(o))
+        })
+}
+
+fn is_time_word(word: &str) -> bool {
+    const WORDS: [&str; 28] = [
+        "Jahr",
+        "Jahre",
+        "Monat",
+        "Quartal",
+        "Zeitraum",
+        "Frühjahr",
+        "Sommer",
+        "Herbst",
+        "Winter",
         "Montag",
         "Dienstag",
         "Mittwoch",
@@ -286,7 +482,39 @@ fn previous_sentences(text: &str, from: usize, n: usize) -> usize {
 /// a space — except after abbreviations common in letters (Dr., geb., Nr., Str., Az.).
 fn sentence(text: &str, start: usize, end: usize) -> (usize, usize) {
     const ABBREVIATIONS: &[&str] = &[
-        "dr", "geb", "nr", "str", "az", "prof", "hr", "fr", "bzw", "ca", "vgl", "abs",
+        "dr",
+        "geb",
+        "nr",
+        "str",
+        "az",
+        "prof",
+        "hr",
+        "fr",
+        "bzw",
+        "ca",
+        "vgl",
+        "abs",
+        "bspw",
+        "ggf",
+        "evtl",
+        "usw",
+        "etc",
+        "inkl",
+        "lt",
+        "gem",
+        "tel",
+        "jur",
+        "med",
+        "dipl",
+        "sozialpäd",
+        "päd",
+        "ing",
+        "kfm",
+        "verw",
+        "rer",
+        "nat",
+        "phil",
+        "oec",
     ];
     let is_end = |i: usize| -> bool {
         let b = text.as_bytes();
@@ -306,7 +534,9 @@ fn sentence(text: &str, start: usize, end: usize) -> (usize, usize) {
                     .rev()
                     .collect::<String>()
                     .to_lowercase();
+                // "z. B.", "u. a.", "d. h.": a single letter before a full stop is short.
                 !(ABBREVIATIONS.contains(&word.as_str())
+                    || word.chars().count() == 1
                     || word.chars().all(|c| c.is_ascii_digit()))
             }
             _ => false,

@@ -104,6 +104,31 @@ fn compact(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
 }
 
+/// Whether the account's owner is named as a person right at the number ("Kontoinhaber:",
+/// "mein Konto", "meine IBAN"), which outweighs a cash office mentioned further away.
+fn owner_named(seg: &Segment<'_>, start: usize, end: usize) -> bool {
+    const OWNER: [&str; 6] = [
+        "kontoinhaber",
+        "mein konto",
+        "meine iban",
+        "meine bankverbindung",
+        "meiner bankverbindung",
+        "auf mein",
+    ];
+    let (from, to) = crate::text::window(seg.lower, start, end, 100);
+    let near = &seg.lower[from..to];
+    // "Empfänger: Olaf Simmering" is a person; "Empfänger: Stadtkasse" is not.
+    let payee_is_person = near.match_indices("empfänger:").any(|(i, m)| {
+        let after: String = near[i + m.len()..].chars().take(40).collect();
+        ![
+            "stadt", "gemeinde", "kreis", "kasse", "amt", "land", "gmbh", "ag ", "e.v",
+        ]
+        .iter()
+        .any(|body| after.contains(body))
+    });
+    payee_is_person || OWNER.iter().any(|w| near.contains(w))
+}
+
 fn keyword(seg: &Segment<'_>, group: Group, start: usize, end: usize) -> bool {
     seg.keywords.near(group, start, end, PROXIMITY)
 }
@@ -202,7 +227,11 @@ fn iban(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) -> Vec<(usize, us
             continue;
         }
         spans.push((m.start(), end));
-        let confidence = if keyword(seg, Group::Company, m.start(), end) {
+        // "Kontoinhaber: Frank Brinkmann" right at the number is a person's account even
+        // when a Kassenzeichen or the Stadtkasse is mentioned further away.
+        let confidence = if owner_named(seg, m.start(), end) {
+            85
+        } else if keyword(seg, Group::Company, m.start(), end) {
             50
         } else if keyword(seg, Group::PersonalAccount, m.start(), end) {
             85

@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 use regex::{Regex, RegexSet};
 
 use super::Segment;
-use super::keywords::Group;
 use crate::rules::Rules;
 use crate::verdict::{Finding, Location, category};
 
@@ -118,7 +117,7 @@ const MARKINGS: &[Marking] = &[
         name: "Personalangelegenheit",
         pattern: r"(?i)(?-u:\b)Personal(?:angelegenheit(?:en)?|akte|sache)(?-u:\b)",
         agenda_item: true,
-        needs: Needs::Nothing,
+        needs: Needs::NotATopic,
     },
 ];
 
@@ -143,7 +142,7 @@ pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
     if !present.matched_any() {
         return;
     }
-    let agenda = seg.keywords.of(Group::Agenda).count() >= 2;
+    let agenda = seg.agenda;
     for i in present.iter() {
         let marking = &MARKINGS[i];
         if !rules.enabled(marking.detector) {
@@ -153,9 +152,13 @@ pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
         let best = each[i]
             .find_iter(seg.text)
             .map(|m| {
-                let hint_only = (agenda && marking.agenda_item)
+                let hint_only = (agenda
+                    && marking.agenda_item
+                    && !is_document_marking(seg, m.start(), m.end()))
                     || (marking.needs == Needs::NotATopic && is_topic(seg, m.start(), m.end()))
-                    || (marking.needs == Needs::Council && !is_council(seg, m.start(), m.end()));
+                    || (marking.needs == Needs::Council
+                        && (!is_council(seg, m.start(), m.end())
+                            || is_topic(seg, m.start(), m.end())));
                 (if hint_only { 60 } else { 85 }, m.start())
             })
             .max_by_key(|&(confidence, start)| (confidence, std::cmp::Reverse(start)));
@@ -175,7 +178,7 @@ pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
 /// (not a line of its own) with a word of teaching or policy near, and nothing near that marks
 /// something with it.
 fn is_topic(seg: &Segment<'_>, start: usize, end: usize) -> bool {
-    const TOPIC: [&str; 16] = [
+    const TOPIC: [&str; 26] = [
         "umgang mit",
         "schulung",
         "seminar",
@@ -192,6 +195,16 @@ fn is_topic(seg: &Segment<'_>, start: usize, end: usize) -> bool {
         "einstufung von",
         "sensibilisierung",
         "dienstanweisung",
+        "grundsätzlich",
+        "äußern uns",
+        "keine auskunft",
+        "keine auskünfte",
+        "presseanfrage",
+        "ihre anfrage",
+        "verschwiegenheit",
+        "umzugehen",
+        "referent",
+        "inhalt:",
     ];
     const APPLIED: [&str; 10] = [
         "anbei",
@@ -219,35 +232,97 @@ fn is_topic(seg: &Segment<'_>, start: usize, end: usize) -> bool {
     TOPIC.iter().any(|w| near.contains(w)) && !APPLIED.iter().any(|w| near.contains(w))
 }
 
-/// Whether council words stand within 200 characters of `start..end`.
+/// Whether a marking inside an agenda or minutes marks a document being sent rather than
+/// naming a part of the session: a document noun before it on its line ("Niederschrift über
+/// den nichtöffentlichen Teil", "Beschlussvorlage 2026/209 – NICHTÖFFENTLICH"), or written in
+/// capitals as a stamp.
+fn is_document_marking(seg: &Segment<'_>, start: usize, end: usize) -> bool {
+    const DOCUMENTS: [&str; 7] = [
+        "niederschrift",
+        "protokoll",
+        "vorlage",
+        "drucksache",
+        "anlage",
+        "beschlussvorlage",
+        "vermerk",
+    ];
+    let marked = &seg.text[start..end];
+    let stamp = marked.chars().filter(|c| c.is_alphabetic()).count() >= 8
+        && !marked.chars().any(char::is_lowercase);
+    let line_start = seg.lower[..start].rfind('\n').map_or(0, |i| i + 1);
+    let (from, _) = crate::text::window(seg.lower, start, start, 35);
+    let before = &seg.lower[from.max(line_start)..start];
+    // Not across an item of a list ("… (Vorlage 25-26610) 3. Sanierung … Nichtöffentlicher
+    // Teil" is an agenda flattened into one line).
+    let list_item = before
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2] == b' ');
+    stamp
+        || (!list_item
+            && before
+                .split(|c: char| !c.is_alphabetic())
+                .any(|w| DOCUMENTS.iter().any(|d| w.ends_with(d))))
+}
+
+/// Whether "nichtöffentlich" qualifies council business: a council noun right after it or
+/// just before it ("nichtöffentliche Sitzung", "Vorlage – nichtöffentlich", "im nicht
+/// öffentlichen Teil") — not a car park that is "nicht öffentlich".
 fn is_council(seg: &Segment<'_>, start: usize, end: usize) -> bool {
-    const COUNCIL: [&str; 22] = [
+    const COUNCIL: [&str; 27] = [
         "sitzung",
         "vorlage",
         "beschluss",
         "beschlüsse",
         "tagesordnung",
-        "top ",
+        "top",
         "ausschuss",
-        "rat ",
-        "rates",
-        "stadtrat",
-        "gemeinderat",
-        "kreistag",
-        "fraktion",
         "beratung",
         "drucksache",
         "teil",
         "unterlagen",
         "protokoll",
         "niederschrift",
-        "ratsinformationssystem",
-        "mandatsträger",
+        "sache",
+        "angelegenheit",
+        "punkt",
+        "behandlung",
+        "anlage",
+        "sitzungsteil",
+        "vertraulich",
         "ratsmitglied",
+        "mandat",
+        "fraktion",
+        "gremi",
+        "stadtrat",
+        "gemeinderat",
+        "kreistag",
     ];
-    let (from, to) = crate::text::window(seg.lower, start, end, 200);
-    let near = &seg.lower[from..to];
-    COUNCIL.iter().any(|w| near.contains(w))
+    // A place that is "nicht öffentlich" (a car park, a building) is no council matter.
+    const PLACES: [&str; 12] = [
+        "parkplatz",
+        "parkhaus",
+        "gelände",
+        "zufahrt",
+        "zugang",
+        "gebäude",
+        "toilette",
+        "weg",
+        "raum",
+        "bereich",
+        "garage",
+        "spielplatz",
+    ];
+    let (from, to) = crate::text::window(seg.lower, start, end, 80);
+    let council = seg.lower[from..to]
+        .split(|c: char| !c.is_alphabetic())
+        .any(|w| COUNCIL.iter().any(|c| w.starts_with(c) || w.ends_with(c)));
+    let (before, _) = crate::text::window(seg.lower, start, start, 60);
+    let words_before = || seg.lower[before..start].split(|c: char| !c.is_alphabetic());
+    // "die Vorlage zum Tausch am Mühlenweg ist nichtöffentlich": the council noun decides.
+    let place = words_before().any(|w| PLACES.iter().any(|p| w.ends_with(p)))
+        && !words_before().any(|w| COUNCIL.iter().any(|c| w.starts_with(c) || w.ends_with(c)));
+    council && !place
 }
 
 /// `Sensitivity: Private | Company-Confidential` (RFC 2156) and `msip_labels` whose name or

@@ -32,6 +32,7 @@ fn given_names() -> &'static HashSet<&'static str> {
 
 struct Patterns {
     titled: Regex,
+    initial: Regex,
     two_names: Regex,
     role: Regex,
     pronoun: Regex,
@@ -44,6 +45,8 @@ fn patterns() -> &'static Patterns {
             r"(?-u:\b)(?:Herrn?|Frau|Fr\.|Hr\.|Dr\.|Prof\.|Familie|Eheleute)\s+(?:Dr\.\s+|Prof\.\s+)?[A-ZÄÖÜ][a-zäöüßçğışéèáà]+(?:-[A-ZÄÖÜ][a-zäöüßçğışéèáà]+)?",
         )
         .expect("titled"),
+        initial: Regex::new(r"\b[A-ZÄÖÜ]\.\s?[A-ZÄÖÜ][a-zäöüß]{2,}(?:-[A-ZÄÖÜ][a-zäöüß]+)?(?-u:\b)")
+            .expect("initial"),
         two_names: Regex::new(
             r"(?-u:\b)([A-ZÄÖÜ][a-zäöüßçğışéèáà]+)(?:-[A-ZÄÖÜ][a-zäöüß]+)?\s+[A-ZÄÖÜ][a-zäöüßçğışéèáà]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?",
         )
@@ -92,6 +95,13 @@ impl People {
             }
             at = first.end();
         }
+        // "J. Pfeiffer": an initial and a surname.
+        mentions.extend(
+            p.initial
+                .find_iter(text)
+                .map(|m| m.start())
+                .filter(|&at| outside(at)),
+        );
         let roles: Vec<usize> = p
             .role
             .find_iter(text)
@@ -126,6 +136,11 @@ impl People {
     }
 }
 
+/// Whether `text` holds a table of people (a name column with rows of names).
+pub(super) fn has_name_table(text: &str) -> bool {
+    !name_table_rows(text).is_empty()
+}
+
 /// Rows of delimited tables (CSV, TSV, `;`-separated as German spreadsheets export) whose
 /// header has a name column, and whose cell in it looks like a person's name (not an office:
 /// a phone list of "Bürgerbüro", "Sozialamt" is no list of people).
@@ -148,7 +163,14 @@ fn name_table_rows(text: &str) -> Vec<(usize, usize)> {
         let start = offset;
         offset += line.len();
         let content = line.trim_end();
-        let separator = [';', '\t', ','].into_iter().find(|&s| content.contains(s));
+        // Blank lines between rows (as HTML tables come out) do not end a table.
+        if content.trim().is_empty() {
+            continue;
+        }
+        // `;` and `,` (CSV), tab (TSV; a space after normalising), `|` (HTML table cells).
+        let separator = [';', '|', '\t', ',']
+            .into_iter()
+            .find(|&s| content.contains(s));
         let cells = |sep: char| -> Vec<String> {
             content
                 .split(sep)

@@ -66,6 +66,10 @@ pub fn to_text(html: &str) -> String {
     // Comments and word attributes: read after the flow text, so that a comment inside a
     // number (`34<!-- -->519`) does not cut it, as it does not for a reader.
     let mut aside = String::new();
+    // Inside a table cell: how many open.
+    let mut cell = 0usize;
+    // Inside <pre> or <textarea>: how many open.
+    let mut preformatted = 0usize;
     // Inside <script> or <style>: how many open.
     let mut code = 0usize;
     for edge in document.tree.root().traverse() {
@@ -74,23 +78,54 @@ pub fn to_text(html: &str) -> String {
             Edge::Close(node) => (node, false),
         };
         match node.value() {
-            Node::Text(text) if open && code == 0 => out.push_str(&text.text),
+            // White space collapses as a browser renders it (CSS `white-space: normal`): the
+            // source's line breaks inside a table cell do not break the row. In `<pre>` and
+            // `<textarea>` it stays.
+            Node::Text(text) if open && code == 0 => {
+                if preformatted > 0 {
+                    out.push_str(&text.text);
+                } else {
+                    collapse_into(&mut out, &text.text);
+                }
+            }
             Node::Comment(comment) if open => {
                 aside.push('\n');
                 aside.push_str(&comment.comment);
             }
             Node::Element(element) => {
                 let name = element.name();
+                if matches!(name, "pre" | "textarea") {
+                    preformatted = if open {
+                        preformatted + 1
+                    } else {
+                        preformatted.saturating_sub(1)
+                    };
+                }
                 if matches!(name, "script" | "style") {
                     code = if open {
                         code + 1
                     } else {
                         code.saturating_sub(1)
                     };
+                } else if matches!(name, "td" | "th") {
+                    cell = if open {
+                        cell + 1
+                    } else {
+                        cell.saturating_sub(1)
+                    };
+                    // "|" between cells: a tab would become a space when the text is
+                    // normalised, and the row's columns must stay apart.
+                    if open {
+                        out.push_str(" | ");
+                    }
+                } else if BLOCKS.contains(&name) && name != "table" && name != "tr" && cell > 0 {
+                    // Paragraphs inside a cell (as Outlook writes every cell) stay in the
+                    // cell's line: a row of a table is one line.
+                    if !out.ends_with([' ', '\t', '|']) {
+                        out.push(' ');
+                    }
                 } else if BLOCKS.contains(&name) {
                     out.push('\n');
-                } else if open && matches!(name, "td" | "th") {
-                    out.push('\t');
                 }
                 if open {
                     for (attribute, value) in element.attrs() {
@@ -110,6 +145,17 @@ pub fn to_text(html: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Appends `text` with every run of ASCII white space as one space (no space at the start of
+/// a line).
+fn collapse_into(out: &mut String, text: &str) {
+    for (i, piece) in text.split(|c: char| c.is_ascii_whitespace()).enumerate() {
+        if i > 0 && !out.ends_with([' ', '\n', '\t', '|']) && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(piece);
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +217,19 @@ mod tests {
         assert!(
             words("<img alt=\"Steuer-ID 86095742719\"><input value=\"VS-NfD\">")
                 .contains("Steuer-ID 86095742719 VS-NfD")
+        );
+    }
+
+    #[test]
+    fn a_table_row_is_one_line() {
+        let html = "<table>\n<tr><th><p>Name</p></th>\n<th><p>Befund</p></th></tr>\n\
+                    <tr><td><p class=MsoNormal>Abdi\n  Warsame</p></td><td><p>A15.0</p></td></tr></table>";
+        let text = to_text(html);
+        let rows: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(rows.len(), 2, "{text:?}");
+        assert!(
+            rows[1].contains("Abdi Warsame") && rows[1].contains("A15.0"),
+            "{text:?}"
         );
     }
 
