@@ -1,12 +1,15 @@
 //! `ratspost classify [--json] [--rules FILE] FILE...`: the verdict and findings for each
-//! message file. Exit status 0 whatever the verdicts; 1 when a file could not be read, 2 for
+//! message file, scans read with OCR as `[ocr]` says. Exit status 0 whatever the verdicts; 1 when a file could not be read, 2 for
 //! bad rules.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use classifier::{Rules, Verdict};
+use classifier::{Ocr, Rules, Verdict};
 use serde::Serialize;
+
+use crate::config::OcrConfig;
+use crate::ocr::Tesseract;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -28,9 +31,15 @@ pub(crate) fn load_rules(path: Option<&PathBuf>) -> anyhow::Result<Rules> {
     Rules::from_toml(&text).with_context(|| format!("rules file {}", path.display()))
 }
 
-pub(super) fn run(json: bool, rules: Option<&PathBuf>, files: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) fn run(
+    json: bool,
+    rules: Option<&PathBuf>,
+    files: &[PathBuf],
+    ocr: &OcrConfig,
+) -> anyhow::Result<()> {
     let rules =
         load_rules(rules).map_err(|e| anyhow::anyhow!(super::UsageError(format!("{e:#}"))))?;
+    let ocr = Tesseract::start(ocr);
     let mut failed = 0;
     for file in files {
         let raw = match std::fs::read(file) {
@@ -41,7 +50,7 @@ pub(super) fn run(json: bool, rules: Option<&PathBuf>, files: &[PathBuf]) -> any
                 continue;
             }
         };
-        let verdict = classifier::classify(&raw, &rules);
+        let verdict = classifier::classify_with(&raw, &rules, ocr.as_ref().map(|o| o as &dyn Ocr));
         let name = file.display().to_string();
         if json {
             println!(

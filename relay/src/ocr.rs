@@ -1,0 +1,439 @@
+//! Reading scans with Tesseract: the relay's [`classifier::Ocr`].
+//!
+//! Images go to `tesseract stdin stdout -l LANGUAGES`; an image-only PDF is first rasterised
+//! by `pdftoppm` (poppler-utils) into page images in a private temporary directory (mode
+//! 0700, removed afterwards), each page then read by `tesseract`. Every program runs
+//! without a shell, with an empty environment (plus `TESSDATA_PREFIX` when set), under
+//! `prlimit --as` (a memory limit the program cannot raise), one thread each
+//! (`OMP_THREAD_LIMIT=1`, so parallel classifications do not oversubscribe the CPU), and is
+//! killed at its deadline. Its output is capped; its stderr is not kept (a PDF's warnings can
+//! quote its content).
+//!
+//! Tesseract and pdftoppm are single processes (`prlimit` execs them), so killing the child
+//! ends all of the work.
+//!
+//! When OCR is switched off or a program is missing, [`Tesseract::start`] says so once in
+//! the log and returns `None`: image-only PDFs are then `uninspectable`, images follow
+//! `inspect.images_sensitive`.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use classifier::{Ocr, OcrError};
+
+use crate::config::OcrConfig;
+
+/// Largest text taken from one program run; more is a limit reached (a page of dense text
+/// is about 5 KiB).
+const MAX_OUTPUT_BYTES: usize = 1 << 20;
+/// How often a running program is checked for its exit.
+const POLL: Duration = Duration::from_millis(10);
+/// Longest time a probe at start (`tesseract --list-langs`) may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Tesseract and pdftoppm as found at start, with the limits of `[ocr]`.
+#[derive(Debug, Clone)]
+pub struct Tesseract {
+    tesseract: PathBuf,
+    /// `None`: pdftoppm is missing, so no PDF can be read.
+    pdftoppm: Option<PathBuf>,
+    prlimit: PathBuf,
+    languages: String,
+    dpi: u32,
+    timeout: Duration,
+    memory_bytes: u64,
+    max_pages: usize,
+}
+
+impl Tesseract {
+    /// Tesseract as `[ocr]` configures it, when it is switched on and its programs and
+    /// languages are installed; otherwise `None`, said once in the log.
+    #[must_use]
+    pub fn start(config: &OcrConfig) -> Option<Self> {
+        if !config.enabled {
+            tracing::info!(
+                "OCR is switched off: scanned PDFs count as uninspectable, images as \
+                 inspect.images_sensitive says"
+            );
+            return None;
+        }
+        match Self::probe(config) {
+            Ok(tesseract) => {
+                if tesseract.pdftoppm.is_none() {
+                    tracing::warn!(
+                        program = %config.pdftoppm,
+                        "OCR: pdftoppm (poppler-utils) not found; scanned PDFs count as \
+                         uninspectable"
+                    );
+                }
+                tracing::info!(languages = %config.languages, "OCR with Tesseract ready");
+                Some(tesseract)
+            }
+            Err(why) => {
+                tracing::warn!(
+                    "OCR unavailable ({why}): scanned PDFs count as uninspectable, images as \
+                     inspect.images_sensitive says; install tesseract-ocr, tesseract-ocr-deu \
+                     and poppler-utils"
+                );
+                None
+            }
+        }
+    }
+
+    fn probe(config: &OcrConfig) -> Result<Self, String> {
+        let tesseract = find_program(&config.tesseract)
+            .ok_or_else(|| format!("{} not found", config.tesseract))?;
+        let prlimit = find_program("prlimit").ok_or("prlimit (util-linux) not found")?;
+        let this = Self {
+            tesseract,
+            pdftoppm: find_program(&config.pdftoppm),
+            prlimit,
+            languages: config.languages.clone(),
+            dpi: config.dpi,
+            timeout: config.timeout,
+            memory_bytes: config.memory_mb.saturating_mul(1 << 20),
+            max_pages: config.max_pages,
+        };
+        let listed = this
+            .run(
+                &this.tesseract,
+                &["--list-langs".as_ref()],
+                None,
+                Instant::now() + PROBE_TIMEOUT,
+            )
+            .map_err(|e| format!("tesseract --list-langs: {e}"))?;
+        let listed = String::from_utf8_lossy(&listed);
+        let missing: Vec<&str> = config
+            .languages
+            .split('+')
+            .filter(|lang| !listed.lines().any(|l| l.trim() == *lang))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "Tesseract language data missing: {}",
+                missing.join(", ")
+            ));
+        }
+        Ok(this)
+    }
+
+    /// This OCR with every run ending by `deadline` at the latest: the classification of
+    /// one message has a time limit of its own, and work past it would be wasted.
+    #[must_use]
+    pub fn until(&self, deadline: Instant) -> Until<'_> {
+        Until {
+            ocr: self,
+            deadline,
+        }
+    }
+
+    fn deadline(&self, limit: Option<Instant>) -> Instant {
+        let own = Instant::now() + self.timeout;
+        limit.map_or(own, |l| l.min(own))
+    }
+
+    fn read_image(&self, bytes: &[u8], deadline: Instant) -> Result<String, OcrError> {
+        if !is_raster_image(bytes) {
+            return Err(OcrError::Unreadable);
+        }
+        let args = ["stdin", "stdout", "-l", &self.languages].map(std::ffi::OsStr::new);
+        let text = self.run(&self.tesseract, &args, Some(bytes), deadline)?;
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+
+    fn read_pdf(&self, bytes: &[u8], deadline: Instant) -> Result<String, OcrError> {
+        let Some(pdftoppm) = &self.pdftoppm else {
+            return Err(OcrError::Unavailable);
+        };
+        let dir = PrivateDir::new().map_err(|err| {
+            tracing::error!(error = %err, "OCR: cannot create a private temporary directory");
+            OcrError::Failed
+        })?;
+        let input = dir.path.join("scan.pdf");
+        write_private(&input, bytes).map_err(|err| {
+            tracing::error!(error = %err, "OCR: cannot write the PDF to rasterise");
+            OcrError::Failed
+        })?;
+        // One page more than allowed: its presence tells that the PDF is too long, without
+        // rasterising all of it.
+        let dpi = self.dpi.to_string();
+        let last = (self.max_pages + 1).to_string();
+        let prefix = dir.path.join("page");
+        let args = [
+            "-r".as_ref(),
+            dpi.as_ref(),
+            "-gray".as_ref(),
+            "-png".as_ref(),
+            "-l".as_ref(),
+            last.as_ref(),
+            input.as_os_str(),
+            prefix.as_os_str(),
+        ];
+        self.run(pdftoppm, &args, None, deadline)?;
+        let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir.path)
+            .map_err(|_| OcrError::Failed)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .collect();
+        if pages.len() > self.max_pages {
+            return Err(OcrError::Limit(format!(
+                "more than {} pages to read",
+                self.max_pages
+            )));
+        }
+        if pages.is_empty() {
+            return Err(OcrError::Failed);
+        }
+        // page-01.png … page-12.png: one width of numbers per run, so names sort as pages.
+        pages.sort();
+        let mut text = String::new();
+        for page in &pages {
+            let args = [
+                page.as_os_str(),
+                "stdout".as_ref(),
+                "-l".as_ref(),
+                self.languages.as_ref(),
+            ];
+            let page_text = self.run(&self.tesseract, &args, None, deadline)?;
+            text.push_str(&String::from_utf8_lossy(&page_text));
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    /// Runs `program ARGS` under the memory limit until `deadline`, with `stdin` fed in;
+    /// returns its stdout.
+    fn run(
+        &self,
+        program: &Path,
+        args: &[&std::ffi::OsStr],
+        stdin: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, OcrError> {
+        let mut command = Command::new(&self.prlimit);
+        command
+            .arg(format!("--as={}", self.memory_bytes))
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .env_clear()
+            .env("OMP_THREAD_LIMIT", "1")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(prefix) = std::env::var_os("TESSDATA_PREFIX") {
+            command.env("TESSDATA_PREFIX", prefix);
+        }
+        let mut child = command.spawn().map_err(|err| {
+            tracing::error!(program = %program.display(), error = %err, "OCR: cannot start");
+            OcrError::Failed
+        })?;
+        let input = child.stdin.take();
+        let mut output = child.stdout.take().ok_or(OcrError::Failed)?;
+        std::thread::scope(|scope| {
+            // Fed and drained on their own threads, so a full pipe never blocks the wait.
+            if let (Some(mut pipe), Some(bytes)) = (input, stdin) {
+                scope.spawn(move || {
+                    // A program that stops reading (killed, or done) closes the pipe: the
+                    // exit status tells what happened.
+                    let _ = pipe.write_all(bytes);
+                });
+            }
+            let reader = scope.spawn(move || {
+                let mut out = Vec::new();
+                let read = (&mut output)
+                    .take(MAX_OUTPUT_BYTES as u64 + 1)
+                    .read_to_end(&mut out);
+                (read, out)
+            });
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(OcrError::Timeout);
+                    }
+                    Ok(None) => std::thread::sleep(POLL),
+                    Err(_) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(OcrError::Failed);
+                    }
+                }
+            };
+            let (read, out) = reader.join().map_err(|_| OcrError::Failed)?;
+            let status = status?;
+            if out.len() > MAX_OUTPUT_BYTES {
+                return Err(OcrError::Limit("too much OCR text".to_owned()));
+            }
+            if read.is_err() || !status.success() {
+                // The status only: stderr is not kept (see the module comment).
+                tracing::warn!(program = %program.display(), %status, "OCR program failed");
+                return Err(OcrError::Failed);
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Ocr for Tesseract {
+    fn image(&self, bytes: &[u8]) -> Result<String, OcrError> {
+        self.read_image(bytes, self.deadline(None))
+    }
+
+    fn pdf(&self, bytes: &[u8]) -> Result<String, OcrError> {
+        self.read_pdf(bytes, self.deadline(None))
+    }
+}
+
+/// [`Tesseract`] bounded by the deadline of one message's classification.
+#[derive(Debug, Clone, Copy)]
+pub struct Until<'a> {
+    ocr: &'a Tesseract,
+    deadline: Instant,
+}
+
+impl Ocr for Until<'_> {
+    fn image(&self, bytes: &[u8]) -> Result<String, OcrError> {
+        self.ocr
+            .read_image(bytes, self.ocr.deadline(Some(self.deadline)))
+    }
+
+    fn pdf(&self, bytes: &[u8]) -> Result<String, OcrError> {
+        self.ocr
+            .read_pdf(bytes, self.ocr.deadline(Some(self.deadline)))
+    }
+}
+
+/// Whether `bytes` start like an image Tesseract (Leptonica) reads: PNG, JPEG, GIF, BMP,
+/// TIFF, WebP, PNM. Anything else (SVG, HEIC, a mislabelled file) is not handed over.
+fn is_raster_image(bytes: &[u8]) -> bool {
+    const MAGIC: &[&[u8]] = &[
+        b"\x89PNG\r\n\x1a\n",
+        b"\xFF\xD8\xFF",
+        b"GIF87a",
+        b"GIF89a",
+        b"BM",
+        b"II*\0",
+        b"MM\0*",
+        b"P1",
+        b"P2",
+        b"P3",
+        b"P4",
+        b"P5",
+        b"P6",
+    ];
+    let webp = bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP";
+    webp || MAGIC.iter().any(|m| bytes.starts_with(m))
+}
+
+/// `name` as given when it holds a `/`, else looked up on `PATH`; `None` when there is no
+/// such executable file. Programs run with an empty environment, so they are found here.
+fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return executable(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| executable(p))
+}
+
+/// A directory only this user can enter, removed with everything in it when dropped.
+struct PrivateDir {
+    path: PathBuf,
+}
+
+impl PrivateDir {
+    fn new() -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let path = std::env::temp_dir().join(format!(
+            "ratspost-ocr-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        // `create` fails when the name exists: nobody can have prepared it for us.
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::remove_dir_all(&self.path) {
+            tracing::warn!(path = %self.path.display(), error = %err, "OCR: cannot remove temporary directory");
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_raster_images_are_handed_over() {
+        assert!(is_raster_image(b"\x89PNG\r\n\x1a\n...."));
+        assert!(is_raster_image(b"\xFF\xD8\xFF\xE0"));
+        assert!(is_raster_image(b"RIFF\0\0\0\0WEBPVP8 "));
+        assert!(!is_raster_image(b"<svg xmlns=\"http://www.w3.org/2000/svg\">"));
+        assert!(!is_raster_image(b"\0\0\0\x18ftypheic"));
+        assert!(!is_raster_image(b""));
+    }
+
+    #[test]
+    fn programs_are_found_on_the_path_or_by_path() {
+        assert!(find_program("sh").is_some());
+        assert_eq!(find_program("/bin/sh"), Some(PathBuf::from("/bin/sh")));
+        assert!(find_program("ratspost-no-such-program").is_none());
+        assert!(find_program("/nonexistent/tesseract").is_none());
+    }
+
+    #[test]
+    fn a_missing_program_makes_ocr_unavailable() {
+        let config = OcrConfig {
+            tesseract: "/nonexistent/tesseract".to_owned(),
+            ..crate::config::Config::builtin().ocr
+        };
+        assert!(Tesseract::start(&config).is_none());
+        let off = OcrConfig {
+            enabled: false,
+            ..crate::config::Config::builtin().ocr
+        };
+        assert!(Tesseract::start(&off).is_none());
+    }
+
+    #[test]
+    fn a_private_directory_is_0700_and_removed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = PrivateDir::new().expect("dir");
+        let path = dir.path.clone();
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        write_private(&path.join("x"), b"y").expect("write");
+        drop(dir);
+        assert!(!path.exists());
+    }
+}
