@@ -103,7 +103,7 @@ impl Tesseract {
                 None,
                 Instant::now() + PROBE_TIMEOUT,
             )
-            .map_err(|e| format!("tesseract --list-langs: {e}"))?;
+            .map_err(|e| format!("tesseract --list-langs: {e}; is ocr.memory_mb too small?"))?;
         let listed = String::from_utf8_lossy(&listed);
         let missing: Vec<&str> = config
             .languages

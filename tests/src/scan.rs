@@ -31,13 +31,23 @@ pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
         content.push_str(&format!("({escaped}) Tj T*\n"));
     }
     content.push_str("ET\n");
+    // WinAnsiEncoding: Latin-1 for the German letters (ä ö ü ß are the same code points).
+    let content: Vec<u8> = content
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
     let mut doc = Document::with_version("1.5");
     let font = doc.add_object(dictionary! {
         "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         "Encoding" => "WinAnsiEncoding",
     });
-    let resources = dictionary! { "Font" => dictionary! { "F1" => font } };
-    one_page_document(doc, content.into_bytes(), resources, WIDTH, height)
+    let page = Page {
+        content,
+        resources: dictionary! { "Font" => dictionary! { "F1" => font } },
+        width: WIDTH,
+        height,
+    };
+    document(doc, vec![page])
 }
 
 /// `lines` rendered as a grey-scale PNG at 300 dpi.
@@ -46,34 +56,43 @@ pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
 /// When pdftoppm is missing or fails.
 #[must_use]
 pub fn png(lines: &[&str]) -> Vec<u8> {
-    rasterise(&text_pdf(lines), "-png", "png")
+    rasterise(&text_pdf(lines), Some("-png"), "png")
 }
 
-/// An image-only PDF: `lines` rendered at 300 dpi, one grey-scale image (FlateDecode) on a
-/// page of the same size, without any text.
+/// An image-only PDF with one page per entry of `pages`: its lines rendered at 300 dpi, one
+/// grey-scale image (FlateDecode) per page of the same size, without any text.
 ///
 /// # Panics
 /// When pdftoppm is missing or fails.
 #[must_use]
-pub fn scanned_pdf(lines: &[&str]) -> Vec<u8> {
-    let pgm = rasterise(&text_pdf(lines), "-pgm", "pgm");
-    let (width, height, pixels) = parse_pgm(&pgm);
-    let mut image = Stream::new(
-        dictionary! {
-            "Type" => "XObject", "Subtype" => "Image",
-            "Width" => width, "Height" => height,
-            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
-        },
-        pixels,
-    );
-    image.compress().expect("compress");
+pub fn scanned_pdf(pages: &[&[&str]]) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
-    let image = doc.add_object(image);
-    // Points from pixels at 300 dpi.
-    let (w, h) = (width * 72 / i64::from(DPI), height * 72 / i64::from(DPI));
-    let content = format!("q {w} 0 0 {h} 0 0 cm /Scan Do Q\n").into_bytes();
-    let resources = dictionary! { "XObject" => dictionary! { "Scan" => image } };
-    one_page_document(doc, content, resources, w, h)
+    let mut made = Vec::new();
+    for lines in pages {
+        let pgm = rasterise(&text_pdf(lines), None, "pgm");
+        let (width, height, pixels) = parse_pgm(&pgm);
+        let mut image = Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Image",
+                "Width" => width, "Height" => height,
+                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+            },
+            pixels,
+        );
+        image.compress().expect("compress");
+        let image = doc.add_object(image);
+        // Points from pixels at 300 dpi.
+        let (w, h) = (width * 72 / i64::from(DPI), height * 72 / i64::from(DPI));
+        let content = format!("q {w} 0 0 {h} 0 0 cm /Scan Do Q\n").into_bytes();
+        let resources = dictionary! { "XObject" => dictionary! { "Scan" => image } };
+        made.push(Page {
+            content,
+            resources,
+            width: w,
+            height: h,
+        });
+    }
+    document(doc, made)
 }
 
 /// A message from the upstream to `to` with a text part and `attachment` (base64) of type
@@ -99,41 +118,51 @@ pub fn message_with_attachment(
     .into_bytes()
 }
 
-fn one_page_document(
-    mut doc: Document,
+/// One page: its content stream, resources and size in points.
+struct Page {
     content: Vec<u8>,
     resources: lopdf::Dictionary,
     width: i64,
     height: i64,
-) -> Vec<u8> {
-    let pages = doc.new_object_id();
-    let content = doc.add_object(Stream::new(dictionary! {}, content));
-    let page = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages, "Contents" => content,
-        "MediaBox" => vec![0.into(), 0.into(), width.into(), height.into()],
-        "Resources" => resources,
-    });
+}
+
+/// `doc` with `pages` in order, saved.
+fn document(mut doc: Document, pages: Vec<Page>) -> Vec<u8> {
+    let root = doc.new_object_id();
+    let count = i64::try_from(pages.len()).expect("pages");
+    let kids: Vec<Object> = pages
+        .into_iter()
+        .map(|page| {
+            let content = doc.add_object(Stream::new(dictionary! {}, page.content));
+            doc.add_object(dictionary! {
+                "Type" => "Page", "Parent" => root, "Contents" => content,
+                "MediaBox" => vec![0.into(), 0.into(), page.width.into(), page.height.into()],
+                "Resources" => page.resources,
+            })
+            .into()
+        })
+        .collect();
     doc.objects.insert(
-        pages,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
-        }),
+        root,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
     );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => root });
     doc.trailer.set("Root", catalog);
     let mut out = Vec::new();
     doc.save_to(&mut out).expect("save PDF");
     out
 }
 
-/// `pdf` rasterised by `pdftoppm -r 300 -gray FORMAT`; returns the one page's file.
-fn rasterise(pdf: &[u8], format: &str, extension: &str) -> Vec<u8> {
+/// `pdf` rasterised by `pdftoppm -r 300 -gray [FORMAT]` (without a format: PGM); returns
+/// the one page's file.
+fn rasterise(pdf: &[u8], format: Option<&str>, extension: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("text.pdf");
     std::fs::write(&input, pdf).expect("write PDF");
     let prefix = dir.path().join("page");
     let out = Command::new("pdftoppm")
-        .args(["-r", &DPI.to_string(), "-gray", format, "-singlefile"])
+        .args(["-r", &DPI.to_string(), "-gray", "-singlefile"])
+        .args(format)
         .arg(&input)
         .arg(&prefix)
         .output()
