@@ -421,7 +421,10 @@ impl Extractor<'_> {
                 Ok(pdf::Pdf::Text(text)) => self.text(at, text),
                 // A scan: its text only through OCR; unread, it fails closed.
                 Ok(pdf::Pdf::ImagesOnly) => {
-                    match self.ocr.map_or(Err(OcrError::Unavailable), |o| o.pdf(bytes)) {
+                    match self
+                        .ocr
+                        .map_or(Err(OcrError::Unavailable), |o| o.pdf(bytes))
+                    {
                         Ok(text) => self.text(at, text),
                         Err(error) => self.problem(at, &ocr::pdf_problem(&error)),
                     }

@@ -151,7 +151,10 @@ mod tests {
         let v = classify_with(&raw, &Rules::default(), Some(&read(STEUER_ID)));
         assert!(v.sensitive, "{v:?}");
         assert_eq!(v.categories, [category::TAX_ID]);
-        assert_eq!(v.findings[0].location.attachment.as_deref(), Some("scan.pdf"));
+        assert_eq!(
+            v.findings[0].location.attachment.as_deref(),
+            Some("scan.pdf")
+        );
         assert_eq!(v.findings[0].location.part.as_deref(), Some("2"));
     }
 
@@ -193,7 +196,9 @@ mod tests {
         let v = classify_with(
             &raw,
             &Rules::default(),
-            Some(&read("Diagnose: Depression\nPatient: Max Muster, geb. 01.02.1980")),
+            Some(&read(
+                "Diagnose: Depression\nPatient: Max Muster, geb. 01.02.1980",
+            )),
         );
         assert!(v.sensitive, "{v:?}");
         assert_eq!(v.categories, [category::HEALTH]);

@@ -1468,7 +1468,9 @@ impl Config {
                     }) {
                         Ok(v)
                     } else {
-                        Err(format!("{v:?} is not Tesseract language codes like \"deu+eng\""))
+                        Err(format!(
+                            "{v:?} is not Tesseract language codes like \"deu+eng\""
+                        ))
                     }
                 },
                 d::OCR_LANGUAGES.to_owned(),

@@ -345,8 +345,7 @@ fn find_program(name: &str) -> Option<PathBuf> {
         let path = PathBuf::from(name);
         return executable(&path).then_some(path);
     }
-    let path = std::env::var_os("PATH")
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| executable(p))
@@ -398,7 +397,9 @@ mod tests {
         assert!(is_raster_image(b"\x89PNG\r\n\x1a\n...."));
         assert!(is_raster_image(b"\xFF\xD8\xFF\xE0"));
         assert!(is_raster_image(b"RIFF\0\0\0\0WEBPVP8 "));
-        assert!(!is_raster_image(b"<svg xmlns=\"http://www.w3.org/2000/svg\">"));
+        assert!(!is_raster_image(
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\">"
+        ));
         assert!(!is_raster_image(b"\0\0\0\x18ftypheic"));
         assert!(!is_raster_image(b""));
     }

@@ -206,7 +206,8 @@ mod tests {
         // 3 MB of text with the Steuer-ID pattern's first digits everywhere keeps the
         // classifier busy longer than a zero timeout allows.
         let raw = format!("Subject: x\r\n\r\n{}\r\n", "86095 ".repeat(500_000)).into_bytes();
-        let v = classify_bounded(raw.into(), Arc::new(Rules::default()), None, Duration::ZERO).await;
+        let v =
+            classify_bounded(raw.into(), Arc::new(Rules::default()), None, Duration::ZERO).await;
         assert!(v.sensitive);
         assert_eq!(v.categories, [category::UNINSPECTABLE]);
         assert!(v.findings.contains("classifier timeout"), "{}", v.findings);

@@ -189,7 +189,11 @@ fn parse_pgm(pgm: &[u8]) -> (i64, i64, Vec<u8>) {
         while !pgm[at].is_ascii_whitespace() {
             at += 1;
         }
-        fields.push(std::str::from_utf8(&pgm[start..at]).expect("header").to_owned());
+        fields.push(
+            std::str::from_utf8(&pgm[start..at])
+                .expect("header")
+                .to_owned(),
+        );
     }
     assert_eq!(fields[0], "P5", "not a binary PGM");
     assert_eq!(fields[3], "255", "not 8-bit");
@@ -202,8 +206,7 @@ fn parse_pgm(pgm: &[u8]) -> (i64, i64, Vec<u8>) {
 
 /// Base64 (RFC 4648) in lines of 76 characters, each ended by CRLF (RFC 2045 §6.8).
 fn base64_lines(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut encoded = String::with_capacity(bytes.len() * 4 / 3 + 4);
     for chunk in bytes.chunks(3) {
         let n = chunk

@@ -8,13 +8,13 @@
 use std::time::Instant;
 
 use classifier::{Ocr as _, OcrError};
-use relay::config::{Config, OcrConfig};
-use relay::ocr::Tesseract;
 use ratspost_tests::client::Client;
 use ratspost_tests::daemon::{ratspost, ratspost_ok};
 use ratspost_tests::scan;
 use ratspost_tests::server::Server;
 use ratspost_tests::{have, skip};
+use relay::config::{Config, OcrConfig};
+use relay::ocr::Tesseract;
 use store::testing::TestDb;
 
 const ANNA: &str = "anna@stadt.test";
@@ -56,7 +56,10 @@ fn tesseract_reads_rendered_scans_within_its_limits() {
     let text = ocr.image(&scan::png(BESCHEID)).expect("image read");
     assert!(text.contains("Steuer-ID"), "{text:?}");
     assert!(digits(&text).contains("86095742719"), "{text:?}");
-    assert!(text.contains("Müller"), "German data reads umlauts: {text:?}");
+    assert!(
+        text.contains("Müller"),
+        "German data reads umlauts: {text:?}"
+    );
 
     let pdf = scan::scanned_pdf(&[BESCHEID, EINLADUNG]);
     let text = ocr.pdf(&pdf).expect("PDF read");
