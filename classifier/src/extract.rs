@@ -419,11 +419,14 @@ impl Extractor<'_> {
             Kind::Unreadable(reason) => self.problem(at, reason),
             Kind::Pdf => match pdf::text(bytes, self.limits) {
                 Ok(pdf::Pdf::Text(text)) => self.text(at, text),
-                // A scan: its text only through OCR; unread, it fails closed.
-                Ok(pdf::Pdf::ImagesOnly) => {
+                // Scanned pages: their text only through OCR; unread, the PDF fails closed.
+                Ok(pdf::Pdf::ImagesOnly { text, pages }) => {
+                    if !text.trim().is_empty() {
+                        self.text(at, text);
+                    }
                     match self
                         .ocr
-                        .map_or(Err(OcrError::Unavailable), |o| o.pdf(bytes))
+                        .map_or(Err(OcrError::Unavailable), |o| o.pdf(bytes, &pages))
                     {
                         Ok(text) => self.text(at, text),
                         Err(error) => self.problem(at, &ocr::pdf_problem(&error)),

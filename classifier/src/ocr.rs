@@ -5,8 +5,9 @@
 //! the relay implements it with Tesseract in a bounded subprocess. Whatever the OCR returns
 //! is classified like any other text, located at the attachment it came from.
 //!
-//! Fail closed: when an image-only PDF cannot be read (no OCR, an error, a timeout), it is
-//! `uninspectable`. A plain image that cannot be read follows `inspect.images_sensitive`.
+//! Fail closed: when the pages of a PDF that carry no text cannot be read (no OCR, an error,
+//! a timeout), the PDF is `uninspectable`. A plain image that cannot be read follows
+//! `inspect.images_sensitive`.
 
 /// Why OCR gave no text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,14 +40,15 @@ pub trait Ocr: Send + Sync {
     /// When the image cannot be read; see [`OcrError`].
     fn image(&self, bytes: &[u8]) -> Result<String, OcrError>;
 
-    /// The text of every page of a PDF whose pages carry no text (a scan), pages in order.
+    /// The text of `pages` (1-based, ascending) of a PDF: its pages that carry no text (a
+    /// scan, or scanned pages behind a typed letter), in order.
     ///
     /// # Errors
-    /// When any page cannot be read; see [`OcrError`]. Never partial text.
-    fn pdf(&self, bytes: &[u8]) -> Result<String, OcrError>;
+    /// When any of the pages cannot be read; see [`OcrError`]. Never partial text.
+    fn pdf(&self, bytes: &[u8], pages: &[u32]) -> Result<String, OcrError>;
 }
 
-/// The hint of the `uninspectable` finding for an image-only PDF that could not be read.
+/// The hint of the `uninspectable` finding for a PDF whose scanned pages could not be read.
 pub(crate) fn pdf_problem(error: &OcrError) -> String {
     match error {
         OcrError::Unavailable => "PDF without text (scanned image); OCR unavailable".to_owned(),
@@ -60,20 +62,31 @@ mod tests {
     use crate::rules::Rules;
     use crate::{category, classify, classify_with};
 
-    /// Answers every image and PDF with fixed text, or a fixed error.
-    struct Fake(Result<String, OcrError>);
+    /// Answers every image and PDF with fixed text, or a fixed error; remembers the PDF
+    /// pages it was asked for.
+    struct Fake(Result<String, OcrError>, std::sync::Mutex<Vec<Vec<u32>>>);
+
+    impl Fake {
+        fn failing(error: OcrError) -> Self {
+            Self(Err(error), std::sync::Mutex::default())
+        }
+        fn asked(&self) -> Vec<Vec<u32>> {
+            self.1.lock().expect("lock").clone()
+        }
+    }
 
     impl Ocr for Fake {
         fn image(&self, _: &[u8]) -> Result<String, OcrError> {
             self.0.clone()
         }
-        fn pdf(&self, _: &[u8]) -> Result<String, OcrError> {
+        fn pdf(&self, _: &[u8], pages: &[u32]) -> Result<String, OcrError> {
+            self.1.lock().expect("lock").push(pages.to_vec());
             self.0.clone()
         }
     }
 
     fn read(text: &str) -> Fake {
-        Fake(Ok(text.to_owned()))
+        Fake(Ok(text.to_owned()), std::sync::Mutex::default())
     }
 
     /// A message with one base64 attachment of `mime` named `name`.
@@ -108,12 +121,13 @@ mod tests {
         out
     }
 
-    /// A one-page PDF without any text: what a scanner sends (the image itself does not
+    /// A PDF with a page per entry: `Some(text)` a typed page with that text, `None` a
+    /// page that is one image and no text, as a scanner makes it (the image itself does not
     /// matter to a fake OCR).
-    fn scanned_pdf() -> Vec<u8> {
+    fn pdf(pages: &[Option<&str>]) -> Vec<u8> {
         use lopdf::{Document, Object, Stream, dictionary};
         let mut doc = Document::with_version("1.5");
-        let pages_id = doc.new_object_id();
+        let root = doc.new_object_id();
         let image = doc.add_object(Stream::new(
             dictionary! {
                 "Type" => "XObject", "Subtype" => "Image", "Width" => 1, "Height" => 1,
@@ -121,26 +135,41 @@ mod tests {
             },
             vec![0],
         ));
-        let content = doc.add_object(Stream::new(
-            dictionary! {},
-            b"q 100 0 0 100 0 0 cm /Im1 Do Q".to_vec(),
-        ));
-        let page = doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "Contents" => content,
-            "MediaBox" => vec![0.into(), 0.into(), 100.into(), 100.into()],
-            "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image } },
+        let font = doc.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         });
+        let mut kids: Vec<Object> = Vec::new();
+        for page in pages {
+            let content = match page {
+                Some(text) => format!("BT /F1 12 Tf 10 50 Td ({text}) Tj ET"),
+                None => "q 100 0 0 100 0 0 cm /Im1 Do Q".to_owned(),
+            };
+            let content = doc.add_object(Stream::new(dictionary! {}, content.into_bytes()));
+            let page = doc.add_object(dictionary! {
+                "Type" => "Page", "Parent" => root, "Contents" => content,
+                "MediaBox" => vec![0.into(), 0.into(), 300.into(), 100.into()],
+                "Resources" => dictionary! {
+                    "XObject" => dictionary! { "Im1" => image },
+                    "Font" => dictionary! { "F1" => font },
+                },
+            });
+            kids.push(page.into());
+        }
+        let count = i64::try_from(kids.len()).expect("pages");
         doc.objects.insert(
-            pages_id,
-            Object::Dictionary(dictionary! {
-                "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
-            }),
+            root,
+            Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
         );
-        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => root });
         doc.trailer.set("Root", catalog);
         let mut out = Vec::new();
         doc.save_to(&mut out).expect("pdf");
         out
+    }
+
+    /// A one-page scan.
+    fn scanned_pdf() -> Vec<u8> {
+        pdf(&[None])
     }
 
     const STEUER_ID: &str = "Steuer-ID: 86 095 742 719";
@@ -148,7 +177,8 @@ mod tests {
     #[test]
     fn ocr_text_of_a_scanned_pdf_is_classified_at_the_attachment() {
         let raw = with_attachment("application/pdf", "scan.pdf", &scanned_pdf());
-        let v = classify_with(&raw, &Rules::default(), Some(&read(STEUER_ID)));
+        let ocr = read(STEUER_ID);
+        let v = classify_with(&raw, &Rules::default(), Some(&ocr));
         assert!(v.sensitive, "{v:?}");
         assert_eq!(v.categories, [category::TAX_ID]);
         assert_eq!(
@@ -156,6 +186,35 @@ mod tests {
             Some("scan.pdf")
         );
         assert_eq!(v.findings[0].location.part.as_deref(), Some("2"));
+        assert_eq!(ocr.asked(), [[1]]);
+    }
+
+    #[test]
+    fn scanned_pages_behind_typed_ones_are_read_too() {
+        let mixed = pdf(&[
+            Some("Anschreiben: anbei die Bescheinigung"),
+            None,
+            Some("Mit freundlichen Gruessen"),
+            None,
+        ]);
+        let raw = with_attachment("application/pdf", "antrag.pdf", &mixed);
+        let ocr = read(STEUER_ID);
+        let v = classify_with(&raw, &Rules::default(), Some(&ocr));
+        assert_eq!(v.categories, [category::TAX_ID], "{v:?}");
+        assert_eq!(ocr.asked(), [[2, 4]], "only the pages without text");
+        // Unread, the typed pages do not vouch for the scanned ones.
+        let v = classify(&raw, &Rules::default());
+        assert_eq!(v.categories, [category::UNINSPECTABLE], "{v:?}");
+        // The typed text still counts when OCR reads nothing sensitive.
+        let typed = pdf(&[Some("Steuer-ID 86095742719"), None]);
+        let raw = with_attachment("application/pdf", "antrag.pdf", &typed);
+        let v = classify_with(&raw, &Rules::default(), Some(&read("")));
+        assert_eq!(v.categories, [category::TAX_ID], "{v:?}");
+        // A PDF typed throughout is not handed to OCR.
+        let ocr = read("");
+        let raw = with_attachment("application/pdf", "brief.pdf", &pdf(&[Some("Hallo")]));
+        assert!(!classify_with(&raw, &Rules::default(), Some(&ocr)).sensitive);
+        assert!(ocr.asked().is_empty());
     }
 
     #[test]
@@ -164,9 +223,12 @@ mod tests {
         let rules = Rules::default();
         let cases: [(Option<&dyn Ocr>, &str); 4] = [
             (None, "OCR unavailable"),
-            (Some(&Fake(Err(OcrError::Unavailable))), "OCR unavailable"),
-            (Some(&Fake(Err(OcrError::Timeout))), "OCR timed out"),
-            (Some(&Fake(Err(OcrError::Failed))), "OCR failed"),
+            (
+                Some(&Fake::failing(OcrError::Unavailable)),
+                "OCR unavailable",
+            ),
+            (Some(&Fake::failing(OcrError::Timeout)), "OCR timed out"),
+            (Some(&Fake::failing(OcrError::Failed)), "OCR failed"),
         ];
         for (ocr, hint) in cases {
             let v = classify_with(&raw, &rules, ocr);
@@ -213,7 +275,7 @@ mod tests {
         let raw = with_attachment("image/jpeg", "foto.jpg", b"\xff\xd8\xff");
         let lenient = Rules::default();
         let strict = Rules::from_toml("[inspect]\nimages_sensitive = true\n").expect("rules");
-        for failing in [None, Some(Fake(Err(OcrError::Unreadable)))] {
+        for failing in [None, Some(Fake::failing(OcrError::Unreadable))] {
             let ocr = failing.as_ref().map(|f| f as &dyn Ocr);
             assert!(!classify_with(&raw, &lenient, ocr).sensitive);
             let v = classify_with(&raw, &strict, ocr);

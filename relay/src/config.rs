@@ -80,7 +80,7 @@ pub mod defaults {
     pub const OCR_TIMEOUT_SECS: u64 = 60;
     /// Address space of one OCR program in MiB; an A4 page at 300 dpi needs about 150.
     pub const OCR_MEMORY_MB: u64 = 1024;
-    /// Pages of one scanned PDF that are read; a longer scan counts as uninspectable.
+    /// Pages without text read from one PDF; a PDF with more counts as uninspectable.
     pub const OCR_MAX_PAGES: u64 = 20;
     /// Longest forwarding exemption in days.
     pub const EXEMPTION_MAX_DAYS: u64 = 30;
@@ -645,10 +645,10 @@ pub struct ClassifierConfig {
     pub workers: usize,
 }
 
-/// `[ocr]`: reading scans (images, image-only PDFs) with Tesseract.
+/// `[ocr]`: reading scans (images, PDF pages without text) with Tesseract.
 #[derive(Debug, Clone)]
 pub struct OcrConfig {
-    /// Read scans at all; off, scanned PDFs are `uninspectable`.
+    /// Read scans at all; off, PDFs with pages without text are `uninspectable`.
     pub enabled: bool,
     /// Tesseract: a path, or a name looked up on PATH.
     pub tesseract: String,
@@ -662,7 +662,7 @@ pub struct OcrConfig {
     pub timeout: Duration,
     /// Address-space limit of each OCR program, in MiB.
     pub memory_mb: u64,
-    /// Pages read from one PDF; more counts as a limit reached.
+    /// Pages without text read from one PDF; more counts as a limit reached.
     pub max_pages: usize,
 }
 
@@ -1627,7 +1627,7 @@ timeout_secs = {cls_timeout}
 workers = {cls_workers}
 
 [ocr]
-# Scans are read with Tesseract: image attachments, and PDFs whose pages hold no text
+# Scans are read with Tesseract: image attachments, and the pages of PDFs that hold no text
 # (pdftoppm rasterises them). Debian: apt install tesseract-ocr tesseract-ocr-deu
 # poppler-utils. When OCR is off or not installed, a scanned PDF counts as uninspectable and
 # an image as the rules' inspect.images_sensitive says.
@@ -1639,7 +1639,8 @@ pdftoppm = "{ocr_pdftoppm}"
 languages = "{ocr_languages}"
 # Resolution PDF pages are rasterised at.
 dpi = {ocr_dpi}
-# Limits per image or PDF: seconds in all, memory (MiB) of each program run, pages read.
+# Limits per image or PDF: seconds in all, memory (MiB) of each program run, pages without
+# text read.
 # Reaching one makes a scanned PDF uninspectable.
 timeout_secs = {ocr_timeout}
 memory_mb = {ocr_memory}

@@ -1,8 +1,8 @@
 //! Reading scans with Tesseract: the relay's [`classifier::Ocr`].
 //!
-//! Images go to `tesseract stdin stdout -l LANGUAGES`; an image-only PDF is first rasterised
-//! by `pdftoppm` (poppler-utils) into page images in a private temporary directory (mode
-//! 0700, removed afterwards), each page then read by `tesseract`. Every program runs
+//! Images go to `tesseract stdin stdout -l LANGUAGES`; the pages of a PDF that carry no text
+//! are rasterised one by one by `pdftoppm` (poppler-utils) into a private temporary directory
+//! (mode 0700, removed afterwards), each page image then read by `tesseract`. Every program runs
 //! without a shell, with an empty environment (plus `TESSDATA_PREFIX` when set), under
 //! `prlimit --as` (a memory limit the program cannot raise), one thread each
 //! (`OMP_THREAD_LIMIT=1`, so parallel classifications do not oversubscribe the CPU), and is
@@ -13,7 +13,7 @@
 //! ends all of the work.
 //!
 //! When OCR is switched off or a program is missing, [`Tesseract::start`] says so once in
-//! the log and returns `None`: image-only PDFs are then `uninspectable`, images follow
+//! the log and returns `None`: PDFs with scanned pages are then `uninspectable`, images follow
 //! `inspect.images_sensitive`.
 
 use std::io::{Read as _, Write as _};
@@ -143,10 +143,17 @@ impl Tesseract {
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
-    fn read_pdf(&self, bytes: &[u8], deadline: Instant) -> Result<String, OcrError> {
+    fn read_pdf(&self, bytes: &[u8], pages: &[u32], deadline: Instant) -> Result<String, OcrError> {
         let Some(pdftoppm) = &self.pdftoppm else {
             return Err(OcrError::Unavailable);
         };
+        if pages.len() > self.max_pages {
+            return Err(OcrError::Limit(format!(
+                "{} scanned pages, more than {} to read",
+                pages.len(),
+                self.max_pages
+            )));
+        }
         let dir = PrivateDir::new().map_err(|err| {
             tracing::error!(error = %err, "OCR: cannot create a private temporary directory");
             OcrError::Failed
@@ -156,47 +163,36 @@ impl Tesseract {
             tracing::error!(error = %err, "OCR: cannot write the PDF to rasterise");
             OcrError::Failed
         })?;
-        // One page more than allowed: its presence tells that the PDF is too long, without
-        // rasterising all of it.
         let dpi = self.dpi.to_string();
-        let last = (self.max_pages + 1).to_string();
-        let prefix = dir.path.join("page");
-        let args = [
-            "-r".as_ref(),
-            dpi.as_ref(),
-            "-gray".as_ref(),
-            "-png".as_ref(),
-            "-l".as_ref(),
-            last.as_ref(),
-            input.as_os_str(),
-            prefix.as_os_str(),
-        ];
-        self.run(pdftoppm, &args, None, deadline)?;
-        let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir.path)
-            .map_err(|_| OcrError::Failed)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "png"))
-            .collect();
-        if pages.len() > self.max_pages {
-            return Err(OcrError::Limit(format!(
-                "more than {} pages to read",
-                self.max_pages
-            )));
-        }
-        if pages.is_empty() {
-            return Err(OcrError::Failed);
-        }
-        // page-01.png … page-12.png: one width of numbers per run, so names sort as pages.
-        pages.sort();
         let mut text = String::new();
-        for page in &pages {
+        // One page at a time: at most one page image on disk, and only the pages asked for.
+        for page in pages {
+            let number = page.to_string();
+            let prefix = dir.path.join(format!("page-{page}"));
             let args = [
-                page.as_os_str(),
+                "-r".as_ref(),
+                dpi.as_ref(),
+                "-gray".as_ref(),
+                "-png".as_ref(),
+                "-singlefile".as_ref(),
+                "-f".as_ref(),
+                number.as_ref(),
+                "-l".as_ref(),
+                number.as_ref(),
+                input.as_os_str(),
+                prefix.as_os_str(),
+            ];
+            self.run(pdftoppm, &args, None, deadline)?;
+            let image = prefix.with_extension("png");
+            let args = [
+                image.as_os_str(),
                 "stdout".as_ref(),
                 "-l".as_ref(),
                 self.languages.as_ref(),
             ];
             let page_text = self.run(&self.tesseract, &args, None, deadline)?;
+            // Gone before the next page; the directory goes at the end whatever happens.
+            let _ = std::fs::remove_file(&image);
             text.push_str(&String::from_utf8_lossy(&page_text));
             text.push('\n');
         }
@@ -288,8 +284,8 @@ impl Ocr for Tesseract {
         self.read_image(bytes, self.deadline(None))
     }
 
-    fn pdf(&self, bytes: &[u8]) -> Result<String, OcrError> {
-        self.read_pdf(bytes, self.deadline(None))
+    fn pdf(&self, bytes: &[u8], pages: &[u32]) -> Result<String, OcrError> {
+        self.read_pdf(bytes, pages, self.deadline(None))
     }
 }
 
@@ -306,9 +302,9 @@ impl Ocr for Until<'_> {
             .read_image(bytes, self.ocr.deadline(Some(self.deadline)))
     }
 
-    fn pdf(&self, bytes: &[u8]) -> Result<String, OcrError> {
+    fn pdf(&self, bytes: &[u8], pages: &[u32]) -> Result<String, OcrError> {
         self.ocr
-            .read_pdf(bytes, self.ocr.deadline(Some(self.deadline)))
+            .read_pdf(bytes, pages, self.ocr.deadline(Some(self.deadline)))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Scans the tests make themselves (issue #10 §5): lines of text typeset in a PDF with a
 //! real font, rasterised by `pdftoppm` into a PNG as a scanner or phone camera delivers it,
-//! and an image-only PDF (one grey-scale image per page, no text at all) built around the
-//! raster as a multifunction device sends it.
+//! and PDFs of scanned pages (one grey-scale image per page, no text at all) built around the
+//! raster as a multifunction device sends them, alone or behind a typed page.
 //!
 //! Needs `pdftoppm` (poppler-utils), the program the relay rasterises PDFs with as well.
 
@@ -17,10 +17,60 @@ const FONT_SIZE: i64 = 24;
 const WIDTH: i64 = 560;
 const LINE: i64 = 40;
 
-/// A one-page PDF with `lines` as real text in Helvetica (the PDF standard font, which
-/// poppler draws with an installed substitute).
+/// A page of a test PDF.
+#[derive(Debug, Clone, Copy)]
+pub enum Sheet<'a> {
+    /// These lines as real text in Helvetica (the PDF standard font, which poppler draws
+    /// with an installed substitute), as a word processor writes them.
+    Typed(&'a [&'a str]),
+    /// These lines rendered at 300 dpi into one grey-scale image (FlateDecode) covering the
+    /// page, without any text, as a scanner writes them.
+    Scanned(&'a [&'a str]),
+}
+
+/// A PDF of `sheets`, in order.
+///
+/// # Panics
+/// For a scanned sheet, when pdftoppm is missing or fails.
+#[must_use]
+pub fn pdf(sheets: &[Sheet<'_>]) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages = sheets
+        .iter()
+        .map(|sheet| match sheet {
+            Sheet::Typed(lines) => typed_page(&mut doc, lines),
+            Sheet::Scanned(lines) => scanned_page(&mut doc, lines),
+        })
+        .collect();
+    document(doc, pages)
+}
+
+/// A one-page PDF with `lines` as real text.
 #[must_use]
 pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
+    pdf(&[Sheet::Typed(lines)])
+}
+
+/// An image-only PDF with one scanned page per entry of `pages`.
+///
+/// # Panics
+/// When pdftoppm is missing or fails.
+#[must_use]
+pub fn scanned_pdf(pages: &[&[&str]]) -> Vec<u8> {
+    let sheets: Vec<Sheet<'_>> = pages.iter().map(|lines| Sheet::Scanned(lines)).collect();
+    pdf(&sheets)
+}
+
+/// `lines` rendered as a grey-scale PNG at 300 dpi.
+///
+/// # Panics
+/// When pdftoppm is missing or fails.
+#[must_use]
+pub fn png(lines: &[&str]) -> Vec<u8> {
+    rasterise(&text_pdf(lines), Some("-png"), "png")
+}
+
+fn typed_page(doc: &mut Document, lines: &[&str]) -> Page {
     let height = LINE * (i64::try_from(lines.len()).expect("lines") + 1);
     let mut content = format!("BT /F1 {FONT_SIZE} Tf {LINE} TL 20 {} Td\n", height - LINE);
     for line in lines {
@@ -36,63 +86,39 @@ pub fn text_pdf(lines: &[&str]) -> Vec<u8> {
         .chars()
         .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
         .collect();
-    let mut doc = Document::with_version("1.5");
     let font = doc.add_object(dictionary! {
         "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         "Encoding" => "WinAnsiEncoding",
     });
-    let page = Page {
+    Page {
         content,
         resources: dictionary! { "Font" => dictionary! { "F1" => font } },
         width: WIDTH,
         height,
-    };
-    document(doc, vec![page])
-}
-
-/// `lines` rendered as a grey-scale PNG at 300 dpi.
-///
-/// # Panics
-/// When pdftoppm is missing or fails.
-#[must_use]
-pub fn png(lines: &[&str]) -> Vec<u8> {
-    rasterise(&text_pdf(lines), Some("-png"), "png")
-}
-
-/// An image-only PDF with one page per entry of `pages`: its lines rendered at 300 dpi, one
-/// grey-scale image (FlateDecode) per page of the same size, without any text.
-///
-/// # Panics
-/// When pdftoppm is missing or fails.
-#[must_use]
-pub fn scanned_pdf(pages: &[&[&str]]) -> Vec<u8> {
-    let mut doc = Document::with_version("1.5");
-    let mut made = Vec::new();
-    for lines in pages {
-        let pgm = rasterise(&text_pdf(lines), None, "pgm");
-        let (width, height, pixels) = parse_pgm(&pgm);
-        let mut image = Stream::new(
-            dictionary! {
-                "Type" => "XObject", "Subtype" => "Image",
-                "Width" => width, "Height" => height,
-                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
-            },
-            pixels,
-        );
-        image.compress().expect("compress");
-        let image = doc.add_object(image);
-        // Points from pixels at 300 dpi.
-        let (w, h) = (width * 72 / i64::from(DPI), height * 72 / i64::from(DPI));
-        let content = format!("q {w} 0 0 {h} 0 0 cm /Scan Do Q\n").into_bytes();
-        let resources = dictionary! { "XObject" => dictionary! { "Scan" => image } };
-        made.push(Page {
-            content,
-            resources,
-            width: w,
-            height: h,
-        });
     }
-    document(doc, made)
+}
+
+fn scanned_page(doc: &mut Document, lines: &[&str]) -> Page {
+    let pgm = rasterise(&text_pdf(lines), None, "pgm");
+    let (width, height, pixels) = parse_pgm(&pgm);
+    let mut image = Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image",
+            "Width" => width, "Height" => height,
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+        },
+        pixels,
+    );
+    image.compress().expect("compress");
+    let image = doc.add_object(image);
+    // Points from pixels at 300 dpi.
+    let (w, h) = (width * 72 / i64::from(DPI), height * 72 / i64::from(DPI));
+    Page {
+        content: format!("q {w} 0 0 {h} 0 0 cm /Scan Do Q\n").into_bytes(),
+        resources: dictionary! { "XObject" => dictionary! { "Scan" => image } },
+        width: w,
+        height: h,
+    }
 }
 
 /// A message from the upstream to `to` with a text part and `attachment` (base64) of type

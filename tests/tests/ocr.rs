@@ -10,7 +10,7 @@ use std::time::Instant;
 use classifier::{Ocr as _, OcrError};
 use ratspost_tests::client::Client;
 use ratspost_tests::daemon::{ratspost, ratspost_ok};
-use ratspost_tests::scan;
+use ratspost_tests::scan::{self, Sheet};
 use ratspost_tests::server::Server;
 use ratspost_tests::{have, skip};
 use relay::config::{Config, OcrConfig};
@@ -24,6 +24,8 @@ const BESCHEID: &[&str] = &[
     "Steuer-ID: 86 095 742 719",
     "Sehr geehrte Frau Müller,",
 ];
+/// A typed cover letter without anything sensitive.
+const ANSCHREIBEN: &[&str] = &["Antrag auf Wohngeld", "anbei der Bescheid in Kopie"];
 /// A scanned page without anything sensitive.
 const EINLADUNG: &[&str] = &["Einladung zum Stadtfest", "am Samstag um 15 Uhr"];
 
@@ -62,13 +64,18 @@ fn tesseract_reads_rendered_scans_within_its_limits() {
     );
 
     let pdf = scan::scanned_pdf(&[BESCHEID, EINLADUNG]);
-    let text = ocr.pdf(&pdf).expect("PDF read");
+    let text = ocr.pdf(&pdf, &[1, 2]).expect("PDF read");
     assert!(digits(&text).contains("86095742719"), "{text:?}");
     let (first, second) = (
         text.find("Steuer-ID").expect("page 1"),
         text.find("Stadtfest").expect("page 2"),
     );
     assert!(first < second, "pages in order: {text:?}");
+    let only_second = ocr.pdf(&pdf, &[2]).expect("page 2 read");
+    assert!(
+        only_second.contains("Stadtfest") && !only_second.contains("Steuer"),
+        "only the page asked for: {only_second:?}"
+    );
 
     // Limits: pages, memory, time, and what is not a raster image at all.
     let one_page = tesseract(OcrConfig {
@@ -76,7 +83,7 @@ fn tesseract_reads_rendered_scans_within_its_limits() {
         ..defaults.clone()
     });
     assert!(
-        matches!(one_page.pdf(&pdf), Err(OcrError::Limit(_))),
+        matches!(one_page.pdf(&pdf, &[1, 2]), Err(OcrError::Limit(_))),
         "a second page over max_pages = 1"
     );
     // The memory limit holds from the probe at start on: 16 MiB do not even load Tesseract.
@@ -86,7 +93,7 @@ fn tesseract_reads_rendered_scans_within_its_limits() {
     };
     assert!(Tesseract::start(&starved).is_none());
     assert_eq!(
-        ocr.until(Instant::now()).pdf(&pdf),
+        ocr.until(Instant::now()).pdf(&pdf, &[1, 2]),
         Err(OcrError::Timeout),
         "a deadline already passed"
     );
@@ -117,8 +124,8 @@ async fn send(s: &Server, id: &str, mime: &str, name: &str, bytes: &[u8]) {
     c.cmd("QUIT").await;
 }
 
-/// Sends a scanned PDF, a PNG of the same text, and a harmless scan; returns the
-/// `(categories, findings)` of each, in that order.
+/// Sends a scanned PDF, a PNG of the same text, a harmless scan, and a typed cover letter
+/// with the scan behind it; returns the `(categories, findings)` of each, in that order.
 async fn classify_scans(ocr_section: &str) -> Vec<(Vec<String>, String)> {
     let s = Server::start_full(TestDb::sqlite(), "", ocr_section).await;
     s.enrol("anna", &[ANNA]).await;
@@ -139,9 +146,11 @@ async fn classify_scans(ocr_section: &str) -> Vec<(Vec<String>, String)> {
         &scan::scanned_pdf(&[EINLADUNG]),
     )
     .await;
+    let letter = scan::pdf(&[Sheet::Typed(ANSCHREIBEN), Sheet::Scanned(BESCHEID)]);
+    send(&s, "letter", "application/pdf", "antrag.pdf", &letter).await;
     let list = s.classified().await;
     let mut out = Vec::new();
-    for id in ["pdf", "png", "harmless"] {
+    for id in ["pdf", "png", "harmless", "letter"] {
         let m = list
             .iter()
             .find(|m| m.message_id.as_deref() == Some(&format!("{id}@upstream.test")))
@@ -169,7 +178,13 @@ async fn scans_sent_over_smtp_are_classified_by_their_text() {
         return;
     }
     let verdicts = classify_scans("").await;
-    let [(pdf, pdf_findings), (png, png_findings), (harmless, _)] = &verdicts[..] else {
+    let [
+        (pdf, pdf_findings),
+        (png, png_findings),
+        (harmless, _),
+        (letter, letter_findings),
+    ] = &verdicts[..]
+    else {
         unreachable!()
     };
     assert_eq!(pdf, &["tax_id"], "{pdf_findings}");
@@ -183,6 +198,8 @@ async fn scans_sent_over_smtp_are_classified_by_their_text() {
         "{png_findings}"
     );
     assert!(harmless.is_empty(), "{verdicts:?}");
+    // The scanned page behind the typed letter is read too.
+    assert_eq!(letter, &["tax_id"], "{letter_findings}");
 }
 
 #[tokio::test]
@@ -195,7 +212,7 @@ async fn without_ocr_a_scanned_pdf_is_uninspectable() {
         "[ocr]\nenabled = false\n",
     ] {
         let verdicts = classify_scans(section).await;
-        let [(pdf, pdf_findings), (png, _), (harmless, _)] = &verdicts[..] else {
+        let [(pdf, pdf_findings), (png, _), (harmless, _), (letter, _)] = &verdicts[..] else {
             unreachable!()
         };
         assert_eq!(pdf, &["uninspectable"], "{section}: {pdf_findings}");
@@ -203,8 +220,10 @@ async fn without_ocr_a_scanned_pdf_is_uninspectable() {
             pdf_findings.contains("OCR unavailable"),
             "{section}: {pdf_findings}"
         );
-        // Even a harmless scan: nobody could read it.
+        // Even a harmless scan: nobody could read it; nor does a typed letter vouch for the
+        // scan behind it.
         assert_eq!(harmless, &["uninspectable"], "{section}");
+        assert_eq!(letter, &["uninspectable"], "{section}");
         // An image follows inspect.images_sensitive, off by default.
         assert!(png.is_empty(), "{section}: {verdicts:?}");
     }

@@ -4,10 +4,16 @@ use crate::rules::Inspect;
 
 /// What a PDF yielded.
 pub(super) enum Pdf {
-    /// The text of its pages.
+    /// The text of its pages; every page has some.
     Text(String),
-    /// Pages without any text: a scan.
-    ImagesOnly,
+    /// Pages without any text — scans, or text drawn as shapes — whose content only OCR can
+    /// read, and the text of the other pages (empty for a scan throughout).
+    ImagesOnly {
+        /// Text of the pages that have some.
+        text: String,
+        /// The pages without text, 1-based, ascending.
+        pages: Vec<u32>,
+    },
 }
 
 pub(super) fn text(bytes: &[u8], limits: &Inspect) -> Result<Pdf, String> {
@@ -24,11 +30,26 @@ pub(super) fn text(bytes: &[u8], limits: &Inspect) -> Result<Pdf, String> {
     if pages.len() > limits.max_pdf_pages {
         return Err("limit reached: PDF has too many pages".to_owned());
     }
-    let text = doc
-        .extract_text_with_limit(&pages, limits.max_entry_size)
-        .map_err(|_| "PDF text could not be extracted".to_owned())?;
-    if text.trim().is_empty() && !pages.is_empty() {
-        return Ok(Pdf::ImagesOnly);
+    // Page by page: a scanned page between typed ones (a cover letter with a scanned
+    // certificate behind it) must not hide behind the text of the others.
+    let mut text = String::new();
+    let mut without_text = Vec::new();
+    for page in pages {
+        let page_text = doc
+            .extract_text_with_limit(&[page], limits.max_entry_size)
+            .map_err(|_| "PDF text could not be extracted".to_owned())?;
+        if page_text.trim().is_empty() {
+            without_text.push(page);
+        } else {
+            text.push_str(&page_text);
+        }
     }
-    Ok(Pdf::Text(text))
+    if without_text.is_empty() {
+        Ok(Pdf::Text(text))
+    } else {
+        Ok(Pdf::ImagesOnly {
+            text,
+            pages: without_text,
+        })
+    }
 }
