@@ -19,6 +19,7 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use classifier::{Ocr, OcrError};
@@ -232,6 +233,7 @@ impl Tesseract {
         })?;
         let input = child.stdin.take();
         let mut output = child.stdout.take().ok_or(OcrError::Failed)?;
+        let overflowed = AtomicBool::new(false);
         std::thread::scope(|scope| {
             // Fed and drained on their own threads, so a full pipe never blocks the wait.
             if let (Some(mut pipe), Some(bytes)) = (input, stdin) {
@@ -241,16 +243,26 @@ impl Tesseract {
                     let _ = pipe.write_all(bytes);
                 });
             }
-            let reader = scope.spawn(move || {
+            let reader = scope.spawn(|| {
                 let mut out = Vec::new();
                 let read = (&mut output)
                     .take(MAX_OUTPUT_BYTES as u64 + 1)
                     .read_to_end(&mut out);
+                // No longer drained, the program would block on its full pipe until the
+                // deadline: it is stopped at once instead.
+                if out.len() > MAX_OUTPUT_BYTES {
+                    overflowed.store(true, Ordering::Relaxed);
+                }
                 (read, out)
             });
             let status = loop {
                 match child.try_wait() {
                     Ok(Some(status)) => break Ok(status),
+                    Ok(None) if overflowed.load(Ordering::Relaxed) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(OcrError::Limit("too much OCR text".to_owned()));
+                    }
                     Ok(None) if Instant::now() >= deadline => {
                         let _ = child.kill();
                         let _ = child.wait();
@@ -420,6 +432,61 @@ mod tests {
             ..crate::config::Config::builtin().ocr
         };
         assert!(Tesseract::start(&off).is_none());
+    }
+
+    /// The runner with generous limits, for programs other than Tesseract.
+    fn runner() -> Tesseract {
+        Tesseract {
+            tesseract: PathBuf::from("/nonexistent"),
+            pdftoppm: None,
+            prlimit: find_program("prlimit").expect("prlimit (util-linux)"),
+            languages: "deu".to_owned(),
+            dpi: 300,
+            timeout: Duration::from_secs(60),
+            memory_bytes: 512 << 20,
+            max_pages: 1,
+        }
+    }
+
+    fn program(name: &str) -> PathBuf {
+        find_program(name).unwrap_or_else(|| panic!("{name} on PATH"))
+    }
+
+    #[test]
+    fn input_is_fed_and_output_read_without_blocking() {
+        let later = Instant::now() + Duration::from_secs(60);
+        let cat = program("cat");
+        assert_eq!(
+            runner().run(&cat, &[], Some(b"Steuer-ID"), later),
+            Ok(b"Steuer-ID".to_vec())
+        );
+        // More than a pipe holds, both ways.
+        let big = vec![b'x'; MAX_OUTPUT_BYTES / 2];
+        assert_eq!(runner().run(&cat, &[], Some(&big), later), Ok(big));
+    }
+
+    #[test]
+    fn endless_output_is_cut_off_at_once() {
+        // `yes` never ends: only the output cap stops it before the deadline.
+        let later = Instant::now() + Duration::from_secs(3600);
+        let result = runner().run(&program("yes"), &[], None, later);
+        assert!(matches!(result, Err(OcrError::Limit(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_program_is_killed_at_its_deadline() {
+        let soon = Instant::now() + Duration::from_millis(200);
+        let result = runner().run(&program("sleep"), &["3600".as_ref()], None, soon);
+        assert_eq!(result, Err(OcrError::Timeout));
+    }
+
+    #[test]
+    fn a_failing_program_is_a_failure() {
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            runner().run(&program("false"), &[], None, later),
+            Err(OcrError::Failed)
+        );
     }
 
     #[test]
