@@ -82,6 +82,9 @@ pub mod defaults {
     pub const OCR_MEMORY_MB: u64 = 1024;
     /// Pages without text read from one PDF; a PDF with more counts as uninspectable.
     pub const OCR_MAX_PAGES: u64 = 20;
+    /// Largest image canvas read, in megapixels: a phone camera takes 12-50, an A4 page at
+    /// 300 dpi is 8.7; a few bytes can declare far more.
+    pub const OCR_MAX_MEGAPIXELS: u64 = 100;
     /// Longest forwarding exemption in days.
     pub const EXEMPTION_MAX_DAYS: u64 = 30;
     /// Hours a confirmation code is valid.
@@ -348,6 +351,8 @@ pub struct RawOcr {
     pub memory_mb: Field<u64>,
     /// Pages per PDF.
     pub max_pages: Field<u64>,
+    /// Image size in megapixels.
+    pub max_megapixels: Field<u64>,
 }
 
 /// `[database]`
@@ -664,6 +669,8 @@ pub struct OcrConfig {
     pub memory_mb: u64,
     /// Pages without text read from one PDF; more counts as a limit reached.
     pub max_pages: usize,
+    /// Largest image read, in megapixels (width x height as its header declares).
+    pub max_megapixels: u64,
 }
 
 /// `[database]`
@@ -1479,6 +1486,12 @@ impl Config {
             timeout: r.secs("ocr.timeout_secs", &o.timeout_secs, d::OCR_TIMEOUT_SECS),
             memory_mb: r.count("ocr.memory_mb", &o.memory_mb, d::OCR_MEMORY_MB, 1 << 20) as u64,
             max_pages: r.count("ocr.max_pages", &o.max_pages, d::OCR_MAX_PAGES, 10_000),
+            max_megapixels: r.count(
+                "ocr.max_megapixels",
+                &o.max_megapixels,
+                d::OCR_MAX_MEGAPIXELS,
+                10_000,
+            ) as u64,
         };
 
         if r.problems.is_empty() {
@@ -1640,11 +1653,12 @@ languages = "{ocr_languages}"
 # Resolution PDF pages are rasterised at.
 dpi = {ocr_dpi}
 # Limits per image or PDF: seconds in all, memory (MiB) of each program run, pages without
-# text read.
+# text read, and the largest image (megapixels, as its header declares).
 # Reaching one makes a scanned PDF uninspectable.
 timeout_secs = {ocr_timeout}
 memory_mb = {ocr_memory}
 max_pages = {ocr_pages}
+max_megapixels = {ocr_pixels}
 
 [exemptions]
 # Longest forwarding exemption in days.
@@ -1774,6 +1788,7 @@ ban_secs = {imap_ban_secs}
         ocr_timeout = d::OCR_TIMEOUT_SECS,
         ocr_memory = d::OCR_MEMORY_MB,
         ocr_pages = d::OCR_MAX_PAGES,
+        ocr_pixels = d::OCR_MAX_MEGAPIXELS,
         ex_days = d::EXEMPTION_MAX_DAYS,
         ex_ttl = d::EXEMPTION_CODE_TTL_HOURS,
         ex_attempts = d::EXEMPTION_CODE_ATTEMPTS,

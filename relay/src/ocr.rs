@@ -46,6 +46,7 @@ pub struct Tesseract {
     timeout: Duration,
     memory_bytes: u64,
     max_pages: usize,
+    max_pixels: u64,
 }
 
 impl Tesseract {
@@ -96,6 +97,7 @@ impl Tesseract {
             timeout: config.timeout,
             memory_bytes: config.memory_mb.saturating_mul(1 << 20),
             max_pages: config.max_pages,
+            max_pixels: config.max_megapixels.saturating_mul(1_000_000),
         };
         let listed = this
             .run(
@@ -138,6 +140,15 @@ impl Tesseract {
     fn read_image(&self, bytes: &[u8], deadline: Instant) -> Result<String, OcrError> {
         if !is_raster_image(bytes) {
             return Err(OcrError::Unreadable);
+        }
+        // Refused before decoding: a small file can declare a huge canvas.
+        if let Some((width, height)) = dimensions(bytes)
+            && width.saturating_mul(height) > self.max_pixels
+        {
+            return Err(OcrError::Limit(format!(
+                "image of {width}x{height} pixels, more than {} megapixels",
+                self.max_pixels / 1_000_000
+            )));
         }
         let args = ["stdin", "stdout", "-l", &self.languages].map(std::ffi::OsStr::new);
         let text = self.run(&self.tesseract, &args, Some(bytes), deadline)?;
@@ -342,6 +353,61 @@ fn is_raster_image(bytes: &[u8]) -> bool {
     webp || MAGIC.iter().any(|m| bytes.starts_with(m))
 }
 
+/// Width and height an image declares in its header: PNG (IHDR), JPEG (the first SOF
+/// segment), GIF (logical screen), BMP (DIB header). `None` for other formats or a header
+/// that cannot be read; those are bounded by the memory limit and the timeout alone.
+fn dimensions(bytes: &[u8]) -> Option<(u64, u64)> {
+    let be16 = |at: usize| {
+        Some(u64::from(u16::from_be_bytes(
+            bytes.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let le16 = |at: usize| {
+        Some(u64::from(u16::from_le_bytes(
+            bytes.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let be32 = |at: usize| {
+        Some(u64::from(u32::from_be_bytes(
+            bytes.get(at..at + 4)?.try_into().ok()?,
+        )))
+    };
+    let le32 = |at: usize| {
+        Some(u64::from(
+            i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?).unsigned_abs(),
+        ))
+    };
+    if bytes.starts_with(b"\x89PNG") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if bytes.starts_with(b"GIF8") {
+        return Some((le16(6)?, le16(8)?));
+    }
+    if bytes.starts_with(b"BM") {
+        return Some((le32(18)?, le32(22)?));
+    }
+    if bytes.starts_with(b"\xFF\xD8") {
+        // Segments up to the frame header (ITU T.81 B.2): marker, length, contents.
+        let mut at = 2;
+        loop {
+            if *bytes.get(at)? != 0xFF {
+                return None;
+            }
+            let marker = *bytes.get(at + 1)?;
+            match marker {
+                0xFF => at += 1,
+                0x01 | 0xD0..=0xD8 => at += 2,
+                0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                    return Some((be16(at + 7)?, be16(at + 5)?));
+                }
+                0xDA | 0xD9 => return None,
+                _ => at += 2 + usize::try_from(be16(at + 2)?).ok()?,
+            }
+        }
+    }
+    None
+}
+
 /// `name` as given when it holds a `/`, else looked up on `PATH`; `None` when there is no
 /// such executable file. Programs run with an empty environment, so they are found here.
 fn find_program(name: &str) -> Option<PathBuf> {
@@ -413,6 +479,37 @@ mod tests {
     }
 
     #[test]
+    fn image_headers_give_the_canvas_size() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&40_000u32.to_be_bytes());
+        png.extend_from_slice(&30_000u32.to_be_bytes());
+        assert_eq!(dimensions(&png), Some((40_000, 30_000)));
+        let gif = b"GIF89a\x80\x02\xe0\x01";
+        assert_eq!(dimensions(gif), Some((640, 480)));
+        let mut bmp = b"BM".to_vec();
+        bmp.resize(18, 0);
+        bmp.extend_from_slice(&800i32.to_le_bytes());
+        bmp.extend_from_slice(&(-600i32).to_le_bytes());
+        assert_eq!(dimensions(&bmp), Some((800, 600)));
+        // JPEG: SOI, an APP0 segment, then SOF0 with height 1200 and width 1600.
+        let jpeg = b"\xFF\xD8\xFF\xE0\x00\x04ab\xFF\xC0\x00\x11\x08\x04\xB0\x06\x40\x03";
+        assert_eq!(dimensions(jpeg), Some((1600, 1200)));
+        assert_eq!(dimensions(b"\xFF\xD8\xFF"), None);
+        assert_eq!(dimensions(b"II*\0"), None);
+    }
+
+    #[test]
+    fn an_image_over_the_pixel_limit_is_not_decoded() {
+        // 40000 x 30000 declared in a few bytes; Tesseract (here: nonexistent) is not run.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&40_000u32.to_be_bytes());
+        png.extend_from_slice(&30_000u32.to_be_bytes());
+        let later = Instant::now() + Duration::from_secs(60);
+        let result = runner().read_image(&png, later);
+        assert!(matches!(result, Err(OcrError::Limit(_))), "{result:?}");
+    }
+
+    #[test]
     fn programs_are_found_on_the_path_or_by_path() {
         assert!(find_program("sh").is_some());
         assert_eq!(find_program("/bin/sh"), Some(PathBuf::from("/bin/sh")));
@@ -445,6 +542,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             memory_bytes: 512 << 20,
             max_pages: 1,
+            max_pixels: 1_000_000,
         }
     }
 
