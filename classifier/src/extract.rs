@@ -219,11 +219,23 @@ impl Extractor<'_> {
         if depth > self.limits.max_depth {
             return self.problem(at, "limit reached: messages nested too deeply");
         }
-        if !mime::agrees(message, end) {
+        let structure = mime::structure(message, end);
+        if !structure.agrees {
             self.problem(
                 at,
                 "ambiguous MIME structure (boundary lines not as RFC 2046 §5.1.1 defines them)",
             );
+        }
+        // Not shown by clients, but part of every copy of the message that leaves.
+        for (what, start, end) in structure.unshown {
+            let bytes = message.raw_message.get(start..end).unwrap_or_default();
+            if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
+                let location = Location {
+                    header: Some(what.to_owned()),
+                    ..at.clone()
+                };
+                self.text(&location, header::eight_bit(bytes));
+            }
         }
         // Each field from its raw bytes (not mail-parser's decoding, which decodes encoded
         // words one by one and turns undeclared 8-bit into U+FFFD).
@@ -269,8 +281,27 @@ impl Extractor<'_> {
             header: None,
             offset: None,
         };
-        if part.is_encoding_problem {
+        // mail-parser also flags a last part without a close delimiter, which clients show
+        // up to the end: decoded from the bytes, it is read; truly undecodable, it fails.
+        if part.is_encoding_problem && body_bytes(message, part).is_none() {
             return self.problem(&location, "undecodable part");
+        }
+        // Part header fields with words (Content-Description, X-…) leave with the part.
+        if id != 0 {
+            for field in &part.headers {
+                let name = field.name.as_str();
+                if header::carries_text(name) {
+                    let raw = message
+                        .raw_message
+                        .get(field.offset_start as usize..field.offset_end as usize)
+                        .unwrap_or_default();
+                    let at_field = Location {
+                        header: Some(name.to_owned()),
+                        ..location.clone()
+                    };
+                    self.text(&at_field, header::decode(raw));
+                }
+            }
         }
         // A file name leaves with the message and is shown by every client.
         if let Some(name) = &name {
@@ -317,8 +348,12 @@ impl Extractor<'_> {
                 self.read_text(&bytes, &text, &location, depth);
             }
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                let decoded = part
+                    .is_encoding_problem
+                    .then(|| body_bytes(message, part))
+                    .flatten();
                 self.blob(
-                    bytes,
+                    decoded.as_deref().unwrap_or(bytes),
                     &mime,
                     name.as_deref().unwrap_or(""),
                     &location,
@@ -370,7 +405,20 @@ impl Extractor<'_> {
                         Some(into) if into + 1 == before => {
                             let next = self.out.segments.pop().expect("one was added");
                             let joined = &mut self.out.segments[into];
-                            joined.text.push_str(&next.text);
+                            // A part ending in a line break and the next beginning a new one
+                            // are still read across ("Steuer-ID: 41 926⏎" | "170 381"): the
+                            // whitespace between becomes one space. Cut inside a word, the
+                            // halves join as they are.
+                            let apart = joined.text.ends_with(char::is_whitespace)
+                                || next.text.starts_with(char::is_whitespace);
+                            if apart {
+                                let kept = joined.text.trim_end().len();
+                                joined.text.truncate(kept);
+                                joined.text.push(' ');
+                                joined.text.push_str(next.text.trim_start());
+                            } else {
+                                joined.text.push_str(&next.text);
+                            }
                             // Located as "1+2": the parts read together.
                             let part = format!(
                                 "{}+{}",
@@ -501,26 +549,31 @@ impl Extractor<'_> {
     /// turns into something else — HTML rendered, a calendar or vCard shown as entries,
     /// uuencoded and yEnc blocks shown as attachments.
     fn read_text(&mut self, bytes: &[u8], how: &Text<'_>, at: &Location, depth: usize) {
+        let wide = is_wide(bytes, how.charset);
+        let calendar = how.mime.eq_ignore_ascii_case("text/calendar")
+            || how.mime.eq_ignore_ascii_case("text/vcard")
+            || how.mime.eq_ignore_ascii_case("text/x-vcard")
+            || (!wide && ical::starts_calendar(bytes));
+        // Calendar folds may split a character: unfold the bytes before decoding them.
+        let unfolded;
+        let bytes = if calendar && !wide {
+            unfolded = ical::unfold_bytes(bytes);
+            &unfolded[..]
+        } else {
+            bytes
+        };
         let mut text = decode_text(bytes, how.charset);
         if let Some(delsp) = how.flowed {
             text = flowed::unwrap(&text, delsp);
         }
         // uuencode and yEnc are byte-oriented: read them from the bytes, unless the text
         // came in a 16- or 32-bit encoding.
-        let source = if is_wide(bytes, how.charset) {
-            text.as_bytes()
-        } else {
-            bytes
-        };
+        let source = if wide { text.as_bytes() } else { bytes };
         if inline::may_contain(source) {
             let files = inline::files(source, INLINE_FILES, self.limits.max_entry_size);
             self.files(files, at, depth);
         }
-        let calendar = how.mime.eq_ignore_ascii_case("text/calendar")
-            || how.mime.eq_ignore_ascii_case("text/vcard")
-            || how.mime.eq_ignore_ascii_case("text/x-vcard")
-            || ical::is_calendar(&text);
-        if calendar {
+        if calendar || ical::is_calendar(&text) {
             let (entries, files) = ical::read(&text);
             self.text(at, entries);
             self.files(files, at, depth);

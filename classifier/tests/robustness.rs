@@ -77,6 +77,26 @@ fn a_zip_bomb_entry_hits_the_size_limit_instead_of_memory() {
 }
 
 #[test]
+fn a_gzip_bomb_hits_the_size_limit_instead_of_memory() {
+    let rules = Rules::from_toml("[inspect]\nmax_entry_size = 1000000\n").expect("rules");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 50_000_000]).expect("gzip");
+    let bomb = gz.finish().expect("gzip");
+    // Labelled as an image: judged by its bytes.
+    let raw = message_with_attachment("foto.png", "image/png", &bomb);
+    let reason = uninspectable(&raw, &rules).expect("fails closed");
+    assert!(reason.contains("too large"), "{reason}");
+}
+
+#[test]
+fn a_flood_of_uuencoded_files_fails_closed() {
+    let block = "begin 644 a.txt\r\n!80``\r\n`\r\nend\r\n".repeat(10_000);
+    let raw = format!("From: a@example.org\r\nSubject: t\r\n\r\n{block}");
+    let reason = uninspectable(raw.as_bytes(), &Rules::default()).expect("fails closed");
+    assert!(reason.contains("too many encoded files"), "{reason}");
+}
+
+#[test]
 fn archives_nested_too_deeply_fail_closed() {
     let rules = Rules::from_toml("[inspect]\nmax_depth = 3\n").expect("rules");
     let mut data = b"harmlos".to_vec();

@@ -9,6 +9,7 @@ mod actor;
 mod apppass;
 mod audit;
 mod classify;
+mod evaluate;
 mod exemption;
 mod message;
 mod queue;
@@ -76,8 +77,19 @@ pub enum Command {
         /// Rules file (TOML); default: the built-in rules.
         #[arg(long, value_name = "FILE")]
         rules: Option<PathBuf>,
+        /// Evaluate against hand-labelled mail: LABELS.tsv lines are `FILE<TAB>S|N[<TAB>category]`
+        /// (files relative to the TSV). Prints recall and precision overall and per category,
+        /// each miss and each false alarm with its findings.
+        #[arg(long, value_name = "LABELS.tsv", conflicts_with_all = ["json", "files"])]
+        evaluate: Option<PathBuf>,
+        /// With --evaluate: fail (exit status 1) when recall is below this percentage.
+        #[arg(long, value_name = "PERCENT", requires = "evaluate", value_parser = percentage)]
+        min_recall: Option<f64>,
+        /// With --evaluate: fail (exit status 1) when precision is below this percentage.
+        #[arg(long, value_name = "PERCENT", requires = "evaluate", value_parser = percentage)]
+        min_precision: Option<f64>,
         /// Message files.
-        #[arg(required = true, value_name = "FILE")]
+        #[arg(required_unless_present = "evaluate", value_name = "FILE")]
         files: Vec<PathBuf>,
     },
 }
@@ -89,6 +101,20 @@ Commands with --by LOGIN (and `user passwd` for oneself) ask for that user's acc
 on the terminal without echo when stdin is a terminal, else from the first line of stdin.
 With --password-stdin the new password is the next line (line 1: the actor's password,
 line 2: the new password). A wrong password is refused after a delay and audited.";
+
+/// A percentage 0–100 (`95`, `97.5`) as a fraction.
+fn percentage(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value / 100.0)
+    } else {
+        Err(format!("{text} is not between 0 and 100"))
+    }
+}
 
 /// An error in what the user asked for (bad rules): exit status 2.
 #[derive(Debug)]
@@ -515,14 +541,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Exemption(cmd) => exemption::run(&existing(&located)?, cmd).await,
-        Command::Classify { json, rules, files } => {
+        Command::Classify {
+            json,
+            rules,
+            evaluate,
+            min_recall,
+            min_precision,
+            files,
+        } => {
+            let evaluate = evaluate.as_ref().map(|labels| {
+                let minimum = evaluate::Minimum {
+                    recall: min_recall,
+                    precision: min_precision,
+                };
+                (labels, minimum)
+            });
             // Scans are read as the daemon reads them: `[ocr]` of the configuration when one
             // exists, else the built-in defaults.
             let config = match &located.file {
                 Some(path) if path.is_file() => Config::load(path)?,
                 _ => Config::builtin(),
             };
-            classify::run(json, rules.as_ref(), &files, &config.ocr)
+            classify::run(json, rules.as_ref(), &files, evaluate, &config.ocr)
         }
     }
 }

@@ -92,6 +92,42 @@ impl Server {
             .id
     }
 
+    /// An active forwarding exemption for `login` to `target`: requested by the user,
+    /// approved by `approver` (an admin who must exist), confirmed; returns its id.
+    pub async fn exempt(&self, login: &str, target: &str, approver: &str) -> i64 {
+        let (config, now) = (&self.config, store::now_millis());
+        let e = self
+            .store
+            .request_exemption(
+                &store::ExemptionRequest {
+                    login: login.into(),
+                    target: target.into(),
+                    days: 7,
+                    reason: "Test".into(),
+                    by: login.into(),
+                },
+                &config.exemptions.policy,
+                "code-hash",
+                |id| relay::compose::confirmation(&config.notices, id, login, target, "0", 7, "-"),
+                now,
+            )
+            .await
+            .expect("request");
+        self.store
+            .approve_exemption(e.id, approver, &config.exemptions.policy, now)
+            .await
+            .expect("approve");
+        let confirmed = self
+            .store
+            .confirm_exemption(e.id, "code-hash", &config.exemptions.policy, now)
+            .await
+            .expect("confirm");
+        assert!(
+            matches!(confirmed, store::Confirmation::Accepted(ref e) if e.state == store::ExemptionState::Active)
+        );
+        e.id
+    }
+
     /// Messages stored so far, oldest first, with their raw bytes.
     pub async fn messages(&self) -> Vec<(store::MessageSummary, Vec<u8>)> {
         let mut list = self

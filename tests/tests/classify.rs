@@ -96,3 +96,107 @@ fn an_unreadable_file_is_an_error_but_the_others_are_still_classified() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/mail.eml"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("SENSITIVE (vs_nfd)"));
 }
+
+/// Issue #11 §4: a town hall measures ratspost on its own labelled mail.
+#[test]
+fn evaluate_reports_recall_precision_misses_and_false_alarms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("unused.toml");
+    let copy = |name: &str, to: &str| {
+        std::fs::copy(fixture(name), dir.path().join(to)).expect("copy fixture");
+    };
+    copy("iban-citizen-refund", "iban.eml");
+    copy("clean-company-signature-iban", "firma.eml");
+    copy("clean-canteen", "kantine.eml");
+    // Two labels on purpose wrong: the canteen mail as sensitive (a miss), the citizen's
+    // IBAN as not sensitive (a false alarm).
+    let labels = dir.path().join("labels.tsv");
+    std::fs::write(
+        &labels,
+        "file\tlabel\tcategory\n# a comment\niban.eml\tN\nfirma.eml\tN\nkantine.eml\tS\thealth\n",
+    )
+    .expect("labels");
+    let labels = labels.display().to_string();
+    let out = ratspost(&config, &["classify", "--evaluate", &labels], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("3 messages: 1 sensitive, 2 not sensitive"),
+        "{text}"
+    );
+    assert!(
+        text.contains("recall 0.0 %") && text.contains("precision 0.0 %"),
+        "{text}"
+    );
+    assert!(text.contains("health") && text.contains("0 of 1"), "{text}");
+    let missed = text.split("missed (").nth(1).expect("misses listed");
+    assert!(missed.contains("kantine.eml [health]"), "{text}");
+    let alarms = text
+        .split("false alarms (")
+        .nth(1)
+        .expect("false alarms listed");
+    assert!(
+        alarms.contains("iban.eml") && alarms.contains("iban [bank_account] confidence 85"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("DE89370400440532013000"),
+        "value leaked: {text}"
+    );
+
+    // Below the minimums: exit status 1, and which minimum says so.
+    let out = ratspost(
+        &config,
+        &[
+            "classify",
+            "--evaluate",
+            &labels,
+            "--min-recall",
+            "95",
+            "--min-precision",
+            "90",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("recall 0.0 % below --min-recall 95.0 %")
+            && stderr.contains("precision 0.0 % below --min-precision 90.0 %"),
+        "{stderr}"
+    );
+
+    // A malformed label is a usage error (2) naming the line.
+    std::fs::write(dir.path().join("bad.tsv"), "iban.eml\tvielleicht\n").expect("bad");
+    let bad = dir.path().join("bad.tsv").display().to_string();
+    let out = ratspost(&config, &["classify", "--evaluate", &bad], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+}
+
+/// The independent holdout set passes through `--evaluate` with strict minimums.
+#[test]
+fn evaluate_on_the_second_holdout_set_meets_strict_minimums() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/holdout2/labels.tsv");
+    let labels = labels.display().to_string();
+    let out = ratspost_ok(
+        &dir.path().join("unused.toml"),
+        &[
+            "classify",
+            "--evaluate",
+            &labels,
+            "--min-recall",
+            "100",
+            "--min-precision",
+            "100",
+        ],
+        None,
+    );
+    assert!(
+        out.contains("98 messages: 66 sensitive, 32 not sensitive"),
+        "{out}"
+    );
+}

@@ -14,6 +14,7 @@ mod exemption;
 mod forward;
 mod imap;
 mod multinode;
+mod nothing_leaves;
 mod ocr;
 mod packaging;
 mod pipeline;

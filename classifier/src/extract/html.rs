@@ -26,7 +26,7 @@ const WORD_ATTRIBUTES: [&str; 7] = [
 ];
 
 /// Elements that start a new line where a browser breaks the flow.
-const BLOCKS: [&str; 28] = [
+const BLOCKS: [&str; 29] = [
     "address",
     "article",
     "aside",
@@ -54,6 +54,7 @@ const BLOCKS: [&str; 28] = [
     "pre",
     "section",
     "table",
+    "title",
     "tr",
 ];
 
@@ -62,6 +63,9 @@ const BLOCKS: [&str; 28] = [
 pub fn to_text(html: &str) -> String {
     let document = Html::parse_document(html);
     let mut out = String::with_capacity(html.len() / 2);
+    // Comments and word attributes: read after the flow text, so that a comment inside a
+    // number (`34<!-- -->519`) does not cut it, as it does not for a reader.
+    let mut aside = String::new();
     // Inside <script> or <style>: how many open.
     let mut code = 0usize;
     for edge in document.tree.root().traverse() {
@@ -72,9 +76,8 @@ pub fn to_text(html: &str) -> String {
         match node.value() {
             Node::Text(text) if open && code == 0 => out.push_str(&text.text),
             Node::Comment(comment) if open => {
-                out.push('\n');
-                out.push_str(&comment.comment);
-                out.push('\n');
+                aside.push('\n');
+                aside.push_str(&comment.comment);
             }
             Node::Element(element) => {
                 let name = element.name();
@@ -92,15 +95,19 @@ pub fn to_text(html: &str) -> String {
                 if open {
                     for (attribute, value) in element.attrs() {
                         if WORD_ATTRIBUTES.contains(&attribute) && !value.trim().is_empty() {
-                            out.push('\n');
-                            out.push_str(value);
-                            out.push('\n');
+                            aside.push('\n');
+                            aside.push_str(value);
                         }
                     }
                 }
             }
             _ => {}
         }
+    }
+    if !aside.is_empty() {
+        out.push('\n');
+        out.push_str(&aside);
+        out.push('\n');
     }
     out
 }
@@ -128,7 +135,7 @@ mod tests {
         );
         assert_eq!(
             t.split_whitespace().collect::<Vec<_>>(),
-            ["x", "86095742719", "Hallo"]
+            ["x", "Hallo", "86095742719"]
         );
     }
 
@@ -146,6 +153,8 @@ mod tests {
             words("<html><head><meta charset=utf-8><body><p>Steuer-ID: 86095742719</p>")
                 .contains("Steuer-ID: 86095742719")
         );
+        // A comment inside a number does not cut it.
+        assert!(words("ID 34<span>519</span>8<!-- -->70<b>328</b>").contains("34519870328"));
         // A comment closed with --!> ends there.
         assert!(
             words("<!-- x --!>Nur f&uuml;r den Dienstgebrauch")

@@ -74,8 +74,12 @@ pub(super) fn read(text: &str) -> (String, Vec<InlineFile>) {
             continue;
         };
         for (name, value) in &line.parameters {
-            if TEXT_PARAMETERS.iter().any(|p| name.eq_ignore_ascii_case(p)) {
+            if name.eq_ignore_ascii_case("CN") {
                 out.push_str(value);
+                out.push('\n');
+            } else if TEXT_PARAMETERS.iter().any(|p| name.eq_ignore_ascii_case(p)) {
+                // A file name, read as words like any attachment's ("Steuer-ID_86…").
+                out.push_str(&value.replace('_', " "));
                 out.push('\n');
             }
         }
@@ -104,6 +108,41 @@ pub(super) fn read(text: &str) -> (String, Vec<InlineFile>) {
         }
     }
     (out, files)
+}
+
+/// [`unfold`] on bytes, before charset decoding: a fold may split a UTF-8 character
+/// (RFC 5545 §3.1 folds at 75 octets), which only joins again as bytes.
+#[must_use]
+pub(super) fn unfold_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let fold = match &bytes[i..] {
+            [b'\r', b'\n', b' ' | b'\t', ..] => 3,
+            [b'\n', b' ' | b'\t', ..] => 2,
+            _ => 0,
+        };
+        if fold > 0 {
+            i += fold;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether `bytes` (ASCII-compatible) begin an iCalendar or vCard object.
+#[must_use]
+pub(super) fn starts_calendar(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let head = &bytes[start..bytes.len().min(start + 15)];
+    head.eq_ignore_ascii_case(b"BEGIN:VCALENDAR")
+        || head[..head.len().min(11)].eq_ignore_ascii_case(b"BEGIN:VCARD")
 }
 
 /// RFC 5545 §3.1: a line break followed by a single space or tab continues the line.
@@ -226,6 +265,15 @@ mod tests {
         assert!(text.contains("Meier\\, Anna; Krank"), "{text}");
         assert!(!text.contains("1@x"));
         assert!(files.is_empty());
+    }
+
+    #[test]
+    fn folds_inside_a_character_join_as_bytes() {
+        let bytes = "SUMMARY:Nur f\u{fc}r".as_bytes();
+        let (a, b) = bytes.split_at(14); // inside the two bytes of 'ü'
+        let folded = [a, b"\r\n ", b].concat();
+        assert!(starts_calendar(b"\r\nBEGIN:VCALENDAR\r\n"));
+        assert_eq!(unfold_bytes(&folded), bytes);
     }
 
     #[test]

@@ -23,27 +23,43 @@ enum Node {
 
 /// Nesting deeper than this is left to mail-parser's own limits (and ours): the strict
 /// reading stops comparing rather than recursing without bound.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 20;
 
-/// Whether mail-parser's structure of `message` — whose entity spans `start..end` of
-/// `message.raw_message` — is the one a strict RFC 2046 scan of the same bytes finds.
-pub(super) fn agrees(message: &Message<'_>, end: usize) -> bool {
+/// What the strict reading found.
+pub(super) struct Structure {
+    /// Whether mail-parser's structure is the one the strict scan finds.
+    pub(super) agrees: bool,
+    /// Multipart preambles and epilogues (`start..end` byte ranges, with their name):
+    /// clients do not show them, but they leave with the message.
+    pub(super) unshown: Vec<(&'static str, usize, usize)>,
+}
+
+/// Compares mail-parser's structure of `message` — whose entity spans from its root part's
+/// header to `end` of `message.raw_message` — with a strict RFC 2046 scan of the same bytes.
+pub(super) fn structure(message: &Message<'_>, end: usize) -> Structure {
     let raw: &[u8] = message.raw_message.as_ref();
+    let mut out = Structure {
+        agrees: true,
+        unshown: Vec::new(),
+    };
     let Some(root) = message.parts.first() else {
-        return true;
+        return out;
     };
     let start = root.offset_header as usize;
     let end = end.min(raw.len());
     if start > end {
-        return false;
+        out.agrees = false;
+        return out;
     }
     let mut strict = Vec::new();
-    if !read(raw, start, end, 0, &mut strict) {
-        return false;
+    if !read(raw, start, end, 0, &mut strict, &mut out.unshown) {
+        out.agrees = false;
+        return out;
     }
     let mut parsed = Vec::new();
     walk(message, 0, 0, &mut parsed);
-    strict == parsed
+    out.agrees = strict == parsed;
+    out
 }
 
 /// mail-parser's tree from part `id`, depth first.
@@ -79,7 +95,14 @@ fn is_message(ct: Option<&mail_parser::ContentType<'_>>) -> bool {
 }
 
 /// The strict tree of the entity `raw[start..end]`; `false` when the bytes cannot be read.
-fn read(raw: &[u8], start: usize, end: usize, depth: usize, out: &mut Vec<Node>) -> bool {
+fn read(
+    raw: &[u8],
+    start: usize,
+    end: usize,
+    depth: usize,
+    out: &mut Vec<Node>,
+    unshown: &mut Vec<(&'static str, usize, usize)>,
+) -> bool {
     let body = body_start(raw, start, end);
     let Some(headers) = MessageParser::default().parse_headers(&raw[start..body]) else {
         out.push(Node::Leaf(body, end));
@@ -91,11 +114,11 @@ fn read(raw: &[u8], start: usize, end: usize, depth: usize, out: &mut Vec<Node>)
         .and_then(|ct| ct.attribute("boundary"))
         .filter(|b| !b.is_empty());
     if let Some(boundary) = boundary {
-        let children = children(raw, body, end, boundary.as_bytes());
+        let children = children(raw, body, end, boundary.as_bytes(), unshown);
         out.push(Node::Multipart(children.len()));
         if depth < MAX_DEPTH {
             for (child_start, child_end) in children {
-                if !read(raw, child_start, child_end, depth + 1, out) {
+                if !read(raw, child_start, child_end, depth + 1, out, unshown) {
                     return false;
                 }
             }
@@ -127,8 +150,15 @@ fn body_start(raw: &[u8], start: usize, end: usize) -> usize {
 
 /// The body parts of a multipart body `raw[start..end]`: from after each delimiter line to
 /// just before the line break that precedes the next delimiter (RFC 2046 §5.1.1: that line
-/// break belongs to the delimiter). Preamble and epilogue are not parts.
-fn children(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize, usize)> {
+/// break belongs to the delimiter). Preamble and epilogue are not parts: they go to
+/// `unshown`.
+fn children(
+    raw: &[u8],
+    start: usize,
+    end: usize,
+    boundary: &[u8],
+    unshown: &mut Vec<(&'static str, usize, usize)>,
+) -> Vec<(usize, usize)> {
     let mut parts = Vec::new();
     let mut open: Option<usize> = None;
     let mut line = start;
@@ -138,6 +168,9 @@ fn children(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize
             .strip_suffix(b"\r")
             .unwrap_or(&raw[line..eol]);
         if let Some(close) = delimiter(content, boundary) {
+            if open.is_none() && parts.is_empty() && line > start {
+                unshown.push(("MIME preamble", start, line));
+            }
             if let Some(part_start) = open.take() {
                 let before = if line > start && raw[line - 1] == b'\n' {
                     if line - 1 > start && raw[line - 2] == b'\r' {
@@ -151,6 +184,9 @@ fn children(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<(usize
                 parts.push((part_start, before.max(part_start)));
             }
             if close {
+                if eol + 1 < end {
+                    unshown.push(("MIME epilogue", eol + 1, end));
+                }
                 return parts;
             }
             open = Some((eol + 1).min(end));
@@ -185,7 +221,7 @@ mod tests {
         let message = MessageParser::default()
             .parse(raw.as_bytes())
             .expect("parses");
-        agrees(&message, raw.len())
+        structure(&message, raw.len()).agrees
     }
 
     const HEAD: &str = "From: a@b.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
@@ -198,6 +234,15 @@ mod tests {
              --grenze \r\n\r\ntwo\r\n--grenze--\r\nepilogue\r\n"
         );
         assert!(check(&raw));
+        let message = MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("parses");
+        let unshown: Vec<&str> = structure(&message, raw.len())
+            .unshown
+            .iter()
+            .map(|&(_, start, end)| &raw[start..end])
+            .collect();
+        assert_eq!(unshown, ["preamble\r\n", "epilogue\r\n"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ratspost classify [--json] [--rules FILE] FILE...`: the verdict and findings for each
-//! message file, scans read with OCR as `[ocr]` says. Exit status 0 whatever the verdicts; 1 when a file could not be read, 2 for
-//! bad rules.
+//! message file, scans read with OCR as `[ocr]` says. Exit status 0 whatever the verdicts; 1
+//! when a file could not be read, 2 for bad rules. With `--evaluate LABELS.tsv`: see
+//! [`super::evaluate`].
 
 use std::path::PathBuf;
 
@@ -35,11 +36,16 @@ pub(super) fn run(
     json: bool,
     rules: Option<&PathBuf>,
     files: &[PathBuf],
+    evaluate: Option<(&PathBuf, super::evaluate::Minimum)>,
     ocr: &OcrConfig,
 ) -> anyhow::Result<()> {
     let rules =
         load_rules(rules).map_err(|e| anyhow::anyhow!(super::UsageError(format!("{e:#}"))))?;
     let ocr = Tesseract::start(ocr);
+    let ocr = ocr.as_ref().map(|o| o as &dyn Ocr);
+    if let Some((labels, minimum)) = evaluate {
+        return super::evaluate::run(labels, &rules, ocr, &minimum);
+    }
     let mut failed = 0;
     for file in files {
         let raw = match std::fs::read(file) {
@@ -50,7 +56,7 @@ pub(super) fn run(
                 continue;
             }
         };
-        let verdict = classifier::classify_with(&raw, &rules, ocr.as_ref().map(|o| o as &dyn Ocr));
+        let verdict = classifier::classify_with(&raw, &rules, ocr);
         let name = file.display().to_string();
         if json {
             println!(
@@ -68,6 +74,28 @@ pub(super) fn run(
     Ok(())
 }
 
+/// Where a finding is, for people: `header Subject`, `part 2, attachment akte.zip`, `message`.
+pub(super) fn place(location: &classifier::Location) -> String {
+    let mut place = Vec::new();
+    if let Some(h) = &location.header {
+        place.push(format!("header {h}"));
+    }
+    if let Some(p) = &location.part {
+        place.push(format!("part {p}"));
+    }
+    if let Some(a) = &location.attachment {
+        place.push(format!("attachment {a}"));
+    }
+    if let Some(o) = location.offset {
+        place.push(format!("offset {o}"));
+    }
+    if place.is_empty() {
+        "message".to_owned()
+    } else {
+        place.join(", ")
+    }
+}
+
 fn print_text(file: &str, verdict: &Verdict) {
     if !verdict.sensitive {
         println!("{file}: clean");
@@ -75,29 +103,12 @@ fn print_text(file: &str, verdict: &Verdict) {
     }
     println!("{file}: SENSITIVE ({})", verdict.categories.join(", "));
     for f in &verdict.findings {
-        let mut place = Vec::new();
-        if let Some(h) = &f.location.header {
-            place.push(format!("header {h}"));
-        }
-        if let Some(p) = &f.location.part {
-            place.push(format!("part {p}"));
-        }
-        if let Some(a) = &f.location.attachment {
-            place.push(format!("attachment {a}"));
-        }
-        if let Some(o) = f.location.offset {
-            place.push(format!("offset {o}"));
-        }
         println!(
             "  - {} [{}] confidence {} at {}{}",
             f.detector,
             f.category,
             f.confidence,
-            if place.is_empty() {
-                "message".to_owned()
-            } else {
-                place.join(", ")
-            },
+            place(&f.location),
             f.hint
                 .as_ref()
                 .map(|h| format!(": {h}"))
