@@ -29,9 +29,20 @@ const ANSCHREIBEN: &[&str] = &["Antrag auf Wohngeld", "anbei der Bescheid in Kop
 /// A scanned page without anything sensitive.
 const EINLADUNG: &[&str] = &["Einladung zum Stadtfest", "am Samstag um 15 Uhr"];
 
-/// Whether the OCR programs are there; skipped visibly otherwise (fails under CI).
+/// Whether the OCR programs and Tesseract's German data are there; skipped visibly otherwise
+/// (fails under CI).
 fn ocr_installed() -> bool {
-    let there = have("tesseract") && have("pdftoppm");
+    let german = || {
+        std::process::Command::new("tesseract")
+            .arg("--list-langs")
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l == "deu")
+            })
+    };
+    let there = have("tesseract") && have("pdftoppm") && german();
     if !there {
         skip("tesseract and pdftoppm (tesseract-ocr, tesseract-ocr-deu, poppler-utils)");
     }
