@@ -121,37 +121,62 @@ mod tests {
         out
     }
 
-    /// A PDF with a page per entry: `Some(text)` a typed page with that text, `None` a
-    /// page that is one image and no text, as a scanner makes it (the image itself does not
-    /// matter to a fake OCR).
-    fn pdf(pages: &[Option<&str>]) -> Vec<u8> {
+    /// A page of a test PDF.
+    #[derive(Clone, Copy)]
+    enum Sheet<'a> {
+        /// Typed text only.
+        Typed(&'a str),
+        /// One image covering the page (2480 x 3508 pixels, A4 at 300 dpi), no text.
+        Scan,
+        /// The page-sized image with a line of text over it, as scanners stamp it.
+        Stamped(&'a str),
+        /// Typed text with a 300 x 100 pixel logo.
+        WithLogo(&'a str),
+    }
+
+    /// A PDF of `sheets`; the images are declared, not drawn (a fake OCR does not look).
+    fn pdf(sheets: &[Sheet<'_>]) -> Vec<u8> {
         use lopdf::{Document, Object, Stream, dictionary};
         let mut doc = Document::with_version("1.5");
         let root = doc.new_object_id();
-        let image = doc.add_object(Stream::new(
-            dictionary! {
-                "Type" => "XObject", "Subtype" => "Image", "Width" => 1, "Height" => 1,
-                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
-            },
-            vec![0],
-        ));
+        let image = |doc: &mut Document, width: i64, height: i64| {
+            doc.add_object(Stream::new(
+                dictionary! {
+                    "Type" => "XObject", "Subtype" => "Image", "Width" => width,
+                    "Height" => height, "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+                },
+                vec![0],
+            ))
+        };
+        let scan = image(&mut doc, 2480, 3508);
+        let logo = image(&mut doc, 300, 100);
         let font = doc.add_object(dictionary! {
             "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
         });
         let mut kids: Vec<Object> = Vec::new();
-        for page in pages {
-            let content = match page {
-                Some(text) => format!("BT /F1 12 Tf 10 50 Td ({text}) Tj ET"),
-                None => "q 100 0 0 100 0 0 cm /Im1 Do Q".to_owned(),
+        for sheet in sheets {
+            let typed = |text: &str| format!("BT /F1 12 Tf 10 50 Td ({text}) Tj ET");
+            let (content, picture) = match sheet {
+                Sheet::Typed(text) => (typed(text), None),
+                Sheet::Scan => ("q 595 0 0 842 0 0 cm /Im1 Do Q".to_owned(), Some(scan)),
+                Sheet::Stamped(text) => (
+                    format!("q 595 0 0 842 0 0 cm /Im1 Do Q {}", typed(text)),
+                    Some(scan),
+                ),
+                Sheet::WithLogo(text) => (
+                    format!("q 90 0 0 30 10 800 cm /Im1 Do Q {}", typed(text)),
+                    Some(logo),
+                ),
             };
+            let mut resources = dictionary! { "Font" => dictionary! { "F1" => font } };
+            if let Some(picture) = picture {
+                resources.set("XObject", dictionary! { "Im1" => picture });
+            }
             let content = doc.add_object(Stream::new(dictionary! {}, content.into_bytes()));
             let page = doc.add_object(dictionary! {
                 "Type" => "Page", "Parent" => root, "Contents" => content,
-                "MediaBox" => vec![0.into(), 0.into(), 300.into(), 100.into()],
-                "Resources" => dictionary! {
-                    "XObject" => dictionary! { "Im1" => image },
-                    "Font" => dictionary! { "F1" => font },
-                },
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                "Resources" => resources,
             });
             kids.push(page.into());
         }
@@ -169,7 +194,7 @@ mod tests {
 
     /// A one-page scan.
     fn scanned_pdf() -> Vec<u8> {
-        pdf(&[None])
+        pdf(&[Sheet::Scan])
     }
 
     const STEUER_ID: &str = "Steuer-ID: 86 095 742 719";
@@ -192,10 +217,10 @@ mod tests {
     #[test]
     fn scanned_pages_behind_typed_ones_are_read_too() {
         let mixed = pdf(&[
-            Some("Anschreiben: anbei die Bescheinigung"),
-            None,
-            Some("Mit freundlichen Gruessen"),
-            None,
+            Sheet::Typed("Anschreiben: anbei die Bescheinigung"),
+            Sheet::Scan,
+            Sheet::Typed("Mit freundlichen Gruessen"),
+            Sheet::Scan,
         ]);
         let raw = with_attachment("application/pdf", "antrag.pdf", &mixed);
         let ocr = read(STEUER_ID);
@@ -206,15 +231,42 @@ mod tests {
         let v = classify(&raw, &Rules::default());
         assert_eq!(v.categories, [category::UNINSPECTABLE], "{v:?}");
         // The typed text still counts when OCR reads nothing sensitive.
-        let typed = pdf(&[Some("Steuer-ID 86095742719"), None]);
+        let typed = pdf(&[Sheet::Typed("Steuer-ID 86095742719"), Sheet::Scan]);
         let raw = with_attachment("application/pdf", "antrag.pdf", &typed);
         let v = classify_with(&raw, &Rules::default(), Some(&read("")));
         assert_eq!(v.categories, [category::TAX_ID], "{v:?}");
         // A PDF typed throughout is not handed to OCR.
         let ocr = read("");
-        let raw = with_attachment("application/pdf", "brief.pdf", &pdf(&[Some("Hallo")]));
+        let raw = with_attachment(
+            "application/pdf",
+            "brief.pdf",
+            &pdf(&[Sheet::Typed("Hallo")]),
+        );
         assert!(!classify_with(&raw, &Rules::default(), Some(&ocr)).sensitive);
         assert!(ocr.asked().is_empty());
+    }
+
+    #[test]
+    fn a_scan_with_a_stamped_footer_is_read_but_a_letter_with_a_logo_is_not() {
+        let long = "Sehr geehrte Damen und Herren, wir bestaetigen den Eingang Ihres Antrags \
+                    vom 3. November und werden ihn in den naechsten Wochen bearbeiten. Bei \
+                    Rueckfragen erreichen Sie uns montags bis freitags von 8 bis 12 Uhr.";
+        let sheets = [
+            Sheet::Stamped("Gescannt am 01.12.2026 - Seite 1"),
+            Sheet::WithLogo("Kurzmitteilung"),
+            Sheet::Stamped(long),
+        ];
+        let raw = with_attachment("application/pdf", "scan.pdf", &pdf(&sheets));
+        let ocr = read(STEUER_ID);
+        let v = classify_with(&raw, &Rules::default(), Some(&ocr));
+        assert_eq!(v.categories, [category::TAX_ID], "{v:?}");
+        // A short line over a page-sized image is a stamp; a logo beside a short note, and a
+        // page-sized image under a full letter, are not scans.
+        assert_eq!(ocr.asked(), [[1]]);
+        assert_eq!(
+            classify(&raw, &Rules::default()).categories,
+            [category::UNINSPECTABLE]
+        );
     }
 
     #[test]
