@@ -1,10 +1,12 @@
 //! Running every detector over what was extracted, and keeping the findings that count.
 
 mod art9;
+mod boilerplate;
 mod custom;
 mod ids;
 mod keywords;
 mod markings;
+mod person;
 
 use crate::extract::Extracted;
 use crate::rules::Rules;
@@ -48,6 +50,16 @@ impl Segment<'_> {
 
 /// All findings at or above their detector's threshold.
 pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
+    candidates(extracted, rules)
+        .into_iter()
+        .filter(|f| {
+            f.category == category::UNINSPECTABLE || f.confidence >= rules.threshold(&f.detector)
+        })
+        .collect()
+}
+
+/// Every finding of an enabled detector, whatever its confidence.
+pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
     let mut candidates = Vec::new();
     let uninspectable = |location: &Location, reason: &str| Finding {
         detector: "inspection".to_owned(),
@@ -85,9 +97,6 @@ pub(crate) fn run(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
     }
     candidates
         .into_iter()
-        .filter(|f| {
-            f.category == category::UNINSPECTABLE
-                || (rules.enabled(&f.detector) && f.confidence >= rules.threshold(&f.detector))
-        })
+        .filter(|f| f.category == category::UNINSPECTABLE || rules.enabled(&f.detector))
         .collect()
 }

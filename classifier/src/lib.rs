@@ -44,3 +44,41 @@ pub fn classify_with(raw: &[u8], rules: &Rules, ocr: Option<&dyn Ocr>) -> Verdic
     let extracted = extract::extract_with(raw, &rules.inspect, ocr);
     Verdict::from_findings(detect::run(&extracted, rules))
 }
+
+/// Classifies a short text a notice would repeat (a display name, a subject, a document
+/// reference) with the same detectors as a message, and stricter: every candidate of an
+/// enabled detector counts, also one below its threshold (a card number without its
+/// keyword) — leaving a value out of a notice costs little, showing an identifier a lot.
+#[must_use]
+pub fn classify_text(text: &str, rules: &Rules) -> Verdict {
+    let extracted = extract::Extracted {
+        segments: vec![extract::Segment {
+            location: Location::default(),
+            text: text.to_owned(),
+        }],
+        ..extract::Extracted::default()
+    };
+    Verdict::from_findings(detect::candidates(&extracted, rules))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_text_counts_candidates_below_the_threshold() {
+        let rules = Rules::default();
+        assert!(classify_text("Max Mustermann", &rules).findings.is_empty());
+        assert!(
+            classify_text("Einladung zur Sitzung am 01.12.2026", &rules)
+                .findings
+                .is_empty()
+        );
+        let tax = classify_text("Steuer-ID 86095742719 Max Mustermann", &rules);
+        assert_eq!(tax.categories, [category::TAX_ID]);
+        // A card number without its keyword is below the message threshold (65 < 75), and
+        // still too much for a notice.
+        assert!(!classify(b"Subject: x\r\n\r\n4111 1111 1111 1111\r\n", &rules).sensitive);
+        assert!(classify_text("4111 1111 1111 1111", &rules).sensitive);
+    }
+}

@@ -47,6 +47,8 @@ pub const BUILTIN_DETECTORS: &[&str] = &[
     "msip_label",
     "health",
     "social",
+    "criminal",
+    "personnel_matter",
 ];
 
 /// Longest admin pattern accepted, in bytes.

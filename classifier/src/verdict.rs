@@ -34,6 +34,8 @@ pub mod category {
     pub const HEALTH: &str = "health";
     /// Social data of an identifiable person (SGB I §35).
     pub const SOCIAL: &str = "social_data";
+    /// Criminal convictions and offences of an identifiable person (Art. 10 GDPR).
+    pub const CRIMINAL: &str = "criminal";
     /// Content that could not be inspected: fail closed.
     pub const UNINSPECTABLE: &str = "uninspectable";
 
@@ -54,6 +56,7 @@ pub mod category {
             LABEL => "Vertraulichkeitskennzeichnung",
             HEALTH => "Gesundheitsdaten",
             SOCIAL => "Sozialdaten",
+            CRIMINAL => "Strafrechtliche Daten",
             UNINSPECTABLE => "Nicht prüfbarer Inhalt",
             other => other,
         }
@@ -76,6 +79,7 @@ pub mod category {
             LABEL => "Sensitivity label",
             HEALTH => "Health data",
             SOCIAL => "Social data",
+            CRIMINAL => "Criminal records and offences",
             UNINSPECTABLE => "Content that could not be inspected",
             other => other,
         }

@@ -73,15 +73,28 @@ pub fn confirmation(
     }
 }
 
-/// What a notice says about the message it stands for — never its content.
+/// The original subject as a notice shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// Not mentioned: policy (`notices.show_subject = false`, classified material) or no
+    /// subject.
+    Omitted,
+    /// Policy allows it, but it carries something: "(Betreff nicht angezeigt)".
+    Withheld,
+    /// The subject, cleaned (see [`crate::shown`]).
+    Shown(String),
+}
+
+/// What a notice says about the message it stands for — never its content. Every value
+/// taken from the message has passed [`crate::shown`].
 #[derive(Debug, Clone)]
 pub struct NoticeFacts {
-    /// The original sender as shown (`Name <address>`).
+    /// The original sender as shown (`Name <address>`, or the address alone).
     pub sender: String,
     /// The original date.
     pub date: String,
     /// The original subject, when policy allows showing it.
-    pub subject: Option<String>,
+    pub subject: Subject,
     /// Category ids of the verdict (empty for a clean message under `notices_only`).
     pub categories: Vec<String>,
     /// The link to the original.
@@ -108,13 +121,19 @@ pub fn notice(notices: &NoticesConfig, to: &str, facts: &NoticeFacts) -> Vec<u8>
             }
         })
         .collect();
+    // Facts are cleaned by `shown` already; one line each again here, so that no value can
+    // ever add lines (or headers) to a notice.
+    let sender = one_line(&facts.sender);
     let mut subject = if de {
-        format!("Vertrauliche Nachricht von {}", facts.sender)
+        format!("Vertrauliche Nachricht von {sender}")
     } else {
-        format!("Confidential message from {}", facts.sender)
+        format!("Confidential message from {sender}")
     };
-    if let Some(original) = &facts.subject {
-        subject.push_str(&format!(": {original}"));
+    match (&facts.subject, de) {
+        (Subject::Omitted, _) => {}
+        (Subject::Withheld, true) => subject.push_str(": (Betreff nicht angezeigt)"),
+        (Subject::Withheld, false) => subject.push_str(": (subject not shown)"),
+        (Subject::Shown(original), _) => subject.push_str(&format!(": {}", one_line(original))),
     }
     let reason = if names.is_empty() {
         if de {
@@ -147,15 +166,15 @@ pub fn notice(notices: &NoticesConfig, to: &str, facts: &NoticeFacts) -> Vec<u8>
         )
     };
     let mut text = format!(
-        "{intro}\r\n\r\n{l_from}: {}\r\n{l_date}: {}\r\n{l_why}: {reason}\r\n\r\n{l_open}\r\n{}\r\n{l_valid} {}.\r\n",
-        facts.sender, facts.date, facts.link, facts.expires
+        "{intro}\r\n\r\n{l_from}: {sender}\r\n{l_date}: {}\r\n{l_why}: {reason}\r\n\r\n{l_open}\r\n{}\r\n{l_valid} {}.\r\n",
+        facts.date, facts.link, facts.expires
     );
     let esc = |s: &str| html_escape(s);
     let mut html = format!(
         "<html><body><p>{}</p><table><tr><td>{l_from}:</td><td>{}</td></tr><tr><td>{l_date}:</td><td>{}</td></tr>\
          <tr><td>{l_why}:</td><td>{}</td></tr></table><p>{l_open}<br><a href=\"{}\">{}</a><br>{l_valid} {}.</p>",
         esc(intro),
-        esc(&facts.sender),
+        esc(&sender),
         esc(&facts.date),
         esc(&reason),
         esc(&facts.link),
@@ -166,18 +185,19 @@ pub fn notice(notices: &NoticesConfig, to: &str, facts: &NoticeFacts) -> Vec<u8>
         text.push_str(&format!("\r\n{l_docs}\r\n"));
         html.push_str(&format!("<p>{l_docs}</p><ul>"));
         for (label, url) in &facts.documents {
+            let (label, url) = (one_line(label), url.as_deref().map(one_line));
             match url {
                 Some(url) => {
                     text.push_str(&format!("- {label}: {url}\r\n"));
                     html.push_str(&format!(
                         "<li><a href=\"{}\">{}</a></li>",
-                        esc(url),
-                        esc(label)
+                        esc(&url),
+                        esc(&label)
                     ));
                 }
                 None => {
                     text.push_str(&format!("- {label}\r\n"));
-                    html.push_str(&format!("<li>{}</li>", esc(label)));
+                    html.push_str(&format!("<li>{}</li>", esc(&label)));
                 }
             }
         }
@@ -186,6 +206,13 @@ pub fn notice(notices: &NoticesConfig, to: &str, facts: &NoticeFacts) -> Vec<u8>
     text.push_str("\r\n-- \r\nratspost\r\n");
     html.push_str("<p>-- <br>ratspost</p></body></html>");
     build(notices, to, subject, text, Some(html))
+}
+
+/// `s` with every control character replaced by a space.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn html_escape(s: &str) -> String {
@@ -385,6 +412,80 @@ mod tests {
         assert!(
             said.contains("A follow-up exemption (no. 4) has already been requested"),
             "{said}"
+        );
+    }
+
+    fn facts(categories: &[&str]) -> NoticeFacts {
+        NoticeFacts {
+            sender: "Max Mustermann <max@example.net>".into(),
+            date: "1. Dezember 2026, 10:00 Uhr".into(),
+            subject: Subject::Shown("Einladung zur Sitzung am 01.12.2026".into()),
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            link: format!("https://ris.stadt.test/m/{}", store::token::new()),
+            expires: "31. Dezember 2026, 10:00 Uhr".into(),
+            documents: vec![(
+                "Vorlage 25-26613".into(),
+                Some("https://ris.stadt.test/bi/suche?q=25-26613".into()),
+            )],
+        }
+    }
+
+    #[test]
+    fn an_ordinary_notice_passes_its_own_check() {
+        let rules = classifier::Rules::default();
+        for language in [Language::De, Language::En] {
+            let mut notices = crate::config::Config::builtin().notices;
+            notices.language = language;
+            // What the forwarder classifies: the notice without its category names.
+            let mail = notice(&notices, "anna@example.net", &facts(&[]));
+            assert_eq!(
+                crate::outgoing::flagged(&mail, &rules),
+                None,
+                "{language:?}"
+            );
+        }
+        // Why the category names are left out of the check: some are markings themselves.
+        let notices = crate::config::Config::builtin().notices;
+        let named = notice(
+            &notices,
+            "anna@example.net",
+            &facts(&["vs_nfd", "personnel"]),
+        );
+        assert!(crate::outgoing::flagged(&named, &rules).is_some());
+    }
+
+    #[test]
+    fn no_fact_adds_a_line_to_a_notice() {
+        let notices = crate::config::Config::builtin().notices;
+        let mut f = facts(&["tax_id"]);
+        f.sender = "Max\r\nBcc: evil@example.net".into();
+        f.subject = Subject::Shown("x\r\n\r\nInjected body".into());
+        f.documents = vec![("a\r\nb".into(), Some("https://x\r\ny".into()))];
+        let mail = notice(&notices, "anna@example.net", &f);
+        let parsed = mail_parser::MessageParser::default()
+            .parse(mail.as_slice())
+            .expect("MIME");
+        assert!(parsed.header("Bcc").is_none());
+        let body = text(&mail);
+        assert!(
+            body.contains("Von: Max  Bcc: evil@example.net\r\n"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("\na\r\n") && !body.contains("\ny\r\n"),
+            "{body}"
+        );
+        f.subject = Subject::Withheld;
+        let withheld = notice(&notices, "anna@example.net", &f);
+        let parsed = mail_parser::MessageParser::default()
+            .parse(withheld.as_slice())
+            .expect("MIME");
+        assert!(
+            parsed
+                .subject()
+                .is_some_and(|s| s.ends_with(": (Betreff nicht angezeigt)")),
+            "{:?}",
+            parsed.subject()
         );
     }
 }

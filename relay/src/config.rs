@@ -99,6 +99,12 @@ pub mod defaults {
     pub const NOTICES_LINK_BASE: &str = "https://localhost:8080/m";
     /// Days a notice link stays valid.
     pub const NOTICES_LINK_DAYS: u64 = 30;
+    /// Characters of a sender's display name a notice shows.
+    pub const NOTICES_NAME_CHARS: u64 = 64;
+    /// Characters of a subject a notice shows.
+    pub const NOTICES_SUBJECT_CHARS: u64 = 120;
+    /// Digits in a row (across separators) a value in a notice may have.
+    pub const NOTICES_MAX_DIGIT_RUN: u64 = 8;
     /// Deliveries in parallel.
     pub const DELIVERY_CONCURRENCY: u64 = 4;
     /// First retry after a temporary failure; doubled each time.
@@ -317,6 +323,14 @@ pub struct RawNotices {
     pub paper_url: Field<String>,
     /// Regex for paper numbers; its first group is the number.
     pub paper_pattern: Field<String>,
+    /// Host names of the RIS whose links notices repeat.
+    pub ris_hosts: Field<Vec<String>>,
+    /// Characters of a display name shown.
+    pub name_chars: Field<u64>,
+    /// Characters of a subject shown.
+    pub subject_chars: Field<u64>,
+    /// Digits in a row a shown value may have.
+    pub max_digit_run: Field<u64>,
 }
 
 /// `[classifier]`
@@ -624,6 +638,16 @@ pub struct NoticesConfig {
     pub paper_url: Option<String>,
     /// The municipality's paper-number pattern; `None` for the built-in one.
     pub paper_pattern: Option<regex::Regex>,
+    /// Host names (lower case) whose RIS links a notice repeats: `notices.ris_hosts`, or the
+    /// host of `paper_url`; empty means no links at all.
+    pub ris_hosts: Vec<String>,
+    /// Characters of a sender's display name a notice shows (longer ones are cut, `…`).
+    pub name_chars: usize,
+    /// Characters of a subject a notice shows.
+    pub subject_chars: usize,
+    /// Digits in a row, whatever separates them, a value a notice repeats may have (at most
+    /// [`crate::shown::MAX_DIGIT_RUN`]); a value with more is left out.
+    pub max_digit_run: usize,
 }
 
 /// `[exemptions]`
@@ -1228,6 +1252,58 @@ impl Config {
                     )
                 })
                 .flatten(),
+            ris_hosts: Vec::new(),
+            name_chars: r.count(
+                "notices.name_chars",
+                &raw.notices.name_chars,
+                d::NOTICES_NAME_CHARS,
+                200,
+            ),
+            subject_chars: r.count(
+                "notices.subject_chars",
+                &raw.notices.subject_chars,
+                d::NOTICES_SUBJECT_CHARS,
+                500,
+            ),
+            // Only stricter than the default: more digits would let identifiers through.
+            max_digit_run: r.count(
+                "notices.max_digit_run",
+                &raw.notices.max_digit_run,
+                d::NOTICES_MAX_DIGIT_RUN,
+                d::NOTICES_MAX_DIGIT_RUN,
+            ),
+        };
+        let notices = NoticesConfig {
+            ris_hosts: r.parse(
+                "notices.ris_hosts",
+                &raw.notices.ris_hosts,
+                notices
+                    .paper_url
+                    .as_deref()
+                    .and_then(url_host)
+                    .into_iter()
+                    .collect(),
+                |list| {
+                    list.into_iter()
+                        .map(|h| {
+                            let host = h.trim().trim_end_matches('.').to_ascii_lowercase();
+                            let ok = !host.is_empty()
+                                && host.len() <= 253
+                                && host.split('.').all(|l| {
+                                    !l.is_empty()
+                                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                                });
+                            if ok {
+                                Ok(host)
+                            } else {
+                                Err(format!("{h:?} is not a host name"))
+                            }
+                        })
+                        .collect()
+                },
+                Vec::new(),
+            ),
+            ..notices
         };
         let exemptions = ExemptionsConfig {
             policy,
@@ -1518,6 +1594,16 @@ impl Config {
     }
 }
 
+/// The host of an `http(s)://` URL, lower case, without port or user info.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?.split(':').next()?;
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
 fn parse_network(net: &str) -> Result<IpNet, String> {
     net.parse::<IpNet>()
         .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
@@ -1693,6 +1779,16 @@ show_subject = false
 # This municipality's paper numbers, as a regex whose first group is the number; the built-in
 # pattern takes numbers after Vorlage, Drucksache, DS, Antrag, Anfrage ("Vorlage 25-26613").
 # paper_pattern = '(?:Vorlage|BV)\s*(BV/\d{{4}}/\d{{4}})'
+# Host names of the RIS: notices repeat links to its pages (ALLRIS, SessionNet, OParl) only
+# for these hosts, rebuilt from their id. Default: the host of paper_url; without either, no
+# links at all.
+# ris_hosts = ["ris.example.de"]
+# Notices show a sender's display name and the subject only when they carry nothing (the
+# classifier finds nothing, no more than max_digit_run digits in a row across separators),
+# cut to these lengths. max_digit_run may only be lowered (at most 8).
+name_chars = {no_name}
+subject_chars = {no_subj}
+max_digit_run = {no_digits}
 
 [delivery]
 # The smarthost that takes ratspost's outgoing mail (confirmations, forwards, notices).
@@ -1796,6 +1892,9 @@ ban_secs = {imap_ban_secs}
         no_lang = d::NOTICES_LANGUAGE,
         no_link = d::NOTICES_LINK_BASE,
         no_days = d::NOTICES_LINK_DAYS,
+        no_name = d::NOTICES_NAME_CHARS,
+        no_subj = d::NOTICES_SUBJECT_CHARS,
+        no_digits = d::NOTICES_MAX_DIGIT_RUN,
         dl_conc = d::DELIVERY_CONCURRENCY,
         dl_base = d::DELIVERY_RETRY_BASE_SECS,
         dl_max = d::DELIVERY_RETRY_MAX_SECS,
@@ -1994,6 +2093,61 @@ mod tests {
                 err.problems
             );
         }
+    }
+
+    #[test]
+    fn ris_hosts_default_to_the_paper_url_host_or_none() {
+        assert!(
+            Config::builtin().notices.ris_hosts.is_empty(),
+            "fail closed"
+        );
+        let derived = Config::parse(
+            "[notices]\npaper_url = \"https://RIS.Stadt.example/bi/suche.asp?q={reference}\"\n",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(derived.notices.ris_hosts, ["ris.stadt.example"]);
+        let listed = Config::parse(
+            "[notices]\npaper_url = \"https://ris.stadt.example/q={reference}\"\nris_hosts = [\"SessionNet.Stadt.example\", \"oparl.stadt.example\"]\n",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(
+            listed.notices.ris_hosts,
+            ["sessionnet.stadt.example", "oparl.stadt.example"]
+        );
+        let err = Config::parse("[notices]\nris_hosts = [\"user@ris.example\"]\n", None)
+            .expect_err("not a host");
+        assert!(
+            err.problems[0].starts_with("notices.ris_hosts:"),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
+    fn the_digit_run_limit_may_only_be_lowered() {
+        let c = Config::builtin();
+        assert_eq!(
+            (
+                c.notices.name_chars,
+                c.notices.subject_chars,
+                c.notices.max_digit_run
+            ),
+            (64, 120, 8)
+        );
+        let lower = Config::parse("[notices]\nmax_digit_run = 6\nsubject_chars = 40\n", None)
+            .expect("valid");
+        assert_eq!(
+            (lower.notices.max_digit_run, lower.notices.subject_chars),
+            (6, 40)
+        );
+        let err = Config::parse("[notices]\nmax_digit_run = 11\n", None).expect_err("looser");
+        assert!(
+            err.problems[0].starts_with("notices.max_digit_run: must be between 1 and 8"),
+            "{:?}",
+            err.problems
+        );
     }
 
     #[test]

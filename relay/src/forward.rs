@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
-use classifier::ris::Reference;
+use classifier::Rules;
 use store::{ForwardDecision, MailboxNotice, QueuedMail, Store};
 
-use crate::compose::{self, NoticeFacts};
+use crate::compose::{self, NoticeFacts, Subject};
 use crate::config::Config;
+use crate::{outgoing, shown};
 
 /// Makes the forward decisions for classified messages.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct Forwarder {
     pub store: Store,
     /// The configuration.
     pub config: Arc<Config>,
+    /// The classifier rules: notices are classified before they are queued.
+    pub rules: Arc<Rules>,
     /// Key of the SRS signatures.
     pub srs_secret: Arc<Vec<u8>>,
     /// Signs what leaves.
@@ -58,9 +61,17 @@ impl Forwarder {
         let now = store::now_millis();
         let envelope = self.store.message_envelope(id).await?;
         let as_notice = verdict.sensitive || self.config.exemptions.notices_only;
-        // What every notice about this message says (without its link).
-        let facts = as_notice.then(|| self.facts(raw, verdict));
-        let notice = |to: &str| {
+        // What every notice about this message says (without its link). Finding references
+        // reads the whole message and every value is classified: on the blocking pool.
+        let facts = if as_notice {
+            let (this, raw, verdict) = (self.clone(), raw.to_vec(), verdict.clone());
+            Some(tokio::task::spawn_blocking(move || this.facts(&raw, &verdict)).await?)
+        } else {
+            None
+        };
+        // `reduce`: when the notice would carry something, make the one that repeats nothing
+        // of the message instead (for the mailbox, which must show something).
+        let notice = |to: &str, reduce: bool| {
             let facts = facts
                 .as_ref()
                 .expect("facts exist whenever a notice is made");
@@ -72,22 +83,49 @@ impl Forwarder {
                 expires: self.config.dates().millis(expires),
                 ..facts.clone()
             };
-            (
-                compose::notice(&self.config.notices, to, &facts),
-                (store::token::hash(&token), expires),
-            )
+            let mut body = compose::notice(&self.config.notices, to, &facts);
+            // The notice is classified itself before it is used. Its category names are
+            // ratspost's own words, and some of them are markings ("Nur für den
+            // Dienstgebrauch"): the check reads the notice without them.
+            let check = NoticeFacts {
+                categories: Vec::new(),
+                ..facts.clone()
+            };
+            let flagged = outgoing::flagged(
+                &compose::notice(&self.config.notices, to, &check),
+                &self.rules,
+            );
+            if flagged.is_some() && reduce {
+                let bare = NoticeFacts {
+                    sender: match self.config.notices.language {
+                        crate::config::Language::De => "(Absender nicht angezeigt)",
+                        crate::config::Language::En => "(sender not shown)",
+                    }
+                    .to_owned(),
+                    subject: Subject::Omitted,
+                    documents: Vec::new(),
+                    ..facts
+                };
+                body = compose::notice(&self.config.notices, to, &bare);
+            }
+            (body, (store::token::hash(&token), expires), flagged)
         };
         let mut decisions = Vec::new();
         let mut mailbox = Vec::new();
         let mut seen = Vec::new();
+        let mut withheld = Vec::new();
         for (address, user_id, login) in self.store.message_recipients(id).await? {
             if seen.contains(&user_id) {
                 continue;
             }
             seen.push(user_id);
             if verdict.sensitive {
-                // The mailbox (IMAP) shows the notice, never the original.
-                let (body, token) = notice(&address);
+                // The mailbox (IMAP) shows the notice, never the original — and when even the
+                // notice would carry something, the one that repeats nothing of the message.
+                let (body, token, flagged) = notice(&address, true);
+                if let Some(categories) = flagged {
+                    tracing::warn!(id, user_id, categories = %categories.join(","), "mailbox notice reduced: it would carry sensitive data");
+                }
                 mailbox.push(MailboxNotice {
                     user_id,
                     body,
@@ -98,7 +136,12 @@ impl Forwarder {
                 continue;
             };
             let decision = if as_notice {
-                let (body, token) = notice(&exemption.target);
+                let (body, token, flagged) = notice(&exemption.target, false);
+                if let Some(categories) = flagged {
+                    // Fail closed: this notice does not leave.
+                    withheld.push((exemption.id, login, categories));
+                    continue;
+                }
                 ForwardDecision {
                     user_id,
                     login,
@@ -149,9 +192,25 @@ impl Forwarder {
         } else {
             Vec::new()
         };
-        self.store
+        let completed = self
+            .store
             .complete_processing(id, &envelope.sha256, &categories, &decisions, &mailbox, now)
             .await?;
+        if completed {
+            for (exemption, login, categories) in withheld {
+                outgoing::withheld(
+                    &self.store,
+                    "notice",
+                    vec![
+                        format!("message:{id}"),
+                        format!("exemption:{exemption}"),
+                        format!("user:{login}"),
+                    ],
+                    &categories,
+                )
+                .await;
+            }
+        }
         if !decisions.is_empty() {
             self.queued.notify_one();
         }
@@ -161,20 +220,29 @@ impl Forwarder {
         Ok(())
     }
 
+    /// What every notice about this message says. Every value taken from the message
+    /// passes [`crate::shown`]: cleaned, and shown only when it carries nothing itself.
     fn facts(&self, raw: &[u8], verdict: &store::VerdictRecord) -> NoticeFacts {
+        let notices = &self.config.notices;
+        let shown = shown::Shown {
+            notices,
+            rules: &self.rules,
+        };
         let parsed = mail_parser::MessageParser::default().parse_headers(raw);
-        let sender = parsed
+        let from = parsed
             .as_ref()
             .and_then(|m| m.from())
-            .and_then(|a| a.first())
-            .map(|a| match (a.name(), a.address()) {
-                (Some(n), Some(addr)) => format!("{n} <{addr}>"),
-                (None, Some(addr)) => addr.to_owned(),
-                (Some(n), None) => n.to_owned(),
-                (None, None) => String::new(),
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "(unbekannt)".to_owned());
+            .and_then(|a| a.first());
+        let sender = match from {
+            Some(a) if a.address().is_some() || a.name().is_some() => {
+                shown.sender(a.name(), a.address())
+            }
+            _ => match notices.language {
+                crate::config::Language::De => "(unbekannt)",
+                crate::config::Language::En => "(unknown)",
+            }
+            .to_owned(),
+        };
         let date = parsed
             .as_ref()
             .and_then(|m| m.date())
@@ -184,28 +252,16 @@ impl Forwarder {
             .categories
             .iter()
             .any(|c| c == classifier::category::VS_NFD || c == classifier::category::CLASSIFIED);
-        let subject = (self.config.notices.show_subject && !classified)
-            .then(|| parsed.as_ref().and_then(|m| m.subject()).map(str::to_owned))
-            .flatten();
-        let limits = classifier::rules::Inspect::default();
-        let documents = match &self.config.notices.paper_pattern {
-            Some(own) => classifier::ris::references_with(raw, &limits, own),
-            None => classifier::ris::references(raw, &limits),
-        }
-        .into_iter()
-        .map(|r| match r {
-            Reference::Paper(number) => {
-                let url = self
-                    .config
-                    .notices
-                    .paper_url
-                    .as_ref()
-                    .map(|u| u.replace("{reference}", &number));
-                (format!("Vorlage {number}"), url)
-            }
-            Reference::Url(url) => (url.clone(), Some(url)),
-        })
-        .collect();
+        let subject = if notices.show_subject && !classified {
+            shown.subject(parsed.as_ref().and_then(|m| m.subject()), &sender)
+        } else {
+            Subject::Omitted
+        };
+        let limits = &self.rules.inspect;
+        let references = match &notices.paper_pattern {
+            Some(own) => classifier::ris::references_with(raw, limits, own),
+            None => classifier::ris::references(raw, limits),
+        };
         NoticeFacts {
             sender,
             date,
@@ -217,7 +273,7 @@ impl Forwarder {
             },
             link: String::new(),
             expires: String::new(),
-            documents,
+            documents: shown.documents(references),
         }
     }
 }

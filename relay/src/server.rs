@@ -93,7 +93,7 @@ pub fn start(
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
     let acceptor = tls::acceptor(&config.tls.cert, &config.tls.key)?;
-    let rules = load_rules(&config)?;
+    let rules = Arc::new(load_rules(&config)?);
     let committed = Arc::new(tokio::sync::Notify::new());
     let srs_secret = Arc::new(crate::setup::srs_secret(&config)?);
     let queued = Arc::new(tokio::sync::Notify::new());
@@ -101,13 +101,14 @@ pub fn start(
     let forwarder = crate::forward::Forwarder {
         store: store.clone(),
         config: Arc::clone(&config),
+        rules: Arc::clone(&rules),
         srs_secret: Arc::clone(&srs_secret),
         dkim: dkim.clone(),
         queued: Arc::clone(&queued),
     };
     let pipeline = Pipeline {
         store: store.clone(),
-        rules: Arc::new(rules),
+        rules: Arc::clone(&rules),
         ocr: crate::ocr::Tesseract::start(&config.ocr).map(Arc::new),
         timeout: config.classifier.timeout,
         workers: config.classifier.workers,
@@ -118,6 +119,7 @@ pub fn start(
     shutdown.tracker.spawn(expire_exemptions(
         store.clone(),
         Arc::clone(&config),
+        Arc::clone(&rules),
         dkim.clone(),
         shutdown.clone(),
     ));
@@ -200,10 +202,13 @@ fn follow_up(config: &Config, next: &store::Exemption) -> crate::compose::Follow
 async fn expire_exemptions(
     store: Store,
     config: Arc<Config>,
+    rules: Arc<classifier::Rules>,
     dkim: crate::dkim::Signer,
     shutdown: Shutdown,
 ) {
     let window = i64::try_from(config.exemptions.reminder_before.as_millis()).unwrap_or(0);
+    // Reminders withheld by this process: audited once, not at every check.
+    let mut withheld = std::collections::HashSet::new();
     loop {
         let now = store::now_millis();
         match store.expire_exemptions(now).await {
@@ -234,6 +239,21 @@ async fn expire_exemptions(
                             &until,
                             follow_up.as_ref(),
                         );
+                        if let Some(categories) = crate::outgoing::flagged(&mail.body, &rules) {
+                            if withheld.insert(e.id) {
+                                crate::outgoing::withheld(
+                                    &store,
+                                    "reminder",
+                                    vec![
+                                        format!("exemption:{}", e.id),
+                                        format!("user:{}", e.login),
+                                    ],
+                                    &categories,
+                                )
+                                .await;
+                            }
+                            continue;
+                        }
                         mail.body = dkim.sign(mail.body);
                         match store.remind_exemption(e.id, &mail, now).await {
                             Ok(true) => {

@@ -562,3 +562,50 @@ async fn state_changes_dates_and_follow_ups_postgres() {
         states_dates_and_follow_ups(db).await;
     }
 }
+
+/// Issue #10 §6: the confirmation mail is classified before it is queued. An address that
+/// holds a Steuer-ID would put it into the mail: nothing is requested, nothing queued, and
+/// the refusal is audited (`notice.withheld`) without the address.
+#[tokio::test]
+async fn a_confirmation_that_would_be_sensitive_is_not_sent() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "pw");
+    let out = ratspost_as(
+        &config,
+        &[
+            "exemption",
+            "request",
+            "--user",
+            "anna",
+            "--to",
+            "86095742719@example.net",
+            "--days",
+            "3",
+            "--reason",
+            "x",
+            "--by",
+            "anna",
+        ],
+        "pw",
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("classifier flags"), "{stderr}");
+    let store = store::Store::open(&db.url, &store::StoreOptions::default())
+        .await
+        .expect("open");
+    assert!(store.list_exemptions().await.expect("list").is_empty());
+    assert!(store.list_outbound(10).await.expect("jobs").is_empty());
+    let audit = store.list_audit(0, 100).await.expect("audit");
+    let withheld = audit
+        .iter()
+        .find(|a| a.action == "notice.withheld")
+        .expect("audited");
+    assert_eq!(withheld.details["kind"], "confirmation");
+    assert_eq!(withheld.subjects, ["user:anna"]);
+    assert!(!withheld.details.to_string().contains("86095742719"));
+    store.close().await;
+}

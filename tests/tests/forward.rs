@@ -718,3 +718,216 @@ async fn a_retried_forward_leaves_under_the_follow_up() {
     assert_eq!(got.rcpt, [PRIVATE]);
     s.stop().await;
 }
+
+/// The notice a sink received: subject, text and HTML part, decoded.
+fn notice_parts(data: &[u8]) -> (String, String, String) {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(data)
+        .expect("notice is valid MIME");
+    (
+        parsed.subject().unwrap_or_default().to_owned(),
+        parsed.body_text(0).expect("text part").into_owned(),
+        parsed.body_html(0).expect("HTML part").into_owned(),
+    )
+}
+
+/// Issue #10 §6: a notice repeats nothing of the original that carries something itself —
+/// not the display name (identifier, CR/LF), not the subject (a diagnosis), not a link to
+/// another host or with another query — and rebuilds the RIS links it does show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_carries_nothing_of_the_original() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        "show_subject = true\nris_hosts = [\"ris.stadt.test\", \"sessionnet.stadt.test\"]\n",
+    )
+    .await;
+    exempt(&s).await;
+    // The display name holds a Steuer-ID and, decoded, a CR/LF with a header line.
+    let mail = "From: =?UTF-8?Q?Steuer-ID_8609_5742_719=0D=0AX-Injected=3A_yes_Max_Mustermann?= <max@upstream.test>\r\n\
+        To: anna@stadt.test\r\n\
+        Subject: Herr Meier ist an Depression erkrankt (Diagnose F32.1)\r\n\
+        Message-ID: <leaky@upstream.test>\r\n\
+        Date: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\n\
+        Zu Antrag 8609-574271-9 und Vorlage 25-26613, IBAN DE89 3704 0044 0532 0130 00.\r\n\
+        https://evil.example/bi/vo020.asp?VOLFDNR=1001737\r\n\
+        https://ris.stadt.test/bi/vo020.asp?VOLFDNR=1001738&iban=DE89370400440532013000\r\n\
+        https://ris.stadt.test/bi/vo020.asp?VOLFDNR=4711#diagnose-F32\r\n\
+        http://SessionNet.Stadt.Test:443/vo0050.php?__kvonr=2233\r\n\
+        https://ris.stadt.test/oparl/v1/paper/86095742719\r\n"
+        .as_bytes()
+        .to_vec();
+    send(&s, &mail).await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].rcpt, [PRIVATE]);
+    let raw = String::from_utf8_lossy(&got[0].data).into_owned();
+    let (subject, text, html) = notice_parts(&got[0].data);
+    assert_eq!(
+        subject,
+        "Vertrauliche Nachricht von max@upstream.test: (Betreff nicht angezeigt)"
+    );
+    for part in [&raw, &subject, &text, &html] {
+        for leak in [
+            "86095742719",
+            "8609",
+            "574271",
+            "Mustermann",
+            "Injected",
+            "Meier",
+            "Depression",
+            "F32",
+            "iban",
+            "DE89",
+            "0532",
+            "evil.example",
+            "1001737",
+            "1001738",
+            "diagnose",
+            ":443",
+        ] {
+            assert!(
+                !part.contains(leak),
+                "{leak:?} leaked into the notice:\n{part}"
+            );
+        }
+    }
+    assert!(text.contains("Von: max@upstream.test\r\n"), "{text}");
+    for link in [
+        "https://ris.stadt.test/bi/vo020.asp?VOLFDNR=4711",
+        "https://sessionnet.stadt.test/vo0050.php?__kvonr=2233",
+        "https://ris.stadt.test/bi/suche?q=25-26613",
+    ] {
+        assert!(text.contains(link), "{link} missing:\n{text}");
+        assert!(
+            html.contains(&format!("href=\"{link}\"")),
+            "{link} missing:\n{html}"
+        );
+    }
+    // The mailbox copy is cleaned the same way.
+    let anna = s.store.user_by_login("anna").await.expect("anna");
+    let message = s
+        .store
+        .list_messages(&store::MessageFilter {
+            user: Some("anna".into()),
+            limit: None,
+        })
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|m| !m.mail_from.is_empty())
+        .expect("the message");
+    let copy = s
+        .store
+        .mailbox_copy(message.id, anna.id)
+        .await
+        .expect("copy")
+        .expect("processed");
+    let (subject, text, _) = notice_parts(&copy);
+    assert!(
+        subject.ends_with("max@upstream.test: (Betreff nicht angezeigt)"),
+        "{subject}"
+    );
+    for leak in ["8609", "Mustermann", "Meier", "evil.example", "DE89"] {
+        assert!(
+            !text.contains(leak),
+            "{leak:?} in the mailbox copy:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("https://ris.stadt.test/bi/vo020.asp?VOLFDNR=4711"),
+        "{text}"
+    );
+    let audit = s.store.list_audit(0, 200).await.expect("audit");
+    assert!(
+        !audit.iter().any(|a| a.action == "notice.withheld"),
+        "{audit:?}"
+    );
+    s.stop().await;
+}
+
+/// A notice the classifier flags itself does not leave (fail closed, audited): here the
+/// admin's rules count links to the secure area as sensitive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_that_would_be_sensitive_is_withheld() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[custom]]\nname = \"secure_area\"\ncategory = \"secure_area_link\"\npattern = 'ris\\.stadt\\.test/ratspost/m/'\n",
+    )
+    .expect("rules");
+    let s = server(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        &format!("[classifier]\nrules = {:?}\n", rules.display().to_string()),
+    )
+    .await;
+    let exemption = exempt(&s).await;
+    send(
+        &s,
+        &message("flagged", "Steuer-ID 86095742719, bitte prüfen."),
+    )
+    .await;
+    let mut entry = None;
+    for _ in 0..300 {
+        let audit = s.store.list_audit(0, 200).await.expect("audit");
+        entry = audit.into_iter().find(|a| a.action == "notice.withheld");
+        if entry.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let entry = entry.expect("the withheld notice is audited");
+    assert_eq!(entry.details["kind"], "notice");
+    assert_eq!(
+        entry.details["categories"],
+        serde_json::json!(["secure_area_link"])
+    );
+    assert!(
+        entry.subjects.contains(&format!("exemption:{exemption}"))
+            && entry.subjects.contains(&"user:anna".to_owned()),
+        "{:?}",
+        entry.subjects
+    );
+    let jobs = s.store.list_outbound(50).await.expect("jobs");
+    assert!(jobs.iter().all(|j| j.kind != "notice"), "{jobs:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.received().is_empty());
+    s.stop().await;
+}
+
+/// A reminder the classifier flags is not queued; it is audited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_that_would_be_sensitive_is_withheld() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[keywords]]\nname = \"private_address\"\ncategory = \"private_address\"\nwords = [\"anna.privat@example.net\"]\n",
+    )
+    .expect("rules");
+    let s = server(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        &format!(
+            "[classifier]\nrules = {:?}\n[exemptions]\nreminder_days = 60\ncheck_interval_secs = 1\n",
+            rules.display().to_string()
+        ),
+    )
+    .await;
+    exempt(&s).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let audit = s.store.list_audit(0, 200).await.expect("audit");
+    let withheld: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "notice.withheld")
+        .collect();
+    assert_eq!(withheld.len(), 1, "audited once: {audit:?}");
+    assert_eq!(withheld[0].details["kind"], "reminder");
+    assert!(!audit.iter().any(|a| a.action == "exemption.reminder_sent"));
+    assert!(sink.received().is_empty());
+    s.stop().await;
+}

@@ -21,6 +21,21 @@ struct Marking {
     pattern: &'static str,
     /// Only a hint inside a published agenda.
     agenda_item: bool,
+    /// What else the text around must show for the words to be a marking.
+    needs: Needs,
+}
+
+/// Context a marking needs (issue #11 §3: a marking mentioned as a topic is none).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// The words are a marking wherever they stand.
+    Nothing,
+    /// Not a topic: "Schulung zum Umgang mit VS-NfD" marks nothing, unless the marking
+    /// stands on its own line or something is marked with it ("anbei", "eingestuft").
+    NotATopic,
+    /// Council context ("Sitzung", "Vorlage", "Ausschuss" …) near: "nicht öffentlicher
+    /// Parkplatz" is no council material.
+    Council,
 }
 
 const MARKINGS: &[Marking] = &[
@@ -31,6 +46,7 @@ const MARKINGS: &[Marking] = &[
         // Also spelt out letter by letter ("V S - N f D"); every dash is `-` after `normalise`.
         pattern: r"(?i)(?-u:\b)V\s?S\s*-?\s*(?:N\s?f\s?D(?-u:\b)|nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch)",
         agenda_item: false,
+        needs: Needs::NotATopic,
     },
     Marking {
         detector: "vs_marking",
@@ -38,6 +54,7 @@ const MARKINGS: &[Marking] = &[
         name: "Nur für den Dienstgebrauch",
         pattern: r"(?i)(?-u:\b)nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch(?-u:\b)",
         agenda_item: false,
+        needs: Needs::NotATopic,
     },
     Marking {
         detector: "vs_marking",
@@ -45,6 +62,7 @@ const MARKINGS: &[Marking] = &[
         name: "VS-Vertraulich",
         pattern: r"(?i)(?-u:\b)V\s?S\s*-?\s*vertraulich(?-u:\b)",
         agenda_item: false,
+        needs: Needs::NotATopic,
     },
     Marking {
         detector: "vs_marking",
@@ -52,6 +70,7 @@ const MARKINGS: &[Marking] = &[
         name: "GEHEIM",
         pattern: r"(?-u:\b)(?:STRENG\s+)?GEHEIM(?-u:\b)",
         agenda_item: false,
+        needs: Needs::NotATopic,
     },
     Marking {
         detector: "vs_marking",
@@ -59,6 +78,7 @@ const MARKINGS: &[Marking] = &[
         name: "amtlich geheim gehalten",
         pattern: r"(?i)(?-u:\b)amtlich\s+geheim\s*gehalten(?-u:\b)",
         agenda_item: false,
+        needs: Needs::NotATopic,
     },
     Marking {
         detector: "non_public",
@@ -66,6 +86,7 @@ const MARKINGS: &[Marking] = &[
         name: "nichtöffentlich",
         pattern: r"(?i)(?-u:\b)nicht[\s-]?(?:ö|oe)ffentlich(?:e[nrsm]?)?(?-u:\b)",
         agenda_item: true,
+        needs: Needs::Council,
     },
     Marking {
         detector: "non_public",
@@ -73,6 +94,7 @@ const MARKINGS: &[Marking] = &[
         name: "N-Teil",
         pattern: r"(?-u:\b)N-Teil(?-u:\b)",
         agenda_item: true,
+        needs: Needs::Nothing,
     },
     Marking {
         detector: "non_public",
@@ -80,6 +102,7 @@ const MARKINGS: &[Marking] = &[
         name: "TOP N",
         pattern: r"(?-u:\b)TOP\s*N\s*\d+",
         agenda_item: true,
+        needs: Needs::Nothing,
     },
     Marking {
         detector: "non_public",
@@ -87,6 +110,7 @@ const MARKINGS: &[Marking] = &[
         name: "NÖ",
         pattern: r"(?-u:\b)NÖ(?-u:\b)",
         agenda_item: true,
+        needs: Needs::Nothing,
     },
     Marking {
         detector: "personnel",
@@ -94,6 +118,7 @@ const MARKINGS: &[Marking] = &[
         name: "Personalangelegenheit",
         pattern: r"(?i)(?-u:\b)Personal(?:angelegenheit(?:en)?|akte|sache)(?-u:\b)",
         agenda_item: true,
+        needs: Needs::Nothing,
     },
 ];
 
@@ -124,21 +149,105 @@ pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
         if !rules.enabled(marking.detector) {
             continue;
         }
-        if let Some(m) = each[i].find(seg.text) {
-            let confidence = if agenda && marking.agenda_item {
-                60
-            } else {
-                85
-            };
+        // Every occurrence: a first one mentioned as a topic must not hide a real marking.
+        let best = each[i]
+            .find_iter(seg.text)
+            .map(|m| {
+                let hint_only = (agenda && marking.agenda_item)
+                    || (marking.needs == Needs::NotATopic && is_topic(seg, m.start(), m.end()))
+                    || (marking.needs == Needs::Council && !is_council(seg, m.start(), m.end()));
+                (if hint_only { 60 } else { 85 }, m.start())
+            })
+            .max_by_key(|&(confidence, start)| (confidence, std::cmp::Reverse(start)));
+        if let Some((confidence, start)) = best {
             out.push(seg.finding(
                 marking.detector,
                 marking.category,
                 confidence,
-                m.start(),
+                start,
                 Some(marking.name.to_owned()),
             ));
         }
     }
+}
+
+/// Whether the marking at `start..end` is talked about rather than applied: in running text
+/// (not a line of its own) with a word of teaching or policy near, and nothing near that marks
+/// something with it.
+fn is_topic(seg: &Segment<'_>, start: usize, end: usize) -> bool {
+    const TOPIC: [&str; 16] = [
+        "umgang mit",
+        "schulung",
+        "seminar",
+        "fortbildung",
+        "unterweisung",
+        "handhabung",
+        "merkblatt",
+        "richtlinie",
+        "verschlusssachenanweisung",
+        "leitfaden",
+        "workshop",
+        "informationsveranstaltung",
+        "was bedeutet",
+        "einstufung von",
+        "sensibilisierung",
+        "dienstanweisung",
+    ];
+    const APPLIED: [&str; 10] = [
+        "anbei",
+        "beigefügt",
+        "anliegend",
+        "im anhang",
+        "eingestuft als",
+        "ist als",
+        "gekennzeichnet",
+        "einstufung:",
+        "übersende",
+        "übermittle",
+    ];
+    let line_start = seg.text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = seg.text[end..]
+        .find('\n')
+        .map_or(seg.text.len(), |i| end + i);
+    let rest = seg.text[line_start..start].split_whitespace().count()
+        + seg.text[end..line_end].split_whitespace().count();
+    if rest <= 3 {
+        return false;
+    }
+    let (from, to) = crate::text::window(seg.lower, start, end, 150);
+    let near = &seg.lower[from..to];
+    TOPIC.iter().any(|w| near.contains(w)) && !APPLIED.iter().any(|w| near.contains(w))
+}
+
+/// Whether council words stand within 200 characters of `start..end`.
+fn is_council(seg: &Segment<'_>, start: usize, end: usize) -> bool {
+    const COUNCIL: [&str; 22] = [
+        "sitzung",
+        "vorlage",
+        "beschluss",
+        "beschlüsse",
+        "tagesordnung",
+        "top ",
+        "ausschuss",
+        "rat ",
+        "rates",
+        "stadtrat",
+        "gemeinderat",
+        "kreistag",
+        "fraktion",
+        "beratung",
+        "drucksache",
+        "teil",
+        "unterlagen",
+        "protokoll",
+        "niederschrift",
+        "ratsinformationssystem",
+        "mandatsträger",
+        "ratsmitglied",
+    ];
+    let (from, to) = crate::text::window(seg.lower, start, end, 200);
+    let near = &seg.lower[from..to];
+    COUNCIL.iter().any(|w| near.contains(w))
 }
 
 /// `Sensitivity: Private | Company-Confidential` (RFC 2156) and `msip_labels` whose name or

@@ -67,6 +67,36 @@ async fn execute(
             };
             let expires = dates.millis(now + policy.code_ttl);
             let signer = crate::dkim::Signer::load(config)?;
+            // The confirmation mail is classified before anything is requested: if it would
+            // carry sensitive data (say, an identifier in the address), nothing is queued.
+            // The check reads it with exemption number 0; the real number is ratspost's own.
+            let probe = compose::confirmation(
+                &config.notices,
+                0,
+                &request.login,
+                &request.target.to_lowercase(),
+                &code,
+                days,
+                &expires,
+            );
+            let rules = crate::server::load_rules(config)?;
+            if let Some(categories) = crate::outgoing::flagged(&probe.body, &rules) {
+                crate::outgoing::withheld(
+                    store,
+                    "confirmation",
+                    vec![format!(
+                        "user:{}",
+                        request.login.trim().to_ascii_lowercase()
+                    )],
+                    &categories,
+                )
+                .await;
+                anyhow::bail!(
+                    "the confirmation mail would carry data the classifier flags ({}); it was not \
+                     sent and no exemption was requested",
+                    categories.join(", ")
+                );
+            }
             let e = store
                 .request_exemption(
                     &request,
