@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use classifier::{Ocr as _, OcrError};
 use ratspost_tests::client::Client;
-use ratspost_tests::daemon::{ratspost, ratspost_ok};
+use ratspost_tests::daemon::{Daemon, ratspost, ratspost_ok, write_config};
 use ratspost_tests::scan::{self, Sheet};
 use ratspost_tests::server::Server;
 use ratspost_tests::{have, skip};
@@ -265,4 +265,30 @@ fn the_classify_command_reads_scans_as_the_configuration_says() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("SENSITIVE (uninspectable)"), "{stdout}");
+}
+
+#[test]
+fn the_daemon_says_once_at_start_whether_ocr_is_ready() {
+    if !ocr_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = |name: &str| format!("sqlite://{}/{name}.db", dir.path().display());
+    let ready = write_config(dir.path(), &db("ready"), "");
+    let (status, log) = Daemon::start(&ready).terminate_with_log();
+    assert!(status.success(), "{log}");
+    assert_eq!(log.matches("OCR with Tesseract ready").count(), 1, "{log}");
+    assert!(!log.contains("OCR unavailable"), "{log}");
+
+    // A bogus path: the daemon still starts, says so once, and scanned PDFs fail closed (see
+    // `without_ocr_a_scanned_pdf_is_uninspectable`).
+    let missing = write_config(
+        dir.path(),
+        &db("missing"),
+        "[ocr]\ntesseract = \"/nonexistent/tesseract\"\n",
+    );
+    let (status, log) = Daemon::start(&missing).terminate_with_log();
+    assert!(status.success(), "{log}");
+    assert_eq!(log.matches("OCR unavailable").count(), 1, "{log}");
+    assert!(log.contains("/nonexistent/tesseract not found"), "{log}");
 }
