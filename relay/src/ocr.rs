@@ -4,7 +4,8 @@
 //! are rasterised one by one by `pdftoppm` (poppler-utils) into a private temporary directory
 //! (mode 0700, removed afterwards), each page image then read by `tesseract`. Every program runs
 //! without a shell, with an empty environment (plus `TESSDATA_PREFIX` when set), under
-//! `prlimit --as` (a memory limit the program cannot raise), one thread each
+//! `prlimit --as --core=0 --cpu` (memory, no core file with the document in it, CPU seconds:
+//! limits the program cannot raise), one thread each
 //! (`OMP_THREAD_LIMIT=1`, so parallel classifications do not oversubscribe the CPU), and is
 //! killed at its deadline. Its output is capped; its stderr is not kept (a PDF's warnings can
 //! quote its content).
@@ -223,6 +224,14 @@ impl Tesseract {
         let mut command = Command::new(&self.prlimit);
         command
             .arg(format!("--as={}", self.memory_bytes))
+            // No core file: a crashing program's memory holds the document.
+            .arg("--core=0")
+            // CPU seconds as a backstop to the deadline: a program left behind when the
+            // daemon itself is killed still ends.
+            .arg(format!(
+                "--cpu={}",
+                self.timeout.as_secs().saturating_add(1)
+            ))
             .arg("--")
             .arg(program)
             .args(args)
@@ -576,6 +585,17 @@ mod tests {
         let soon = Instant::now() + Duration::from_millis(200);
         let result = runner().run(&program("sleep"), &["3600".as_ref()], None, soon);
         assert_eq!(result, Err(OcrError::Timeout));
+    }
+
+    #[test]
+    fn programs_run_without_core_files_and_with_a_cpu_limit() {
+        let later = Instant::now() + Duration::from_secs(60);
+        let args = ["-c".as_ref(), "ulimit -c; ulimit -t; ulimit -v".as_ref()];
+        let out = runner()
+            .run(&program("sh"), &args, None, later)
+            .expect("sh");
+        // Core files 0; CPU seconds: the timeout and one; address space in KiB.
+        assert_eq!(String::from_utf8_lossy(&out), "0\n61\n524288\n");
     }
 
     #[test]
