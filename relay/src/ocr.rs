@@ -62,6 +62,7 @@ impl Tesseract {
             );
             return None;
         }
+        PrivateDir::sweep();
         match Self::probe(config) {
             Ok(tesseract) => {
                 if tesseract.pdftoppm.is_none() {
@@ -439,17 +440,45 @@ struct PrivateDir {
     path: PathBuf,
 }
 
+/// Prefix of the private directories: `ratspost-ocr-PID-RANDOM`.
+const DIR_PREFIX: &str = "ratspost-ocr-";
+
 impl PrivateDir {
     fn new() -> std::io::Result<Self> {
         use std::os::unix::fs::DirBuilderExt as _;
         let path = std::env::temp_dir().join(format!(
-            "ratspost-ocr-{}-{:016x}",
+            "{DIR_PREFIX}{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()
         ));
         // `create` fails when the name exists: nobody can have prepared it for us.
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         Ok(Self { path })
+    }
+}
+
+impl PrivateDir {
+    /// Removes the directories a killed process left behind (a scanned PDF in each): those
+    /// of ours whose process is gone. Without systemd's PrivateTmp they would stay.
+    fn sweep() {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(DIR_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let alive = Path::new("/proc").join(pid.to_string()).exists();
+            if !alive && let Err(err) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %err, "OCR: cannot remove a left-behind temporary directory");
+            }
+        }
     }
 }
 
@@ -605,6 +634,19 @@ mod tests {
             runner().run(&program("false"), &[], None, later),
             Err(OcrError::Failed)
         );
+    }
+
+    #[test]
+    fn directories_of_dead_processes_are_swept_and_live_ones_kept() {
+        // PID 0 is never a process; this process is alive.
+        let dead =
+            std::env::temp_dir().join(format!("{DIR_PREFIX}0-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir(&dead).expect("dir");
+        std::fs::write(dead.join("scan.pdf"), b"%PDF").expect("write");
+        let live = PrivateDir::new().expect("dir");
+        PrivateDir::sweep();
+        assert!(!dead.exists());
+        assert!(live.path.exists());
     }
 
     #[test]
