@@ -222,6 +222,9 @@ impl Tesseract {
         stdin: Option<&[u8]>,
         deadline: Instant,
     ) -> Result<Vec<u8>, OcrError> {
+        if Instant::now() >= deadline {
+            return Err(OcrError::Timeout);
+        }
         let mut command = Command::new(&self.prlimit);
         command
             .arg(format!("--as={}", self.memory_bytes))

@@ -275,8 +275,9 @@ fn the_daemon_says_once_at_start_whether_ocr_is_ready() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = |name: &str| format!("sqlite://{}/{name}.db", dir.path().display());
     let ready = write_config(dir.path(), &db("ready"), "");
-    let (status, log) = Daemon::start(&ready).terminate_with_log();
-    assert!(status.success(), "{log}");
+    // The log up to "SMTP listening" is the subject, not the exit: a SIGTERM this early can
+    // come before the daemon's signal handling is set up.
+    let (_, log) = Daemon::start(&ready).terminate_with_log();
     assert_eq!(log.matches("OCR with Tesseract ready").count(), 1, "{log}");
     assert!(!log.contains("OCR unavailable"), "{log}");
 
@@ -287,8 +288,7 @@ fn the_daemon_says_once_at_start_whether_ocr_is_ready() {
         &db("missing"),
         "[ocr]\ntesseract = \"/nonexistent/tesseract\"\n",
     );
-    let (status, log) = Daemon::start(&missing).terminate_with_log();
-    assert!(status.success(), "{log}");
+    let (_, log) = Daemon::start(&missing).terminate_with_log();
     assert_eq!(log.matches("OCR unavailable").count(), 1, "{log}");
     assert!(log.contains("/nonexistent/tesseract not found"), "{log}");
 }
