@@ -25,6 +25,7 @@ use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
+use crate::ocr::{self, Ocr, OcrError};
 use crate::rules::Inspect;
 use crate::verdict::Location;
 
@@ -58,15 +59,22 @@ pub struct Extracted {
     pub problems: Vec<Problem>,
 }
 
-/// Extracts everything readable from `raw`.
+/// Extracts everything readable from `raw`, without OCR.
+#[must_use]
+pub fn extract(raw: &[u8], limits: &Inspect) -> Extracted {
+    extract_with(raw, limits, None)
+}
+
+/// Extracts everything readable from `raw`; images and image-only PDFs are read with `ocr`
+/// when given (see [`crate::ocr`]).
 ///
 /// Never panics: the third-party parsers underneath (mail-parser, lopdf, zip) have panicked
 /// on malformed input (mail-parser 0.11.9 on nested `message/rfc822` parts), and a panic
 /// must not take classification down. It makes the message uninspectable instead.
 #[must_use]
-pub fn extract(raw: &[u8], limits: &Inspect) -> Extracted {
+pub fn extract_with(raw: &[u8], limits: &Inspect, ocr: Option<&dyn Ocr>) -> Extracted {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        extract_unguarded(raw, limits)
+        extract_unguarded(raw, limits, ocr)
     }))
     .unwrap_or_else(|_| Extracted {
         problems: vec![Problem {
@@ -77,9 +85,10 @@ pub fn extract(raw: &[u8], limits: &Inspect) -> Extracted {
     })
 }
 
-fn extract_unguarded(raw: &[u8], limits: &Inspect) -> Extracted {
+fn extract_unguarded(raw: &[u8], limits: &Inspect, ocr: Option<&dyn Ocr>) -> Extracted {
     let mut x = Extractor {
         limits,
+        ocr,
         out: Extracted::default(),
         text_bytes: 0,
         parts: 0,
@@ -93,6 +102,8 @@ fn extract_unguarded(raw: &[u8], limits: &Inspect) -> Extracted {
 
 struct Extractor<'a> {
     limits: &'a Inspect,
+    /// Reads images and image-only PDFs; `None`: not available.
+    ocr: Option<&'a dyn Ocr>,
     out: Extracted,
     text_bytes: usize,
     parts: usize,
@@ -456,9 +467,17 @@ impl Extractor<'_> {
             Kind::Unreadable(reason) => self.problem(at, reason),
             Kind::Pdf => match pdf::text(bytes, self.limits) {
                 Ok(pdf::Pdf::Text(text)) => self.text(at, text),
-                Ok(pdf::Pdf::ImagesOnly) => {
-                    if self.limits.images_sensitive {
-                        self.problem(at, "PDF without text (scanned image)");
+                // Scanned pages: their text only through OCR; unread, the PDF fails closed.
+                Ok(pdf::Pdf::ImagesOnly { text, pages }) => {
+                    if !text.trim().is_empty() {
+                        self.text(at, text);
+                    }
+                    match self
+                        .ocr
+                        .map_or(Err(OcrError::Unavailable), |o| o.pdf(bytes, &pages))
+                    {
+                        Ok(text) => self.text(at, text),
+                        Err(error) => self.problem(at, &ocr::pdf_problem(&error)),
                     }
                 }
                 Err(reason) => self.problem(at, &reason),
@@ -508,11 +527,16 @@ impl Extractor<'_> {
             }
             Kind::Encrypted(reason) => self.problem(at, reason),
             Kind::Signature => {}
-            Kind::Image => {
-                if self.limits.images_sensitive {
-                    self.problem(at, "image");
+            // Mostly logos and photos; a photographed or scanned document is read by OCR.
+            // One OCR cannot read counts as `images_sensitive` says.
+            Kind::Image => match self.ocr.map(|o| o.image(bytes)) {
+                Some(Ok(text)) => self.text(at, text),
+                Some(Err(error)) if self.limits.images_sensitive => {
+                    self.problem(at, &format!("image; {error}"));
                 }
-            }
+                None if self.limits.images_sensitive => self.problem(at, "image"),
+                _ => {}
+            },
             Kind::Opaque => {
                 if self.limits.opaque_attachments_sensitive {
                     self.problem(at, "attachment type cannot be inspected");

@@ -7,6 +7,8 @@
 //! - `detect/`: identifiers with check digits (`ids.rs`), classification and council
 //!   markings and sensitivity labels (`markings.rs`), Art. 9 health and social data tied to
 //!   a person (`art9.rs`), admin rules (`custom.rs`);
+//! - [`ocr`]: the [`Ocr`] trait through which scans (images, image-only PDFs) are read;
+//!   the relay implements it, this crate only asks;
 //! - [`ris`]: references to council documents (paper numbers, RIS page links) for notices;
 //! - [`validate`]: the check-digit algorithms; [`rules`]: built-in and admin rules;
 //!   [`verdict`]: the result.
@@ -18,19 +20,28 @@
 
 mod detect;
 pub mod extract;
+pub mod ocr;
 pub mod ris;
 pub mod rules;
 mod text;
 pub mod validate;
 pub mod verdict;
 
+pub use ocr::{Ocr, OcrError};
 pub use rules::{Rules, RulesError};
 pub use verdict::{Finding, Location, Verdict, category};
 
-/// Classifies one message.
+/// Classifies one message without OCR: an image-only PDF is `uninspectable`, an image
+/// follows `inspect.images_sensitive`.
 #[must_use]
 pub fn classify(raw: &[u8], rules: &Rules) -> Verdict {
-    let extracted = extract::extract(raw, &rules.inspect);
+    classify_with(raw, rules, None)
+}
+
+/// Classifies one message; images and image-only PDFs are read with `ocr` when given.
+#[must_use]
+pub fn classify_with(raw: &[u8], rules: &Rules, ocr: Option<&dyn Ocr>) -> Verdict {
+    let extracted = extract::extract_with(raw, &rules.inspect, ocr);
     Verdict::from_findings(detect::run(&extracted, rules))
 }
 

@@ -3,7 +3,7 @@
 //! ```toml
 //! threshold = 75                      # findings at or above count (0-100)
 //! [inspect]
-//! images_sensitive = false            # images cannot be read; count them as sensitive?
+//! images_sensitive = false            # count images OCR cannot read as sensitive?
 //! [labels]
 //! sensitive = ["Vertraulich", "3c0c…-guid"]   # msip_labels names or ids that count
 //! [detectors.kvnr]
@@ -60,7 +60,10 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Inspect {
-    /// Count images (which cannot be read) as sensitive.
+    /// Count images that OCR cannot read (no OCR, an unknown format, a failure, a limit) as
+    /// sensitive. Off by default: with OCR an image is classified by its text, and most
+    /// images OCR cannot read are logos and photos (README, "Scanned documents"). A scanned
+    /// PDF that cannot be read is uninspectable whatever this says.
     pub images_sensitive: bool,
     /// Count attachments of types we cannot read (legacy .doc, archives other than ZIP,
     /// binaries) as sensitive. Fail closed by default.

@@ -68,7 +68,8 @@ pub enum Command {
     /// DKIM: `ratspost dkim record` prints the DNS record to publish.
     #[command(subcommand)]
     Dkim(DkimCommand),
-    /// Classify message files (.eml) and print each verdict with its findings.
+    /// Classify message files (.eml) and print each verdict with its findings. Scans are
+    /// read with OCR as `[ocr]` of the configuration (if any) says.
     Classify {
         /// One JSON object per file: {"file", "sensitive", "categories", "findings"}.
         #[arg(long)]
@@ -555,7 +556,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 (labels, minimum)
             });
-            classify::run(json, rules.as_ref(), &files, evaluate)
+            // Scans are read as the daemon reads them: `[ocr]` of the configuration when one
+            // exists, else the built-in defaults.
+            let config = match &located.file {
+                Some(path) if path.is_file() => Config::load(path)?,
+                _ => Config::builtin(),
+            };
+            classify::run(json, rules.as_ref(), &files, evaluate, &config.ocr)
         }
     }
 }

@@ -61,10 +61,30 @@ pub mod defaults {
     pub const SMTP_REJECT_UNDECLARED_8BIT: bool = false;
     /// Seconds in-flight work gets to finish after SIGTERM before it is cut off.
     pub const SHUTDOWN_GRACE_SECS: u64 = 30;
-    /// Seconds one message may take to classify; longer counts as uninspectable.
-    pub const CLASSIFIER_TIMEOUT_SECS: u64 = 30;
+    /// Seconds one message may take to classify; longer counts as uninspectable. Room for
+    /// the OCR of a few scanned pages (about 1-3 s each); text alone takes milliseconds.
+    pub const CLASSIFIER_TIMEOUT_SECS: u64 = 120;
     /// Messages classified in parallel.
     pub const CLASSIFIER_WORKERS: u64 = 2;
+    /// Scans are read with OCR when Tesseract is installed.
+    pub const OCR_ENABLED: bool = true;
+    /// The Tesseract program (Debian: tesseract-ocr), looked up on PATH.
+    pub const OCR_TESSERACT: &str = "tesseract";
+    /// The PDF rasteriser (Debian: poppler-utils), looked up on PATH.
+    pub const OCR_PDFTOPPM: &str = "pdftoppm";
+    /// German first (tesseract-ocr-deu), English for the rest.
+    pub const OCR_LANGUAGES: &str = "deu+eng";
+    /// Scanners' own resolution; what Tesseract reads best.
+    pub const OCR_DPI: u64 = 300;
+    /// Seconds for one image or one scanned PDF (all its pages); a page takes about 1-3 s.
+    pub const OCR_TIMEOUT_SECS: u64 = 60;
+    /// Address space of one OCR program in MiB; an A4 page at 300 dpi needs about 150.
+    pub const OCR_MEMORY_MB: u64 = 1024;
+    /// Pages without text read from one PDF; a PDF with more counts as uninspectable.
+    pub const OCR_MAX_PAGES: u64 = 20;
+    /// Largest image canvas read, in megapixels: a phone camera takes 12-50, an A4 page at
+    /// 300 dpi is 8.7; a few bytes can declare far more.
+    pub const OCR_MAX_MEGAPIXELS: u64 = 100;
     /// Longest forwarding exemption in days.
     pub const EXEMPTION_MAX_DAYS: u64 = 30;
     /// Hours a confirmation code is valid.
@@ -163,6 +183,8 @@ pub struct RawConfig {
     pub shutdown: RawShutdown,
     /// `[classifier]`
     pub classifier: RawClassifier,
+    /// `[ocr]`
+    pub ocr: RawOcr,
     /// `[exemptions]`
     pub exemptions: RawExemptions,
     /// `[notices]`
@@ -323,6 +345,30 @@ pub struct RawClassifier {
     pub workers: Field<u64>,
 }
 
+/// `[ocr]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawOcr {
+    /// Read scans with OCR.
+    pub enabled: Field<bool>,
+    /// Tesseract program.
+    pub tesseract: Field<String>,
+    /// pdftoppm program.
+    pub pdftoppm: Field<String>,
+    /// Tesseract languages, `deu+eng`.
+    pub languages: Field<String>,
+    /// Resolution PDF pages are rasterised at.
+    pub dpi: Field<u64>,
+    /// Seconds per image or PDF.
+    pub timeout_secs: Field<u64>,
+    /// Memory per OCR program in MiB.
+    pub memory_mb: Field<u64>,
+    /// Pages per PDF.
+    pub max_pages: Field<u64>,
+    /// Image size in megapixels.
+    pub max_megapixels: Field<u64>,
+}
+
 /// `[database]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -431,6 +477,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `[classifier]`
     pub classifier: ClassifierConfig,
+    /// `[ocr]`
+    pub ocr: OcrConfig,
     /// `[exemptions]`
     pub exemptions: ExemptionsConfig,
     /// `[notices]`
@@ -624,6 +672,29 @@ pub struct ClassifierConfig {
     pub timeout: Duration,
     /// Parallel classifications.
     pub workers: usize,
+}
+
+/// `[ocr]`: reading scans (images, PDF pages without text) with Tesseract.
+#[derive(Debug, Clone)]
+pub struct OcrConfig {
+    /// Read scans at all; off, PDFs with pages without text are `uninspectable`.
+    pub enabled: bool,
+    /// Tesseract: a path, or a name looked up on PATH.
+    pub tesseract: String,
+    /// pdftoppm: a path, or a name looked up on PATH.
+    pub pdftoppm: String,
+    /// Tesseract language codes joined by `+`.
+    pub languages: String,
+    /// Resolution PDF pages are rasterised at, in dots per inch.
+    pub dpi: u32,
+    /// Longest time for one image, or for one PDF with all its pages.
+    pub timeout: Duration,
+    /// Address-space limit of each OCR program, in MiB.
+    pub memory_mb: u64,
+    /// Pages without text read from one PDF; more counts as a limit reached.
+    pub max_pages: usize,
+    /// Largest image read, in megapixels (width x height as its header declares).
+    pub max_megapixels: u64,
 }
 
 /// `[database]`
@@ -1464,6 +1535,40 @@ impl Config {
             ),
             workers: r.count("classifier.workers", &c.workers, d::CLASSIFIER_WORKERS, 64),
         };
+        let o = &raw.ocr;
+        let ocr = OcrConfig {
+            enabled: r.get("ocr.enabled", &o.enabled, d::OCR_ENABLED),
+            tesseract: r.get("ocr.tesseract", &o.tesseract, d::OCR_TESSERACT.to_owned()),
+            pdftoppm: r.get("ocr.pdftoppm", &o.pdftoppm, d::OCR_PDFTOPPM.to_owned()),
+            languages: r.parse(
+                "ocr.languages",
+                &o.languages,
+                d::OCR_LANGUAGES.to_owned(),
+                |v| {
+                    let codes = v.split('+');
+                    if codes.clone().all(|c| {
+                        !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                    }) {
+                        Ok(v)
+                    } else {
+                        Err(format!(
+                            "{v:?} is not Tesseract language codes like \"deu+eng\""
+                        ))
+                    }
+                },
+                d::OCR_LANGUAGES.to_owned(),
+            ),
+            dpi: u32::try_from(r.count("ocr.dpi", &o.dpi, d::OCR_DPI, 1200)).unwrap_or(300),
+            timeout: r.secs("ocr.timeout_secs", &o.timeout_secs, d::OCR_TIMEOUT_SECS),
+            memory_mb: r.count("ocr.memory_mb", &o.memory_mb, d::OCR_MEMORY_MB, 1 << 20) as u64,
+            max_pages: r.count("ocr.max_pages", &o.max_pages, d::OCR_MAX_PAGES, 10_000),
+            max_megapixels: r.count(
+                "ocr.max_megapixels",
+                &o.max_megapixels,
+                d::OCR_MAX_MEGAPIXELS,
+                10_000,
+            ) as u64,
+        };
 
         if r.problems.is_empty() {
             Ok(Self {
@@ -1475,6 +1580,7 @@ impl Config {
                 smtp,
                 shutdown_grace,
                 classifier,
+                ocr,
                 exemptions,
                 notices,
                 delivery,
@@ -1619,6 +1725,27 @@ timeout_secs = {cls_timeout}
 # Messages classified in parallel.
 workers = {cls_workers}
 
+[ocr]
+# Scans are read with Tesseract: image attachments, and the pages of PDFs that hold no text
+# (pdftoppm rasterises them). Debian: apt install tesseract-ocr tesseract-ocr-deu
+# poppler-utils. When OCR is off or not installed, a scanned PDF counts as uninspectable and
+# an image as the rules' inspect.images_sensitive says.
+enabled = {ocr_enabled}
+# Programs: a path, or a name looked up on PATH.
+tesseract = "{ocr_tesseract}"
+pdftoppm = "{ocr_pdftoppm}"
+# Tesseract languages, joined by "+" (installed as tesseract-ocr-LANG).
+languages = "{ocr_languages}"
+# Resolution PDF pages are rasterised at.
+dpi = {ocr_dpi}
+# Limits per image or PDF: seconds in all, memory (MiB) of each program run, pages without
+# text read, and the largest image (megapixels, as its header declares).
+# Reaching one makes a scanned PDF uninspectable.
+timeout_secs = {ocr_timeout}
+memory_mb = {ocr_memory}
+max_pages = {ocr_pages}
+max_megapixels = {ocr_pixels}
+
 [exemptions]
 # Longest forwarding exemption in days.
 max_days = {ex_days}
@@ -1749,6 +1876,15 @@ ban_secs = {imap_ban_secs}
         grace = d::SHUTDOWN_GRACE_SECS,
         cls_timeout = d::CLASSIFIER_TIMEOUT_SECS,
         cls_workers = d::CLASSIFIER_WORKERS,
+        ocr_enabled = d::OCR_ENABLED,
+        ocr_tesseract = d::OCR_TESSERACT,
+        ocr_pdftoppm = d::OCR_PDFTOPPM,
+        ocr_languages = d::OCR_LANGUAGES,
+        ocr_dpi = d::OCR_DPI,
+        ocr_timeout = d::OCR_TIMEOUT_SECS,
+        ocr_memory = d::OCR_MEMORY_MB,
+        ocr_pages = d::OCR_MAX_PAGES,
+        ocr_pixels = d::OCR_MAX_MEGAPIXELS,
         ex_days = d::EXEMPTION_MAX_DAYS,
         ex_ttl = d::EXEMPTION_CODE_TTL_HOURS,
         ex_attempts = d::EXEMPTION_CODE_ATTEMPTS,

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`config`]: the one TOML configuration, all errors reported together.
 //! - [`smtp`]: the SMTP server — codec (no I/O), session state machine, listener.
-//! - [`pipeline`]: classifies every accepted message and stores its verdict.
+//! - [`pipeline`]: classifies every accepted message and stores its verdict; [`ocr`]: reads
+//!   scans for it with Tesseract.
 //! - [`delivery`]: the queue worker and the SMTP client for the next hop.
 //! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
 //! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
@@ -22,6 +23,7 @@ pub mod dkim;
 pub mod encoding;
 pub mod forward;
 pub mod imap;
+pub mod ocr;
 pub mod outgoing;
 pub mod pipeline;
 pub mod server;

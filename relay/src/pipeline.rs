@@ -5,17 +5,19 @@
 //! after each commit. Several nodes on one PostgreSQL may classify the same message; storing
 //! the verdict is idempotent.
 //!
-//! Classification runs on the blocking pool, bounded in time. A timeout or a crash inside
-//! the classifier is a verdict too: sensitive, `uninspectable` (fail closed).
+//! Classification runs on the blocking pool, bounded in time; so does the OCR of scans it
+//! asks for (each OCR run ends by the message's deadline at the latest). A timeout or a crash
+//! inside the classifier is a verdict too: sensitive, `uninspectable` (fail closed).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use classifier::{Rules, Verdict, category};
+use classifier::{Ocr, Rules, Verdict, category};
 use store::{MessageState, Store, VerdictRecord};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::ocr::Tesseract;
 use crate::shutdown::Shutdown;
 
 /// Messages taken from the database per round.
@@ -30,6 +32,8 @@ pub struct Pipeline {
     pub store: Store,
     /// Compiled rules.
     pub rules: Arc<Rules>,
+    /// Reads scans; `None`: OCR off or not installed.
+    pub ocr: Option<Arc<Tesseract>>,
     /// Longest classification per message.
     pub timeout: Duration,
     /// Parallel classifications.
@@ -113,8 +117,13 @@ impl Pipeline {
         };
         let raw: Arc<[u8]> = raw.into();
         let started = std::time::Instant::now();
-        let record =
-            classify_bounded(Arc::clone(&raw), Arc::clone(&self.rules), self.timeout).await;
+        let record = classify_bounded(
+            Arc::clone(&raw),
+            Arc::clone(&self.rules),
+            self.ocr.clone(),
+            self.timeout,
+        )
+        .await;
         match self.store.record_verdict(id, &record).await {
             Ok(stored) => {
                 tracing::info!(
@@ -135,14 +144,20 @@ impl Pipeline {
     }
 }
 
-/// Classifies on the blocking pool within `timeout`. A timeout or panic is a fail-closed
-/// verdict.
+/// Classifies on the blocking pool within `timeout`, scans read with `ocr`. A timeout or
+/// panic is a fail-closed verdict.
 pub async fn classify_bounded(
     raw: Arc<[u8]>,
     rules: Arc<Rules>,
+    ocr: Option<Arc<Tesseract>>,
     timeout: Duration,
 ) -> VerdictRecord {
-    let task = tokio::task::spawn_blocking(move || classifier::classify(&raw, &rules));
+    // OCR still running at the deadline is killed: its result could no longer count.
+    let deadline = std::time::Instant::now() + timeout;
+    let task = tokio::task::spawn_blocking(move || {
+        let ocr = ocr.as_deref().map(|t| t.until(deadline));
+        classifier::classify_with(&raw, &rules, ocr.as_ref().map(|o| o as &dyn Ocr))
+    });
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(verdict)) => record(&verdict),
         Ok(Err(_)) => {
@@ -191,7 +206,8 @@ mod tests {
         // 3 MB of text with the Steuer-ID pattern's first digits everywhere keeps the
         // classifier busy longer than a zero timeout allows.
         let raw = format!("Subject: x\r\n\r\n{}\r\n", "86095 ".repeat(500_000)).into_bytes();
-        let v = classify_bounded(raw.into(), Arc::new(Rules::default()), Duration::ZERO).await;
+        let v =
+            classify_bounded(raw.into(), Arc::new(Rules::default()), None, Duration::ZERO).await;
         assert!(v.sensitive);
         assert_eq!(v.categories, [category::UNINSPECTABLE]);
         assert!(v.findings.contains("classifier timeout"), "{}", v.findings);
@@ -203,6 +219,7 @@ mod tests {
         let v = classify_bounded(
             raw.into(),
             Arc::new(Rules::default()),
+            None,
             Duration::from_secs(30),
         )
         .await;

@@ -109,6 +109,7 @@ pub fn start(
     let pipeline = Pipeline {
         store: store.clone(),
         rules: Arc::clone(&rules),
+        ocr: crate::ocr::Tesseract::start(&config.ocr).map(Arc::new),
         timeout: config.classifier.timeout,
         workers: config.classifier.workers,
         wake: Arc::clone(&committed),

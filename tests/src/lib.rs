@@ -1,7 +1,7 @@
 //! Shared machinery of the end-to-end tests and the benchmarks: the daemon in-process
 //! ([`server`]) or as a child process ([`daemon`]), a raw SMTP client ([`client`]), and an SMTP
-//! sink standing in for the smarthost or a private provider ([`sink`]), and a real browser
-//! for the web UI ([`browser`]).
+//! sink standing in for the smarthost or a private provider ([`sink`]), a real browser
+//! for the web UI ([`browser`]), and scans rendered for the OCR tests ([`scan`]).
 
 pub mod browser;
 pub mod client;
@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dns;
 pub mod http;
 pub mod imap;
+pub mod scan;
 pub mod server;
 pub mod sink;
 

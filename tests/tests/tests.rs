@@ -15,6 +15,7 @@ mod forward;
 mod imap;
 mod multinode;
 mod nothing_leaves;
+mod ocr;
 mod packaging;
 mod pipeline;
 mod readme;

@@ -1,12 +1,16 @@
 //! `ratspost classify [--json] [--rules FILE] FILE...`: the verdict and findings for each
-//! message file. Exit status 0 whatever the verdicts; 1 when a file could not be read, 2 for
-//! bad rules. With `--evaluate LABELS.tsv`: see [`super::evaluate`].
+//! message file, scans read with OCR as `[ocr]` says. Exit status 0 whatever the verdicts; 1
+//! when a file could not be read, 2 for bad rules. With `--evaluate LABELS.tsv`: see
+//! [`super::evaluate`].
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use classifier::{Rules, Verdict};
+use classifier::{Ocr, Rules, Verdict};
 use serde::Serialize;
+
+use crate::config::OcrConfig;
+use crate::ocr::Tesseract;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -33,11 +37,14 @@ pub(super) fn run(
     rules: Option<&PathBuf>,
     files: &[PathBuf],
     evaluate: Option<(&PathBuf, super::evaluate::Minimum)>,
+    ocr: &OcrConfig,
 ) -> anyhow::Result<()> {
     let rules =
         load_rules(rules).map_err(|e| anyhow::anyhow!(super::UsageError(format!("{e:#}"))))?;
+    let ocr = Tesseract::start(ocr);
+    let ocr = ocr.as_ref().map(|o| o as &dyn Ocr);
     if let Some((labels, minimum)) = evaluate {
-        return super::evaluate::run(labels, &rules, &minimum);
+        return super::evaluate::run(labels, &rules, ocr, &minimum);
     }
     let mut failed = 0;
     for file in files {
@@ -49,7 +56,7 @@ pub(super) fn run(
                 continue;
             }
         };
-        let verdict = classifier::classify(&raw, &rules);
+        let verdict = classifier::classify_with(&raw, &rules, ocr);
         let name = file.display().to_string();
         if json {
             println!(

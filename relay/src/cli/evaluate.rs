@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use classifier::{Rules, Verdict};
+use classifier::{Ocr, Rules, Verdict};
 
 /// One labelled message.
 struct Label {
@@ -62,9 +62,14 @@ pub(super) struct Minimum {
     pub(super) precision: Option<f64>,
 }
 
-/// Reads `labels`, classifies every message, prints the report; fails when a file cannot be
-/// read or recall/precision fall below `minimum`.
-pub(super) fn run(labels: &Path, rules: &Rules, minimum: &Minimum) -> anyhow::Result<()> {
+/// Reads `labels`, classifies every message (scans read with `ocr`), prints the report; fails
+/// when a file cannot be read or recall/precision fall below `minimum`.
+pub(super) fn run(
+    labels: &Path,
+    rules: &Rules,
+    ocr: Option<&dyn Ocr>,
+    minimum: &Minimum,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(labels)
         .with_context(|| format!("reading labels {}", labels.display()))?;
     let base = labels.parent().unwrap_or(Path::new("."));
@@ -74,7 +79,7 @@ pub(super) fn run(labels: &Path, rules: &Rules, minimum: &Minimum) -> anyhow::Re
     for label in labels {
         let raw = std::fs::read(&label.file)
             .with_context(|| format!("reading {}", label.file.display()))?;
-        let verdict = classifier::classify(&raw, rules);
+        let verdict = classifier::classify_with(&raw, rules, ocr);
         judged.push((label, verdict));
     }
     let report = report(&judged);
