@@ -698,9 +698,29 @@ impl Store {
 fn canonical(name: &str) -> String {
     if name.eq_ignore_ascii_case("INBOX") {
         "INBOX".to_owned()
-    } else if name.len() > 6 && name[..6].eq_ignore_ascii_case("INBOX/") {
-        format!("INBOX/{}", &name[6..])
+    } else if let Some(rest) = name
+        .get(..6)
+        .filter(|head| head.eq_ignore_ascii_case("INBOX/"))
+        .and_then(|_| name.get(6..))
+        .filter(|rest| !rest.is_empty())
+    {
+        // `get`: a name like "INBOXä…" has no character boundary at byte 6.
+        format!("INBOX/{rest}")
     } else {
         name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::canonical;
+
+    #[test]
+    fn inbox_prefix_is_case_insensitive_and_non_ascii_names_do_not_panic() {
+        assert_eq!(canonical("inbox/Archiv"), "INBOX/Archiv");
+        assert_eq!(canonical("InBoX"), "INBOX");
+        assert_eq!(canonical("INBOXäö"), "INBOXäö");
+        assert_eq!(canonical("Entwürfe"), "Entwürfe");
+        assert_eq!(canonical("INBOX/"), "INBOX/");
     }
 }
