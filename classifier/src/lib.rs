@@ -2,11 +2,15 @@
 //!
 //! Layout:
 //! - `extract.rs`: what a reader sees — headers, decoded text parts, HTML as text, and
-//!   attachments (text, CSV, PDF, Office, ZIP, nested messages) within limits;
+//!   attachments (text, CSV, PDF, Office, ZIP, gzip, nested messages, calendars, uuencode and
+//!   yEnc blocks) within limits; `extract/mime.rs` cross-checks the MIME structure against a
+//!   strict RFC 2046 reading, `extract/sniff.rs` judges content by its bytes;
 //! - `text.rs`: separator normalisation and keyword windows;
 //! - `detect/`: identifiers with check digits (`ids.rs`), classification and council
-//!   markings and sensitivity labels (`markings.rs`), Art. 9 health and social data tied to
-//!   a person (`art9.rs`), admin rules (`custom.rs`);
+//!   markings and sensitivity labels (`markings.rs`), health, social, criminal and personnel
+//!   facts tied to a person (`art9.rs`) — people and references to them (`person.rs`),
+//!   signatures and disclaimers that do not count (`boilerplate.rs`) — admin rules
+//!   (`custom.rs`);
 //! - [`ocr`]: the [`Ocr`] trait through which scans (images, image-only PDFs) are read;
 //!   the relay implements it, this crate only asks;
 //! - [`ris`]: references to council documents (paper numbers, RIS page links) for notices;
