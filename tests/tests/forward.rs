@@ -36,37 +36,7 @@ async fn server(db: TestDb, smarthost: &str, extra: &str) -> Server {
 
 /// An active exemption for anna → PRIVATE; returns its id.
 async fn exempt(s: &Server) -> i64 {
-    let (config, now) = (&s.config, store::now_millis());
-    let e = s
-        .store
-        .request_exemption(
-            &ExemptionRequest {
-                login: "anna".into(),
-                target: PRIVATE.into(),
-                days: 7,
-                reason: "Test".into(),
-                by: "anna".into(),
-            },
-            &config.exemptions.policy,
-            "code-hash",
-            |id| relay::compose::confirmation(&config.notices, id, "anna", PRIVATE, "0", 7, "-"),
-            now,
-        )
-        .await
-        .expect("request");
-    s.store
-        .approve_exemption(e.id, "admin1", &config.exemptions.policy, now)
-        .await
-        .expect("approve");
-    let confirmed = s
-        .store
-        .confirm_exemption(e.id, "code-hash", &config.exemptions.policy, now)
-        .await
-        .expect("confirm");
-    assert!(
-        matches!(confirmed, Confirmation::Accepted(ref e) if e.state == store::ExemptionState::Active)
-    );
-    e.id
+    s.exempt("anna", PRIVATE, "admin1").await
 }
 
 /// DNS as the private provider would see it: only the record `ratspost dkim record` prints.

@@ -134,18 +134,25 @@ fn read(
 /// Where the body begins: after the first empty line (RFC 5322 §2.1), or `end` when the
 /// entity has only header fields.
 fn body_start(raw: &[u8], start: usize, end: usize) -> usize {
+    lines(raw, start, end)
+        .find(|&(_, _, content)| content.is_empty())
+        .map_or(end, |(_, eol, _)| (eol + 1).min(end))
+}
+
+/// The lines of `raw[start..end]`: (start, position of the line feed or `end`, content
+/// without CR LF).
+fn lines(raw: &[u8], start: usize, end: usize) -> impl Iterator<Item = (usize, usize, &[u8])> {
     let mut line = start;
-    while line < end {
-        let eol = memchr::memchr(b'\n', &raw[line..end]).map_or(end, |i| line + i);
-        let content = raw[line..eol]
-            .strip_suffix(b"\r")
-            .unwrap_or(&raw[line..eol]);
-        if content.is_empty() {
-            return (eol + 1).min(end);
+    std::iter::from_fn(move || {
+        if line >= end {
+            return None;
         }
+        let eol = memchr::memchr(b'\n', &raw[line..end]).map_or(end, |i| line + i);
+        let content = raw[line..eol].strip_suffix(b"\r").unwrap_or(&raw[line..eol]);
+        let at = line;
         line = eol + 1;
-    }
-    end
+        Some((at, eol, content))
+    })
 }
 
 /// The body parts of a multipart body `raw[start..end]`: from after each delimiter line to
@@ -161,12 +168,7 @@ fn children(
 ) -> Vec<(usize, usize)> {
     let mut parts = Vec::new();
     let mut open: Option<usize> = None;
-    let mut line = start;
-    while line < end {
-        let eol = memchr::memchr(b'\n', &raw[line..end]).map_or(end, |i| line + i);
-        let content = raw[line..eol]
-            .strip_suffix(b"\r")
-            .unwrap_or(&raw[line..eol]);
+    for (line, eol, content) in lines(raw, start, end) {
         if let Some(close) = delimiter(content, boundary) {
             if open.is_none() && parts.is_empty() && line > start {
                 unshown.push(("MIME preamble", start, line));
@@ -191,7 +193,6 @@ fn children(
             }
             open = Some((eol + 1).min(end));
         }
-        line = eol + 1;
     }
     // No close delimiter: clients show the last part up to the end.
     if let Some(part_start) = open {
