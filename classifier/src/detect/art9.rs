@@ -217,14 +217,28 @@ fn records_with_entries(seg: &Segment<'_>) -> Vec<(usize, usize)> {
 
 /// ICD-10 codes with a diagnosis word within 80 characters.
 fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
-    patterns()
-        .icd
-        .find_iter(seg.text)
-        .filter(|m| {
-            // "F33.1" has the shape of a diagnosis; "F32" alone needs a diagnosis word.
-            if m.as_str().contains('.') {
-                return true;
-            }
+    let bytes = seg.text.as_bytes();
+    let mut out = Vec::new();
+    // A hand-written scan: a letter (not U) and two digits after a non-word byte. The code
+    // regex has no literal to search for, and every mail is scanned.
+    for at in 0..bytes.len().saturating_sub(2) {
+        let b = bytes[at];
+        if !(b.is_ascii_uppercase() && b != b'U')
+            || !bytes[at + 1].is_ascii_digit()
+            || !bytes[at + 2].is_ascii_digit()
+            || (at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] >= 0x80))
+        {
+            continue;
+        }
+        let Some(m) = patterns()
+            .icd
+            .find_at(seg.text, at)
+            .filter(|m| m.start() == at)
+        else {
+            continue;
+        };
+        // "F33.1" has the shape of a diagnosis; "F32" alone needs a diagnosis word.
+        let coded = m.as_str().contains('.') || {
             let (from, to) = window(seg.lower, m.start(), m.end(), 80);
             let near = &seg.lower[from..to];
             [
@@ -237,9 +251,12 @@ fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
             ]
             .iter()
             .any(|w| near.contains(w))
-        })
-        .map(|m| (m.start(), m.end()))
-        .collect()
+        };
+        if coded {
+            out.push((m.start(), m.end()));
+        }
+    }
+    out
 }
 
 fn tie(

@@ -723,11 +723,16 @@ const GROUPS: &[(Group, &[&str])] = &[
     ),
 ];
 
+/// Number of keyword automata.
+const LAYERS: usize = 4;
+
 /// Keyword families whose words may overlap one another ("hat pflegegrad" is a state phrase
 /// containing the health word "pflegegrad") are searched by separate automata, so neither
-/// hides the other.
+/// hides the other. The agenda words have their own small automaton: every message asks
+/// for them, and a few patterns search fast.
 fn layer(group: Group) -> usize {
     match group {
+        Group::Agenda => 3,
         Group::State => 2,
         Group::Health
         | Group::Social
@@ -743,7 +748,7 @@ fn layer(group: Group) -> usize {
 fn matchers() -> &'static Vec<(AhoCorasick, Vec<Vec<Group>>)> {
     static MATCHERS: OnceLock<Vec<(AhoCorasick, Vec<Vec<Group>>)>> = OnceLock::new();
     MATCHERS.get_or_init(|| {
-        (0..3)
+        (0..LAYERS)
             .map(|l| {
                 let mut patterns: Vec<&str> = Vec::new();
                 let mut groups: Vec<Vec<Group>> = Vec::new();
@@ -776,7 +781,7 @@ fn matchers() -> &'static Vec<(AhoCorasick, Vec<Vec<Group>>)> {
 /// identifier candidate never pays for the identifier-context keywords.
 pub(crate) struct Hits<'a> {
     lower: &'a str,
-    layers: [OnceCell<Vec<(Group, usize, usize)>>; 3],
+    layers: [OnceCell<Vec<(Group, usize, usize)>>; LAYERS],
 }
 
 impl<'a> Hits<'a> {

@@ -138,22 +138,33 @@ impl People {
 
 /// Whether `text` holds a table of people (a name column with rows of names).
 pub(super) fn has_name_table(text: &str) -> bool {
-    !name_table_rows(text).is_empty()
+    may_be_name_header(text) && !name_table_rows(text).is_empty()
+}
+
+/// Header words of a name column.
+const NAME_COLUMNS: [&str; 7] = [
+    "name",
+    "nachname",
+    "vorname",
+    "familienname",
+    "mitarbeiter",
+    "beschäftigte",
+    "person",
+];
+
+/// Whether a line could be a table header with a name column (a cheap test before splitting
+/// it into cells: most lines of most mails are not).
+fn may_be_name_header(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    ["ame", "itarbeiter", "eschäftigte", "erson"]
+        .iter()
+        .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
 }
 
 /// Rows of delimited tables (CSV, TSV, `;`-separated as German spreadsheets export) whose
 /// header has a name column, and whose cell in it looks like a person's name (not an office:
 /// a phone list of "Bürgerbüro", "Sozialamt" is no list of people).
 fn name_table_rows(text: &str) -> Vec<(usize, usize)> {
-    const NAME_COLUMNS: [&str; 7] = [
-        "name",
-        "nachname",
-        "vorname",
-        "familienname",
-        "mitarbeiter",
-        "beschäftigte",
-        "person",
-    ];
     let mut rows = Vec::new();
     let mut offset = 0;
     // (separator, columns, index of the name column, the header's range until its first row)
@@ -193,6 +204,7 @@ fn name_table_rows(text: &str) -> Vec<(usize, usize)> {
                     rows.push((start, offset));
                 }
             }
+            (_, Some(_)) if !may_be_name_header(content) => header = None,
             (_, Some(sep)) => {
                 let cells = cells(sep);
                 let name_at = cells.iter().position(|c| {

@@ -148,7 +148,9 @@ fn lines(raw: &[u8], start: usize, end: usize) -> impl Iterator<Item = (usize, u
             return None;
         }
         let eol = memchr::memchr(b'\n', &raw[line..end]).map_or(end, |i| line + i);
-        let content = raw[line..eol].strip_suffix(b"\r").unwrap_or(&raw[line..eol]);
+        let content = raw[line..eol]
+            .strip_suffix(b"\r")
+            .unwrap_or(&raw[line..eol]);
         let at = line;
         line = eol + 1;
         Some((at, eol, content))
