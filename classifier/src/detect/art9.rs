@@ -223,11 +223,13 @@ fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
     // regex has no literal to search for, and every mail is scanned.
     for at in 0..bytes.len().saturating_sub(2) {
         let b = bytes[at];
-        if !(b.is_ascii_uppercase() && b != b'U')
-            || !bytes[at + 1].is_ascii_digit()
-            || !bytes[at + 2].is_ascii_digit()
-            || (at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] >= 0x80))
-        {
+        let shape = b.is_ascii_uppercase()
+            && b != b'U'
+            && bytes[at + 1].is_ascii_digit()
+            && bytes[at + 2].is_ascii_digit();
+        let word_start =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] >= 0x80);
+        if !shape || !word_start {
             continue;
         }
         let Some(m) = patterns()
