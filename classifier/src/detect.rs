@@ -27,6 +27,8 @@ pub(crate) struct Segment<'a> {
     pub(crate) agenda: bool,
     /// Whether some part of the message is a table of people (a CSV list with names).
     pub(crate) roster: bool,
+    /// Whether the first body text names someone in its opening lines.
+    pub(crate) body_names_someone: bool,
 }
 
 impl Segment<'_> {
@@ -99,6 +101,12 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
     // A list of people attached to a message about their health ("anbei die Kontaktpersonen
     // des Indexfalls") ties the message's facts to them.
     let roster = texts.iter().any(|(text, _)| person::has_name_table(text));
+    let body = extracted
+        .segments
+        .iter()
+        .zip(&texts)
+        .find(|(s, _)| s.location.header.is_none() && s.location.attachment.is_none());
+    let body_names_someone = body.is_some_and(|(_, (text, _))| person::names_someone_early(text));
     for ((segment, (text, lower)), keywords) in extracted.segments.iter().zip(&texts).zip(hits) {
         // Inline PGP (RFC 4880 §6.2 armor), also when dashes or spaces were disguised.
         if text.contains("-----BEGIN PGP MESSAGE-----") {
@@ -111,6 +119,7 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
             location: &segment.location,
             agenda,
             roster,
+            body_names_someone,
         };
         let before = candidates.len();
         ids::run(&seg, rules, &mut candidates);

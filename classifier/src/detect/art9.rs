@@ -134,6 +134,13 @@ pub(super) fn run(seg: &Segment<'_>, identifiers: &[usize], rules: &Rules, out: 
                     .map(|(s, e)| (s, e, false)),
             );
         }
+        if group == Group::Health {
+            facts.extend(
+                medical_compounds(seg)
+                    .into_iter()
+                    .map(|(s, e)| (s, e, needs_state)),
+            );
+        }
         // The strongest tie of any fact outside boilerplate decides; one finding per category.
         let best = facts
             .into_iter()
@@ -191,6 +198,46 @@ fn is_fact_word(lower: &str, keyword_end: usize, whole_word: bool) -> bool {
         || MATTER
             .iter()
             .any(|m| rest.trim_start_matches('s').starts_with(m))
+}
+
+/// Compounds that end in a diagnosis word ("Beckenfraktur", "Lungenentzündung",
+/// "Schädel-Hirn-Trauma"): German builds diagnoses by compounding, so a list of words cannot
+/// hold them all.
+fn medical_compounds(seg: &Segment<'_>) -> Vec<(usize, usize)> {
+    const ENDINGS: [&str; 14] = [
+        "fraktur",
+        "trauma",
+        "entzündung",
+        "erkrankung",
+        "infektion",
+        "karzinom",
+        "syndrom",
+        "insuffizienz",
+        "infarkt",
+        "blutung",
+        "lähmung",
+        "tuberkulose",
+        "allergie",
+        "depression",
+    ];
+    let mut out = Vec::new();
+    let mut at = 0;
+    for word in seg
+        .lower
+        .split_inclusive(|c: char| !c.is_alphabetic() && c != '-')
+    {
+        let start = at;
+        at += word.len();
+        let word = word.trim_end_matches(|c: char| !c.is_alphabetic());
+        // The ending must follow something: "Infektion" alone is a keyword already.
+        if ENDINGS
+            .iter()
+            .any(|e| word.ends_with(e) && word.len() > e.len())
+        {
+            out.push((start, start + word.len()));
+        }
+    }
+    out
 }
 
 /// "Führungszeugnis" with entries ("enthält zwei Eintragungen") — one without ("ohne
@@ -278,6 +325,7 @@ fn tie(
     if topic {
         return None;
     }
+
     let outside = |at: usize| !boilerplate::contains(&context.boilerplate, at);
     let (from, to) = window(seg.text, start, end, PROXIMITY);
     let near = &seg.text[from..to];
@@ -323,8 +371,19 @@ fn tie(
     let points_to_attachment = ["anbei", "anlage", "beigefügt", "im anhang", "liste"]
         .iter()
         .any(|w| sentence_lower.contains(w));
+    // A table of people right after the sentence ("folgende Stufenaufstiege stehen an:").
+    let introduces_table = context
+        .people
+        .rows
+        .first()
+        .is_some_and(|&(row, _)| row >= end && row - end < TITLE);
+    // The subject names the matter, the body's opening the person ("Einleitung
+    // Disziplinarverfahren" ⏎ "… gegen Stadtoberinspektor Kai-Uwe Dressler").
+    let subject = seg.location.header.as_deref() == Some("Subject") && seg.body_names_someone;
     if (document && start < TITLE && context.people.mentioned(0, (2 * TITLE).min(seg.text.len())))
         || (seg.roster && context.people.rows.is_empty() && points_to_attachment)
+        || introduces_table
+        || subject
     {
         return Some(80);
     }
@@ -349,9 +408,20 @@ fn tie(
     None
 }
 
+/// Whether `needle` occurs in `haystack` at the start of a word ("spricht" in "spricht
+/// über", not in "entspricht").
+pub(super) fn contains_word(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(at, _)| {
+        haystack[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+    })
+}
+
 /// Whether a sentence presents a topic or an office rather than a person's circumstances.
-fn is_topic_sentence(lower: &str) -> bool {
-    const TOPIC: [&str; 54] = [
+pub(super) fn is_topic_sentence(lower: &str) -> bool {
+    const TOPIC: [&str; 57] = [
         "spricht über",
         "sprechen über",
         "referiert",
@@ -383,7 +453,6 @@ fn is_topic_sentence(lower: &str) -> bool {
         "rechtsgrundlage",
         "statistik",
         "im jahr 20",
-        "insgesamt",
         "spricht ",
         "referent",
         "fachvortrag",
@@ -406,15 +475,19 @@ fn is_topic_sentence(lower: &str) -> bool {
         "ihre bewerbung",
         "bewerbungen",
         "die stelle ist",
+        "fachtag",
+        "pm:",
+        "netzwerktreffen",
+        "wahlausschreiben",
     ];
-    TOPIC.iter().any(|t| lower.contains(t))
+    TOPIC.iter().any(|t| contains_word(lower, t))
 }
 
 /// Whether the address at `at` is an office's: an office word just before it ("die
 /// Wohngeldstelle im Sozialamt, Lindenstraße 12", "Stadt Wiesenau – Personalamt⏎Marktplatz
 /// 1").
 fn is_office_address(lower: &str, at: usize) -> bool {
-    const OFFICE: [&str; 16] = [
+    const OFFICE: [&str; 25] = [
         "amt",
         "stelle",
         "rathaus",
@@ -431,6 +504,15 @@ fn is_office_address(lower: &str, at: usize) -> bool {
         "beratung",
         "saal",
         "stadt",
+        "halle",
+        "gebäude",
+        "bad",
+        "kirche",
+        "bibliothek",
+        "bücherei",
+        "museum",
+        "friedhof",
+        "bahnhof",
     ];
     let mut from = at.saturating_sub(60);
     while !lower.is_char_boundary(from) {
@@ -544,19 +626,23 @@ fn sentence(text: &str, start: usize, end: usize) -> (usize, usize) {
                 if !b.get(i + 1).is_none_or(|c| c.is_ascii_whitespace()) {
                     return false;
                 }
-                let word: String = text[..i]
-                    .chars()
+                let start = text[..i]
+                    .char_indices()
                     .rev()
-                    .take_while(|c| c.is_alphanumeric())
-                    .collect::<String>()
-                    .chars()
-                    .rev()
-                    .collect::<String>()
-                    .to_lowercase();
-                // "z. B.", "u. a.", "d. h.": a single letter before a full stop is short.
+                    .take_while(|(_, c)| c.is_alphanumeric())
+                    .last()
+                    .map_or(i, |(at, _)| at);
+                let original = &text[start..i];
+                let word = original.to_lowercase();
+                // "z. B.", "u. a.", "d. h.": a single letter before a full stop is short;
+                // "Dipl.-Psych.": a word after ".-" is part of a title. A date's day or month
+                // ("am 12.11. um") does not end a sentence, a year ("zum 01.02.2027. Die") does.
+                let title_part = text[..start].ends_with(".-");
+                let digits = !original.is_empty() && original.chars().all(|c| c.is_ascii_digit());
                 !(ABBREVIATIONS.contains(&word.as_str())
-                    || word.chars().count() == 1
-                    || word.chars().all(|c| c.is_ascii_digit()))
+                    || title_part
+                    || original.chars().count() == 1
+                    || (digits && original.len() != 4))
             }
             _ => false,
         }

@@ -178,7 +178,7 @@ pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
 /// (not a line of its own) with a word of teaching or policy near, and nothing near that marks
 /// something with it.
 fn is_topic(seg: &Segment<'_>, start: usize, end: usize) -> bool {
-    const TOPIC: [&str; 26] = [
+    const TOPIC: [&str; 27] = [
         "umgang mit",
         "schulung",
         "seminar",
@@ -205,6 +205,7 @@ fn is_topic(seg: &Segment<'_>, start: usize, end: usize) -> bool {
         "umzugehen",
         "referent",
         "inhalt:",
+        "dienstvereinbarung",
     ];
     const APPLIED: [&str; 10] = [
         "anbei",

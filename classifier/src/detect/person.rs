@@ -136,14 +136,68 @@ impl People {
     }
 }
 
+/// Whether the first lines of `text` (its first 400 bytes, after a salutation line) name
+/// someone.
+pub(super) fn names_someone_early(text: &str) -> bool {
+    let opening = &text[..floor(text, 400)];
+    // The writer's name in the signature is no one the subject is about.
+    let p = People::find(opening, &super::boilerplate::ranges(opening));
+    // "Sehr geehrte Frau Meier," addresses the reader; who else is named counts.
+    let salutation_end = opening
+        .trim_start()
+        .lines()
+        .next()
+        .filter(|l| l.trim_end().ends_with(','))
+        .map_or(0, |l| opening.len() - opening.trim_start().len() + l.len());
+    // In a sentence: not a name alone on a line (a signature without a closing formula), not
+    // a header line of quoted mail ("Von: Böhm, Katrin").
+    let in_a_sentence = |at: usize| {
+        let start = opening[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = opening[at..].find('\n').map_or(opening.len(), |i| at + i);
+        let line = opening[start..end].trim();
+        let quoted_header = [
+            "von:",
+            "an:",
+            "cc:",
+            "gesendet:",
+            "betreff:",
+            "from:",
+            "to:",
+        ]
+        .iter()
+        .any(|h| line.to_lowercase().starts_with(h));
+        !quoted_header
+            && line.split_whitespace().count() >= 6
+            && !super::art9::is_topic_sentence(&line.to_lowercase())
+    };
+    p.mentions
+        .iter()
+        .any(|&m| m > salutation_end && in_a_sentence(m))
+}
+
+/// The largest char boundary at or below `at`.
+fn floor(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 /// Whether `text` holds a table of people (a name column with rows of names).
 pub(super) fn has_name_table(text: &str) -> bool {
     may_be_name_header(text) && !name_table_rows(text).is_empty()
 }
 
 /// Header words of a name column.
-const NAME_COLUMNS: [&str; 7] = [
+const NAME_COLUMNS: [&str; 13] = [
     "name",
+    "kind",
+    "patient",
+    "patientin",
+    "schüler",
+    "teilnehmer",
+    "klient",
     "nachname",
     "vorname",
     "familienname",
@@ -156,9 +210,19 @@ const NAME_COLUMNS: [&str; 7] = [
 /// it into cells: most lines of most mails are not).
 fn may_be_name_header(line: &str) -> bool {
     let bytes = line.as_bytes();
-    ["ame", "itarbeiter", "eschäftigte", "erson"]
-        .iter()
-        .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
+    [
+        "ame",
+        "itarbeiter",
+        "eschäftigte",
+        "erson",
+        "ind",
+        "atient",
+        "chüler",
+        "eilnehmer",
+        "lient",
+    ]
+    .iter()
+    .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
 }
 
 /// Rows of delimited tables (CSV, TSV, `;`-separated as German spreadsheets export) whose
@@ -179,19 +243,32 @@ fn name_table_rows(text: &str) -> Vec<(usize, usize)> {
             continue;
         }
         // `;` and `,` (CSV), tab (TSV; a space after normalising), `|` (HTML table cells).
-        let separator = [';', '|', '\t', ',']
+        // `;` and `,` (CSV), `|` (HTML table cells), or columns aligned with runs of spaces
+        // (a plain-text table; TSV after its tabs were normalised to spaces). A NUL stands for
+        // "two or more spaces".
+        let aligned = content.trim().contains("  ");
+        let separator = [';', '|']
             .into_iter()
-            .find(|&s| content.contains(s));
+            .find(|&s| content.contains(s))
+            .or(aligned.then_some('\0'))
+            .or_else(|| content.contains(',').then_some(','));
         let cells = |sep: char| -> Vec<String> {
-            content
-                .split(sep)
+            let split: Vec<&str> = if sep == '\0' {
+                content
+                    .trim()
+                    .split("  ")
+                    .filter(|c| !c.trim().is_empty())
+                    .collect()
+            } else {
+                content.split(sep).collect()
+            };
+            split
+                .into_iter()
                 .map(|c| c.trim().trim_matches('"').to_owned())
                 .collect()
         };
         match (header, separator) {
-            (Some((sep, columns, name_at)), Some(s))
-                if s == sep && content.matches(sep).count() + 1 >= columns =>
-            {
+            (Some((sep, columns, name_at)), Some(s)) if s == sep && cells(sep).len() >= columns => {
                 if cells(sep)
                     .get(name_at)
                     .is_some_and(|c| looks_like_a_name(c))
