@@ -27,8 +27,9 @@ pub(crate) struct Segment<'a> {
     pub(crate) agenda: bool,
     /// Whether some part of the message is a table of people (a CSV list with names).
     pub(crate) roster: bool,
-    /// Whether the first body text names someone in its opening lines.
-    pub(crate) body_names_someone: bool,
+    /// The message's first body text (for a subject's facts: does its opening name
+    /// someone?).
+    pub(crate) body_opening: Option<&'a str>,
 }
 
 impl Segment<'_> {
@@ -106,7 +107,7 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         .iter()
         .zip(&texts)
         .find(|(s, _)| s.location.header.is_none() && s.location.attachment.is_none());
-    let body_names_someone = body.is_some_and(|(_, (text, _))| person::names_someone_early(text));
+    let body_opening = body.map(|(_, (text, _))| text.as_str());
     for ((segment, (text, lower)), keywords) in extracted.segments.iter().zip(&texts).zip(hits) {
         // Inline PGP (RFC 4880 §6.2 armor), also when dashes or spaces were disguised.
         if text.contains("-----BEGIN PGP MESSAGE-----") {
@@ -119,7 +120,7 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
             location: &segment.location,
             agenda,
             roster,
-            body_names_someone,
+            body_opening,
         };
         let before = candidates.len();
         ids::run(&seg, rules, &mut candidates);

@@ -220,24 +220,28 @@ fn medical_compounds(seg: &Segment<'_>) -> Vec<(usize, usize)> {
         "allergie",
         "depression",
     ];
-    let mut out = Vec::new();
-    let mut at = 0;
-    for word in seg
-        .lower
-        .split_inclusive(|c: char| !c.is_alphabetic() && c != '-')
-    {
-        let start = at;
-        at += word.len();
-        let word = word.trim_end_matches(|c: char| !c.is_alphabetic());
-        // The ending must follow something: "Infektion" alone is a keyword already.
-        if ENDINGS
-            .iter()
-            .any(|e| word.ends_with(e) && word.len() > e.len())
-        {
-            out.push((start, start + word.len()));
-        }
-    }
-    out
+    static ENDS: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    let ends = ENDS
+        .get_or_init(|| aho_corasick::AhoCorasick::new(ENDINGS).expect("built-in endings compile"));
+    let lower = seg.lower;
+    let is_letter = |c: char| c.is_alphabetic() || c == '-';
+    ends.find_iter(lower)
+        .filter_map(|m| {
+            // The ending closes a word that has something before it ("Becken|fraktur"; a
+            // bare "Infektion" is a keyword already).
+            let at_word_end = lower[m.end()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphabetic());
+            let start = lower[..m.start()]
+                .char_indices()
+                .rev()
+                .take_while(|&(_, c)| is_letter(c))
+                .last()
+                .map(|(i, _)| i)?;
+            at_word_end.then_some((start, m.end()))
+        })
+        .collect()
 }
 
 /// "Führungszeugnis" with entries ("enthält zwei Eintragungen") — one without ("ohne
@@ -379,7 +383,10 @@ fn tie(
         .is_some_and(|&(row, _)| row >= end && row - end < TITLE);
     // The subject names the matter, the body's opening the person ("Einleitung
     // Disziplinarverfahren" ⏎ "… gegen Stadtoberinspektor Kai-Uwe Dressler").
-    let subject = seg.location.header.as_deref() == Some("Subject") && seg.body_names_someone;
+    let subject = seg.location.header.as_deref() == Some("Subject")
+        && seg
+            .body_opening
+            .is_some_and(super::person::names_someone_early);
     if (document && start < TITLE && context.people.mentioned(0, (2 * TITLE).min(seg.text.len())))
         || (seg.roster && context.people.rows.is_empty() && points_to_attachment)
         || introduces_table

@@ -138,7 +138,7 @@ impl People {
 
 /// Whether the first lines of `text` (its first 400 bytes, after a salutation line) name
 /// someone.
-pub(super) fn names_someone_early(text: &str) -> bool {
+pub(crate) fn names_someone_early(text: &str) -> bool {
     let opening = &text[..floor(text, 400)];
     // The writer's name in the signature is no one the subject is about.
     let p = People::find(opening, &super::boilerplate::ranges(opening));
@@ -209,20 +209,15 @@ const NAME_COLUMNS: [&str; 13] = [
 /// Whether a line could be a table header with a name column (a cheap test before splitting
 /// it into cells: most lines of most mails are not).
 fn may_be_name_header(line: &str) -> bool {
-    let bytes = line.as_bytes();
-    [
-        "ame",
-        "itarbeiter",
-        "eschäftigte",
-        "erson",
-        "ind",
-        "atient",
-        "chüler",
-        "eilnehmer",
-        "lient",
-    ]
-    .iter()
-    .any(|w| memchr::memmem::find(bytes, w.as_bytes()).is_some())
+    static WORDS: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    WORDS
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(NAME_COLUMNS)
+                .expect("built-in column names compile")
+        })
+        .is_match(line)
 }
 
 /// Rows of delimited tables (CSV, TSV, `;`-separated as German spreadsheets export) whose
