@@ -287,9 +287,19 @@ async fn forged_forms_are_refused() {
         200,
         "forged logout took effect"
     );
-    // The login page never sends the browser elsewhere.
+    // The login page never sends the browser elsewhere — also not with what a browser cleans
+    // up before it follows a Location (a tab or line break inside `//`, a backslash).
     let form = http.get("/login?next=https://evil.example/").await;
     assert_eq!(form.hidden("next").as_deref(), Some("/"));
+    for evil in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/%5Cevil.example",
+        "%5C%5Cevil.example",
+    ] {
+        let form = http.get(&format!("/login?next={evil}")).await;
+        assert_eq!(form.hidden("next").as_deref(), Some("/"), "{evil}");
+    }
     assert!(actions(&s).await.len() == 1, "one view, by anna");
     s.stop().await;
 }

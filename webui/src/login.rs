@@ -67,7 +67,7 @@ fn login_page(status: StatusCode, error: Option<&str>, next: &str, login: &str) 
         &pages::Login {
             error,
             csrf: &csrf,
-            next: local_path(next),
+            next: &local_path(next),
             login,
         },
     );
@@ -136,7 +136,7 @@ pub(crate) async fn submit(
     match start_session(&web, &user, &peer.ip().to_string()).await {
         Ok(token) => {
             tracing::info!(login = %user.login, ip = %peer.ip(), "web: logged in");
-            let mut response = Redirect::to(local_path(&f.next)).into_response();
+            let mut response = Redirect::to(&local_path(&f.next)).into_response();
             let h = response.headers_mut();
             let ttl = web.session_ttl.as_secs();
             for c in [

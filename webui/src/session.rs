@@ -146,12 +146,34 @@ fn encode_component(s: &str) -> String {
         .collect()
 }
 
-/// `next` if it is a path on this site, else `/` (no open redirect to other hosts).
-pub(crate) fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains(['\\', '\r', '\n']) {
-        next
-    } else {
-        "/"
+/// `next` as a path on this site, else `/` (no open redirect to other hosts).
+///
+/// Browsers clean a `Location` before they resolve it (WHATWG URL: tabs and line breaks
+/// removed anywhere, leading and trailing control characters and spaces trimmed, `\` read as
+/// `/`), so `/\t/evil.example` becomes `//evil.example`: another host. The `url` crate
+/// implements the same standard: `next` is resolved against a placeholder origin exactly as a
+/// browser would, and only a result on that origin is kept — as the parser serialised it, so
+/// what the browser follows is what was checked.
+pub(crate) fn local_path(next: &str) -> String {
+    const ORIGIN: &str = "https://ratspost.invalid/";
+    let base = url::Url::parse(ORIGIN).expect("placeholder origin parses");
+    // Only paths: a scheme or host in `next` ("https://…", "//…") is never followed.
+    let relative = next.trim_start_matches(|c: char| c <= ' ');
+    match base.join(next) {
+        Ok(url)
+            if relative.starts_with(['/', '\\'])
+                && url.origin() == base.origin()
+                && url.username().is_empty()
+                && url.password().is_none() =>
+        {
+            let mut path = url.path().to_owned();
+            if let Some(query) = url.query() {
+                path.push('?');
+                path.push_str(query);
+            }
+            path
+        }
+        _ => "/".to_owned(),
     }
 }
 
@@ -173,14 +195,41 @@ mod tests {
     #[test]
     fn redirects_stay_on_this_site() {
         assert_eq!(local_path("/m/abc"), "/m/abc");
+        assert_eq!(local_path("/m/abc?x=1"), "/m/abc?x=1");
         for evil in [
             "https://evil.example/",
             "//evil.example/",
-            "/\\evil",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/\r\n/evil.example",
+            "https:evil.example",
+            "javascript:alert(1)",
             "m/abc",
             "",
         ] {
-            assert_eq!(local_path(evil), "/", "{evil}");
+            let kept = local_path(evil);
+            assert!(
+                kept == "/" || !kept.starts_with("//"),
+                "{evil:?} became {kept:?}"
+            );
+            assert_eq!(kept, "/", "{evil:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever `next` holds, the redirect a browser follows stays on this origin: the
+        /// kept value, resolved as a browser resolves a `Location`, has our origin.
+        #[test]
+        fn no_next_leaves_the_origin(next in "[/\\\\\t\r\n :a-z.@%?#]{0,24}") {
+            let kept = local_path(&next);
+            let base = url::Url::parse("https://ratspost.invalid/").unwrap();
+            let followed = base.join(&kept).unwrap();
+            proptest::prop_assert_eq!(followed.origin(), base.origin(), "{:?} -> {:?}", next, kept);
+            proptest::prop_assert!(kept.starts_with('/') && !kept.starts_with("//"));
         }
     }
 
