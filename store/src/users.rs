@@ -297,19 +297,30 @@ impl Store {
         Ok(hash)
     }
 
-    /// Replaces the password hash of `login`.
+    /// Replaces the password hash of `login` and ends every web session of the user, in one
+    /// transaction: whoever knew the old password (or held a session opened with it) is out
+    /// when it changes or an admin resets it.
     ///
     /// # Errors
     /// `NotFound` when there is no such user.
     pub async fn set_password_hash(&self, login: &str, hash: &str) -> Result<()> {
         let login = login.trim().to_ascii_lowercase();
         let done = with_pool!(&self.db, write pool => {
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE login = $2")
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE login = $2")
                 .bind(hash)
                 .bind(&login)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            sqlx::query(
+                "DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE login = $1)",
+            )
+            .bind(&login)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            done
         });
         Error::found(done, || format!("no user {login:?}"))
     }

@@ -205,9 +205,26 @@ async fn passwords_can_be_changed(db: &TestDb) {
         .expect("create");
     let stored = store.password_hash("anna").await.expect("hash");
     assert!(password::verify("erstes Passwort", &stored));
+    // A web session opened with the first password, and one of another user.
+    let anna = store.user_by_name("anna").await.expect("anna").id;
+    store
+        .create_user(&staff("bernd", &["bernd@stadt.example"]))
+        .await
+        .expect("bernd");
+    let bernd = store.user_by_name("bernd").await.expect("bernd").id;
+    let now = store::now_millis();
+    for (token, user) in [("anna-session", anna), ("bernd-session", bernd)] {
+        store
+            .create_web_session(token, user, "csrf", "127.0.0.1", now, now + 3_600_000)
+            .await
+            .expect("session");
+    }
 
     let second = password::hash("zweites Passwort").expect("hash");
     store.set_password_hash("Anna", &second).await.expect("set");
+    // The change ends anna's sessions, not bernd's.
+    assert!(store.web_session("anna-session", now).await.expect("read").is_none());
+    assert!(store.web_session("bernd-session", now).await.expect("read").is_some());
     let stored = store.password_hash("anna").await.expect("hash");
     assert!(password::verify("zweites Passwort", &stored));
     assert!(!password::verify("erstes Passwort", &stored));
