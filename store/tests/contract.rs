@@ -223,8 +223,20 @@ async fn passwords_can_be_changed(db: &TestDb) {
     let second = password::hash("zweites Passwort").expect("hash");
     store.set_password_hash("Anna", &second).await.expect("set");
     // The change ends anna's sessions, not bernd's.
-    assert!(store.web_session("anna-session", now).await.expect("read").is_none());
-    assert!(store.web_session("bernd-session", now).await.expect("read").is_some());
+    assert!(
+        store
+            .web_session("anna-session", now)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .web_session("bernd-session", now)
+            .await
+            .expect("read")
+            .is_some()
+    );
     let stored = store.password_hash("anna").await.expect("hash");
     assert!(password::verify("zweites Passwort", &stored));
     assert!(!password::verify("erstes Passwort", &stored));
