@@ -123,6 +123,12 @@ pub mod defaults {
     pub const WEB_LISTEN: &str = "127.0.0.1:8080";
     /// A web login lasts a working day.
     pub const WEB_SESSION_HOURS: u64 = 8;
+    /// Open HTTPS connections in total, and per client address.
+    pub const WEB_MAX_CONNECTIONS: u64 = 512;
+    pub const WEB_MAX_CONNECTIONS_PER_IP: u64 = 32;
+    /// Seconds a request may take to arrive (headers and body), and a kept-alive connection
+    /// may stay idle.
+    pub const WEB_REQUEST_TIMEOUT_SECS: u64 = 20;
     /// Pause after a failed web login.
     pub const WEB_LOGIN_FAILURE_DELAY_MS: u64 = 1000;
     /// IMAP with STARTTLS.
@@ -235,6 +241,12 @@ pub struct RawWeb {
     pub session_hours: Field<u64>,
     /// Milliseconds.
     pub login_failure_delay_ms: Field<u64>,
+    /// Open connections in total.
+    pub max_connections: Field<u64>,
+    /// Open connections per client address.
+    pub max_connections_per_ip: Field<u64>,
+    /// Seconds.
+    pub request_timeout_secs: Field<u64>,
 }
 
 /// `[dkim]`
@@ -527,6 +539,8 @@ pub struct WebConfig {
     pub session: Duration,
     /// Pause after a failed login.
     pub login_failure_delay: Duration,
+    /// Connection limits and timeouts of the listener.
+    pub limits: webui::Limits,
 }
 
 /// `[dkim]`
@@ -1446,6 +1460,26 @@ impl Config {
                 },
                 d::WEB_LOGIN_FAILURE_DELAY_MS,
             )),
+            limits: webui::Limits {
+                max_connections: r.count(
+                    "web.max_connections",
+                    &raw.web.max_connections,
+                    d::WEB_MAX_CONNECTIONS,
+                    65_536,
+                ),
+                max_connections_per_ip: r.count(
+                    "web.max_connections_per_ip",
+                    &raw.web.max_connections_per_ip,
+                    d::WEB_MAX_CONNECTIONS_PER_IP,
+                    65_536,
+                ),
+                request_timeout: Duration::from_secs(r.count(
+                    "web.request_timeout_secs",
+                    &raw.web.request_timeout_secs,
+                    d::WEB_REQUEST_TIMEOUT_SECS,
+                    600,
+                ) as u64),
+            },
         };
         let im = &raw.imap;
         let imap = ImapConfig {
@@ -1833,6 +1867,11 @@ listen = "{web_listen}"
 # How long a login lasts, and the pause after a failed one.
 session_hours = {web_hours}
 login_failure_delay_ms = {web_delay}
+# Open connections in total and per client address; seconds a request may take to arrive
+# (headers and body) and a kept-alive connection may stay idle.
+max_connections = {web_max_connections}
+max_connections_per_ip = {web_max_connections_per_ip}
+request_timeout_secs = {web_request_timeout}
 
 [imap]
 # Staff read their mail with their own devices, with one app password per device
@@ -1904,6 +1943,9 @@ ban_secs = {imap_ban_secs}
         dl_mx_port = d::DELIVERY_MX_PORT,
         web_listen = d::WEB_LISTEN,
         web_hours = d::WEB_SESSION_HOURS,
+        web_max_connections = d::WEB_MAX_CONNECTIONS,
+        web_max_connections_per_ip = d::WEB_MAX_CONNECTIONS_PER_IP,
+        web_request_timeout = d::WEB_REQUEST_TIMEOUT_SECS,
         web_delay = d::WEB_LOGIN_FAILURE_DELAY_MS,
         imap_listen = d::IMAP_LISTEN,
         imap_listen_tls = d::IMAP_LISTEN_TLS,

@@ -138,6 +138,7 @@ pub fn start(
         listeners.web,
         acceptor.clone(),
         web,
+        config.web.limits.clone(),
         shutdown.stop.clone(),
     ));
     if let (Ok(plain), Ok(implicit)) = (listeners.imap.local_addr(), listeners.imaps.local_addr()) {

@@ -22,3 +22,4 @@ mod readme;
 mod smtp;
 mod viewer;
 mod web_errors;
+mod web_limits;

@@ -90,21 +90,132 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// Runs `f` when dropped (the connection's task ends, however it ends).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
 /// Limits of one HTTPS connection.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// Limits of the HTTPS listener (`[web]` in the configuration). Without them, a thousand slow
+/// connections held every file descriptor of the process and starved SMTP and IMAP.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections in total; beyond it a new connection is closed at once.
+    pub max_connections: usize,
+    /// Open connections per client IP address.
+    pub max_connections_per_ip: usize,
+    /// How long a request may take to arrive, headers and body, and how long a kept-alive
+    /// connection may wait for the next one.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_connections_per_ip: 32,
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Largest request body read (the UI's forms are a few hundred bytes), in bytes.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads the request body within the request timeout and size limit before any handler
+/// sees it: a client that sends a body slowly (or endlessly) is cut off, never waited for.
+async fn bounded_body(
+    axum::Extension(timeout): axum::Extension<RequestTimeout>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes =
+        match tokio::time::timeout(timeout.0, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => {
+                return axum::response::IntoResponse::into_response(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                );
+            }
+            Err(_) => {
+                return axum::response::IntoResponse::into_response(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                );
+            }
+        };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// The request timeout, handed to [`bounded_body`].
+#[derive(Clone, Copy)]
+struct RequestTimeout(Duration);
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerIp(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+impl PerIp {
+    /// Counts a connection from `ip` if it is within `max`; `false` when it is not.
+    fn enter(&self, ip: std::net::IpAddr, max: usize) -> bool {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_default();
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave(&self, ip: std::net::IpAddr) {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
 /// Serves `router` over TLS on `listener` until `stop` is cancelled; connections in
-/// progress finish their current request.
+/// progress finish their current request. Connections beyond `limits` are closed at once.
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
+    limits: Limits,
     stop: CancellationToken,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
+    let total = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_ip = Arc::new(PerIp::default());
+    let router = router
+        .layer(axum::middleware::from_fn(bounded_body))
+        .layer(axum::Extension(RequestTimeout(limits.request_timeout)));
     loop {
         let (tcp, peer) = tokio::select! {
             () = stop.cancelled() => return,
@@ -117,8 +228,19 @@ pub async fn serve(
                 }
             },
         };
+        let Ok(permit) = Arc::clone(&total).try_acquire_owned() else {
+            tracing::debug!(%peer, "web: connection limit reached");
+            continue;
+        };
+        if !per_ip.enter(peer.ip(), limits.max_connections_per_ip) {
+            tracing::debug!(%peer, "web: connection limit per address reached");
+            continue;
+        }
         let (acceptor, router, stop) = (acceptor.clone(), router.clone(), stop.clone());
+        let (per_ip, request_timeout) = (Arc::clone(&per_ip), limits.request_timeout);
         tokio::spawn(async move {
+            let _permit = permit;
+            let _leave = scopeguard(move || per_ip.leave(peer.ip()));
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
@@ -130,7 +252,7 @@ pub async fn serve(
             let service = TowerToHyperService::new(router.layer(axum::Extension(ClientAddr(peer))));
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(HEADER_TIMEOUT.min(request_timeout))
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(tls), service);
             tokio::pin!(connection);
