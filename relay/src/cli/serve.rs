@@ -9,6 +9,10 @@ use crate::setup;
 use crate::shutdown::Shutdown;
 
 pub(super) async fn run(config: Config) -> anyhow::Result<()> {
+    // First of all: from this instant a SIGTERM (systemd stopping a unit that is still
+    // starting, a test) is caught and waits for the listeners to be up, instead of the
+    // default action killing the process mid-setup.
+    let mut signals = Signals::install();
     let (store, report) = setup::prepare(&config).await?;
     setup::print_report(&report, &config);
     let listeners = Listeners::bind(&config).await?;
@@ -16,7 +20,7 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     server::start(listeners, Arc::new(config), store.clone(), &shutdown)?;
     tracing::info!(backend = ?store.backend(), "ratspost running");
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!(grace_secs = grace.as_secs(), "shutting down");
     shutdown.run(grace).await;
     store.close().await;
@@ -24,24 +28,61 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered when created (a signal that arrives before [`Self::wait`]
+/// is kept for it).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Until SIGTERM or SIGINT (or, where they cannot be registered, Ctrl-C).
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match self.term.as_mut() {
+                    Some(term) => {
+                        term.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let int = async {
+                match self.int.as_mut() {
+                    Some(int) => {
+                        int.recv().await;
+                    }
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = term => {}
+                () = int => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
