@@ -23,13 +23,33 @@ pub(crate) struct Segment<'a> {
     pub(crate) location: &'a Location,
     /// Keyword hits in `lower`.
     pub(crate) keywords: keywords::Hits<'a>,
+    /// What the detectors know about the whole message.
+    pub(crate) message: &'a Message<'a>,
+}
+
+/// What holds for the whole message, across its segments.
+pub(crate) struct Message<'a> {
+    /// Every segment's normalised text and its lower-case copy.
+    texts: &'a [(String, String)],
+    /// The first body text (for a subject's facts: does its opening name someone?).
+    pub(crate) body: Option<&'a str>,
     /// Whether the message reads as a published agenda, minutes or public notice.
     pub(crate) agenda: bool,
-    /// Whether some part of the message is a table of people (a CSV list with names).
-    pub(crate) roster: bool,
-    /// The message's first body text (for a subject's facts: does its opening name
-    /// someone?).
-    pub(crate) body_opening: Option<&'a str>,
+    /// Whether some part is a table of people; looked for only when a fact asks.
+    roster: std::cell::OnceCell<bool>,
+}
+
+impl Message<'_> {
+    /// Whether some part of the message is a table of people (a CSV list with names): a list
+    /// of people attached to a message about their health ("anbei die Kontaktpersonen des
+    /// Indexfalls") ties the message's facts to them.
+    pub(crate) fn roster(&self) -> bool {
+        *self.roster.get_or_init(|| {
+            self.texts
+                .iter()
+                .any(|(text, _)| person::has_name_table(text))
+        })
+    }
 }
 
 impl Segment<'_> {
@@ -99,15 +119,17 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         .map(|h| h.of(keywords::Group::Agenda).count())
         .sum::<usize>()
         >= 2;
-    // A list of people attached to a message about their health ("anbei die Kontaktpersonen
-    // des Indexfalls") ties the message's facts to them.
-    let roster = texts.iter().any(|(text, _)| person::has_name_table(text));
-    let body = extracted
-        .segments
-        .iter()
-        .zip(&texts)
-        .find(|(s, _)| s.location.header.is_none() && s.location.attachment.is_none());
-    let body_opening = body.map(|(_, (text, _))| text.as_str());
+    let message = Message {
+        texts: &texts,
+        body: extracted
+            .segments
+            .iter()
+            .zip(&texts)
+            .find(|(s, _)| s.location.header.is_none() && s.location.attachment.is_none())
+            .map(|(_, (text, _))| text.as_str()),
+        agenda,
+        roster: std::cell::OnceCell::new(),
+    };
     for ((segment, (text, lower)), keywords) in extracted.segments.iter().zip(&texts).zip(hits) {
         // Inline PGP (RFC 4880 §6.2 armor), also when dashes or spaces were disguised.
         if text.contains("-----BEGIN PGP MESSAGE-----") {
@@ -118,9 +140,7 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
             text,
             lower,
             location: &segment.location,
-            agenda,
-            roster,
-            body_opening,
+            message: &message,
         };
         let before = candidates.len();
         ids::run(&seg, rules, &mut candidates);

@@ -69,7 +69,7 @@ fn patterns() -> &'static Patterns {
             r"(?-u:\b)\d{5}(?://|BG)\d{7}(?-u:\b)|(?-u:\b)\d{1,3}\s+(?:[A-Z][a-z]{0,2}|UF|WF|OWi)\s+\d{1,5}/\d{2}(?-u:\b)",
         )
         .expect("case number"),
-        // ICD-10-GM codes ("F32.1", "M54.5 G"), counted only next to a diagnosis word.
+        // ICD-10-GM codes ("F32.1", "M54.5 G"); see `icd_codes` for when they count.
         icd: Regex::new(r"(?-u:\b)[A-TV-Z][0-9]{2}(?:\.[0-9]{1,2})?(?:\s?[GVAZ])?(?-u:\b)")
             .expect("icd"),
         first_person: Regex::new(
@@ -123,23 +123,18 @@ pub(super) fn run(seg: &Segment<'_>, identifiers: &[usize], rules: &Rules, out: 
             .filter(|&(_, e)| is_fact_word(seg.lower, e, whole_word))
             .map(|(s, e)| (s, e, needs_state))
             .collect();
-        if group == Group::Health {
-            // A diagnosis code is a fact about someone by itself.
-            facts.extend(icd_codes(seg).into_iter().map(|(s, e)| (s, e, false)));
-        }
-        if group == Group::Criminal {
-            facts.extend(
-                records_with_entries(seg)
-                    .into_iter()
-                    .map(|(s, e)| (s, e, false)),
-            );
-        }
-        if group == Group::Health {
-            facts.extend(
-                medical_compounds(seg)
-                    .into_iter()
-                    .map(|(s, e)| (s, e, needs_state)),
-            );
+        let with = |spans: Vec<(usize, usize)>, state: bool| {
+            spans.into_iter().map(move |(s, e)| (s, e, state))
+        };
+        match group {
+            Group::Health => {
+                // A diagnosis code is a fact about someone by itself; a compound diagnosis
+                // word is a health word like the keywords.
+                facts.extend(with(icd_codes(seg), false));
+                facts.extend(with(medical_compounds(seg), needs_state));
+            }
+            Group::Criminal => facts.extend(with(records_with_entries(seg), false)),
+            _ => {}
         }
         // The strongest tie of any fact outside boilerplate decides; one finding per category.
         let best = facts
@@ -266,7 +261,8 @@ fn records_with_entries(seg: &Segment<'_>) -> Vec<(usize, usize)> {
     out
 }
 
-/// ICD-10 codes with a diagnosis word within 80 characters.
+/// ICD-10 codes: with a decimal ("F33.1") as they are, without one ("F32") only with a
+/// diagnosis word within 80 characters.
 fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
     let bytes = seg.text.as_bytes();
     let mut out = Vec::new();
@@ -325,8 +321,8 @@ fn tie(
     // "Dr. Lenz spricht über Demenz", "Kategorien personenbezogener Daten: Gesundheitsdaten",
     // "Ansprechpartnerin für Wohngeld ist Frau Meier": a topic or an office, not a fact about
     // someone.
-    let topic = is_topic_sentence(&seg.lower[s_from..s_to]);
-    if topic {
+    let sentence_lower = &seg.lower[s_from..s_to];
+    if is_topic_sentence(sentence_lower) {
         return None;
     }
 
@@ -371,7 +367,6 @@ fn tie(
     // Beurteilung ⏎ Beamtin: Carina Wendland"); or a message whose attached list of people
     // the facts are about.
     let document = seg.location.attachment.is_some() && seg.location.header.is_none();
-    let sentence_lower = &seg.lower[s_from..s_to];
     let points_to_attachment = ["anbei", "anlage", "beigefügt", "im anhang", "liste"]
         .iter()
         .any(|w| sentence_lower.contains(w));
@@ -382,15 +377,19 @@ fn tie(
         .first()
         .is_some_and(|&(row, _)| row >= end && row - end < TITLE);
     // The subject names the matter, the body's opening the person ("Einleitung
-    // Disziplinarverfahren" ⏎ "… gegen Stadtoberinspektor Kai-Uwe Dressler").
-    let subject = seg.location.header.as_deref() == Some("Subject")
-        && seg
-            .body_opening
-            .is_some_and(super::person::names_someone_early);
+    // Disziplinarverfahren" ⏎ "… gegen Stadtoberinspektor Kai-Uwe Dressler"); last, as it
+    // reads the body.
+    let subject = || {
+        seg.location.header.as_deref() == Some("Subject")
+            && seg
+                .message
+                .body
+                .is_some_and(super::person::names_someone_early)
+    };
     if (document && start < TITLE && context.people.mentioned(0, (2 * TITLE).min(seg.text.len())))
-        || (seg.roster && context.people.rows.is_empty() && points_to_attachment)
+        || (points_to_attachment && context.people.rows.is_empty() && seg.message.roster())
         || introduces_table
-        || subject
+        || subject()
     {
         return Some(80);
     }
@@ -417,7 +416,7 @@ fn tie(
 
 /// Whether `needle` occurs in `haystack` at the start of a word ("spricht" in "spricht
 /// über", not in "entspricht").
-pub(super) fn contains_word(haystack: &str, needle: &str) -> bool {
+fn contains_word(haystack: &str, needle: &str) -> bool {
     haystack.match_indices(needle).any(|(at, _)| {
         haystack[..at]
             .chars()

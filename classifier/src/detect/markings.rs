@@ -142,7 +142,7 @@ pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
     if !present.matched_any() {
         return;
     }
-    let agenda = seg.agenda;
+    let agenda = seg.message.agenda;
     for i in present.iter() {
         let marking = &MARKINGS[i];
         if !rules.enabled(marking.detector) {
@@ -266,9 +266,9 @@ fn is_document_marking(seg: &Segment<'_>, start: usize, end: usize) -> bool {
                 .any(|w| DOCUMENTS.iter().any(|d| w.ends_with(d))))
 }
 
-/// Whether "nichtöffentlich" qualifies council business: a council noun right after it or
-/// just before it ("nichtöffentliche Sitzung", "Vorlage – nichtöffentlich", "im nicht
-/// öffentlichen Teil") — not a car park that is "nicht öffentlich".
+/// Whether "nichtöffentlich" qualifies council business: a council noun within 80 characters
+/// ("nichtöffentliche Sitzung", "Vorlage – nichtöffentlich", "im nicht öffentlichen Teil") —
+/// not a place that is "nicht öffentlich" ("der Parkplatz … ist nicht öffentlich").
 fn is_council(seg: &Segment<'_>, start: usize, end: usize) -> bool {
     const COUNCIL: [&str; 27] = [
         "sitzung",
