@@ -247,6 +247,8 @@ pub struct RawWeb {
     pub max_connections_per_ip: Field<u64>,
     /// Seconds.
     pub request_timeout_secs: Field<u64>,
+    /// `web.language`.
+    pub language: Field<String>,
 }
 
 /// `[dkim]`
@@ -539,6 +541,8 @@ pub struct WebConfig {
     pub session: Duration,
     /// Pause after a failed login.
     pub login_failure_delay: Duration,
+    /// Language of the pages.
+    pub language: Language,
     /// Connection limits and timeouts of the listener.
     pub limits: webui::Limits,
 }
@@ -1460,6 +1464,17 @@ impl Config {
                 },
                 d::WEB_LOGIN_FAILURE_DELAY_MS,
             )),
+            language: r.parse(
+                "web.language",
+                &raw.web.language,
+                "de".to_owned(),
+                |v| match v.as_str() {
+                    "de" => Ok(Language::De),
+                    "en" => Ok(Language::En),
+                    _ => Err(format!("{v:?}: use \"de\" or \"en\"")),
+                },
+                Language::De,
+            ),
             limits: webui::Limits {
                 max_connections: r.count(
                     "web.max_connections",
@@ -1872,6 +1887,8 @@ login_failure_delay_ms = {web_delay}
 max_connections = {web_max_connections}
 max_connections_per_ip = {web_max_connections_per_ip}
 request_timeout_secs = {web_request_timeout}
+# Language of the pages: "de" (default) or "en".
+language = "de"
 
 [imap]
 # Staff read their mail with their own devices, with one app password per device

@@ -33,3 +33,4 @@ pub mod shutdown;
 pub mod smtp;
 pub mod srs;
 pub mod tls;
+pub mod web;

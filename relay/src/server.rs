@@ -125,12 +125,14 @@ pub fn start(
     ));
     let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), queued)?;
     shutdown.tracker.spawn(delivery.run(shutdown.clone()));
-    let web = webui::router(webui::Web {
-        store: store.clone(),
-        session_ttl: config.web.session,
-        login_failure_delay: config.web.login_failure_delay,
-        time_zone: config.time_zone,
-    });
+    let web = webui::router(crate::web::web(
+        &config,
+        store.clone(),
+        crate::web::WebActions {
+            config: Arc::clone(&config),
+            store: store.clone(),
+        },
+    ));
     if let Ok(addr) = listeners.web.local_addr() {
         tracing::info!(%addr, "web UI listening (HTTPS)");
     }

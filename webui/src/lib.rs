@@ -1,8 +1,14 @@
-//! The ratspost web UI: login and the notice-link viewer (more pages for admins, staff and
-//! the data-protection officer follow with their issues).
+//! The ratspost web UI: staff set up their devices and request forwarding, admins approve
+//! exemptions and manage users, the data-protection officer reads the audit trail; and the
+//! notice-link viewer. Server-rendered, no scripts (the CSP forbids them).
 //!
 //! Layout:
-//! - `session.rs`: the session cookie, the logged-in user as an extractor, CSRF checks.
+//! - `session.rs`: the session cookie, the logged-in user as an extractor (with the role
+//!   check and the form check every handler uses), CSRF checks.
+//! - `staff/`, `admin/`, `dpo/`: the pages of each role, a file per page family.
+//! - [`i18n`]: German texts and their English (`web.language`).
+//! - [`Site`]: where devices find the server; [`Actions`]: what the running server does for
+//!   the pages beyond the store (composing, classifying, signing and queueing mail).
 //! - `login.rs`: login and logout.
 //! - `viewer.rs`: `/m/{token}` — the original of a message a notice points to, for its
 //!   mailbox owner only, every view audited by the store in the same transaction.
@@ -18,13 +24,22 @@
 //! (`Referrer-Policy: same-origin`: the link token is in the URL, and our own form POSTs
 //! need a real `Origin` for the CSRF check — see `session.rs` for why not `no-referrer`).
 
+mod actions;
+mod admin;
 pub mod datetime;
+mod dpo;
 mod errors;
+pub mod i18n;
 mod login;
 mod message;
 mod pages;
 mod session;
+mod site;
+mod staff;
 mod viewer;
+
+pub use actions::Actions;
+pub use site::Site;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +65,14 @@ pub struct Web {
     pub login_failure_delay: Duration,
     /// Dates on the pages are local time of this zone.
     pub time_zone: datetime::Zone,
+    /// The pages' language (`web.language`).
+    pub language: i18n::Lang,
+    /// Where devices find the server (setup instructions, .mobileconfig, autoconfig).
+    pub site: Site,
+    /// The exemption policy (`[exemptions]`), for the forms and the four-eyes explanations.
+    pub exemption_policy: store::ExemptionPolicy,
+    /// What the running server does beyond the store (mail it composes, signs and queues).
+    pub actions: Arc<dyn Actions>,
 }
 
 /// The client's address, added to every request by [`serve`].
@@ -65,6 +88,9 @@ pub fn router(web: Web) -> Router {
         .route("/m/{token}", get(viewer::message))
         .route("/m/{token}/original", get(viewer::original))
         .route("/m/{token}/attachments/{index}", get(viewer::attachment))
+        .merge(staff::routes())
+        .merge(admin::routes())
+        .merge(dpo::routes())
         .layer(axum::middleware::from_fn(errors::catch_panics))
         .layer(axum::middleware::map_response(errors::html_errors))
         .layer(axum::middleware::map_response(security_headers))

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use store::ErrorKind;
 
+use crate::i18n::Lang;
 use crate::session::{
     self, LOGIN_COOKIE, LoggedIn, SESSION_COOKIE, cookie, form_allowed, local_path, set_cookie,
 };
@@ -49,23 +50,28 @@ pub(crate) struct CsrfForm {
 
 /// `GET /`: who is logged in.
 pub(crate) async fn home(user: LoggedIn) -> Response {
-    let s = &user.session;
     pages::render(
         StatusCode::OK,
         &pages::Home {
-            name: &s.name,
-            login: &s.login,
-            csrf: &s.csrf,
+            c: user.chrome(),
+            login: &user.session.login,
         },
     )
 }
 
-fn login_page(status: StatusCode, error: Option<&str>, next: &str, login: &str) -> Response {
+fn login_page(
+    lang: Lang,
+    status: StatusCode,
+    error: Option<&'static str>,
+    next: &str,
+    login: &str,
+) -> Response {
     let csrf = store::token::new();
     let mut response = pages::render(
         status,
         &pages::Login {
-            error,
+            c: pages::Chrome::anonymous(lang),
+            error: error.map(|e| lang.t(e)),
             csrf: &csrf,
             next: &local_path(next),
             login,
@@ -78,8 +84,8 @@ fn login_page(status: StatusCode, error: Option<&str>, next: &str, login: &str) 
 }
 
 /// `GET /login?next=PATH`.
-pub(crate) async fn form(Query(q): Query<Next>) -> Response {
-    login_page(StatusCode::OK, None, &q.next, "")
+pub(crate) async fn form(State(web): State<Arc<Web>>, Query(q): Query<Next>) -> Response {
+    login_page(web.language, StatusCode::OK, None, &q.next, "")
 }
 
 /// `POST /login`.
@@ -92,6 +98,7 @@ pub(crate) async fn submit(
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !form_allowed(&headers, expected, &f.csrf) {
         return login_page(
+            web.language,
             StatusCode::BAD_REQUEST,
             Some("Das Formular war abgelaufen. Bitte melden Sie sich erneut an."),
             &f.next,
@@ -127,6 +134,7 @@ pub(crate) async fn submit(
         tracing::warn!(name = %f.login.trim(), ip = %peer.ip(), "web: login failed");
         tokio::time::sleep(web.login_failure_delay).await;
         return login_page(
+            web.language,
             StatusCode::UNAUTHORIZED,
             Some("Benutzername oder Passwort ist falsch."),
             &f.next,

@@ -33,8 +33,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use store::WebSession;
+use store::{Role, WebSession};
 
+use crate::i18n::Lang;
 use crate::{ClientAddr, Web, pages};
 
 /// The session cookie.
@@ -97,6 +98,54 @@ pub(crate) struct LoggedIn {
     pub(crate) session: WebSession,
     /// The client address.
     pub(crate) ip: String,
+    /// The pages' language.
+    pub(crate) lang: Lang,
+    /// The request path (for the navigation).
+    pub(crate) path: String,
+}
+
+// Used by the role pages (staff/, admin/, dpo/) as they are added.
+#[allow(dead_code)]
+impl LoggedIn {
+    /// The page layout for this user.
+    pub(crate) fn chrome(&self) -> pages::Chrome {
+        pages::Chrome {
+            lang: self.lang,
+            name: self.session.name.clone(),
+            role: Some(self.session.role),
+            csrf: self.session.csrf.clone(),
+            here: self.path.clone(),
+        }
+    }
+
+    /// `Ok` when the user has one of `roles`, else the 403 page (the attempt is logged).
+    pub(crate) fn require(&self, roles: &[Role]) -> Result<(), Response> {
+        if roles.contains(&self.session.role) {
+            return Ok(());
+        }
+        tracing::warn!(login = %self.session.login, path = %self.path, "web: page refused to this role");
+        Err(pages::status_in(
+            self.lang,
+            axum::http::StatusCode::FORBIDDEN,
+            self.lang.t("Keine Berechtigung"),
+            self.lang.t("Diese Seite ist Ihrer Rolle nicht zugänglich."),
+        ))
+    }
+
+    /// `Ok` when a form POST of this session may be acted on ([`form_allowed`]), else the
+    /// 400 page: nothing was changed.
+    pub(crate) fn check_form(&self, headers: &HeaderMap, sent_csrf: &str) -> Result<(), Response> {
+        if form_allowed(headers, &self.session.csrf, sent_csrf) {
+            return Ok(());
+        }
+        Err(pages::status_in(
+            self.lang,
+            axum::http::StatusCode::BAD_REQUEST,
+            self.lang.t("Formular ungültig"),
+            self.lang
+                .t("Das Formular war ungültig oder abgelaufen. Bitte laden Sie die Seite neu."),
+        ))
+    }
 }
 
 impl FromRequestParts<Arc<Web>> for LoggedIn {
@@ -117,7 +166,12 @@ impl FromRequestParts<Arc<Web>> for LoggedIn {
                 })?
         };
         match session {
-            Some(session) => Ok(Self { session, ip }),
+            Some(session) => Ok(Self {
+                session,
+                ip,
+                lang: web.language,
+                path: parts.uri.path().to_owned(),
+            }),
             None => {
                 let next = parts
                     .uri

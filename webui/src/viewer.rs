@@ -94,8 +94,7 @@ pub(crate) async fn message(
         Ok(raw) => pages::render(
             StatusCode::OK,
             &pages::Message {
-                name: &user.session.name,
-                csrf: &user.session.csrf,
+                c: user.chrome(),
                 token: &token,
                 shown: &message::show(&raw, web.time_zone),
             },

@@ -1,0 +1,64 @@
+//! The web UI as the server runs it: its settings from the configuration, and
+//! [`WebActions`], the state changes that need more than the store (composing, classifying,
+//! signing and queueing mail), done by the same code as the CLI's.
+
+use std::sync::Arc;
+
+use crate::config::{Config, Language};
+
+/// The web UI's shared state for `config` and `store`.
+#[must_use]
+pub fn web(config: &Arc<Config>, store: store::Store, actions: WebActions) -> webui::Web {
+    webui::Web {
+        store,
+        session_ttl: config.web.session,
+        login_failure_delay: config.web.login_failure_delay,
+        time_zone: config.time_zone,
+        language: match config.web.language {
+            Language::De => webui::i18n::Lang::German,
+            Language::En => webui::i18n::Lang::English,
+        },
+        site: site(config),
+        exemption_policy: config.exemptions.policy.clone(),
+        actions: Arc::new(actions),
+    }
+}
+
+/// Where clients find this server.
+fn site(config: &Config) -> webui::Site {
+    let mut domains = vec![config.smtp.hostname.to_ascii_lowercase()];
+    for d in &config.smtp.local_domains {
+        if !domains.contains(d) {
+            domains.push(d.clone());
+        }
+    }
+    // Links in mails lead to the web UI the notices already point at.
+    let web_origin = url::Url::parse(&config.notices.link_base)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| {
+            format!(
+                "https://{}:{}",
+                config.smtp.hostname,
+                config.web.listen.port()
+            )
+        });
+    webui::Site {
+        host: config.smtp.hostname.clone(),
+        imap_port: config.imap.listen.port(),
+        imaps_port: config.imap.listen_tls.port(),
+        submissions_port: None,
+        submission_port: None,
+        domains,
+        web_origin,
+    }
+}
+
+/// What the web UI asks of the server (see [`webui::Actions`]).
+pub struct WebActions {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: store::Store,
+}
+
+impl webui::Actions for WebActions {}

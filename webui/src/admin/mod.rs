@@ -1,0 +1,12 @@
+//! The pages of admins (role `admin`): approvals, exemptions, users, queue, messages.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::Web;
+
+/// The routes of the admin pages.
+pub(crate) fn routes() -> Router<Arc<Web>> {
+    Router::new()
+}

@@ -1,0 +1,4 @@
+//! English for the admin pages (see [`crate::i18n`]).
+
+/// German → English.
+pub(super) const EN: &[(&str, &str)] = &[];

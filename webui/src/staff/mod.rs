@@ -1,0 +1,13 @@
+//! The pages every logged-in user has for their own account: devices and app passwords,
+//! logins and sessions, forwarding, held messages.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::Web;
+
+/// The routes of the staff pages.
+pub(crate) fn routes() -> Router<Arc<Web>> {
+    Router::new()
+}
