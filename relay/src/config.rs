@@ -131,6 +131,9 @@ pub mod defaults {
     pub const WEB_REQUEST_TIMEOUT_SECS: u64 = 20;
     /// Pause after a failed web login.
     pub const WEB_LOGIN_FAILURE_DELAY_MS: u64 = 1000;
+    /// Logins kept in each user's history (a row stands for a device's logins from one
+    /// address within an hour).
+    pub const WEB_LOGIN_HISTORY: u64 = 200;
     /// IMAP with STARTTLS.
     pub const IMAP_LISTEN: &str = "127.0.0.1:1143";
     /// IMAP over implicit TLS.
@@ -241,6 +244,8 @@ pub struct RawWeb {
     pub session_hours: Field<u64>,
     /// Milliseconds.
     pub login_failure_delay_ms: Field<u64>,
+    /// Rows of login history kept per user.
+    pub login_history: Field<u64>,
     /// Open connections in total.
     pub max_connections: Field<u64>,
     /// Open connections per client address.
@@ -532,6 +537,18 @@ pub struct ImapConfig {
     pub ban: Duration,
 }
 
+impl ImapConfig {
+    /// How failed logins are answered, by IMAP and (with its own first delay) the web UI.
+    #[must_use]
+    pub fn login_limits(&self) -> store::LoginLimits {
+        store::LoginLimits {
+            failure_delay: self.failure_delay,
+            ban_after: self.ban_after,
+            ban: self.ban,
+        }
+    }
+}
+
 /// `[web]`
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -539,8 +556,10 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     /// How long a login lasts.
     pub session: Duration,
-    /// Pause after a failed login.
+    /// Pause after a first failed login (doubling as IMAP's; the ban is IMAP's).
     pub login_failure_delay: Duration,
+    /// Rows of login history kept per user (web and IMAP).
+    pub login_history: u32,
     /// Language of the pages.
     pub language: Language,
     /// Connection limits and timeouts of the listener.
@@ -1464,6 +1483,13 @@ impl Config {
                 },
                 d::WEB_LOGIN_FAILURE_DELAY_MS,
             )),
+            login_history: u32::try_from(r.count(
+                "web.login_history",
+                &raw.web.login_history,
+                d::WEB_LOGIN_HISTORY,
+                100_000,
+            ))
+            .unwrap_or(200),
             language: r.parse(
                 "web.language",
                 &raw.web.language,
@@ -1879,9 +1905,12 @@ selector = "ratspost"
 # The web UI over HTTPS (same certificate as SMTP): login and the notice-link viewer at
 # /m/TOKEN. Make notices.link_base point here (or at a proxy in the RIS secure area).
 listen = "{web_listen}"
-# How long a login lasts, and the pause after a failed one.
+# How long a login lasts, and the pause after a failed one (doubling with each failure;
+# failures count together with IMAP's, and [imap] ban_after/ban_secs ban the address).
 session_hours = {web_hours}
 login_failure_delay_ms = {web_delay}
+# Rows of login history (web and IMAP) kept per user.
+login_history = {web_login_history}
 # Open connections in total and per client address; seconds a request may take to arrive
 # (headers and body) and a kept-alive connection may stay idle.
 max_connections = {web_max_connections}
@@ -1964,6 +1993,7 @@ ban_secs = {imap_ban_secs}
         web_max_connections_per_ip = d::WEB_MAX_CONNECTIONS_PER_IP,
         web_request_timeout = d::WEB_REQUEST_TIMEOUT_SECS,
         web_delay = d::WEB_LOGIN_FAILURE_DELAY_MS,
+        web_login_history = d::WEB_LOGIN_HISTORY,
         imap_listen = d::IMAP_LISTEN,
         imap_listen_tls = d::IMAP_LISTEN_TLS,
         imap_max = d::IMAP_MAX_CONNECTIONS,

@@ -153,7 +153,6 @@ pub fn start(
         crate::imap::session::Context {
             store: store.clone(),
             config: Arc::clone(&config),
-            guard: Arc::default(),
             shutdown: shutdown.clone(),
         },
     ));

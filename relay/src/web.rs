@@ -12,7 +12,11 @@ pub fn web(config: &Arc<Config>, store: store::Store, actions: WebActions) -> we
     webui::Web {
         store,
         session_ttl: config.web.session,
-        login_failure_delay: config.web.login_failure_delay,
+        login_limits: store::LoginLimits {
+            failure_delay: config.web.login_failure_delay,
+            ..config.imap.login_limits()
+        },
+        login_history: config.web.login_history,
         time_zone: config.time_zone,
         language: match config.web.language {
             Language::De => webui::i18n::Lang::German,

@@ -148,3 +148,89 @@ impl Store {
         })
     }
 }
+
+/// Length of generated app passwords: 24 characters from the generator's 56-letter alphabet
+/// (139 bits), easy to type on a phone and far beyond guessing.
+pub const APP_PASSWORD_LENGTH: usize = 24;
+
+/// Who creates or revokes an app password, for whom (the CLI and the web UI alike).
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceChange<'a> {
+    /// The owner's id.
+    pub user_id: i64,
+    /// The owner's login (the audit subject).
+    pub login: &'a str,
+    /// The device's label.
+    pub label: &'a str,
+    /// Who does it (the audit actor): the owner or an admin, checked by the caller.
+    pub actor: &'a str,
+}
+
+impl DeviceChange<'_> {
+    async fn audit(&self, store: &Store, action: &str) -> Result<()> {
+        store
+            .append_audit(&crate::NewAuditEntry {
+                actor: self.actor.to_owned(),
+                action: action.to_owned(),
+                subjects: vec![format!("user:{}", self.login)],
+                details: serde_json::json!({"label": self.label.trim()}),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Creates a new app password for the device in `change`, audits it
+    /// (`app_password.created`) and returns the password — the only time it exists in clear.
+    ///
+    /// It is stored as SHA-256, not argon2: a slow hash protects passwords people choose; this
+    /// one is random with 139 bits, so no dictionary exists, and a fast check keeps the logins
+    /// of thousands of devices cheap. (Account passwords stay argon2id.)
+    ///
+    /// # Errors
+    /// As [`Store::create_app_password`]; `Unavailable` when the audit entry cannot be written
+    /// (the password then exists but is reported as failed: revoke and retry).
+    pub async fn issue_app_password(&self, change: &DeviceChange<'_>, now: Millis) -> Result<String> {
+        let password = crate::password::generate(APP_PASSWORD_LENGTH);
+        let hash = crate::token::hash(&password);
+        self.create_app_password(change.user_id, change.label, &hash, now)
+            .await?;
+        change.audit(self, "app_password.created").await?;
+        Ok(password)
+    }
+
+    /// Revokes the device in `change` and audits it (`app_password.revoked`).
+    ///
+    /// # Errors
+    /// As [`Store::revoke_app_password`].
+    pub async fn withdraw_app_password(&self, change: &DeviceChange<'_>, now: Millis) -> Result<()> {
+        self.revoke_app_password(change.user_id, change.label, now)
+            .await?;
+        change.audit(self, "app_password.revoked").await
+    }
+
+    /// Whether `password` is the live app password `label` of `user_id` (for a download that
+    /// carries it, such as the .mobileconfig).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn app_password_matches(
+        &self,
+        user_id: i64,
+        label: &str,
+        password: &str,
+    ) -> Result<bool> {
+        let row: Option<(String,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT hash FROM app_passwords WHERE user_id = $1 AND label = $2 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(label.trim())
+            .fetch_optional(pool)
+            .await?
+        });
+        let given = crate::token::hash(password);
+        Ok(row.is_some_and(|(hash,)| crate::token::eq(hash.as_bytes(), given.as_bytes())))
+    }
+}

@@ -13,6 +13,7 @@
 //! - `mailbox.rs`: IMAP mailboxes, entries with flags and mod-sequences, and what an entry
 //!   serves (never the original of a sensitive message).
 //! - `apppass.rs`: per-device app passwords.
+//! - `logins.rs`: failed-login counters shared by web and IMAP, login history, own sessions.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
@@ -26,6 +27,7 @@ pub mod audit;
 mod db;
 mod error;
 mod exemptions;
+mod logins;
 mod mailbox;
 mod messages;
 pub mod password;
@@ -38,13 +40,14 @@ mod writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use apppass::AppPassword;
+pub use apppass::{APP_PASSWORD_LENGTH, AppPassword, DeviceChange};
 pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing, QueuedMail,
 };
+pub use logins::{Admission, FAILURE_WINDOW, LoginLimits, LoginRecord, LoginVia, SessionInfo};
 pub use mailbox::{Entry, FlagOp, FlagUpdate, Mailbox, SPECIAL_USE};
 pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,

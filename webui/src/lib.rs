@@ -61,8 +61,11 @@ pub struct Web {
     pub store: Store,
     /// How long a login lasts.
     pub session_ttl: Duration,
-    /// Pause after a failed login, so guessing is slow.
-    pub login_failure_delay: Duration,
+    /// How failed logins are answered: the first delay (doubling), and the ban of an address
+    /// — counted in the store together with IMAP's failures.
+    pub login_limits: store::LoginLimits,
+    /// Rows of login history kept per user.
+    pub login_history: u32,
     /// Dates on the pages are local time of this zone.
     pub time_zone: datetime::Zone,
     /// The pages' language (`web.language`).

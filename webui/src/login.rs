@@ -4,7 +4,9 @@
 //! ([`store::Store::user_by_name`], the same resolution IMAP uses). Every failure reads
 //! the same ("Benutzername oder Passwort ist falsch.") and is answered after the same
 //! pause, whether the name exists or not: a name that names nobody is checked against the
-//! dummy hash.
+//! dummy hash. Failures count in the store together with IMAP's (per address and per
+//! account, [`store::Store::admit_login`]): the same doubling delay, and a banned address is
+//! refused even with the right password. Every login goes into the user's history.
 
 use std::sync::Arc;
 
@@ -23,6 +25,81 @@ use crate::{ClientAddr, Web, pages};
 
 /// Lifetime of the login form's CSRF cookie.
 const LOGIN_FORM_SECS: u64 = 3600;
+/// Longest user name or address accepted (bytes; an address has at most 254).
+const MAX_NAME: usize = 320;
+/// Longest password accepted (bytes): argon2 is not handed megabytes.
+const MAX_PASSWORD: usize = 1024;
+
+/// The outcome of checking a login.
+enum Checked {
+    /// The password is right.
+    Accepted(store::User),
+    /// Wrong name or password (counted); answer after `delay`.
+    Refused { delay: std::time::Duration },
+    /// The address is banned until `until`: refused without looking at the password.
+    Banned { until: store::Millis },
+}
+
+/// Checks `name`/`password` from `ip`, counting the attempt with IMAP's in the store
+/// ([`store::Store::admit_login`]): the account is the user the name names, or the name
+/// itself, normalised, when it names nobody (as IMAP counts it).
+async fn check_password(
+    web: &Web,
+    name: &str,
+    password: String,
+    ip: &str,
+) -> store::Result<Checked> {
+    let user = match web.store.user_by_name(name).await {
+        Ok(user) => Some(user),
+        Err(err) if err.kind() == ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    let account = user
+        .as_ref()
+        .map_or_else(|| name.trim().to_lowercase(), |u| u.login.clone());
+    let delay = match web
+        .store
+        .admit_login(&web.login_limits, ip, &account, store::now_millis())
+        .await?
+    {
+        store::Admission::Banned { until } => return Ok(Checked::Banned { until }),
+        store::Admission::Check { delay_if_wrong } => delay_if_wrong,
+    };
+    let stored = match &user {
+        Some(user) => Some(web.store.password_hash(&user.login).await?),
+        None => None,
+    };
+    // A name that names nobody is checked against the dummy hash: the answer takes as long
+    // and reads the same as for a wrong password.
+    let hash = stored.unwrap_or_else(|| store::password::dummy_hash().to_owned());
+    let matched = tokio::task::spawn_blocking(move || store::password::verify(&password, &hash))
+        .await
+        .unwrap_or(false);
+    match user.filter(|_| matched) {
+        Some(user) => {
+            web.store.login_succeeded(ip, &account).await?;
+            Ok(Checked::Accepted(user))
+        }
+        None => Ok(Checked::Refused { delay }),
+    }
+}
+
+/// The page for a banned address: when to try again (429).
+fn banned_page(web: &Web, until: store::Millis) -> Response {
+    let lang = web.language;
+    let dates = crate::datetime::Dates::new(web.time_zone, lang);
+    let text = format!(
+        "{} {}.",
+        lang.t("Von Ihrer Adresse gab es zu viele fehlgeschlagene Anmeldungen. Die Anmeldung ist gesperrt bis"),
+        dates.millis(until)
+    );
+    pages::status_in(
+        lang,
+        StatusCode::TOO_MANY_REQUESTS,
+        lang.t("Anmeldung vorübergehend gesperrt"),
+        &text,
+    )
+}
 
 #[derive(Deserialize)]
 pub(crate) struct Next {
@@ -105,43 +182,53 @@ pub(crate) async fn submit(
             &f.login,
         );
     }
-    let user = match web.store.user_by_name(&f.login).await {
-        Ok(user) => Some(user),
-        Err(err) if err.kind() == ErrorKind::NotFound => None,
-        Err(err) => {
-            tracing::error!(error = %err, "web: cannot read accounts");
-            return pages::unavailable();
-        }
-    };
-    let stored = match &user {
-        Some(user) => match web.store.password_hash(&user.login).await {
-            Ok(hash) => Some(hash),
-            Err(err) => {
-                tracing::error!(error = %err, "web: cannot read accounts");
-                return pages::unavailable();
-            }
-        },
-        None => None,
-    };
-    // A name that names nobody is checked against the dummy hash: the answer takes as long
-    // and reads the same as for a wrong password.
-    let hash = stored.unwrap_or_else(|| store::password::dummy_hash().to_owned());
-    let password = f.password;
-    let matched = tokio::task::spawn_blocking(move || store::password::verify(&password, &hash))
-        .await
-        .unwrap_or(false);
-    let Some(user) = user.filter(|_| matched) else {
-        tracing::warn!(name = %f.login.trim(), ip = %peer.ip(), "web: login failed");
-        tokio::time::sleep(web.login_failure_delay).await;
+    if f.login.len() > MAX_NAME || f.password.len() > MAX_PASSWORD {
         return login_page(
             web.language,
             StatusCode::UNAUTHORIZED,
             Some("Benutzername oder Passwort ist falsch."),
             &f.next,
-            &f.login,
+            "",
         );
+    }
+    let ip = peer.ip().to_string();
+    let user = match check_password(&web, &f.login, f.password, &ip).await {
+        Ok(Checked::Accepted(user)) => user,
+        Ok(Checked::Banned { until }) => {
+            tracing::warn!(ip = %ip, "web: login refused, address banned");
+            return banned_page(&web, until);
+        }
+        Ok(Checked::Refused { delay }) => {
+            tracing::warn!(name = %f.login.trim(), ip = %ip, "web: login failed");
+            tokio::time::sleep(delay).await;
+            return login_page(
+                web.language,
+                StatusCode::UNAUTHORIZED,
+                Some("Benutzername oder Passwort ist falsch."),
+                &f.next,
+                &f.login,
+            );
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "web: cannot check a login");
+            return pages::unavailable();
+        }
     };
-    match start_session(&web, &user, &peer.ip().to_string()).await {
+    if let Err(err) = web
+        .store
+        .record_login(
+            user.id,
+            store::LoginVia::Web,
+            &ip,
+            store::now_millis(),
+            web.login_history,
+        )
+        .await
+    {
+        tracing::error!(error = %err, "web: cannot record a login");
+        return pages::unavailable();
+    }
+    match start_session(&web, &user, &ip).await {
         Ok(token) => {
             tracing::info!(login = %user.login, ip = %peer.ip(), "web: logged in");
             let mut response = Redirect::to(&local_path(&f.next)).into_response();

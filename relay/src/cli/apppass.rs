@@ -4,13 +4,8 @@
 use super::AppPasswordCommand;
 use super::actor::{May, prove};
 use super::readable::Readable as _;
-use super::user::audit;
 use crate::config::Config;
 use crate::setup::open_store;
-
-/// Length of generated app passwords: 24 characters from the generator's 56-letter
-/// alphabet (139 bits), easy to type on a phone and far beyond guessing.
-const LENGTH: usize = 24;
 
 pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Result<()> {
     let store = open_store(config).await?;
@@ -26,13 +21,13 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
                 .await
                 .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
             let actor = owner_or_admin(&store, &by, &user, "create app passwords").await?;
-            let password = store::password::generate(LENGTH);
-            // SHA-256, not argon2: a slow hash protects passwords people choose; this one is
-            // random with 139 bits, so no dictionary exists, and a fast check keeps the logins
-            // of thousands of devices cheap. (Account passwords stay argon2id.)
-            let hash = store::token::hash(&password);
-            let now = store::now_millis();
-            match store.create_app_password(user.id, &label, &hash, now).await {
+            let change = store::DeviceChange {
+                user_id: user.id,
+                login: &user.login,
+                label: &label,
+                actor: &actor,
+            };
+            let password = match store.issue_app_password(&change, store::now_millis()).await {
                 Err(err) if err.is_conflict() => anyhow::bail!(
                     "{} has an app password labelled {:?} already",
                     user.login,
@@ -40,8 +35,6 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
                 ),
                 other => other.readable()?,
             };
-            let details = serde_json::json!({"label": label.trim()});
-            audit(&store, &actor, "app_password.created", &user.login, details).await?;
             if json {
                 println!(
                     "{}",
@@ -90,12 +83,16 @@ pub(super) async fn run(config: &Config, cmd: AppPasswordCommand) -> anyhow::Res
                 .await
                 .or_no(format!("user {}", login.trim().to_ascii_lowercase()))?;
             let actor = owner_or_admin(&store, &by, &user, "revoke app passwords").await?;
+            let change = store::DeviceChange {
+                user_id: user.id,
+                login: &user.login,
+                label: &label,
+                actor: &actor,
+            };
             store
-                .revoke_app_password(user.id, &label, store::now_millis())
+                .withdraw_app_password(&change, store::now_millis())
                 .await
                 .or_no(format!("app password {:?} of {}", label.trim(), user.login))?;
-            let details = serde_json::json!({"label": label.trim()});
-            audit(&store, &actor, "app_password.revoked", &user.login, details).await?;
             println!(
                 "Revoked the app password {:?} of {}",
                 label.trim(),

@@ -6,131 +6,41 @@
 //! resolves both in one place ([`store::Store::user_by_name`]).
 //!
 //! Failures are counted per client address and per account — the account the name
-//! resolved to, so trying the address and then the login adds up on one counter. Each
+//! resolved to, so trying the address and then the login adds up on one counter — in the
+//! store, shared with the web UI's login and every node ([`store::Store::admit_login`]). Each
 //! failure answers only after a delay that doubles with the count (per address and account,
-//! whichever is higher); an address with `ban_after` failures within the window is refused outright for
-//! `ban` — without its password being looked at. Accounts are slowed, never locked, so an
-//! attacker cannot lock a user out. A login from an address a device has not used before
-//! goes into the audit log (the user's login history).
+//! whichever is higher); an address with `ban_after` failures within the window is refused
+//! outright for `ban` — without its password being looked at. Accounts are slowed, never
+//! locked, so an attacker cannot lock a user out. A login from an address a device has not
+//! used before goes into the audit log; every login goes into the user's login history.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use store::{ErrorKind, Store, User};
+use store::{Admission, ErrorKind, LoginVia, Store, User};
 
 use crate::config::ImapConfig;
-
-/// Failures older than this are forgotten.
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-}
-
-/// Failure counters shared by all sessions of one server.
-#[derive(Debug, Default)]
-pub struct Guard {
-    failures: Mutex<HashMap<String, Failures>>,
-}
-
-/// What the guard says before a login is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Check the password.
-    Check,
-    /// The address is banned: refuse without checking.
-    Banned,
-}
-
-impl Guard {
-    fn count(&self, key: &str, now: Instant) -> u32 {
-        let map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(key)
-            .filter(|f| now.duration_since(f.last) < WINDOW)
-            .map_or(0, |f| f.count)
-    }
-
-    /// Whether a login from `ip` may be checked at all.
-    pub fn admit(&self, config: &ImapConfig, ip: &str) -> Admission {
-        let now = Instant::now();
-        let map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.get(&format!("ip:{ip}")) {
-            Some(f) if f.count >= config.ban_after && now.duration_since(f.last) < config.ban => {
-                Admission::Banned
-            }
-            _ => Admission::Check,
-        }
-    }
-
-    /// Records a failure; returns how long to wait before answering it.
-    pub fn failed(&self, config: &ImapConfig, ip: &str, login: &str) -> Duration {
-        let now = Instant::now();
-        let mut highest = 0;
-        {
-            let mut map = self
-                .failures
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            map.retain(|_, f| now.duration_since(f.last) < WINDOW.max(config.ban));
-            for key in [format!("ip:{ip}"), format!("user:{login}")] {
-                let f = map.entry(key).or_insert(Failures {
-                    count: 0,
-                    last: now,
-                });
-                if now.duration_since(f.last) >= WINDOW {
-                    f.count = 0;
-                }
-                f.count += 1;
-                f.last = now;
-                highest = highest.max(f.count);
-            }
-        }
-        let factor = 1u32 << (highest.saturating_sub(1)).min(5);
-        config.failure_delay.saturating_mul(factor)
-    }
-
-    /// Forgets the account's failures after a successful login.
-    pub fn succeeded(&self, login: &str) {
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.remove(&format!("user:{login}"));
-    }
-
-    /// Failures counted for `ip` now (for tests and logs).
-    pub fn failures_of(&self, ip: &str) -> u32 {
-        self.count(&format!("ip:{ip}"), Instant::now())
-    }
-}
 
 /// The answer to a login attempt.
 #[derive(Debug)]
 pub enum Login {
     /// The password matched: this user is logged in.
     Accepted(User),
-    /// Refused. `account` is the key its failure counts against in [`Guard::failed`]: the
-    /// login of the user the name named (so failures add up whichever of the user's names
-    /// was tried), or the name itself, normalised, when it names nobody.
+    /// Refused: the failure is counted; answer after `delay`.
     Refused {
-        /// The account the failure counts against.
-        account: String,
+        /// The pause before the answer.
+        delay: Duration,
     },
+    /// The client address is banned: refused without looking at the password.
+    Banned,
 }
 
 /// Checks `name`/`password`, where `name` is the user's login or any of their addresses
 /// ([`Store::user_by_name`]); the user when the password is one of their app passwords (or
 /// the account password where allowed). A name that names nobody is checked against the
-/// dummy hash, so it costs the same time as a wrong password.
+/// dummy hash, so it costs the same time as a wrong password. The attempt is counted before
+/// the check (against the address, and the account the name resolved to — or the name
+/// itself, normalised, when it names nobody); a successful login is recorded in the user's
+/// history (keeping `history_keep` rows).
 ///
 /// # Errors
 /// When the store fails (the login is then refused, never let through).
@@ -140,6 +50,7 @@ pub async fn check(
     name: &str,
     password: &str,
     ip: &str,
+    history_keep: u32,
 ) -> anyhow::Result<Login> {
     let user = match store.user_by_name(name).await {
         Ok(u) => Some(u),
@@ -149,6 +60,13 @@ pub async fn check(
     let account = user
         .as_ref()
         .map_or_else(|| name.trim().to_lowercase(), |u| u.login.clone());
+    let delay = match store
+        .admit_login(&config.login_limits(), ip, &account, store::now_millis())
+        .await?
+    {
+        Admission::Banned { .. } => return Ok(Login::Banned),
+        Admission::Check { delay_if_wrong } => delay_if_wrong,
+    };
     // The work must not tell whether the name exists: app passwords are compared (cheap
     // SHA-256), and argon2id runs exactly when the account password is allowed — against
     // the dummy hash for a name that names nobody.
@@ -180,10 +98,17 @@ pub async fn check(
     })
     .await?;
     let (Some(user), Some(device)) = (user, matched) else {
-        return Ok(Login::Refused { account });
+        return Ok(Login::Refused { delay });
     };
+    store.login_succeeded(ip, &account).await?;
+    let now = store::now_millis();
+    let via = LoginVia::Imap {
+        app_password: device,
+    };
+    store
+        .record_login(user.id, via, ip, now, history_keep)
+        .await?;
     if let Some(id) = device {
-        let now = store::now_millis();
         if store.app_password_used(id, ip, now).await? {
             store
                 .append_audit(&store::NewAuditEntry {

@@ -36,7 +36,7 @@ use store::{FlagOp, Mailbox, Store, User};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 
-use super::auth::{self, Admission, Guard};
+use super::auth;
 use super::driver::{self, DriveError, Step};
 use super::{message, mime, utf7};
 use crate::config::Config;
@@ -49,8 +49,6 @@ pub struct Context {
     pub store: Store,
     /// Configuration.
     pub config: Arc<Config>,
-    /// Login failure counters.
-    pub guard: Arc<Guard>,
     /// Stop signals.
     pub shutdown: Shutdown,
 }
@@ -372,17 +370,17 @@ impl Session<'_> {
                 "use STARTTLS or port 993 first (LOGINDISABLED)",
             );
         }
-        if self.ctx.guard.admit(config, &self.peer) == Admission::Banned {
-            tracing::warn!(ip = %self.peer, "imap: login refused, address banned");
-            return no(
-                tag,
-                Some(code("UNAVAILABLE")),
-                "too many failed logins from your address, try later",
-            );
-        }
-        match auth::check(&self.ctx.store, config, login, password, &self.peer).await {
+        let keep = self.ctx.config.web.login_history;
+        match auth::check(&self.ctx.store, config, login, password, &self.peer, keep).await {
+            Ok(auth::Login::Banned) => {
+                tracing::warn!(ip = %self.peer, "imap: login refused, address banned");
+                no(
+                    tag,
+                    Some(code("UNAVAILABLE")),
+                    "too many failed logins from your address, try later",
+                )
+            }
             Ok(auth::Login::Accepted(user)) => {
-                self.ctx.guard.succeeded(&user.login);
                 if let Err(err) = self
                     .ctx
                     .store
@@ -401,8 +399,7 @@ impl Session<'_> {
                 let caps = Vec1::try_from(self.capabilities()).expect("IMAP4rev1 is always there");
                 ok(tag, Some(Code::Capability(caps)), "logged in")
             }
-            Ok(auth::Login::Refused { account }) => {
-                let delay = self.ctx.guard.failed(config, &self.peer, &account);
+            Ok(auth::Login::Refused { delay }) => {
                 tracing::warn!(login = %login, ip = %self.peer, delay_ms = delay.as_millis() as u64, "imap: login failed");
                 tokio::time::sleep(delay).await;
                 no(
