@@ -93,6 +93,13 @@ mod tests {
     }
 
     #[test]
+    fn indirect_texts_have_english() {
+        for de in accounts::INDIRECT {
+            assert!(ENGLISH.contains_key(de), "no English entry for {de:?}");
+        }
+    }
+
+    #[test]
     fn german_is_returned_as_written() {
         assert_eq!(Lang::German.t("Abmelden"), "Abmelden");
         assert_eq!(Lang::English.t("Abmelden"), "Log out");

@@ -10,6 +10,8 @@
 //! - [`Site`]: where devices find the server; [`Actions`]: what the running server does for
 //!   the pages beyond the store (composing, classifying, signing and queueing mail).
 //! - `login.rs`: login and logout.
+//! - `mailsetup.rs`: the .mobileconfig and autoconfig files; `autoconfig.rs` serves the
+//!   latter without login.
 //! - `viewer.rs`: `/m/{token}` — the original of a message a notice points to, for its
 //!   mailbox owner only, every view audited by the store in the same transaction.
 //! - `message.rs`: a message taken apart for display (headers, text, attachments).
@@ -26,11 +28,13 @@
 
 mod actions;
 mod admin;
+mod autoconfig;
 pub mod datetime;
 mod dpo;
 mod errors;
 pub mod i18n;
 mod login;
+mod mailsetup;
 mod message;
 mod pages;
 mod session;
@@ -91,6 +95,7 @@ pub fn router(web: Web) -> Router {
         .route("/m/{token}", get(viewer::message))
         .route("/m/{token}/original", get(viewer::original))
         .route("/m/{token}/attachments/{index}", get(viewer::attachment))
+        .merge(autoconfig::routes())
         .merge(staff::routes())
         .merge(admin::routes())
         .merge(dpo::routes())
