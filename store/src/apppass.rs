@@ -191,7 +191,11 @@ impl Store {
     /// # Errors
     /// As [`Store::create_app_password`]; `Unavailable` when the audit entry cannot be written
     /// (the password then exists but is reported as failed: revoke and retry).
-    pub async fn issue_app_password(&self, change: &DeviceChange<'_>, now: Millis) -> Result<String> {
+    pub async fn issue_app_password(
+        &self,
+        change: &DeviceChange<'_>,
+        now: Millis,
+    ) -> Result<String> {
         let password = crate::password::generate(APP_PASSWORD_LENGTH);
         let hash = crate::token::hash(&password);
         self.create_app_password(change.user_id, change.label, &hash, now)
@@ -204,7 +208,11 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::revoke_app_password`].
-    pub async fn withdraw_app_password(&self, change: &DeviceChange<'_>, now: Millis) -> Result<()> {
+    pub async fn withdraw_app_password(
+        &self,
+        change: &DeviceChange<'_>,
+        now: Millis,
+    ) -> Result<()> {
         self.revoke_app_password(change.user_id, change.label, now)
             .await?;
         change.audit(self, "app_password.revoked").await

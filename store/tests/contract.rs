@@ -62,6 +62,11 @@ contract!(
     mailboxes_keep_uids_flags_and_modseqs,
     mailbox_entries_never_serve_a_sensitive_original,
     app_passwords_are_listed_used_and_revoked,
+    app_passwords_are_issued_and_withdrawn_with_audit,
+    failed_logins_are_counted_before_the_check_and_ban_addresses,
+    parallel_login_attempts_each_get_their_own_count,
+    login_history_flags_new_addresses_merges_repeats_and_is_bounded,
+    users_list_and_end_their_own_web_sessions,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -1956,4 +1961,382 @@ async fn app_passwords_are_listed_used_and_revoked(db: &TestDb) {
     let hashes = store.app_password_hashes(anna.id).await.expect("hashes");
     assert_eq!(hashes.len(), 1);
     assert_eq!(hashes[0].1, "h2");
+}
+
+async fn app_passwords_are_issued_and_withdrawn_with_audit(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store.create_user(&staff("anna", &[])).await.expect("anna");
+    let now = store::now_millis();
+    let change = store::DeviceChange {
+        user_id: anna.id,
+        login: "anna",
+        label: " iPad & <Büro> ",
+        actor: "anna",
+    };
+    let password = store.issue_app_password(&change, now).await.expect("issue");
+    assert_eq!(password.len(), store::APP_PASSWORD_LENGTH);
+    let listed = store.app_passwords(anna.id).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].label, "iPad & <Büro>");
+    assert!(
+        store
+            .issue_app_password(&change, now)
+            .await
+            .expect_err("same label twice")
+            .is_conflict()
+    );
+    assert!(
+        store
+            .app_password_matches(anna.id, "iPad & <Büro>", &password)
+            .await
+            .expect("match")
+    );
+    assert!(
+        !store
+            .app_password_matches(anna.id, "iPad & <Büro>", "falsch")
+            .await
+            .expect("match")
+    );
+    assert!(
+        !store
+            .app_password_matches(anna.id, "Laptop", &password)
+            .await
+            .expect("match"),
+        "another device's label"
+    );
+    store
+        .withdraw_app_password(&change, now)
+        .await
+        .expect("withdraw");
+    assert!(
+        !store
+            .app_password_matches(anna.id, "iPad & <Büro>", &password)
+            .await
+            .expect("match"),
+        "revoked device still matches"
+    );
+    assert_eq!(
+        store
+            .withdraw_app_password(&change, now)
+            .await
+            .expect_err("twice")
+            .kind(),
+        store::ErrorKind::NotFound
+    );
+    let audit = store.list_audit(0, 100).await.expect("audit");
+    let actions: Vec<_> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["app_password.created", "app_password.revoked"]);
+    assert_eq!(audit[0].details["label"], "iPad & <Büro>");
+}
+
+fn limits(ban_after: u32) -> store::LoginLimits {
+    store::LoginLimits {
+        failure_delay: std::time::Duration::from_millis(100),
+        ban_after,
+        ban: std::time::Duration::from_secs(60),
+    }
+}
+
+async fn failed_logins_are_counted_before_the_check_and_ban_addresses(db: &TestDb) {
+    use store::Admission;
+    let store = db.open().await;
+    let l = limits(3);
+    let now = store::now_millis();
+    let delay = |ms| Admission::Check {
+        delay_if_wrong: std::time::Duration::from_millis(ms),
+    };
+    // Three failures from one address: the delay doubles.
+    for (i, ms) in [100, 200, 400].into_iter().enumerate() {
+        let at = now + i as i64;
+        assert_eq!(
+            store
+                .admit_login(&l, "192.0.2.1", "anna", at)
+                .await
+                .expect("admit"),
+            delay(ms)
+        );
+    }
+    // Banned now, whatever the account: refused without a check, until 60 s after the last.
+    assert_eq!(
+        store
+            .admit_login(&l, "192.0.2.1", "bert", now + 10)
+            .await
+            .expect("admit"),
+        Admission::Banned {
+            until: now + 2 + 60_000
+        }
+    );
+    assert_eq!(
+        store
+            .login_failures_of_ip("192.0.2.1", now + 10)
+            .await
+            .expect("n"),
+        3
+    );
+    // The account's count goes on from another address (slowed, not banned).
+    assert_eq!(
+        store
+            .admit_login(&l, "192.0.2.2", "anna", now + 20)
+            .await
+            .expect("admit"),
+        delay(800)
+    );
+    // A success takes its own count back and forgets the account's failures.
+    store
+        .login_succeeded("192.0.2.2", "anna")
+        .await
+        .expect("success");
+    assert_eq!(
+        store
+            .login_failures_of_ip("192.0.2.2", now + 20)
+            .await
+            .expect("n"),
+        0
+    );
+    assert_eq!(
+        store
+            .admit_login(&l, "192.0.2.3", "anna", now + 30)
+            .await
+            .expect("admit"),
+        delay(100)
+    );
+    // The ban ends; old counts are forgotten after the window.
+    let later = now + 2 + 60_000;
+    assert!(matches!(
+        store
+            .admit_login(&l, "192.0.2.1", "anna", later)
+            .await
+            .expect("admit"),
+        Admission::Check { .. }
+    ));
+    let much_later = later + i64::try_from(store::FAILURE_WINDOW.as_millis()).expect("ms");
+    assert_eq!(
+        store
+            .admit_login(&l, "192.0.2.1", "carl", much_later)
+            .await
+            .expect("admit"),
+        delay(100)
+    );
+}
+
+async fn parallel_login_attempts_each_get_their_own_count(db: &TestDb) {
+    let store = db.open().await;
+    let l = limits(5);
+    let now = store::now_millis();
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .admit_login(&l, "198.51.100.7", &format!("user{i}"), now)
+                    .await
+                    .expect("admit")
+            })
+        })
+        .collect();
+    let mut checked = Vec::new();
+    let mut banned = 0;
+    for a in attempts {
+        match a.await.expect("task") {
+            store::Admission::Check { delay_if_wrong } => checked.push(delay_if_wrong.as_millis()),
+            store::Admission::Banned { .. } => banned += 1,
+        }
+    }
+    checked.sort_unstable();
+    assert_eq!(
+        checked,
+        [100, 200, 400, 800, 1600],
+        "each attempt its own count"
+    );
+    assert_eq!(banned, 15);
+}
+
+async fn login_history_flags_new_addresses_merges_repeats_and_is_bounded(db: &TestDb) {
+    use store::LoginVia;
+    let store = db.open().await;
+    let anna = store.create_user(&staff("anna", &[])).await.expect("anna");
+    let bert = store.create_user(&staff("bert", &[])).await.expect("bert");
+    let now = store::now_millis();
+    let phone = store
+        .create_app_password(anna.id, "iPhone", "h", now)
+        .await
+        .expect("device");
+    let imap = LoginVia::Imap {
+        app_password: Some(phone),
+    };
+    assert!(
+        store
+            .record_login(anna.id, LoginVia::Web, "192.0.2.1", now, 5)
+            .await
+            .expect("web")
+    );
+    // The same address from a device: not new for the user.
+    assert!(
+        !store
+            .record_login(anna.id, imap, "192.0.2.1", now + 1, 5)
+            .await
+            .expect("imap")
+    );
+    // Repeats within the hour share the row.
+    assert!(
+        !store
+            .record_login(anna.id, imap, "192.0.2.1", now + 60_000, 5)
+            .await
+            .expect("again")
+    );
+    assert!(
+        store
+            .record_login(anna.id, imap, "203.0.113.9", now + 120_000, 5)
+            .await
+            .expect("new")
+    );
+    // Another user's addresses are theirs.
+    assert!(
+        store
+            .record_login(bert.id, LoginVia::Web, "203.0.113.9", now, 5)
+            .await
+            .expect("bert")
+    );
+    let rows = store.logins(anna.id, None, 50).await.expect("rows");
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.via.as_str(),
+                r.device.as_deref(),
+                r.ip.as_str(),
+                r.count,
+                r.new_address,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("imap", Some("iPhone"), "203.0.113.9", 1, true),
+            ("imap", Some("iPhone"), "192.0.2.1", 2, false),
+            ("web", None, "192.0.2.1", 1, true),
+        ]
+    );
+    assert_eq!(rows[1].last_at, now + 60_000);
+    // Paging.
+    let older = store
+        .logins(anna.id, Some(rows[0].id), 1)
+        .await
+        .expect("page");
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].id, rows[1].id);
+    // Bounded: the newest `keep` rows stay.
+    for i in 0..10 {
+        store
+            .record_login(
+                anna.id,
+                LoginVia::Web,
+                &format!("10.0.0.{i}"),
+                now + 200_000 + i,
+                5,
+            )
+            .await
+            .expect("more");
+    }
+    let rows = store.logins(anna.id, None, 50).await.expect("rows");
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0].ip, "10.0.0.9");
+    assert_eq!(
+        store.logins(bert.id, None, 50).await.expect("bert").len(),
+        1
+    );
+}
+
+async fn users_list_and_end_their_own_web_sessions(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store.create_user(&staff("anna", &[])).await.expect("anna");
+    let bert = store.create_user(&staff("bert", &[])).await.expect("bert");
+    let now = store::now_millis();
+    for (hash, user, ip, at) in [
+        ("a1", anna.id, "192.0.2.1", now),
+        ("a2", anna.id, "192.0.2.2", now + 1),
+        ("a3", anna.id, "192.0.2.3", now + 2),
+        ("b1", bert.id, "192.0.2.9", now),
+    ] {
+        store
+            .create_web_session(hash, user, "csrf", ip, at, now + 10_000)
+            .await
+            .expect("session");
+    }
+    let mine = store
+        .web_sessions_of(anna.id, "a2", now + 5)
+        .await
+        .expect("list");
+    assert_eq!(
+        mine.iter()
+            .map(|s| (s.ip.as_str(), s.current))
+            .collect::<Vec<_>>(),
+        [
+            ("192.0.2.3", false),
+            ("192.0.2.2", true),
+            ("192.0.2.1", false)
+        ]
+    );
+    assert!(
+        mine.iter()
+            .all(|s| s.handle.len() == 32 && !s.handle.contains("a1"))
+    );
+    // Bert cannot end Anna's session with its handle.
+    let handle = mine[2].handle.clone();
+    assert_eq!(
+        store
+            .end_web_session(bert.id, &handle)
+            .await
+            .expect_err("foreign")
+            .kind(),
+        store::ErrorKind::NotFound
+    );
+    store.end_web_session(anna.id, &handle).await.expect("end");
+    assert_eq!(store.web_session("a1", now + 5).await.expect("read"), None);
+    assert_eq!(
+        store
+            .end_web_session(anna.id, &handle)
+            .await
+            .expect_err("twice")
+            .kind(),
+        store::ErrorKind::NotFound
+    );
+    assert_eq!(
+        store
+            .end_other_web_sessions(anna.id, "a2")
+            .await
+            .expect("others"),
+        1
+    );
+    assert!(
+        store
+            .web_session("a2", now + 5)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        store
+            .web_session("a3", now + 5)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .web_session("b1", now + 5)
+            .await
+            .expect("read")
+            .is_some(),
+        "bert's session ended"
+    );
+    // Expired sessions are not listed.
+    assert!(
+        store
+            .web_sessions_of(anna.id, "a2", now + 10_000)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }

@@ -86,7 +86,10 @@ fn identifier(site: &Site) -> String {
 pub(crate) fn mobileconfig(site: &Site, profile: &Profile<'_>) -> String {
     let s = |v: &str| format!("<string>{}</string>", xml(v));
     let mut mail = vec![
-        ("EmailAccountDescription", s(&format!("{} ({})", site.host, profile.label))),
+        (
+            "EmailAccountDescription",
+            s(&format!("{} ({})", site.host, profile.label)),
+        ),
         ("EmailAccountName", s(profile.name)),
         ("EmailAccountType", s("EmailTypeIMAP")),
         ("EmailAddress", s(profile.address)),
@@ -111,7 +114,10 @@ pub(crate) fn mobileconfig(site: &Site, profile: &Profile<'_>) -> String {
             // Mail's "Use SSL" means TLS from the start or by STARTTLS; both are encrypted.
             ("OutgoingMailServerUseSSL", "<true/>".to_owned()),
             ("OutgoingMailServerUsername", s(profile.login)),
-            ("OutgoingPasswordSameAsIncomingPassword", "<true/>".to_owned()),
+            (
+                "OutgoingPasswordSameAsIncomingPassword",
+                "<true/>".to_owned(),
+            ),
         ]);
     }
     let id = identifier(site);
@@ -131,8 +137,14 @@ pub(crate) fn mobileconfig(site: &Site, profile: &Profile<'_>) -> String {
             .collect()
     };
     let top = [
-        ("PayloadDisplayName", s(&format!("ratspost: {}", profile.label))),
-        ("PayloadIdentifier", s(&format!("{id}.profile.{}", uuid().to_ascii_lowercase()))),
+        (
+            "PayloadDisplayName",
+            s(&format!("ratspost: {}", profile.label)),
+        ),
+        (
+            "PayloadIdentifier",
+            s(&format!("{id}.profile.{}", uuid().to_ascii_lowercase())),
+        ),
         ("PayloadRemovalDisallowed", "<false/>".to_owned()),
         ("PayloadType", s("Configuration")),
         ("PayloadUUID", s(&uuid())),
@@ -223,7 +235,10 @@ mod tests {
                 password: "pw&<>",
             },
         );
-        assert!(p.contains("iPad &quot;Büro&quot; &amp; &lt;Home&gt;"), "{p}");
+        assert!(
+            p.contains("iPad &quot;Büro&quot; &amp; &lt;Home&gt;"),
+            "{p}"
+        );
         assert!(p.contains("<string>pw&amp;&lt;&gt;</string>"));
         assert!(!p.contains("Outgoing"));
         let with = Site {
@@ -240,7 +255,9 @@ mod tests {
                 password: "y",
             },
         );
-        assert!(p.contains("<key>OutgoingMailServerPortNumber</key>\n\t\t\t<integer>465</integer>"));
+        assert!(
+            p.contains("<key>OutgoingMailServerPortNumber</key>\n\t\t\t<integer>465</integer>")
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Every phone, tablet or computer you read your mail with gets its own app password. If a device is lost, you block that one alone.",
     ),
     ("Ihre Geräte", "Your devices"),
-    ("Sie haben noch kein Gerät eingerichtet.", "You have not set up a device yet."),
+    (
+        "Sie haben noch kein Gerät eingerichtet.",
+        "You have not set up a device yet.",
+    ),
     ("Gerät", "Device"),
     ("Angelegt", "Created"),
     ("Zuletzt verwendet", "Last used"),
@@ -34,7 +37,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Ein Gerät mit diesem Namen gibt es schon. Wählen Sie einen anderen Namen oder sperren Sie das alte Gerät zuerst.",
         "A device with this name exists already. Choose another name or block the old device first.",
     ),
-    ("Dieses Gerät gibt es nicht (mehr).", "This device does not exist (any more)."),
+    (
+        "Dieses Gerät gibt es nicht (mehr).",
+        "This device does not exist (any more).",
+    ),
     ("Profil nicht möglich", "No profile possible"),
     (
         "Das Profil gibt es nur direkt nach dem Anlegen eines Geräts. Legen Sie das Gerät bitte neu an.",
@@ -47,7 +53,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Write down or copy the app password now: it is shown only this once.",
     ),
     ("App-Passwort", "App password"),
-    ("Zugangsdaten für Ihr E-Mail-Programm", "Settings for your mail program"),
+    (
+        "Zugangsdaten für Ihr E-Mail-Programm",
+        "Settings for your mail program",
+    ),
     ("Kontotyp", "Account type"),
     ("Server (Posteingang)", "Server (incoming mail)"),
     ("Port und Sicherheit", "Port and security"),
@@ -69,7 +78,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Am einfachsten mit dem Profil: Öffnen Sie diese Seite auf dem Gerät, laden Sie das Profil und installieren Sie es unter Einstellungen → Allgemein → VPN und Geräteverwaltung.",
         "Easiest with the profile: open this page on the device, download the profile and install it under Settings → General → VPN & Device Management.",
     ),
-    ("Profil für iPhone, iPad und Mac laden", "Download the profile for iPhone, iPad and Mac"),
+    (
+        "Profil für iPhone, iPad und Mac laden",
+        "Download the profile for iPhone, iPad and Mac",
+    ),
     (
         "Von Hand: Einstellungen → Apps → Mail → Mail-Accounts → Account hinzufügen → Andere → Mail-Account hinzufügen. Wählen Sie IMAP und tragen Sie die Zugangsdaten oben ein.",
         "By hand: Settings → Apps → Mail → Mail Accounts → Add Account → Other → Add Mail Account. Choose IMAP and enter the settings above.",
@@ -96,16 +108,25 @@ pub(super) const EN: &[(&str, &str)] = &[
     ),
     ("Zurück zu Ihren Geräten", "Back to your devices"),
     // Logins and sessions
-    ("Ihre offenen Sitzungen im Browser", "Your open browser sessions"),
+    (
+        "Ihre offenen Sitzungen im Browser",
+        "Your open browser sessions",
+    ),
     ("Angemeldet seit", "Logged in since"),
     ("Adresse", "Address"),
     ("diese Sitzung", "this session"),
     ("Beenden", "End"),
     ("Alle anderen Sitzungen beenden", "End all other sessions"),
     ("Die Sitzung wurde beendet.", "The session was ended."),
-    ("Alle anderen Sitzungen wurden beendet.", "All other sessions were ended."),
+    (
+        "Alle anderen Sitzungen wurden beendet.",
+        "All other sessions were ended.",
+    ),
     ("Sitzung nicht gefunden", "Session not found"),
-    ("Diese Sitzung ist schon beendet.", "This session has already ended."),
+    (
+        "Diese Sitzung ist schon beendet.",
+        "This session has already ended.",
+    ),
     ("Letzte Anmeldungen", "Recent logins"),
     (
         "Anmeldungen im Browser und mit Ihren Geräten. Kennen Sie eine Anmeldung nicht, sperren Sie das Gerät und ändern Sie Ihr Passwort.",
@@ -120,15 +141,18 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("Neuere", "Newer"),
     ("Ältere", "Older"),
     // Login limits
-    ("Anmeldung vorübergehend gesperrt", "Login temporarily blocked"),
+    (
+        "Anmeldung vorübergehend gesperrt",
+        "Login temporarily blocked",
+    ),
     (
         "Von Ihrer Adresse gab es zu viele fehlgeschlagene Anmeldungen. Die Anmeldung ist gesperrt bis",
         "There were too many failed logins from your address. Logging in is blocked until",
     ),
 ];
 
-/// Texts handed to `t` through a variable (confirmations, errors), which the scan of
-/// the scan for literal calls cannot see: each must have its English.
+/// Texts handed to `t` through a variable (confirmations, errors), which the scan for
+/// literal calls cannot see: each must have its English.
 #[cfg(test)]
 pub(super) const INDIRECT: &[&str] = &[
     "Das Gerät wurde gesperrt; sein App-Passwort gilt nicht mehr.",

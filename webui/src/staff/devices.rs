@@ -139,7 +139,8 @@ async fn page(
 
 /// `GET /devices[?done=revoked]`.
 async fn list(State(web): State<Arc<Web>>, user: LoggedIn, Query(q): Query<Done>) -> Response {
-    let done = (q.done == "revoked").then_some("Das Gerät wurde gesperrt; sein App-Passwort gilt nicht mehr.");
+    let done = (q.done == "revoked")
+        .then_some("Das Gerät wurde gesperrt; sein App-Passwort gilt nicht mehr.");
     page(&web, &user, StatusCode::OK, done, None, "").await
 }
 
@@ -155,9 +156,18 @@ async fn create(
         return page;
     }
     let label = f.label.trim();
-    if label.is_empty() || label.chars().count() > MAX_LABEL || label.chars().any(char::is_control) {
+    if label.is_empty() || label.chars().count() > MAX_LABEL || label.chars().any(char::is_control)
+    {
         let error = "Bitte geben Sie dem Gerät einen Namen mit 1 bis 100 Zeichen.";
-        return page(&web, &user, StatusCode::BAD_REQUEST, None, Some(error), label).await;
+        return page(
+            &web,
+            &user,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(error),
+            label,
+        )
+        .await;
     }
     let change = store::DeviceChange {
         user_id: user.session.user_id,
@@ -165,7 +175,11 @@ async fn create(
         label,
         actor: &user.session.login,
     };
-    let password = match web.store.issue_app_password(&change, store::now_millis()).await {
+    let password = match web
+        .store
+        .issue_app_password(&change, store::now_millis())
+        .await
+    {
         Ok(password) => password,
         Err(err) if err.is_conflict() => {
             let error = "Ein Gerät mit diesem Namen gibt es schon. Wählen Sie einen anderen Namen oder sperren Sie das alte Gerät zuerst.";
@@ -173,7 +187,15 @@ async fn create(
         }
         Err(err) if err.kind() == store::ErrorKind::Invalid => {
             let error = "Bitte geben Sie dem Gerät einen Namen mit 1 bis 100 Zeichen.";
-            return page(&web, &user, StatusCode::BAD_REQUEST, None, Some(error), label).await;
+            return page(
+                &web,
+                &user,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(error),
+                label,
+            )
+            .await;
         }
         Err(err) => {
             tracing::error!(error = %err, "web: cannot create an app password");
@@ -215,7 +237,11 @@ async fn revoke(
         label: &label,
         actor: &user.session.login,
     };
-    match web.store.withdraw_app_password(&change, store::now_millis()).await {
+    match web
+        .store
+        .withdraw_app_password(&change, store::now_millis())
+        .await
+    {
         Ok(()) => {
             tracing::info!(login = %user.session.login, "web: app password revoked");
             Redirect::to("/devices?done=revoked").into_response()
@@ -285,7 +311,10 @@ async fn mobileconfig(
     );
     (
         [
-            (header::CONTENT_TYPE, "application/x-apple-aspen-config".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "application/x-apple-aspen-config".to_owned(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 "attachment; filename=\"ratspost.mobileconfig\"".to_owned(),

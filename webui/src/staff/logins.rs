@@ -89,7 +89,10 @@ async fn show(
     let id = user.session.user_id;
     let now = store::now_millis();
     let history = web.store.logins(id, paging.before, PAGE + 1).await;
-    let sessions = web.store.web_sessions_of(id, &current_hash(&headers), now).await;
+    let sessions = web
+        .store
+        .web_sessions_of(id, &current_hash(&headers), now)
+        .await;
     let (Ok(mut history), Ok(sessions)) = (history, sessions) else {
         tracing::error!("web: cannot read the login history or sessions");
         return pages::unavailable();
@@ -155,7 +158,11 @@ async fn end_one(
     if f.session.len() > 64 {
         return Redirect::to("/logins").into_response();
     }
-    match web.store.end_web_session(user.session.user_id, &f.session).await {
+    match web
+        .store
+        .end_web_session(user.session.user_id, &f.session)
+        .await
+    {
         Ok(()) => {
             tracing::info!(login = %user.session.login, "web: a session was ended by its user");
             Redirect::to("/logins?done=one").into_response()
