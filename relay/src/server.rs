@@ -125,14 +125,21 @@ pub fn start(
     ));
     let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), queued)?;
     shutdown.tracker.spawn(delivery.run(shutdown.clone()));
-    let web = webui::router(crate::web::web(
+    let mut web = crate::web::web(
         &config,
         store.clone(),
         crate::web::WebActions {
             config: Arc::clone(&config),
             store: store.clone(),
         },
-    ));
+    );
+    // The ports devices are told are the ones bound (they differ from the configuration's
+    // only where it asks for any free port, `:0`).
+    if let Ok((plain, implicit)) = listeners.imap_addrs() {
+        web.site.imap_port = plain.port();
+        web.site.imaps_port = implicit.port();
+    }
+    let web = webui::router(web);
     if let Ok(addr) = listeners.web.local_addr() {
         tracing::info!(%addr, "web UI listening (HTTPS)");
     }

@@ -819,7 +819,6 @@ async fn arbitrary_input_never_breaks_a_session() {
     let ctx = relay::imap::session::Context {
         store: s.store.clone(),
         config: std::sync::Arc::clone(&s.config),
-        guard: std::sync::Arc::default(),
         shutdown: s.shutdown.clone(),
     };
     // Commands with random arguments, random bytes, and broken literals.

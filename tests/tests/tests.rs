@@ -3,6 +3,7 @@
 //!
 //! One test binary (`autotests = false`), one module per area.
 
+mod accounts;
 mod audit;
 mod browser;
 mod classify;
