@@ -29,6 +29,7 @@ mod admin;
 pub mod datetime;
 mod dpo;
 mod errors;
+mod exemption_pages;
 pub mod i18n;
 mod login;
 mod message;
@@ -36,9 +37,10 @@ mod pages;
 mod session;
 mod site;
 mod staff;
+pub mod standing;
 mod viewer;
 
-pub use actions::Actions;
+pub use actions::{ActionError, Acting, Actions};
 pub use site::Site;
 
 use std::net::SocketAddr;

@@ -1,6 +1,9 @@
 //! The pages every logged-in user has for their own account: devices and app passwords,
 //! logins and sessions, forwarding, held messages.
 
+mod forwarding;
+mod held;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -10,4 +13,6 @@ use crate::Web;
 /// The routes of the staff pages.
 pub(crate) fn routes() -> Router<Arc<Web>> {
     Router::new()
+        .merge(forwarding::routes())
+        .merge(held::routes())
 }
