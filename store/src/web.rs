@@ -210,6 +210,10 @@ pub struct HeldNotice {
     pub valid_until: Option<Millis>,
 }
 
+/// A row of [`Store::held_notices`]: message id, received, sender, categories (JSON), the
+/// latest expiry of a link not revoked.
+type HeldRow = (i64, Millis, String, Option<String>, Option<Millis>);
+
 /// Most notices [`Store::held_notices`] returns at once.
 pub const HELD_PAGE_MAX: i64 = 100;
 
@@ -225,7 +229,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<HeldNotice>> {
-        let rows: Vec<(i64, Millis, String, Option<String>, Option<Millis>)> = with_pool!(&self.db, read pool => {
+        let rows: Vec<HeldRow> = with_pool!(&self.db, read pool => {
             sqlx::query_as(
                 "SELECT m.id, m.received_at, m.mail_from, v.categories,
                         MAX(CASE WHEN t.revoked_at IS NULL THEN t.expires_at END)
@@ -243,15 +247,17 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(message_id, received_at, sender, categories, valid_until)| HeldNotice {
-                message_id,
-                received_at,
-                sender,
-                categories: categories
-                    .and_then(|c| serde_json::from_str(&c).ok())
-                    .unwrap_or_default(),
-                valid_until,
-            })
+            .map(
+                |(message_id, received_at, sender, categories, valid_until)| HeldNotice {
+                    message_id,
+                    received_at,
+                    sender,
+                    categories: categories
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
+                    valid_until,
+                },
+            )
             .collect())
     }
 

@@ -1985,17 +1985,32 @@ async fn exemption_links_find_their_request(db: &TestDb) {
         .expect("lookup")
         .expect("found by its link");
     assert_eq!((found.id, found.login.as_str()), (e.id, "anna"));
-    assert_eq!(store.exemption_by_link("other").await.expect("lookup"), None);
+    assert_eq!(
+        store.exemption_by_link("other").await.expect("lookup"),
+        None
+    );
     // Without a link (the CLI before, or tests): nothing to find, and a second request
     // without one does not collide with the first (NULLs are not unique).
     let b = store
-        .request_exemption(&request("bert", "bert", "bert@example.net", 7), &p, "h", mail, T0)
+        .request_exemption(
+            &request("bert", "bert", "bert@example.net", 7),
+            &p,
+            "h",
+            mail,
+            T0,
+        )
         .await
         .expect("request without link");
     let mine = store.exemptions_of("ANNA").await.expect("list");
     assert_eq!(mine.iter().map(|e| e.id).collect::<Vec<_>>(), [e.id]);
     assert_eq!(store.exemptions_of("bert").await.expect("list")[0].id, b.id);
-    assert!(store.exemptions_of("nobody").await.expect("list").is_empty());
+    assert!(
+        store
+            .exemptions_of("nobody")
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 /// Issue 12: "held messages" lists a user's notices newest first, paged, with categories,
@@ -2009,9 +2024,13 @@ async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
     let bert = store.create_user(&staff("bert", &[])).await.expect("bert");
     let now = store::now_millis();
     let mut ids = Vec::new();
-    for (i, (expires, revoked)) in [(now + 60_000, "NULL"), (now - 1, "NULL"), (now + 60_000, "1")]
-        .into_iter()
-        .enumerate()
+    for (i, (expires, revoked)) in [
+        (now + 60_000, "NULL"),
+        (now - 1, "NULL"),
+        (now + 60_000, "1"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let id = store
             .insert_message(message(anna.id, "anna@stadt.test", &format!("geheim {i}")))
@@ -2049,11 +2068,25 @@ async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
     assert_eq!(all[2].valid_until, Some(now + 60_000));
     assert_eq!(all[0].valid_until, None, "revoked: no valid link");
     let page = store.held_notices(anna.id, 2, 1).await.expect("page");
-    assert_eq!(page.iter().map(|n| n.message_id).collect::<Vec<_>>(), [ids[0]]);
-    assert!(store.held_notices(bert.id, 0, 10).await.expect("bert").is_empty());
+    assert_eq!(
+        page.iter().map(|n| n.message_id).collect::<Vec<_>>(),
+        [ids[0]]
+    );
+    assert!(
+        store
+            .held_notices(bert.id, 0, 10)
+            .await
+            .expect("bert")
+            .is_empty()
+    );
 
     // A fresh link for the valid one, with the same expiry; none for the others or for bert.
-    assert!(store.reissue_notice_token(ids[0], anna.id, "fresh", now).await.expect("reissue"));
+    assert!(
+        store
+            .reissue_notice_token(ids[0], anna.id, "fresh", now)
+            .await
+            .expect("reissue")
+    );
     let opened = store
         .open_notice(
             &NoticeView {
@@ -2069,13 +2102,30 @@ async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
         .expect("open");
     assert_eq!(opened, NoticeAccess::Open { message_id: ids[0] });
     assert_eq!(
-        store.open_notice(&NoticeView { token_hash: "fresh", user_id: anna.id, login: "anna", ip: "", what: "message" }, now + 60_000).await.expect("open"),
-        NoticeAccess::Refused { reason: "the link has expired" },
+        store
+            .open_notice(
+                &NoticeView {
+                    token_hash: "fresh",
+                    user_id: anna.id,
+                    login: "anna",
+                    ip: "",
+                    what: "message"
+                },
+                now + 60_000
+            )
+            .await
+            .expect("open"),
+        NoticeAccess::Refused {
+            reason: "the link has expired"
+        },
         "the fresh link never outlives the original"
     );
     for (id, user) in [(ids[1], anna.id), (ids[2], anna.id), (ids[0], bert.id)] {
         assert!(
-            !store.reissue_notice_token(id, user, "never", now).await.expect("reissue"),
+            !store
+                .reissue_notice_token(id, user, "never", now)
+                .await
+                .expect("reissue"),
             "message {id} for user {user}"
         );
     }

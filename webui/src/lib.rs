@@ -40,7 +40,7 @@ mod staff;
 pub mod standing;
 mod viewer;
 
-pub use actions::{ActionError, Acting, Actions};
+pub use actions::{Acting, ActionError, Actions};
 pub use site::Site;
 
 use std::net::SocketAddr;

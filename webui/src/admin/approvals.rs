@@ -198,6 +198,7 @@ async fn deny(
 }
 
 /// The role and form checks of both POSTs.
+#[allow(clippy::result_large_err)] // a page, returned at once from the handler
 fn checked(user: &LoggedIn, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
     user.require(ROLES)?;
     user.check_form(headers, csrf)
@@ -250,15 +251,37 @@ mod tests {
         let p = policy(false);
         let (a, d) = unavailable(&e, "admin1", Role::Admin, &p, Lang::German);
         assert!(a.is_some_and(|t| t.contains("Antrag gestellt")) && d.is_some());
-        let (a, d) = unavailable(&pending("admin2", "admin2"), "admin2", Role::Admin, &p, Lang::German);
+        let (a, d) = unavailable(
+            &pending("admin2", "admin2"),
+            "admin2",
+            Role::Admin,
+            &p,
+            Lang::German,
+        );
         assert!(a.is_some_and(|t| t.contains("eigenes Postfach")) && d.is_some());
-        assert_eq!(unavailable(&e, "admin2", Role::Admin, &p, Lang::German), (None, None));
+        assert_eq!(
+            unavailable(&e, "admin2", Role::Admin, &p, Lang::German),
+            (None, None)
+        );
         let (a, d) = unavailable(&e, "dora", Role::Dpo, &p, Lang::German);
-        assert!(a.is_some() && d.is_none(), "the DPO may deny, approving is the admins'");
-        assert_eq!(unavailable(&e, "dora", Role::Dpo, &policy(true), Lang::German), (None, None));
+        assert!(
+            a.is_some() && d.is_none(),
+            "the DPO may deny, approving is the admins'"
+        );
+        assert_eq!(
+            unavailable(&e, "dora", Role::Dpo, &policy(true), Lang::German),
+            (None, None)
+        );
         let mut approved = e.clone();
         approved.approved_by = Some("admin2".into());
-        assert!(unavailable(&approved, "admin3", Role::Admin, &p, Lang::German).0.is_some());
-        assert_eq!(unavailable(&approved, "dora", Role::Dpo, &policy(true), Lang::German), (None, None));
+        assert!(
+            unavailable(&approved, "admin3", Role::Admin, &p, Lang::German)
+                .0
+                .is_some()
+        );
+        assert_eq!(
+            unavailable(&approved, "dora", Role::Dpo, &policy(true), Lang::German),
+            (None, None)
+        );
     }
 }

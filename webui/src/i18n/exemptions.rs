@@ -38,10 +38,16 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Der Antrag ist gestellt. Die Bestätigungs-E-Mail mit Code und Link ist an die Zieladresse unterwegs.",
         "The request is made. The confirmation e-mail with the code and the link is on its way to the target address.",
     ),
-    ("Die Zieladresse ist bestätigt.", "The target address is confirmed."),
+    (
+        "Die Zieladresse ist bestätigt.",
+        "The target address is confirmed.",
+    ),
     ("Die Freigabe ist erteilt.", "The approval is given."),
     ("Der Antrag ist abgelehnt.", "The request is denied."),
-    ("Die Weiterleitung ist widerrufen.", "The forwarding is revoked."),
+    (
+        "Die Weiterleitung ist widerrufen.",
+        "The forwarding is revoked.",
+    ),
     (
         "Das ist Ihnen nicht erlaubt. Vier-Augen-Prinzip: Wer einen Antrag gestellt hat oder dessen Postfach betroffen ist, kann ihn weder freigeben noch ablehnen.",
         "You are not allowed to do this. Four eyes: whoever made a request or whose mailbox it concerns can neither approve nor deny it.",
@@ -54,7 +60,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Es gibt bereits einen offenen Antrag oder eine Anschlussausnahme. Schließen Sie ihn ab oder widerrufen Sie ihn zuerst.",
         "There is an open request or a follow-up exemption already. Finish it or revoke it first.",
     ),
-    ("Diese Ausnahme gibt es nicht.", "This exemption does not exist."),
+    (
+        "Diese Ausnahme gibt es nicht.",
+        "This exemption does not exist.",
+    ),
     (
         "Die Bestätigungs-E-Mail enthielte Angaben, die als vertraulich eingestuft werden. Sie wurde nicht gesendet, und es wurde nichts beantragt. Bitte prüfen Sie Zieladresse und Begründung.",
         "The confirmation e-mail would contain data classified as confidential. It was not sent, and nothing was requested. Please check the target address and the reason.",
@@ -69,7 +78,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Work e-mail may be forwarded to a private address only under an approved exemption. Confidential messages are never forwarded, only a notice with a link.",
     ),
     ("Ihre Ausnahmen", "Your exemptions"),
-    ("Ihre Ausnahmen, neueste zuerst", "Your exemptions, newest first"),
+    (
+        "Ihre Ausnahmen, neueste zuerst",
+        "Your exemptions, newest first",
+    ),
     (
         "Sie haben noch keine Weiterleitung beantragt.",
         "You have not requested forwarding yet.",
@@ -84,7 +96,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Zusätzlich muss der Datenschutz zustimmen.",
         "The data-protection officer must agree as well.",
     ),
-    ("Private E-Mail-Adresse (Ziel)", "Private e-mail address (target)"),
+    (
+        "Private E-Mail-Adresse (Ziel)",
+        "Private e-mail address (target)",
+    ),
     (
         "Bitte geben Sie eine gültige E-Mail-Adresse als Ziel an.",
         "Please give a valid e-mail address as the target.",
@@ -97,7 +112,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Diese Weiterleitung ist nach den Regeln nicht erlaubt: Das Ziel muss eine private Adresse einer zugelassenen Domain sein.",
         "This forwarding is not allowed by the rules: the target must be a private address of a permitted domain.",
     ),
-    ("Das ist Ihnen nicht erlaubt.", "You are not allowed to do this."),
+    (
+        "Das ist Ihnen nicht erlaubt.",
+        "You are not allowed to do this.",
+    ),
     // The confirmation link.
     ("Zieladresse bestätigen", "Confirm the target address"),
     ("Weiterleitung an", "Forwarding to"),
@@ -153,7 +171,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Jede Rolle gibt einmal frei: eine Person aus der Administration",
         "Each role approves once: one person of the administration",
     ),
-    ("und zusätzlich der Datenschutz", "and the data-protection officer as well"),
+    (
+        "und zusätzlich der Datenschutz",
+        "and the data-protection officer as well",
+    ),
     (
         "Aktiv wird eine Weiterleitung erst, wenn die Zieladresse bestätigt und der Antrag freigegeben ist.",
         "Forwarding becomes active only when the target address is confirmed and the request is approved.",
@@ -162,7 +183,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Eine Ablehnung braucht eine Begründung; die Antragstellerin oder der Antragsteller erhält sie per E-Mail.",
         "A denial needs a reason; the person who made the request receives it by e-mail.",
     ),
-    ("Offene Anträge, älteste zuerst", "Open requests, oldest first"),
+    (
+        "Offene Anträge, älteste zuerst",
+        "Open requests, oldest first",
+    ),
     ("Keine offenen Anträge.", "No open requests."),
     ("Zieladresse bestätigt", "Target address confirmed"),
     ("Entscheiden nicht möglich:", "You cannot decide:"),
@@ -193,7 +217,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Alle aktiven und geplanten Weiterleitungen. Ein Widerruf beendet die Weiterleitung sofort; die Person wird per E-Mail informiert.",
         "All active and scheduled forwardings. Revoking ends the forwarding at once; the person is told by e-mail.",
     ),
-    ("Aktive und geplante Ausnahmen", "Active and scheduled exemptions"),
+    (
+        "Aktive und geplante Ausnahmen",
+        "Active and scheduled exemptions",
+    ),
     ("Keine aktiven Ausnahmen.", "No active exemptions."),
     // Held messages.
     (

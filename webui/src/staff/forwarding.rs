@@ -19,20 +19,23 @@ use axum::{Form, Router, routing::get, routing::post};
 use serde::Deserialize;
 use store::{Confirmation, ExemptionRequest, ExemptionState};
 
+use crate::Web;
 use crate::actions::ActionError;
 use crate::datetime::Dates;
-use crate::i18n::Lang;
 use crate::exemption_pages::{self, MAX_ADDRESS, MAX_REASON, Outcome, Row, Said};
+use crate::i18n::Lang;
 use crate::pages::{self, Chrome};
 use crate::session::LoggedIn;
-use crate::Web;
 
 /// The routes of this page family.
 pub(super) fn routes() -> Router<Arc<Web>> {
     Router::new()
         .route("/forwarding", get(page).post(request))
         .route("/forwarding/{id}/revoke", post(revoke))
-        .route("/forwarding/confirm/{token}", get(confirm_page).post(confirm))
+        .route(
+            "/forwarding/confirm/{token}",
+            get(confirm_page).post(confirm),
+        )
 }
 
 #[derive(Template)]
@@ -127,7 +130,9 @@ fn form_error(form: &RequestForm, max_days: i64, lang: Lang) -> Option<&'static 
         .parse::<i64>()
         .is_ok_and(|d| (1..=max_days).contains(&d))
     {
-        return Some(lang.t("Bitte geben Sie eine Dauer in Tagen innerhalb der erlaubten Höchstdauer an."));
+        return Some(
+            lang.t("Bitte geben Sie eine Dauer in Tagen innerhalb der erlaubten Höchstdauer an."),
+        );
     }
     let reason = form.reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON || reason.len() > MAX_REASON {
@@ -305,7 +310,12 @@ async fn linked(web: &Web, user: &LoggedIn, token: &str) -> Result<store::Exempt
             user.lang.t("Dieser Antrag wurde abgelehnt oder widerrufen; eine Bestätigung ist nicht mehr möglich."),
         ),
     };
-    Err(exemption_pages::refused(user.lang, StatusCode::GONE, title, text))
+    Err(exemption_pages::refused(
+        user.lang,
+        StatusCode::GONE,
+        title,
+        text,
+    ))
 }
 
 /// The code page for `e`, with `error` when the last try failed.
@@ -362,8 +372,18 @@ async fn confirm(
     // not cost a try.
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        let error = user.lang.t("Bitte geben Sie die 8 Ziffern des Codes ein.").to_owned();
-        return confirm_render(&web, &user, token, &e, StatusCode::UNPROCESSABLE_ENTITY, Some(error));
+        let error = user
+            .lang
+            .t("Bitte geben Sie die 8 Ziffern des Codes ein.")
+            .to_owned();
+        return confirm_render(
+            &web,
+            &user,
+            token,
+            &e,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(error),
+        );
     }
     match web.actions.confirm_exemption(e.id, code).await {
         Ok(Confirmation::Accepted(_)) => {
@@ -423,7 +443,10 @@ mod tests {
 
     #[test]
     fn the_form_is_checked_before_the_store_is_asked() {
-        assert_eq!(form_error_de(&form("a@example.net", "14", "Elternzeit"), 30), None);
+        assert_eq!(
+            form_error_de(&form("a@example.net", "14", "Elternzeit"), 30),
+            None
+        );
         for bad in [
             form("", "14", "x"),
             form("kein at", "14", "x"),
@@ -435,7 +458,12 @@ mod tests {
             form("a@example.net", "14", "  "),
             form("a@example.net", "14", &"ä".repeat(1001)),
         ] {
-            assert!(form_error_de(&bad, 30).is_some(), "{:?} {:?}", bad.target, bad.days);
+            assert!(
+                form_error_de(&bad, 30).is_some(),
+                "{:?} {:?}",
+                bad.target,
+                bad.days
+            );
         }
     }
 
