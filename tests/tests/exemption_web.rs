@@ -149,7 +149,7 @@ async fn flow(db: TestDb) {
     // The confirmation mail: code and one-time link, no "give it to the administration".
     let (subject, body) = mail_to(&sink, PRIVATE, "Bestätigung Ihrer Weiterleitungsadresse").await;
     assert_eq!(subject, "Bestätigung Ihrer Weiterleitungsadresse");
-    assert!(!body.contains("Verwaltung an"), "{body}");
+    assert!(!body.contains("bei Ihrer Verwaltung an"), "{body}");
     let at = body.find("Bestätigungscode:").expect("code label");
     let code: String = body[at + "Bestätigungscode:".len()..]
         .trim_start()
