@@ -500,6 +500,68 @@ mod tests {
     }
 
     #[test]
+    fn mails_about_a_request_say_what_happened_in_both_languages() {
+        let mut notices = crate::config::Config::builtin().notices;
+        let denied = Event::Denied {
+            by: "admin2".into(),
+            reason: "Kein Bedarf\r\nBcc: x@evil.example".into(),
+        };
+        let mail = exemption_event(&notices, "anna@stadt.example", 7, "anna", &denied);
+        assert_eq!(
+            (mail.kind.as_str(), mail.rcpt_to.as_str()),
+            ("notification", "anna@stadt.example")
+        );
+        let said = text(&mail.body);
+        assert!(
+            said.contains("(Ausnahme Nr. 7) wurde von admin2 abgelehnt"),
+            "{said}"
+        );
+        assert!(
+            said.contains("Begründung: Kein Bedarf  Bcc: x@evil.example"),
+            "{said}"
+        );
+        let raw = String::from_utf8_lossy(&mail.body);
+        assert!(
+            !raw.contains("\r\nBcc:"),
+            "the reason added a header: {raw}"
+        );
+        let waiting = Event::Waiting {
+            approvals: "https://ratspost.stadt.example/approvals".into(),
+        };
+        let said =
+            text(&exemption_event(&notices, "admin1@stadt.example", 7, "anna", &waiting).body);
+        assert!(
+            said.contains("wartet auf Freigabe") && said.contains("/approvals"),
+            "{said}"
+        );
+        notices.language = Language::En;
+        let revoked = Event::Revoked { by: "dora".into() };
+        let said = text(&exemption_event(&notices, "anna@stadt.example", 7, "anna", &revoked).body);
+        assert!(
+            said.contains("(exemption no. 7) was revoked by dora"),
+            "{said}"
+        );
+        let link = "https://ratspost.stadt.example/forwarding/confirm/abc";
+        let said = text(
+            &confirmation(
+                &notices,
+                7,
+                "anna",
+                "a@example.net",
+                "12345678",
+                3,
+                "morgen",
+                link,
+            )
+            .body,
+        );
+        assert!(
+            said.contains(link) && !said.contains("Give this code to your administration"),
+            "{said}"
+        );
+    }
+
+    #[test]
     fn the_reminder_says_whether_a_follow_up_exists() {
         let mut notices = crate::config::Config::builtin().notices;
         let until = "30. Dezember 2026, 20:28 Uhr";

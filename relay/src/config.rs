@@ -2091,6 +2091,42 @@ mod tests {
     }
 
     #[test]
+    fn exemption_notifications_go_to_the_admins_or_a_list() {
+        assert_eq!(Config::builtin().exemptions.notify, Notify::Admins);
+        let written = Config::parse(&default_file(), None).expect("default file parses");
+        assert_eq!(written.exemptions.notify, Notify::Admins);
+        let listed = Config::parse(
+            "[exemptions]\nnotify = [\" Freigabe@Stadt.example \", \"dsb@stadt.example\"]\n",
+            None,
+        )
+        .expect("a list");
+        assert_eq!(
+            listed.exemptions.notify,
+            Notify::Addresses(vec![
+                "freigabe@stadt.example".into(),
+                "dsb@stadt.example".into()
+            ])
+        );
+        for bad in [
+            "\"everyone\"",
+            "[]",
+            "[\"kein-at\"]",
+            "[\"a b@c.example\"]",
+            "3",
+        ] {
+            let err =
+                Config::parse(&format!("[exemptions]\nnotify = {bad}\n"), None).expect_err(bad);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.starts_with("exemptions.notify:")),
+                "{bad}: {:?}",
+                err.problems
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_reported_all_at_once() {
         let err =
             Config::parse("colour = 1\n[smtp]\nfrobnicate = true\n", None).expect_err("unknown");
