@@ -523,3 +523,90 @@ async fn the_exemption_pages_speak_english() {
     s.stop().await;
     sink.stop();
 }
+
+/// Fills in and sends the login form shown now.
+async fn browser_log_in(b: &ratspost_tests::browser::Browser, name: &str) {
+    b.fill("login", name).await;
+    b.fill("password", &format!("{name}-pass-1")).await;
+    b.click("form[action=\"/login\"] button[type=submit]").await;
+}
+
+/// The forms in Chromium: anna requests, opens the link from the mail, enters a wrong and
+/// then the right code; admin1 approves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_requests_confirms_by_link_and_approves() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let s = server(TestDb::sqlite(), &sink, "").await;
+    let Some(b) = ratspost_tests::browser::Browser::start(s.web).await else {
+        s.stop().await;
+        return sink.stop();
+    };
+    b.open("/forwarding").await;
+    browser_log_in(&b, "anna").await;
+    assert_eq!(b.path().await, "/forwarding");
+    b.fill("target", PRIVATE).await;
+    b.fill("days", "14").await;
+    b.fill("reason", "Elternzeit ohne Dienstgerät").await;
+    b.click("form[action=\"/forwarding\"] button[type=submit]")
+        .await;
+    assert_eq!(b.path().await, "/forwarding?done=requested");
+    assert!(
+        b.text("[role=status]")
+            .await
+            .contains("Der Antrag ist gestellt")
+    );
+
+    let (_, body) = mail_to(&sink, PRIVATE, "Bestätigung").await;
+    let at = body.find("Bestätigungscode:").expect("code label");
+    let code: String = body[at + "Bestätigungscode:".len()..]
+        .trim_start()
+        .chars()
+        .take(8)
+        .collect();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/forwarding/confirm/"))
+        .expect("the link");
+    let path = link
+        .trim_start_matches("https://ratspost.stadt.test")
+        .to_owned();
+    b.open(&path).await;
+    assert_eq!(b.text("h1").await, "Zieladresse bestätigen");
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    b.fill("code", wrong).await;
+    b.click("form[action^=\"/forwarding/confirm/\"] button[type=submit]")
+        .await;
+    assert!(
+        b.text("[role=alert]")
+            .await
+            .contains("Verbleibende Versuche: 4")
+    );
+    b.fill("code", &code).await;
+    b.click("form[action^=\"/forwarding/confirm/\"] button[type=submit]")
+        .await;
+    assert_eq!(b.path().await, "/forwarding?done=confirmed");
+
+    b.click("form[action=\"/logout\"] button[type=submit]")
+        .await;
+    b.open("/approvals").await;
+    browser_log_in(&b, "admin1").await;
+    assert_eq!(b.path().await, "/approvals");
+    let id = s.store.exemptions_of("anna").await.expect("list")[0].id;
+    b.click(&format!(
+        "form[action=\"/approvals/{id}/approve\"] button[type=submit]"
+    ))
+    .await;
+    assert_eq!(b.path().await, "/approvals?done=approved");
+    assert_eq!(b.text("[role=status]").await, "Die Freigabe ist erteilt.");
+    assert_eq!(
+        s.store.exemption(id).await.expect("e").state,
+        ExemptionState::Active
+    );
+    b.close().await;
+    s.stop().await;
+    sink.stop();
+}
