@@ -1,5 +1,5 @@
-//! Mails ratspost writes itself (confirmation codes now; notices and reminders later), in
-//! German or English, built with mail-builder.
+//! Mails ratspost writes itself (confirmation codes, notices, reminders, and what happened to
+//! an exemption request), in German or English, built with mail-builder.
 
 use mail_builder::MessageBuilder;
 use store::QueuedMail;
@@ -30,9 +30,11 @@ fn build(
     builder.write_to_vec().unwrap_or_default()
 }
 
-/// The mail that proves a private address: it carries the confirmation code and says what
-/// confirming will allow.
+/// The mail that proves a private address: it carries the confirmation code, the one-time
+/// `link` to the page that takes it (after login, for the requesting user only), and says
+/// what confirming will allow. No administration is involved: the user enters the code.
 #[must_use]
+#[allow(clippy::too_many_arguments)]
 pub fn confirmation(
     notices: &NoticesConfig,
     id: i64,
@@ -41,6 +43,7 @@ pub fn confirmation(
     code: &str,
     days: i64,
     expires: &str,
+    link: &str,
 ) -> QueuedMail {
     let (subject, body) = match notices.language {
         Language::De => (
@@ -48,9 +51,11 @@ pub fn confirmation(
             format!(
                 "Guten Tag,\r\n\r\nfür das Postfach \"{login}\" wurde beantragt, dienstliche E-Mails für {days} Tage an diese Adresse \
                  ({target}) weiterzuleiten (Ausnahme Nr. {id}). Vertrauliche Nachrichten werden dabei nie weitergeleitet, nur ein \
-                 Hinweis mit einem Link.\r\n\r\nBestätigungscode: {code}\r\n\r\nGeben Sie den Code bei Ihrer Verwaltung an, um \
-                 diese Adresse zu bestätigen. Er gilt bis {expires}. Wenn Sie das nicht beantragt haben, ignorieren Sie diese \
-                 Nachricht; ohne Bestätigung wird nichts weitergeleitet.\r\n\r\n-- \r\nratspost\r\n"
+                 Hinweis mit einem Link.\r\n\r\nBestätigungscode: {code}\r\n\r\nUm diese Adresse zu bestätigen, öffnen Sie \
+                 diesen Link, melden Sie sich mit Ihrem dienstlichen Zugang an und geben Sie dort den Code ein:\r\n{link}\r\n\r\n\
+                 Code und Link gelten bis {expires}. Geben Sie den Code niemandem weiter, auch nicht der Verwaltung. Wenn Sie \
+                 das nicht beantragt haben, ignorieren Sie diese Nachricht; ohne Bestätigung wird nichts weitergeleitet.\r\n\r\n\
+                 -- \r\nratspost\r\n"
             ),
         ),
         Language::En => (
@@ -58,9 +63,10 @@ pub fn confirmation(
             format!(
                 "Hello,\r\n\r\nit was requested to forward work mail of the mailbox \"{login}\" to this address ({target}) for \
                  {days} days (exemption no. {id}). Confidential messages are never forwarded, only a notice with a link.\r\n\r\n\
-                 Confirmation code: {code}\r\n\r\nGive this code to your administration to confirm this address. It is valid \
-                 until {expires}. If you did not ask for this, ignore this message; nothing is forwarded without \
-                 confirmation.\r\n\r\n-- \r\nratspost\r\n"
+                 Confirmation code: {code}\r\n\r\nTo confirm this address, open this link, log in with your work account and \
+                 enter the code there:\r\n{link}\r\n\r\nThe code and the link are valid until {expires}. Do not give the code \
+                 to anyone, not even the administration. If you did not ask for this, ignore this message; nothing is \
+                 forwarded without confirmation.\r\n\r\n-- \r\nratspost\r\n"
             ),
         ),
     };
@@ -70,6 +76,121 @@ pub fn confirmation(
         mail_from: notices.from.clone(),
         rcpt_to: target.to_owned(),
         body,
+    }
+}
+
+/// What happened to an exemption request, for the mail to the people concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// It is confirmed and waits for approval (to the approvers; `approvals` is the page).
+    Waiting {
+        /// The page where it is approved.
+        approvals: String,
+    },
+    /// Approved by `by`; `standing` says what now holds ("aktiv bis …", "wartet noch auf …").
+    Approved {
+        /// The approver's login.
+        by: String,
+        /// The state in words, in the mail's language.
+        standing: String,
+    },
+    /// Denied by `by` for `reason`.
+    Denied {
+        /// Who denied.
+        by: String,
+        /// Their reason.
+        reason: String,
+    },
+    /// Revoked by `by`: forwarding stopped.
+    Revoked {
+        /// Who revoked.
+        by: String,
+    },
+}
+
+/// A mail about exemption `id` of mailbox `login` to `to` (a work address): to approvers
+/// that a request waits, to the user that it was approved, denied or revoked. It names the
+/// mailbox and the number, never the private address, the reason of the request or a code.
+#[must_use]
+pub fn exemption_event(
+    notices: &NoticesConfig,
+    to: &str,
+    id: i64,
+    login: &str,
+    event: &Event,
+) -> QueuedMail {
+    let de = notices.language == Language::De;
+    let (subject, text) = match (event, de) {
+        (Event::Waiting { approvals }, true) => (
+            format!("Weiterleitung wartet auf Freigabe (Ausnahme Nr. {id})"),
+            format!(
+                "der Antrag auf Weiterleitung dienstlicher E-Mails des Postfachs \"{login}\" (Ausnahme Nr. {id}) ist \
+                 bestätigt und wartet auf Freigabe.\r\n\r\nAntrag prüfen, freigeben oder ablehnen:\r\n{approvals}"
+            ),
+        ),
+        (Event::Waiting { approvals }, false) => (
+            format!("Forwarding waits for approval (exemption no. {id})"),
+            format!(
+                "the request to forward work mail of the mailbox \"{login}\" (exemption no. {id}) is confirmed and \
+                 waits for approval.\r\n\r\nReview, approve or deny it:\r\n{approvals}"
+            ),
+        ),
+        (Event::Approved { by, standing }, true) => (
+            format!("Ihre Weiterleitung wurde genehmigt (Ausnahme Nr. {id})"),
+            format!(
+                "Ihr Antrag auf Weiterleitung des Postfachs \"{login}\" (Ausnahme Nr. {id}) wurde von {by} genehmigt.\r\n\
+                 Stand: {standing}."
+            ),
+        ),
+        (Event::Approved { by, standing }, false) => (
+            format!("Your forwarding was approved (exemption no. {id})"),
+            format!(
+                "your request to forward the mailbox \"{login}\" (exemption no. {id}) was approved by {by}.\r\n\
+                 State: {standing}."
+            ),
+        ),
+        (Event::Denied { by, reason }, true) => (
+            format!("Ihre Weiterleitung wurde abgelehnt (Ausnahme Nr. {id})"),
+            format!(
+                "Ihr Antrag auf Weiterleitung des Postfachs \"{login}\" (Ausnahme Nr. {id}) wurde von {by} abgelehnt. \
+                 Es wird nichts weitergeleitet.\r\n\r\nBegründung: {}",
+                one_line(reason)
+            ),
+        ),
+        (Event::Denied { by, reason }, false) => (
+            format!("Your forwarding was denied (exemption no. {id})"),
+            format!(
+                "your request to forward the mailbox \"{login}\" (exemption no. {id}) was denied by {by}. Nothing is \
+                 forwarded.\r\n\r\nReason: {}",
+                one_line(reason)
+            ),
+        ),
+        (Event::Revoked { by }, true) => (
+            format!("Ihre Weiterleitung wurde widerrufen (Ausnahme Nr. {id})"),
+            format!(
+                "die Weiterleitung des Postfachs \"{login}\" (Ausnahme Nr. {id}) wurde von {by} widerrufen. Ab sofort \
+                 wird darunter nichts mehr weitergeleitet."
+            ),
+        ),
+        (Event::Revoked { by }, false) => (
+            format!("Your forwarding was revoked (exemption no. {id})"),
+            format!(
+                "forwarding of the mailbox \"{login}\" (exemption no. {id}) was revoked by {by}. From now on nothing \
+                 is forwarded under it."
+            ),
+        ),
+    };
+    let greeting = if de {
+        "Guten Tag,\r\n\r\n"
+    } else {
+        "Hello,\r\n\r\n"
+    };
+    let body = format!("{greeting}{text}\r\n\r\n-- \r\nratspost\r\n");
+    QueuedMail {
+        kind: "notification".to_owned(),
+        mail_from: notices.from.clone(),
+        rcpt_to: to.to_owned(),
+        body: build(notices, to, subject, body, None),
     }
 }
 
@@ -376,6 +497,68 @@ mod tests {
             .parse(mail)
             .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
             .expect("a text part")
+    }
+
+    #[test]
+    fn mails_about_a_request_say_what_happened_in_both_languages() {
+        let mut notices = crate::config::Config::builtin().notices;
+        let denied = Event::Denied {
+            by: "admin2".into(),
+            reason: "Kein Bedarf\r\nBcc: x@evil.example".into(),
+        };
+        let mail = exemption_event(&notices, "anna@stadt.example", 7, "anna", &denied);
+        assert_eq!(
+            (mail.kind.as_str(), mail.rcpt_to.as_str()),
+            ("notification", "anna@stadt.example")
+        );
+        let said = text(&mail.body);
+        assert!(
+            said.contains("(Ausnahme Nr. 7) wurde von admin2 abgelehnt"),
+            "{said}"
+        );
+        assert!(
+            said.contains("Begründung: Kein Bedarf  Bcc: x@evil.example"),
+            "{said}"
+        );
+        let raw = String::from_utf8_lossy(&mail.body);
+        assert!(
+            !raw.contains("\r\nBcc:"),
+            "the reason added a header: {raw}"
+        );
+        let waiting = Event::Waiting {
+            approvals: "https://ratspost.stadt.example/approvals".into(),
+        };
+        let said =
+            text(&exemption_event(&notices, "admin1@stadt.example", 7, "anna", &waiting).body);
+        assert!(
+            said.contains("wartet auf Freigabe") && said.contains("/approvals"),
+            "{said}"
+        );
+        notices.language = Language::En;
+        let revoked = Event::Revoked { by: "dora".into() };
+        let said = text(&exemption_event(&notices, "anna@stadt.example", 7, "anna", &revoked).body);
+        assert!(
+            said.contains("(exemption no. 7) was revoked by dora"),
+            "{said}"
+        );
+        let link = "https://ratspost.stadt.example/forwarding/confirm/abc";
+        let said = text(
+            &confirmation(
+                &notices,
+                7,
+                "anna",
+                "a@example.net",
+                "12345678",
+                3,
+                "morgen",
+                link,
+            )
+            .body,
+        );
+        assert!(
+            said.contains(link) && !said.contains("Give this code to your administration"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -322,6 +322,27 @@ pub struct RawExemptions {
     pub reminder_days: Field<u64>,
     /// Seconds between expiry and reminder checks.
     pub check_interval_secs: Field<u64>,
+    /// Who hears of requests waiting for approval: `"admins"` or a list of addresses.
+    pub notify: Field<RawNotify>,
+}
+
+/// `exemptions.notify` as written: a word or a list of addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawNotify {
+    /// `"admins"`.
+    Word(String),
+    /// Addresses.
+    List(Vec<String>),
+}
+
+/// Who is told that an exemption request waits for approval (`exemptions.notify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notify {
+    /// Every user with role admin (and dpo, when `require_dpo`), at their first address.
+    Admins,
+    /// These addresses (lower case).
+    Addresses(Vec<String>),
 }
 
 /// `[notices]`
@@ -698,6 +719,8 @@ pub struct ExemptionsConfig {
     pub reminder_before: Duration,
     /// How often expiry and reminders are checked.
     pub check_interval: Duration,
+    /// Who is told that a request waits for approval.
+    pub notify: Notify,
 }
 
 /// `[classifier]`
@@ -1362,6 +1385,34 @@ impl Config {
                     ),
             ),
             check_interval: r.secs("exemptions.check_interval_secs", &x.check_interval_secs, 60),
+            notify: r.parse(
+                "exemptions.notify",
+                &x.notify,
+                RawNotify::Word("admins".to_owned()),
+                |v| match v {
+                    RawNotify::Word(w) if w == "admins" => Ok(Notify::Admins),
+                    RawNotify::Word(w) => Err(format!(
+                        "must be \"admins\" or a list of addresses, got {w:?}"
+                    )),
+                    RawNotify::List(list) => {
+                        let list: Vec<String> =
+                            list.iter().map(|a| a.trim().to_ascii_lowercase()).collect();
+                        match list.iter().find(|a| {
+                            a.len() > 254
+                                || a.split_once('@').is_none_or(|(l, d)| {
+                                    l.is_empty() || d.is_empty() || a.contains(char::is_whitespace)
+                                })
+                        }) {
+                            Some(bad) => Err(format!("not an address: {bad:?}")),
+                            None if list.is_empty() => {
+                                Err("an empty list tells nobody; use \"admins\"".to_owned())
+                            }
+                            None => Ok(Notify::Addresses(list)),
+                        }
+                    }
+                },
+                Notify::Admins,
+            ),
         };
         let dl = &raw.delivery;
         let username = r.get("delivery.username", &dl.username, String::new());
@@ -1838,6 +1889,9 @@ notices_only = false
 reminder_days = 3
 # Seconds between checks for ended exemptions and due reminders.
 check_interval_secs = 60
+# Who is told by mail that a request waits for approval: "admins" (every admin, and the
+# data-protection officers when require_dpo) or a list of addresses.
+notify = "admins"
 
 [notices]
 # Sender of confirmation mails and notices, and their language ("de" or "en").
@@ -2064,6 +2118,42 @@ mod tests {
         );
         assert!(shown.contains("smtp.frobnicate: unknown key"), "{shown}");
         assert_eq!(err.problems.len(), 7, "{shown}");
+    }
+
+    #[test]
+    fn exemption_notifications_go_to_the_admins_or_a_list() {
+        assert_eq!(Config::builtin().exemptions.notify, Notify::Admins);
+        let written = Config::parse(&default_file(), None).expect("default file parses");
+        assert_eq!(written.exemptions.notify, Notify::Admins);
+        let listed = Config::parse(
+            "[exemptions]\nnotify = [\" Freigabe@Stadt.example \", \"dsb@stadt.example\"]\n",
+            None,
+        )
+        .expect("a list");
+        assert_eq!(
+            listed.exemptions.notify,
+            Notify::Addresses(vec![
+                "freigabe@stadt.example".into(),
+                "dsb@stadt.example".into()
+            ])
+        );
+        for bad in [
+            "\"everyone\"",
+            "[]",
+            "[\"kein-at\"]",
+            "[\"a b@c.example\"]",
+            "3",
+        ] {
+            let err =
+                Config::parse(&format!("[exemptions]\nnotify = {bad}\n"), None).expect_err(bad);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.starts_with("exemptions.notify:")),
+                "{bad}: {:?}",
+                err.problems
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod config;
 pub mod delivery;
 pub mod dkim;
 pub mod encoding;
+pub mod exemptions;
 pub mod forward;
 pub mod imap;
 pub mod ocr;

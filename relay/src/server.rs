@@ -123,14 +123,20 @@ pub fn start(
         dkim.clone(),
         shutdown.clone(),
     ));
-    let delivery = crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), queued)?;
+    let delivery =
+        crate::delivery::Delivery::new(store.clone(), Arc::clone(&config), Arc::clone(&queued))?;
     shutdown.tracker.spawn(delivery.run(shutdown.clone()));
     let mut web = crate::web::web(
         &config,
         store.clone(),
         crate::web::WebActions {
-            config: Arc::clone(&config),
-            store: store.clone(),
+            exemptions: crate::exemptions::Exemptions {
+                config: Arc::clone(&config),
+                store: store.clone(),
+                rules: Arc::clone(&rules),
+                dkim: dkim.clone(),
+                queued: Some(Arc::clone(&queued)),
+            },
         },
     );
     // The ports devices are told are the ones bound (they differ from the configuration's

@@ -29,7 +29,7 @@ pub fn web(config: &Arc<Config>, store: store::Store, actions: WebActions) -> we
 }
 
 /// Where clients find this server.
-fn site(config: &Config) -> webui::Site {
+pub(crate) fn site(config: &Config) -> webui::Site {
     let mut domains = vec![config.smtp.hostname.to_ascii_lowercase()];
     for d in &config.smtp.local_domains {
         if !domains.contains(d) {
@@ -57,12 +57,47 @@ fn site(config: &Config) -> webui::Site {
     }
 }
 
-/// What the web UI asks of the server (see [`webui::Actions`]).
+/// What the web UI asks of the server (see [`webui::Actions`]): the same exemption actions
+/// as the CLI's ([`crate::exemptions::Exemptions`]).
 pub struct WebActions {
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// The store.
-    pub store: store::Store,
+    /// The exemption actions.
+    pub exemptions: crate::exemptions::Exemptions,
 }
 
-impl webui::Actions for WebActions {}
+impl webui::Actions for WebActions {
+    fn request_exemption(
+        &self,
+        request: store::ExemptionRequest,
+    ) -> webui::Acting<'_, store::Exemption> {
+        Box::pin(async move { self.exemptions.request(&request, store::now_millis()).await })
+    }
+
+    fn confirm_exemption(&self, id: i64, code: String) -> webui::Acting<'_, store::Confirmation> {
+        Box::pin(async move {
+            self.exemptions
+                .confirm(id, &code, store::now_millis())
+                .await
+        })
+    }
+
+    fn approve_exemption(&self, id: i64, by: String) -> webui::Acting<'_, store::Exemption> {
+        Box::pin(async move { self.exemptions.approve(id, &by, store::now_millis()).await })
+    }
+
+    fn deny_exemption(
+        &self,
+        id: i64,
+        by: String,
+        reason: String,
+    ) -> webui::Acting<'_, store::Exemption> {
+        Box::pin(async move {
+            self.exemptions
+                .deny(id, &by, &reason, store::now_millis())
+                .await
+        })
+    }
+
+    fn revoke_exemption(&self, id: i64, by: String) -> webui::Acting<'_, store::Exemption> {
+        Box::pin(async move { self.exemptions.revoke(id, &by, store::now_millis()).await })
+    }
+}

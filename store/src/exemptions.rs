@@ -424,6 +424,24 @@ impl Store {
         confirmation: impl FnOnce(i64) -> QueuedMail,
         now: Millis,
     ) -> Result<Exemption> {
+        self.request_exemption_with_link(request, policy, code_hash, None, confirmation, now)
+            .await
+    }
+
+    /// [`Store::request_exemption`], and stores `link_hash`, the SHA-256 of the token of the
+    /// confirmation link in the mail (see [`Store::exemption_by_link`]), with the request.
+    ///
+    /// # Errors
+    /// As [`Store::request_exemption`].
+    pub async fn request_exemption_with_link(
+        &self,
+        request: &ExemptionRequest,
+        policy: &ExemptionPolicy,
+        code_hash: &str,
+        link_hash: Option<&str>,
+        confirmation: impl FnOnce(i64) -> QueuedMail,
+        now: Millis,
+    ) -> Result<Exemption> {
         let user = self.user_by_login(&request.login).await?;
         let actor = self.user_by_login(&request.by).await?;
         if actor.id != user.id && actor.role != Role::Admin {
@@ -488,8 +506,8 @@ impl Store {
                 ));
             }
             let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO exemptions (user_id, target, reason, days, state, requested_by, requested_at, code_hash, code_expires_at)
-                 VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8) RETURNING id",
+                "INSERT INTO exemptions (user_id, target, reason, days, state, requested_by, requested_at, code_hash, code_expires_at, link_hash)
+                 VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $9) RETURNING id",
             )
             .bind(user.id)
             .bind(&target)
@@ -499,6 +517,7 @@ impl Store {
             .bind(now)
             .bind(code_hash)
             .bind(now + policy.code_ttl)
+            .bind(link_hash)
             .fetch_one(&mut *tx)
             .await?;
             let mail = confirmation(id);
@@ -796,6 +815,37 @@ impl Store {
 }
 
 impl Store {
+    /// The exemption whose confirmation link has the token with SHA-256 `link_hash`, whatever
+    /// its state (the page says when it no longer waits for the code); `None` for an unknown
+    /// token. Who may use it is the caller's check: only the user whose mail it is.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn exemption_by_link(&self, link_hash: &str) -> Result<Option<Exemption>> {
+        let row: Option<Row> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE e.link_hash = $1")))
+                .bind(link_hash)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(Row::exemption))
+    }
+
+    /// The exemptions of user `login`, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn exemptions_of(&self, login: &str) -> Result<Vec<Exemption>> {
+        let login = login.trim().to_ascii_lowercase();
+        let rows: Vec<Row> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE u.login = $1 ORDER BY e.id DESC")))
+                .bind(&login)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(Row::exemption).collect())
+    }
+
     /// The follow-up of exemption `id`: an exemption of the same user requested after it that
     /// is still pending, or approved and not yet ended at `now`.
     ///

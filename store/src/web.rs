@@ -193,3 +193,116 @@ impl Store {
         })
     }
 }
+
+/// A message a user was sent a notice for (their mailbox copy or a forwarded notice): what
+/// the "held messages" page lists — metadata only, never content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldNotice {
+    /// The message.
+    pub message_id: i64,
+    /// When it arrived.
+    pub received_at: Millis,
+    /// Its envelope sender.
+    pub sender: String,
+    /// The categories of its verdict (category ids).
+    pub categories: Vec<String>,
+    /// Until when a link of this user to it works; `None` when every link is revoked.
+    pub valid_until: Option<Millis>,
+}
+
+/// A row of [`Store::held_notices`]: message id, received, sender, categories (JSON), the
+/// latest expiry of a link not revoked.
+type HeldRow = (i64, Millis, String, Option<String>, Option<Millis>);
+
+/// Most notices [`Store::held_notices`] returns at once.
+pub const HELD_PAGE_MAX: i64 = 100;
+
+impl Store {
+    /// The messages `user_id` holds notice links to, newest first: at most `limit` (capped at
+    /// [`HELD_PAGE_MAX`]) after skipping `offset` (paging).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn held_notices(
+        &self,
+        user_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<HeldNotice>> {
+        let rows: Vec<HeldRow> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT m.id, m.received_at, m.mail_from, v.categories,
+                        MAX(CASE WHEN t.revoked_at IS NULL THEN t.expires_at END)
+                 FROM notice_tokens t JOIN messages m ON m.id = t.message_id
+                 LEFT JOIN message_verdicts v ON v.message_id = m.id
+                 WHERE t.user_id = $1
+                 GROUP BY m.id, m.received_at, m.mail_from, v.categories
+                 ORDER BY m.id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(user_id)
+            .bind(limit.clamp(1, HELD_PAGE_MAX))
+            .bind(offset.max(0))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(
+                |(message_id, received_at, sender, categories, valid_until)| HeldNotice {
+                    message_id,
+                    received_at,
+                    sender,
+                    categories: categories
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
+                    valid_until,
+                },
+            )
+            .collect())
+    }
+
+    /// A new link token (given as its SHA-256, `token_hash`) to message `message_id` for
+    /// `user_id`, valid exactly as long as their latest valid link to it: the "held
+    /// messages" page cannot rebuild a link from the store (only hashes are kept), so it
+    /// hands out a fresh one that opens through the same audited path (`/m/{token}`) and
+    /// never outlives the link the notice carried. `false` (and nothing stored) when the
+    /// user has no valid link to that message — revoked, expired, or not theirs.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn reissue_notice_token(
+        &self,
+        message_id: i64,
+        user_id: i64,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        with_write_tx!(&self.db, tx => {
+            let (until,): (Option<Millis>,) = sqlx::query_as(
+                "SELECT MAX(expires_at) FROM notice_tokens
+                 WHERE message_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+            )
+            .bind(message_id)
+            .bind(user_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let Some(until) = until else {
+                return Ok(false);
+            };
+            sqlx::query(
+                "INSERT INTO notice_tokens (token_hash, message_id, user_id, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token_hash)
+            .bind(message_id)
+            .bind(user_id)
+            .bind(now)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}

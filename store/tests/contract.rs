@@ -67,6 +67,8 @@ contract!(
     parallel_login_attempts_each_get_their_own_count,
     login_history_flags_new_addresses_merges_repeats_and_is_bounded,
     users_list_and_end_their_own_web_sessions,
+    exemption_links_find_their_request,
+    held_notices_are_listed_and_links_reissued,
 );
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
@@ -2335,8 +2337,173 @@ async fn users_list_and_end_their_own_web_sessions(db: &TestDb) {
     assert!(
         store
             .web_sessions_of(anna.id, "a2", now + 10_000)
+/// Issue 12: the confirmation link's token is stored hashed with the request and finds it;
+/// the user's own exemptions are listed newest first.
+async fn exemption_links_find_their_request(db: &TestDb) {
+    use exemption_contract::{mail, people, policy, request};
+    const T0: i64 = 1_800_000_000_000;
+    let store = db.open().await;
+    people(&store).await;
+    let p = policy();
+    let e = store
+        .request_exemption_with_link(
+            &request("anna", "anna", "anna.privat@example.net", 7),
+            &p,
+            "code-hash",
+            Some("link-hash"),
+            mail,
+            T0,
+        )
+        .await
+        .expect("request");
+    let found = store
+        .exemption_by_link("link-hash")
+        .await
+        .expect("lookup")
+        .expect("found by its link");
+    assert_eq!((found.id, found.login.as_str()), (e.id, "anna"));
+    assert_eq!(
+        store.exemption_by_link("other").await.expect("lookup"),
+        None
+    );
+    // Without a link (the CLI before, or tests): nothing to find, and a second request
+    // without one does not collide with the first (NULLs are not unique).
+    let b = store
+        .request_exemption(
+            &request("bert", "bert", "bert@example.net", 7),
+            &p,
+            "h",
+            mail,
+            T0,
+        )
+        .await
+        .expect("request without link");
+    let mine = store.exemptions_of("ANNA").await.expect("list");
+    assert_eq!(mine.iter().map(|e| e.id).collect::<Vec<_>>(), [e.id]);
+    assert_eq!(store.exemptions_of("bert").await.expect("list")[0].id, b.id);
+    assert!(
+        store
+            .exemptions_of("nobody")
             .await
             .expect("list")
             .is_empty()
     );
+}
+
+/// Issue 12: "held messages" lists a user's notices newest first, paged, with categories,
+/// and hands out a fresh link only while one of the user's own links is valid.
+async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let bert = store.create_user(&staff("bert", &[])).await.expect("bert");
+    let now = store::now_millis();
+    let mut ids = Vec::new();
+    for (i, (expires, revoked)) in [
+        (now + 60_000, "NULL"),
+        (now - 1, "NULL"),
+        (now + 60_000, "1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = store
+            .insert_message(message(anna.id, "anna@stadt.test", &format!("geheim {i}")))
+            .await
+            .expect("message");
+        raw_execute(
+            &store,
+            &format!(
+                "INSERT INTO notice_tokens (token_hash, message_id, user_id, created_at, expires_at, revoked_at) \
+                 VALUES ('h{i}', {id}, {}, {now}, {expires}, {revoked})",
+                anna.id
+            ),
+        )
+        .await;
+        ids.push(id);
+    }
+    store
+        .record_verdict(
+            ids[0],
+            &VerdictRecord {
+                sensitive: true,
+                categories: vec!["health".into()],
+                findings: "[]".into(),
+            },
+        )
+        .await
+        .expect("verdict");
+    let all = store.held_notices(anna.id, 0, 10).await.expect("list");
+    assert_eq!(
+        all.iter().map(|n| n.message_id).collect::<Vec<_>>(),
+        [ids[2], ids[1], ids[0]],
+        "newest first"
+    );
+    assert_eq!(all[2].categories, ["health"]);
+    assert_eq!(all[2].valid_until, Some(now + 60_000));
+    assert_eq!(all[0].valid_until, None, "revoked: no valid link");
+    let page = store.held_notices(anna.id, 2, 1).await.expect("page");
+    assert_eq!(
+        page.iter().map(|n| n.message_id).collect::<Vec<_>>(),
+        [ids[0]]
+    );
+    assert!(
+        store
+            .held_notices(bert.id, 0, 10)
+            .await
+            .expect("bert")
+            .is_empty()
+    );
+
+    // A fresh link for the valid one, with the same expiry; none for the others or for bert.
+    assert!(
+        store
+            .reissue_notice_token(ids[0], anna.id, "fresh", now)
+            .await
+            .expect("reissue")
+    );
+    let opened = store
+        .open_notice(
+            &NoticeView {
+                token_hash: "fresh",
+                user_id: anna.id,
+                login: "anna",
+                ip: "192.0.2.7",
+                what: "message",
+            },
+            now,
+        )
+        .await
+        .expect("open");
+    assert_eq!(opened, NoticeAccess::Open { message_id: ids[0] });
+    assert_eq!(
+        store
+            .open_notice(
+                &NoticeView {
+                    token_hash: "fresh",
+                    user_id: anna.id,
+                    login: "anna",
+                    ip: "",
+                    what: "message"
+                },
+                now + 60_000
+            )
+            .await
+            .expect("open"),
+        NoticeAccess::Refused {
+            reason: "the link has expired"
+        },
+        "the fresh link never outlives the original"
+    );
+    for (id, user) in [(ids[1], anna.id), (ids[2], anna.id), (ids[0], bert.id)] {
+        assert!(
+            !store
+                .reissue_notice_token(id, user, "never", now)
+                .await
+                .expect("reissue"),
+            "message {id} for user {user}"
+        );
+    }
 }

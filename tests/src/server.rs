@@ -108,7 +108,18 @@ impl Server {
                 },
                 &config.exemptions.policy,
                 "code-hash",
-                |id| relay::compose::confirmation(&config.notices, id, login, target, "0", 7, "-"),
+                |id| {
+                    relay::compose::confirmation(
+                        &config.notices,
+                        id,
+                        login,
+                        target,
+                        "0",
+                        7,
+                        "-",
+                        "-",
+                    )
+                },
                 now,
             )
             .await

@@ -60,6 +60,7 @@ async fn request_to(s: &Server, target: &str) -> i64 {
                     "12345678",
                     7,
                     "morgen",
+                    "https://ratspost.stadt.test/forwarding/confirm/x",
                 )
             },
             store::now_millis(),

@@ -393,7 +393,7 @@ async fn states_dates_and_follow_ups(db: TestDb) {
     let id1 = first.to_string();
     let (_, _, _, mail) = confirmation_mail(&db, first).await;
     assert!(
-        mail.contains("Er gilt bis ") && mail.contains(" Uhr."),
+        mail.contains("Code und Link gelten bis ") && mail.contains(" Uhr."),
         "the code's validity in local time: {mail}"
     );
     assert!(!ratspost_tests::contains_rfc3339(&mail), "{mail}");

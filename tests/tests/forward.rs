@@ -495,7 +495,9 @@ async fn a_follow_up_forwards_without_gap_and_dates_are_local() {
             },
             policy,
             "code-2",
-            |id| relay::compose::confirmation(&s.config.notices, id, "anna", NEXT, "0", 5, "-"),
+            |id| {
+                relay::compose::confirmation(&s.config.notices, id, "anna", NEXT, "0", 5, "-", "-")
+            },
             now,
         )
         .await
@@ -631,7 +633,18 @@ async fn a_retried_forward_leaves_under_the_follow_up() {
             },
             policy,
             "code-2",
-            |id| relay::compose::confirmation(&s.config.notices, id, "anna", PRIVATE, "0", 5, "-"),
+            |id| {
+                relay::compose::confirmation(
+                    &s.config.notices,
+                    id,
+                    "anna",
+                    PRIVATE,
+                    "0",
+                    5,
+                    "-",
+                    "-",
+                )
+            },
             now,
         )
         .await

@@ -12,6 +12,7 @@ mod clients;
 mod crash;
 mod delivery;
 mod exemption;
+mod exemption_web;
 mod forward;
 mod imap;
 mod multinode;

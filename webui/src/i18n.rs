@@ -67,11 +67,15 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for (i, _) in text.match_indices("t(\"") {
+            // `\x28` is `(`: written so, this line is not a text of its own.
+            for (i, _) in text.match_indices("t\x28") {
                 if i > 0 && text.as_bytes()[i - 1].is_ascii_alphanumeric() {
                     continue; // `get("…")`, `set("…")`: not ours
                 }
-                let rest = &text[i + 3..];
+                // rustfmt puts a long text on its own line: `t(\n    "…",\n)`.
+                let Some(rest) = text[i + 2..].trim_start().strip_prefix('"') else {
+                    continue;
+                };
                 if let Some(end) = rest.find('"') {
                     found.push((path.display().to_string(), rest[..end].to_owned()));
                 }

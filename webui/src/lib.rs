@@ -32,6 +32,7 @@ mod autoconfig;
 pub mod datetime;
 mod dpo;
 mod errors;
+mod exemption_pages;
 pub mod i18n;
 mod login;
 mod mailsetup;
@@ -40,9 +41,10 @@ mod pages;
 mod session;
 mod site;
 mod staff;
+pub mod standing;
 mod viewer;
 
-pub use actions::Actions;
+pub use actions::{Acting, ActionError, Actions};
 pub use site::Site;
 
 use std::net::SocketAddr;

@@ -8,28 +8,40 @@
 //! waiting for the address to be confirmed"); dates are local time (`time_zone`), while
 //! `--json` keeps the stored fields (epoch milliseconds) and adds RFC 3339 ones.
 
-use rand::Rng as _;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use store::{Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing};
-use webui::datetime::{Dates, rfc3339};
+use webui::ActionError;
+use webui::datetime::{Dates, Language, rfc3339};
 
 use super::ExemptionCommand;
 use super::actor::{May, prove};
 use super::readable::Readable as _;
-use crate::compose;
 use crate::config::Config;
+use crate::exemptions::Exemptions;
 use crate::setup::open_store;
 
-/// Hash under which a confirmation code is stored and compared.
-fn code_hash(code: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("ratspost-exemption-code:{}", code.trim()).as_bytes(),
-    ))
+/// The CLI's words for where an exemption stands (English, as its output always was; the
+/// web pages take the same wording in German).
+fn standing(e: &Exemption, policy: &ExemptionPolicy, now: i64, dates: Dates) -> String {
+    webui::standing::standing(e, policy, now, dates, Language::English)
 }
 
-fn new_code() -> String {
-    format!("{:08}", rand::rng().random_range(0..100_000_000u32))
+/// An action's refusal as the CLI reports it, with `what` naming the object for a
+/// `NotFound`.
+fn refused(err: ActionError, what: String) -> anyhow::Error {
+    match err {
+        ActionError::Store(err) => {
+            let result: Result<(), store::Error> = Err(err);
+            match result.or_no(what) {
+                Err(err) => err,
+                Ok(()) => anyhow::anyhow!("unreachable"),
+            }
+        }
+        ActionError::Withheld => anyhow::anyhow!(
+            "the confirmation mail would carry data the classifier flags; it was not sent and no \
+             exemption was requested"
+        ),
+    }
 }
 
 pub(super) async fn run(config: &Config, cmd: ExemptionCommand) -> anyhow::Result<()> {
@@ -57,7 +69,6 @@ async fn execute(
             json,
         } => {
             let requester = prove(store, &by, May::AnyUser, "request exemptions").await?;
-            let code = new_code();
             let request = ExemptionRequest {
                 login: user,
                 target: to,
@@ -65,63 +76,11 @@ async fn execute(
                 reason,
                 by: requester.login,
             };
-            let expires = dates.millis(now + policy.code_ttl);
-            let signer = crate::dkim::Signer::load(config)?;
-            // The confirmation mail is classified before anything is requested: if it would
-            // carry sensitive data (say, an identifier in the address), nothing is queued.
-            // The check reads it with exemption number 0; the real number is ratspost's own.
-            let probe = compose::confirmation(
-                &config.notices,
-                0,
-                &request.login,
-                &request.target.to_lowercase(),
-                &code,
-                days,
-                &expires,
-            );
-            let rules = crate::server::load_rules(config)?;
-            if let Some(categories) = crate::outgoing::flagged(&probe.body, &rules) {
-                crate::outgoing::withheld(
-                    store,
-                    "confirmation",
-                    vec![format!(
-                        "user:{}",
-                        request.login.trim().to_ascii_lowercase()
-                    )],
-                    &categories,
-                )
-                .await;
-                anyhow::bail!(
-                    "the confirmation mail would carry data the classifier flags ({}); it was not \
-                     sent and no exemption was requested",
-                    categories.join(", ")
-                );
-            }
-            let e = store
-                .request_exemption(
-                    &request,
-                    policy,
-                    &code_hash(&code),
-                    |id| {
-                        let mut mail = compose::confirmation(
-                            &config.notices,
-                            id,
-                            &request.login,
-                            &request.target.to_lowercase(),
-                            &code,
-                            days,
-                            &expires,
-                        );
-                        mail.body = signer.sign(mail.body);
-                        mail
-                    },
-                    now,
-                )
+            let login = request.login.trim().to_ascii_lowercase();
+            let e = Exemptions::load(config, store)?
+                .request(&request, now)
                 .await
-                .or_no(format!(
-                    "user {}",
-                    request.login.trim().to_ascii_lowercase()
-                ))?;
+                .map_err(|err| refused(err, format!("user {login}")))?;
             let list = store.list_exemptions().await.readable()?;
             if json {
                 println!(
@@ -131,7 +90,8 @@ async fn execute(
             } else {
                 println!(
                     "Exemption {} requested for {} -> {} ({} days); {}. The confirmation code was \
-                     queued to {}; enter it with `ratspost exemption confirm {} CODE`.",
+                     queued to {} with a link to the page where the user enters it (or \
+                     `ratspost exemption confirm {} CODE`).",
                     e.id,
                     e.login,
                     e.target,
@@ -152,10 +112,10 @@ async fn execute(
             Ok(())
         }
         ExemptionCommand::Confirm { id, code } => {
-            match store
-                .confirm_exemption(id, &code_hash(&code), policy, now)
+            match Exemptions::load(config, store)?
+                .confirm(id, &code, now)
                 .await
-                .or_no(format!("exemption {id}"))?
+                .map_err(|err| refused(err, format!("exemption {id}")))?
             {
                 Confirmation::Accepted(e) => {
                     let now_ = if e.state == ExemptionState::Active {
@@ -184,10 +144,10 @@ async fn execute(
             let by = prove(store, &by, May::AdminOrDpo, "approve exemptions")
                 .await?
                 .login;
-            let e = store
-                .approve_exemption(id, &by, policy, now)
+            let e = Exemptions::load(config, store)?
+                .approve(id, &by, now)
                 .await
-                .or_no(format!("exemption {id}"))?;
+                .map_err(|err| refused(err, format!("exemption {id}")))?;
             println!(
                 "Exemption {id} approved by {by}; {}",
                 standing(&e, policy, now, dates)
@@ -198,10 +158,10 @@ async fn execute(
             let by = prove(store, &by, May::AdminOrDpo, "deny exemptions")
                 .await?
                 .login;
-            let e = store
-                .deny_exemption(id, &by, &reason, now)
+            let e = Exemptions::load(config, store)?
+                .deny(id, &by, &reason, now)
                 .await
-                .or_no(format!("exemption {id}"))?;
+                .map_err(|err| refused(err, format!("exemption {id}")))?;
             println!(
                 "Exemption {id} {}; nothing is forwarded under it",
                 standing(&e, policy, now, dates)
@@ -212,10 +172,10 @@ async fn execute(
             let by = prove(store, &by, May::AnyUser, "revoke exemptions")
                 .await?
                 .login;
-            let e = store
-                .revoke_exemption(id, &by, now)
+            let e = Exemptions::load(config, store)?
+                .revoke(id, &by, now)
                 .await
-                .or_no(format!("exemption {id}"))?;
+                .map_err(|err| refused(err, format!("exemption {id}")))?;
             println!(
                 "Exemption {id} {}; forwarding under it stopped",
                 standing(&e, policy, now, dates)
@@ -321,61 +281,6 @@ fn successor<'a>(e: &Exemption, all: &'a [Exemption], now: i64) -> Option<&'a Ex
         .min_by_key(|s| s.id)
 }
 
-/// What a pending exemption waits for, in words ("waiting for the address to be confirmed
-/// and for approval by an admin").
-fn waiting(missing: &[Missing]) -> String {
-    let confirm = missing.contains(&Missing::Confirmation);
-    let approvers: Vec<&str> = missing
-        .iter()
-        .filter_map(|m| match m {
-            Missing::Confirmation => None,
-            Missing::AdminApproval => Some("by an admin"),
-            Missing::DpoApproval => Some("by the data-protection officer"),
-        })
-        .collect();
-    let approval = (!approvers.is_empty()).then(|| format!("approval {}", approvers.join(" and ")));
-    match (confirm, approval) {
-        (true, Some(approval)) => {
-            format!("waiting for the address to be confirmed and for {approval}")
-        }
-        (true, None) => "waiting for the address to be confirmed".to_owned(),
-        (false, Some(approval)) => format!("waiting for {approval}"),
-        (false, None) => "ready".to_owned(),
-    }
-}
-
-/// The state of `e` at `now` as one clause — for a pending one, what it still waits for:
-/// "waiting for approval by an admin", "active until 30. Dezember 2026, 20:28 Uhr", "revoked
-/// by dora on …".
-fn standing(e: &Exemption, policy: &ExemptionPolicy, now: i64, dates: Dates) -> String {
-    let ended = |what: &str| {
-        format!(
-            "{what}{} on {}",
-            e.ended_by
-                .as_deref()
-                .filter(|by| *by != "system")
-                .map(|by| format!(" by {by}"))
-                .unwrap_or_default(),
-            dates.or(e.ended_at, "-")
-        )
-    };
-    match e.state {
-        ExemptionState::Requested | ExemptionState::Confirmed => waiting(&e.missing(policy)),
-        ExemptionState::Active if e.is_scheduled_at(now) => format!(
-            "approved as a follow-up: active from {} until {}",
-            dates.or(e.valid_from, "-"),
-            dates.or(e.valid_until, "-")
-        ),
-        ExemptionState::Active if e.valid_until.is_some_and(|until| until <= now) => {
-            format!("expired on {}", dates.or(e.valid_until, "-"))
-        }
-        ExemptionState::Active => format!("active until {}", dates.or(e.valid_until, "-")),
-        ExemptionState::Expired => ended("expired"),
-        ExemptionState::Revoked => ended("revoked"),
-        ExemptionState::Denied => ended("denied"),
-    }
-}
-
 /// One exemption in `exemption list`: a heading line, then who did what when.
 fn block(
     e: &Exemption,
@@ -455,43 +360,4 @@ fn block(
     }
     out.push('\n');
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_eight_digits_and_hashed_stably() {
-        let code = new_code();
-        assert_eq!(code.len(), 8);
-        assert!(code.bytes().all(|b| b.is_ascii_digit()));
-        assert_eq!(code_hash("12345678"), code_hash(" 12345678\n"));
-        assert_ne!(code_hash("12345678"), code_hash("12345679"));
-    }
-
-    #[test]
-    fn what_is_missing_is_said_in_words() {
-        use Missing::{AdminApproval, Confirmation, DpoApproval};
-        for (missing, said) in [
-            (
-                &[Confirmation, AdminApproval, DpoApproval][..],
-                "waiting for the address to be confirmed and for approval by an admin and by \
-                 the data-protection officer",
-            ),
-            (&[Confirmation], "waiting for the address to be confirmed"),
-            (&[AdminApproval], "waiting for approval by an admin"),
-            (
-                &[AdminApproval, DpoApproval],
-                "waiting for approval by an admin and by the data-protection officer",
-            ),
-            (
-                &[Confirmation, DpoApproval],
-                "waiting for the address to be confirmed and for approval by the \
-                 data-protection officer",
-            ),
-        ] {
-            assert_eq!(waiting(missing), said);
-        }
-    }
 }

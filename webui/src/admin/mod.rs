@@ -1,5 +1,8 @@
 //! The pages of admins (role `admin`): approvals, exemptions, users, queue, messages.
 
+mod approvals;
+mod exemptions;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,4 +12,6 @@ use crate::Web;
 /// The routes of the admin pages.
 pub(crate) fn routes() -> Router<Arc<Web>> {
     Router::new()
+        .merge(approvals::routes())
+        .merge(exemptions::routes())
 }

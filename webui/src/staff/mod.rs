@@ -3,6 +3,8 @@
 
 mod devices;
 mod logins;
+mod forwarding;
+mod held;
 
 use std::sync::Arc;
 
@@ -15,4 +17,6 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
     Router::new()
         .merge(devices::routes())
         .merge(logins::routes())
+        .merge(forwarding::routes())
+        .merge(held::routes())
 }
