@@ -270,3 +270,51 @@ mod tests {
         assert_eq!(redact_url("sqlite://./data/r.db"), "sqlite://./data/r.db");
     }
 }
+
+/// A value bound to a query built at run time (a filter whose parts are optional).
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The values of a query built at run time, numbered `$1`, `$2`, … in the order pushed.
+#[derive(Default)]
+pub(crate) struct Params(pub(crate) Vec<Param>);
+
+impl Params {
+    /// Adds a value; returns its placeholder number.
+    pub(crate) fn text(&mut self, value: impl Into<String>) -> usize {
+        self.0.push(Param::Text(value.into()));
+        self.0.len()
+    }
+
+    /// Adds a value; returns its placeholder number.
+    pub(crate) fn int(&mut self, value: i64) -> usize {
+        self.0.push(Param::Int(value));
+        self.0.len()
+    }
+}
+
+/// Binds every value of `$params` ([`Params`]) to `$query`, in order.
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for p in $params.0 {
+            query = match p {
+                $crate::db::Param::Text(s) => query.bind(s),
+                $crate::db::Param::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_params;
+
+/// ` WHERE a AND b`, or nothing when there are no conditions.
+pub(crate) fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}

@@ -13,6 +13,8 @@
 //! - `mailbox.rs`: IMAP mailboxes, entries with flags and mod-sequences, and what an entry
 //!   serves (never the original of a sensitive message).
 //! - `apppass.rs`: per-device app passwords.
+//! - `register.rs`: the data-protection officer's register of exemptions (forwards counted
+//!   per exemption); `audit/search.rs`: the audit trail filtered and counted.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
@@ -30,6 +32,7 @@ mod mailbox;
 mod messages;
 pub mod password;
 mod queue;
+mod register;
 pub mod token;
 mod users;
 mod web;
@@ -39,7 +42,7 @@ mod writer;
 pub mod testing;
 
 pub use apppass::AppPassword;
-pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
+pub use audit::{AuditCheck, AuditCounts, AuditEntry, AuditFilter, AuditPage, NewAuditEntry};
 pub use db::{Backend, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
@@ -48,8 +51,9 @@ pub use exemptions::{
 pub use mailbox::{Entry, FlagOp, FlagUpdate, Mailbox, SPECIAL_USE};
 pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
-    VerdictRecord,
+    VerdictKind, VerdictRecord,
 };
+pub use register::ForwardCounts;
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use users::{NewUser, RecipientLookup, Role, User};
 pub use web::{NoticeAccess, NoticeView, WebSession};

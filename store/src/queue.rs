@@ -58,11 +58,21 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn list_outbound(&self, limit: i64) -> Result<Vec<OutboundJob>> {
+        self.list_outbound_before(i64::MAX, limit).await
+    }
+
+    /// Up to `limit` jobs with an id below `before`, newest first (the next page of
+    /// [`Store::list_outbound`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn list_outbound_before(&self, before: i64, limit: i64) -> Result<Vec<OutboundJob>> {
         Ok(with_pool!(&self.db, read pool => {
             sqlx::query_as(
                 "SELECT id, kind, exemption_id, rcpt_to, state, attempts, next_attempt_at, last_error
-                 FROM outbound_jobs ORDER BY id DESC LIMIT $1",
+                 FROM outbound_jobs WHERE id < $1 ORDER BY id DESC LIMIT $2",
             )
+            .bind(before)
             .bind(limit)
             .fetch_all(pool)
             .await?

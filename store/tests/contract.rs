@@ -357,6 +357,7 @@ async fn messages_roundtrip_with_recipients(db: &TestDb) {
         .list_messages(&MessageFilter {
             user: Some("bert".into()),
             limit: None,
+            ..Default::default()
         })
         .await
         .expect("list bert");
@@ -366,6 +367,7 @@ async fn messages_roundtrip_with_recipients(db: &TestDb) {
         .list_messages(&MessageFilter {
             user: None,
             limit: Some(1),
+            ..Default::default()
         })
         .await
         .expect("limit");
