@@ -53,8 +53,8 @@ pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
     VerdictKind, VerdictRecord,
 };
-pub use register::ForwardCounts;
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
+pub use register::ForwardCounts;
 pub use users::{NewUser, RecipientLookup, Role, User};
 pub use web::{NoticeAccess, NoticeView, WebSession};
 

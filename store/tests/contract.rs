@@ -62,7 +62,16 @@ contract!(
     mailboxes_keep_uids_flags_and_modseqs,
     mailbox_entries_never_serve_a_sensitive_original,
     app_passwords_are_listed_used_and_revoked,
+    users_are_disabled_and_enabled_with_audit,
+    audit_is_searched_by_user_type_and_time,
+    audit_counts_forwards_notices_and_views,
+    messages_are_filtered_by_verdict_and_paged,
+    queue_pages_and_forwards_per_exemption,
 );
+
+#[path = "contract/admin.rs"]
+mod admin;
+use admin::*;
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
     NewUser {
