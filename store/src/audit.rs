@@ -18,7 +18,7 @@ use crate::db::with_pool;
 use crate::{Error, ErrorKind, Millis, Result, Store, now_millis};
 
 mod search;
-pub use search::{AuditCounts, AuditFilter, AuditPage};
+pub use search::{AuditCounts, AuditFilter};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

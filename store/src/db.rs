@@ -310,6 +310,42 @@ macro_rules! bind_params {
 }
 pub(crate) use bind_params;
 
+/// Which page of a list ordered by id (or seq).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Page {
+    /// The newest rows, newest first.
+    #[default]
+    Newest,
+    /// Rows older than this id, newest first (the "older" link).
+    Before(i64),
+    /// Rows newer than this id, **oldest first** (the "newer" link reverses them; exports
+    /// read onwards in this order).
+    After(i64),
+}
+
+impl Page {
+    /// Adds this page's condition on `column` to `conditions`; returns the `ORDER BY`
+    /// direction.
+    pub(crate) fn condition(
+        self,
+        column: &str,
+        conditions: &mut Vec<String>,
+        params: &mut Params,
+    ) -> &'static str {
+        match self {
+            Page::Newest => "DESC",
+            Page::Before(id) => {
+                conditions.push(format!("{column} < ${}", params.int(id)));
+                "DESC"
+            }
+            Page::After(id) => {
+                conditions.push(format!("{column} > ${}", params.int(id)));
+                "ASC"
+            }
+        }
+    }
+}
+
 /// ` WHERE a AND b`, or nothing when there are no conditions.
 pub(crate) fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {

@@ -42,8 +42,8 @@ mod writer;
 pub mod testing;
 
 pub use apppass::AppPassword;
-pub use audit::{AuditCheck, AuditCounts, AuditEntry, AuditFilter, AuditPage, NewAuditEntry};
-pub use db::{Backend, Store, StoreOptions, redact_url, sqlite_path};
+pub use audit::{AuditCheck, AuditCounts, AuditEntry, AuditFilter, NewAuditEntry};
+pub use db::{Backend, Page, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing, QueuedMail,

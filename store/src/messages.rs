@@ -107,9 +107,9 @@ pub struct MessageFilter {
     pub user: Option<String>,
     /// Only messages with this verdict.
     pub verdict: Option<VerdictKind>,
-    /// Only messages with an id below this one (the next page of a newest-first list).
-    pub before: Option<i64>,
-    /// At most this many, newest first; `None` for all.
+    /// Which page ([`Page::After`] lists oldest first).
+    pub page: crate::Page,
+    /// At most this many; `None` for all.
     pub limit: Option<i64>,
 }
 
@@ -156,7 +156,8 @@ impl Store {
         self.writer.submit(message).await
     }
 
-    /// Lists messages, newest first, with their recipients.
+    /// Lists messages, newest first (unless `filter.page` is [`crate::Page::After`]), with
+    /// their recipients.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
@@ -181,16 +182,13 @@ impl Store {
                 conditions.push(format!("v.sensitive = TRUE AND v.categories LIKE ${n}"));
             }
         }
-        if let Some(before) = filter.before {
-            let n = params.int(before);
-            conditions.push(format!("m.id < ${n}"));
-        }
+        let order = filter.page.condition("m.id", &mut conditions, &mut params);
         let n = params.int(filter.limit.unwrap_or(i64::MAX));
         let select = format!(
             "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
                     m.state, v.sensitive, v.categories
              FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id{}
-             ORDER BY m.id DESC LIMIT ${n}",
+             ORDER BY m.id {order} LIMIT ${n}",
             where_clause(&conditions)
         );
         let rows: Vec<SummaryRow> = with_pool!(&self.db, read pool => {

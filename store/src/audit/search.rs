@@ -7,7 +7,7 @@
 
 use super::{Row, entry_from_row};
 use crate::db::{Params, bind_params, where_clause, with_pool};
-use crate::{AuditEntry, Millis, Result, Store};
+use crate::{AuditEntry, Millis, Page, Result, Store};
 
 /// Which entries to read. Every field narrows; the default reads all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,18 +21,6 @@ pub struct AuditFilter {
     pub from: Option<Millis>,
     /// Before this time (exclusive, epoch milliseconds).
     pub until: Option<Millis>,
-}
-
-/// Which page of the filtered entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditPage {
-    /// The newest entries, newest first.
-    Newest,
-    /// Entries older than this seq, newest first (the "older" link).
-    Before(i64),
-    /// Entries newer than this seq, **oldest first** (the "newer" link, and exports in chain
-    /// order: start with `After(0)` and continue after the last seq read).
-    After(i64),
 }
 
 /// How often the events the figures show happened in a period.
@@ -76,14 +64,15 @@ fn conditions(filter: &AuditFilter, user_id: Option<i64>, params: &mut Params) -
 }
 
 impl Store {
-    /// Up to `limit` entries matching `filter`, on `page` (see [`AuditPage`] for the order).
+    /// Up to `limit` entries matching `filter`, on `page` (see [`Page`] for the order;
+    /// exports read in chain order: `After(0)`, then after the last seq read).
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn search_audit(
         &self,
         filter: &AuditFilter,
-        page: AuditPage,
+        page: Page,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
         let user_id = match &filter.user {
@@ -92,17 +81,7 @@ impl Store {
         };
         let mut params = Params::default();
         let mut sql = conditions(filter, user_id, &mut params);
-        let order = match page {
-            AuditPage::Newest => "DESC",
-            AuditPage::Before(seq) => {
-                sql.push(format!("seq < ${}", params.int(seq)));
-                "DESC"
-            }
-            AuditPage::After(seq) => {
-                sql.push(format!("seq > ${}", params.int(seq)));
-                "ASC"
-            }
-        };
+        let order = page.condition("seq", &mut sql, &mut params);
         let n = params.int(limit.max(0));
         let select = format!(
             "SELECT seq, at, actor, action, subjects, details, prev_hash, hash FROM audit_log{} ORDER BY seq {order} LIMIT ${n}",

@@ -3,8 +3,8 @@
 
 use store::testing::{TestDb, raw_execute};
 use store::{
-    AuditCounts, AuditFilter, AuditPage, ErrorKind, MessageFilter, NewAuditEntry, Role,
-    VerdictKind, VerdictRecord,
+    AuditCounts, AuditFilter, ErrorKind, MessageFilter, NewAuditEntry, Page, Role, VerdictKind,
+    VerdictRecord,
 };
 
 use super::{message, queued, staff};
@@ -178,7 +178,7 @@ pub(super) async fn audit_is_searched_by_user_type_and_time(db: &TestDb) {
     ] {
         store.append_audit(&e).await.expect("append");
     }
-    let search = |filter: AuditFilter, page: AuditPage, limit: i64| {
+    let search = |filter: AuditFilter, page: Page, limit: i64| {
         let store = store.clone();
         async move {
             store
@@ -192,15 +192,15 @@ pub(super) async fn audit_is_searched_by_user_type_and_time(db: &TestDb) {
     };
     let all = AuditFilter::default();
     assert_eq!(
-        search(all.clone(), AuditPage::Newest, 100).await,
+        search(all.clone(), Page::Newest, 100).await,
         [6, 5, 4, 3, 2, 1]
     );
     // Pages: newest first, then older ones; "newer" reads upwards in chain order.
-    assert_eq!(search(all.clone(), AuditPage::Newest, 2).await, [6, 5]);
-    assert_eq!(search(all.clone(), AuditPage::Before(5), 2).await, [4, 3]);
-    assert_eq!(search(all.clone(), AuditPage::After(2), 2).await, [3, 4]);
+    assert_eq!(search(all.clone(), Page::Newest, 2).await, [6, 5]);
+    assert_eq!(search(all.clone(), Page::Before(5), 2).await, [4, 3]);
+    assert_eq!(search(all.clone(), Page::After(2), 2).await, [3, 4]);
     assert_eq!(
-        search(all.clone(), AuditPage::Newest, 0).await,
+        search(all.clone(), Page::Newest, 0).await,
         Vec::<i64>::new()
     );
 
@@ -209,28 +209,25 @@ pub(super) async fn audit_is_searched_by_user_type_and_time(db: &TestDb) {
         ..AuditFilter::default()
     };
     // Her own actions, entries about her by login and by id; not annabel's.
-    assert_eq!(
-        search(annas.clone(), AuditPage::Newest, 100).await,
-        [4, 2, 1]
-    );
-    assert_eq!(search(annas.clone(), AuditPage::Before(4), 1).await, [2]);
+    assert_eq!(search(annas.clone(), Page::Newest, 100).await, [4, 2, 1]);
+    assert_eq!(search(annas.clone(), Page::Before(4), 1).await, [2]);
     let berts = AuditFilter {
         user: Some("bert".into()),
         ..AuditFilter::default()
     };
     // bert is no user: his login as actor and subject still find his entries.
-    assert_eq!(search(berts, AuditPage::Newest, 100).await, [5, 3]);
+    assert_eq!(search(berts, Page::Newest, 100).await, [5, 3]);
 
     let approved = AuditFilter {
         action: Some("exemption.approved".into()),
         ..AuditFilter::default()
     };
-    assert_eq!(search(approved, AuditPage::Newest, 100).await, [2]);
+    assert_eq!(search(approved, Page::Newest, 100).await, [2]);
     let annas_views = AuditFilter {
         action: Some("notice.viewed".into()),
         ..annas.clone()
     };
-    assert_eq!(search(annas_views, AuditPage::Newest, 100).await, [4]);
+    assert_eq!(search(annas_views, Page::Newest, 100).await, [4]);
 
     let end = store::now_millis() + 1;
     let in_range = AuditFilter {
@@ -238,17 +235,17 @@ pub(super) async fn audit_is_searched_by_user_type_and_time(db: &TestDb) {
         until: Some(end),
         ..AuditFilter::default()
     };
-    assert_eq!(search(in_range, AuditPage::Newest, 100).await.len(), 6);
+    assert_eq!(search(in_range, Page::Newest, 100).await.len(), 6);
     let later = AuditFilter {
         from: Some(end),
         ..AuditFilter::default()
     };
-    assert!(search(later, AuditPage::Newest, 100).await.is_empty());
+    assert!(search(later, Page::Newest, 100).await.is_empty());
     let earlier = AuditFilter {
         until: Some(start),
         ..AuditFilter::default()
     };
-    assert!(search(earlier, AuditPage::Newest, 100).await.is_empty());
+    assert!(search(earlier, Page::Newest, 100).await.is_empty());
 
     // A tampered subject column does not change what the index says was recorded, and the
     // chain check still finds the change.
@@ -400,12 +397,22 @@ pub(super) async fn messages_are_filtered_by_verdict_and_paged(db: &TestDb) {
     );
     assert_eq!(
         list(MessageFilter {
-            before: Some(ids[2]),
+            page: Page::Before(ids[2]),
             limit: Some(2),
             ..MessageFilter::default()
         })
         .await,
         [ids[1], ids[0]]
+    );
+    assert_eq!(
+        list(MessageFilter {
+            page: Page::After(ids[0]),
+            limit: Some(2),
+            ..MessageFilter::default()
+        })
+        .await,
+        [ids[1], ids[2]],
+        "the newer page reads upwards"
     );
 }
 
@@ -488,12 +495,15 @@ pub(super) async fn queue_pages_and_forwards_per_exemption(db: &TestDb) {
         [jobs[5], jobs[4]]
     );
     assert_eq!(
-        ids(store.list_outbound_before(jobs[4], 3).await.expect("page")),
+        ids(store
+            .list_outbound_page(Page::Before(jobs[4]), 3)
+            .await
+            .expect("page")),
         [jobs[3], jobs[2], jobs[1]]
     );
     assert!(
         store
-            .list_outbound_before(jobs[0], 3)
+            .list_outbound_page(Page::Before(jobs[0]), 3)
             .await
             .expect("page")
             .is_empty()
