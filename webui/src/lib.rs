@@ -13,6 +13,7 @@
 //! - `viewer.rs`: `/m/{token}` — the original of a message a notice points to, for its
 //!   mailbox owner only, every view audited by the store in the same transaction.
 //! - `message.rs`: a message taken apart for display (headers, text, attachments).
+//! - [`export`]: the audit trail as JSON Lines and CSV (the DPO's download and the CLI).
 //! - `pages.rs`: the askama templates (HTML escaped by default).
 //! - `errors.rs`: every other error (unknown path, wrong method, rejected form, panic) as
 //!   a German page in the site layout with a way back.
@@ -29,6 +30,7 @@ mod admin;
 pub mod datetime;
 mod dpo;
 mod errors;
+pub mod export;
 pub mod i18n;
 mod login;
 mod message;
