@@ -27,6 +27,7 @@
 
 mod actions;
 mod admin;
+mod categories;
 pub mod datetime;
 mod dpo;
 mod errors;
@@ -35,6 +36,7 @@ pub mod i18n;
 mod login;
 mod message;
 mod pages;
+mod paging;
 mod session;
 mod site;
 mod staff;

@@ -188,7 +188,7 @@ impl FromRequestParts<Arc<Web>> for LoggedIn {
 }
 
 /// Percent-encodes `s` for a query value.
-fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
