@@ -17,7 +17,10 @@ pub(crate) const ALL: [(&str, &str); 15] = [
     ("social_insurance_number", "Rentenversicherungsnummer"),
     ("health_insurance_number", "Krankenversichertennummer"),
     ("identity_document", "Ausweisdokument"),
-    ("sensitivity_label", "Vertraulichkeitskennzeichnung des Absenders"),
+    (
+        "sensitivity_label",
+        "Vertraulichkeitskennzeichnung des Absenders",
+    ),
     ("uninspectable", "Nicht prüfbarer Inhalt"),
 ];
 

@@ -93,7 +93,11 @@ mod tests {
 
     fn ids(n: std::ops::RangeInclusive<i64>, rev: bool) -> Vec<i64> {
         let v: Vec<i64> = n.collect();
-        if rev { v.into_iter().rev().collect() } else { v }
+        if rev {
+            v.into_iter().rev().collect()
+        } else {
+            v
+        }
     }
 
     #[test]

@@ -99,9 +99,17 @@ pub(crate) async fn list(
         .collect();
     // Only choices the form offers are filtered by; anything else shows all.
     let login = q.user.trim().to_ascii_lowercase();
-    let login = if logins.contains(&login) { login } else { String::new() };
+    let login = if logins.contains(&login) {
+        login
+    } else {
+        String::new()
+    };
     let kind = verdict_kind(&q.verdict);
-    let verdict = if kind.is_some() { q.verdict.clone() } else { String::new() };
+    let verdict = if kind.is_some() {
+        q.verdict.clone()
+    } else {
+        String::new()
+    };
     let page = Cursor {
         before: q.before,
         after: q.after,
@@ -118,7 +126,10 @@ pub(crate) async fn list(
         .list_messages(&filter)
         .await
         .map_err(|e| store_failed(&e))?;
-    let base = with_query("/admin/messages", &[("user", &login), ("verdict", &verdict)]);
+    let base = with_query(
+        "/admin/messages",
+        &[("user", &login), ("verdict", &verdict)],
+    );
     let (messages, links) = arrange(page, messages, |m| m.id, &base);
     let dates = Dates::new(web.time_zone, web.language);
     let rows = messages
@@ -143,7 +154,10 @@ pub(crate) async fn list(
     let mut verdicts = vec![
         (String::new(), c.t("Alle").to_owned()),
         ("clean".to_owned(), c.t("Unauffällig").to_owned()),
-        ("sensitive".to_owned(), c.t("Vertraulich (alle Kategorien)").to_owned()),
+        (
+            "sensitive".to_owned(),
+            c.t("Vertraulich (alle Kategorien)").to_owned(),
+        ),
         ("pending".to_owned(), c.t("Noch nicht geprüft").to_owned()),
     ];
     verdicts.extend(

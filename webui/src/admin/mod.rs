@@ -19,7 +19,10 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/admin/users/{login}/disable", post(users::disable))
         .route("/admin/users/{login}/enable", post(users::enable))
         .route("/admin/users/{login}/password", post(users::reset_password))
-        .route("/admin/users/{login}/devices/revoke", post(users::revoke_device))
+        .route(
+            "/admin/users/{login}/devices/revoke",
+            post(users::revoke_device),
+        )
         .route("/admin/queue", get(queue::list))
         .route("/admin/queue/{id}/retry", post(queue::retry))
         .route("/admin/queue/{id}/drop", post(queue::drop_job))

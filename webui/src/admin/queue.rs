@@ -11,11 +11,11 @@ use axum::response::{IntoResponse as _, Redirect, Response};
 use serde::Deserialize;
 use store::{OutboundJob, Role};
 
+use crate::Web;
 use crate::datetime::Dates;
 use crate::pages::{Chrome, render, store_failed};
 use crate::paging::{Cursor, Links, PAGE_SIZE, arrange};
 use crate::session::LoggedIn;
-use crate::Web;
 
 /// A job as shown.
 pub(crate) struct Row {
@@ -105,12 +105,32 @@ pub(crate) async fn list(
         })
         .collect();
     let done = match (q.done.as_deref(), q.job) {
-        (Some("retried"), Some(id)) => Some(format!("{} {id} {}", c.t("Auftrag"), c.t("wird sofort erneut versucht."))),
-        (Some("dropped"), Some(id)) => Some(format!("{} {id} {}", c.t("Auftrag"), c.t("wurde verworfen."))),
-        (Some("gone"), Some(id)) => Some(format!("{} {id} {}", c.t("Auftrag"), c.t("wartet nicht mehr; es wurde nichts geändert."))),
+        (Some("retried"), Some(id)) => Some(format!(
+            "{} {id} {}",
+            c.t("Auftrag"),
+            c.t("wird sofort erneut versucht.")
+        )),
+        (Some("dropped"), Some(id)) => Some(format!(
+            "{} {id} {}",
+            c.t("Auftrag"),
+            c.t("wurde verworfen.")
+        )),
+        (Some("gone"), Some(id)) => Some(format!(
+            "{} {id} {}",
+            c.t("Auftrag"),
+            c.t("wartet nicht mehr; es wurde nichts geändert.")
+        )),
         _ => None,
     };
-    Ok(render(StatusCode::OK, &QueuePage { c, rows, links, done }))
+    Ok(render(
+        StatusCode::OK,
+        &QueuePage {
+            c,
+            rows,
+            links,
+            done,
+        },
+    ))
 }
 
 /// `POST /admin/queue/{id}/retry`: a waiting or failed job becomes due now.

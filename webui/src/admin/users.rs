@@ -189,7 +189,15 @@ pub(crate) async fn add(
             && form.addresses.len() <= 4000
             && addresses.len() <= MAX_ADDRESSES,
     ) else {
-        return users_page(&web, c, StatusCode::BAD_REQUEST, None, Some(user.lang.t(invalid)), form).await;
+        return users_page(
+            &web,
+            c,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(user.lang.t(invalid)),
+            form,
+        )
+        .await;
     };
     let (password, hash) = new_password().await?;
     let new = NewUser {
@@ -202,7 +210,15 @@ pub(crate) async fn add(
     let created = match web.store.create_user(&new).await {
         Ok(created) => created,
         Err(err) if err.kind() == ErrorKind::Invalid => {
-            return users_page(&web, c, StatusCode::BAD_REQUEST, None, Some(user.lang.t(invalid)), form).await;
+            return users_page(
+                &web,
+                c,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(user.lang.t(invalid)),
+                form,
+            )
+            .await;
         }
         Err(err) if err.is_conflict() => {
             let taken = user.lang.t(
@@ -314,7 +330,9 @@ pub(crate) async fn show(
         })
         .collect();
     let done = match done.done.as_deref() {
-        Some("disabled") => Some(c.t("Das Benutzerkonto ist gesperrt. Alle Anmeldungen wurden beendet.")),
+        Some("disabled") => {
+            Some(c.t("Das Benutzerkonto ist gesperrt. Alle Anmeldungen wurden beendet."))
+        }
         Some("enabled") => Some(c.t("Das Benutzerkonto ist wieder freigegeben.")),
         Some("revoked") => Some(c.t("Das Gerätepasswort wurde widerrufen.")),
         _ => None,
@@ -368,7 +386,12 @@ async fn set_disabled(
     let done = if disabled { "disabled" } else { "enabled" };
     match web
         .store
-        .set_user_disabled(&target.login, disabled, &user.session.login, store::now_millis())
+        .set_user_disabled(
+            &target.login,
+            disabled,
+            &user.session.login,
+            store::now_millis(),
+        )
         .await
     {
         // Already so (a second click, another admin): the page shows the state as it is.
@@ -379,7 +402,8 @@ async fn set_disabled(
                 user.lang,
                 StatusCode::BAD_REQUEST,
                 user.lang.t("Nicht möglich"),
-                user.lang.t("Sie können Ihr eigenes Benutzerkonto nicht sperren."),
+                user.lang
+                    .t("Sie können Ihr eigenes Benutzerkonto nicht sperren."),
             ));
         }
         Err(err) => return Err(store_failed(&err)),
@@ -409,7 +433,14 @@ pub(crate) async fn reset_password(
         .set_password_hash(&target.login, &hash)
         .await
         .map_err(|e| store_failed(&e))?;
-    audit(&web, &user, "user.password_changed", &target.login, serde_json::json!({})).await?;
+    audit(
+        &web,
+        &user,
+        "user.password_changed",
+        &target.login,
+        serde_json::json!({}),
+    )
+    .await?;
     let c = user.chrome();
     Ok(render(
         StatusCode::OK,

@@ -88,7 +88,9 @@ fn date(field: &str) -> Result<Option<NaiveDate>, ()> {
 
 /// The store's time range for local dates `from`..=`until` (whole days).
 fn range(web: &Web, q: &AuditQuery) -> Result<(Option<i64>, Option<i64>), ()> {
-    let from = date(&q.from)?.map(|d| web.time_zone.start_of_day(d).ok_or(())).transpose()?;
+    let from = date(&q.from)?
+        .map(|d| web.time_zone.start_of_day(d).ok_or(()))
+        .transpose()?;
     let until = date(&q.until)?
         .map(|d| {
             d.succ_opt()
@@ -108,7 +110,11 @@ pub(crate) async fn list(
     user.require(&[Role::Dpo])?;
     let c = user.chrome();
     let users = web.store.list_users().await.map_err(|e| store_failed(&e))?;
-    let actions = web.store.audit_actions().await.map_err(|e| store_failed(&e))?;
+    let actions = web
+        .store
+        .audit_actions()
+        .await
+        .map_err(|e| store_failed(&e))?;
     // Only offered choices filter; bounded text (a login is at most 64 characters).
     q.user = q.user.trim().to_ascii_lowercase();
     q.user.truncate(64);
@@ -170,7 +176,10 @@ pub(crate) async fn list(
         &AuditPage {
             rows,
             links,
-            logins: users.iter().map(|u| (u.login.clone(), u.name.clone())).collect(),
+            logins: users
+                .iter()
+                .map(|u| (u.login.clone(), u.name.clone()))
+                .collect(),
             events: actions
                 .iter()
                 .map(|a| (a.clone(), sentences::event_name(c.lang, a)))
@@ -190,7 +199,11 @@ pub(crate) async fn verify(
     user: LoggedIn,
 ) -> Result<Response, Response> {
     user.require(&[Role::Dpo])?;
-    let check = web.store.verify_audit().await.map_err(|e| store_failed(&e))?;
+    let check = web
+        .store
+        .verify_audit()
+        .await
+        .map_err(|e| store_failed(&e))?;
     let c = user.chrome();
     let page = match check {
         AuditCheck::Intact { entries, head } => VerifyPage {
@@ -251,7 +264,10 @@ pub(crate) async fn export(
             if done {
                 return None;
             }
-            match store.search_audit(&filter, Page::After(after), EXPORT_BATCH).await {
+            match store
+                .search_audit(&filter, Page::After(after), EXPORT_BATCH)
+                .await
+            {
                 Ok(entries) => {
                     let last = entries.last().map_or(after, |e| e.seq);
                     let finished = entries.len() < usize::try_from(EXPORT_BATCH).unwrap_or(0);
@@ -273,13 +289,24 @@ pub(crate) async fn export(
     let head = futures_util::stream::iter(header_line.map(|h| Ok(h.to_owned())));
     let name = format!(
         "ratspost-audit{}{}.{format}",
-        if q.from.trim().is_empty() { String::new() } else { format!("-ab-{}", q.from.trim()) },
-        if q.until.trim().is_empty() { String::new() } else { format!("-bis-{}", q.until.trim()) },
+        if q.from.trim().is_empty() {
+            String::new()
+        } else {
+            format!("-ab-{}", q.from.trim())
+        },
+        if q.until.trim().is_empty() {
+            String::new()
+        } else {
+            format!("-bis-{}", q.until.trim())
+        },
     );
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         Body::from_stream(futures_util::StreamExt::chain(head, body)),
     )
@@ -293,7 +320,10 @@ mod tests {
     #[test]
     fn dates_are_iso_or_empty() {
         assert_eq!(date(""), Ok(None));
-        assert_eq!(date(" 2026-12-01 "), Ok(NaiveDate::from_ymd_opt(2026, 12, 1)));
+        assert_eq!(
+            date(" 2026-12-01 "),
+            Ok(NaiveDate::from_ymd_opt(2026, 12, 1))
+        );
         assert_eq!(date("01.12.2026"), Err(()));
         assert_eq!(date("2026-02-30"), Err(()));
     }

@@ -14,9 +14,9 @@ use chrono::{Datelike as _, Days};
 use serde::Deserialize;
 use store::{AuditCounts, Role};
 
+use crate::Web;
 use crate::pages::{Chrome, render, store_failed};
 use crate::session::LoggedIn;
-use crate::Web;
 
 /// Weeks shown unless asked otherwise.
 const DEFAULT_WEEKS: u32 = 12;
@@ -93,9 +93,11 @@ fn chart(weeks: &[Week], max: i64) -> (Vec<Bar>, Vec<Tick>) {
     for (i, week) in (0..n).zip(weeks) {
         let x0 = LEFT + i * group + bar / 2;
         let c = &week.counts;
-        for (j, (value, (_, colour))) in (0..4)
-            .zip([c.forwards, c.notices, c.views, c.refused].into_iter().zip(SERIES))
-        {
+        for (j, (value, (_, colour))) in (0..4).zip(
+            [c.forwards, c.notices, c.views, c.refused]
+                .into_iter()
+                .zip(SERIES),
+        ) {
             let height = u32::try_from(value.max(0) * i64::from(plot) / max.max(1)).unwrap_or(plot);
             bars.push(Bar {
                 x: x0 + j * bar,
@@ -123,9 +125,7 @@ pub(crate) async fn show(
     let c = user.chrome();
     let count = q.weeks.unwrap_or(DEFAULT_WEEKS).clamp(1, MAX_WEEKS);
     let zone = web.time_zone;
-    let today = zone
-        .date_of(store::now_millis())
-        .unwrap_or_default();
+    let today = zone.date_of(store::now_millis()).unwrap_or_default();
     let monday = today
         .checked_sub_days(Days::new(u64::from(today.weekday().num_days_from_monday())))
         .unwrap_or(today);
@@ -151,7 +151,14 @@ pub(crate) async fn show(
     }
     let max = weeks
         .iter()
-        .flat_map(|w| [w.counts.forwards, w.counts.notices, w.counts.views, w.counts.refused])
+        .flat_map(|w| {
+            [
+                w.counts.forwards,
+                w.counts.notices,
+                w.counts.views,
+                w.counts.refused,
+            ]
+        })
         .max()
         .unwrap_or(0);
     let (bars, ticks) = chart(&weeks, max);
@@ -216,7 +223,10 @@ mod tests {
         assert_eq!((bars[0].height, bars[0].y), (plot, 0));
         assert_eq!(bars[1].height, plot / 2);
         assert_eq!(bars[2].height, 0);
-        assert!(bars.iter().all(|b| b.x + b.width <= WIDTH && b.y + b.height <= plot));
+        assert!(
+            bars.iter()
+                .all(|b| b.x + b.width <= WIDTH && b.y + b.height <= plot)
+        );
         // Nothing counted: no bar, no division by zero.
         let (bars, _) = chart(&[week(0, 0, 0, 0)], 0);
         assert!(bars.iter().all(|b| b.height == 0));

@@ -12,11 +12,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use store::{Exemption, ExemptionState, ForwardCounts, Role};
 
+use crate::Web;
 use crate::datetime::Dates;
 use crate::pages::{Chrome, render, store_failed};
 use crate::paging::{Cursor, Links, PAGE_SIZE, arrange};
 use crate::session::LoggedIn;
-use crate::Web;
 
 /// An exemption as shown.
 pub(crate) struct Row {
@@ -26,6 +26,8 @@ pub(crate) struct Row {
     pub(crate) approvals: Vec<String>,
     pub(crate) from: String,
     pub(crate) until: String,
+    /// When and by whom it ended; empty while it runs.
+    pub(crate) ended: String,
     pub(crate) state: String,
     pub(crate) counts: ForwardCounts,
 }
@@ -50,7 +52,9 @@ fn state(c: &Chrome, e: &Exemption, now: store::Millis) -> String {
     let german = match e.state {
         ExemptionState::Requested => "beantragt, Code nicht bestätigt",
         ExemptionState::Confirmed => "bestätigt, wartet auf Genehmigung",
-        ExemptionState::Active if e.valid_from.is_some_and(|f| f > now) => "genehmigt, beginnt später",
+        ExemptionState::Active if e.valid_from.is_some_and(|f| f > now) => {
+            "genehmigt, beginnt später"
+        }
         ExemptionState::Active if e.is_active_at(now) => "aktiv",
         ExemptionState::Active | ExemptionState::Expired => "abgelaufen",
         ExemptionState::Revoked => "widerrufen",
@@ -74,15 +78,28 @@ pub(crate) async fn list(
     .page();
     // Newest first, as the store lists them; a page is cut from that list the way the
     // store cuts pages of the long lists.
-    let all = web.store.list_exemptions().await.map_err(|e| store_failed(&e))?;
+    let all = web
+        .store
+        .list_exemptions()
+        .await
+        .map_err(|e| store_failed(&e))?;
     let take = usize::try_from(PAGE_SIZE + 1).unwrap_or(51);
     let chosen: Vec<Exemption> = match page {
         store::Page::Newest => all.into_iter().take(take).collect(),
         store::Page::Before(id) => all.into_iter().filter(|e| e.id < id).take(take).collect(),
-        store::Page::After(id) => all.into_iter().rev().filter(|e| e.id > id).take(take).collect(),
+        store::Page::After(id) => all
+            .into_iter()
+            .rev()
+            .filter(|e| e.id > id)
+            .take(take)
+            .collect(),
     };
     let (chosen, links) = arrange(page, chosen, |e| e.id, "/dpo/register");
-    let counts = web.store.forward_counts().await.map_err(|e| store_failed(&e))?;
+    let counts = web
+        .store
+        .forward_counts()
+        .await
+        .map_err(|e| store_failed(&e))?;
     let names: std::collections::HashMap<String, String> = web
         .store
         .list_users()
@@ -114,10 +131,19 @@ pub(crate) async fn list(
             }
             Row {
                 user: person(&e.login),
-                requested: format!("{}, {}", person(&e.requested_by), dates.millis(e.requested_at)),
+                requested: format!(
+                    "{}, {}",
+                    person(&e.requested_by),
+                    dates.millis(e.requested_at)
+                ),
                 approvals,
                 from: dates.or(e.valid_from, "–"),
-                until: dates.or(e.valid_until.or(e.ended_at), "–"),
+                until: dates.or(e.valid_until, "–"),
+                ended: match (&e.ended_by, e.ended_at) {
+                    (Some(by), Some(at)) => format!("{}, {}", dates.millis(at), person(by)),
+                    (None, Some(at)) => dates.millis(at),
+                    _ => String::new(),
+                },
                 state: state(&c, &e, now),
                 counts: counts.get(&e.id).copied().unwrap_or_default(),
                 e,

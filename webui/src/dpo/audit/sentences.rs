@@ -20,8 +20,14 @@ pub(crate) const EVENTS: [(&str, &str); 27] = [
     ("user.enabled", "Benutzerkonto freigegeben"),
     ("app_password.created", "Gerätepasswort angelegt"),
     ("app_password.revoked", "Gerätepasswort widerrufen"),
-    ("imap.login_new_address", "Geräteanmeldung von neuer Adresse"),
-    ("cli.password_refused", "Falsches Passwort an der Kommandozeile"),
+    (
+        "imap.login_new_address",
+        "Geräteanmeldung von neuer Adresse",
+    ),
+    (
+        "cli.password_refused",
+        "Falsches Passwort an der Kommandozeile",
+    ),
     ("exemption.requested", "Weiterleitung beantragt"),
     ("exemption.confirmation_failed", "Falscher Bestätigungscode"),
     ("exemption.confirmed", "Zieladresse bestätigt"),
@@ -149,7 +155,11 @@ fn fill(template: &str, vars: &[(&str, String)]) -> String {
 pub(crate) fn sentence(lang: Lang, dates: &Dates, people: &People, e: &AuditEntry) -> String {
     let actor = people.person(lang, &e.actor);
     let user = subject(e, "user").map_or_else(String::new, |u| people.person(lang, u));
-    let date = |key: &str| e.details[key].as_i64().map_or_else(String::new, |m| dates.millis(m));
+    let date = |key: &str| {
+        e.details[key]
+            .as_i64()
+            .map_or_else(String::new, |m| dates.millis(m))
+    };
     let vars = [
         ("actor", actor.clone()),
         ("user", user),
@@ -178,30 +188,68 @@ pub(crate) fn sentence(lang: Lang, dates: &Dates, people: &People, e: &AuditEntr
         "user.enabled" => "{actor} hat das Benutzerkonto {user} wieder freigegeben.",
         "app_password.created" => "{actor} hat für {user} das Gerätepasswort „{label}“ angelegt.",
         "app_password.revoked" => "{actor} hat das Gerätepasswort „{label}“ von {user} widerrufen.",
-        "imap.login_new_address" => "{user} hat sich mit einem Gerät von einer neuen Adresse angemeldet ({ip}).",
-        "cli.password_refused" => "An der Kommandozeile wurde ein falsches Passwort für {actor} eingegeben.",
-        "exemption.requested" => "{actor} hat die Weiterleitung der Post von {user} an {target} für {days} Tage beantragt (Ausnahme Nr. {id}).",
-        "exemption.confirmation_failed" => "Für die Ausnahme Nr. {id} von {user} wurde ein falscher Bestätigungscode eingegeben ({attempts}. Fehlversuch).",
-        "exemption.confirmed" => "{user} hat die Zieladresse {target} der Ausnahme Nr. {id} mit dem Code bestätigt.",
+        "imap.login_new_address" => {
+            "{user} hat sich mit einem Gerät von einer neuen Adresse angemeldet ({ip})."
+        }
+        "cli.password_refused" => {
+            "An der Kommandozeile wurde ein falsches Passwort für {actor} eingegeben."
+        }
+        "exemption.requested" => {
+            "{actor} hat die Weiterleitung der Post von {user} an {target} für {days} Tage beantragt (Ausnahme Nr. {id})."
+        }
+        "exemption.confirmation_failed" => {
+            "Für die Ausnahme Nr. {id} von {user} wurde ein falscher Bestätigungscode eingegeben ({attempts}. Fehlversuch)."
+        }
+        "exemption.confirmed" => {
+            "{user} hat die Zieladresse {target} der Ausnahme Nr. {id} mit dem Code bestätigt."
+        }
         "exemption.approved" => "{actor} hat die Ausnahme Nr. {id} für {user} genehmigt.",
-        "exemption.denied" if e.actor == "system" => "Die Ausnahme Nr. {id} für {user} wurde abgelehnt: {reason}.",
-        "exemption.denied" => "{actor} hat die Ausnahme Nr. {id} für {user} abgelehnt. Begründung: {reason}",
+        "exemption.denied" if e.actor == "system" => {
+            "Die Ausnahme Nr. {id} für {user} wurde abgelehnt: {reason}."
+        }
+        "exemption.denied" => {
+            "{actor} hat die Ausnahme Nr. {id} für {user} abgelehnt. Begründung: {reason}"
+        }
         "exemption.revoked" => "{actor} hat die Ausnahme Nr. {id} für {user} widerrufen.",
         "exemption.expired" => "Die Ausnahme Nr. {id} für {user} ist abgelaufen: {reason}.",
         "exemption.activated" => "Die Ausnahme Nr. {id} für {user} ist in Kraft bis {until}.",
-        "exemption.scheduled" => "Die Ausnahme Nr. {id} für {user} ist genehmigt und gilt vom {from} bis {until}.",
-        "exemption.reminder_sent" => "{user} wurde daran erinnert, dass die Ausnahme Nr. {id} am {until} endet.",
-        "forward.decided" if outcome == "notice" => "Für eine vertrauliche Nachricht an {user} wird ein Hinweis an {target} gesendet (Nachricht Nr. {message}, Ausnahme Nr. {id}).",
-        "forward.decided" => "Eine Nachricht an {user} wird an {target} weitergeleitet (Nachricht Nr. {message}, Ausnahme Nr. {id}).",
-        "forward.delivered" if kind == "notice" => "Der Hinweis an {target} wurde zugestellt (Auftrag Nr. {job}).",
-        "forward.delivered" => "Die Weiterleitung an {target} wurde zugestellt (Auftrag Nr. {job}).",
-        "queue.dropped" if e.actor == "system" => "Der Auftrag Nr. {job} an {target} wurde nicht gesendet: {error}.",
+        "exemption.scheduled" => {
+            "Die Ausnahme Nr. {id} für {user} ist genehmigt und gilt vom {from} bis {until}."
+        }
+        "exemption.reminder_sent" => {
+            "{user} wurde daran erinnert, dass die Ausnahme Nr. {id} am {until} endet."
+        }
+        "forward.decided" if outcome == "notice" => {
+            "Für eine vertrauliche Nachricht an {user} wird ein Hinweis an {target} gesendet (Nachricht Nr. {message}, Ausnahme Nr. {id})."
+        }
+        "forward.decided" => {
+            "Eine Nachricht an {user} wird an {target} weitergeleitet (Nachricht Nr. {message}, Ausnahme Nr. {id})."
+        }
+        "forward.delivered" if kind == "notice" => {
+            "Der Hinweis an {target} wurde zugestellt (Auftrag Nr. {job})."
+        }
+        "forward.delivered" => {
+            "Die Weiterleitung an {target} wurde zugestellt (Auftrag Nr. {job})."
+        }
+        "queue.dropped" if e.actor == "system" => {
+            "Der Auftrag Nr. {job} an {target} wurde nicht gesendet: {error}."
+        }
         "queue.dropped" => "{actor} hat den Auftrag Nr. {job} verworfen.",
-        "queue.failed" => "Die Zustellung von Auftrag Nr. {job} an {target} ist endgültig gescheitert: {error}.",
-        "notice.viewed" => "{actor} hat den Nachrichtenlink geöffnet (Nachricht Nr. {message}, {what}).",
-        "notice.view_refused" => "Der Nachrichtenlink wurde {actor} verweigert (Nachricht Nr. {message}): {reason}.",
-        "notice.links_revoked" => "{actor} hat die Nachrichtenlinks von Nachricht Nr. {message} widerrufen ({links} noch gültige).",
-        "notice.withheld" => "Eine ausgehende Nachricht wurde zurückgehalten, weil sie vertrauliche Inhalte enthält ({categories}).",
+        "queue.failed" => {
+            "Die Zustellung von Auftrag Nr. {job} an {target} ist endgültig gescheitert: {error}."
+        }
+        "notice.viewed" => {
+            "{actor} hat den Nachrichtenlink geöffnet (Nachricht Nr. {message}, {what})."
+        }
+        "notice.view_refused" => {
+            "Der Nachrichtenlink wurde {actor} verweigert (Nachricht Nr. {message}): {reason}."
+        }
+        "notice.links_revoked" => {
+            "{actor} hat die Nachrichtenlinks von Nachricht Nr. {message} widerrufen ({links} noch gültige)."
+        }
+        "notice.withheld" => {
+            "Eine ausgehende Nachricht wurde zurückgehalten, weil sie vertrauliche Inhalte enthält ({categories})."
+        }
         "audit.exported" => "{actor} hat das Protokoll exportiert.",
         _ => return format!("{actor}: {}", e.action),
     };
@@ -212,7 +260,12 @@ pub(crate) fn sentence(lang: Lang, dates: &Dates, people: &People, e: &AuditEntr
 mod tests {
     use super::*;
 
-    fn entry(actor: &str, action: &str, subjects: &[&str], details: serde_json::Value) -> AuditEntry {
+    fn entry(
+        actor: &str,
+        action: &str,
+        subjects: &[&str],
+        details: serde_json::Value,
+    ) -> AuditEntry {
         AuditEntry {
             seq: 1,
             at: 0,
@@ -235,7 +288,10 @@ mod tests {
             addresses: vec![],
             disabled_at: None,
         };
-        People::new(&[user(7, "anna", "Anna Beispiel"), user(8, "root", "Rita Root")])
+        People::new(&[
+            user(7, "anna", "Anna Beispiel"),
+            user(8, "root", "Rita Root"),
+        ])
     }
 
     #[test]
@@ -262,24 +318,55 @@ mod tests {
             "Der Nachrichtenlink wurde Anna Beispiel (anna) verweigert (Nachricht Nr. 9): der Link wurde widerrufen."
         );
         assert_eq!(
-            s(&entry("anna", "notice.viewed", &["message:9", "user:7"], serde_json::json!({"what": "attachment 2"}))),
+            s(&entry(
+                "anna",
+                "notice.viewed",
+                &["message:9", "user:7"],
+                serde_json::json!({"what": "attachment 2"})
+            )),
             "Anna Beispiel (anna) hat den Nachrichtenlink geöffnet (Nachricht Nr. 9, Anhang 2)."
         );
         assert_eq!(
-            s(&entry("system", "exemption.denied", &["exemption:3", "user:anna"], serde_json::json!({"reason": "too many wrong confirmation codes"}))),
+            s(&entry(
+                "system",
+                "exemption.denied",
+                &["exemption:3", "user:anna"],
+                serde_json::json!({"reason": "too many wrong confirmation codes"})
+            )),
             "Die Ausnahme Nr. 3 für Anna Beispiel (anna) wurde abgelehnt: zu viele falsche Bestätigungscodes."
         );
         assert_eq!(
-            s(&entry("bert", "web.something_new", &[], serde_json::json!({}))),
+            s(&entry(
+                "bert",
+                "web.something_new",
+                &[],
+                serde_json::json!({})
+            )),
             "bert: web.something_new"
         );
         let en = sentence(
             Lang::English,
             &dates,
             &people(),
-            &entry("root", "user.disabled", &["user:anna"], serde_json::json!({})),
+            &entry(
+                "root",
+                "user.disabled",
+                &["user:anna"],
+                serde_json::json!({}),
+            ),
         );
-        assert_eq!(en, "Rita Root (root) disabled the account of Anna Beispiel (anna).");
+        assert_eq!(
+            en,
+            "Rita Root (root) disabled the account of Anna Beispiel (anna)."
+        );
+    }
+
+    fn name_of(action: &str) -> &'static str {
+        EVENTS
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map(|(_, n)| *n)
+            .unwrap()
     }
 
     #[test]
@@ -293,6 +380,40 @@ mod tests {
                 &entry("root", action, &["user:anna"], serde_json::json!({})),
             );
             assert!(!text.starts_with("Rita Root (root): "), "{action}: {text}");
+            assert_ne!(
+                Lang::English.t(name_of(action)),
+                name_of(action),
+                "{action}"
+            );
+        }
+        // Every sentence (each variant) has its English.
+        for (actor, action, details) in EVENTS
+            .iter()
+            .map(|(a, _)| ("root", *a, serde_json::json!({})))
+            .chain([
+                ("system", "exemption.denied", serde_json::json!({})),
+                ("system", "queue.dropped", serde_json::json!({})),
+                (
+                    "system",
+                    "forward.decided",
+                    serde_json::json!({"outcome": "notice"}),
+                ),
+                (
+                    "system",
+                    "forward.delivered",
+                    serde_json::json!({"kind": "notice"}),
+                ),
+            ])
+        {
+            let e = entry(actor, action, &["user:anna"], details);
+            let (de, en) = (
+                sentence(Lang::German, &dates, &people(), &e),
+                sentence(Lang::English, &dates, &people(), &e),
+            );
+            assert_ne!(de, en, "no English sentence for {action}");
+        }
+        for (_, german) in crate::categories::ALL {
+            assert_ne!(Lang::English.t(german), german, "category {german}");
         }
     }
 }
