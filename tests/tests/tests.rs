@@ -3,6 +3,7 @@
 //!
 //! One test binary (`autotests = false`), one module per area.
 
+mod admin_pages;
 mod audit;
 mod browser;
 mod classify;
