@@ -839,3 +839,55 @@ async fn the_pages_speak_english_when_configured() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_adds_and_disables_a_user_and_the_dpo_verifies_the_chain() {
+    let s = setup("").await;
+    let Some(b) = ratspost_tests::browser::Browser::start(s.web).await else {
+        return s.stop().await;
+    };
+    let log_in = |who: &'static str| {
+        let b = &b;
+        async move {
+            b.fill("login", who).await;
+            b.fill("password", &format!("{who}-pass-1")).await;
+            b.click("form[action=\"/login\"] button[type=submit]").await;
+        }
+    };
+    b.open("/admin/users").await;
+    log_in("root").await;
+    assert_eq!(b.path().await, "/admin/users");
+    b.fill("login", "carla").await;
+    b.fill("name", "Carla Neu").await;
+    b.fill("addresses", "carla@stadt.test").await;
+    b.click("form[action=\"/admin/users\"] button[type=submit]")
+        .await;
+    assert_eq!(b.text("h1").await, "Benutzerkonto angelegt");
+    let password = b.text("#password").await;
+    assert!(web_login_works(&s, "carla", &password).await);
+
+    b.open("/admin/users/bert").await;
+    b.click("form[action=\"/admin/users/bert/disable\"] button")
+        .await;
+    assert_eq!(b.path().await, "/admin/users/bert?done=disabled");
+    assert!(b.text("[role=status]").await.contains("gesperrt"));
+    assert!(!web_login_works(&s, "bert", "bert-pass-1").await);
+    b.click("form[action=\"/logout\"] button[type=submit]")
+        .await;
+
+    b.open("/dpo/audit").await;
+    log_in("dora").await;
+    assert_eq!(b.path().await, "/dpo/audit");
+    assert!(
+        b.source()
+            .await
+            .contains("root (root) hat das Benutzerkonto bert (bert) gesperrt.")
+    );
+    b.click("a[href=\"/dpo/audit/verify\"]").await;
+    assert_eq!(
+        b.text("[role=status] strong").await,
+        "Die Protokollkette ist intakt."
+    );
+    b.close().await;
+    s.stop().await;
+}
