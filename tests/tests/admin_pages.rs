@@ -891,3 +891,82 @@ async fn chromium_adds_and_disables_a_user_and_the_dpo_verifies_the_chain() {
     b.close().await;
     s.stop().await;
 }
+
+#[test]
+fn the_cli_disables_and_enables_users_as_the_page_does() {
+    use ratspost_tests::daemon::{
+        admin_password, enrol, ratspost_as, ratspost_as_ok, write_config,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::sqlite();
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "Erstes-Passwort-1");
+    let admin = admin_password(&config);
+    let out = ratspost_as_ok(
+        &config,
+        &["user", "disable", "anna", "--by", "admin"],
+        &admin,
+        None,
+    );
+    assert!(out.contains("anna disabled"), "{out}");
+    // anna cannot prove herself any more (her password fails as a wrong one would).
+    let refused = ratspost_as(
+        &config,
+        &["user", "passwd", "anna", "--password-stdin"],
+        "Erstes-Passwort-1",
+        Some("Neu-Passwort-1"),
+    );
+    assert_eq!(refused.status.code(), Some(1), "a disabled user acted");
+    // An admin cannot disable themselves; a second disable changes nothing.
+    let own = ratspost_as(
+        &config,
+        &["user", "disable", "admin", "--by", "admin"],
+        &admin,
+        None,
+    );
+    assert_eq!(own.status.code(), Some(1));
+    assert!(
+        ratspost_as_ok(
+            &config,
+            &["user", "disable", "anna", "--by", "admin"],
+            &admin,
+            None
+        )
+        .contains("already")
+    );
+    let out = ratspost_as_ok(
+        &config,
+        &["user", "enable", "anna", "--by", "admin"],
+        &admin,
+        None,
+    );
+    assert!(out.contains("anna enabled"), "{out}");
+    ratspost_as_ok(
+        &config,
+        &["user", "passwd", "anna", "--password-stdin"],
+        "Erstes-Passwort-1",
+        Some("Neu-Passwort-1"),
+    );
+    let listed = ratspost_as_ok(&config, &["audit", "list", "--json"], "", None);
+    let entries: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    let actions: Vec<(&str, &str)> = entries
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().expect("actor"),
+                e["action"].as_str().expect("action"),
+            )
+        })
+        .filter(|(_, a)| a.starts_with("user.") && *a != "user.created")
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("admin", "user.disabled"),
+            ("admin", "user.enabled"),
+            ("anna", "user.password_changed")
+        ]
+    );
+}
