@@ -172,6 +172,25 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Disable an account: it can no longer log in (web, IMAP, CLI) and its web sessions
+    /// end at once. Audited.
+    #[command(after_help = AFTER_HELP)]
+    Disable {
+        /// Login name.
+        login: String,
+        /// The admin who disables it (asked for their password; not their own account).
+        #[arg(long, value_name = "ADMIN")]
+        by: String,
+    },
+    /// Enable a disabled account again. Audited.
+    #[command(after_help = AFTER_HELP)]
+    Enable {
+        /// Login name.
+        login: String,
+        /// The admin who enables it (asked for their password).
+        #[arg(long, value_name = "ADMIN")]
+        by: String,
+    },
 }
 
 /// `ratspost app-password …`

@@ -83,13 +83,17 @@ impl Store {
         }))
     }
 
-    /// The (id, hash) of every live app password of `user_id`, for checking a login.
+    /// The (id, hash) of every live app password of `user_id`, for checking a login; none
+    /// while the user is disabled.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn app_password_hashes(&self, user_id: i64) -> Result<Vec<(i64, String)>> {
         Ok(with_pool!(&self.db, read pool => {
-            sqlx::query_as("SELECT id, hash FROM app_passwords WHERE user_id = $1 AND revoked_at IS NULL")
+            sqlx::query_as(
+                "SELECT p.id, p.hash FROM app_passwords p JOIN users u ON u.id = p.user_id
+                 WHERE p.user_id = $1 AND p.revoked_at IS NULL AND u.disabled_at IS NULL",
+            )
                 .bind(user_id)
                 .fetch_all(pool)
                 .await?

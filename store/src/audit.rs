@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::db::with_pool;
 use crate::{Error, ErrorKind, Millis, Result, Store, now_millis};
 
+mod search;
+pub use search::{AuditCounts, AuditFilter};
+
 /// `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -116,6 +119,15 @@ macro_rules! audit_append {
         .bind(&hash)
         .execute(&mut *$tx)
         .await?;
+        for subject in &entry.subjects {
+            sqlx::query(
+                "INSERT INTO audit_subjects (subject, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(subject)
+            .bind(seq)
+            .execute(&mut *$tx)
+            .await?;
+        }
         (seq, prev_hash, hash)
     }};
 }

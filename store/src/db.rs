@@ -270,3 +270,87 @@ mod tests {
         assert_eq!(redact_url("sqlite://./data/r.db"), "sqlite://./data/r.db");
     }
 }
+
+/// A value bound to a query built at run time (a filter whose parts are optional).
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The values of a query built at run time, numbered `$1`, `$2`, … in the order pushed.
+#[derive(Default)]
+pub(crate) struct Params(pub(crate) Vec<Param>);
+
+impl Params {
+    /// Adds a value; returns its placeholder number.
+    pub(crate) fn text(&mut self, value: impl Into<String>) -> usize {
+        self.0.push(Param::Text(value.into()));
+        self.0.len()
+    }
+
+    /// Adds a value; returns its placeholder number.
+    pub(crate) fn int(&mut self, value: i64) -> usize {
+        self.0.push(Param::Int(value));
+        self.0.len()
+    }
+}
+
+/// Binds every value of `$params` ([`Params`]) to `$query`, in order.
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for p in $params.0 {
+            query = match p {
+                $crate::db::Param::Text(s) => query.bind(s),
+                $crate::db::Param::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_params;
+
+/// Which page of a list ordered by id (or seq).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Page {
+    /// The newest rows, newest first.
+    #[default]
+    Newest,
+    /// Rows older than this id, newest first (the "older" link).
+    Before(i64),
+    /// Rows newer than this id, **oldest first** (the "newer" link reverses them; exports
+    /// read onwards in this order).
+    After(i64),
+}
+
+impl Page {
+    /// Adds this page's condition on `column` to `conditions`; returns the `ORDER BY`
+    /// direction.
+    pub(crate) fn condition(
+        self,
+        column: &str,
+        conditions: &mut Vec<String>,
+        params: &mut Params,
+    ) -> &'static str {
+        match self {
+            Page::Newest => "DESC",
+            Page::Before(id) => {
+                conditions.push(format!("{column} < ${}", params.int(id)));
+                "DESC"
+            }
+            Page::After(id) => {
+                conditions.push(format!("{column} > ${}", params.int(id)));
+                "ASC"
+            }
+        }
+    }
+}
+
+/// ` WHERE a AND b`, or nothing when there are no conditions.
+pub(crate) fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}

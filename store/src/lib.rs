@@ -14,6 +14,8 @@
 //!   serves (never the original of a sensitive message).
 //! - `apppass.rs`: per-device app passwords.
 //! - `logins.rs`: failed-login counters shared by web and IMAP, login history, own sessions.
+//! - `register.rs`: the data-protection officer's register of exemptions (forwards counted
+//!   per exemption); `audit/search.rs`: the audit trail filtered and counted.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
@@ -32,6 +34,7 @@ mod mailbox;
 mod messages;
 pub mod password;
 mod queue;
+mod register;
 pub mod token;
 mod users;
 mod web;
@@ -41,8 +44,8 @@ mod writer;
 pub mod testing;
 
 pub use apppass::{APP_PASSWORD_LENGTH, AppPassword, DeviceChange};
-pub use audit::{AuditCheck, AuditEntry, NewAuditEntry};
-pub use db::{Backend, Store, StoreOptions, redact_url, sqlite_path};
+pub use audit::{AuditCheck, AuditCounts, AuditEntry, AuditFilter, NewAuditEntry};
+pub use db::{Backend, Page, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing, QueuedMail,
@@ -51,9 +54,10 @@ pub use logins::{Admission, FAILURE_WINDOW, LoginLimits, LoginRecord, LoginVia, 
 pub use mailbox::{Entry, FlagOp, FlagUpdate, Mailbox, SPECIAL_USE};
 pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
-    VerdictRecord,
+    VerdictKind, VerdictRecord,
 };
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
+pub use register::ForwardCounts;
 pub use users::{NewUser, RecipientLookup, Role, User};
 pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, WebSession};
 

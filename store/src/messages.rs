@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::db::with_pool;
+use crate::db::{Params, bind_params, where_clause, with_pool};
 use crate::{Error, ErrorKind, Millis, Result, Store};
 
 /// Where a message is in the processing pipeline. A restart resumes every message that is
@@ -105,8 +105,25 @@ pub struct VerdictRecord {
 pub struct MessageFilter {
     /// Only messages with a recipient owned by this login.
     pub user: Option<String>,
-    /// At most this many, newest first; `None` for all.
+    /// Only messages with this verdict.
+    pub verdict: Option<VerdictKind>,
+    /// Which page ([`Page::After`] lists oldest first).
+    pub page: crate::Page,
+    /// At most this many; `None` for all.
     pub limit: Option<i64>,
+}
+
+/// A verdict to filter messages by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerdictKind {
+    /// Classified as not sensitive.
+    Clean,
+    /// Classified as sensitive (any category).
+    Sensitive,
+    /// Classified as sensitive with this category id among its categories.
+    Category(String),
+    /// Not classified yet.
+    Pending,
 }
 
 #[derive(sqlx::FromRow)]
@@ -139,37 +156,45 @@ impl Store {
         self.writer.submit(message).await
     }
 
-    /// Lists messages, newest first, with their recipients.
+    /// Lists messages, newest first (unless `filter.page` is [`crate::Page::After`]), with
+    /// their recipients.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageSummary>> {
-        let limit = filter.limit.unwrap_or(i64::MAX);
-        let rows: Vec<SummaryRow> = with_pool!(&self.db, read pool => {
-            match &filter.user {
-                None => sqlx::query_as(
-                    "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
-                            m.state, v.sensitive, v.categories
-                     FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id
-                     ORDER BY m.id DESC LIMIT $1",
-                )
-                .bind(limit)
-                .fetch_all(pool)
-                .await?,
-                Some(login) => sqlx::query_as(
-                    "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
-                            m.state, v.sensitive, v.categories
-                     FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id
-                     WHERE EXISTS (SELECT 1 FROM message_recipients r
-                                   JOIN users u ON u.id = r.user_id
-                                   WHERE r.message_id = m.id AND u.login = $1)
-                     ORDER BY m.id DESC LIMIT $2",
-                )
-                .bind(login.trim().to_ascii_lowercase())
-                .bind(limit)
-                .fetch_all(pool)
-                .await?,
+        let mut conditions: Vec<String> = Vec::new();
+        let mut params = Params::default();
+        if let Some(login) = &filter.user {
+            let n = params.text(login.trim().to_ascii_lowercase());
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM message_recipients r JOIN users u ON u.id = r.user_id
+                         WHERE r.message_id = m.id AND u.login = ${n})"
+            ));
+        }
+        match &filter.verdict {
+            None => {}
+            Some(VerdictKind::Pending) => conditions.push("v.message_id IS NULL".to_owned()),
+            Some(VerdictKind::Clean) => conditions.push("v.sensitive = FALSE".to_owned()),
+            Some(VerdictKind::Sensitive) => conditions.push("v.sensitive = TRUE".to_owned()),
+            Some(VerdictKind::Category(category)) => {
+                // Categories are stored as a JSON array of ids: match the quoted id.
+                let n = params.text(format!("%{}%", serde_json::json!(category)));
+                conditions.push(format!("v.sensitive = TRUE AND v.categories LIKE ${n}"));
             }
+        }
+        let order = filter.page.condition("m.id", &mut conditions, &mut params);
+        let n = params.int(filter.limit.unwrap_or(i64::MAX));
+        let select = format!(
+            "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
+                    m.state, v.sensitive, v.categories
+             FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id{}
+             ORDER BY m.id {order} LIMIT ${n}",
+            where_clause(&conditions)
+        );
+        let rows: Vec<SummaryRow> = with_pool!(&self.db, read pool => {
+            bind_params!(sqlx::query_as(sqlx::AssertSqlSafe(select)), params)
+                .fetch_all(pool)
+                .await?
         });
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

@@ -58,14 +58,31 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn list_outbound(&self, limit: i64) -> Result<Vec<OutboundJob>> {
+        self.list_outbound_page(crate::Page::Newest, limit).await
+    }
+
+    /// Up to `limit` jobs on `page` (see [`crate::Page`] for the order).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn list_outbound_page(
+        &self,
+        page: crate::Page,
+        limit: i64,
+    ) -> Result<Vec<OutboundJob>> {
+        let mut conditions = Vec::new();
+        let mut params = crate::db::Params::default();
+        let order = page.condition("id", &mut conditions, &mut params);
+        let n = params.int(limit);
+        let select = format!(
+            "SELECT id, kind, exemption_id, rcpt_to, state, attempts, next_attempt_at, last_error
+             FROM outbound_jobs{} ORDER BY id {order} LIMIT ${n}",
+            crate::db::where_clause(&conditions)
+        );
         Ok(with_pool!(&self.db, read pool => {
-            sqlx::query_as(
-                "SELECT id, kind, exemption_id, rcpt_to, state, attempts, next_attempt_at, last_error
-                 FROM outbound_jobs ORDER BY id DESC LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
+            crate::db::bind_params!(sqlx::query_as(sqlx::AssertSqlSafe(select)), params)
+                .fetch_all(pool)
+                .await?
         }))
     }
 

@@ -60,6 +60,8 @@ pub struct User {
     pub created_at: Millis,
     /// Enrolled mail addresses, lower-case, sorted.
     pub addresses: Vec<String>,
+    /// When an admin disabled the account (it cannot log in anywhere); `None` = enabled.
+    pub disabled_at: Option<Millis>,
 }
 
 /// A user to create.
@@ -95,6 +97,7 @@ struct UserRow {
     name: String,
     role: String,
     created_at: i64,
+    disabled_at: Option<i64>,
 }
 
 /// Normalises a login; rejects what would be ambiguous in URLs, logs or IMAP.
@@ -192,6 +195,7 @@ impl Store {
             role: user.role,
             created_at,
             addresses: addresses.into_iter().map(|(a, _)| a).collect(),
+            disabled_at: None,
         })
     }
 
@@ -202,7 +206,7 @@ impl Store {
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let (rows, addresses): (Vec<UserRow>, Vec<(i64, String)>) = with_pool!(&self.db, read pool => {
             let rows = sqlx::query_as(
-                "SELECT id, login, name, role, created_at FROM users ORDER BY login",
+                "SELECT id, login, name, role, created_at, disabled_at FROM users ORDER BY login",
             )
             .fetch_all(pool)
             .await?;
@@ -232,7 +236,7 @@ impl Store {
     pub async fn user_by_login(&self, login: &str) -> Result<User> {
         let login = login.trim().to_ascii_lowercase();
         self.user_where(
-            "SELECT id, login, name, role, created_at FROM users WHERE login = $1",
+            "SELECT id, login, name, role, created_at, disabled_at FROM users WHERE login = $1",
             &login,
         )
         .await
@@ -257,7 +261,7 @@ impl Store {
             return Err(Error::new(ErrorKind::NotFound, "no such user"));
         };
         self.user_where(
-            "SELECT u.id, u.login, u.name, u.role, u.created_at FROM users u
+            "SELECT u.id, u.login, u.name, u.role, u.created_at, u.disabled_at FROM users u
              JOIN addresses a ON a.user_id = u.id WHERE a.address = $1",
             &address,
         )
@@ -282,19 +286,103 @@ impl Store {
         user_from_row(row, addresses.into_iter().map(|(a,)| a).collect())
     }
 
-    /// The stored password hash of `login`, for verification.
+    /// The stored password hash of `login`, for verification. For a disabled account it is
+    /// [`crate::password::dummy_hash`], which no password matches: every login path (web,
+    /// IMAP, the CLI's proof) then fails exactly as for a wrong password, taking as long.
     ///
     /// # Errors
     /// `NotFound` when there is no such user.
     pub async fn password_hash(&self, login: &str) -> Result<String> {
         let login = login.trim().to_ascii_lowercase();
-        let (hash,): (String,) = with_pool!(&self.db, read pool => {
-            sqlx::query_as("SELECT password_hash FROM users WHERE login = $1")
+        let (hash, disabled_at): (String, Option<Millis>) = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT password_hash, disabled_at FROM users WHERE login = $1")
                 .bind(&login)
                 .fetch_one(pool)
                 .await?
         });
-        Ok(hash)
+        Ok(match disabled_at {
+            Some(_) => crate::password::dummy_hash().to_owned(),
+            None => hash,
+        })
+    }
+
+    /// Disables (`disabled = true`) or enables the account `login`, as `by` (an admin's login),
+    /// with its audit entry (`user.disabled` / `user.enabled`) in the same transaction.
+    /// Disabling ends every web session of the user at once; their app passwords stop working
+    /// while disabled (see [`Store::app_password_hashes`]) and work again when enabled.
+    /// An admin cannot disable their own account (nobody would be left to undo it).
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user; `Invalid` when `by` disables themselves;
+    /// `Conflict` when the account is already in that state; `Unavailable` when the database
+    /// fails.
+    pub async fn set_user_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+        by: &str,
+        now: Millis,
+    ) -> Result<User> {
+        let login = login.trim().to_ascii_lowercase();
+        if disabled && by.trim().eq_ignore_ascii_case(&login) {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "an admin cannot disable their own account",
+            ));
+        }
+        crate::db::with_write_tx!(&self.db, tx => {
+            let row: Option<(i64, Option<Millis>)> =
+                sqlx::query_as("SELECT id, disabled_at FROM users WHERE login = $1")
+                    .bind(&login)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((id, was)) = row else {
+                return Err(Error::new(ErrorKind::NotFound, format!("no user {login:?}")));
+            };
+            if was.is_some() == disabled {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("user {login:?} is already {}", if disabled { "disabled" } else { "enabled" }),
+                ));
+            }
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+                .bind(disabled.then_some(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if disabled {
+                sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let entry = crate::NewAuditEntry {
+                actor: by.trim().to_ascii_lowercase(),
+                action: if disabled { "user.disabled" } else { "user.enabled" }.to_owned(),
+                subjects: vec![format!("user:{login}")],
+                details: serde_json::json!({}),
+            };
+            let (details_text, subjects_text) = entry.texts()?;
+            let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
+            tx.commit().await?;
+        });
+        self.user_by_login(&login).await
+    }
+
+    /// Live app passwords (devices) per user id, for the users list; users without any are
+    /// absent.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn device_counts(&self) -> Result<std::collections::HashMap<i64, i64>> {
+        let rows: Vec<(i64, i64)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT user_id, COUNT(*) FROM app_passwords WHERE revoked_at IS NULL GROUP BY user_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().collect())
     }
 
     /// Replaces the password hash of `login` and ends every web session of the user, in one
@@ -374,5 +462,6 @@ fn user_from_row(row: UserRow, addresses: Vec<String>) -> Result<User> {
         role: row.role.parse()?,
         created_at: row.created_at,
         addresses,
+        disabled_at: row.disabled_at,
     })
 }

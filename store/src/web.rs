@@ -112,7 +112,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT s.user_id, u.login, u.name, u.role, s.csrf, s.expires_at
                  FROM web_sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = $1 AND s.expires_at > $2",
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
             )
             .bind(token_hash)
             .bind(now)

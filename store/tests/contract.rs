@@ -69,7 +69,16 @@ contract!(
     users_list_and_end_their_own_web_sessions,
     exemption_links_find_their_request,
     held_notices_are_listed_and_links_reissued,
+    users_are_disabled_and_enabled_with_audit,
+    audit_is_searched_by_user_type_and_time,
+    audit_counts_forwards_notices_and_views,
+    messages_are_filtered_by_verdict_and_paged,
+    queue_pages_and_forwards_per_exemption,
 );
+
+#[path = "contract/admin.rs"]
+mod admin;
+use admin::*;
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
     NewUser {
@@ -364,6 +373,7 @@ async fn messages_roundtrip_with_recipients(db: &TestDb) {
         .list_messages(&MessageFilter {
             user: Some("bert".into()),
             limit: None,
+            ..Default::default()
         })
         .await
         .expect("list bert");
@@ -373,6 +383,7 @@ async fn messages_roundtrip_with_recipients(db: &TestDb) {
         .list_messages(&MessageFilter {
             user: None,
             limit: Some(1),
+            ..Default::default()
         })
         .await
         .expect("limit");

@@ -353,6 +353,7 @@ async fn a_refused_forward_tells_the_mailbox_owner_never_the_sender() {
             .list_messages(&store::MessageFilter {
                 user: Some("anna".into()),
                 limit: None,
+                ..Default::default()
             })
             .await
             .expect("list");
@@ -448,6 +449,7 @@ async fn bounces_to_the_srs_address_reach_the_mailbox_owner() {
         .list_messages(&store::MessageFilter {
             user: Some("anna".into()),
             limit: None,
+            ..Default::default()
         })
         .await
         .expect("list");
@@ -794,6 +796,7 @@ async fn a_notice_carries_nothing_of_the_original() {
         .list_messages(&store::MessageFilter {
             user: Some("anna".into()),
             limit: None,
+            ..Default::default()
         })
         .await
         .expect("list")

@@ -4,6 +4,7 @@
 //! One test binary (`autotests = false`), one module per area.
 
 mod accounts;
+mod admin_pages;
 mod audit;
 mod browser;
 mod classify;

@@ -32,6 +32,30 @@ impl Zone {
     }
 }
 
+impl Zone {
+    /// The first instant of local day `date` (midnight, or the first time that exists
+    /// when midnight falls in a summer-time gap), in epoch milliseconds; `None` outside
+    /// chrono's range.
+    #[must_use]
+    pub fn start_of_day(self, date: chrono::NaiveDate) -> Option<i64> {
+        use chrono::TimeZone as _;
+        (0..3).find_map(|hour| {
+            let local = date.and_hms_opt(hour, 0, 0)?;
+            self.0
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.timestamp_millis())
+        })
+    }
+
+    /// The local date at epoch milliseconds `millis`; `None` outside chrono's range.
+    #[must_use]
+    pub fn date_of(self, millis: i64) -> Option<chrono::NaiveDate> {
+        DateTime::<Utc>::from_timestamp_millis(millis)
+            .map(|t| t.with_timezone(&self.0).date_naive())
+    }
+}
+
 impl Default for Zone {
     fn default() -> Self {
         Self::BERLIN
@@ -237,6 +261,32 @@ mod tests {
     #[test]
     fn mail_header_dates_stay_rfc_5322() {
         assert_eq!(rfc2822(DEC_30), "Wed, 30 Dec 2026 19:28:01 +0000");
+    }
+
+    #[test]
+    fn local_days_start_at_local_midnight() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // 30 December: CET, UTC+1.
+        assert_eq!(
+            Zone::BERLIN.start_of_day(day(2026, 12, 30)).map(rfc3339),
+            Some("2026-12-29T23:00:00Z".to_owned())
+        );
+        // 29 March 2026, the day summer time begins: midnight is still CET.
+        assert_eq!(
+            Zone::BERLIN.start_of_day(day(2026, 3, 29)).map(rfc3339),
+            Some("2026-03-28T23:00:00Z".to_owned())
+        );
+        // The day after: CEST, UTC+2.
+        assert_eq!(
+            Zone::BERLIN.start_of_day(day(2026, 3, 30)).map(rfc3339),
+            Some("2026-03-29T22:00:00Z".to_owned())
+        );
+        assert_eq!(Zone::BERLIN.date_of(DEC_30), Some(day(2026, 12, 30)));
+        // 23:30 UTC on 30 December is already the 31st in Berlin.
+        assert_eq!(
+            Zone::BERLIN.date_of(DEC_30 + 4 * 60 * MINUTE + 2 * MINUTE),
+            Some(day(2026, 12, 31))
+        );
     }
 
     #[test]

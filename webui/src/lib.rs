@@ -15,6 +15,7 @@
 //! - `viewer.rs`: `/m/{token}` — the original of a message a notice points to, for its
 //!   mailbox owner only, every view audited by the store in the same transaction.
 //! - `message.rs`: a message taken apart for display (headers, text, attachments).
+//! - [`export`]: the audit trail as JSON Lines and CSV (the DPO's download and the CLI).
 //! - `pages.rs`: the askama templates (HTML escaped by default).
 //! - `errors.rs`: every other error (unknown path, wrong method, rejected form, panic) as
 //!   a German page in the site layout with a way back.
@@ -29,15 +30,18 @@
 mod actions;
 mod admin;
 mod autoconfig;
-pub mod datetime;
+mod categories;
 mod dpo;
 mod errors;
 mod exemption_pages;
+pub mod datetime;
+pub mod export;
 pub mod i18n;
 mod login;
 mod mailsetup;
 mod message;
 mod pages;
+mod paging;
 mod session;
 mod site;
 mod staff;

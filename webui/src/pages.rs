@@ -179,3 +179,10 @@ pub(crate) fn unavailable() -> Response {
         "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut.",
     )
 }
+
+/// The page for a store failure `err` while reading or changing something (logged here,
+/// never shown: the text may hold SQL).
+pub(crate) fn store_failed(err: &store::Error) -> Response {
+    tracing::error!(error = %err, "web: store failed");
+    unavailable()
+}

@@ -4,7 +4,8 @@ use std::io::Write as _;
 
 use store::{AuditCheck, AuditEntry};
 
-use webui::datetime::{Dates, rfc3339};
+use webui::datetime::Dates;
+use webui::export;
 
 use super::readable::Readable as _;
 use super::{AuditCommand, ExportFormat};
@@ -96,54 +97,17 @@ async fn export(store: &store::Store, format: ExportFormat) -> anyhow::Result<()
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if let ExportFormat::Csv = format {
-        writeln!(out, "seq,time,actor,action,subjects,details,prev_hash,hash")?;
+        out.write_all(export::CSV_HEADER.as_bytes())?;
     }
     each(store, |e| {
-        match format {
-            ExportFormat::Jsonl => writeln!(out, "{}", serde_json::to_string(e)?)?,
-            ExportFormat::Csv => writeln!(
-                out,
-                "{},{},{},{},{},{},{},{}",
-                e.seq,
-                rfc3339(e.at),
-                csv(&e.actor),
-                csv(&e.action),
-                csv(&e.subjects.join(" ")),
-                csv(&e.details.to_string()),
-                e.prev_hash,
-                e.hash
-            )?,
-        }
+        let line = match format {
+            ExportFormat::Jsonl => export::json_line(e),
+            ExportFormat::Csv => export::csv_line(e),
+        };
+        out.write_all(line.as_bytes())?;
         Ok(())
     })
     .await?;
     out.flush()?;
     Ok(())
-}
-
-/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. A leading
-/// `=`, `+`, `-` or `@` gets a `'` so a spreadsheet never runs it as a formula.
-fn csv(field: &str) -> String {
-    let field = if field.starts_with(['=', '+', '-', '@']) {
-        format!("'{field}")
-    } else {
-        field.to_owned()
-    };
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv("plain"), "plain");
-        assert_eq!(csv(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
-        assert_eq!(csv("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-    }
 }

@@ -33,7 +33,17 @@ pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<
     let store = open_store(config).await?;
     let result = match cmd {
         MessageCommand::List { json, user, limit } => {
-            list(&store, config, json, MessageFilter { user, limit }).await
+            list(
+                &store,
+                config,
+                json,
+                MessageFilter {
+                    user,
+                    limit,
+                    ..MessageFilter::default()
+                },
+            )
+            .await
         }
         MessageCommand::RevokeLinks { id, by } => revoke_links(&store, id, &by).await,
     };

@@ -124,7 +124,28 @@ async fn execute(config: &Config, store: &Store, cmd: UserCommand) -> anyhow::Re
             }
             Ok(())
         }
+        UserCommand::Disable { login, by } => set_disabled(store, &login, &by, true).await,
+        UserCommand::Enable { login, by } => set_disabled(store, &login, &by, false).await,
     }
+}
+
+/// Disables or enables `login`, as the admin `by` (who proves it); the store audits it.
+async fn set_disabled(store: &Store, login: &str, by: &str, disabled: bool) -> anyhow::Result<()> {
+    let verb = if disabled { "disable" } else { "enable" };
+    let admin = prove(store, by, May::Admin, &format!("{verb} users")).await?;
+    let target = login.trim().to_ascii_lowercase();
+    match store
+        .set_user_disabled(&target, disabled, &admin.login, store::now_millis())
+        .await
+    {
+        Ok(_) => println!("{target} {verb}d"),
+        Err(err) if err.is_conflict() => println!("{target} is {verb}d already"),
+        Err(err) if err.kind() == store::ErrorKind::Invalid => {
+            anyhow::bail!("an admin cannot disable their own account")
+        }
+        Err(err) => return Err(err).or_no(format!("user {target}")),
+    }
+    Ok(())
 }
 
 /// The new password of `login`: read (`--password-stdin`: the next line of stdin, or asked

@@ -1,4 +1,186 @@
-//! English for the admin pages (see [`crate::i18n`]).
+//! English for the admin pages: users, queue, messages (see [`crate::i18n`]).
 
 /// German → English.
-pub(super) const EN: &[(&str, &str)] = &[];
+pub(super) const EN: &[(&str, &str)] = &[
+    // Users
+    ("Alle Benutzerkonten", "All accounts"),
+    ("Benutzername", "User name"),
+    ("Name", "Name"),
+    ("Adressen", "Addresses"),
+    ("Rolle", "Role"),
+    ("Status", "State"),
+    ("gesperrt", "disabled"),
+    ("aktiv", "active"),
+    ("Benutzerkonto", "Account"),
+    ("Benutzerkonto anlegen", "Add an account"),
+    (
+        "E-Mail-Adressen (eine je Zeile)",
+        "E-mail addresses (one per line)",
+    ),
+    ("Datenschutzbeauftragte/r", "Data-protection officer"),
+    (
+        "Das erste Passwort wird erzeugt und einmal angezeigt.",
+        "The first password is generated and shown once.",
+    ),
+    (
+        "Bitte prüfen Sie die Angaben: Der Benutzername hat 1 bis 64 Zeichen (a–z, 0–9, Punkt, Unterstrich, Bindestrich), der Name 1 bis 200 Zeichen, jede Adresse die Form name@domain (höchstens 20).",
+        "Please check your entries: the user name has 1 to 64 characters (a–z, 0–9, dot, underscore, hyphen), the name 1 to 200 characters, each address the form name@domain (at most 20).",
+    ),
+    (
+        "Der Benutzername oder eine der Adressen ist bereits vergeben. Jede Adresse kann nur zu einem Benutzerkonto gehören.",
+        "The user name or one of the addresses is taken already. Each address can belong to one account only.",
+    ),
+    (
+        "Das Benutzerkonto wurde angelegt:",
+        "The account was created:",
+    ),
+    ("Benutzerkonto angelegt", "Account created"),
+    ("Benutzer nicht gefunden", "User not found"),
+    (
+        "Dieses Benutzerkonto gibt es nicht.",
+        "There is no such account.",
+    ),
+    ("nie", "never"),
+    (
+        "Das Benutzerkonto ist gesperrt. Alle Anmeldungen wurden beendet.",
+        "The account is disabled. All its sessions were ended.",
+    ),
+    (
+        "Das Benutzerkonto ist wieder freigegeben.",
+        "The account is enabled again.",
+    ),
+    (
+        "Das Gerätepasswort wurde widerrufen.",
+        "The device password was revoked.",
+    ),
+    ("Nicht möglich", "Not possible"),
+    (
+        "Sie können Ihr eigenes Benutzerkonto nicht sperren.",
+        "You cannot disable your own account.",
+    ),
+    (
+        "Ihr eigenes Benutzerkonto können Sie nicht sperren.",
+        "You cannot disable your own account.",
+    ),
+    ("Neues Passwort", "New password"),
+    (
+        "Das Passwort wurde neu gesetzt für",
+        "A new password was set for",
+    ),
+    ("Konto", "Account"),
+    ("Benutzerkonto freigeben", "Enable the account"),
+    ("Benutzerkonto sperren", "Disable the account"),
+    (
+        "Ein gesperrtes Konto kann sich weder im Web noch per IMAP anmelden; laufende Anmeldungen enden sofort.",
+        "A disabled account can log in neither on the web nor over IMAP; its sessions end at once.",
+    ),
+    (
+        "Ein neues Passwort wird erzeugt und einmal angezeigt; alle Web-Anmeldungen des Kontos enden.",
+        "A new password is generated and shown once; all web sessions of the account end.",
+    ),
+    ("Passwort zurücksetzen", "Reset the password"),
+    ("Keine Gerätepasswörter.", "No device passwords."),
+    ("Gerät", "Device"),
+    ("Angelegt", "Created"),
+    ("Zuletzt benutzt", "Last used"),
+    ("Letzte Adresse", "Last address"),
+    ("Aktion", "Action"),
+    ("Widerrufen", "Revoke"),
+    ("Zurück zur Benutzerliste", "Back to the accounts"),
+    (
+        "Passwort (wird nur jetzt angezeigt):",
+        "Password (shown only now):",
+    ),
+    (
+        "Geben Sie es der Person auf sicherem Weg weiter. Es wird nicht gespeichert und kann nicht erneut angezeigt werden.",
+        "Pass it on to the person in a safe way. It is not stored and cannot be shown again.",
+    ),
+    ("Zum Benutzerkonto", "To the account"),
+    ("Zur Benutzerliste", "To the accounts"),
+    // Queue
+    (
+        "Ausgehende Nachrichten: Bestätigungscodes, Weiterleitungen, Hinweise und Erinnerungen. Inhalte werden hier nicht angezeigt.",
+        "Outgoing mail: confirmation codes, forwards, notices and reminders. Contents are not shown here.",
+    ),
+    ("Keine Aufträge.", "No jobs."),
+    ("Nr.", "No."),
+    ("Art", "Kind"),
+    ("Empfänger", "Recipient"),
+    ("Versuche", "Attempts"),
+    ("Nächster Versuch", "Next attempt"),
+    ("Letzter Fehler", "Last error"),
+    ("Erneut versuchen", "Retry"),
+    ("Verwerfen", "Drop"),
+    ("Bestätigungscode", "Confirmation code"),
+    ("Hinweis", "Notice"),
+    ("Erinnerung", "Reminder"),
+    ("Unzustellbarkeitsnachricht", "Non-delivery report"),
+    ("Sonstige", "Other"),
+    ("wartet", "waiting"),
+    ("zugestellt", "delivered"),
+    ("gescheitert", "failed"),
+    ("verworfen", "dropped"),
+    ("unbekannt", "unknown"),
+    ("Auftrag", "Job"),
+    ("wird sofort erneut versucht.", "is retried now."),
+    ("wurde verworfen.", "was dropped."),
+    (
+        "wartet nicht mehr; es wurde nichts geändert.",
+        "is no longer waiting; nothing was changed.",
+    ),
+    // Messages
+    (
+        "Nur Metadaten: Betreff und Inhalt der Nachrichten werden hier nie angezeigt.",
+        "Metadata only: subjects and contents of messages are never shown here.",
+    ),
+    ("Alle", "All"),
+    ("Ergebnis der Prüfung", "Verdict"),
+    ("Filtern", "Filter"),
+    ("Keine Nachrichten.", "No messages."),
+    (
+        "Empfangene Nachrichten, neueste zuerst",
+        "Received messages, newest first",
+    ),
+    ("Empfangen", "Received"),
+    ("Absender", "Sender"),
+    ("Größe", "Size"),
+    ("Noch nicht geprüft", "Not yet classified"),
+    ("Unauffällig", "Clean"),
+    ("Vertraulich", "Confidential"),
+    (
+        "Vertraulich (alle Kategorien)",
+        "Confidential (all categories)",
+    ),
+    // Categories (`crate::categories`)
+    ("VS – Nur für den Dienstgebrauch", "Restricted (VS-NfD)"),
+    (
+        "VS – Vertraulich oder höher",
+        "Classified (VS-Vertraulich or higher)",
+    ),
+    (
+        "Nichtöffentliche Ratsunterlagen",
+        "Non-public council material",
+    ),
+    ("Personalangelegenheiten", "Personnel matters"),
+    ("Gesundheitsdaten", "Health data"),
+    ("Sozialdaten", "Social data"),
+    ("Strafrechtliche Daten", "Criminal records data"),
+    ("Steuer-ID", "Tax ID"),
+    ("Bankverbindung (IBAN)", "Bank account (IBAN)"),
+    ("Kartennummer", "Payment card number"),
+    ("Rentenversicherungsnummer", "Pension insurance number"),
+    ("Krankenversichertennummer", "Health insurance number"),
+    ("Ausweisdokument", "Identity document"),
+    (
+        "Vertraulichkeitskennzeichnung des Absenders",
+        "Sender's sensitivity label",
+    ),
+    (
+        "Nicht prüfbarer Inhalt",
+        "Content that could not be inspected",
+    ),
+    // Paging (`templates/paging.html`)
+    ("Seiten", "Pages"),
+    ("Neuere", "Newer"),
+    ("Ältere", "Older"),
+];
