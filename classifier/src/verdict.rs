@@ -39,6 +39,11 @@ pub mod category {
     /// Content that could not be inspected: fail closed.
     pub const UNINSPECTABLE: &str = "uninspectable";
 
+    /// The classification markings, VS-NfD and higher (VS-Vertraulich, Geheim, Streng
+    /// geheim): notices never show such a message's subject, and by default (`web.downloads
+    /// = "not_classified"`) the web UI offers neither its original nor its attachments.
+    pub const MARKINGS: &[&str] = &[VS_NFD, CLASSIFIED];
+
     /// German name of a category for notices; custom categories show their id.
     #[must_use]
     pub fn name_de(id: &str) -> &str {
@@ -154,7 +159,7 @@ impl Verdict {
     pub fn is_vs_nfd(&self) -> bool {
         self.categories
             .iter()
-            .any(|c| c == category::VS_NFD || c == category::CLASSIFIED)
+            .any(|c| category::MARKINGS.contains(&c.as_str()))
     }
 }
 

@@ -249,6 +249,8 @@ pub struct RawWeb {
     pub request_timeout_secs: Field<u64>,
     /// `web.language`.
     pub language: Field<String>,
+    /// `web.downloads`: `all`, `not_classified` or `none`.
+    pub downloads: Field<String>,
 }
 
 /// `[dkim]`
@@ -543,6 +545,8 @@ pub struct WebConfig {
     pub login_failure_delay: Duration,
     /// Language of the pages.
     pub language: Language,
+    /// What the viewer lets people download (originals, attachments).
+    pub downloads: webui::Downloads,
     /// Connection limits and timeouts of the listener.
     pub limits: webui::Limits,
 }
@@ -1474,6 +1478,13 @@ impl Config {
                     _ => Err(format!("{v:?}: use \"de\" or \"en\"")),
                 },
                 Language::De,
+            ),
+            downloads: r.parse(
+                "web.downloads",
+                &raw.web.downloads,
+                "not_classified".to_owned(),
+                |v| v.parse(),
+                webui::Downloads::NotClassified,
             ),
             limits: webui::Limits {
                 max_connections: r.count(

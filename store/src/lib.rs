@@ -52,7 +52,7 @@ pub use messages::{
 };
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use users::{NewUser, RecipientLookup, Role, User};
-pub use web::{NoticeAccess, NoticeView, WebSession};
+pub use web::{NoticeAccess, NoticeView, VerdictGate, WebSession};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.
 pub type Millis = i64;

@@ -12,7 +12,10 @@
 //! - `login.rs`: login and logout.
 //! - `viewer.rs`: `/m/{token}` — the original of a message a notice points to, for its
 //!   mailbox owner only, every view audited by the store in the same transaction.
-//! - `message.rs`: a message taken apart for display (headers, text, attachments).
+//! - `message.rs`: a message taken apart for display (headers, body, attachments);
+//!   `sanitize.rs`: its HTML made safe (ammonia; remote images blocked and counted);
+//!   `downloads.rs`: the download policy (`web.downloads`); `categories.rs`: verdict
+//!   categories by name.
 //! - `pages.rs`: the askama templates (HTML escaped by default).
 //! - `errors.rs`: every other error (unknown path, wrong method, rejected form, panic) as
 //!   a German page in the site layout with a way back.
@@ -26,19 +29,23 @@
 
 mod actions;
 mod admin;
+mod categories;
 pub mod datetime;
+mod downloads;
 mod dpo;
 mod errors;
 pub mod i18n;
 mod login;
 mod message;
 mod pages;
+mod sanitize;
 mod session;
 mod site;
 mod staff;
 mod viewer;
 
 pub use actions::Actions;
+pub use downloads::Downloads;
 pub use site::Site;
 
 use std::net::SocketAddr;
@@ -73,6 +80,8 @@ pub struct Web {
     pub exemption_policy: store::ExemptionPolicy,
     /// What the running server does beyond the store (mail it composes, signs and queues).
     pub actions: Arc<dyn Actions>,
+    /// What the viewer lets people download (`web.downloads`).
+    pub downloads: Downloads,
 }
 
 /// The client's address, added to every request by [`serve`].
