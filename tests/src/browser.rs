@@ -234,20 +234,32 @@ impl Browser {
             .collect()
     }
 
-    /// Writes the page shown now as `target/screenshots/NAME-desktop.png` (1280×800) and
-    /// `NAME-phone.png` (390×844); the window is left at desktop size.
+    /// Writes the page shown now as `target/screenshots/NAME-desktop.png` (1280 wide) and
+    /// `NAME-phone.png` (390 wide): the whole page, at least the screen's height (800,
+    /// 844), so the phone's shows what wraps; the window is left at desktop size.
     pub async fn screenshot(&self, name: &str) {
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for (size, (width, height)) in [("phone", PHONE), ("desktop", DESKTOP)] {
             self.resize(width, height).await;
+            let full = self
+                .client
+                .execute("return document.documentElement.scrollHeight;", Vec::new())
+                .await
+                .expect("page height")
+                .as_u64()
+                .and_then(|h| u32::try_from(h).ok())
+                .unwrap_or(height);
+            self.resize(width, full.clamp(height, MAX_SCREENSHOT_HEIGHT))
+                .await;
             let png = self.client.screenshot().await.expect("screenshot");
             let path = dir.join(format!("{name}-{size}.png"));
             std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
+        self.resize(DESKTOP.0, DESKTOP.1).await;
     }
 
-    /// At a phone's width (390×844): `None` when nothing is wider than the screen
+    /// At a phone's screen (390×844): `None` when nothing is wider than the screen
     /// (`document.documentElement.scrollWidth <= clientWidth`), else the widths and the
     /// widest elements sticking out. The window is left at desktop size.
     pub async fn overflow(&self) -> Option<String> {
@@ -256,6 +268,8 @@ impl Browser {
             .client
             .execute(
                 "const root = document.documentElement;
+                 if (window.innerWidth !== arguments[0])
+                   return 'the viewport is ' + window.innerWidth + ' wide, not ' + arguments[0];
                  if (root.scrollWidth <= root.clientWidth) return null;
                  const wide = [...document.querySelectorAll('body *')]
                    .filter(e => e.getBoundingClientRect().right > root.clientWidth + 0.5)
@@ -264,7 +278,7 @@ impl Browser {
                         + ' (right edge ' + Math.round(e.getBoundingClientRect().right) + ')');
                  return 'scrollWidth ' + root.scrollWidth + ' > clientWidth ' + root.clientWidth
                    + '; ' + wide.join(', ');",
-                Vec::new(),
+                vec![PHONE.0.into()],
             )
             .await
             .expect("measure the page");
@@ -272,11 +286,38 @@ impl Browser {
         found.as_str().map(str::to_owned)
     }
 
+    /// Makes the page's viewport `width`×`height` CSS pixels: the window is set, measured
+    /// (`innerWidth`, `innerHeight`: headless Chromium keeps room for a window frame) and
+    /// set again by the difference.
     async fn resize(&self, width: u32, height: u32) {
         self.client
             .set_window_size(width, height)
             .await
             .expect("window size");
+        let inner = self
+            .client
+            .execute(
+                "return [window.innerWidth, window.innerHeight];",
+                Vec::new(),
+            )
+            .await
+            .expect("viewport size");
+        let got = |i: usize, want: u32| {
+            inner[i]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(want)
+        };
+        let (w, h) = (got(0, width), got(1, height));
+        if (w, h) != (width, height) {
+            self.client
+                .set_window_size(
+                    (2 * width).saturating_sub(w).max(width),
+                    (2 * height).saturating_sub(h).max(height),
+                )
+                .await
+                .expect("window size");
+        }
     }
 
     /// Ends the WebDriver session (Chromium quits), then chromedriver (on drop).
@@ -294,6 +335,8 @@ const AXE_JS: &str = concat!(
 /// Window sizes of the screenshots: a desktop and a phone (iPhone 12–15 class).
 const DESKTOP: (u32, u32) = (1280, 800);
 const PHONE: (u32, u32) = (390, 844);
+/// Full-page screenshots stop here (pixels).
+const MAX_SCREENSHOT_HEIGHT: u32 = 8000;
 
 /// `target/screenshots`: under `CARGO_TARGET_DIR` when set, else the workspace's `target`.
 fn screenshot_dir() -> PathBuf {

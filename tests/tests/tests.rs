@@ -21,5 +21,6 @@ mod pipeline;
 mod readme;
 mod smtp;
 mod viewer;
+mod viewer_browser;
 mod web_errors;
 mod web_limits;

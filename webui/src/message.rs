@@ -249,7 +249,7 @@ Content-Type: {content_type}\r\n\r\n{body}"
         let s = show(&raw, crate::datetime::Zone::BERLIN, Lang::German);
         assert_eq!(
             html_of(&s),
-            "HTML:<p>Betrag</p><p>312,00 \u{20ac}</p>[Externes Bild blockiert]"
+            "HTML:<p>Betrag</p><p>312,00 \u{20ac}</p>[Externes Bild blockiert] "
         );
         assert_eq!((s.external_images, s.embedded_images), (1, 0));
     }

@@ -136,10 +136,11 @@ fn mark(html: &str, lang: Lang) -> (String, usize, usize) {
                 lang.t("Eingebettetes Bild nicht angezeigt")
             }
         };
+        // A space after each, so images side by side do not run together.
         let text = if alt.is_empty() {
-            format!("[{label}]")
+            format!("[{label}] ")
         } else {
-            format!("[{label}: {alt}]")
+            format!("[{label}: {alt}] ")
         };
         if let Some(mut node) = doc.tree.get_mut(id) {
             *node.value() = text_node(&text);
