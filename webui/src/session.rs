@@ -119,6 +119,7 @@ impl LoggedIn {
     }
 
     /// `Ok` when the user has one of `roles`, else the 403 page (the attempt is logged).
+    #[allow(clippy::result_large_err)] // a page, returned at once from the handler
     pub(crate) fn require(&self, roles: &[Role]) -> Result<(), Response> {
         if roles.contains(&self.session.role) {
             return Ok(());
@@ -134,6 +135,7 @@ impl LoggedIn {
 
     /// `Ok` when a form POST of this session may be acted on ([`form_allowed`]), else the
     /// 400 page: nothing was changed.
+    #[allow(clippy::result_large_err)] // a page, returned at once from the handler
     pub(crate) fn check_form(&self, headers: &HeaderMap, sent_csrf: &str) -> Result<(), Response> {
         if form_allowed(headers, &self.session.csrf, sent_csrf) {
             return Ok(());
