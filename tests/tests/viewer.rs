@@ -568,24 +568,52 @@ async fn html_mail_is_shown_sanitised_under_its_banner() {
         assert!(r.text().contains("Download nicht erlaubt"), "{what}");
         assert!(!r.text().contains("Prüfbericht zur Kasse"));
     }
-    let reason =
-        "downloads of classified messages are switched off (web.downloads = not_classified)";
+    // Indexes that are no attachment: answered without looking anything up.
+    for (index, status) in [
+        ("-1", 400),
+        ("99999", 404),
+        ("99999999999999999999999", 400),
+    ] {
+        let r = anna.get(&format!("{path}/attachments/{index}")).await;
+        assert_eq!(r.status, status, "attachment {index}");
+    }
+    // An administrator is no owner: neither the page nor a download, both audited as such.
+    s.add_user("carla", Role::Admin, &["carla@stadt.test"])
+        .await;
+    s.store
+        .set_password_hash(
+            "carla",
+            &store::password::hash("carla-pass-1").expect("hash"),
+        )
+        .await
+        .expect("password");
+    let mut carla = Http::new(s.web, &s.cert());
     assert_eq!(
-        views(&s).await,
-        [
-            ("notice.viewed".into(), "message".into(), String::new()),
-            (
-                "notice.view_refused".into(),
-                "original".into(),
-                reason.into()
-            ),
-            (
-                "notice.view_refused".into(),
-                "attachment 1".into(),
-                reason.into()
-            ),
-        ]
+        login(&mut carla, &path, "carla", "carla-pass-1")
+            .await
+            .status,
+        303
     );
+    for what in ["", "/original"] {
+        let r = carla.get(&format!("{path}{what}")).await;
+        assert_eq!(r.status, 403, "carla: {what}");
+        assert!(r.text().contains("anderen Postfach"), "carla: {what}");
+        assert!(!r.text().contains("Betrag"));
+    }
+    let classified =
+        "downloads of classified messages are switched off (web.downloads = not_classified)";
+    let other = "the link belongs to another user's mailbox";
+    let expected: Vec<(String, String, String)> = [
+        ("notice.viewed", "message", ""),
+        ("notice.view_refused", "original", classified),
+        ("notice.view_refused", "attachment 1", classified),
+        ("notice.view_refused", "message", other),
+        ("notice.view_refused", "original", other),
+    ]
+    .iter()
+    .map(|(a, w, r)| ((*a).to_owned(), (*w).to_owned(), (*r).to_owned()))
+    .collect();
+    assert_eq!(views(&s).await, expected);
     assert!(matches!(
         s.store.verify_audit().await.expect("verify"),
         AuditCheck::Intact { .. }
