@@ -74,6 +74,10 @@ async fn chromium_viewer_pages_pass_axe_and_fit_a_phone() {
         .expect("count");
     assert_eq!(loaded, json!({ "images": 0, "fetched": [] }));
     check_page(&b, "viewer-html").await;
+    // Its download, asked for anyway: the refusal page, accessible too.
+    b.open(&format!("/m/{marked}/original")).await;
+    assert_eq!(b.text("h1").await, "Download nicht erlaubt");
+    check_page(&b, "download-refused").await;
 
     b.open(&format!("/m/{long}")).await;
     assert!(b.text("h1").await.starts_with("Unterlagen_zum_Bauantrag"));

@@ -7,6 +7,7 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("An", "To"),
     ("Datum", "Date"),
     ("Anhänge", "Attachments"),
+    ("Nachrichtentext", "Message text"),
     ("Bytes", "bytes"),
     (
         "Originalnachricht herunterladen (.eml)",
