@@ -39,6 +39,31 @@ pub mod category {
     /// Content that could not be inspected: fail closed.
     pub const UNINSPECTABLE: &str = "uninspectable";
 
+    /// The classification markings, VS-NfD and higher (VS-Vertraulich, Geheim, Streng
+    /// geheim): notices never show such a message's subject, and by default (`web.downloads
+    /// = "not_classified"`) the web UI offers neither its original nor its attachments.
+    pub const MARKINGS: &[&str] = &[VS_NFD, CLASSIFIED];
+
+    /// Every built-in category, markings first, then council matters, special categories
+    /// (Art. 9/10 GDPR) and identifiers: the order in which filters offer them.
+    pub const ALL: &[&str] = &[
+        VS_NFD,
+        CLASSIFIED,
+        NON_PUBLIC,
+        PERSONNEL,
+        HEALTH,
+        SOCIAL,
+        CRIMINAL,
+        TAX_ID,
+        BANK_ACCOUNT,
+        PAYMENT_CARD,
+        SOCIAL_INSURANCE,
+        HEALTH_INSURANCE,
+        IDENTITY_DOCUMENT,
+        LABEL,
+        UNINSPECTABLE,
+    ];
+
     /// German name of a category for notices; custom categories show their id.
     #[must_use]
     pub fn name_de(id: &str) -> &str {
@@ -154,7 +179,7 @@ impl Verdict {
     pub fn is_vs_nfd(&self) -> bool {
         self.categories
             .iter()
-            .any(|c| c == category::VS_NFD || c == category::CLASSIFIED)
+            .any(|c| category::MARKINGS.contains(&c.as_str()))
     }
 }
 

@@ -254,6 +254,8 @@ pub struct RawWeb {
     pub request_timeout_secs: Field<u64>,
     /// `web.language`.
     pub language: Field<String>,
+    /// `web.downloads`: `all`, `not_classified` or `none`.
+    pub downloads: Field<String>,
 }
 
 /// `[dkim]`
@@ -583,6 +585,8 @@ pub struct WebConfig {
     pub login_history: u32,
     /// Language of the pages.
     pub language: Language,
+    /// What the viewer lets people download (originals, attachments).
+    pub downloads: webui::Downloads,
     /// Connection limits and timeouts of the listener.
     pub limits: webui::Limits,
 }
@@ -1552,6 +1556,13 @@ impl Config {
                 },
                 Language::De,
             ),
+            downloads: r.parse(
+                "web.downloads",
+                &raw.web.downloads,
+                "not_classified".to_owned(),
+                |v| v.parse(),
+                webui::Downloads::NotClassified,
+            ),
             limits: webui::Limits {
                 max_connections: r.count(
                     "web.max_connections",
@@ -1972,6 +1983,10 @@ max_connections_per_ip = {web_max_connections_per_ip}
 request_timeout_secs = {web_request_timeout}
 # Language of the pages: "de" (default) or "en".
 language = "de"
+# What the viewer offers for download (the original .eml and the attachments): "all",
+# "not_classified" (default: nothing of messages marked VS-NfD or higher) or "none" (view
+# only). Every download, and every refused one, is in the audit trail.
+downloads = "not_classified"
 
 [imap]
 # Staff read their mail with their own devices, with one app password per device
@@ -2339,6 +2354,31 @@ mod tests {
         assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
         assert!(
             err.problems[0].starts_with("time_zone: \"Europe/Bonn\" is not a time zone"),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
+    fn web_downloads_are_checked() {
+        assert_eq!(
+            Config::builtin().web.downloads,
+            webui::Downloads::NotClassified
+        );
+        for (word, policy) in [
+            ("all", webui::Downloads::All),
+            ("not_classified", webui::Downloads::NotClassified),
+            ("none", webui::Downloads::None),
+        ] {
+            let c = Config::parse(&format!("[web]\ndownloads = \"{word}\"\n"), None)
+                .expect("valid");
+            assert_eq!(c.web.downloads, policy, "{word}");
+        }
+        let err =
+            Config::parse("[web]\ndownloads = \"some\"\n", None).expect_err("bad policy");
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(
+            err.problems[0].starts_with("web.downloads: \"some\": use \"all\""),
             "{:?}",
             err.problems
         );

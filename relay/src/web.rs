@@ -25,6 +25,7 @@ pub fn web(config: &Arc<Config>, store: store::Store, actions: WebActions) -> we
         site: site(config),
         exemption_policy: config.exemptions.policy.clone(),
         actions: Arc::new(actions),
+        downloads: config.web.downloads,
     }
 }
 

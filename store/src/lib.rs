@@ -59,7 +59,7 @@ pub use messages::{
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use register::ForwardCounts;
 pub use users::{NewUser, RecipientLookup, Role, User};
-pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, WebSession};
+pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, VerdictGate, WebSession};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.
 pub type Millis = i64;

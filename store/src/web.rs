@@ -56,6 +56,30 @@ pub struct NoticeView<'a> {
     pub ip: &'a str,
     /// What is shown: `message`, `original`, `attachment 2`, …
     pub what: &'a str,
+    /// Whether the message's verdict keeps this view closed (the web UI's download policy).
+    pub gate: VerdictGate<'a>,
+}
+
+/// Whether a view may open given the message's stored verdict: the web UI's download policy
+/// (`web.downloads`), decided in the same transaction as the audit entry, so a refused
+/// download is audited as `notice.view_refused` with `reason` like every other refusal.
+#[derive(Debug, Clone, Copy)]
+pub enum VerdictGate<'a> {
+    /// Whatever the verdict says.
+    Open,
+    /// Never (downloads switched off).
+    Closed {
+        /// Why, for the page and the audit entry.
+        reason: &'static str,
+    },
+    /// Not when the verdict has one of `categories` — and not when there is no readable
+    /// verdict (fail closed).
+    Unless {
+        /// Category ids that close the view (the classification markings).
+        categories: &'a [&'a str],
+        /// Why, for the page and the audit entry.
+        reason: &'static str,
+    },
 }
 
 #[derive(sqlx::FromRow)]
@@ -148,7 +172,7 @@ impl Store {
 
     /// Opens a notice link for a logged-in user and audits it: `notice.viewed` when it opens,
     /// `notice.view_refused` (with the reason) when the link is revoked, expired or belongs to
-    /// someone else. Unknown tokens are not audited: they name no message.
+    /// someone else, or when `view.gate` keeps it closed for this message's verdict. Unknown tokens are not audited: they name no message.
     ///
     /// # Errors
     /// `Unavailable` when the database fails; then nothing is shown.
@@ -171,7 +195,24 @@ impl Store {
             } else if owner != view.user_id {
                 Some("the link belongs to another user's mailbox")
             } else {
-                None
+                match view.gate {
+                    VerdictGate::Open => None,
+                    VerdictGate::Closed { reason } => Some(reason),
+                    VerdictGate::Unless { categories, reason } => {
+                        let stored: Option<(String,)> = sqlx::query_as(
+                            "SELECT categories FROM message_verdicts WHERE message_id = $1",
+                        )
+                        .bind(message_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let found = stored
+                            .and_then(|(text,)| serde_json::from_str::<Vec<String>>(&text).ok());
+                        match found {
+                            Some(found) if !found.iter().any(|c| categories.contains(&c.as_str())) => None,
+                            _ => Some(reason),
+                        }
+                    }
+                }
             };
             let entry = NewAuditEntry {
                 actor: view.login.to_owned(),

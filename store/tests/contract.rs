@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use store::testing::{TestDb, raw_execute};
 use store::{
     AuditCheck, FlagOp, MessageFilter, MessageState, NewAuditEntry, NewMessage, NewUser,
-    NoticeAccess, NoticeView, RecipientLookup, Role, Store, StoredRecipient, VerdictRecord,
-    password,
+    NoticeAccess, NoticeView, RecipientLookup, Role, Store, StoredRecipient, VerdictGate,
+    VerdictRecord, password,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for every contract test `NAME(&TestDb)`.
@@ -59,6 +59,7 @@ contract!(
     exemption_reminders_are_queued_once,
     web_sessions_expire_and_end,
     notice_links_open_only_for_their_owner_and_every_attempt_is_audited,
+    notice_downloads_follow_the_verdict_gate_and_refusals_are_audited,
     mailboxes_keep_uids_flags_and_modseqs,
     mailbox_entries_never_serve_a_sensitive_original,
     app_passwords_are_listed_used_and_revoked,
@@ -1614,6 +1615,7 @@ async fn notice_links_open_only_for_their_owner_and_every_attempt_is_audited(db:
         login,
         ip: "192.0.2.7",
         what: "message",
+        gate: VerdictGate::Open,
     };
     assert_eq!(
         store
@@ -1670,6 +1672,147 @@ async fn notice_links_open_only_for_their_owner_and_every_attempt_is_audited(db:
         ),
         "audit chain broken"
     );
+}
+
+/// The download policy's gate: decided on the stored verdict in the same transaction as the
+/// audit entry; a closed gate is a refusal with its reason, an unclassified message never
+/// passes a category gate (fail closed), and the owner check comes first.
+async fn notice_downloads_follow_the_verdict_gate_and_refusals_are_audited(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let bert = store.create_user(&staff("bert", &[])).await.expect("bert");
+    let now = store::now_millis();
+    let mut ids = Vec::new();
+    for (hash, categories) in [
+        (
+            "marked",
+            Some(vec!["health".to_owned(), "vs_nfd".to_owned()]),
+        ),
+        ("plain", Some(vec!["tax_id".to_owned()])),
+        ("unclassified", None),
+    ] {
+        let id = store
+            .insert_message(message(anna.id, "anna@stadt.test", hash))
+            .await
+            .expect("message");
+        if let Some(categories) = categories {
+            let verdict = VerdictRecord {
+                sensitive: true,
+                categories,
+                findings: "[]".into(),
+            };
+            store.record_verdict(id, &verdict).await.expect("verdict");
+        }
+        raw_execute(
+            &store,
+            &format!(
+                "INSERT INTO notice_tokens (token_hash, message_id, user_id, created_at, expires_at) \
+                 VALUES ('{hash}', {id}, {}, {now}, {})",
+                anna.id,
+                now + 60_000
+            ),
+        )
+        .await;
+        ids.push(id);
+    }
+    const MARKINGS: &[&str] = &["vs_nfd", "classified"];
+    let unless = VerdictGate::Unless {
+        categories: MARKINGS,
+        reason: "downloads of classified messages are switched off",
+    };
+    let closed = VerdictGate::Closed {
+        reason: "downloads are switched off",
+    };
+    let view = |token_hash, user_id, login, gate| NoticeView {
+        token_hash,
+        user_id,
+        login,
+        ip: "192.0.2.7",
+        what: "original",
+        gate,
+    };
+    let open = |id| NoticeAccess::Open { message_id: id };
+    let refused = |reason| NoticeAccess::Refused { reason };
+    for (hash, gate, expected) in [
+        ("marked", VerdictGate::Open, open(ids[0])),
+        (
+            "marked",
+            unless,
+            refused("downloads of classified messages are switched off"),
+        ),
+        ("plain", unless, open(ids[1])),
+        ("plain", closed, refused("downloads are switched off")),
+        (
+            "unclassified",
+            unless,
+            refused("downloads of classified messages are switched off"),
+        ),
+    ] {
+        assert_eq!(
+            store
+                .open_notice(&view(hash, anna.id, "anna", gate), now)
+                .await
+                .expect("open"),
+            expected,
+            "{hash} with {gate:?}"
+        );
+    }
+    // Someone else's link is refused for that, whatever the gate says.
+    match store
+        .open_notice(&view("plain", bert.id, "bert", unless), now)
+        .await
+        .expect("open")
+    {
+        NoticeAccess::Refused { reason } => assert!(reason.contains("another"), "{reason}"),
+        other => panic!("bert opened anna's link: {other:?}"),
+    }
+    let audit = store.list_audit(0, 100).await.expect("audit");
+    let seen: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .map(|a| {
+            (
+                a.action.as_str(),
+                a.actor.as_str(),
+                a.details["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("notice.viewed", "anna", ""),
+            (
+                "notice.view_refused",
+                "anna",
+                "downloads of classified messages are switched off"
+            ),
+            ("notice.viewed", "anna", ""),
+            ("notice.view_refused", "anna", "downloads are switched off"),
+            (
+                "notice.view_refused",
+                "anna",
+                "downloads of classified messages are switched off"
+            ),
+            (
+                "notice.view_refused",
+                "bert",
+                "the link belongs to another user's mailbox"
+            ),
+        ]
+    );
+    assert!(audit.iter().all(|a| a.details["what"] == "original"));
+    assert!(
+        audit[1].subjects.contains(&format!("message:{}", ids[0])),
+        "{:?}",
+        audit[1]
+    );
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact { entries: 6, .. }
+    ));
 }
 
 async fn mailboxes_keep_uids_flags_and_modseqs(db: &TestDb) {

@@ -16,6 +16,12 @@
 //!
 //! Without `chromium` or `chromedriver` on the `PATH`, `start` says `SKIPPED: …` and
 //! returns `None`; under `CI=true` it fails instead.
+//!
+//! Accessibility and small screens (issue #12 §6, §7): [`Browser::axe`] runs axe-core (the
+//! npm package pinned in `tests/axe/package.json`, installed by `.ci/run` with `npm ci`) in
+//! the page shown; [`Browser::screenshot`] writes the page at desktop (1280×800) and phone
+//! (390×844) size to `target/screenshots/`; [`Browser::overflow`] names what is wider than
+//! a phone's screen.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
@@ -178,9 +184,201 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.base))
     }
 
+    /// Runs axe-core in the page shown now (WCAG 2.0/2.1 A and AA rules and axe's best
+    /// practices) and returns its violations.
+    ///
+    /// axe is injected through WebDriver's script execution, which the page's CSP
+    /// (`default-src 'none'`, no scripts) does not govern — the test
+    /// `axe_runs_under_the_pages_csp` shows both that the page itself cannot run a script
+    /// and that axe runs.
+    ///
+    /// # Panics
+    /// When `tests/axe/node_modules/axe-core/axe.min.js` is missing (`npm ci --prefix
+    /// tests/axe`), or axe fails.
+    pub async fn axe(&self) -> Vec<Violation> {
+        let source = std::fs::read_to_string(AXE_JS).unwrap_or_else(|e| {
+            panic!("{AXE_JS}: {e} (install it with `npm ci --prefix tests/axe`)")
+        });
+        self.client
+            .execute(&source, Vec::new())
+            .await
+            .expect("inject axe-core");
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v => ({
+                       id: v.id, impact: v.impact || '', help: v.help,
+                       nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.html)
+                   }))))
+                   .catch(e => done({ error: String(e) }));",
+                Vec::new(),
+            )
+            .await
+            .expect("run axe-core");
+        if let Some(error) = result.get("error") {
+            panic!("axe-core failed: {error}");
+        }
+        serde_json::from_value(result).expect("axe-core's violations")
+    }
+
+    /// The serious and critical violations of [`Browser::axe`] (what the tests forbid),
+    /// described one per line; empty when there are none.
+    pub async fn axe_serious(&self) -> String {
+        self.axe()
+            .await
+            .iter()
+            .filter(|v| v.serious())
+            .map(|v| format!("{v}\n"))
+            .collect()
+    }
+
+    /// Writes the page shown now as `target/screenshots/NAME-desktop.png` (1280 wide) and
+    /// `NAME-phone.png` (390 wide): the whole page, at least the screen's height (800,
+    /// 844), so the phone's shows what wraps; the window is left at desktop size.
+    pub async fn screenshot(&self, name: &str) {
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for (size, (width, height)) in [("phone", PHONE), ("desktop", DESKTOP)] {
+            self.resize(width, height).await;
+            let full = self
+                .client
+                .execute("return document.documentElement.scrollHeight;", Vec::new())
+                .await
+                .expect("page height")
+                .as_u64()
+                .and_then(|h| u32::try_from(h).ok())
+                .unwrap_or(height);
+            self.resize(width, full.clamp(height, MAX_SCREENSHOT_HEIGHT))
+                .await;
+            let png = self.client.screenshot().await.expect("screenshot");
+            let path = dir.join(format!("{name}-{size}.png"));
+            std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        self.resize(DESKTOP.0, DESKTOP.1).await;
+    }
+
+    /// At a phone's screen (390×844): `None` when nothing is wider than the screen
+    /// (`document.documentElement.scrollWidth <= clientWidth`), else the widths and the
+    /// widest elements sticking out. The window is left at desktop size.
+    pub async fn overflow(&self) -> Option<String> {
+        self.resize(PHONE.0, PHONE.1).await;
+        let found = self
+            .client
+            .execute(
+                "const root = document.documentElement;
+                 if (window.innerWidth !== arguments[0])
+                   return 'the viewport is ' + window.innerWidth + ' wide, not ' + arguments[0];
+                 if (root.scrollWidth <= root.clientWidth) return null;
+                 const wide = [...document.querySelectorAll('body *')]
+                   .filter(e => e.getBoundingClientRect().right > root.clientWidth + 0.5)
+                   .slice(-5)
+                   .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+                        + ' (right edge ' + Math.round(e.getBoundingClientRect().right) + ')');
+                 return 'scrollWidth ' + root.scrollWidth + ' > clientWidth ' + root.clientWidth
+                   + '; ' + wide.join(', ');",
+                vec![PHONE.0.into()],
+            )
+            .await
+            .expect("measure the page");
+        self.resize(DESKTOP.0, DESKTOP.1).await;
+        found.as_str().map(str::to_owned)
+    }
+
+    /// Makes the page's viewport `width`×`height` CSS pixels: the window is set, measured
+    /// (`innerWidth`, `innerHeight`: headless Chromium keeps room for a window frame) and
+    /// set again by the difference.
+    async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+        let inner = self
+            .client
+            .execute(
+                "return [window.innerWidth, window.innerHeight];",
+                Vec::new(),
+            )
+            .await
+            .expect("viewport size");
+        let got = |i: usize, want: u32| {
+            inner[i]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(want)
+        };
+        let (w, h) = (got(0, width), got(1, height));
+        if (w, h) != (width, height) {
+            self.client
+                .set_window_size(
+                    (2 * width).saturating_sub(w).max(width),
+                    (2 * height).saturating_sub(h).max(height),
+                )
+                .await
+                .expect("window size");
+        }
+    }
+
     /// Ends the WebDriver session (Chromium quits), then chromedriver (on drop).
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// axe-core, as installed by `npm ci --prefix tests/axe`.
+const AXE_JS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/axe/node_modules/axe-core/axe.min.js"
+);
+
+/// Window sizes of the screenshots: a desktop and a phone (iPhone 12–15 class).
+const DESKTOP: (u32, u32) = (1280, 800);
+const PHONE: (u32, u32) = (390, 844);
+/// Full-page screenshots stop here (pixels).
+const MAX_SCREENSHOT_HEIGHT: u32 = 8000;
+
+/// `target/screenshots`: under `CARGO_TARGET_DIR` when set, else the workspace's `target`.
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        )
+        .join("screenshots")
+}
+
+/// One rule axe-core found broken, with the elements that break it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Violation {
+    /// The rule (`color-contrast`, `label`, …).
+    pub id: String,
+    /// `minor`, `moderate`, `serious` or `critical`.
+    pub impact: String,
+    /// What the rule asks for.
+    pub help: String,
+    /// The elements: CSS selector and HTML.
+    pub nodes: Vec<String>,
+}
+
+impl Violation {
+    /// Serious or critical: what the tests do not accept.
+    #[must_use]
+    pub fn serious(&self) -> bool {
+        matches!(self.impact.as_str(), "serious" | "critical")
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {} — {}",
+            self.id,
+            self.impact,
+            self.help,
+            self.nodes.join(" | ")
+        )
     }
 }
 

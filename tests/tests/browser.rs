@@ -12,7 +12,7 @@ use crate::viewer::{STEUER_ID, Setup, actions, setup};
 const WRONG: &str = "Benutzername oder Passwort ist falsch.";
 
 /// Fills in and sends the login form shown now.
-async fn log_in(b: &Browser, name: &str, password: &str) {
+pub(crate) async fn log_in(b: &Browser, name: &str, password: &str) {
     b.fill("login", name).await;
     b.fill("password", password).await;
     b.click("form[action=\"/login\"] button[type=submit]").await;

@@ -24,5 +24,6 @@ mod pipeline;
 mod readme;
 mod smtp;
 mod viewer;
+mod viewer_browser;
 mod web_errors;
 mod web_limits;

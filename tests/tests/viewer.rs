@@ -34,16 +34,21 @@ pub(crate) struct Setup {
 }
 
 pub(crate) async fn setup(db: TestDb) -> Setup {
+    setup_with(db, "").await
+}
+
+/// [`setup`] with `web` added to the `[web]` section of the configuration.
+pub(crate) async fn setup_with(db: TestDb, web: &str) -> Setup {
     let s = Server::start_full(
         db,
         "",
         &format!(
-            "[notices]\nlink_base = \"{}\"\n[web]\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay_ms = 10\n",
+            "[notices]\nlink_base = \"{}\"\n[web]\nlisten = \"127.0.0.1:0\"\nlogin_failure_delay_ms = 10\n{web}\n",
             LINK_BASE.trim_end_matches('/')
         ),
     )
     .await;
-    let anna = s.add_user("anna", Role::Staff, &[ANNA]).await;
+    s.add_user("anna", Role::Staff, &[ANNA]).await;
     s.add_user("bert", Role::Staff, &["bert@stadt.test"]).await;
     for (login, password) in [("anna", "anna-pass-1"), ("bert", "bert-pass-1")] {
         s.store
@@ -52,15 +57,39 @@ pub(crate) async fn setup(db: TestDb) -> Setup {
             .expect("password");
     }
     let raw = secret();
+    let token = held(&s, &raw, "secret@verwaltung.test").await;
+    let id = message_id(&s, "secret@verwaltung.test").await;
+    let stored = s.store.message_raw(id).await.expect("raw");
+    Setup {
+        s,
+        token,
+        raw: stored,
+    }
+}
+
+/// The database id of the message with `Message-ID` `mid`, once classified.
+pub(crate) async fn message_id(s: &Server, mid: &str) -> i64 {
+    s.classified()
+        .await
+        .iter()
+        .find(|m| m.message_id.as_deref() == Some(mid))
+        .unwrap_or_else(|| panic!("no message {mid}"))
+        .id
+}
+
+/// Sends `raw` (with `Message-ID` `mid`) to anna and returns the token of the notice in her
+/// mailbox (the message must be held back).
+pub(crate) async fn held(s: &Server, raw: &[u8], mid: &str) -> String {
     let mut c = Client::greeted(s.smtp).await;
     c.ehlo().await;
-    c.send_mail("personal@verwaltung.test", &[ANNA], &raw)
+    c.send_mail("personal@verwaltung.test", &[ANNA], raw)
         .await
         .expect(250, "2.0.0");
-    let list = s.classified().await;
+    let id = message_id(s, mid).await;
+    let anna = s.store.user_by_login("anna").await.expect("anna").id;
     let notice = s
         .store
-        .mailbox_copy(list[0].id, anna)
+        .mailbox_copy(id, anna)
         .await
         .expect("copy")
         .expect("a copy in anna's mailbox");
@@ -72,17 +101,10 @@ pub(crate) async fn setup(db: TestDb) -> Setup {
         !text.contains(STEUER_ID),
         "the mailbox copy is not a notice"
     );
-    let token = text
-        .lines()
+    text.lines()
         .find_map(|l| l.trim().strip_prefix(LINK_BASE))
         .expect("the link in the notice")
-        .to_owned();
-    let stored = s.store.message_raw(list[0].id).await.expect("raw");
-    Setup {
-        s,
-        token,
-        raw: stored,
-    }
+        .to_owned()
 }
 
 /// Logs in as `login`, starting from `path`; returns the response to the login POST.
@@ -390,4 +412,325 @@ async fn the_address_logs_in_like_the_login() {
         ("notice.viewed", "anna")
     );
     s.stop().await;
+}
+
+/// `Message-ID` of [`marked_html`].
+pub(crate) const MARKED: &str = "pruefbericht@verwaltung.test";
+/// `Message-ID` of [`long_names`].
+pub(crate) const LONG: &str = "lang@verwaltung.test";
+
+/// An HTML mail marked VS-NfD: a stub text part beside the HTML, a style sheet and a script,
+/// three remote images and one embedded, a link, a table, an `<h1>`; the embedded image and
+/// a PDF as attachments (0 and 1).
+pub(crate) fn marked_html() -> Vec<u8> {
+    format!(
+        "From: Rechnungspruefung <rpa@verwaltung.test>\r\nTo: {ANNA}\r\nSubject: Pruefbericht Kasse\r\n\
+Message-ID: <{MARKED}>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=m\r\n\r\n\
+--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n\
+--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBitte HTML-Ansicht verwenden.\r\n\
+--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><head><title>Intern</title><style>body {{ display: none }}</style></head><body>\r\n\
+<p>VS &ndash; NUR F&Uuml;R DEN DIENSTGEBRAUCH</p>\r\n<h1>Pr&uuml;fbericht</h1>\r\n\
+<p onclick=\"alert(2)\">Anbei der Pr&uuml;fbericht zur Kasse.<script>alert(1)</script></p>\r\n\
+<table width=\"900\"><tr><td>Betrag</td><td>312,00 &euro;</td></tr></table>\r\n\
+<p><img src=\"https://track.example/pixel.gif\" alt=\"Logo\"><img src=\"http://bilder.example/a.png\">\
+<img src=\"//cdn.example/b.png\" alt=\"Banner\"><img src=\"cid:sig@verwaltung.test\" alt=\"Unterschrift\"></p>\r\n\
+<p><a href=\"https://portal.example/bericht?id=7\">Bericht im Portal</a></p>\r\n</body></html>\r\n\
+--a--\r\n\
+--m\r\nContent-Type: image/png\r\nContent-ID: <sig@verwaltung.test>\r\nContent-Disposition: inline; filename=\"unterschrift.png\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"bericht.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n"
+    )
+    .into_bytes()
+}
+
+/// A held text mail whose sender, subject, URL, attachment names and MIME types are long
+/// and unbroken (what must wrap at a phone's width).
+pub(crate) fn long_names() -> Vec<u8> {
+    let url = format!(
+        "https://bauportal.landkreis-beispiel.test/{}",
+        "verfahren/".repeat(15)
+    );
+    let name = "Antrag_auf_Erteilung_einer_Baugenehmigung_fuer_das_Grundstueck_Flurstueck_1234_5678_Anlage_7_Lageplan_endgueltig";
+    format!(
+        "From: Sehr langer Absendername <ein.sehr.langer.absender.name.mit.vielen.teilen@unterabteilung.verwaltung.landkreis-beispiel.test>\r\n\
+To: {ANNA}\r\nSubject: Unterlagen_zum_Bauantrag_Flurstueck_1234_5678_Gemarkung_Beispielstadt_Nord\r\n\
+Message-ID: <{LONG}>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Die Steuer-ID des Antragstellers ist {STEUER_ID}. Unterlagen: {url}\r\n\
+--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"{name}.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n\
+--b\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document\r\n\
+Content-Disposition: attachment; filename=\"{name}_Stellungnahme.docx\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
+/// The `notice.view*` entries as (action, what, reason).
+async fn views(s: &Server) -> Vec<(String, String, String)> {
+    actions(s)
+        .await
+        .into_iter()
+        .map(|(action, _, d)| {
+            (
+                action,
+                d["what"].as_str().unwrap_or("").to_owned(),
+                d["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Issue #12 §4: HTML mail as sanitised HTML (not the stub text part, not text run
+/// together), images never loaded but counted, links with their target, the banner with
+/// the categories; and by default no downloads of a VS-NfD message — refusals audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_mail_is_shown_sanitised_under_its_banner() {
+    let Setup { s, .. } = setup(TestDb::sqlite()).await;
+    let token = held(&s, &marked_html(), MARKED).await;
+    let path = format!("/m/{token}");
+    let mut anna = Http::new(s.web, &s.cert());
+    assert_eq!(
+        login(&mut anna, &path, "anna", "anna-pass-1").await.status,
+        303
+    );
+    let page = anna.get(&path).await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "the viewer loosened the CSP"
+    );
+    // The banner, with the marking flagged.
+    assert!(
+        html.contains("Warum diese Nachricht zurückgehalten wurde"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li class=\"marking\">VS – Nur für den Dienstgebrauch</li>"),
+        "{html}"
+    );
+    // The HTML, not the stub; cells and paragraphs apart; the subject the only <h1>.
+    assert!(
+        !html.contains("Bitte HTML-Ansicht verwenden"),
+        "the stub was shown"
+    );
+    assert!(html.contains("<td>Betrag</td><td>312,00 €</td>"), "{html}");
+    assert!(html.contains("<h2>Prüfbericht</h2>"), "{html}");
+    assert_eq!(html.matches("<h1").count(), 1);
+    // Images: none in the page, counted, placeholders with their alt text.
+    assert!(!html.contains("<img"), "{html}");
+    assert!(html.contains("3 externe Bilder blockiert."), "{html}");
+    assert!(
+        html.contains("1 eingebettetes Bild nicht angezeigt."),
+        "{html}"
+    );
+    assert!(html.contains("[Externes Bild blockiert: Logo]"));
+    assert!(html.contains("[Eingebettetes Bild nicht angezeigt: Unterschrift]"));
+    for gone in [
+        "track.example",
+        "bilder.example",
+        "cdn.example",
+        "cid:",
+        "<script",
+        "alert(",
+        "onclick",
+        "display: none",
+        "width=\"900\"",
+        ">Intern<",
+    ] {
+        assert!(!html.contains(gone), "{gone} survived:\n{html}");
+    }
+    // The link, its target visible, no referrer.
+    assert!(
+        html.contains(
+            "<a href=\"https://portal.example/bericht?id=7\" rel=\"noopener noreferrer\">Bericht im Portal [https://portal.example/bericht?id=7]</a>"
+        ),
+        "{html}"
+    );
+    // Attachments listed without links; why, said on the page.
+    assert!(html.contains("bericht.pdf") && html.contains("unterschrift.png"));
+    assert!(
+        !html.contains("/attachments/") && !html.contains("/original\""),
+        "{html}"
+    );
+    assert!(html.contains("als Verschlusssache eingestuft"), "{html}");
+    // Asked for anyway: refused, said why, audited.
+    for what in ["original", "attachments/1"] {
+        let r = anna.get(&format!("{path}/{what}")).await;
+        assert_eq!(r.status, 403, "{what}");
+        assert!(r.text().contains("Download nicht erlaubt"), "{what}");
+        assert!(!r.text().contains("Prüfbericht zur Kasse"));
+    }
+    // Indexes that are no attachment: answered without looking anything up.
+    for (index, status) in [
+        ("-1", 400),
+        ("99999", 404),
+        ("99999999999999999999999", 400),
+    ] {
+        let r = anna.get(&format!("{path}/attachments/{index}")).await;
+        assert_eq!(r.status, status, "attachment {index}");
+    }
+    // An administrator is no owner: neither the page nor a download, both audited as such.
+    s.add_user("carla", Role::Admin, &["carla@stadt.test"])
+        .await;
+    s.store
+        .set_password_hash(
+            "carla",
+            &store::password::hash("carla-pass-1").expect("hash"),
+        )
+        .await
+        .expect("password");
+    let mut carla = Http::new(s.web, &s.cert());
+    assert_eq!(
+        login(&mut carla, &path, "carla", "carla-pass-1")
+            .await
+            .status,
+        303
+    );
+    for what in ["", "/original"] {
+        let r = carla.get(&format!("{path}{what}")).await;
+        assert_eq!(r.status, 403, "carla: {what}");
+        assert!(r.text().contains("anderen Postfach"), "carla: {what}");
+        assert!(!r.text().contains("Betrag"));
+    }
+    let classified =
+        "downloads of classified messages are switched off (web.downloads = not_classified)";
+    let other = "the link belongs to another user's mailbox";
+    let expected: Vec<(String, String, String)> = [
+        ("notice.viewed", "message", ""),
+        ("notice.view_refused", "original", classified),
+        ("notice.view_refused", "attachment 1", classified),
+        ("notice.view_refused", "message", other),
+        ("notice.view_refused", "original", other),
+    ]
+    .iter()
+    .map(|(a, w, r)| ((*a).to_owned(), (*w).to_owned(), (*r).to_owned()))
+    .collect();
+    assert_eq!(views(&s).await, expected);
+    assert!(matches!(
+        s.store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact { .. }
+    ));
+    s.stop().await;
+}
+
+/// `web.downloads` for each of its three settings, for a VS-NfD message and one that is
+/// sensitive without a marking (a Steuer-ID): what the page offers, what the downloads
+/// answer, and the audit entry of each attempt. `none` runs in English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_follow_web_downloads() {
+    for (policy, plain_allowed, marked_allowed) in [
+        ("all", true, true),
+        ("not_classified", true, false),
+        ("none", false, false),
+    ] {
+        let english = policy == "none";
+        let web = format!(
+            "downloads = \"{policy}\"\n{}",
+            if english { "language = \"en\"\n" } else { "" }
+        );
+        let Setup { s, token, raw } = setup_with(TestDb::sqlite(), &web).await;
+        let marked = held(&s, &marked_html(), MARKED).await;
+        let mut anna = Http::new(s.web, &s.cert());
+        assert_eq!(
+            login(&mut anna, &format!("/m/{token}"), "anna", "anna-pass-1")
+                .await
+                .status,
+            303
+        );
+        let mut expected = Vec::new();
+        for (token, allowed, attachment, plain) in [
+            (&token, plain_allowed, 0, true),
+            (&marked, marked_allowed, 1, false),
+        ] {
+            let path = format!("/m/{token}");
+            let page = anna.get(&path).await;
+            assert_eq!(page.status, 200);
+            let html = page.text();
+            assert_eq!(
+                html.contains(&format!("{path}/original\"")),
+                allowed,
+                "{policy}: original link\n{html}"
+            );
+            assert_eq!(
+                html.contains(&format!("{path}/attachments/{attachment}\"")),
+                allowed,
+                "{policy}: attachment link"
+            );
+            expected.push(("notice.viewed", "message".to_owned(), ""));
+            for what in ["original".to_owned(), format!("attachments/{attachment}")] {
+                let r = anna.get(&format!("{path}/{what}")).await;
+                let audited = what.replace("attachments/", "attachment ");
+                if allowed {
+                    assert_eq!(r.status, 200, "{policy}: {what}");
+                    assert!(
+                        r.header("content-disposition")
+                            .is_some_and(|v| v.starts_with("attachment"))
+                    );
+                    expected.push(("notice.viewed", audited, ""));
+                } else {
+                    assert_eq!(r.status, 403, "{policy}: {what}");
+                    let refused = if english {
+                        "Download not allowed"
+                    } else {
+                        "Download nicht erlaubt"
+                    };
+                    assert!(r.text().contains(refused), "{policy}: {what}: {}", r.text());
+                    expected.push((
+                        "notice.view_refused",
+                        audited,
+                        if policy == "none" {
+                            "off"
+                        } else {
+                            "classified"
+                        },
+                    ));
+                }
+                if allowed && plain && what == "original" {
+                    assert_eq!(r.body, raw, "the download is not the original");
+                }
+            }
+            if english {
+                assert!(html.contains("Why this message was held back"), "{html}");
+                assert!(
+                    html.contains("Downloads are switched off on this server."),
+                    "{html}"
+                );
+            }
+        }
+        if english {
+            let html = anna.get(&format!("/m/{marked}")).await.text();
+            assert!(html.contains("Classified: restricted (VS-NfD)"), "{html}");
+            assert!(html.contains("3 external images blocked."), "{html}");
+            assert!(html.contains("[External image blocked: Logo]"), "{html}");
+            expected.push(("notice.viewed", "message".to_owned(), ""));
+        }
+        let seen = views(&s).await;
+        assert_eq!(seen.len(), expected.len(), "{policy}: {seen:?}");
+        for ((action, what, reason), (want_action, want_what, want_reason)) in
+            seen.iter().zip(&expected)
+        {
+            assert_eq!(
+                (action.as_str(), what),
+                (*want_action, want_what),
+                "{policy}"
+            );
+            assert!(
+                reason.contains(want_reason),
+                "{policy}: {what} refused for {reason:?}"
+            );
+        }
+        assert!(matches!(
+            s.store.verify_audit().await.expect("verify"),
+            AuditCheck::Intact { .. }
+        ));
+        s.stop().await;
+    }
 }

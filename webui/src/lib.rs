@@ -14,7 +14,10 @@
 //!   latter without login.
 //! - `viewer.rs`: `/m/{token}` — the original of a message a notice points to, for its
 //!   mailbox owner only, every view audited by the store in the same transaction.
-//! - `message.rs`: a message taken apart for display (headers, text, attachments).
+//! - `message.rs`: a message taken apart for display (headers, body, attachments);
+//!   `sanitize.rs`: its HTML made safe (ammonia; remote images blocked and counted);
+//!   `downloads.rs`: the download policy (`web.downloads`); `categories.rs`: verdict
+//!   categories by name.
 //! - [`export`]: the audit trail as JSON Lines and CSV (the DPO's download and the CLI).
 //! - `pages.rs`: the askama templates (HTML escaped by default).
 //! - `errors.rs`: every other error (unknown path, wrong method, rejected form, panic) as
@@ -31,10 +34,11 @@ mod actions;
 mod admin;
 mod autoconfig;
 mod categories;
+pub mod datetime;
+mod downloads;
 mod dpo;
 mod errors;
 mod exemption_pages;
-pub mod datetime;
 pub mod export;
 pub mod i18n;
 mod login;
@@ -42,6 +46,7 @@ mod mailsetup;
 mod message;
 mod pages;
 mod paging;
+mod sanitize;
 mod session;
 mod site;
 mod staff;
@@ -49,6 +54,7 @@ pub mod standing;
 mod viewer;
 
 pub use actions::{Acting, ActionError, Actions};
+pub use downloads::Downloads;
 pub use site::Site;
 
 use std::net::SocketAddr;
@@ -86,6 +92,8 @@ pub struct Web {
     pub exemption_policy: store::ExemptionPolicy,
     /// What the running server does beyond the store (mail it composes, signs and queues).
     pub actions: Arc<dyn Actions>,
+    /// What the viewer lets people download (`web.downloads`).
+    pub downloads: Downloads,
 }
 
 /// The client's address, added to every request by [`serve`].

@@ -136,12 +136,19 @@ pub(crate) struct Home<'a> {
     pub(crate) login: &'a str,
 }
 
+/// The viewer (`/m/{token}`).
 #[derive(Template)]
 #[template(path = "message.html")]
 pub(crate) struct Message<'a> {
     pub(crate) c: Chrome,
+    /// The link's token (for the download links).
     pub(crate) token: &'a str,
+    /// The message.
     pub(crate) shown: &'a Shown,
+    /// The verdict's categories, for the banner (empty: no banner).
+    pub(crate) categories: Vec<crate::categories::Category>,
+    /// Why the original and attachments cannot be downloaded (`None`: they can).
+    pub(crate) downloads_refused: Option<&'static str>,
 }
 
 #[derive(Template)]

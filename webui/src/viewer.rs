@@ -2,29 +2,51 @@
 //!
 //! Only the mailbox owner, logged in, can open it; the store checks and audits in one
 //! transaction (`notice.viewed`, or `notice.view_refused` with the reason), before anything
-//! is shown. The message text is shown escaped; the original and its attachments can be
-//! downloaded, each download audited as its own view.
+//! is shown. The page shows the message (HTML sanitised, see `sanitize.rs`; text escaped)
+//! under a banner with the verdict's categories. The original and its attachments can be
+//! downloaded as `web.downloads` allows ([`Downloads`]); each download — and each refused
+//! one — is audited as its own view.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use store::{NoticeAccess, NoticeView};
+use store::{NoticeAccess, NoticeView, VerdictGate};
 
+use crate::downloads::Downloads;
+use crate::i18n::Lang;
 use crate::session::LoggedIn;
-use crate::{Web, message, pages};
+use crate::{Web, categories, message, pages};
 
 /// Whether `token` looks like one ratspost issues (64 hex digits); others are not looked up.
 fn well_formed(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Opens the link for `user` (audited); the original message on success, the page to show
-/// otherwise.
-async fn open(web: &Web, user: &LoggedIn, token: &str, what: &str) -> Result<Vec<u8>, Response> {
+/// A page that says why something is not shown, in the user's language.
+fn refused_page(
+    lang: Lang,
+    status: StatusCode,
+    title: &'static str,
+    text: &'static str,
+) -> Response {
+    pages::status_in(lang, status, lang.t(title), lang.t(text))
+}
+
+/// Opens the link for `user` (audited; `gate` is the download policy, or open for the page
+/// itself); the message's id and original on success, the page to show otherwise.
+async fn open(
+    web: &Web,
+    user: &LoggedIn,
+    token: &str,
+    what: &str,
+    gate: VerdictGate<'_>,
+) -> Result<(i64, Vec<u8>), Response> {
+    let lang = user.lang;
     let not_found = || {
-        pages::status(
+        refused_page(
+            lang,
             StatusCode::NOT_FOUND,
             "Link unbekannt",
             "Diesen Link gibt es nicht. Bitte prüfen Sie, ob er vollständig kopiert wurde.",
@@ -40,6 +62,7 @@ async fn open(web: &Web, user: &LoggedIn, token: &str, what: &str) -> Result<Vec
         login: &user.session.login,
         ip: &user.ip,
         what,
+        gate,
     };
     let access = web
         .store
@@ -52,36 +75,48 @@ async fn open(web: &Web, user: &LoggedIn, token: &str, what: &str) -> Result<Vec
     match access {
         NoticeAccess::Open { message_id } => {
             tracing::info!(login = %user.session.login, message = message_id, what, "web: notice link opened");
-            web.store.message_raw(message_id).await.map_err(|err| {
+            let raw = web.store.message_raw(message_id).await.map_err(|err| {
                 tracing::error!(error = %err, "web: cannot read a message");
                 pages::unavailable()
-            })
+            })?;
+            Ok((message_id, raw))
         }
         NoticeAccess::Refused { reason } => {
-            tracing::warn!(login = %user.session.login, reason, "web: notice link refused");
-            Err(pages::status(
-                if reason.contains("another") {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::GONE
-                },
-                "Link nicht verfügbar",
-                &refusal_text(reason),
-            ))
+            tracing::warn!(login = %user.session.login, reason, what, "web: notice link refused");
+            Err(refusal(lang, reason))
         }
         NoticeAccess::Unknown => Err(not_found()),
     }
 }
 
-fn refusal_text(reason: &str) -> String {
-    if reason.contains("revoked") {
-        "Dieser Link wurde widerrufen.".to_owned()
+/// The page for a refusal by the store (`reason` as audited).
+fn refusal(lang: Lang, reason: &str) -> Response {
+    let (status, title, text) = if Downloads::is_policy_reason(reason) {
+        (
+            StatusCode::FORBIDDEN,
+            "Download nicht erlaubt",
+            "Das Original und die Anhänge dieser Nachricht dürfen nach den Vorgaben Ihrer Verwaltung nicht heruntergeladen werden. Sie können die Nachricht weiterhin ansehen. Der Versuch wurde protokolliert.",
+        )
+    } else if reason.contains("revoked") {
+        (
+            StatusCode::GONE,
+            "Link nicht verfügbar",
+            "Dieser Link wurde widerrufen.",
+        )
     } else if reason.contains("expired") {
-        "Dieser Link ist abgelaufen. Die Nachricht liegt weiterhin in Ihrem Dienstpostfach."
-            .to_owned()
+        (
+            StatusCode::GONE,
+            "Link nicht verfügbar",
+            "Dieser Link ist abgelaufen. Die Nachricht liegt weiterhin in Ihrem Dienstpostfach.",
+        )
     } else {
-        "Dieser Link gehört zu einem anderen Postfach. Der Versuch wurde protokolliert.".to_owned()
-    }
+        (
+            StatusCode::FORBIDDEN,
+            "Link nicht verfügbar",
+            "Dieser Link gehört zu einem anderen Postfach. Der Versuch wurde protokolliert.",
+        )
+    };
+    refused_page(lang, status, title, text)
 }
 
 /// `GET /m/{token}`.
@@ -90,45 +125,76 @@ pub(crate) async fn message(
     user: LoggedIn,
     Path(token): Path<String>,
 ) -> Response {
-    match open(&web, &user, &token, "message").await {
-        Ok(raw) => pages::render(
-            StatusCode::OK,
-            &pages::Message {
-                c: user.chrome(),
-                token: &token,
-                shown: &message::show(&raw, web.time_zone),
-            },
-        ),
-        Err(page) => page,
-    }
+    let (message_id, raw) = match open(&web, &user, &token, "message", VerdictGate::Open).await {
+        Ok(opened) => opened,
+        Err(page) => return page,
+    };
+    let verdict = match web.store.verdict(message_id).await {
+        Ok(v) => v,
+        Err(err) => {
+            tracing::error!(error = %err, "web: cannot read a verdict");
+            return pages::unavailable();
+        }
+    };
+    let found = verdict.map(|v| v.categories);
+    let shown = message::show(&raw, web.time_zone, user.lang);
+    pages::render(
+        StatusCode::OK,
+        &pages::Message {
+            token: &token,
+            categories: categories::named(found.as_deref().unwrap_or_default(), user.lang),
+            downloads_refused: web.downloads.refusal(found.as_deref(), user.lang),
+            shown: &shown,
+            c: user.chrome(),
+        },
+    )
 }
 
-/// `GET /m/{token}/original`: the message as received (`.eml`).
+/// `GET /m/{token}/original`: the message as received (`.eml`), if `web.downloads` allows.
 pub(crate) async fn original(
     State(web): State<Arc<Web>>,
     user: LoggedIn,
     Path(token): Path<String>,
 ) -> Response {
-    match open(&web, &user, &token, "original").await {
-        Ok(raw) => download("nachricht.eml", "message/rfc822", raw),
+    match open(&web, &user, &token, "original", web.downloads.gate()).await {
+        Ok((_, raw)) => download("nachricht.eml", "message/rfc822", raw),
         Err(page) => page,
     }
 }
 
-/// `GET /m/{token}/attachments/{index}`.
+/// Highest attachment index looked at (a message has far fewer; bounds the audit text).
+const MAX_ATTACHMENT_INDEX: usize = 10_000;
+
+/// `GET /m/{token}/attachments/{index}`, if `web.downloads` allows.
 pub(crate) async fn attachment(
     State(web): State<Arc<Web>>,
     user: LoggedIn,
     Path((token, index)): Path<(String, usize)>,
 ) -> Response {
-    match open(&web, &user, &token, &format!("attachment {index}")).await {
-        Ok(raw) => match message::attachment(&raw, index) {
+    let lang = user.lang;
+    let unknown = || {
+        refused_page(
+            lang,
+            StatusCode::NOT_FOUND,
+            "Anhang unbekannt",
+            "Diese Nachricht hat keinen solchen Anhang.",
+        )
+    };
+    if index > MAX_ATTACHMENT_INDEX {
+        return unknown();
+    }
+    match open(
+        &web,
+        &user,
+        &token,
+        &format!("attachment {index}"),
+        web.downloads.gate(),
+    )
+    .await
+    {
+        Ok((_, raw)) => match message::attachment(&raw, index) {
             Some(d) => download(&d.name, &d.mime, d.bytes),
-            None => pages::status(
-                StatusCode::NOT_FOUND,
-                "Anhang unbekannt",
-                "Diese Nachricht hat keinen solchen Anhang.",
-            ),
+            None => unknown(),
         },
         Err(page) => page,
     }

@@ -163,7 +163,7 @@ pub(crate) async fn list(
     verdicts.extend(
         categories::ALL
             .iter()
-            .map(|(id, _)| (format!("cat:{id}"), categories::name(c.lang, id))),
+            .map(|id| (format!("cat:{id}"), categories::name(c.lang, id))),
     );
     Ok(render(
         StatusCode::OK,

@@ -151,34 +151,6 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Vertraulich (alle Kategorien)",
         "Confidential (all categories)",
     ),
-    // Categories (`crate::categories`)
-    ("VS – Nur für den Dienstgebrauch", "Restricted (VS-NfD)"),
-    (
-        "VS – Vertraulich oder höher",
-        "Classified (VS-Vertraulich or higher)",
-    ),
-    (
-        "Nichtöffentliche Ratsunterlagen",
-        "Non-public council material",
-    ),
-    ("Personalangelegenheiten", "Personnel matters"),
-    ("Gesundheitsdaten", "Health data"),
-    ("Sozialdaten", "Social data"),
-    ("Strafrechtliche Daten", "Criminal records data"),
-    ("Steuer-ID", "Tax ID"),
-    ("Bankverbindung (IBAN)", "Bank account (IBAN)"),
-    ("Kartennummer", "Payment card number"),
-    ("Rentenversicherungsnummer", "Pension insurance number"),
-    ("Krankenversichertennummer", "Health insurance number"),
-    ("Ausweisdokument", "Identity document"),
-    (
-        "Vertraulichkeitskennzeichnung des Absenders",
-        "Sender's sensitivity label",
-    ),
-    (
-        "Nicht prüfbarer Inhalt",
-        "Content that could not be inspected",
-    ),
     // Paging (`templates/paging.html`)
     ("Seiten", "Pages"),
     ("Neuere", "Newer"),

@@ -412,8 +412,5 @@ mod tests {
             );
             assert_ne!(de, en, "no English sentence for {action}");
         }
-        for (_, german) in crate::categories::ALL {
-            assert_ne!(Lang::English.t(german), german, "category {german}");
-        }
     }
 }
