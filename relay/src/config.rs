@@ -2370,12 +2370,11 @@ mod tests {
             ("not_classified", webui::Downloads::NotClassified),
             ("none", webui::Downloads::None),
         ] {
-            let c = Config::parse(&format!("[web]\ndownloads = \"{word}\"\n"), None)
-                .expect("valid");
+            let c =
+                Config::parse(&format!("[web]\ndownloads = \"{word}\"\n"), None).expect("valid");
             assert_eq!(c.web.downloads, policy, "{word}");
         }
-        let err =
-            Config::parse("[web]\ndownloads = \"some\"\n", None).expect_err("bad policy");
+        let err = Config::parse("[web]\ndownloads = \"some\"\n", None).expect_err("bad policy");
         assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
         assert!(
             err.problems[0].starts_with("web.downloads: \"some\": use \"all\""),

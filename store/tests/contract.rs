@@ -2491,6 +2491,12 @@ async fn users_list_and_end_their_own_web_sessions(db: &TestDb) {
     assert!(
         store
             .web_sessions_of(anna.id, "a2", now + 10_000)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
 /// Issue 12: the confirmation link's token is stored hashed with the request and finds it;
 /// the user's own exemptions are listed newest first.
 async fn exemption_links_find_their_request(db: &TestDb) {
@@ -2626,6 +2632,7 @@ async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
                 login: "anna",
                 ip: "192.0.2.7",
                 what: "message",
+                gate: VerdictGate::Open,
             },
             now,
         )
@@ -2640,7 +2647,8 @@ async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
                     user_id: anna.id,
                     login: "anna",
                     ip: "",
-                    what: "message"
+                    what: "message",
+                    gate: VerdictGate::Open,
                 },
                 now + 60_000
             )

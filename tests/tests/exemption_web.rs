@@ -18,7 +18,7 @@ const PRIVATE: &str = "anna.privat@example.net";
 
 /// A server whose outgoing mail goes to `sink`, with anna and bert (staff) and two admins,
 /// each with a work address and the password `{login}-pass-1`.
-async fn server(db: TestDb, sink: &Sink, extra: &str) -> Server {
+pub(crate) async fn server(db: TestDb, sink: &Sink, extra: &str) -> Server {
     let config = format!(
         "[delivery]\nsmarthost = \"{}\"\ntls = \"none\"\nretry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n\
          [notices]\nlink_base = \"https://ratspost.stadt.test/m\"\n\
@@ -64,7 +64,7 @@ fn decoded(m: &Received) -> (String, String) {
 }
 
 /// Waits for the mail to `rcpt` whose subject contains `subject`.
-async fn mail_to(sink: &Sink, rcpt: &str, subject: &str) -> (String, String) {
+pub(crate) async fn mail_to(sink: &Sink, rcpt: &str, subject: &str) -> (String, String) {
     let m = sink
         .wait_until(|m| m.rcpt.iter().any(|r| r == rcpt) && decoded(m).0.contains(subject))
         .await;
@@ -525,7 +525,7 @@ async fn the_exemption_pages_speak_english() {
 }
 
 /// Fills in and sends the login form shown now.
-async fn browser_log_in(b: &ratspost_tests::browser::Browser, name: &str) {
+pub(crate) async fn browser_log_in(b: &ratspost_tests::browser::Browser, name: &str) {
     b.fill("login", name).await;
     b.fill("password", &format!("{name}-pass-1")).await;
     b.click("form[action=\"/login\"] button[type=submit]").await;

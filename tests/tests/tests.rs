@@ -23,6 +23,7 @@ mod packaging;
 mod pipeline;
 mod readme;
 mod smtp;
+mod story;
 mod viewer;
 mod viewer_browser;
 mod web_errors;

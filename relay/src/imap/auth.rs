@@ -108,17 +108,17 @@ pub async fn check(
     store
         .record_login(user.id, via, ip, now, history_keep)
         .await?;
-    if let Some(id) = device {
-        if store.app_password_used(id, ip, now).await? {
-            store
-                .append_audit(&store::NewAuditEntry {
-                    actor: user.login.clone(),
-                    action: "imap.login_new_address".to_owned(),
-                    subjects: vec![format!("user:{}", user.login)],
-                    details: serde_json::json!({"ip": ip, "app_password": id}),
-                })
-                .await?;
-        }
+    if let Some(id) = device
+        && store.app_password_used(id, ip, now).await?
+    {
+        store
+            .append_audit(&store::NewAuditEntry {
+                actor: user.login.clone(),
+                action: "imap.login_new_address".to_owned(),
+                subjects: vec![format!("user:{}", user.login)],
+                details: serde_json::json!({"ip": ip, "app_password": id}),
+            })
+            .await?;
     }
     Ok(Login::Accepted(user))
 }

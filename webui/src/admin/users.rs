@@ -473,22 +473,21 @@ pub(crate) async fn revoke_device(
     if form.label.len() > 100 {
         return Err(StatusCode::BAD_REQUEST.into_response());
     }
+    // The same store function as the user's own page and `ratspost app-password revoke`:
+    // the same audit entry, with the admin as its actor.
+    let change = store::DeviceChange {
+        user_id: target.id,
+        login: &target.login,
+        label: form.label.trim(),
+        actor: &user.session.login,
+    };
     match web
         .store
-        .revoke_app_password(target.id, &form.label, store::now_millis())
+        .withdraw_app_password(&change, store::now_millis())
         .await
     {
-        Ok(()) => {
-            audit(
-                &web,
-                &user,
-                "app_password.revoked",
-                &target.login,
-                serde_json::json!({"label": form.label.trim()}),
-            )
-            .await?;
-        }
         // Revoked already (a second click): nothing left to do.
+        Ok(()) => {}
         Err(err) if err.is_not_found() => {}
         Err(err) => return Err(store_failed(&err)),
     }

@@ -2,9 +2,9 @@
 //! logins and sessions, forwarding, held messages.
 
 mod devices;
-mod logins;
 mod forwarding;
 mod held;
+mod logins;
 
 use std::sync::Arc;
 
