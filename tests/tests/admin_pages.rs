@@ -418,7 +418,12 @@ async fn admins_see_queue_and_message_metadata_only() {
 
     let mut root = session(&s, "root", "/admin/messages").await;
     let all = page(&mut root, "/admin/messages").await;
-    for text in ["amt@verwaltung.test", ANNA, "Unauffällig", "Steuer-ID"] {
+    for text in [
+        "amt@verwaltung.test",
+        ANNA,
+        "Unauffällig",
+        "Steuer-Identifikationsnummer",
+    ] {
         assert!(all.contains(text), "{text} missing: {all}");
     }
     for secret in [
@@ -431,12 +436,13 @@ async fn admins_see_queue_and_message_metadata_only() {
     }
     let clean = page(&mut root, "/admin/messages?verdict=clean").await;
     assert!(
-        clean.contains("Unauffällig") && !clean.contains("<td>Steuer-ID</td>"),
+        clean.contains("Unauffällig") && !clean.contains("<td>Steuer-Identifikationsnummer</td>"),
         "{clean}"
     );
     let sensitive = page(&mut root, "/admin/messages?verdict=cat:tax_id&user=anna").await;
     assert!(
-        sensitive.contains("<td>Steuer-ID</td>") && !sensitive.contains("Unauffällig</td>"),
+        sensitive.contains("<td>Steuer-Identifikationsnummer</td>")
+            && !sensitive.contains("Unauffällig</td>"),
         "{sensitive}"
     );
     let berts = page(&mut root, "/admin/messages?user=bert").await;
