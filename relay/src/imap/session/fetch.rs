@@ -1,0 +1,221 @@
+//! FETCH (RFC 3501 §6.4.5, RFC 7162 CHANGEDSINCE): message data items and body sections.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Session<'_> {
+    pub(super) fn send_fetch_flags(
+        &mut self,
+        seq: u32,
+        uid: i64,
+        flags: &str,
+        modseq: i64,
+        with_uid: bool,
+    ) {
+        let mut items = vec![MessageDataItem::Flags(flags_of(flags))];
+        if with_uid {
+            items.push(MessageDataItem::Uid(nz(uid)));
+        }
+        if self.condstore {
+            items.push(MessageDataItem::ModSeq(nz64(modseq)));
+        }
+        if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
+            self.send_data(Data::Fetch { seq, items });
+        }
+    }
+
+    pub(super) async fn fetch(
+        &mut self,
+        uids: &[i64],
+        names: &[MessageDataItemName<'static>],
+        by_uid: bool,
+    ) -> Result<(), FetchError> {
+        let selected = self.selected.as_ref().expect("selected");
+        let mailbox = selected.mailbox.clone();
+        let read_only = selected.read_only;
+        let needs_content = names.iter().any(|n| {
+            matches!(
+                n,
+                MessageDataItemName::BodyExt { .. }
+                    | MessageDataItemName::Rfc822
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Rfc822Text
+                    | MessageDataItemName::Body
+                    | MessageDataItemName::BodyStructure
+                    | MessageDataItemName::Envelope
+            )
+        });
+        let entries: HashMap<i64, store::Entry> = self
+            .ctx
+            .store
+            .mailbox_entries(mailbox.id)
+            .await
+            .map_err(FetchError::Store)?
+            .into_iter()
+            .map(|e| (e.uid, e))
+            .collect();
+        let mut seen = Vec::new();
+        let mut contents: HashMap<i64, store::Result<Vec<u8>>> = HashMap::new();
+        for (i, &uid) in uids.iter().enumerate() {
+            // Contents come in batches of CONTENT_BATCH consecutive requested UIDs: one query
+            // each, and never the whole mailbox in memory at once.
+            if needs_content && i % CONTENT_BATCH == 0 {
+                let batch = &uids[i..uids.len().min(i + CONTENT_BATCH)];
+                let (first, last) = (batch[0], batch[batch.len() - 1]);
+                contents = self
+                    .ctx
+                    .store
+                    .entry_contents(mailbox.id, first, last)
+                    .await
+                    .map_err(FetchError::Store)?
+                    .into_iter()
+                    .filter(|(u, _)| batch.contains(u))
+                    .collect();
+            }
+            let Some(entry) = entries.get(&uid) else {
+                continue;
+            };
+            let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) else {
+                continue;
+            };
+            let raw = if needs_content {
+                match contents.remove(&uid) {
+                    Some(Ok(raw)) => Some(raw),
+                    Some(Err(err)) => {
+                        tracing::error!(uid, error = %err, "imap: message not served");
+                        return Err(FetchError::Unservable(uid));
+                    }
+                    None => continue,
+                }
+            } else {
+                None
+            };
+            let raw = raw.as_deref().unwrap_or_default();
+            let mut tree: Option<mime::Part> = None;
+            let mut items = Vec::new();
+            let mut sets_seen = false;
+            if by_uid {
+                items.push(MessageDataItem::Uid(nz(uid)));
+            }
+            for name in names {
+                match name {
+                    MessageDataItemName::Uid if !by_uid => {
+                        items.push(MessageDataItem::Uid(nz(uid)))
+                    }
+                    MessageDataItemName::Uid => {}
+                    MessageDataItemName::Flags => {
+                        items.push(MessageDataItem::Flags(flags_of(&entry.flags)))
+                    }
+                    MessageDataItemName::InternalDate => {
+                        if let Some(d) = date_time(entry.internal_date) {
+                            items.push(MessageDataItem::InternalDate(d));
+                        }
+                    }
+                    MessageDataItemName::Rfc822Size => items.push(MessageDataItem::Rfc822Size(
+                        u32::try_from(entry.size).unwrap_or(u32::MAX),
+                    )),
+                    MessageDataItemName::ModSeq => {
+                        items.push(MessageDataItem::ModSeq(nz64(entry.modseq)))
+                    }
+                    MessageDataItemName::Envelope => {
+                        items.push(MessageDataItem::Envelope(mime::envelope(message::header(
+                            raw,
+                        ))));
+                    }
+                    MessageDataItemName::BodyStructure => {
+                        let tree = tree.get_or_insert_with(|| mime::parse(raw));
+                        items.push(MessageDataItem::BodyStructure(tree.structure(raw, true)));
+                    }
+                    MessageDataItemName::Body => {
+                        let tree = tree.get_or_insert_with(|| mime::parse(raw));
+                        items.push(MessageDataItem::Body(tree.structure(raw, false)));
+                    }
+                    MessageDataItemName::Rfc822 => {
+                        sets_seen = true;
+                        items.push(MessageDataItem::Rfc822(literal(raw)));
+                    }
+                    MessageDataItemName::Rfc822Header => {
+                        items.push(MessageDataItem::Rfc822Header(literal(message::header(raw))))
+                    }
+                    MessageDataItemName::Rfc822Text => {
+                        sets_seen = true;
+                        items.push(MessageDataItem::Rfc822Text(literal(message::text(raw))));
+                    }
+                    MessageDataItemName::BodyExt {
+                        section,
+                        partial,
+                        peek,
+                    } => {
+                        if !peek {
+                            sets_seen = true;
+                        }
+                        let whole = section_bytes(raw, section.as_ref(), &mut tree);
+                        let (data, origin) = match partial {
+                            Some((start, len)) => (
+                                message::partial(&whole, *start, len.get()).to_vec(),
+                                Some(*start),
+                            ),
+                            None => (whole, None),
+                        };
+                        items.push(MessageDataItem::BodyExt {
+                            section: section.clone(),
+                            origin,
+                            data: literal(&data),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if sets_seen && !read_only && !entry.has("\\Seen") {
+                seen.push(uid);
+            }
+            if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
+                self.send_data(Data::Fetch { seq, items });
+            }
+        }
+        if !seen.is_empty() {
+            let _ = self
+                .ctx
+                .store
+                .set_flags(&mailbox, &seen, FlagOp::Add, &["\\Seen".to_owned()], None)
+                .await;
+            self.refresh(false).await;
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of `section` of `raw` (the whole message when `None`).
+pub(super) fn section_bytes(
+    raw: &[u8],
+    section: Option<&Section<'_>>,
+    tree: &mut Option<mime::Part>,
+) -> Vec<u8> {
+    let fields = |f: &Vec1<AString<'_>>| f.as_ref().iter().map(astring).collect::<Vec<_>>();
+    let path = |p: &imap_next::imap_types::fetch::Part| {
+        p.0.as_ref().iter().map(|n| n.get()).collect::<Vec<u32>>()
+    };
+    let mut part = |p: &imap_next::imap_types::fetch::Part, kind: mime::SectionKind| -> Vec<u8> {
+        let root = tree.get_or_insert_with(|| mime::parse(raw));
+        root.find(&path(p))
+            .map(|found| found.bytes(raw, kind).to_vec())
+            .unwrap_or_default()
+    };
+    match section {
+        None => raw.to_vec(),
+        Some(Section::Header(None)) => message::header(raw).to_vec(),
+        Some(Section::Text(None)) => message::text(raw).to_vec(),
+        Some(Section::HeaderFields(None, f)) => message::header_fields(raw, &fields(f), false),
+        Some(Section::HeaderFieldsNot(None, f)) => message::header_fields(raw, &fields(f), true),
+        Some(Section::Part(p)) => part(p, mime::SectionKind::Body),
+        Some(Section::Mime(p)) => part(p, mime::SectionKind::Mime),
+        Some(Section::Header(Some(p))) => part(p, mime::SectionKind::Header),
+        Some(Section::Text(Some(p))) => part(p, mime::SectionKind::Text),
+        Some(Section::HeaderFields(Some(p), f)) => {
+            message::header_fields(&part(p, mime::SectionKind::Header), &fields(f), false)
+        }
+        Some(Section::HeaderFieldsNot(Some(p), f)) => {
+            message::header_fields(&part(p, mime::SectionKind::Header), &fields(f), true)
+        }
+    }
+}

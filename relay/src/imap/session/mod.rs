@@ -1,0 +1,611 @@
+//! One IMAP session: the state machine of RFC 3501 (not authenticated → authenticated →
+//! selected → logout) over imap-next, generic over the stream.
+//!
+//! Commands are parsed by imap-codec (via imap-next, which also enforces the command and
+//! literal limits before it sends `+`); responses are imap-types values. The selected
+//! mailbox is a snapshot (sequence number → UID, flags, modseq) that is brought up to date
+//! at NOOP, IDLE wake-ups and after each command, sending EXISTS, EXPUNGE and FETCH FLAGS
+//! for what other sessions or the SMTP pipeline changed.
+//!
+//! This module holds the session, its dispatch of the not-authenticated state and the
+//! connection loop ([`run`]); the command families live beside it: `login.rs`,
+//! `dispatch.rs` (authenticated and selected states), `mailboxes.rs` (LIST, STATUS),
+//! `select.rs` (SELECT, snapshot refresh, EXPUNGE), `fetch.rs`, `search.rs`, `copy.rs`.
+
+mod copy;
+mod dispatch;
+mod fetch;
+mod login;
+mod mailboxes;
+mod search;
+mod select;
+
+use std::collections::HashMap;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::sync::Arc;
+
+use bounded_static::IntoBoundedStatic as _;
+use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_next::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter};
+use imap_next::imap_types::core::{AString, IString, Literal, NString, Tag, Text, Vec1};
+use imap_next::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_next::imap_types::extensions::enable::CapabilityEnable;
+use imap_next::imap_types::extensions::uidplus::{UidElement, UidSet};
+use imap_next::imap_types::fetch::{
+    MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
+};
+use imap_next::imap_types::flag::{
+    Flag, FlagFetch, FlagNameAttribute, FlagPerm, StoreResponse, StoreType,
+};
+use imap_next::imap_types::mailbox::{ListMailbox, Mailbox as ImapMailbox};
+use imap_next::imap_types::response::{
+    Capability, Code, CodeOther, CommandContinuationRequest, Data, Greeting, Response, Status,
+};
+use imap_next::imap_types::search::SearchKey;
+use imap_next::imap_types::sequence::SequenceSet;
+use imap_next::imap_types::status::{StatusDataItem, StatusDataItemName};
+use imap_next::server::{Event, Options, Server};
+use store::{FlagOp, Mailbox, Store, User};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
+
+use super::auth;
+use super::driver::{self, DriveError, Step};
+use super::{message, mime, utf7};
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+
+/// What every session shares.
+#[derive(Clone)]
+pub struct Context {
+    /// The store.
+    pub store: Store,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Stop signals.
+    pub shutdown: Shutdown,
+}
+
+/// How a session ended.
+pub enum End<S> {
+    /// The client asked for STARTTLS: here is the plain stream, upgrade and go on.
+    StartTls(S),
+    /// Logged out, closed, timed out or failed.
+    Done,
+}
+
+/// How often a session in IDLE looks for changes made by other nodes.
+const POLL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a connection may wait before logging in.
+const UNAUTHENTICATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Messages whose contents one FETCH query loads.
+const CONTENT_BATCH: usize = 32;
+/// Protocol errors before the session is closed.
+const MAX_ERRORS: u32 = 20;
+
+/// The selected mailbox as this session last told the client.
+struct Selected {
+    mailbox: Mailbox,
+    read_only: bool,
+    /// Sequence number − 1 → UID.
+    uids: Vec<i64>,
+    /// UID → (flags, modseq) as last sent.
+    known: HashMap<i64, (String, i64)>,
+}
+
+impl Selected {
+    fn seq_of(&self, uid: i64) -> Option<u32> {
+        self.uids
+            .binary_search(&uid)
+            .ok()
+            .and_then(|i| u32::try_from(i + 1).ok())
+    }
+
+    /// The UIDs a sequence set (or UID set) names, in order.
+    fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<i64> {
+        let Some(&last_uid) = self.uids.last() else {
+            return Vec::new();
+        };
+        if uid {
+            let largest = NonZeroU32::new(u32::try_from(last_uid).unwrap_or(u32::MAX))
+                .unwrap_or(NonZeroU32::MIN);
+            let mut out: Vec<i64> = set
+                .iter(largest)
+                .map(|u| i64::from(u.get()))
+                .filter(|u| self.uids.binary_search(u).is_ok())
+                .collect();
+            out.sort_unstable();
+            out.dedup();
+            out
+        } else {
+            let count = u32::try_from(self.uids.len()).unwrap_or(u32::MAX);
+            let largest = NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN);
+            let mut seqs: Vec<u32> = set
+                .iter(largest)
+                .map(NonZeroU32::get)
+                .filter(|&s| s <= count)
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs.into_iter()
+                .map(|s| self.uids[s as usize - 1])
+                .collect()
+        }
+    }
+}
+
+struct Session<'a> {
+    ctx: &'a Context,
+    server: Server,
+    tls: bool,
+    peer: String,
+    user: Option<User>,
+    selected: Option<Selected>,
+    condstore: bool,
+    /// QRESYNC enabled: expunges are reported as VANISHED.
+    qresync: bool,
+    idle_tag: Option<Tag<'static>>,
+    pending_auth: Option<(Tag<'static>, Sasl)>,
+    logout: bool,
+    errors: u32,
+}
+
+fn text(s: &str) -> Text<'static> {
+    Text::try_from(s.to_owned()).unwrap_or_else(|_| Text::unvalidated("..."))
+}
+
+fn ok(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'static> {
+    Status::ok(Some(tag), code, text(msg)).unwrap_or_else(|_| unreachable_status())
+}
+
+fn no(tag: Tag<'static>, code: Option<Code<'static>>, msg: &str) -> Status<'static> {
+    Status::no(Some(tag), code, text(msg)).unwrap_or_else(|_| unreachable_status())
+}
+
+/// The tag at the start of a line the codec could not parse, if it is a valid tag.
+fn tag_of(line: &[u8]) -> Option<Tag<'static>> {
+    let end = line
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(line.len());
+    let tag = std::str::from_utf8(&line[..end.min(64)]).ok()?;
+    Tag::try_from(tag.to_owned()).ok()
+}
+
+/// The step of a SASL exchange in progress.
+enum Sasl {
+    /// PLAIN without an initial response: the credentials come next.
+    Plain,
+    /// LOGIN: the user name comes next.
+    LoginUser,
+    /// LOGIN: the password for this user name comes next.
+    LoginPassword(Vec<u8>),
+}
+
+/// Why a FETCH failed.
+enum FetchError {
+    Store(store::Error),
+    /// A sensitive message without its notice: never served.
+    Unservable(i64),
+}
+
+/// NO for a store error: what the user can act on (no such mailbox, name taken) is said;
+/// a database failure is logged and reported only as temporary.
+fn refused(tag: Tag<'static>, err: &store::Error) -> Status<'static> {
+    if err.kind() == store::ErrorKind::Unavailable {
+        tracing::error!(error = %err, "imap: storage failure");
+        no(
+            tag,
+            Some(code("UNAVAILABLE")),
+            "temporary server failure, try again later",
+        )
+    } else {
+        no(tag, None, &err.to_string())
+    }
+}
+
+/// OK or NO for a command whose work is one store call.
+fn done(tag: Tag<'static>, what: &str, result: store::Result<()>) -> Status<'static> {
+    match result {
+        Ok(()) => ok(tag, None, &format!("{what} done")),
+        Err(err) => refused(tag, &err),
+    }
+}
+
+fn bad(tag: Option<Tag<'static>>, msg: &str) -> Status<'static> {
+    Status::bad(tag, None, text(msg)).unwrap_or_else(|_| unreachable_status())
+}
+
+fn unreachable_status() -> Status<'static> {
+    Status::bye(None, Text::unvalidated("internal error")).expect("static text is valid")
+}
+
+fn nz(n: i64) -> NonZeroU32 {
+    NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+}
+
+fn nz64(n: i64) -> NonZeroU64 {
+    NonZeroU64::new(u64::try_from(n).unwrap_or(1)).unwrap_or(NonZeroU64::MIN)
+}
+
+/// A mailbox name from the client: modified UTF-7 decoded to UTF-8 (a name that is not valid
+/// modified UTF-7 is taken as sent).
+fn mailbox_name(m: &ImapMailbox<'_>) -> String {
+    match m {
+        ImapMailbox::Inbox => "INBOX".to_owned(),
+        ImapMailbox::Other(o) => {
+            let raw = String::from_utf8_lossy(o.inner().as_ref()).into_owned();
+            utf7::decode(&raw).unwrap_or(raw)
+        }
+    }
+}
+
+fn to_imap_mailbox(name: &str) -> ImapMailbox<'static> {
+    ImapMailbox::try_from(utf7::encode(name)).unwrap_or(ImapMailbox::Inbox)
+}
+
+fn astring(s: &AString<'_>) -> String {
+    String::from_utf8_lossy(s.as_ref()).into_owned()
+}
+
+fn flags_of(stored: &str) -> Vec<FlagFetch<'static>> {
+    stored
+        .split_whitespace()
+        .filter_map(|f| Flag::try_from(f).ok())
+        .map(|f| FlagFetch::Flag(f.into_static()))
+        .collect()
+}
+
+fn literal(bytes: &[u8]) -> NString<'static> {
+    let owned: Vec<u8> = bytes.iter().copied().filter(|&b| b != 0).collect();
+    Literal::try_from(owned)
+        .map(|l| NString(Some(IString::Literal(l))))
+        .unwrap_or(NString(None))
+}
+
+fn date_time(ms: i64) -> Option<imap_next::imap_types::datetime::DateTime> {
+    let dt = chrono::DateTime::from_timestamp_millis(ms)?.fixed_offset();
+    imap_next::imap_types::datetime::DateTime::try_from(dt).ok()
+}
+
+impl Session<'_> {
+    fn capabilities(&self) -> Vec<Capability<'static>> {
+        let mut caps = vec![Capability::Imap4Rev1];
+        if self.user.is_none() {
+            if self.tls {
+                caps.push(Capability::Auth(AuthMechanism::Plain));
+                caps.push(Capability::SaslIr);
+            } else {
+                caps.push(Capability::StartTls);
+                caps.push(Capability::LoginDisabled);
+            }
+        }
+        caps.extend([
+            Capability::Idle,
+            Capability::UidPlus,
+            Capability::Move,
+            Capability::Namespace,
+            Capability::Id,
+            Capability::Enable,
+            Capability::Unselect,
+            Capability::LiteralPlus,
+            Capability::CondStore,
+            Capability::QResync,
+        ]);
+        if let Ok(c) = Capability::try_from("CHILDREN") {
+            caps.push(c);
+        }
+        if let Ok(c) = Capability::try_from("SPECIAL-USE") {
+            caps.push(c);
+        }
+        if let Ok(c) = Capability::try_from(format!(
+            "APPENDLIMIT={}",
+            self.ctx.config.imap.max_message_bytes
+        )) {
+            caps.push(c.into_static());
+        }
+        caps
+    }
+
+    fn send_data(&mut self, data: Data<'static>) {
+        self.server.enqueue_data(data);
+    }
+
+    fn send(&mut self, status: Status<'static>) {
+        self.server.enqueue_status(status);
+    }
+
+    /// Handles one command; the tagged status is enqueued here.
+    async fn command(&mut self, command: Command<'static>) {
+        let tag = command.tag.clone();
+        let body = command.body;
+        let name = body.name();
+        let status = match (self.user.is_some(), body) {
+            (_, CommandBody::Capability) => {
+                let caps = Vec1::try_from(self.capabilities()).expect("IMAP4rev1 is always there");
+                self.send_data(Data::Capability(caps));
+                ok(tag, None, "CAPABILITY done")
+            }
+            (_, CommandBody::Noop | CommandBody::Check) => {
+                self.refresh(true).await;
+                ok(tag, None, "NOOP done")
+            }
+            (_, CommandBody::Logout) => {
+                self.send(
+                    Status::bye(None, text("ratspost logging out"))
+                        .unwrap_or_else(|_| unreachable_status()),
+                );
+                self.logout = true;
+                ok(tag, None, "LOGOUT done")
+            }
+            (_, CommandBody::StartTLS) if self.tls => bad(Some(tag), "TLS is already active"),
+            (_, CommandBody::StartTLS) => {
+                // The caller sends this, then upgrades; anything pipelined after STARTTLS is
+                // thrown away with this server state (no command injection).
+                self.send(ok(tag, None, "Begin TLS negotiation now"));
+                return;
+            }
+            (_, CommandBody::Id { .. }) => {
+                let parameters = [("name", "ratspost"), ("vendor", "ratspost")]
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            IString::try_from(k.to_owned()).ok()?,
+                            NString::try_from(v.to_owned()).ok()?,
+                        ))
+                    })
+                    .collect();
+                self.send_data(Data::Id {
+                    parameters: Some(parameters),
+                });
+                ok(tag, None, "ID done")
+            }
+            (false, CommandBody::Login { username, password }) => {
+                let login = astring(&username);
+                let password = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
+                self.login(tag, &login, &password).await
+            }
+            (true, CommandBody::Login { .. } | CommandBody::Authenticate { .. }) => {
+                bad(Some(tag), "already authenticated")
+            }
+            (false, _) => bad(Some(tag), &format!("{name} needs authentication first")),
+            (true, body) => self.authenticated(tag, body).await,
+        };
+        self.send(status);
+    }
+}
+
+fn uid_set(uids: &[i64]) -> Option<UidSet> {
+    let elements: Vec<UidElement> = uids.iter().map(|u| UidElement::Single(nz(*u))).collect();
+    Vec1::try_from(elements).ok().map(UidSet)
+}
+
+/// A sequence set of UIDs (`1:3,7`), or `None` for none.
+fn sequence_set(uids: &[i64]) -> Option<SequenceSet> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        while i + 1 < uids.len() && uids[i + 1] == uids[i] + 1 {
+            i += 1;
+        }
+        parts.push(if uids[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}:{}", uids[i])
+        });
+        i += 1;
+    }
+    SequenceSet::try_from(parts.join(",").as_str())
+        .ok()
+        .map(bounded_static::IntoBoundedStatic::into_static)
+}
+
+fn code(name: &'static str) -> Code<'static> {
+    Code::Other(CodeOther::unvalidated(name.as_bytes()))
+}
+
+/// Runs a session on `stream` until it ends or asks for STARTTLS.
+pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    mut stream: S,
+    tls: bool,
+    greet: bool,
+    peer: std::net::IpAddr,
+    ctx: &Context,
+) -> End<S> {
+    let mut options = Options::default();
+    options.max_literal_size = ctx.config.imap.max_message_bytes;
+    options.max_command_size = ctx.config.imap.max_message_bytes.saturating_add(64 * 1024);
+    options.crlf_relaxed = true;
+    let _ = options.set_literal_reject_text(format!(
+        "literal too large: at most {} bytes (imap.max_message_bytes)",
+        ctx.config.imap.max_message_bytes
+    ));
+    let greeting = Greeting::ok(None, "ratspost IMAP ready").expect("static greeting");
+    let mut session = Session {
+        ctx,
+        server: Server::new(options, greeting),
+        tls,
+        peer: peer.to_string(),
+        user: None,
+        selected: None,
+        condstore: false,
+        qresync: false,
+        idle_tag: None,
+        pending_auth: None,
+        logout: false,
+        errors: 0,
+    };
+    let mut discard = !greet;
+    let mut changes: broadcast::Receiver<i64> = ctx.store.mailbox_changes();
+    let mut buf = vec![0u8; 8 * 1024];
+    let mut starttls_pending = false;
+    loop {
+        let step = match driver::progress(&mut stream, &mut session.server, discard).await {
+            Ok(step) => step,
+            Err(DriveError::Protocol(err)) => {
+                session.errors += 1;
+                tracing::debug!(ip = %session.peer, error = ?err, "imap: bad input");
+                if session.errors > MAX_ERRORS {
+                    return End::Done;
+                }
+                use imap_next::server::Error as E;
+                match err {
+                    // imap-next answers an oversized literal itself (tagged BAD, no `+`).
+                    E::LiteralTooLong { .. } => {}
+                    // The client waits for its tag: answer it when the line has one.
+                    E::MalformedMessage { discarded_bytes }
+                    | E::ExpectedCrlfGotLf { discarded_bytes }
+                    | E::CommandTooLong { discarded_bytes } => {
+                        let tag = tag_of(discarded_bytes.declassify());
+                        session.send(bad(tag, "unknown command or invalid arguments"));
+                    }
+                }
+                continue;
+            }
+            Err(_) => return End::Done,
+        };
+        match step {
+            Step::Event(Event::GreetingSent { .. }) => discard = false,
+            Step::Event(Event::ResponseSent { response, .. }) => {
+                // Upgrade or close only once the tagged reply itself went out (LOGOUT sends
+                // BYE first).
+                let tagged = matches!(response, Response::Status(Status::Tagged(_)));
+                if tagged && starttls_pending {
+                    return End::StartTls(stream);
+                }
+                if tagged && session.logout {
+                    return End::Done;
+                }
+            }
+            Step::Event(Event::CommandReceived { command }) => {
+                let is_starttls = matches!(command.body, CommandBody::StartTLS) && !session.tls;
+                session.command(command).await;
+                if is_starttls {
+                    starttls_pending = true;
+                    continue;
+                }
+                if session.selected.is_some() && !session.logout {
+                    session.refresh(false).await;
+                }
+            }
+            Step::Event(Event::CommandAuthenticateReceived {
+                command_authenticate,
+            }) => {
+                let tag = command_authenticate.tag.clone();
+                let initial = command_authenticate
+                    .initial_response
+                    .map(|r| r.declassify().to_vec());
+                let status = if session.user.is_some() {
+                    bad(Some(tag), "already authenticated")
+                } else if !session.tls {
+                    // Refused before any credential is asked for in plaintext.
+                    no(
+                        tag,
+                        Some(code("PRIVACYREQUIRED")),
+                        "use STARTTLS or port 993 first",
+                    )
+                } else {
+                    match (command_authenticate.mechanism, initial) {
+                        (AuthMechanism::Plain, Some(data)) => {
+                            session.authenticate(tag, &data).await
+                        }
+                        (AuthMechanism::Plain, None) => {
+                            session.challenge(tag, Sasl::Plain, b"");
+                            continue;
+                        }
+                        // LOGIN is not advertised, but Outlook uses it anyway.
+                        (AuthMechanism::Login, Some(user)) => {
+                            session.challenge(tag, Sasl::LoginPassword(user), b"Password:");
+                            continue;
+                        }
+                        (AuthMechanism::Login, None) => {
+                            session.challenge(tag, Sasl::LoginUser, b"Username:");
+                            continue;
+                        }
+                        _ => no(tag, None, "use AUTHENTICATE PLAIN"),
+                    }
+                };
+                let _ = session.server.authenticate_finish(status);
+            }
+            Step::Event(Event::AuthenticateDataReceived { authenticate_data }) => {
+                let Some((tag, sasl)) = session.pending_auth.take() else {
+                    continue;
+                };
+                let status = match (authenticate_data, sasl) {
+                    (AuthenticateData::Cancel, _) => bad(Some(tag), "AUTHENTICATE cancelled"),
+                    (AuthenticateData::Continue(data), Sasl::Plain) => {
+                        session.authenticate(tag, data.declassify()).await
+                    }
+                    (AuthenticateData::Continue(data), Sasl::LoginUser) => {
+                        let user = data.declassify().to_vec();
+                        session.challenge(tag, Sasl::LoginPassword(user), b"Password:");
+                        continue;
+                    }
+                    (AuthenticateData::Continue(data), Sasl::LoginPassword(user)) => {
+                        let login = String::from_utf8_lossy(&user).into_owned();
+                        let password = String::from_utf8_lossy(data.declassify()).into_owned();
+                        session.login(tag, &login, &password).await
+                    }
+                };
+                let _ = session.server.authenticate_finish(status);
+            }
+            Step::Event(Event::IdleCommandReceived { tag }) => {
+                if session.selected.is_some() {
+                    session.idle_tag = Some(tag);
+                    let cont = CommandContinuationRequest::basic(None, "idling").expect("static");
+                    let _ = session.server.idle_accept(cont);
+                    session.refresh(true).await;
+                } else {
+                    let _ = session
+                        .server
+                        .idle_reject(bad(Some(tag), "IDLE needs a selected mailbox"));
+                }
+            }
+            Step::Event(Event::IdleDoneReceived) => {
+                if let Some(tag) = session.idle_tag.take() {
+                    session.send(ok(tag, None, "IDLE terminated"));
+                }
+            }
+            Step::NeedInput => {
+                let user_id = session.user.as_ref().map(|u| u.id);
+                // Before login a client gets a minute, so idle unauthenticated connections
+                // cannot hold the connection slots.
+                let timeout = if user_id.is_some() {
+                    ctx.config.imap.timeout
+                } else {
+                    ctx.config.imap.timeout.min(UNAUTHENTICATED_TIMEOUT)
+                };
+                let idling = session.idle_tag.is_some();
+                tokio::select! {
+                    read = driver::read(&mut stream, &mut session.server, &mut buf) => {
+                        if read.is_err() {
+                            return End::Done;
+                        }
+                    }
+                    changed = changes.recv(), if idling => {
+                        let mine = match changed {
+                            Ok(id) => Some(id) == user_id,
+                            Err(broadcast::error::RecvError::Lagged(_)) => true,
+                            Err(broadcast::error::RecvError::Closed) => false,
+                        };
+                        if mine {
+                            session.refresh(true).await;
+                        }
+                    }
+                    () = tokio::time::sleep(POLL), if idling => session.refresh(true).await,
+                    () = tokio::time::sleep(timeout) => {
+                        session.send(Status::bye(None, text("autologout: idle for too long")).unwrap_or_else(|_| unreachable_status()));
+                        let _ = driver::progress(&mut stream, &mut session.server, false).await;
+                        return End::Done;
+                    }
+                    () = ctx.shutdown.stop.cancelled() => {
+                        session.send(Status::bye(None, text("server shutting down")).unwrap_or_else(|_| unreachable_status()));
+                        let _ = driver::progress(&mut stream, &mut session.server, false).await;
+                        return End::Done;
+                    }
+                }
+            }
+        }
+    }
+}

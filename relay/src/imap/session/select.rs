@@ -1,0 +1,275 @@
+//! SELECT and EXAMINE (with CONDSTORE/QRESYNC, RFC 7162), the snapshot brought up to date, EXPUNGE.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Session<'_> {
+    pub(super) async fn select(
+        &mut self,
+        tag: Tag<'static>,
+        name: &str,
+        read_only: bool,
+        parameters: &[SelectParameter],
+    ) -> Status<'static> {
+        let mut resync = None;
+        for p in parameters {
+            match p {
+                SelectParameter::CondStore => self.condstore = true,
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => {
+                    if !self.qresync {
+                        return bad(Some(tag), "QRESYNC must be enabled first");
+                    }
+                    resync = Some((*uid_validity, *mod_sequence_value, known_uids.clone()));
+                }
+            }
+        }
+        let user = self.user.as_ref().expect("authenticated");
+        self.selected = None;
+        let store = &self.ctx.store;
+        let mailbox = match store.mailbox(user.id, name).await {
+            Ok(m) => m,
+            Err(_) => return no(tag, None, "no such mailbox"),
+        };
+        let entries = match store.mailbox_entries(mailbox.id).await {
+            Ok(e) => e,
+            Err(err) => return refused(tag, &err),
+        };
+        let flags: Vec<Flag<'static>> =
+            ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+                .iter()
+                .filter_map(|f| {
+                    Flag::try_from(*f)
+                        .ok()
+                        .map(bounded_static::IntoBoundedStatic::into_static)
+                })
+                .collect();
+        self.send_data(Data::Flags(flags.clone()));
+        self.send_data(Data::Exists(
+            u32::try_from(entries.len()).unwrap_or(u32::MAX),
+        ));
+        self.send_data(Data::Recent(0));
+        let mut perm: Vec<FlagPerm<'static>> = flags.into_iter().map(FlagPerm::Flag).collect();
+        perm.push(FlagPerm::Asterisk);
+        let untagged = |code: Code<'static>, msg: &str| {
+            Status::ok(None, Some(code), text(msg)).unwrap_or_else(|_| unreachable_status())
+        };
+        let first_unseen = entries.iter().position(|e| !e.has("\\Seen"));
+        let mut statuses = vec![
+            untagged(Code::UidValidity(nz(mailbox.uid_validity)), "UIDs valid"),
+            untagged(Code::UidNext(nz(mailbox.uid_next)), "predicted next UID"),
+            untagged(Code::PermanentFlags(perm), "limited"),
+            untagged(Code::HighestModSeq(nz64(mailbox.highest_modseq)), "highest"),
+        ];
+        if let Some(i) = first_unseen {
+            statuses.push(untagged(
+                Code::Unseen(nz(i64::try_from(i + 1).unwrap_or(1))),
+                "first unseen",
+            ));
+        }
+        for s in statuses {
+            self.send(s);
+        }
+        self.selected = Some(Selected {
+            uids: entries.iter().map(|e| e.uid).collect(),
+            known: entries
+                .iter()
+                .map(|e| (e.uid, (e.flags.clone(), e.modseq)))
+                .collect(),
+            mailbox,
+            read_only,
+        });
+        if let Some((validity, since, known)) = resync {
+            self.resync(validity, since, known.as_ref()).await;
+        }
+        if read_only {
+            ok(tag, Some(Code::ReadOnly), "EXAMINE done")
+        } else {
+            ok(tag, Some(Code::ReadWrite), "SELECT done")
+        }
+    }
+
+    /// SELECT … (QRESYNC …): what vanished and what changed since the client's last sync,
+    /// provided its UIDVALIDITY still holds.
+    pub(super) async fn resync(
+        &mut self,
+        validity: NonZeroU32,
+        since: NonZeroU64,
+        known: Option<&SequenceSet>,
+    ) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        if i64::from(validity.get()) != selected.mailbox.uid_validity {
+            return;
+        }
+        let since = i64::try_from(since.get()).unwrap_or(i64::MAX);
+        self.vanished_earlier(since, known).await;
+        self.changed_since(since).await;
+    }
+
+    /// `VANISHED (EARLIER)` for UIDs expunged after `since`, limited to `within`.
+    pub(super) async fn vanished_earlier(&mut self, since: i64, within: Option<&SequenceSet>) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        let Ok(gone) = self
+            .ctx
+            .store
+            .expunged_since(selected.mailbox.id, since)
+            .await
+        else {
+            return;
+        };
+        let gone: Vec<i64> = match within {
+            Some(set) => {
+                let largest = nz(selected.mailbox.uid_next);
+                let allowed: std::collections::HashSet<i64> =
+                    set.iter(largest).map(|u| i64::from(u.get())).collect();
+                gone.into_iter().filter(|u| allowed.contains(u)).collect()
+            }
+            None => gone,
+        };
+        if let Some(known_uids) = sequence_set(&gone) {
+            self.send_data(Data::Vanished {
+                earlier: true,
+                known_uids,
+            });
+        }
+    }
+
+    /// FETCH (UID FLAGS MODSEQ) for the entries changed after `since`.
+    pub(super) async fn changed_since(&mut self, since: i64) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        let Ok(entries) = self.ctx.store.mailbox_entries(selected.mailbox.id).await else {
+            return;
+        };
+        for e in entries.iter().filter(|e| e.modseq > since) {
+            if let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(e.uid)) {
+                self.send_fetch_flags(seq, e.uid, &e.flags, e.modseq, true);
+            }
+        }
+    }
+
+    /// Brings the client's view up to date: EXPUNGE (when allowed), EXISTS, FETCH FLAGS.
+    pub(super) async fn refresh(&mut self, allow_expunge: bool) {
+        let Some(selected) = self.selected.as_ref() else {
+            return;
+        };
+        // Every change bumps HIGHESTMODSEQ: when it has not moved, there is nothing to tell,
+        // and one small query replaces reading the whole mailbox. Read before the entries, so
+        // a change in between is seen again next time rather than missed.
+        let fresh = match self.ctx.store.mailbox_by_id(selected.mailbox.id).await {
+            Ok(m) if m.highest_modseq == selected.mailbox.highest_modseq => return,
+            Ok(m) => m,
+            Err(err) => {
+                tracing::warn!(error = %err, "imap: cannot refresh the mailbox");
+                return;
+            }
+        };
+        let entries = match self.ctx.store.mailbox_entries(selected.mailbox.id).await {
+            Ok(e) => e,
+            Err(err) => {
+                tracing::warn!(error = %err, "imap: cannot refresh the mailbox");
+                return;
+            }
+        };
+        let qresync = self.qresync;
+        let current: HashMap<i64, (String, i64)> = entries
+            .iter()
+            .map(|e| (e.uid, (e.flags.clone(), e.modseq)))
+            .collect();
+        let mut updates = Vec::new();
+        {
+            let selected = self.selected.as_mut().expect("selected");
+            if allow_expunge {
+                // From the highest sequence number down, so earlier numbers stay valid.
+                let mut vanished = Vec::new();
+                for i in (0..selected.uids.len()).rev() {
+                    if !current.contains_key(&selected.uids[i]) {
+                        let uid = selected.uids.remove(i);
+                        selected.known.remove(&uid);
+                        vanished.push(uid);
+                        if let Some(seq) = NonZeroU32::new(u32::try_from(i + 1).unwrap_or(u32::MAX))
+                            && !qresync
+                        {
+                            updates.push(Data::Expunge(seq));
+                        }
+                    }
+                }
+                vanished.sort_unstable();
+                if qresync && let Some(known_uids) = sequence_set(&vanished) {
+                    updates.push(Data::Vanished {
+                        earlier: false,
+                        known_uids,
+                    });
+                }
+            }
+            let before = selected.uids.len();
+            let last = selected.uids.last().copied().unwrap_or(0);
+            for e in &entries {
+                if e.uid > last {
+                    selected.uids.push(e.uid);
+                    selected.known.insert(e.uid, (e.flags.clone(), e.modseq));
+                }
+            }
+            if selected.uids.len() != before {
+                updates.push(Data::Exists(
+                    u32::try_from(selected.uids.len()).unwrap_or(u32::MAX),
+                ));
+            }
+        }
+        for d in updates {
+            self.send_data(d);
+        }
+        let mut changed = Vec::new();
+        {
+            let selected = self.selected.as_mut().expect("selected");
+            for e in &entries {
+                if let Some(known) = selected.known.get(&e.uid)
+                    && known.0 != e.flags
+                {
+                    changed.push((e.uid, e.flags.clone(), e.modseq));
+                    selected.known.insert(e.uid, (e.flags.clone(), e.modseq));
+                }
+            }
+        }
+        for (uid, flags, modseq) in changed {
+            if let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) {
+                self.send_fetch_flags(seq, uid, &flags, modseq, true);
+            }
+        }
+        // Expunges not yet told (not allowed during FETCH, STORE, SEARCH) keep the old
+        // HIGHESTMODSEQ, so the next refresh looks again.
+        if let Some(selected) = self.selected.as_mut()
+            && selected.uids.iter().all(|u| current.contains_key(u))
+        {
+            selected.mailbox = fresh;
+        }
+    }
+
+    pub(super) async fn expunge(
+        &mut self,
+        tag: Tag<'static>,
+        uids: Option<Vec<i64>>,
+    ) -> Status<'static> {
+        let selected = self.selected.as_ref().expect("selected");
+        if selected.read_only {
+            return no(tag, None, "mailbox is read-only (EXAMINE)");
+        }
+        let mailbox = selected.mailbox.clone();
+        match self.ctx.store.expunge(&mailbox, uids.as_deref()).await {
+            Ok(_) => {
+                self.refresh(true).await;
+                ok(tag, None, "EXPUNGE done")
+            }
+            Err(err) => refused(tag, &err),
+        }
+    }
+}
