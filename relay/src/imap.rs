@@ -4,6 +4,7 @@
 //! - `session.rs`: the IMAP state machine and its commands.
 //! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
+//! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
 //! - `utf7.rs`: modified UTF-7 mailbox names.
 //! - `auth.rs`: app passwords and brute-force protection.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
@@ -13,5 +14,6 @@ pub mod driver;
 pub mod listener;
 pub mod message;
 pub mod mime;
+pub mod sequence;
 pub mod session;
 pub mod utf7;

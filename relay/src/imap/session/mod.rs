@@ -51,6 +51,7 @@ use tokio::sync::broadcast;
 
 use super::auth;
 use super::driver::{self, DriveError, Step};
+use super::sequence::Ranges;
 use super::{message, mime, utf7};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
@@ -101,35 +102,23 @@ impl Selected {
             .and_then(|i| u32::try_from(i + 1).ok())
     }
 
-    /// The UIDs a sequence set (or UID set) names, in order.
+    /// The UIDs a sequence set (or UID set) names, in order: range by range, so the cost is
+    /// what the set names in this mailbox, never the numbers it spans
+    /// ([`Ranges`]).
     fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<i64> {
         let Some(&last_uid) = self.uids.last() else {
             return Vec::new();
         };
         if uid {
-            let largest = NonZeroU32::new(u32::try_from(last_uid).unwrap_or(u32::MAX))
-                .unwrap_or(NonZeroU32::MIN);
-            let mut out: Vec<i64> = set
-                .iter(largest)
-                .map(|u| i64::from(u.get()))
-                .filter(|u| self.uids.binary_search(u).is_ok())
-                .collect();
-            out.sort_unstable();
-            out.dedup();
-            out
+            let largest = u32::try_from(last_uid).unwrap_or(u32::MAX);
+            Ranges::new(set, largest).select(&self.uids)
         } else {
             let count = u32::try_from(self.uids.len()).unwrap_or(u32::MAX);
-            let largest = NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN);
-            let mut seqs: Vec<u32> = set
-                .iter(largest)
-                .map(NonZeroU32::get)
-                .filter(|&s| s <= count)
-                .collect();
-            seqs.sort_unstable();
-            seqs.dedup();
-            seqs.into_iter()
-                .map(|s| self.uids[s as usize - 1])
-                .collect()
+            let mut out = Vec::new();
+            for (lo, hi) in Ranges::new(set, count).clamped(count) {
+                out.extend_from_slice(&self.uids[lo as usize - 1..hi as usize]);
+            }
+            out
         }
     }
 }
