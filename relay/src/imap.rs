@@ -7,10 +7,12 @@
 //! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
 //! - `utf7.rs`: modified UTF-7 mailbox names.
 //! - `auth.rs`: app passwords and brute-force protection.
+//! - `gate.rs`: bounded blocking pools for hashing and heavy commands.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
 
 pub mod auth;
 pub mod driver;
+pub mod gate;
 pub mod listener;
 pub mod message;
 pub mod mime;
