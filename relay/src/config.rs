@@ -2191,6 +2191,9 @@ mod tests {
         let written = Config::parse(&default_file(), None).expect("default file parses");
         let builtin = Config::builtin();
         assert_eq!(format!("{:?}", written.smtp), format!("{:?}", builtin.smtp));
+        assert_eq!(format!("{:?}", written.imap), format!("{:?}", builtin.imap));
+        assert_eq!(written.imap.max_login_literal, 8192);
+        assert_eq!(written.imap.login_timeout, Duration::from_secs(60));
         assert_eq!(written.database.url, builtin.database.url);
         assert_eq!(written.shutdown_grace, builtin.shutdown_grace);
         assert_eq!(written.time_zone, builtin.time_zone);

@@ -295,3 +295,23 @@ pub(super) fn section_bytes(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    /// A batch never spans more messages of the mailbox than its size: `UID FETCH 1,4000000`
+    /// loads two messages, not everything in between.
+    #[test]
+    fn batches_span_few_messages() {
+        let snapshot: Vec<i64> = (1..=1000).collect();
+        assert_eq!(batches(&[1, 1000], &snapshot, 32), [0..1, 1..2]);
+        assert_eq!(batches(&[1, 2, 31, 32, 33], &snapshot, 32), [0..4, 4..5]);
+        let all: Vec<i64> = (1..=100).collect();
+        assert_eq!(
+            batches(&all, &snapshot, 32),
+            [0..32, 32..64, 64..96, 96..100]
+        );
+        assert!(batches(&[], &snapshot, 32).is_empty());
+    }
+}
