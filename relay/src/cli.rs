@@ -614,17 +614,13 @@ fn write_default_config(path: &Path) -> anyhow::Result<()> {
 }
 
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("relay=info,webui=info,store=info"));
+    use tracing_subscriber::util::SubscriberInitExt as _;
     // Colour only for a person at a terminal; journald and log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
+    // Never protocol transcripts, whatever RUST_LOG says (crate::logging).
+    let _ =
+        crate::logging::subscriber(crate::logging::env_filter(), std::io::stderr, ansi).try_init();
 }
 
 /// Reads the next line of stdin (without its line ending): `what` names it in errors

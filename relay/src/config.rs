@@ -152,6 +152,21 @@ pub mod defaults {
     pub const IMAP_BAN_AFTER: u64 = 10;
     /// How long a ban lasts.
     pub const IMAP_BAN_SECS: u64 = 900;
+    /// Largest literal before login: a user name or password fits many times over; a client
+    /// announcing `{52428800}` is refused before `+` (issue #13 §3).
+    pub const IMAP_MAX_LOGIN_LITERAL: u64 = 8 * 1024;
+    /// From connecting to logging in: a client trickling a byte at a time is out after this.
+    pub const IMAP_LOGIN_TIMEOUT_SECS: u64 = 60;
+    /// argon2id takes 19 MiB and a core per hash: two at once keep 100 parallel logins at
+    /// tens of MiB, not gigabytes.
+    pub const IMAP_MAX_PARALLEL_HASHES: u64 = 2;
+    /// A login waits this long for a hashing slot, then is refused as temporary.
+    pub const IMAP_HASH_QUEUE_MS: u64 = 5000;
+    /// Threads for CPU-heavy commands: the cores the machine has to spare for them; the
+    /// async workers (SMTP, logins, the web UI) are never among them.
+    pub const IMAP_HEAVY_WORKERS: u64 = 2;
+    /// Longest SEARCH or FETCH (then `NO [LIMIT]`; the client can narrow the set).
+    pub const IMAP_MAX_COMMAND_SECS: u64 = 60;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -232,6 +247,18 @@ pub struct RawImap {
     pub ban_after: Field<u64>,
     /// Seconds.
     pub ban_secs: Field<u64>,
+    /// Largest literal (bytes) before login.
+    pub max_login_literal: Field<u64>,
+    /// Seconds from connecting to logging in, at most.
+    pub login_timeout_secs: Field<u64>,
+    /// Password hashes (argon2) computed at once.
+    pub max_parallel_hashes: Field<u64>,
+    /// Milliseconds a login may wait for a hashing slot.
+    pub hash_queue_ms: Field<u64>,
+    /// Threads for CPU-heavy commands (SEARCH over bodies, MIME parsing for FETCH).
+    pub heavy_workers: Field<u64>,
+    /// Seconds a SEARCH or FETCH may run.
+    pub max_command_secs: Field<u64>,
 }
 
 /// `[web]`
@@ -558,6 +585,20 @@ pub struct ImapConfig {
     pub ban_after: u32,
     /// Ban length.
     pub ban: Duration,
+    /// Largest literal before login (bytes): a user name and a password, never megabytes
+    /// from an anonymous client.
+    pub max_login_literal: u32,
+    /// Time from connecting to a successful login, at most (not restarted by input).
+    pub login_timeout: Duration,
+    /// Password hashes (argon2id, 19 MiB each) computed at once, all sessions together.
+    pub max_parallel_hashes: usize,
+    /// How long a login waits for a hashing slot before it is refused (try later).
+    pub hash_queue: Duration,
+    /// Threads running CPU-heavy commands at once (SEARCH over bodies, MIME for FETCH), all
+    /// sessions together; they run off the async workers.
+    pub heavy_workers: usize,
+    /// How long one SEARCH or FETCH may run before it is cut off (`NO [LIMIT]`).
+    pub max_command: Duration,
 }
 
 impl ImapConfig {
@@ -1623,6 +1664,41 @@ impl Config {
             ))
             .unwrap_or(10),
             ban: r.secs("imap.ban_secs", &im.ban_secs, d::IMAP_BAN_SECS),
+            max_login_literal: u32::try_from(r.count(
+                "imap.max_login_literal",
+                &im.max_login_literal,
+                d::IMAP_MAX_LOGIN_LITERAL,
+                1024 * 1024,
+            ))
+            .unwrap_or(8192),
+            login_timeout: r.secs(
+                "imap.login_timeout_secs",
+                &im.login_timeout_secs,
+                d::IMAP_LOGIN_TIMEOUT_SECS,
+            ),
+            max_parallel_hashes: r.count(
+                "imap.max_parallel_hashes",
+                &im.max_parallel_hashes,
+                d::IMAP_MAX_PARALLEL_HASHES,
+                256,
+            ),
+            hash_queue: Duration::from_millis(r.count(
+                "imap.hash_queue_ms",
+                &im.hash_queue_ms,
+                d::IMAP_HASH_QUEUE_MS,
+                600_000,
+            ) as u64),
+            heavy_workers: r.count(
+                "imap.heavy_workers",
+                &im.heavy_workers,
+                d::IMAP_HEAVY_WORKERS,
+                256,
+            ),
+            max_command: r.secs(
+                "imap.max_command_secs",
+                &im.max_command_secs,
+                d::IMAP_MAX_COMMAND_SECS,
+            ),
         };
         let dkim = DkimConfig {
             domain: r.parse(
@@ -2008,6 +2084,18 @@ timeout_secs = {imap_timeout}
 failure_delay_ms = {imap_delay}
 ban_after = {imap_ban_after}
 ban_secs = {imap_ban_secs}
+# Before login a client may send literals of at most max_login_literal bytes, and must have
+# logged in within login_timeout_secs of connecting (input does not extend it).
+max_login_literal = {imap_login_literal}
+login_timeout_secs = {imap_login_timeout}
+# Password hashing (argon2id, 19 MiB each) for at most max_parallel_hashes logins at once;
+# a login waiting longer than hash_queue_ms for its turn is refused as temporary.
+max_parallel_hashes = {imap_hashes}
+hash_queue_ms = {imap_hash_queue}
+# SEARCH over message bodies and MIME parsing for FETCH run on heavy_workers threads beside
+# the async ones, and stop after max_command_secs (NO [LIMIT]).
+heavy_workers = {imap_heavy}
+max_command_secs = {imap_max_command}
 "#,
         data_dir = d::DATA_DIR,
         time_zone = d::TIME_ZONE,
@@ -2072,6 +2160,12 @@ ban_secs = {imap_ban_secs}
         imap_delay = d::IMAP_FAILURE_DELAY_MS,
         imap_ban_after = d::IMAP_BAN_AFTER,
         imap_ban_secs = d::IMAP_BAN_SECS,
+        imap_login_literal = d::IMAP_MAX_LOGIN_LITERAL,
+        imap_login_timeout = d::IMAP_LOGIN_TIMEOUT_SECS,
+        imap_hashes = d::IMAP_MAX_PARALLEL_HASHES,
+        imap_hash_queue = d::IMAP_HASH_QUEUE_MS,
+        imap_heavy = d::IMAP_HEAVY_WORKERS,
+        imap_max_command = d::IMAP_MAX_COMMAND_SECS,
     )
 }
 
@@ -2097,6 +2191,9 @@ mod tests {
         let written = Config::parse(&default_file(), None).expect("default file parses");
         let builtin = Config::builtin();
         assert_eq!(format!("{:?}", written.smtp), format!("{:?}", builtin.smtp));
+        assert_eq!(format!("{:?}", written.imap), format!("{:?}", builtin.imap));
+        assert_eq!(written.imap.max_login_literal, 8192);
+        assert_eq!(written.imap.login_timeout, Duration::from_secs(60));
         assert_eq!(written.database.url, builtin.database.url);
         assert_eq!(written.shutdown_grace, builtin.shutdown_grace);
         assert_eq!(written.time_zone, builtin.time_zone);

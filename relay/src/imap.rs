@@ -4,14 +4,18 @@
 //! - `session.rs`: the IMAP state machine and its commands.
 //! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
+//! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
 //! - `utf7.rs`: modified UTF-7 mailbox names.
 //! - `auth.rs`: app passwords and brute-force protection.
+//! - `gate.rs`: bounded blocking pools for hashing and heavy commands.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
 
 pub mod auth;
 pub mod driver;
+pub mod gate;
 pub mod listener;
 pub mod message;
 pub mod mime;
+pub mod sequence;
 pub mod session;
 pub mod utf7;

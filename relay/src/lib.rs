@@ -7,6 +7,7 @@
 //!   scans for it with Tesseract.
 //! - [`delivery`]: the queue worker and the SMTP client for the next hop.
 //! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
+//! - [`logging`]: the log subscriber (never protocol transcripts, whatever `RUST_LOG` says).
 //! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
 //! - [`tls`]: certificates; [`cli`]: the `ratspost` command line. `main.rs` only calls
 //!   [`cli::main`].
@@ -24,6 +25,7 @@ pub mod encoding;
 pub mod exemptions;
 pub mod forward;
 pub mod imap;
+pub mod logging;
 pub mod ocr;
 pub mod outgoing;
 pub mod pipeline;

@@ -163,11 +163,7 @@ pub fn start(
         listeners.imap,
         listeners.imaps,
         acceptor.clone(),
-        crate::imap::session::Context {
-            store: store.clone(),
-            config: Arc::clone(&config),
-            shutdown: shutdown.clone(),
-        },
+        crate::imap::session::Context::new(store.clone(), Arc::clone(&config), shutdown.clone()),
     ));
     let ctx = smtp::session::Context {
         config,

@@ -149,7 +149,31 @@ impl Store {
         });
         Error::found(done, || {
             format!("no app password labelled {:?}", label.trim())
-        })
+        })?;
+        // The device's open IMAP sessions end at once (README: "revoking … ends its sessions").
+        self.announce_credentials(user_id);
+        Ok(())
+    }
+
+    /// Whether app password `id` of `user_id` still works: not revoked, and its user not
+    /// disabled. IMAP sessions re-check this now and then, so a revocation made on another
+    /// node ends them too.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn app_password_live(&self, user_id: i64, id: i64) -> Result<bool> {
+        let row: Option<(i64,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT a.id FROM app_passwords a JOIN users u ON u.id = a.user_id
+                 WHERE a.id = $1 AND a.user_id = $2 AND a.revoked_at IS NULL
+                   AND u.disabled_at IS NULL",
+            )
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.is_some())
     }
 }
 

@@ -112,6 +112,10 @@ pub struct Store {
     pub(crate) writer: Arc<Writer>,
     /// Mailbox changes made through this store (user ids), for IMAP IDLE.
     pub(crate) changes: tokio::sync::broadcast::Sender<i64>,
+    /// Credential changes made through this store (user ids): a revoked app password, a
+    /// changed or reset password, a disabled account. IMAP sessions of that user check at
+    /// once whether they may go on.
+    pub(crate) credentials: tokio::sync::broadcast::Sender<i64>,
 }
 
 impl Store {
@@ -142,10 +146,12 @@ impl Store {
         }
         let writer = Arc::new(Writer::start(db.clone(), options.max_batch));
         let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let (credentials, _) = tokio::sync::broadcast::channel(256);
         Ok(Self {
             db,
             writer,
             changes,
+            credentials,
         })
     }
 

@@ -119,6 +119,13 @@ fn handle_of(token_hash: &str) -> String {
     crate::token::hash(&format!("session-handle:{token_hash}"))[..32].to_owned()
 }
 
+/// The counter of `account`, normalised here (trimmed, lower-case) whatever the caller did:
+/// `"alice "` and `"Alice"` are one account, so spelling variants do not each get a fresh
+/// count (issue #13 §3).
+fn account_key(account: &str) -> String {
+    format!("account:{}", account.trim().to_lowercase())
+}
+
 fn millis(d: Duration) -> Millis {
     Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }
@@ -140,7 +147,7 @@ impl Store {
         let ban = millis(limits.ban);
         let ban_after = i64::from(limits.ban_after.max(1));
         let ip_key = format!("ip:{ip}");
-        let account_key = format!("account:{account}");
+        let account_key = account_key(account);
         // One statement per key: the upsert locks the row (PostgreSQL) or runs alone (SQLite's
         // single writer), so parallel attempts each get their own count. A banned address's
         // row is not updated (`WHERE`): no row comes back.
@@ -205,7 +212,7 @@ impl Store {
             .execute(pool)
             .await?;
             sqlx::query("DELETE FROM login_failures WHERE key = $1")
-                .bind(format!("account:{account}"))
+                .bind(account_key(account))
                 .execute(pool)
                 .await?;
         });

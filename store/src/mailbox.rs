@@ -182,6 +182,18 @@ impl Store {
         let _ = self.changes.send(user_id);
     }
 
+    /// A receiver that hears the user id of every credential change made through this store
+    /// (app password revoked, password changed or reset, account disabled or enabled). Other
+    /// nodes do not hear it: their sessions re-check on their own ([`Store::app_password_live`]).
+    #[must_use]
+    pub fn credential_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.credentials.subscribe()
+    }
+
+    pub(crate) fn announce_credentials(&self, user_id: i64) {
+        let _ = self.credentials.send(user_id);
+    }
+
     /// Creates INBOX and the special-use folders where missing.
     ///
     /// # Errors

@@ -365,6 +365,7 @@ impl Store {
             let (details_text, subjects_text) = entry.texts()?;
             let _ = crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
             tx.commit().await?;
+            self.announce_credentials(id);
         });
         self.user_by_login(&login).await
     }
@@ -393,14 +394,14 @@ impl Store {
     /// `NotFound` when there is no such user.
     pub async fn set_password_hash(&self, login: &str, hash: &str) -> Result<()> {
         let login = login.trim().to_ascii_lowercase();
-        let done = with_pool!(&self.db, write pool => {
+        let id = with_pool!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE login = $2")
-                .bind(hash)
-                .bind(&login)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let id: Option<(i64,)> =
+                sqlx::query_as("UPDATE users SET password_hash = $1 WHERE login = $2 RETURNING id")
+                    .bind(hash)
+                    .bind(&login)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             sqlx::query(
                 "DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM users WHERE login = $1)",
             )
@@ -408,9 +409,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            done
+            id
         });
-        Error::found(done, || format!("no user {login:?}"))
+        let Some((id,)) = id else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no user {login:?}"),
+            ));
+        };
+        // Every IMAP session of the user ends (they hold the old credentials).
+        self.announce_credentials(id);
+        Ok(())
     }
 
     /// Number of users; zero means the installation still needs its bootstrap admin.

@@ -66,6 +66,8 @@ contract!(
     app_passwords_are_issued_and_withdrawn_with_audit,
     failed_logins_are_counted_before_the_check_and_ban_addresses,
     parallel_login_attempts_each_get_their_own_count,
+    login_names_are_counted_normalised_and_parallel_guesses_stop_at_the_ban,
+    credential_changes_are_announced_and_devices_rechecked,
     login_history_flags_new_addresses_merges_repeats_and_is_bounded,
     users_list_and_end_their_own_web_sessions,
     exemption_links_find_their_request,
@@ -2305,6 +2307,127 @@ async fn parallel_login_attempts_each_get_their_own_count(db: &TestDb) {
         "each attempt its own count"
     );
     assert_eq!(banned, 15);
+}
+
+/// Issue #13 §3: `"alice "`, `"Alice"` and `"alice"` are one account for brute-force
+/// counting, whoever calls; and 40 parallel guesses from one address with `ban_after = 10`
+/// get exactly 10 checks (the ban check and the count are one step).
+async fn login_names_are_counted_normalised_and_parallel_guesses_stop_at_the_ban(db: &TestDb) {
+    let store = db.open().await;
+    let l = limits(100);
+    let now = store::now_millis();
+    let mut delays = Vec::new();
+    for (i, name) in ["alice ", "Alice", " ALICE\t", "alice"].iter().enumerate() {
+        // A fresh address each time: only the account's count can grow.
+        let ip = format!("192.0.2.{}", 10 + i);
+        match store
+            .admit_login(&l, &ip, name, now + i64::try_from(i).expect("small"))
+            .await
+            .expect("admit")
+        {
+            store::Admission::Check { delay_if_wrong } => delays.push(delay_if_wrong.as_millis()),
+            store::Admission::Banned { .. } => panic!("banned"),
+        }
+    }
+    assert_eq!(
+        delays,
+        [100, 200, 400, 800],
+        "one counter for every spelling"
+    );
+    // A success under one spelling forgets the failures of all.
+    store
+        .login_succeeded("192.0.2.10", " Alice ")
+        .await
+        .expect("succeeded");
+    assert_eq!(
+        store
+            .admit_login(&l, "192.0.2.20", "alice", now + 10)
+            .await
+            .expect("admit"),
+        store::Admission::Check {
+            delay_if_wrong: std::time::Duration::from_millis(100)
+        }
+    );
+
+    let l = limits(10);
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .admit_login(&l, "198.51.100.9", &format!("guess{i}"), now)
+                    .await
+                    .expect("admit")
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for g in guesses {
+        if matches!(g.await.expect("task"), store::Admission::Check { .. }) {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10, "exactly ban_after guesses are checked");
+}
+
+/// Revoking a device, changing the password and disabling the account are announced (IMAP
+/// ends the sessions); `app_password_live` tells other nodes the same.
+async fn credential_changes_are_announced_and_devices_rechecked(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store.create_user(&staff("anna", &[])).await.expect("anna");
+    let now = store::now_millis();
+    let phone = store
+        .create_app_password(anna.id, "iPhone", "h", now)
+        .await
+        .expect("device");
+    let mut heard = store.credential_changes();
+    assert!(store.app_password_live(anna.id, phone).await.expect("live"));
+    assert!(
+        !store
+            .app_password_live(anna.id + 1, phone)
+            .await
+            .expect("other user")
+    );
+    store
+        .revoke_app_password(anna.id, "iPhone", now)
+        .await
+        .expect("revoke");
+    assert_eq!(heard.try_recv().ok(), Some(anna.id));
+    assert!(
+        !store
+            .app_password_live(anna.id, phone)
+            .await
+            .expect("revoked")
+    );
+    store
+        .set_password_hash("anna", &password::hash("neu").expect("hash"))
+        .await
+        .expect("password");
+    assert_eq!(heard.try_recv().ok(), Some(anna.id));
+    let tablet = store
+        .create_app_password(anna.id, "Tablet", "h2", now)
+        .await
+        .expect("device");
+    store
+        .create_user(&NewUser {
+            login: "admin".to_owned(),
+            role: Role::Admin,
+            ..staff("admin", &[])
+        })
+        .await
+        .expect("admin");
+    store
+        .set_user_disabled("anna", true, "admin", now)
+        .await
+        .expect("disable");
+    assert_eq!(heard.try_recv().ok(), Some(anna.id));
+    assert!(
+        !store
+            .app_password_live(anna.id, tablet)
+            .await
+            .expect("disabled"),
+        "a disabled user's device is not live"
+    );
 }
 
 async fn login_history_flags_new_addresses_merges_repeats_and_is_bounded(db: &TestDb) {

@@ -84,6 +84,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
         line.trim_end_matches(['\r', '\n']).to_owned()
     }
 
+    /// One line without CRLF, or `None` when the server closed the connection.
+    pub async fn line_or_eof(&mut self) -> Option<String> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(READ_TIMEOUT, self.stream.read_line(&mut line))
+            .await
+            .expect("the server did not answer in time")
+            .unwrap_or(0);
+        (n > 0).then(|| line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
     /// Lines up to and including the one starting with `prefix` (a tagged reply).
     pub async fn until(&mut self, prefix: &str) -> Vec<String> {
         let mut lines = Vec::new();

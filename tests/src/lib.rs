@@ -4,6 +4,7 @@
 //! for the web UI ([`browser`]), and scans rendered for the OCR tests ([`scan`]).
 
 pub mod browser;
+pub mod capture;
 pub mod client;
 pub mod daemon;
 pub mod dns;

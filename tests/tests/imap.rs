@@ -816,11 +816,11 @@ async fn arbitrary_input_never_breaks_a_session() {
     use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
     let (s, password) = setup(TestDb::sqlite(), "").await;
-    let ctx = relay::imap::session::Context {
-        store: s.store.clone(),
-        config: std::sync::Arc::clone(&s.config),
-        shutdown: s.shutdown.clone(),
-    };
+    let ctx = relay::imap::session::Context::new(
+        s.store.clone(),
+        std::sync::Arc::clone(&s.config),
+        s.shutdown.clone(),
+    );
     // Commands with random arguments, random bytes, and broken literals.
     let words = prop::sample::select(vec![
         "FETCH",
@@ -861,7 +861,8 @@ async fn arbitrary_input_never_breaks_a_session() {
         let peer: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
         let ctx2 = ctx.clone();
         let task = tokio::spawn(async move {
-            relay::imap::session::run(server, true, true, peer, &ctx2).await;
+            let login_by = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            relay::imap::session::run(server, true, true, peer, login_by, &ctx2).await;
         });
         let mut c = tokio::io::BufReader::new(client);
         let mut greeting = String::new();

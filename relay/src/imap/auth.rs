@@ -13,18 +13,32 @@
 //! outright for `ban` — without its password being looked at. Accounts are slowed, never
 //! locked, so an attacker cannot lock a user out. A login from an address a device has not
 //! used before goes into the audit log; every login goes into the user's login history.
+//!
+//! Password hashing (argon2id: 19 MiB and a core for half a second) runs behind a small
+//! [`Gate`]: 100 parallel logins queue for a few slots instead of taking gigabytes, and a
+//! login that waits too long is refused as temporary ([`Login::Busy`]). A name that names
+//! nobody costs the same queries and the same hash as one that does (issue #13 §3).
 
 use std::time::Duration;
 
 use store::{Admission, ErrorKind, LoginVia, Store, User};
 
+use super::gate::{Gate, GateError};
 use crate::config::ImapConfig;
 
 /// The answer to a login attempt.
 #[derive(Debug)]
 pub enum Login {
-    /// The password matched: this user is logged in.
-    Accepted(User),
+    /// The password matched: this user is logged in, with app password `device` (`None`:
+    /// the account password).
+    Accepted {
+        /// Who.
+        user: User,
+        /// Which app password.
+        device: Option<i64>,
+    },
+    /// No hashing slot came free in time: refused as temporary (the attempt stays counted).
+    Busy,
     /// Refused: the failure is counted; answer after `delay`.
     Refused {
         /// The pause before the answer.
@@ -46,6 +60,7 @@ pub enum Login {
 /// When the store fails (the login is then refused, never let through).
 pub async fn check(
     store: &Store,
+    hashes: &Gate,
     config: &ImapConfig,
     name: &str,
     password: &str,
@@ -70,12 +85,14 @@ pub async fn check(
     // The work must not tell whether the name exists: app passwords are compared (cheap
     // SHA-256), and argon2id runs exactly when the account password is allowed — against
     // the dummy hash for a name that names nobody.
-    let mut candidates: Vec<(Option<i64>, String)> = Vec::new();
-    if let Some(user) = &user {
-        for (id, hash) in store.app_password_hashes(user.id).await? {
-            candidates.push((Some(id), hash));
-        }
-    }
+    // Ids start at 1: for nobody, the same query finds no app password.
+    let user_id = user.as_ref().map_or(0, |u| u.id);
+    let mut candidates: Vec<(Option<i64>, String)> = store
+        .app_password_hashes(user_id)
+        .await?
+        .into_iter()
+        .map(|(id, hash)| (Some(id), hash))
+        .collect();
     if config.account_password {
         let hash = match &user {
             Some(user) => store.password_hash(&user.login).await?,
@@ -84,7 +101,7 @@ pub async fn check(
         candidates.push((None, hash));
     }
     let password = password.to_owned();
-    let matched = tokio::task::spawn_blocking(move || {
+    let compare = move || {
         let fast = store::token::hash(&password);
         candidates
             .into_iter()
@@ -95,8 +112,17 @@ pub async fn check(
                 None => store::password::verify(&password, hash),
             })
             .map(|(id, _)| id)
-    })
-    .await?;
+    };
+    let matched = if config.account_password {
+        match hashes.run(config.hash_queue, compare).await {
+            Ok(m) => m,
+            Err(GateError::Busy) => return Ok(Login::Busy),
+            Err(GateError::Failed) => anyhow::bail!("password check failed"),
+        }
+    } else {
+        // SHA-256 only: microseconds, no slot needed.
+        compare()
+    };
     let (Some(user), Some(device)) = (user, matched) else {
         return Ok(Login::Refused { delay });
     };
@@ -120,5 +146,5 @@ pub async fn check(
             })
             .await?;
     }
-    Ok(Login::Accepted(user))
+    Ok(Login::Accepted { user, device })
 }

@@ -52,19 +52,62 @@ pub async fn progress<S: AsyncWrite + Unpin>(
     }
 }
 
-/// Reads once from `io` into `server`. Cancel-safe.
+/// Bytes read from the client and not yet handed to the server.
 ///
-/// # Errors
-/// `Closed` at end of stream, `Io` on failure.
-pub async fn read<S: AsyncRead + Unpin>(
-    io: &mut S,
-    server: &mut Server,
-    buf: &mut [u8],
-) -> Result<(), DriveError> {
-    let n = io.read(buf).await.map_err(DriveError::Io)?;
-    if n == 0 {
-        return Err(DriveError::Closed);
+/// Before login they are handed over a line at a time (up to and including each LF): a
+/// command ends with a line end, so when LOGIN or AUTHENTICATE completes, the server holds
+/// nothing behind it, and the session can replace it with one that has the limits of a
+/// logged-in user (imap-next cannot change them on a running server) without losing
+/// pipelined commands — they are still here.
+pub struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Input {
+    /// An empty buffer reading up to `size` bytes at once.
+    #[must_use]
+    pub fn new(size: usize) -> Self {
+        Self {
+            buf: vec![0; size.max(1)],
+            start: 0,
+            end: 0,
+        }
     }
-    server.enqueue_input(&buf[..n]);
-    Ok(())
+
+    /// Hands `server` what is buffered — up to and including the first LF when `by_line`,
+    /// else all of it. Returns whether anything was handed over.
+    pub fn feed(&mut self, server: &mut Server, by_line: bool) -> bool {
+        let pending = &self.buf[self.start..self.end];
+        if pending.is_empty() {
+            return false;
+        }
+        let n = if by_line {
+            pending
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(pending.len(), |i| i + 1)
+        } else {
+            pending.len()
+        };
+        server.enqueue_input(&pending[..n]);
+        self.start += n;
+        true
+    }
+
+    /// Reads once from `io` (when nothing is buffered). Cancel-safe.
+    ///
+    /// # Errors
+    /// `Closed` at end of stream, `Io` on failure.
+    pub async fn read<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<(), DriveError> {
+        debug_assert_eq!(self.start, self.end, "read only when all is handed over");
+        let n = io.read(&mut self.buf).await.map_err(DriveError::Io)?;
+        if n == 0 {
+            return Err(DriveError::Closed);
+        }
+        self.start = 0;
+        self.end = n;
+        Ok(())
+    }
 }

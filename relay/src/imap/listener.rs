@@ -82,17 +82,19 @@ pub async fn run(plain: TcpListener, implicit: TcpListener, acceptor: TlsAccepto
 }
 
 async fn serve(tcp: TcpStream, implicit: bool, ip: IpAddr, acceptor: TlsAcceptor, ctx: &Context) {
+    // One deadline from accepting to logging in, across the TLS handshake and STARTTLS.
+    let login_by = tokio::time::Instant::now() + ctx.config.imap.login_timeout;
     if implicit {
         if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-            session::run(tls, true, true, ip, ctx).await;
+            session::run(tls, true, true, ip, login_by, ctx).await;
         }
         return;
     }
-    if let End::StartTls(tcp) = session::run(tcp, false, true, ip, ctx).await
+    if let End::StartTls(tcp) = session::run(tcp, false, true, ip, login_by, ctx).await
         && let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await
     {
         // No second greeting after STARTTLS (RFC 3501 §6.2.1).
-        session::run(tls, true, false, ip, ctx).await;
+        session::run(tls, true, false, ip, login_by, ctx).await;
     }
 }
 

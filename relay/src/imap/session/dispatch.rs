@@ -202,7 +202,17 @@ impl Session<'_> {
                 self.expunge(tag, Some(uids)).await
             }
             CommandBody::Search { criteria, uid, .. } => {
-                let hits = self.search(&criteria).await;
+                let hits = match self.search(&criteria).await {
+                    Ok(hits) => hits,
+                    Err(search::SearchError::Store(err)) => return refused(tag, &err),
+                    Err(search::SearchError::TimeLimit) => {
+                        return no(
+                            tag,
+                            Some(code("LIMIT")),
+                            "SEARCH took too long (imap.max_command_secs): narrow it",
+                        );
+                    }
+                };
                 let selected = self.selected.as_ref().expect("selected");
                 let ids: Vec<NonZeroU32> = hits
                     .iter()
@@ -248,7 +258,12 @@ impl Session<'_> {
                     }
                     let id = self.selected.as_ref().expect("selected").mailbox.id;
                     let entries = self.ctx.store.mailbox_entries(id).await.unwrap_or_default();
-                    uids.retain(|u| entries.iter().any(|e| e.uid == *u && e.modseq > since));
+                    // Entries come sorted by UID: a binary search each, not a scan.
+                    uids.retain(|u| {
+                        entries
+                            .binary_search_by_key(u, |e| e.uid)
+                            .is_ok_and(|i| entries[i].modseq > since)
+                    });
                 }
                 let mut names = match macro_or_item_names {
                     MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
@@ -261,6 +276,11 @@ impl Session<'_> {
                 match self.fetch(&uids, &names, uid).await {
                     Ok(()) => ok(tag, None, "FETCH done"),
                     Err(FetchError::Store(err)) => refused(tag, &err),
+                    Err(FetchError::TimeLimit) => no(
+                        tag,
+                        Some(code("LIMIT")),
+                        "FETCH took too long (imap.max_command_secs): fetch fewer messages",
+                    ),
                     Err(FetchError::Unservable(uid)) => {
                         no(tag, None, &format!("message UID {uid} cannot be served"))
                     }

@@ -24,12 +24,17 @@ impl Session<'_> {
         }
     }
 
+    /// FETCH of `uids` (in the client's order). Messages are loaded in batches of
+    /// [`CONTENT_BATCH`] and their items built on the heavy-work gate (MIME parsing is CPU
+    /// work an attacker controls), within `imap.max_command_secs`; what was built before the
+    /// limit is sent, then `NO [LIMIT]`.
     pub(super) async fn fetch(
         &mut self,
         uids: &[i64],
         names: &[MessageDataItemName<'static>],
         by_uid: bool,
     ) -> Result<(), FetchError> {
+        let deadline = tokio::time::Instant::now() + self.ctx.config.imap.max_command;
         let selected = self.selected.as_ref().expect("selected");
         let mailbox = selected.mailbox.clone();
         let read_only = selected.read_only;
@@ -54,123 +59,90 @@ impl Session<'_> {
             .into_iter()
             .map(|e| (e.uid, e))
             .collect();
+        let names: Arc<Vec<MessageDataItemName<'static>>> = Arc::new(names.to_vec());
         let mut seen = Vec::new();
-        let mut contents: HashMap<i64, store::Result<Vec<u8>>> = HashMap::new();
-        for (i, &uid) in uids.iter().enumerate() {
-            // Contents come in batches of CONTENT_BATCH consecutive requested UIDs: one query
-            // each, and never the whole mailbox in memory at once.
-            if needs_content && i % CONTENT_BATCH == 0 {
-                let batch = &uids[i..uids.len().min(i + CONTENT_BATCH)];
+        let mut over_time = false;
+        let batches = {
+            let snapshot = &self.selected.as_ref().expect("selected").uids;
+            batches(
+                uids,
+                snapshot,
+                if needs_content { CONTENT_BATCH } else { 4096 },
+            )
+        };
+        for batch in batches {
+            let batch = &uids[batch];
+            // One query per batch, and a batch spans at most CONTENT_BATCH messages of the
+            // mailbox: `UID FETCH 1,4000000 BODY[]` must not load everything in between.
+            let mut contents: HashMap<i64, store::Result<Vec<u8>>> = HashMap::new();
+            if needs_content {
                 let (first, last) = (batch[0], batch[batch.len() - 1]);
                 contents = self
                     .ctx
                     .store
-                    .entry_contents(mailbox.id, first, last)
+                    .entry_contents(mailbox.id, first.min(last), first.max(last))
                     .await
                     .map_err(FetchError::Store)?
                     .into_iter()
                     .filter(|(u, _)| batch.contains(u))
                     .collect();
             }
-            let Some(entry) = entries.get(&uid) else {
-                continue;
-            };
-            let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) else {
-                continue;
-            };
-            let raw = if needs_content {
-                match contents.remove(&uid) {
-                    Some(Ok(raw)) => Some(raw),
-                    Some(Err(err)) => {
-                        tracing::error!(uid, error = %err, "imap: message not served");
-                        return Err(FetchError::Unservable(uid));
+            let mut work: Vec<(store::Entry, u32, Vec<u8>)> = Vec::with_capacity(batch.len());
+            for &uid in batch {
+                let Some(entry) = entries.get(&uid) else {
+                    continue;
+                };
+                let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) else {
+                    continue;
+                };
+                let raw = if needs_content {
+                    match contents.remove(&uid) {
+                        Some(Ok(raw)) => raw,
+                        Some(Err(err)) => {
+                            tracing::error!(uid, error = %err, "imap: message not served");
+                            return Err(FetchError::Unservable(uid));
+                        }
+                        None => continue,
                     }
-                    None => continue,
+                } else {
+                    Vec::new()
+                };
+                work.push((entry.clone(), seq, raw));
+            }
+            let build = {
+                let names = Arc::clone(&names);
+                move || {
+                    work.into_iter()
+                        .map(|(entry, seq, raw)| {
+                            let (items, sets_seen) = fetch_items(&entry, &raw, &names, by_uid);
+                            (entry, seq, items, sets_seen)
+                        })
+                        .collect::<Vec<_>>()
+                }
+            };
+            let built = if needs_content {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match self.ctx.heavy.run(left, build).await {
+                    Ok(built) => built,
+                    Err(_) => {
+                        over_time = true;
+                        break;
+                    }
                 }
             } else {
-                None
+                build()
             };
-            let raw = raw.as_deref().unwrap_or_default();
-            let mut tree: Option<mime::Part> = None;
-            let mut items = Vec::new();
-            let mut sets_seen = false;
-            if by_uid {
-                items.push(MessageDataItem::Uid(nz(uid)));
-            }
-            for name in names {
-                match name {
-                    MessageDataItemName::Uid if !by_uid => {
-                        items.push(MessageDataItem::Uid(nz(uid)))
-                    }
-                    MessageDataItemName::Uid => {}
-                    MessageDataItemName::Flags => {
-                        items.push(MessageDataItem::Flags(flags_of(&entry.flags)))
-                    }
-                    MessageDataItemName::InternalDate => {
-                        if let Some(d) = date_time(entry.internal_date) {
-                            items.push(MessageDataItem::InternalDate(d));
-                        }
-                    }
-                    MessageDataItemName::Rfc822Size => items.push(MessageDataItem::Rfc822Size(
-                        u32::try_from(entry.size).unwrap_or(u32::MAX),
-                    )),
-                    MessageDataItemName::ModSeq => {
-                        items.push(MessageDataItem::ModSeq(nz64(entry.modseq)))
-                    }
-                    MessageDataItemName::Envelope => {
-                        items.push(MessageDataItem::Envelope(mime::envelope(message::header(
-                            raw,
-                        ))));
-                    }
-                    MessageDataItemName::BodyStructure => {
-                        let tree = tree.get_or_insert_with(|| mime::parse(raw));
-                        items.push(MessageDataItem::BodyStructure(tree.structure(raw, true)));
-                    }
-                    MessageDataItemName::Body => {
-                        let tree = tree.get_or_insert_with(|| mime::parse(raw));
-                        items.push(MessageDataItem::Body(tree.structure(raw, false)));
-                    }
-                    MessageDataItemName::Rfc822 => {
-                        sets_seen = true;
-                        items.push(MessageDataItem::Rfc822(literal(raw)));
-                    }
-                    MessageDataItemName::Rfc822Header => {
-                        items.push(MessageDataItem::Rfc822Header(literal(message::header(raw))))
-                    }
-                    MessageDataItemName::Rfc822Text => {
-                        sets_seen = true;
-                        items.push(MessageDataItem::Rfc822Text(literal(message::text(raw))));
-                    }
-                    MessageDataItemName::BodyExt {
-                        section,
-                        partial,
-                        peek,
-                    } => {
-                        if !peek {
-                            sets_seen = true;
-                        }
-                        let whole = section_bytes(raw, section.as_ref(), &mut tree);
-                        let (data, origin) = match partial {
-                            Some((start, len)) => (
-                                message::partial(&whole, *start, len.get()).to_vec(),
-                                Some(*start),
-                            ),
-                            None => (whole, None),
-                        };
-                        items.push(MessageDataItem::BodyExt {
-                            section: section.clone(),
-                            origin,
-                            data: literal(&data),
-                        });
-                    }
-                    _ => {}
+            for (entry, seq, items, sets_seen) in built {
+                if sets_seen && !read_only && !entry.has("\\Seen") {
+                    seen.push(entry.uid);
+                }
+                if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
+                    self.send_data(Data::Fetch { seq, items });
                 }
             }
-            if sets_seen && !read_only && !entry.has("\\Seen") {
-                seen.push(uid);
-            }
-            if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
-                self.send_data(Data::Fetch { seq, items });
+            if tokio::time::Instant::now() > deadline {
+                over_time = true;
+                break;
             }
         }
         if !seen.is_empty() {
@@ -181,8 +153,112 @@ impl Session<'_> {
                 .await;
             self.refresh(false).await;
         }
+        if over_time {
+            return Err(FetchError::TimeLimit);
+        }
         Ok(())
     }
+}
+
+/// `uids` (ascending, from [`Selected::resolve`]) cut into index ranges of at most `size`
+/// UIDs, each spanning fewer than `size` messages of `snapshot`.
+fn batches(uids: &[i64], snapshot: &[i64], size: usize) -> Vec<std::ops::Range<usize>> {
+    let position = |uid: i64| snapshot.partition_point(|&u| u < uid);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < uids.len() {
+        let first = position(uids[start]);
+        let mut end = start + 1;
+        while end < uids.len() && end - start < size && position(uids[end]) - first < size {
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// The items `names` of `entry` whose served bytes are `raw`, and whether they mark it
+/// `\Seen`. CPU work (MIME parsing): runs on the heavy-work gate.
+fn fetch_items(
+    entry: &store::Entry,
+    raw: &[u8],
+    names: &[MessageDataItemName<'static>],
+    by_uid: bool,
+) -> (Vec<MessageDataItem<'static>>, bool) {
+    let uid = entry.uid;
+    let mut tree: Option<mime::Part> = None;
+    let mut items = Vec::new();
+    let mut sets_seen = false;
+    if by_uid {
+        items.push(MessageDataItem::Uid(nz(uid)));
+    }
+    for name in names {
+        match name {
+            MessageDataItemName::Uid if !by_uid => items.push(MessageDataItem::Uid(nz(uid))),
+            MessageDataItemName::Uid => {}
+            MessageDataItemName::Flags => {
+                items.push(MessageDataItem::Flags(flags_of(&entry.flags)));
+            }
+            MessageDataItemName::InternalDate => {
+                if let Some(d) = date_time(entry.internal_date) {
+                    items.push(MessageDataItem::InternalDate(d));
+                }
+            }
+            MessageDataItemName::Rfc822Size => items.push(MessageDataItem::Rfc822Size(
+                u32::try_from(entry.size).unwrap_or(u32::MAX),
+            )),
+            MessageDataItemName::ModSeq => items.push(MessageDataItem::ModSeq(nz64(entry.modseq))),
+            MessageDataItemName::Envelope => {
+                items.push(MessageDataItem::Envelope(mime::envelope(message::header(
+                    raw,
+                ))));
+            }
+            MessageDataItemName::BodyStructure => {
+                let tree = tree.get_or_insert_with(|| mime::parse(raw));
+                items.push(MessageDataItem::BodyStructure(tree.structure(raw, true)));
+            }
+            MessageDataItemName::Body => {
+                let tree = tree.get_or_insert_with(|| mime::parse(raw));
+                items.push(MessageDataItem::Body(tree.structure(raw, false)));
+            }
+            MessageDataItemName::Rfc822 => {
+                sets_seen = true;
+                items.push(MessageDataItem::Rfc822(literal(raw)));
+            }
+            MessageDataItemName::Rfc822Header => {
+                items.push(MessageDataItem::Rfc822Header(literal(message::header(raw))));
+            }
+            MessageDataItemName::Rfc822Text => {
+                sets_seen = true;
+                items.push(MessageDataItem::Rfc822Text(literal(message::text(raw))));
+            }
+            MessageDataItemName::BodyExt {
+                section,
+                partial,
+                peek,
+            } => {
+                if !peek {
+                    sets_seen = true;
+                }
+                let whole = section_bytes(raw, section.as_ref(), &mut tree);
+                let (data, origin) = match partial {
+                    Some((start, len)) => (
+                        message::partial(&whole, *start, len.get()).to_vec(),
+                        Some(*start),
+                    ),
+                    None => (whole, None),
+                };
+                items.push(MessageDataItem::BodyExt {
+                    section: section.clone(),
+                    origin,
+                    data: literal(&data),
+                });
+            }
+            _ => {}
+        }
+    }
+    (items, sets_seen)
 }
 
 /// The bytes of `section` of `raw` (the whole message when `None`).
@@ -217,5 +293,25 @@ pub(super) fn section_bytes(
         Some(Section::HeaderFieldsNot(Some(p), f)) => {
             message::header_fields(&part(p, mime::SectionKind::Header), &fields(f), true)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    /// A batch never spans more messages of the mailbox than its size: `UID FETCH 1,4000000`
+    /// loads two messages, not everything in between.
+    #[test]
+    fn batches_span_few_messages() {
+        let snapshot: Vec<i64> = (1..=1000).collect();
+        assert_eq!(batches(&[1, 1000], &snapshot, 32), [0..1, 1..2]);
+        assert_eq!(batches(&[1, 2, 31, 32, 33], &snapshot, 32), [0..4, 4..5]);
+        let all: Vec<i64> = (1..=100).collect();
+        assert_eq!(
+            batches(&all, &snapshot, 32),
+            [0..32, 32..64, 64..96, 96..100]
+        );
+        assert!(batches(&[], &snapshot, 32).is_empty());
     }
 }

@@ -19,7 +19,26 @@ impl Session<'_> {
             );
         }
         let keep = self.ctx.config.web.login_history;
-        match auth::check(&self.ctx.store, config, login, password, &self.peer, keep).await {
+        let ctx = self.ctx;
+        match auth::check(
+            &ctx.store,
+            &ctx.hashes,
+            config,
+            login,
+            password,
+            &self.peer,
+            keep,
+        )
+        .await
+        {
+            Ok(auth::Login::Busy) => {
+                tracing::warn!(ip = %self.peer, "imap: login refused, password checks busy");
+                no(
+                    tag,
+                    Some(code("UNAVAILABLE")),
+                    "too many logins at once, try again shortly",
+                )
+            }
             Ok(auth::Login::Banned) => {
                 tracing::warn!(ip = %self.peer, "imap: login refused, address banned");
                 no(
@@ -28,22 +47,33 @@ impl Session<'_> {
                     "too many failed logins from your address, try later",
                 )
             }
-            Ok(auth::Login::Accepted(user)) => {
-                if let Err(err) = self
-                    .ctx
+            Ok(auth::Login::Accepted { user, device }) => {
+                let prepared = match ctx
                     .store
                     .ensure_mailboxes(user.id, store::now_millis())
                     .await
                 {
-                    tracing::error!(error = %err, "imap: cannot prepare the mailboxes");
-                    return no(
-                        tag,
-                        Some(code("UNAVAILABLE")),
-                        "mailbox unavailable, try later",
-                    );
-                }
+                    Ok(()) => ctx.store.password_hash(&user.login).await,
+                    Err(err) => Err(err),
+                };
+                let password = match prepared {
+                    Ok(hash) => store::token::hash(&hash),
+                    Err(err) => {
+                        tracing::error!(error = %err, "imap: cannot prepare the mailboxes");
+                        return no(
+                            tag,
+                            Some(code("UNAVAILABLE")),
+                            "mailbox unavailable, try later",
+                        );
+                    }
+                };
                 tracing::info!(user = %user.login, ip = %self.peer, "imap: logged in");
                 self.user = Some(user);
+                self.credential = Some(Credential {
+                    device,
+                    password,
+                    checked: tokio::time::Instant::now(),
+                });
                 let caps = Vec1::try_from(self.capabilities()).expect("IMAP4rev1 is always there");
                 ok(tag, Some(Code::Capability(caps)), "logged in")
             }

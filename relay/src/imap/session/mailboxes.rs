@@ -113,25 +113,74 @@ pub(super) fn list_pattern(m: &ListMailbox<'_>) -> String {
 }
 
 /// LIST wildcards: `*` matches anything, `%` anything but the delimiter.
+///
+/// Matched as an automaton over the pattern's positions, one step per byte of the name with
+/// the set of positions still alive (each at most once): O(pattern × name) at worst, never
+/// exponential. Backtracking took 10 s for `LIST "" "*****Z"` and held a worker thread
+/// (issue #13 §3).
 pub(super) fn wildcard_match(pattern: &str, name: &str) -> bool {
-    pub(super) fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some(b'*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some(b'%') => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != b'/')
-                .any(|i| go(&p[1..], &n[i..])),
-            Some(&c) => {
-                n.first().is_some_and(|&d| d.eq_ignore_ascii_case(&c)) && go(&p[1..], &n[1..])
-            }
-        }
-    }
-    let pattern = if pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") {
+    let pattern = if pattern.len() >= 5 && pattern.as_bytes()[..5].eq_ignore_ascii_case(b"INBOX") {
         format!("INBOX{}", &pattern[5..])
     } else {
         pattern.to_owned()
     };
-    go(pattern.as_bytes(), name.as_bytes())
+    // A run of wildcards is one `*` if it holds any `*` (it then matches anything), else one
+    // `%`: `*****` costs what `*` costs.
+    let mut p: Vec<u8> = Vec::with_capacity(pattern.len());
+    for &b in pattern.as_bytes() {
+        match (p.last_mut(), b) {
+            (Some(last @ (b'*' | b'%')), b'*' | b'%') => {
+                if b == b'*' {
+                    *last = b'*';
+                }
+            }
+            _ => p.push(b),
+        }
+    }
+    let n = name.as_bytes();
+    // Each literal byte consumes one byte of the name.
+    if p.iter().filter(|&&b| b != b'*' && b != b'%').count() > n.len() {
+        return false;
+    }
+    let mut alive = vec![false; p.len() + 1];
+    let mut states: Vec<usize> = Vec::new();
+    let add = |i: usize, states: &mut Vec<usize>, alive: &mut Vec<bool>| {
+        // A wildcard also matches nothing: its successor is alive too.
+        let mut i = i;
+        loop {
+            if alive[i] {
+                return;
+            }
+            alive[i] = true;
+            states.push(i);
+            if i < p.len() && (p[i] == b'*' || p[i] == b'%') {
+                i += 1;
+            } else {
+                return;
+            }
+        }
+    };
+    add(0, &mut states, &mut alive);
+    for &c in n {
+        let mut next = Vec::with_capacity(states.len() + 1);
+        let mut next_alive = vec![false; p.len() + 1];
+        for &i in &states {
+            match p.get(i) {
+                Some(b'*') => add(i, &mut next, &mut next_alive),
+                Some(b'%') if c != b'/' => add(i, &mut next, &mut next_alive),
+                Some(&l) if l != b'%' && l.eq_ignore_ascii_case(&c) => {
+                    add(i + 1, &mut next, &mut next_alive);
+                }
+                _ => {}
+            }
+        }
+        if next.is_empty() {
+            return false;
+        }
+        states = next;
+        alive = next_alive;
+    }
+    alive[p.len()]
 }
 
 #[cfg(test)]
@@ -147,5 +196,44 @@ mod tests {
         assert!(wildcard_match("Projekte/%", "Projekte/2026"));
         assert!(wildcard_match("inbox", "INBOX"));
         assert!(!wildcard_match("Sent", "Sent Items"));
+        assert!(wildcard_match("a%%b", "axb"));
+        assert!(!wildcard_match("a%*%", "b"));
+        assert!(wildcard_match("a%*%", "a/b/c"));
+        assert!(wildcard_match("", ""));
+        assert!(!wildcard_match("", "a"));
+    }
+
+    /// `LIST "" "*****…Z"` against a long name that does not end in Z: instant, where
+    /// backtracking grew exponentially with the stars.
+    #[test]
+    fn many_stars_do_not_backtrack() {
+        let name = "a".repeat(200);
+        for stars in [5, 20, 200] {
+            assert!(!wildcard_match(&format!("{}Z", "*".repeat(stars)), &name));
+            assert!(!wildcard_match(&format!("{}Z", "*a%".repeat(stars)), &name));
+        }
+        assert!(wildcard_match(&format!("{}a", "*".repeat(30)), &name));
+    }
+
+    /// The obvious backtracking definition (the old code): the reference for small inputs.
+    fn reference(p: &[u8], n: &[u8]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some(b'*') => (0..=n.len()).any(|i| reference(&p[1..], &n[i..])),
+            Some(b'%') => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'/')
+                .any(|i| reference(&p[1..], &n[i..])),
+            Some(&c) => {
+                n.first().is_some_and(|&d| d.eq_ignore_ascii_case(&c))
+                    && reference(&p[1..], &n[1..])
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_backtracking(p in "[aB/*%]{0,8}", n in "[abB/]{0,8}") {
+            proptest::prop_assert_eq!(wildcard_match(&p, &n), reference(p.as_bytes(), n.as_bytes()));
+        }
     }
 }

@@ -50,7 +50,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 
 use super::auth;
-use super::driver::{self, DriveError, Step};
+use super::driver::{self, DriveError, Input, Step};
+use super::gate::Gate;
+use super::sequence::Ranges;
 use super::{message, mime, utf7};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
@@ -64,6 +66,24 @@ pub struct Context {
     pub config: Arc<Config>,
     /// Stop signals.
     pub shutdown: Shutdown,
+    /// Slots for password hashing (`imap.max_parallel_hashes`).
+    pub hashes: Gate,
+    /// Slots for CPU-heavy commands (`imap.heavy_workers`).
+    pub heavy: Gate,
+}
+
+impl Context {
+    /// The context of every session, with the gates sized from `config`.
+    #[must_use]
+    pub fn new(store: Store, config: Arc<Config>, shutdown: Shutdown) -> Self {
+        Self {
+            hashes: Gate::new(config.imap.max_parallel_hashes),
+            heavy: Gate::new(config.imap.heavy_workers),
+            store,
+            config,
+            shutdown,
+        }
+    }
 }
 
 /// How a session ended.
@@ -76,8 +96,10 @@ pub enum End<S> {
 
 /// How often a session in IDLE looks for changes made by other nodes.
 const POLL: std::time::Duration = std::time::Duration::from_secs(30);
-/// How long a connection may wait before logging in.
-const UNAUTHENTICATED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often a logged-in session makes sure its credentials still hold (at a command or an
+/// IDLE poll), for revocations made on another node; on this node they are announced at once
+/// ([`Store::credential_changes`]).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 /// Messages whose contents one FETCH query loads.
 const CONTENT_BATCH: usize = 32;
 /// Protocol errors before the session is closed.
@@ -101,35 +123,23 @@ impl Selected {
             .and_then(|i| u32::try_from(i + 1).ok())
     }
 
-    /// The UIDs a sequence set (or UID set) names, in order.
+    /// The UIDs a sequence set (or UID set) names, in order: range by range, so the cost is
+    /// what the set names in this mailbox, never the numbers it spans
+    /// ([`Ranges`]).
     fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<i64> {
         let Some(&last_uid) = self.uids.last() else {
             return Vec::new();
         };
         if uid {
-            let largest = NonZeroU32::new(u32::try_from(last_uid).unwrap_or(u32::MAX))
-                .unwrap_or(NonZeroU32::MIN);
-            let mut out: Vec<i64> = set
-                .iter(largest)
-                .map(|u| i64::from(u.get()))
-                .filter(|u| self.uids.binary_search(u).is_ok())
-                .collect();
-            out.sort_unstable();
-            out.dedup();
-            out
+            let largest = u32::try_from(last_uid).unwrap_or(u32::MAX);
+            Ranges::new(set, largest).select(&self.uids)
         } else {
             let count = u32::try_from(self.uids.len()).unwrap_or(u32::MAX);
-            let largest = NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN);
-            let mut seqs: Vec<u32> = set
-                .iter(largest)
-                .map(NonZeroU32::get)
-                .filter(|&s| s <= count)
-                .collect();
-            seqs.sort_unstable();
-            seqs.dedup();
-            seqs.into_iter()
-                .map(|s| self.uids[s as usize - 1])
-                .collect()
+            let mut out = Vec::new();
+            for (lo, hi) in Ranges::new(set, count).clamped(count) {
+                out.extend_from_slice(&self.uids[lo as usize - 1..hi as usize]);
+            }
+            out
         }
     }
 }
@@ -140,6 +150,8 @@ struct Session<'a> {
     tls: bool,
     peer: String,
     user: Option<User>,
+    /// What the user logged in with, to notice when it is revoked or changed.
+    credential: Option<Credential>,
     selected: Option<Selected>,
     condstore: bool,
     /// QRESYNC enabled: expunges are reported as VANISHED.
@@ -172,6 +184,17 @@ fn tag_of(line: &[u8]) -> Option<Tag<'static>> {
     Tag::try_from(tag.to_owned()).ok()
 }
 
+/// The credentials a session was opened with.
+struct Credential {
+    /// The app password (`None`: the account password).
+    device: Option<i64>,
+    /// SHA-256 of the account's password hash at login: changing or resetting the password
+    /// (or disabling the account, which serves the dummy hash) changes it.
+    password: String,
+    /// When they were last found to hold.
+    checked: tokio::time::Instant,
+}
+
 /// The step of a SASL exchange in progress.
 enum Sasl {
     /// PLAIN without an initial response: the credentials come next.
@@ -185,6 +208,8 @@ enum Sasl {
 /// Why a FETCH failed.
 enum FetchError {
     Store(store::Error),
+    /// Over `imap.max_command_secs` (what was built before is sent).
+    TimeLimit,
     /// A sensitive message without its notice: never served.
     Unservable(i64),
 }
@@ -269,6 +294,49 @@ fn date_time(ms: i64) -> Option<imap_next::imap_types::datetime::DateTime> {
 }
 
 impl Session<'_> {
+    /// Whether the credentials this session logged in with still hold: the app password not
+    /// revoked, the account not disabled, its password not changed. Asked at once when this
+    /// node announces a change (`now`), else at most every [`RECHECK`] (changes made on other
+    /// nodes). A failing database does not end sessions.
+    async fn credentials_hold(&mut self, now: bool) -> bool {
+        let (Some(user), Some(credential)) = (&self.user, &mut self.credential) else {
+            return true;
+        };
+        if !now && credential.checked.elapsed() < RECHECK {
+            return true;
+        }
+        let store = &self.ctx.store;
+        let live = match credential.device {
+            Some(id) => store.app_password_live(user.id, id).await,
+            None => Ok(true),
+        };
+        let password = store
+            .password_hash(&user.login)
+            .await
+            .map(|h| store::token::hash(&h));
+        credential.checked = tokio::time::Instant::now();
+        match (live, password) {
+            (Ok(live), Ok(password)) => live && password == credential.password,
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %err, "imap: cannot re-check credentials");
+                true
+            }
+        }
+    }
+
+    /// Ends a session whose credentials were revoked: `* BYE`, then close.
+    async fn revoked<S: AsyncWrite + Unpin, T>(&mut self, stream: &mut S) -> End<T> {
+        if let Some(user) = &self.user {
+            tracing::info!(user = %user.login, ip = %self.peer, "imap: credentials revoked, session ended");
+        }
+        self.send(
+            Status::bye(None, text("credentials revoked or changed, log in again"))
+                .unwrap_or_else(|_| unreachable_status()),
+        );
+        let _ = driver::progress(stream, &mut self.server, false).await;
+        End::Done
+    }
+
     fn capabilities(&self) -> Vec<Capability<'static>> {
         let mut caps = vec![Capability::Imap4Rev1];
         if self.user.is_none() {
@@ -405,29 +473,52 @@ fn code(name: &'static str) -> Code<'static> {
     Code::Other(CodeOther::unvalidated(name.as_bytes()))
 }
 
-/// Runs a session on `stream` until it ends or asks for STARTTLS.
+/// The codec's limits: before login a user name and a password (`imap.max_login_literal`), so
+/// an anonymous client cannot make the server hold megabytes; after it, a message
+/// (`imap.max_message_bytes`). imap-next refuses a larger literal before sending `+`.
+fn options(config: &crate::config::ImapConfig, authenticated: bool) -> Options {
+    let mut options = Options::default();
+    options.crlf_relaxed = true;
+    let (limit, key) = if authenticated {
+        (config.max_message_bytes, "imap.max_message_bytes")
+    } else {
+        (config.max_login_literal, "imap.max_login_literal")
+    };
+    options.max_literal_size = limit;
+    options.max_command_size = if authenticated {
+        limit.saturating_add(64 * 1024)
+    } else {
+        // LOGIN has two strings.
+        limit.saturating_mul(2).saturating_add(1024)
+    };
+    let why = if authenticated { "" } else { " before login" };
+    let _ = options.set_literal_reject_text(format!(
+        "literal too large{why}: at most {limit} bytes ({key})"
+    ));
+    options
+}
+
+fn greeting() -> Greeting<'static> {
+    Greeting::ok(None, "ratspost IMAP ready").expect("static greeting")
+}
+
+/// Runs a session on `stream` until it ends or asks for STARTTLS. The client must have
+/// logged in by `login_by` (an absolute deadline: input does not extend it).
 pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     mut stream: S,
     tls: bool,
     greet: bool,
     peer: std::net::IpAddr,
+    login_by: tokio::time::Instant,
     ctx: &Context,
 ) -> End<S> {
-    let mut options = Options::default();
-    options.max_literal_size = ctx.config.imap.max_message_bytes;
-    options.max_command_size = ctx.config.imap.max_message_bytes.saturating_add(64 * 1024);
-    options.crlf_relaxed = true;
-    let _ = options.set_literal_reject_text(format!(
-        "literal too large: at most {} bytes (imap.max_message_bytes)",
-        ctx.config.imap.max_message_bytes
-    ));
-    let greeting = Greeting::ok(None, "ratspost IMAP ready").expect("static greeting");
     let mut session = Session {
         ctx,
-        server: Server::new(options, greeting),
+        server: Server::new(options(&ctx.config.imap, false), greeting()),
         tls,
         peer: peer.to_string(),
         user: None,
+        credential: None,
         selected: None,
         condstore: false,
         qresync: false,
@@ -438,9 +529,27 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let mut discard = !greet;
     let mut changes: broadcast::Receiver<i64> = ctx.store.mailbox_changes();
-    let mut buf = vec![0u8; 8 * 1024];
+    let mut credentials: broadcast::Receiver<i64> = ctx.store.credential_changes();
+    let mut input = Input::new(8 * 1024);
     let mut starttls_pending = false;
+    // Whether the server has the limits of a logged-in user yet.
+    let mut full_limits = false;
     loop {
+        if session.user.is_some() && !full_limits {
+            // Logged in: the tagged OK goes out from the old server, then a new one with the
+            // larger limits takes over (its greeting is not sent). Input is handed over a
+            // line at a time before login, so the old server holds nothing unread.
+            loop {
+                match driver::progress(&mut stream, &mut session.server, discard).await {
+                    Ok(Step::NeedInput) => break,
+                    Ok(Step::Event(_)) => {}
+                    Err(_) => return End::Done,
+                }
+            }
+            session.server = Server::new(options(&ctx.config.imap, true), greeting());
+            discard = true;
+            full_limits = true;
+        }
         let step = match driver::progress(&mut stream, &mut session.server, discard).await {
             Ok(step) => step,
             Err(DriveError::Protocol(err)) => {
@@ -480,6 +589,9 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
             Step::Event(Event::CommandReceived { command }) => {
                 let is_starttls = matches!(command.body, CommandBody::StartTLS) && !session.tls;
+                if !session.credentials_hold(false).await {
+                    return session.revoked(&mut stream).await;
+                }
                 session.command(command).await;
                 if is_starttls {
                     starttls_pending = true;
@@ -568,19 +680,33 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             }
             Step::NeedInput => {
+                if input.feed(&mut session.server, session.user.is_none()) {
+                    continue;
+                }
                 let user_id = session.user.as_ref().map(|u| u.id);
-                // Before login a client gets a minute, so idle unauthenticated connections
-                // cannot hold the connection slots.
-                let timeout = if user_id.is_some() {
-                    ctx.config.imap.timeout
+                // Before login the deadline is absolute (`imap.login_timeout_secs` from
+                // connecting): a client trickling a byte at a time cannot hold a slot.
+                let idle_until = tokio::time::Instant::now() + ctx.config.imap.timeout;
+                let until = if user_id.is_some() {
+                    idle_until
                 } else {
-                    ctx.config.imap.timeout.min(UNAUTHENTICATED_TIMEOUT)
+                    idle_until.min(login_by)
                 };
                 let idling = session.idle_tag.is_some();
                 tokio::select! {
-                    read = driver::read(&mut stream, &mut session.server, &mut buf) => {
+                    read = input.read(&mut stream) => {
                         if read.is_err() {
                             return End::Done;
+                        }
+                    }
+                    changed = credentials.recv(), if user_id.is_some() => {
+                        let mine = match changed {
+                            Ok(id) => Some(id) == user_id,
+                            Err(broadcast::error::RecvError::Lagged(_)) => true,
+                            Err(broadcast::error::RecvError::Closed) => false,
+                        };
+                        if mine && !session.credentials_hold(true).await {
+                            return session.revoked(&mut stream).await;
                         }
                     }
                     changed = changes.recv(), if idling => {
@@ -593,9 +719,15 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                             session.refresh(true).await;
                         }
                     }
-                    () = tokio::time::sleep(POLL), if idling => session.refresh(true).await,
-                    () = tokio::time::sleep(timeout) => {
-                        session.send(Status::bye(None, text("autologout: idle for too long")).unwrap_or_else(|_| unreachable_status()));
+                    () = tokio::time::sleep(POLL), if idling => {
+                        if !session.credentials_hold(false).await {
+                            return session.revoked(&mut stream).await;
+                        }
+                        session.refresh(true).await;
+                    }
+                    () = tokio::time::sleep_until(until) => {
+                        let why = if user_id.is_some() { "autologout: idle for too long" } else { "autologout: no login in time" };
+                        session.send(Status::bye(None, text(why)).unwrap_or_else(|_| unreachable_status()));
                         let _ = driver::progress(&mut stream, &mut session.server, false).await;
                         return End::Done;
                     }

@@ -127,10 +127,12 @@ impl Session<'_> {
         };
         let gone: Vec<i64> = match within {
             Some(set) => {
-                let largest = nz(selected.mailbox.uid_next);
-                let allowed: std::collections::HashSet<i64> =
-                    set.iter(largest).map(|u| i64::from(u.get())).collect();
-                gone.into_iter().filter(|u| allowed.contains(u)).collect()
+                // As ranges: a client's `1:4294967295` must not become four billion UIDs.
+                let largest = u32::try_from(selected.mailbox.uid_next).unwrap_or(u32::MAX);
+                let allowed = Ranges::new(set, largest);
+                gone.into_iter()
+                    .filter(|u| allowed.contains_i64(*u))
+                    .collect()
             }
             None => gone,
         };

@@ -1,0 +1,367 @@
+//! Issue #13 §3: no IMAP command holds a core, no client exhausts memory. Huge sequence sets
+//! and wildcard patterns while SMTP and other users' logins stay prompt, the limits before
+//! login, sessions ending when their credentials go, and no credentials or mail in a trace
+//! log.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ratspost_tests::client::Client;
+use ratspost_tests::imap::Imap;
+use ratspost_tests::server::Server;
+use store::Role;
+use store::testing::TestDb;
+
+const PHONE: &str = "phone-app-password-1";
+const TABLET: &str = "tablet-app-password-2";
+const BERT: &str = "bert-app-password-3";
+
+/// A server with anna (devices iPhone and iPad) and bert (one device), `n` messages of
+/// about `size` bytes in anna's INBOX (stored directly: the classifier is not under test).
+async fn setup(imap_toml: &str, n: usize, size: usize) -> Server {
+    setup_on(TestDb::sqlite(), imap_toml, n, size).await
+}
+
+async fn setup_on(db: TestDb, imap_toml: &str, n: usize, size: usize) -> Server {
+    let s = Server::start_full(
+        db,
+        "",
+        &format!("[imap]\nlisten = \"127.0.0.1:0\"\nlisten_tls = \"127.0.0.1:0\"\n{imap_toml}"),
+    )
+    .await;
+    let now = store::now_millis();
+    let anna = s.add_user("anna", Role::Staff, &["anna@stadt.test"]).await;
+    let bert = s.add_user("bert", Role::Staff, &["bert@stadt.test"]).await;
+    for (user, label, password) in [
+        (anna, "iPhone", PHONE),
+        (anna, "iPad", TABLET),
+        (bert, "Laptop", BERT),
+    ] {
+        s.store
+            .create_app_password(user, label, &store::token::hash(password), now)
+            .await
+            .expect("app password");
+    }
+    s.store
+        .ensure_mailboxes(anna, now)
+        .await
+        .expect("mailboxes");
+    let inbox = s.store.mailbox(anna, "INBOX").await.expect("inbox");
+    let line = "Sehr geehrte Damen und Herren, anbei die Unterlagen zur Sitzung.\r\n";
+    let body = line.repeat(size / line.len() + 1);
+    for i in 0..n {
+        let raw = format!(
+            "From: Amt <amt@verwaltung.test>\r\nTo: anna@stadt.test\r\nSubject: Vorgang {i}\r\n\
+Message-ID: <{i}@verwaltung.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n{body}\r\n--b\r\n\
+Content-Type: text/html\r\n\r\n<p>{body}</p>\r\n--b--\r\n"
+        );
+        s.store
+            .append_entry(&inbox, raw.as_bytes(), &[], now)
+            .await
+            .expect("append");
+    }
+    s
+}
+
+type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+async fn logged_in(s: &Server, from: IpAddr, user: &str, password: &str) -> Imap<Tls> {
+    let mut c = Imap::connect_tls_from(from, s.imaps, &s.cert()).await;
+    assert!(c.line().await.starts_with("* OK"));
+    c.send(&format!("l LOGIN {user} {password}\r\n")).await;
+    let reply = c.until("l ").await;
+    assert!(
+        reply.last().is_some_and(|l| l.starts_with("l OK")),
+        "{reply:?}"
+    );
+    c
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+/// The answers to the worst commands are right, and come at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_sets_and_deep_patterns_cost_what_the_mailbox_holds() {
+    let s = setup("", 5, 200).await;
+    let mut c = logged_in(&s, ip(1), "anna", PHONE).await;
+    c.send("s SELECT INBOX\r\n").await;
+    c.until("s OK").await;
+    let started = Instant::now();
+    for (command, want) in [
+        ("a UID SEARCH UID 1:4294967295", "* SEARCH 1 2 3 4 5"),
+        ("b SEARCH 1:4294967295", "* SEARCH 1 2 3 4 5"),
+        ("c UID SEARCH UID 4:4294967295,2", "* SEARCH 2 4 5"),
+        ("d SEARCH NOT UID 2:4294967295", "* SEARCH 1"),
+        ("e UID SEARCH 3:* TEXT Unterlagen", "* SEARCH 3 4 5"),
+    ] {
+        c.send(&format!("{command}\r\n")).await;
+        let tag = &command[..1];
+        let lines = c.until(&format!("{tag} ")).await;
+        assert!(lines.iter().any(|l| l == want), "{command}: {lines:?}");
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.starts_with(&format!("{tag} OK")))
+        );
+    }
+    c.send("f FETCH 1:4294967295 (UID)\r\n").await;
+    let lines = c.until("f ").await;
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("* ")).count(),
+        5,
+        "{lines:?}"
+    );
+    c.send("g UID FETCH 4294967295:1 (FLAGS)\r\n").await;
+    let lines = c.until("g ").await;
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    c.send(&format!("h LIST \"\" \"{}Z\"\r\n", "*".repeat(30)))
+        .await;
+    assert_eq!(c.until("h ").await, ["h OK LIST done"]);
+    c.send(&format!("i LIST \"\" \"{}Q\"\r\n", "%*".repeat(40)))
+        .await;
+    assert_eq!(c.until("i ").await, ["i OK LIST done"]);
+    // Expanding 1:4294967295 alone takes minutes; the backtracking LIST far longer.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    s.stop().await;
+}
+
+/// The issue's own requirement: while attackers run the worst commands, an SMTP greeting and
+/// another user's IMAP login answer within one second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attackers_do_not_stall_smtp_or_another_users_login() {
+    let s = setup("", 150, 40_000).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut attackers = Vec::new();
+    for (n, commands) in [
+        (
+            2u8,
+            vec!["UID SEARCH UID 1:4294967295", "SEARCH TEXT nirgendwo"],
+        ),
+        (
+            3,
+            vec![
+                "UID SEARCH UID 1:4294967295 BODY nirgends",
+                "FETCH 1:* BODYSTRUCTURE",
+            ],
+        ),
+        (
+            4,
+            vec![
+                "LIST \"\" \"*************************Z\"",
+                "UID SEARCH OR TEXT a TEXT b",
+            ],
+        ),
+    ] {
+        let mut c = logged_in(&s, ip(n), "anna", PHONE).await;
+        c.send("s SELECT INBOX\r\n").await;
+        c.until("s OK").await;
+        let stop = std::sync::Arc::clone(&stop);
+        attackers.push(tokio::spawn(async move {
+            let mut rounds = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for (i, command) in commands.iter().enumerate() {
+                    c.send(&format!("x{i} {command}\r\n")).await;
+                    c.until(&format!("x{i} ")).await;
+                }
+                rounds += 1;
+            }
+            rounds
+        }));
+    }
+    // Let the attack get going.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut worst = Duration::ZERO;
+    for round in 0..5u8 {
+        let started = Instant::now();
+        let greeting = Client::connect(s.smtp).await.reply().await;
+        assert_eq!(greeting.code, 220);
+        let smtp = started.elapsed();
+        let started = Instant::now();
+        let mut bert = Imap::connect_tls_from(ip(10 + round), s.imaps, &s.cert()).await;
+        assert!(bert.line().await.starts_with("* OK"));
+        bert.send(&format!("b LOGIN bert {BERT}\r\n")).await;
+        let reply = bert.until("b ").await;
+        assert!(
+            reply.last().is_some_and(|l| l.starts_with("b OK")),
+            "{reply:?}"
+        );
+        let login = started.elapsed();
+        worst = worst.max(smtp).max(login);
+        assert!(
+            smtp < Duration::from_secs(1) && login < Duration::from_secs(1),
+            "round {round}: SMTP greeting after {smtp:?}, IMAP login after {login:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for a in attackers {
+        let rounds = tokio::time::timeout(Duration::from_secs(120), a)
+            .await
+            .expect("attackers finish")
+            .expect("attacker");
+        assert!(rounds >= 1, "the attack ran");
+    }
+    eprintln!("worst latency under attack: {worst:?}");
+    s.stop().await;
+}
+
+/// Before login, a literal is at most `imap.max_login_literal` bytes: refused before `+`.
+/// After login the message limit applies, and commands pipelined behind LOGIN survive the
+/// change of limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_login_literals_are_small_and_after_it_messages_fit() {
+    let s = setup("", 1, 100).await;
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send("a LOGIN {52428800}\r\n").await;
+    let reply = c.line().await;
+    assert!(
+        reply.starts_with("a BAD") && reply.contains("max_login_literal"),
+        "50 MiB literal before login: {reply}"
+    );
+    c.send("b LOGIN {9000}\r\n").await;
+    assert!(c.line().await.starts_with("b BAD"));
+    // A name as a literal, within the limit, is fine.
+    c.send("c LOGIN {4}\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(&format!("anna {PHONE}\r\nd SELECT INBOX\r\n")).await;
+    let lines = c.until("d ").await;
+    assert!(lines.iter().any(|l| l.starts_with("c OK")), "{lines:?}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("d OK")),
+        "the command pipelined behind LOGIN was lost: {lines:?}"
+    );
+    let message = format!("Subject: gross\r\n\r\n{}\r\n", "x".repeat(20_000));
+    c.send(&format!("e APPEND Drafts {{{}}}\r\n", message.len()))
+        .await;
+    assert!(
+        c.line().await.starts_with('+'),
+        "after login a message fits"
+    );
+    c.send(&format!("{message}\r\n")).await;
+    let lines = c.until("e ").await;
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("e OK")),
+        "{lines:?}"
+    );
+    s.stop().await;
+}
+
+/// The login deadline is absolute: a byte every 300 ms does not extend it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_bytes_is_out_at_the_login_deadline() {
+    let s = setup("login_timeout_secs = 2\n", 0, 0).await;
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    let started = Instant::now();
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(15) {
+            break false;
+        }
+        c.send("a").await;
+        if let Ok(line) = tokio::time::timeout(Duration::from_millis(300), c.line_or_eof()).await {
+            match line {
+                Some(l) if l.starts_with("* BYE") => continue,
+                Some(l) => panic!("unexpected {l}"),
+                None => break true,
+            }
+        }
+    };
+    assert!(closed, "still connected after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    s.stop().await;
+}
+
+/// Revoking a device ends its open sessions at once (`* BYE`), not the user's others;
+/// changing the password ends every session of the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_device_or_changing_the_password_ends_sessions() {
+    for db in [
+        Some(TestDb::sqlite()),
+        TestDb::postgres("imap_dos_revoke").await,
+    ] {
+        let Some(db) = db else { continue };
+        let s = setup_on(db, "", 1, 100).await;
+        let anna = s.store.user_by_login("anna").await.expect("anna");
+        let mut phone = logged_in(&s, ip(1), "anna", PHONE).await;
+        let mut tablet = logged_in(&s, ip(1), "anna", TABLET).await;
+        let mut bert = logged_in(&s, ip(2), "bert", BERT).await;
+        tablet.send("i SELECT INBOX\r\ni IDLE\r\n").await;
+        tablet.until("+ ").await;
+        s.store
+            .revoke_app_password(anna.id, "iPhone", store::now_millis())
+            .await
+            .expect("revoke");
+        let bye = phone.line().await;
+        assert!(bye.starts_with("* BYE"), "{bye}");
+        assert_eq!(phone.line_or_eof().await, None);
+        // The tablet, idling, goes on.
+        tablet.send("DONE\r\n").await;
+        tablet.until("i OK").await;
+        tablet.send("n NOOP\r\n").await;
+        tablet.until("n OK").await;
+        s.store
+            .set_password_hash("anna", &store::password::hash("neu-1234").expect("hash"))
+            .await
+            .expect("password");
+        let bye = tablet.line().await;
+        assert!(bye.starts_with("* BYE"), "{bye}");
+        // bert is not touched.
+        bert.send("n NOOP\r\n").await;
+        bert.until("n OK").await;
+        s.stop().await;
+    }
+}
+
+/// `RUST_LOG=trace` logs neither the password (LOGIN, AUTHENTICATE PLAIN) nor a fetched
+/// body. One thread runs the whole server, so the test's subscriber sees all its events.
+#[test]
+fn a_trace_log_holds_no_credentials_and_no_mail() {
+    let log = ratspost_tests::capture::Captured::default();
+    let subscriber = relay::logging::subscriber(
+        tracing_subscriber::EnvFilter::new("trace"),
+        log.clone(),
+        false,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let s = setup("", 1, 100).await;
+            let mut c = logged_in(&s, ip(1), "anna", PHONE).await;
+            c.send("s SELECT INBOX\r\nf FETCH 1 BODY[]\r\n").await;
+            let lines = c.until("f ").await;
+            assert!(lines.iter().any(|l| l.contains("Damen und Herren")));
+            c.send("o LOGOUT\r\n").await;
+            c.until("o ").await;
+            let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+            c.line().await;
+            let plain = base64(format!("\0bert\0{BERT}").as_bytes());
+            c.send(&format!("p AUTHENTICATE PLAIN {plain}\r\n")).await;
+            let reply = c.until("p ").await;
+            assert!(
+                reply.last().is_some_and(|l| l.starts_with("p OK")),
+                "{reply:?}"
+            );
+            s.stop().await;
+        });
+    });
+    let text = log.text();
+    assert!(text.contains("imap: logged in"), "nothing captured: {text}");
+    for secret in [PHONE, BERT, "Damen und Herren", "AGJlcnQA"] {
+        assert!(!text.contains(secret), "{secret:?} in the trace log");
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    relay::encoding::base64(bytes)
+}
