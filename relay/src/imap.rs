@@ -1,7 +1,7 @@
 //! The IMAP server for staff devices.
 //!
 //! - `driver.rs`: imap-next's state machine over any async stream.
-//! - `session.rs`: the IMAP state machine and its commands.
+//! - `session/`: the IMAP state machine (`mod.rs`) and a file per command family.
 //! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
 //! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
