@@ -10,8 +10,10 @@
 
 pub mod auth;
 pub mod driver;
+pub mod envelope;
 pub mod listener;
 pub mod message;
 pub mod mime;
+pub mod quirks;
 pub mod session;
 pub mod utf7;

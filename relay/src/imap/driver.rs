@@ -4,6 +4,7 @@
 //! Writes happen outside of any `select!`: only reading may be raced against mailbox
 //! notifications, and a read is cancel-safe, so no response is ever cut in half.
 
+use super::quirks::InputFix;
 use imap_next::server::{Error as ServerError, Event, Server};
 use imap_next::{Interrupt, Io, State as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -52,7 +53,8 @@ pub async fn progress<S: AsyncWrite + Unpin>(
     }
 }
 
-/// Reads once from `io` into `server`. Cancel-safe.
+/// Reads once from `io` into `server`, through `fix` (client quirks mended on the wire).
+/// Cancel-safe.
 ///
 /// # Errors
 /// `Closed` at end of stream, `Io` on failure.
@@ -60,11 +62,16 @@ pub async fn read<S: AsyncRead + Unpin>(
     io: &mut S,
     server: &mut Server,
     buf: &mut [u8],
+    fix: &mut InputFix,
 ) -> Result<(), DriveError> {
     let n = io.read(buf).await.map_err(DriveError::Io)?;
     if n == 0 {
         return Err(DriveError::Closed);
     }
-    server.enqueue_input(&buf[..n]);
+    let mut input = Vec::with_capacity(n);
+    fix.feed(&buf[..n], &mut input);
+    if !input.is_empty() {
+        server.enqueue_input(&input);
+    }
     Ok(())
 }

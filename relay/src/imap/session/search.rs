@@ -53,7 +53,8 @@ impl Session<'_> {
                         || self.matches(b, e, selected, content).await
                 }
                 SearchKey::Seen => e.has("\\Seen"),
-                SearchKey::Unseen | SearchKey::New => !e.has("\\Seen"),
+                SearchKey::Unseen => !e.has("\\Seen"),
+                SearchKey::New => selected.is_recent(e.uid) && !e.has("\\Seen"),
                 SearchKey::Answered => e.has("\\Answered"),
                 SearchKey::Unanswered => !e.has("\\Answered"),
                 SearchKey::Deleted => e.has("\\Deleted"),
@@ -62,8 +63,8 @@ impl Session<'_> {
                 SearchKey::Unflagged => !e.has("\\Flagged"),
                 SearchKey::Draft => e.has("\\Draft"),
                 SearchKey::Undraft => !e.has("\\Draft"),
-                SearchKey::Recent => false,
-                SearchKey::Old => true,
+                SearchKey::Recent => selected.is_recent(e.uid),
+                SearchKey::Old => !selected.is_recent(e.uid),
                 SearchKey::Keyword(k) => e.has(k.inner()),
                 SearchKey::Unkeyword(k) => !e.has(k.inner()),
                 SearchKey::Larger(n) => e.size > i64::from(*n),
