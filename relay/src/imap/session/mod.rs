@@ -477,10 +477,10 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     options.max_literal_size = ctx.config.imap.max_message_bytes;
     options.max_command_size = ctx.config.imap.max_message_bytes.saturating_add(64 * 1024);
     options.crlf_relaxed = true;
-    // imap-next sends this as `tag BAD <text>`: with the RFC 7889 code in front, a client
-    // knows the message is too big (and not that it sent a bad command).
+    // A command whose synchronizing literal is too large is answered `NO [TOOBIG]` by the
+    // session (see `quirks`); imap-next's own refusal (`BAD`) is left for the rest.
     let _ = options.set_literal_reject_text(format!(
-        "[TOOBIG] literal too large: at most {} bytes (imap.max_message_bytes)",
+        "literal too large: at most {} bytes (imap.max_message_bytes)",
         ctx.config.imap.max_message_bytes
     ));
     let greeting = Greeting::ok(None, "ratspost IMAP ready").expect("static greeting");
@@ -658,6 +658,19 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     read = driver::read(&mut stream, &mut session.server, &mut buf, &mut fix) => {
                         if read.is_err() {
                             return End::Done;
+                        }
+                        for tag in fix.take_too_big() {
+                            session.send(match Tag::try_from(tag) {
+                                Ok(tag) => no(
+                                    tag,
+                                    Some(code("TOOBIG")),
+                                    &format!(
+                                        "literal too large: at most {} bytes (imap.max_message_bytes)",
+                                        ctx.config.imap.max_message_bytes
+                                    ),
+                                ),
+                                Err(_) => bad(None, "literal too large"),
+                            });
                         }
                     }
                     changed = changes.recv(), if idling => {
