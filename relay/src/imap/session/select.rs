@@ -43,6 +43,9 @@ impl Session<'_> {
         // and shows as recent what nobody has claimed.
         let recent = if read_only {
             mailbox.recent_uid..i64::MAX
+        } else if mailbox.recent_uid >= mailbox.uid_next {
+            // Nothing to claim: no write (mail arriving meanwhile is claimed at the refresh).
+            mailbox.uid_next..mailbox.uid_next
         } else {
             match store.claim_recent(mailbox.id).await {
                 Ok(range) => range,
