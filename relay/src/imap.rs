@@ -12,10 +12,12 @@
 
 pub mod auth;
 pub mod driver;
+pub mod envelope;
 pub mod gate;
 pub mod listener;
 pub mod message;
 pub mod mime;
+pub mod quirks;
 pub mod sequence;
 pub mod session;
 pub mod utf7;

@@ -42,6 +42,9 @@ pub struct Mailbox {
     pub uid_next: i64,
     /// HIGHESTMODSEQ.
     pub highest_modseq: i64,
+    /// The lowest UID no session has seen yet: entries from here on are `\Recent`
+    /// (RFC 3501 §2.3.2) for the session that claims them ([`Store::claim_recent`]).
+    pub recent_uid: i64,
 }
 
 /// One message in a mailbox.
@@ -168,8 +171,22 @@ macro_rules! next_uid {
     }};
 }
 
-const MAILBOX_COLUMNS: &str =
-    "id, user_id, name, special_use, subscribed, uid_validity, uid_next, highest_modseq";
+const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use, subscribed, uid_validity, uid_next, highest_modseq, recent_uid";
+
+/// The next UIDVALIDITY inside `$tx`: the current second, or one more than the last one
+/// handed out, whichever is larger (so it changes even within one second).
+macro_rules! next_uid_validity {
+    ($tx:expr, $now:expr) => {{
+        let (v,): (i64,) = sqlx::query_as(
+            "UPDATE uid_validity_counter SET last = CASE WHEN last + 1 > $1 THEN last + 1 ELSE $1 END
+             WHERE id = 1 RETURNING last",
+        )
+        .bind($now / 1000)
+        .fetch_one(&mut *$tx)
+        .await?;
+        v
+    }};
+}
 
 impl Store {
     /// A receiver that hears the user id of every mailbox change made through this store.
@@ -215,6 +232,16 @@ impl Store {
             for (name, special) in std::iter::once(("INBOX", None))
                 .chain(SPECIAL_USE.iter().map(|(n, s)| (*n, Some(*s))))
             {
+                let exists: Option<(i64,)> =
+                    sqlx::query_as("SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2")
+                        .bind(user_id)
+                        .bind(name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_some() {
+                    continue;
+                }
+                let validity = next_uid_validity!(tx, now);
                 sqlx::query(
                     "INSERT INTO mailboxes (user_id, name, special_use, uid_validity) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (user_id, name) DO NOTHING",
@@ -222,7 +249,7 @@ impl Store {
                 .bind(user_id)
                 .bind(name)
                 .bind(special)
-                .bind(now / 1000)
+                .bind(validity)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -280,30 +307,51 @@ impl Store {
         found.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no mailbox {id}")))
     }
 
-    /// Creates mailbox `name`.
+    /// Creates mailbox `name`, and its missing parents (`a` and `a/b` for `a/b/c`, RFC 3501
+    /// §6.3.3). One trailing `/` is dropped: `CREATE a/` creates `a`.
     ///
     /// # Errors
     /// `Conflict` when it exists, `Invalid` for a bad name.
     pub async fn create_mailbox(&self, user_id: i64, name: &str, now: Millis) -> Result<()> {
-        let name = canonical(name);
+        let name = canonical(name.strip_suffix('/').unwrap_or(name));
         if name.is_empty() || name.starts_with('/') || name.ends_with('/') || name.contains("//") {
             return Err(Error::new(
                 ErrorKind::Invalid,
                 format!("{name:?} is not a mailbox name"),
             ));
         }
-        let done = with_pool!(&self.db, write pool => {
-            sqlx::query(
-                "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, name) DO NOTHING",
-            )
-            .bind(user_id)
-            .bind(&name)
-            .bind(now / 1000)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let parents: Vec<&str> = name.match_indices('/').map(|(i, _)| &name[..i]).collect();
+        let done = with_write_tx!(&self.db, tx => {
+            let mut done = 0;
+            for (i, n) in parents.iter().copied().chain(std::iter::once(name.as_str())).enumerate() {
+                let exists: Option<(i64,)> =
+                    sqlx::query_as("SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2")
+                        .bind(user_id)
+                        .bind(n)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_some() {
+                    continue;
+                }
+                let validity = next_uid_validity!(tx, now);
+                // CREATE does not subscribe (RFC 3501 §6.3.3, §6.3.6): LSUB lists what the
+                // client subscribed to; INBOX and the special-use folders are subscribed.
+                sqlx::query(
+                    "INSERT INTO mailboxes (user_id, name, uid_validity, subscribed) VALUES ($1, $2, $3, $4)",
+                )
+                    .bind(user_id)
+                    .bind(n)
+                    .bind(validity)
+                    .bind(false)
+                    .execute(&mut *tx)
+                    .await?;
+                if i == parents.len() {
+                    done = 1;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(done)
+        })?;
         if done == 0 {
             return Err(Error::new(
                 ErrorKind::Conflict,
@@ -312,6 +360,34 @@ impl Store {
         }
         self.announce(user_id);
         Ok(())
+    }
+
+    /// Claims the UIDs no session has seen yet for the caller (a session that SELECTed the
+    /// mailbox): returns `first..next` — the entries with those UIDs are `\Recent` in that
+    /// session only (RFC 3501 §2.3.2).
+    ///
+    /// # Errors
+    /// `NotFound`, `Unavailable`.
+    pub async fn claim_recent(&self, mailbox_id: i64) -> Result<std::ops::Range<i64>> {
+        with_write_tx!(&self.db, tx => {
+            let row: Option<(i64, i64)> =
+                sqlx::query_as("SELECT recent_uid, uid_next FROM mailboxes WHERE id = $1")
+                    .bind(mailbox_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((first, next)) = row else {
+                return Err(Error::new(ErrorKind::NotFound, format!("no mailbox {mailbox_id}")));
+            };
+            if next > first {
+                sqlx::query("UPDATE mailboxes SET recent_uid = $1 WHERE id = $2")
+                    .bind(next)
+                    .bind(mailbox_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(first..next.max(first))
+        })
     }
 
     /// Deletes mailbox `name` and its entries (not INBOX).

@@ -62,6 +62,7 @@ contract!(
     notice_downloads_follow_the_verdict_gate_and_refusals_are_audited,
     mailboxes_keep_uids_flags_and_modseqs,
     mailbox_entries_never_serve_a_sensitive_original,
+    mailbox_hierarchy_recent_and_uidvalidity_issue_13,
     app_passwords_are_listed_used_and_revoked,
     app_passwords_are_issued_and_withdrawn_with_audit,
     failed_logins_are_counted_before_the_check_and_ban_addresses,
@@ -1983,6 +1984,76 @@ async fn mailboxes_keep_uids_flags_and_modseqs(db: &TestDb) {
         .delete_mailbox(anna.id, "Projekte/2027")
         .await
         .expect("delete");
+}
+
+/// Issue #13 §1: `CREATE a/` and `CREATE a/b/c` (parents made), a new UIDVALIDITY for a
+/// mailbox deleted and created again within one second, and `\Recent` claimed once.
+async fn mailbox_hierarchy_recent_and_uidvalidity_issue_13(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let now = store::now_millis();
+    store.ensure_mailboxes(anna.id, now).await.expect("folders");
+    store
+        .create_mailbox(anna.id, "Ablage/", now)
+        .await
+        .expect("a trailing separator is accepted");
+    assert!(store.mailbox(anna.id, "Ablage").await.is_ok());
+    store
+        .create_mailbox(anna.id, "Eltern/Kind/Enkel", now)
+        .await
+        .expect("create with parents");
+    for name in ["Eltern", "Eltern/Kind", "Eltern/Kind/Enkel"] {
+        assert!(store.mailbox(anna.id, name).await.is_ok(), "{name}");
+    }
+    assert!(
+        store
+            .create_mailbox(anna.id, "Eltern/Kind", now)
+            .await
+            .is_err_and(|e| e.is_conflict())
+    );
+    // The same name, deleted and created again at the same millisecond.
+    let before = store.mailbox(anna.id, "Ablage").await.expect("Ablage");
+    store
+        .delete_mailbox(anna.id, "Ablage")
+        .await
+        .expect("delete");
+    store
+        .create_mailbox(anna.id, "Ablage", now)
+        .await
+        .expect("again");
+    let after = store.mailbox(anna.id, "Ablage").await.expect("Ablage");
+    assert_ne!(before.uid_validity, after.uid_validity);
+    let validities: HashSet<i64> = store
+        .mailboxes(anna.id)
+        .await
+        .expect("list")
+        .iter()
+        .map(|m| m.uid_validity)
+        .collect();
+    assert_eq!(validities.len(), 10, "each mailbox its own UIDVALIDITY");
+
+    // \Recent: the first claim gets the new UIDs, the next one nothing until more arrive.
+    let box_ = after;
+    store
+        .append_entry(&box_, b"Subject: 1\r\n\r\nx\r\n", &[], now)
+        .await
+        .expect("append");
+    store
+        .append_entry(&box_, b"Subject: 2\r\n\r\nx\r\n", &[], now)
+        .await
+        .expect("append");
+    assert_eq!(store.claim_recent(box_.id).await.expect("claim"), 1..3);
+    assert_eq!(store.claim_recent(box_.id).await.expect("claim"), 3..3);
+    store
+        .append_entry(&box_, b"Subject: 3\r\n\r\nx\r\n", &[], now)
+        .await
+        .expect("append");
+    let fresh = store.mailbox_by_id(box_.id).await.expect("mailbox");
+    assert_eq!(fresh.recent_uid, 3);
+    assert_eq!(store.claim_recent(box_.id).await.expect("claim"), 3..4);
 }
 
 async fn mailbox_entries_never_serve_a_sensitive_original(db: &TestDb) {

@@ -1064,3 +1064,165 @@ m.logout()
     assert!(first < Duration::from_millis(1200), "{first:?}");
     s.stop().await;
 }
+
+/// Sends `command` with `literal` as a synchronizing literal (waiting for `+`); returns the
+/// lines up to the tagged reply.
+async fn with_literal<S>(c: &mut Imap<S>, tag: &str, command: &str, literal: &[u8]) -> Vec<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    c.send(&format!("{tag} {command} {{{}}}\r\n", literal.len()))
+        .await;
+    let go = c.line().await;
+    assert!(go.starts_with('+'), "{tag}: {go}");
+    c.send(&String::from_utf8_lossy(literal)).await;
+    c.send("\r\n").await;
+    c.until(&format!("{tag} ")).await
+}
+
+/// Issue #13 §1: what imaptest and client bug reports found (`tests/cases/imap/`), as a
+/// client sees it: APPEND with Apple Mail's date, `\Recent`, BODYSTRUCTURE and ENVELOPE of
+/// the reported messages, the mailbox hierarchy transcript, keywords announced in FLAGS,
+/// `[TOOBIG]`, and a new UIDVALIDITY for a mailbox created again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reports_and_imaptest_failures_issue_13() {
+    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/imap");
+    let case11 = std::fs::read(cases.join("11-bodystructure-8bit-params.eml")).expect("case 11");
+    let case13 = std::fs::read(cases.join("13-envelope-folded-subject.eml")).expect("case 13");
+    let (s, password) = setup(TestDb::sqlite(), "max_message_bytes = 2000\n").await;
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send(&format!("a1 LOGIN anna {password}\r\n")).await;
+    c.until("a1 OK").await;
+
+    // Older Apple Mail: a one-digit day without the leading space.
+    for (tag, raw) in [("a2", &case11), ("a3", &case13)] {
+        let lines = with_literal(
+            &mut c,
+            tag,
+            "APPEND INBOX () \"6-Nov-2020 10:00:00 +0000\"",
+            raw,
+        )
+        .await;
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.starts_with(&format!("{tag} OK [APPENDUID "))),
+            "{lines:?}"
+        );
+    }
+
+    // \Recent: EXAMINE shows it and leaves it; SELECT claims it; a second session then has
+    // none.
+    c.send("a4 EXAMINE INBOX\r\n").await;
+    let lines = c.until("a4 OK").await;
+    assert!(lines.iter().any(|l| l == "* 4 RECENT"), "{lines:?}");
+    c.send("a5 SELECT INBOX\r\n").await;
+    let lines = c.until("a5 OK").await;
+    assert!(lines.iter().any(|l| l == "* 4 RECENT"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[PERMANENTFLAGS (") && l.contains("\\*)")),
+        "{lines:?}"
+    );
+    c.send("a6 SEARCH RECENT\r\n").await;
+    assert_eq!(c.until("a6 OK").await[0], "* SEARCH 1 2 3 4");
+    c.send("a7 FETCH 1 (FLAGS)\r\n").await;
+    let lines = c.until("a7 OK").await;
+    assert!(lines[0].contains("\\Recent"), "{lines:?}");
+    let mut other = Imap::connect_tls(s.imaps, &s.cert()).await;
+    other.line().await;
+    other
+        .send(&format!("b1 LOGIN anna {password}\r\nb2 SELECT INBOX\r\n"))
+        .await;
+    let lines = other.until("b2 OK").await;
+    assert!(lines.iter().any(|l| l == "* 0 RECENT"), "{lines:?}");
+    other.send("b3 SEARCH RECENT\r\n").await;
+    assert_eq!(other.until("b3 OK").await[0], "* SEARCH");
+
+    // Case 11: BODYSTRUCTURE in 7 bits, values as the message has them.
+    c.send("a8 FETCH 3 (BODYSTRUCTURE INTERNALDATE)\r\n").await;
+    let lines = c.until("a8 OK").await;
+    let text = lines.join("\n");
+    assert!(text.is_ascii(), "raw 8-bit in BODYSTRUCTURE: {text}");
+    assert!(
+        text.contains("\"=?iso-8859-1?Q?Termin=FCbersicht_M=E4rz.txt?=\"")
+            && text.contains("\"=?utf-8?Q?Termin=C3=BCbersicht?=\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("INTERNALDATE \"06-Nov-2020 10:00:00 +0000\""),
+        "{text}"
+    );
+
+    // Case 13: ENVELOPE strings unfolded.
+    c.send("a9 FETCH 4 (ENVELOPE)\r\n").await;
+    let lines = c.until("a9 OK").await;
+    assert_eq!(lines.len(), 2, "a CRLF inside the ENVELOPE: {lines:?}");
+    assert!(
+        lines[0].contains(
+            "\"Einladung zur Sitzung des Ausschusses fuer Umwelt, Verkehr und Stadtentwicklung am Donnerstag\""
+        ) && lines[0].contains("\"<case13@stadt.example>\""),
+        "{lines:?}"
+    );
+
+    // Case 17: the hierarchy transcript.
+    c.send("b1 CREATE \"Eltern/Kind\"\r\n").await;
+    assert!(c.line().await.starts_with("b1 OK"));
+    c.send("b2 LIST \"\" \"%\"\r\n").await;
+    let lines = c.until("b2 OK").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "* LIST (\\HasChildren) \"/\" Eltern"),
+        "{lines:?}"
+    );
+    c.send("b3 CREATE \"Ablage/\"\r\n").await;
+    let created = c.line().await;
+    assert!(created.starts_with("b3 OK"), "{created}");
+
+    // A new keyword is announced before it is used.
+    c.send("b4 STORE 1 +FLAGS ($Erledigt)\r\n").await;
+    let lines = c.until("b4 OK").await;
+    let flags = lines.iter().position(|l| l.starts_with("* FLAGS ("));
+    let fetch = lines.iter().position(|l| l.starts_with("* 1 FETCH"));
+    assert!(
+        flags.is_some_and(|f| lines[f].contains("$Erledigt") && fetch.is_some_and(|x| f < x)),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[PERMANENTFLAGS (") && l.contains("$Erledigt \\*)")),
+        "{lines:?}"
+    );
+
+    // Too big: refused before `+`, and with LITERAL+ after the bytes, both with [TOOBIG].
+    c.send("b5 APPEND INBOX {5000}\r\n").await;
+    let refused = c.line().await;
+    assert!(
+        refused.starts_with("b5 ") && refused.contains("[TOOBIG]"),
+        "{refused}"
+    );
+    c.send(&format!(
+        "b6 APPEND INBOX {{3000+}}\r\n{}\r\n",
+        "x".repeat(3000)
+    ))
+    .await;
+    let refused = c.line().await;
+    assert!(refused.starts_with("b6 NO [TOOBIG]"), "{refused}");
+
+    // DELETE and CREATE within the same second: a new UIDVALIDITY.
+    c.send("b7 STATUS Ablage (UIDVALIDITY)\r\n").await;
+    let first = c.until("b7 OK").await[0].clone();
+    c.send("b8 DELETE Ablage\r\nb9 CREATE Ablage\r\nc1 STATUS Ablage (UIDVALIDITY)\r\n")
+        .await;
+    let second = c.until("c1 OK").await;
+    assert!(
+        second.iter().any(|l| l.starts_with("* STATUS")),
+        "{second:?}"
+    );
+    assert!(!second.contains(&first), "{first} again: {second:?}");
+    s.stop().await;
+}

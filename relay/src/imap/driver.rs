@@ -4,6 +4,7 @@
 //! Writes happen outside of any `select!`: only reading may be raced against mailbox
 //! notifications, and a read is cancel-safe, so no response is ever cut in half.
 
+use super::quirks::InputFix;
 use imap_next::server::{Error as ServerError, Event, Server};
 use imap_next::{Interrupt, Io, State as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -52,7 +53,8 @@ pub async fn progress<S: AsyncWrite + Unpin>(
     }
 }
 
-/// Bytes read from the client and not yet handed to the server.
+/// Bytes read from the client, mended for client quirks ([`InputFix`]), and not yet handed
+/// to the server.
 ///
 /// Before login they are handed over a line at a time (up to and including each LF): a
 /// command ends with a line end, so when LOGIN or AUTHENTICATE completes, the server holds
@@ -60,9 +62,9 @@ pub async fn progress<S: AsyncWrite + Unpin>(
 /// logged-in user (imap-next cannot change them on a running server) without losing
 /// pipelined commands — they are still here.
 pub struct Input {
-    buf: Vec<u8>,
+    raw: Vec<u8>,
+    pending: Vec<u8>,
     start: usize,
-    end: usize,
 }
 
 impl Input {
@@ -70,16 +72,16 @@ impl Input {
     #[must_use]
     pub fn new(size: usize) -> Self {
         Self {
-            buf: vec![0; size.max(1)],
+            raw: vec![0; size.max(1)],
+            pending: Vec::new(),
             start: 0,
-            end: 0,
         }
     }
 
     /// Hands `server` what is buffered — up to and including the first LF when `by_line`,
     /// else all of it. Returns whether anything was handed over.
     pub fn feed(&mut self, server: &mut Server, by_line: bool) -> bool {
-        let pending = &self.buf[self.start..self.end];
+        let pending = &self.pending[self.start..];
         if pending.is_empty() {
             return false;
         }
@@ -96,18 +98,29 @@ impl Input {
         true
     }
 
-    /// Reads once from `io` (when nothing is buffered). Cancel-safe.
+    /// Reads once from `io` (when nothing is buffered) and mends it through `fix`: what
+    /// `fix` holds back (a line not yet complete, a command refused as too big) is not
+    /// buffered. Cancel-safe.
     ///
     /// # Errors
     /// `Closed` at end of stream, `Io` on failure.
-    pub async fn read<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<(), DriveError> {
-        debug_assert_eq!(self.start, self.end, "read only when all is handed over");
-        let n = io.read(&mut self.buf).await.map_err(DriveError::Io)?;
+    pub async fn read<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        fix: &mut InputFix,
+    ) -> Result<(), DriveError> {
+        debug_assert_eq!(
+            self.start,
+            self.pending.len(),
+            "read only when all is handed over"
+        );
+        let n = io.read(&mut self.raw).await.map_err(DriveError::Io)?;
         if n == 0 {
             return Err(DriveError::Closed);
         }
+        self.pending.clear();
         self.start = 0;
-        self.end = n;
+        fix.feed(&self.raw[..n], &mut self.pending);
         Ok(())
     }
 }

@@ -55,6 +55,38 @@ pub fn header_fields(raw: &[u8], names: &[String], exclude: bool) -> Vec<u8> {
     out
 }
 
+/// The value of the first header field `name`, unfolded (each CRLF before whitespace
+/// removed, RFC 5322 §2.2.3) and trimmed; 8-bit bytes are read as UTF-8 (lossy).
+#[must_use]
+pub fn field(raw: &[u8], name: &str) -> Option<String> {
+    let head = header(raw);
+    let mut value: Option<Vec<u8>> = None;
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        let folded = line.starts_with(b" ") || line.starts_with(b"\t");
+        match (&mut value, folded) {
+            (Some(v), true) => v.extend_from_slice(line),
+            (Some(_), false) => break,
+            (None, false) => {
+                if let Some(p) = line.iter().position(|&b| b == b':')
+                    && line[..p].trim_ascii().eq_ignore_ascii_case(name.as_bytes())
+                {
+                    value = Some(line[p + 1..].to_vec());
+                }
+            }
+            (None, true) => {}
+        }
+    }
+    let value = value?;
+    let unfolded: Vec<u8> = value
+        .into_iter()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    Some(String::from_utf8_lossy(&unfolded).trim().to_owned())
+}
+
 /// `bytes[start..start+len]`, clamped (RFC 3501 partial fetch).
 #[must_use]
 pub fn partial(bytes: &[u8], start: u32, len: u32) -> &[u8] {
@@ -97,10 +129,15 @@ impl Searchable {
                     body.push('\n');
                 }
             }
-            let sent = m
-                .date()
-                .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0))
-                .map(|d| d.date_naive());
+            // The date as written, in the Date header's own zone (RFC 3501 §6.4.4: "the
+            // date of the message's Date: header, disregarding time and timezone").
+            let sent = m.date().and_then(|d| {
+                chrono::NaiveDate::from_ymd_opt(
+                    i32::from(d.year),
+                    u32::from(d.month),
+                    u32::from(d.day),
+                )
+            });
             Some(Self {
                 headers,
                 body: body.to_lowercase(),
@@ -116,7 +153,7 @@ impl Searchable {
         })
     }
 
-    /// The day of the Date header (UTC), for SENTBEFORE/SENTON/SENTSINCE.
+    /// The day of the Date header (in its own zone), for SENTBEFORE/SENTON/SENTSINCE.
     #[must_use]
     pub fn sent(&self) -> Option<chrono::NaiveDate> {
         self.sent
@@ -145,22 +182,34 @@ impl Searchable {
     }
 }
 
+fn address_text(addr: &mail_parser::Addr<'_>) -> String {
+    format!(
+        "{} <{}>",
+        addr.name().unwrap_or_default(),
+        addr.address().unwrap_or_default()
+    )
+}
+
 fn header_text(value: &mail_parser::HeaderValue<'_>) -> String {
     use mail_parser::HeaderValue;
     match value {
         HeaderValue::Text(t) => t.to_string(),
         HeaderValue::TextList(l) => l.join(", "),
-        HeaderValue::Address(a) => a
+        HeaderValue::Address(mail_parser::Address::Group(groups)) => groups
             .iter()
-            .map(|addr| {
-                format!(
-                    "{} <{}>",
-                    addr.name().unwrap_or_default(),
-                    addr.address().unwrap_or_default()
-                )
+            .map(|g| {
+                // The group's name is searched too (`SEARCH TO "undisclosed-recipients"`).
+                let members = g
+                    .addresses
+                    .iter()
+                    .map(address_text)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("{}: {members};", g.name.as_deref().unwrap_or_default())
             })
             .collect::<Vec<_>>()
             .join(", "),
+        HeaderValue::Address(a) => a.iter().map(address_text).collect::<Vec<_>>().join(", "),
         HeaderValue::DateTime(d) => d.to_rfc822(),
         HeaderValue::ContentType(c) => format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()),
         HeaderValue::Received(_) | HeaderValue::Empty => String::new(),
@@ -205,6 +254,30 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nSitzung f=FCr Montag\r\n";
         assert_eq!(s.sent(), None);
         let dated = Searchable::new(b"Date: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n");
         assert_eq!(dated.sent(), chrono::NaiveDate::from_ymd_opt(2026, 11, 2));
+        // Issue #13: the day as written in its own zone, not the UTC day.
+        for (date, day) in [
+            ("Mon, 2 Nov 2026 00:30:00 +0200", 2),
+            ("Mon, 2 Nov 2026 23:30:00 -0500", 2),
+        ] {
+            let s = Searchable::new(format!("Date: {date}\r\n\r\nx\r\n").as_bytes());
+            assert_eq!(
+                s.sent(),
+                chrono::NaiveDate::from_ymd_opt(2026, 11, day),
+                "{date}"
+            );
+        }
+        // Issue #13: a group's name is found by SEARCH TO.
+        let grouped =
+            Searchable::new(b"To: undisclosed-recipients: a@b.test, c@d.test;\r\n\r\nx\r\n");
+        assert!(grouped.header_contains("to", "undisclosed-recipients"));
+        assert!(grouped.header_contains("to", "c@d.test"));
+    }
+
+    #[test]
+    fn fields_are_unfolded() {
+        assert_eq!(field(MAIL, "subject").as_deref(), Some("Hallo Welt"));
+        assert_eq!(field(MAIL, "To").as_deref(), Some("c@d"));
+        assert_eq!(field(MAIL, "Cc"), None);
     }
 
     #[test]

@@ -12,7 +12,6 @@ use imap_next::imap_types::body::{
     BasicFields, Body, BodyStructure, Disposition, SinglePartExtensionData, SpecificFields,
 };
 use imap_next::imap_types::core::{IString, NString, Vec1};
-use imap_next::imap_types::envelope::{Address, Envelope};
 use mail_parser::{MessageParser, MimeHeaders as _, PartType};
 
 /// Parts nested deeper than this are not broken down further.
@@ -86,17 +85,17 @@ fn build(
     let clamp = |n: u32| (n as usize).min(raw.len());
     let header = clamp(p.offset_header)..clamp(p.offset_body);
     let body = clamp(p.offset_body)..clamp(p.offset_end).max(clamp(p.offset_body));
-    let (ctype, subtype, params) = match p.content_type() {
+    let part_header = &raw[header.clone()];
+    let raw_field = |name: &str| super::message::field(part_header, name);
+    // Parameters and descriptions as the message has them, 7-bit (see `params`); only the
+    // type and subtype come from mail-parser, which knows the defaults (digest parts).
+    let (ctype, subtype, param_list) = match p.content_type() {
         Some(ct) => (
             ct.ctype().to_ascii_lowercase(),
             ct.subtype()
                 .map_or_else(|| "plain".to_owned(), str::to_ascii_lowercase),
-            ct.attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|at| (at.name.to_string(), at.value.to_string()))
-                        .collect()
-                })
+            raw_field("Content-Type")
+                .map(|v| params(&v).1)
                 .unwrap_or_default(),
         ),
         None if matches!(p.body, PartType::Message(_)) => {
@@ -108,28 +107,16 @@ fn build(
             vec![("charset".into(), "us-ascii".into())],
         ),
     };
-    let encoding = p
-        .headers
-        .iter()
-        .find(|h| {
-            h.name
-                .as_str()
-                .eq_ignore_ascii_case("Content-Transfer-Encoding")
-        })
-        .and_then(|h| h.value.as_text().map(|t| t.trim().to_ascii_lowercase()))
+    let encoding = raw_field("Content-Transfer-Encoding")
+        .map(|t| t.to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "7bit".to_owned());
-    let disposition = p.content_disposition().map(|d| {
-        (
-            d.ctype().to_ascii_lowercase(),
-            d.attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|at| (at.name.to_string(), at.value.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        )
-    });
+    let disposition = raw_field("Content-Disposition")
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let (kind, list) = params(&v);
+            (seven_bit(&kind.to_ascii_lowercase()), list)
+        });
     let kind = match &p.body {
         PartType::Multipart(children) if depth < MAX_DEPTH => Kind::Multi(
             children
@@ -150,9 +137,13 @@ fn build(
         body: body.start + base..body.end + base,
         ctype,
         subtype,
-        params,
-        id: p.content_id().map(str::to_owned),
-        description: p.content_description().map(str::to_owned),
+        params: param_list,
+        id: raw_field("Content-ID")
+            .filter(|v| !v.is_empty())
+            .map(|v| seven_bit(&v)),
+        description: raw_field("Content-Description")
+            .filter(|v| !v.is_empty())
+            .map(|v| seven_bit(&v)),
         encoding,
         disposition,
         lines: count_lines(&raw[body]),
@@ -174,27 +165,36 @@ pub enum SectionKind {
 }
 
 impl Part {
-    /// The part at `path` (`[1, 2]` for `1.2`).
+    /// The part at `path` (`[1, 2]` for `1.2`) of the message whose root this is: the
+    /// children of a multipart root, else the root itself as part 1 (RFC 3501 §6.4.5 — so for
+    /// a message whose type is message/rfc822, `1` is the whole attached message).
     #[must_use]
     pub fn find(&self, path: &[u32]) -> Option<&Part> {
         let Some((&n, rest)) = path.split_first() else {
             return Some(self);
         };
         let index = usize::try_from(n).ok()?.checked_sub(1)?;
-        let next = match &self.kind {
-            Kind::Multi(children) => children.get(index)?,
-            Kind::Message(inner) => match &inner.kind {
-                Kind::Multi(children) => children.get(index)?,
-                _ if index == 0 => inner,
-                _ => return None,
-            },
-            Kind::Leaf if index == 0 => self,
-            Kind::Leaf => return None,
-        };
-        if std::ptr::eq(next, self) && !rest.is_empty() {
-            return None;
+        match &self.kind {
+            Kind::Multi(children) => children.get(index)?.descend(rest),
+            _ if index == 0 => self.descend(rest),
+            _ => None,
         }
-        next.find(rest)
+    }
+
+    /// The part at `path` below this (already numbered) part: the children of a multipart,
+    /// the parts of an enclosed message (numbered as in its own root), and a leaf as its own
+    /// part 1.
+    fn descend(&self, path: &[u32]) -> Option<&Part> {
+        let Some((&n, rest)) = path.split_first() else {
+            return Some(self);
+        };
+        let index = usize::try_from(n).ok()?.checked_sub(1)?;
+        match &self.kind {
+            Kind::Multi(children) => children.get(index)?.descend(rest),
+            Kind::Message(inner) => inner.find(path),
+            Kind::Leaf if index == 0 && rest.is_empty() => Some(self),
+            Kind::Leaf => None,
+        }
     }
 
     /// The bytes of `kind` of this part.
@@ -298,8 +298,9 @@ fn nstr(s: Option<&str>) -> NString<'static> {
     NString(s.map(istr))
 }
 
-/// RFC 2047-encodes `s` when it is not ASCII (ENVELOPE carries header values as they were).
-fn encoded(s: &str) -> String {
+/// `s` in 7 bits: as it is when ASCII, else RFC 2047-encoded (UTF-8, base64). A client that
+/// did not enable UTF8=ACCEPT must not get raw 8-bit strings (RFC 6855 §3).
+fn seven_bit(s: &str) -> String {
     if s.is_ascii() {
         s.to_owned()
     } else {
@@ -307,69 +308,138 @@ fn encoded(s: &str) -> String {
     }
 }
 
-/// ENVELOPE of the message whose header is `header`.
+/// The value before the first `;` and the parameters of a Content-Type or
+/// Content-Disposition value (RFC 2045 §5.1), as the message has them: quoted strings
+/// unquoted, encoded words kept as sent, RFC 2231 continuations merged and their
+/// `charset'lang'%XX` values re-encoded as one RFC 2047 word, raw 8-bit values encoded.
 #[must_use]
-pub fn envelope(header: &[u8]) -> Envelope<'static> {
-    let parsed = std::panic::catch_unwind(|| {
-        let m = MessageParser::default().parse_headers(header)?;
-        let raw = |name: &str| {
-            m.header_raw(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+pub fn params(value: &str) -> (String, Vec<(String, String)>) {
+    let mut pieces: Vec<String> = vec![String::new()];
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        let last = pieces.last_mut().expect("one piece at least");
+        if escaped {
+            last.push(c);
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+            last.push(c);
+        } else if c == ';' && !quoted {
+            pieces.push(String::new());
+        } else {
+            last.push(c);
+        }
+    }
+    let head = pieces.remove(0).trim().to_owned();
+    // name → (section, extended, value), in order of first appearance.
+    let mut order: Vec<String> = Vec::new();
+    let mut sections: std::collections::HashMap<String, Vec<(u32, bool, String)>> =
+        std::collections::HashMap::new();
+    for piece in pieces {
+        let Some((name, v)) = piece.split_once('=') else {
+            continue;
         };
-        let list = |a: Option<&mail_parser::Address<'_>>| -> Vec<Address<'static>> {
-            a.map(|a| {
-                a.iter()
-                    .map(|addr| {
-                        let email = addr.address().unwrap_or_default();
-                        let (mailbox, host) = email.rsplit_once('@').unwrap_or((email, ""));
-                        Address {
-                            name: nstr(addr.name().map(encoded).as_deref()),
-                            adl: NString(None),
-                            mailbox: nstr(Some(mailbox)),
-                            host: nstr(Some(host)),
+        let name = name.trim().to_ascii_lowercase();
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v)
+            .to_owned();
+        if name.is_empty() {
+            continue;
+        }
+        let (base, section, extended) = match name.split_once('*') {
+            None => (name.clone(), 0, false),
+            Some((base, "")) => (base.to_owned(), 0, true),
+            Some((base, rest)) => {
+                let (num, ext) = match rest.strip_suffix('*') {
+                    Some(num) => (num, true),
+                    None => (rest, false),
+                };
+                (base.to_owned(), num.parse().unwrap_or(0), ext)
+            }
+        };
+        if !sections.contains_key(&base) {
+            order.push(base.clone());
+        }
+        sections
+            .entry(base)
+            .or_default()
+            .push((section, extended, v));
+    }
+    let list = order
+        .into_iter()
+        .map(|name| {
+            let mut parts = sections.remove(&name).unwrap_or_default();
+            parts.sort_by_key(|p| p.0);
+            let value = if parts.iter().any(|p| p.1) {
+                let mut charset = String::new();
+                let mut bytes = Vec::new();
+                for (i, (_, extended, v)) in parts.iter().enumerate() {
+                    let mut v = v.as_str();
+                    if i == 0 && *extended {
+                        let mut it = v.splitn(3, '\'');
+                        if let (Some(cs), Some(_lang), Some(rest)) =
+                            (it.next(), it.next(), it.next())
+                        {
+                            charset = cs.to_owned();
+                            v = rest;
                         }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let from = list(m.from());
-        let sender = list(m.sender());
-        let reply_to = list(m.reply_to());
-        Some(Envelope {
-            date: nstr(raw("Date").as_deref()),
-            subject: nstr(raw("Subject").as_deref()),
-            sender: if sender.is_empty() {
-                from.clone()
+                    }
+                    if *extended {
+                        bytes.extend(percent_decode(v));
+                    } else {
+                        bytes.extend_from_slice(v.as_bytes());
+                    }
+                }
+                if bytes.is_ascii() {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                } else {
+                    let charset = if charset.is_empty() {
+                        "utf-8"
+                    } else {
+                        &charset
+                    };
+                    format!("=?{charset}?b?{}?=", crate::encoding::base64(&bytes))
+                }
             } else {
-                sender
-            },
-            reply_to: if reply_to.is_empty() {
-                from.clone()
-            } else {
-                reply_to
-            },
-            from,
-            to: list(m.to()),
-            cc: list(m.cc()),
-            bcc: list(m.bcc()),
-            in_reply_to: nstr(raw("In-Reply-To").as_deref()),
-            message_id: nstr(raw("Message-ID").as_deref()),
+                let joined: String = parts.into_iter().map(|p| p.2).collect();
+                seven_bit(&joined)
+            };
+            (name, value)
         })
-    });
-    parsed.ok().flatten().unwrap_or(Envelope {
-        date: NString(None),
-        subject: NString(None),
-        from: Vec::new(),
-        sender: Vec::new(),
-        reply_to: Vec::new(),
-        to: Vec::new(),
-        cc: Vec::new(),
-        bcc: Vec::new(),
-        in_reply_to: NString(None),
-        message_id: NString(None),
-    })
+        .collect();
+    (head, list)
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// ENVELOPE of the message whose header is `header` (see [`super::envelope`]).
+#[must_use]
+pub fn envelope(header: &[u8]) -> imap_next::imap_types::envelope::Envelope<'static> {
+    super::envelope::envelope(header)
 }
 
 #[cfg(test)]
@@ -418,6 +488,75 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
                     .bytes(raw, SectionKind::Body)
             ),
             "body\r\n"
+        );
+    }
+
+    /// Issue #13: for a message whose type is message/rfc822, part 1 is the whole attached
+    /// message and `1.HEADER`/`1.TEXT` its header and body; nested ones likewise.
+    #[test]
+    fn a_message_rfc822_message_is_its_own_part_one() {
+        let raw = b"From: user@domain.org\r\nContent-Type: message/rfc822\r\n\r\n\
+From: user2@domain.org\r\nContent-Type: message/rfc822\r\n\r\n\
+From: sub@domain.org\r\nSubject: submsg\r\n\r\nHello world\r\n";
+        let root = parse(raw);
+        let get = |path: &[u32], kind| text(root.find(path).expect("part").bytes(raw, kind));
+        assert!(get(&[1], SectionKind::Body).starts_with("From: user2@domain.org"));
+        assert!(get(&[1], SectionKind::Header).starts_with("From: user2@domain.org"));
+        assert!(get(&[1], SectionKind::Text).starts_with("From: sub@domain.org"));
+        assert!(get(&[1, 1], SectionKind::Body).starts_with("From: sub@domain.org"));
+        assert_eq!(get(&[1, 1, 1], SectionKind::Body), "Hello world\r\n");
+        assert!(get(&[1, 1], SectionKind::Header).starts_with("From: sub@domain.org"));
+        assert_eq!(get(&[1, 1], SectionKind::Text), "Hello world\r\n");
+        let structure = format!("{:?}", root.structure(raw, true));
+        assert!(structure.contains("submsg"), "{structure}");
+    }
+
+    /// Case 11 of the client reports: parameters and Content-Description stay 7-bit.
+    #[test]
+    fn bodystructure_parameters_stay_seven_bit() {
+        let raw = include_bytes!("../../../tests/cases/imap/11-bodystructure-8bit-params.eml");
+        let root = parse(raw);
+        let part = root.find(&[2]).expect("part 2");
+        assert_eq!(
+            part.params,
+            [
+                ("charset".to_owned(), "utf-8".to_owned()),
+                (
+                    "name".to_owned(),
+                    "=?iso-8859-1?Q?Termin=FCbersicht_M=E4rz.txt?=".to_owned()
+                )
+            ]
+        );
+        assert_eq!(
+            part.description.as_deref(),
+            Some("=?utf-8?Q?Termin=C3=BCbersicht?=")
+        );
+        let (kind, list) = part.disposition.clone().expect("disposition");
+        assert_eq!(kind, "attachment");
+        assert_eq!(list[0].1, "=?iso-8859-1?Q?Termin=FCbersicht_M=E4rz.txt?=");
+        // RFC 2231 (continued, percent-encoded) and raw 8-bit values come re-encoded.
+        let (_, list) = params(
+            "attachment; filename*0*=utf-8''Termin%C3%BC; filename*1=bersicht.txt; size=3; title=\"Größe\"",
+        );
+        assert_eq!(
+            list,
+            [
+                (
+                    "filename".to_owned(),
+                    format!(
+                        "=?utf-8?b?{}?=",
+                        crate::encoding::base64("Terminübersicht.txt".as_bytes())
+                    )
+                ),
+                ("size".to_owned(), "3".to_owned()),
+                (
+                    "title".to_owned(),
+                    format!(
+                        "=?utf-8?b?{}?=",
+                        crate::encoding::base64("Größe".as_bytes())
+                    )
+                ),
+            ]
         );
     }
 

@@ -151,7 +151,12 @@ impl Session<'_> {
                     LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
                     LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
                 };
-                let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
+                // \Recent belongs to the session, never to the message.
+                let flags: Vec<String> = flags
+                    .iter()
+                    .map(ToString::to_string)
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .collect();
                 let internal = date.map_or(now, |d| d.as_ref().timestamp_millis());
                 match store.append_entry(&target, &bytes, &flags, internal).await {
                     Ok((validity, uid)) => {
@@ -304,7 +309,12 @@ impl Session<'_> {
                     StoreType::Remove => FlagOp::Remove,
                     StoreType::Replace => FlagOp::Replace,
                 };
-                let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
+                // \Recent belongs to the session, never to the message.
+                let flags: Vec<String> = flags
+                    .iter()
+                    .map(ToString::to_string)
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .collect();
                 let since = modifiers.iter().find_map(|m| {
                     let imap_next::imap_types::command::StoreModifier::UnchangedSince(v) = m;
                     i64::try_from(*v).ok()

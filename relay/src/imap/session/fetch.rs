@@ -12,7 +12,12 @@ impl Session<'_> {
         modseq: i64,
         with_uid: bool,
     ) {
-        let mut items = vec![MessageDataItem::Flags(flags_of(flags))];
+        self.announce_keywords(flags);
+        let listed = match self.selected.as_ref() {
+            Some(selected) => selected.flags(uid, flags),
+            None => flags_of(flags),
+        };
+        let mut items = vec![MessageDataItem::Flags(listed)];
         if with_uid {
             items.push(MessageDataItem::Uid(nz(uid)));
         }
@@ -22,6 +27,37 @@ impl Session<'_> {
         if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
             self.send_data(Data::Fetch { seq, items });
         }
+    }
+
+    /// FLAGS and PERMANENTFLAGS again when `flags` holds a keyword the client has not been
+    /// told about: a client may reject a keyword it did not see announced (RFC 3501 §7.2.6).
+    pub(super) fn announce_keywords(&mut self, flags: &str) {
+        let Some(selected) = self.selected.as_mut() else {
+            return;
+        };
+        let mut new = false;
+        for k in keywords_of(flags) {
+            if Flag::try_from(k).is_ok()
+                && !selected
+                    .keywords
+                    .iter()
+                    .any(|have| have.eq_ignore_ascii_case(k))
+            {
+                selected.keywords.push(k.to_owned());
+                new = true;
+            }
+        }
+        if !new {
+            return;
+        }
+        let flags = flag_list(&selected.keywords);
+        let mut perm: Vec<FlagPerm<'static>> = flags.iter().cloned().map(FlagPerm::Flag).collect();
+        perm.push(FlagPerm::Asterisk);
+        self.send_data(Data::Flags(flags));
+        self.send(
+            Status::ok(None, Some(Code::PermanentFlags(perm)), text("limited"))
+                .unwrap_or_else(|_| unreachable_status()),
+        );
     }
 
     /// FETCH of `uids` (in the client's order). Messages are loaded in batches of
@@ -132,9 +168,18 @@ impl Session<'_> {
             } else {
                 build()
             };
-            for (entry, seq, items, sets_seen) in built {
+            for (entry, seq, mut items, sets_seen) in built {
                 if sets_seen && !read_only && !entry.has("\\Seen") {
                     seen.push(entry.uid);
+                }
+                // FLAGS depend on the session (\Recent, keywords announced): set here, not
+                // on the heavy-work pool.
+                for item in &mut items {
+                    if let MessageDataItem::Flags(flags) = item {
+                        self.announce_keywords(&entry.flags);
+                        let selected = self.selected.as_ref().expect("selected");
+                        *flags = selected.flags(entry.uid, &entry.flags);
+                    }
                 }
                 if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
                     self.send_data(Data::Fetch { seq, items });

@@ -28,20 +28,45 @@ impl Session<'_> {
             Ok(m) => m,
             Err(err) => return refused(tag, &err),
         };
+        // LIST shows every mailbox, LSUB the subscribed ones; a level above them that is not
+        // shown itself (a parent deleted while it had children, or not subscribed) is shown as
+        // `\Noselect`, so `%` still finds the way down (RFC 3501 §6.3.8, §6.3.9).
         let names: Vec<String> = mailboxes.iter().map(|m| m.name.clone()).collect();
-        for m in &mailboxes {
-            if !wildcard_match(&full, &m.name) || (lsub && !m.subscribed) {
+        let mut shown: Vec<(String, Option<&Mailbox>)> = mailboxes
+            .iter()
+            .filter(|m| !lsub || m.subscribed)
+            .map(|m| (m.name.clone(), Some(m)))
+            .collect();
+        let mut parents: Vec<String> = Vec::new();
+        for (name, _) in &shown {
+            for (i, _) in name.match_indices('/') {
+                let parent = &name[..i];
+                if !parent.is_empty()
+                    && !shown.iter().any(|(n, _)| n == parent)
+                    && !parents.iter().any(|p| p == parent)
+                {
+                    parents.push(parent.to_owned());
+                }
+            }
+        }
+        shown.extend(parents.into_iter().map(|p| (p, None)));
+        shown.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, m) in &shown {
+            if !wildcard_match(&full, name) {
                 continue;
             }
             let mut items = Vec::new();
-            let has_children = names.iter().any(|n| n.starts_with(&format!("{}/", m.name)));
+            if m.is_none() {
+                items.push(FlagNameAttribute::Noselect);
+            }
+            let has_children = names.iter().any(|n| n.starts_with(&format!("{name}/")));
             for attr in [
                 Some(if has_children {
                     "\\HasChildren"
                 } else {
                     "\\HasNoChildren"
                 }),
-                m.special_use.as_deref(),
+                m.and_then(|m| m.special_use.as_deref()),
             ]
             .into_iter()
             .flatten()
@@ -52,7 +77,7 @@ impl Session<'_> {
                     items.push(FlagNameAttribute::from(atom));
                 }
             }
-            let mailbox = to_imap_mailbox(&m.name);
+            let mailbox = to_imap_mailbox(name);
             self.send_data(if lsub {
                 Data::Lsub {
                     items,
@@ -82,13 +107,20 @@ impl Session<'_> {
         let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
         let unseen =
             u32::try_from(entries.iter().filter(|e| !e.has("\\Seen")).count()).unwrap_or(u32::MAX);
+        let recent = u32::try_from(
+            entries
+                .iter()
+                .filter(|e| e.uid >= mailbox.recent_uid)
+                .count(),
+        )
+        .unwrap_or(u32::MAX);
         let deleted = u32::try_from(entries.iter().filter(|e| e.has("\\Deleted")).count())
             .unwrap_or(u32::MAX);
         Ok(wanted
             .iter()
             .filter_map(|w| match w {
                 StatusDataItemName::Messages => Some(StatusDataItem::Messages(count)),
-                StatusDataItemName::Recent => Some(StatusDataItem::Recent(0)),
+                StatusDataItemName::Recent => Some(StatusDataItem::Recent(recent)),
                 StatusDataItemName::UidNext => Some(StatusDataItem::UidNext(nz(mailbox.uid_next))),
                 StatusDataItemName::UidValidity => {
                     Some(StatusDataItem::UidValidity(nz(mailbox.uid_validity)))

@@ -113,9 +113,27 @@ struct Selected {
     uids: Vec<i64>,
     /// UID → (flags, modseq) as last sent.
     known: HashMap<i64, (String, i64)>,
+    /// The UIDs that are `\Recent` in this session (RFC 3501 §2.3.2): the ranges it claimed
+    /// (SELECT), or for EXAMINE everything not yet claimed by anyone when it was opened.
+    recent: Vec<std::ops::Range<i64>>,
+    /// The keywords announced in FLAGS and PERMANENTFLAGS so far.
+    keywords: Vec<String>,
 }
 
 impl Selected {
+    fn is_recent(&self, uid: i64) -> bool {
+        self.recent.iter().any(|r| r.contains(&uid))
+    }
+
+    /// FETCH FLAGS of `uid` with `stored` flags: those stored, and `\Recent` when it is.
+    fn flags(&self, uid: i64, stored: &str) -> Vec<FlagFetch<'static>> {
+        let mut flags = flags_of(stored);
+        if self.is_recent(uid) {
+            flags.push(FlagFetch::Recent);
+        }
+        flags
+    }
+
     fn seq_of(&self, uid: i64) -> Option<u32> {
         self.uids
             .binary_search(&uid)
@@ -193,6 +211,26 @@ struct Credential {
     password: String,
     /// When they were last found to hold.
     checked: tokio::time::Instant,
+}
+
+/// Whether the first line of `message` announces a literal larger than `max` bytes.
+fn too_big(message: &[u8], max: u32) -> bool {
+    let first = message
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(message, |p| &message[..p]);
+    let Some(open) = first.iter().rposition(|&b| b == b'{') else {
+        return false;
+    };
+    let digits: Vec<u8> = first[open + 1..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|d| d.parse::<u64>().ok())
+        .is_some_and(|n| n > u64::from(max))
 }
 
 /// The step of a SASL exchange in progress.
@@ -278,6 +316,28 @@ fn flags_of(stored: &str) -> Vec<FlagFetch<'static>> {
         .split_whitespace()
         .filter_map(|f| Flag::try_from(f).ok())
         .map(|f| FlagFetch::Flag(f.into_static()))
+        .collect()
+}
+
+/// The keywords (flags without a backslash) among `stored`.
+fn keywords_of(stored: &str) -> impl Iterator<Item = &str> {
+    stored.split_whitespace().filter(|f| !f.starts_with('\\'))
+}
+
+/// The system flags every mailbox offers.
+const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
+/// FLAGS: the system flags and `keywords`.
+fn flag_list(keywords: &[String]) -> Vec<Flag<'static>> {
+    SYSTEM_FLAGS
+        .iter()
+        .copied()
+        .chain(keywords.iter().map(String::as_str))
+        .filter_map(|f| {
+            Flag::try_from(f)
+                .ok()
+                .map(bounded_static::IntoBoundedStatic::into_static)
+        })
         .collect()
 }
 
@@ -534,6 +594,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut starttls_pending = false;
     // Whether the server has the limits of a logged-in user yet.
     let mut full_limits = false;
+    let mut fix = super::quirks::InputFix::new(ctx.config.imap.max_message_bytes);
     loop {
         if session.user.is_some() && !full_limits {
             // Logged in: the tagged OK goes out from the old server, then a new one with the
@@ -566,8 +627,22 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     E::MalformedMessage { discarded_bytes }
                     | E::ExpectedCrlfGotLf { discarded_bytes }
                     | E::CommandTooLong { discarded_bytes } => {
-                        let tag = tag_of(discarded_bytes.declassify());
-                        session.send(bad(tag, "unknown command or invalid arguments"));
+                        let line = discarded_bytes.declassify();
+                        let tag = tag_of(line);
+                        if too_big(line, ctx.config.imap.max_message_bytes) {
+                            // A non-synchronizing literal (LITERAL+) over the limit: it was
+                            // read and thrown away; say why (RFC 7889, RFC 7888 §4).
+                            session.send(match tag {
+                                Some(tag) => no(
+                                    tag,
+                                    Some(code("TOOBIG")),
+                                    "message too large (imap.max_message_bytes)",
+                                ),
+                                None => bad(None, "message too large"),
+                            });
+                        } else {
+                            session.send(bad(tag, "unknown command or invalid arguments"));
+                        }
                     }
                 }
                 continue;
@@ -694,9 +769,22 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 };
                 let idling = session.idle_tag.is_some();
                 tokio::select! {
-                    read = input.read(&mut stream) => {
+                    read = input.read(&mut stream, &mut fix) => {
                         if read.is_err() {
                             return End::Done;
+                        }
+                        for tag in fix.take_too_big() {
+                            session.send(match Tag::try_from(tag) {
+                                Ok(tag) => no(
+                                    tag,
+                                    Some(code("TOOBIG")),
+                                    &format!(
+                                        "literal too large: at most {} bytes (imap.max_message_bytes)",
+                                        ctx.config.imap.max_message_bytes
+                                    ),
+                                ),
+                                Err(_) => bad(None, "literal too large"),
+                            });
                         }
                     }
                     changed = credentials.recv(), if user_id.is_some() => {

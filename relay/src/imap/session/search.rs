@@ -27,6 +27,8 @@ pub(super) enum Program {
     Uids(Ranges),
     /// Sequence numbers in these ranges.
     Seqs(Ranges),
+    /// `\Recent` (RFC 3501 §2.3.2): UIDs this session claimed as recent.
+    Recent(Vec<std::ops::Range<i64>>),
     /// Any other key, evaluated as is.
     Key(SearchKey<'static>),
 }
@@ -34,21 +36,43 @@ pub(super) enum Program {
 impl Program {
     /// `keys` (all must match), `*` standing for `last_uid` in UID sets and for `count` in
     /// sequence sets.
-    pub(super) fn compile(keys: &[SearchKey<'static>], last_uid: u32, count: u32) -> Self {
-        fn one(key: &SearchKey<'static>, last_uid: u32, count: u32) -> Program {
+    /// `recent` are the UIDs recent in this session (RECENT, NEW, OLD).
+    pub(super) fn compile(
+        keys: &[SearchKey<'static>],
+        last_uid: u32,
+        count: u32,
+        recent: &[std::ops::Range<i64>],
+    ) -> Self {
+        fn one(
+            key: &SearchKey<'static>,
+            last_uid: u32,
+            count: u32,
+            recent: &[std::ops::Range<i64>],
+        ) -> Program {
             match key {
-                SearchKey::And(keys) => Program::compile(keys.as_ref(), last_uid, count),
+                SearchKey::And(keys) => Program::compile(keys.as_ref(), last_uid, count, recent),
                 SearchKey::Or(a, b) => Program::Or(
-                    Box::new(one(a, last_uid, count)),
-                    Box::new(one(b, last_uid, count)),
+                    Box::new(one(a, last_uid, count, recent)),
+                    Box::new(one(b, last_uid, count, recent)),
                 ),
-                SearchKey::Not(k) => Program::Not(Box::new(one(k, last_uid, count))),
+                SearchKey::Not(k) => Program::Not(Box::new(one(k, last_uid, count, recent))),
+                SearchKey::Recent => Program::Recent(recent.to_vec()),
+                // NEW is RECENT UNSEEN, OLD is NOT RECENT (RFC 3501 §6.4.4).
+                SearchKey::New => Program::And(vec![
+                    Program::Recent(recent.to_vec()),
+                    Program::Key(SearchKey::Unseen),
+                ]),
+                SearchKey::Old => Program::Not(Box::new(Program::Recent(recent.to_vec()))),
                 SearchKey::Uid(set) => Program::Uids(Ranges::new(set, last_uid)),
                 SearchKey::SequenceSet(set) => Program::Seqs(Ranges::new(set, count)),
                 other => Program::Key(other.clone()),
             }
         }
-        Program::And(keys.iter().map(|k| one(k, last_uid, count)).collect())
+        Program::And(
+            keys.iter()
+                .map(|k| one(k, last_uid, count, recent))
+                .collect(),
+        )
     }
 
     /// Whether any key looks at the message's contents.
@@ -57,7 +81,7 @@ impl Program {
             Program::And(ps) => ps.iter().any(Program::needs_content),
             Program::Or(a, b) => a.needs_content() || b.needs_content(),
             Program::Not(p) => p.needs_content(),
-            Program::Uids(_) | Program::Seqs(_) => false,
+            Program::Uids(_) | Program::Seqs(_) | Program::Recent(_) => false,
             Program::Key(k) => is_content_key(k),
         }
     }
@@ -77,6 +101,7 @@ impl Program {
             Program::Not(p) => !p.matches(e, seq, raw, content),
             Program::Uids(r) => r.contains_i64(e.uid),
             Program::Seqs(r) => r.contains(seq),
+            Program::Recent(r) => r.iter().any(|r| r.contains(&e.uid)),
             Program::Key(key) if is_content_key(key) => {
                 let text = content
                     .get_or_insert_with(|| message::Searchable::new(raw.unwrap_or_default()));
@@ -107,9 +132,9 @@ fn is_content_key(key: &SearchKey<'_>) -> bool {
 /// Keys answered from the entry alone (flags, size, dates).
 fn meta_matches(key: &SearchKey<'_>, e: &store::Entry) -> bool {
     match key {
-        SearchKey::All | SearchKey::Old => true,
+        SearchKey::All => true,
         SearchKey::Seen => e.has("\\Seen"),
-        SearchKey::Unseen | SearchKey::New => !e.has("\\Seen"),
+        SearchKey::Unseen => !e.has("\\Seen"),
         SearchKey::Answered => e.has("\\Answered"),
         SearchKey::Unanswered => !e.has("\\Answered"),
         SearchKey::Deleted => e.has("\\Deleted"),
@@ -126,7 +151,7 @@ fn meta_matches(key: &SearchKey<'_>, e: &store::Entry) -> bool {
         SearchKey::Since(d) => day(e.internal_date) >= *d.as_ref(),
         SearchKey::Before(d) => day(e.internal_date) < *d.as_ref(),
         SearchKey::On(d) => day(e.internal_date) == *d.as_ref(),
-        // RECENT is not kept; the compound keys and sets are compiled away.
+        // RECENT, NEW, OLD, the compound keys and the sets are compiled away.
         _ => false,
     }
 }
@@ -176,7 +201,12 @@ impl Session<'_> {
             .last()
             .map_or(0, |&u| u32::try_from(u).unwrap_or(u32::MAX));
         let count = u32::try_from(selected.uids.len()).unwrap_or(u32::MAX);
-        let program = Arc::new(Program::compile(criteria.as_ref(), last_uid, count));
+        let program = Arc::new(Program::compile(
+            criteria.as_ref(),
+            last_uid,
+            count,
+            &selected.recent,
+        ));
         let needs_content = program.needs_content();
         let batch_size = if needs_content {
             CONTENT_BATCH

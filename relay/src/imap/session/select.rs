@@ -39,20 +39,36 @@ impl Session<'_> {
             Ok(e) => e,
             Err(err) => return refused(tag, &err),
         };
-        let flags: Vec<Flag<'static>> =
-            ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
-                .iter()
-                .filter_map(|f| {
-                    Flag::try_from(*f)
-                        .ok()
-                        .map(bounded_static::IntoBoundedStatic::into_static)
-                })
-                .collect();
+        // SELECT claims the mail no session has seen yet (\Recent); EXAMINE changes nothing
+        // and shows as recent what nobody has claimed.
+        let recent = if read_only {
+            mailbox.recent_uid..i64::MAX
+        } else if mailbox.recent_uid >= mailbox.uid_next {
+            // Nothing to claim: no write (mail arriving meanwhile is claimed at the refresh).
+            mailbox.uid_next..mailbox.uid_next
+        } else {
+            match store.claim_recent(mailbox.id).await {
+                Ok(range) => range,
+                Err(err) => return refused(tag, &err),
+            }
+        };
+        let mut keywords: Vec<String> = Vec::new();
+        for e in &entries {
+            for k in keywords_of(&e.flags) {
+                if !keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
+                    keywords.push(k.to_owned());
+                }
+            }
+        }
+        let flags = flag_list(&keywords);
         self.send_data(Data::Flags(flags.clone()));
         self.send_data(Data::Exists(
             u32::try_from(entries.len()).unwrap_or(u32::MAX),
         ));
-        self.send_data(Data::Recent(0));
+        let recent_count = entries.iter().filter(|e| recent.contains(&e.uid)).count();
+        self.send_data(Data::Recent(
+            u32::try_from(recent_count).unwrap_or(u32::MAX),
+        ));
         let mut perm: Vec<FlagPerm<'static>> = flags.into_iter().map(FlagPerm::Flag).collect();
         perm.push(FlagPerm::Asterisk);
         let untagged = |code: Code<'static>, msg: &str| {
@@ -82,6 +98,8 @@ impl Session<'_> {
                 .collect(),
             mailbox,
             read_only,
+            recent: vec![recent],
+            keywords,
         });
         if let Some((validity, since, known)) = resync {
             self.resync(validity, since, known.as_ref()).await;
@@ -188,6 +206,8 @@ impl Session<'_> {
             .map(|e| (e.uid, (e.flags.clone(), e.modseq)))
             .collect();
         let mut updates = Vec::new();
+        let mut new_mail = false;
+        let before;
         {
             let selected = self.selected.as_mut().expect("selected");
             if allow_expunge {
@@ -213,7 +233,7 @@ impl Session<'_> {
                     });
                 }
             }
-            let before = selected.uids.len();
+            before = selected.uids.len();
             let last = selected.uids.last().copied().unwrap_or(0);
             for e in &entries {
                 if e.uid > last {
@@ -222,9 +242,33 @@ impl Session<'_> {
                 }
             }
             if selected.uids.len() != before {
+                new_mail = !selected.read_only;
+            }
+        }
+        // New mail seen first by this (read-write) session is \Recent here.
+        if new_mail {
+            let id = self.selected.as_ref().expect("selected").mailbox.id;
+            match self.ctx.store.claim_recent(id).await {
+                Ok(range) if !range.is_empty() => {
+                    self.selected.as_mut().expect("selected").recent.push(range);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "imap: cannot claim recent mail"),
+            }
+        }
+        {
+            let selected = self.selected.as_mut().expect("selected");
+            if selected.uids.len() != before {
                 updates.push(Data::Exists(
                     u32::try_from(selected.uids.len()).unwrap_or(u32::MAX),
                 ));
+                // The number of recent messages changed with the new mail (RFC 3501 §7.3.2).
+                let recent = selected
+                    .uids
+                    .iter()
+                    .filter(|u| selected.is_recent(**u))
+                    .count();
+                updates.push(Data::Recent(u32::try_from(recent).unwrap_or(u32::MAX)));
             }
         }
         for d in updates {
