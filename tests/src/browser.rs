@@ -234,6 +234,15 @@ impl Browser {
             .collect()
     }
 
+    /// [`Browser::axe_serious`] at a phone's screen (390×844), where wide tables scroll and
+    /// other rules apply than at desktop width; the window is left at desktop size.
+    pub async fn axe_serious_at_phone(&self) -> String {
+        self.resize(PHONE.0, PHONE.1).await;
+        let found = self.axe_serious().await;
+        self.resize(DESKTOP.0, DESKTOP.1).await;
+        found
+    }
+
     /// Writes the page shown now as `target/screenshots/NAME-desktop.png` (1280 wide) and
     /// `NAME-phone.png` (390 wide): the whole page, at least the screen's height (800,
     /// 844), so the phone's shows what wraps; the window is left at desktop size.

@@ -20,11 +20,17 @@ use crate::exemption_web::{browser_log_in, mail_to, server};
 
 const PRIVATE: &str = "anna.privat@example.net";
 
-/// The page shown now: no serious accessibility violation, nothing wider than a phone,
+/// The page shown now: no serious accessibility violation (at desktop and phone width),
+/// nothing wider than a phone,
 /// photographed as `story-NAME`.
 async fn checked(b: &Browser, name: &str) {
     let serious = b.axe_serious().await;
     assert!(serious.is_empty(), "{name}: axe-core found\n{serious}");
+    let serious = b.axe_serious_at_phone().await;
+    assert!(
+        serious.is_empty(),
+        "{name}: axe-core found at phone width\n{serious}"
+    );
     if let Some(wide) = b.overflow().await {
         panic!("{name}: wider than a phone: {wide}");
     }
