@@ -536,6 +536,9 @@ fn code(name: &'static str) -> Code<'static> {
 /// The codec's limits: before login a user name and a password (`imap.max_login_literal`), so
 /// an anonymous client cannot make the server hold megabytes; after it, a message
 /// (`imap.max_message_bytes`). imap-next refuses a larger literal before sending `+`.
+/// The longest command before login, bytes (literals are `imap.max_login_literal` each).
+const PRE_LOGIN_COMMAND: u32 = 64 * 1024;
+
 fn options(config: &crate::config::ImapConfig, authenticated: bool) -> Options {
     let mut options = Options::default();
     options.crlf_relaxed = true;
@@ -548,8 +551,10 @@ fn options(config: &crate::config::ImapConfig, authenticated: bool) -> Options {
     options.max_command_size = if authenticated {
         limit.saturating_add(64 * 1024)
     } else {
-        // LOGIN has two strings.
-        limit.saturating_mul(2).saturating_add(1024)
+        // Quoted strings are not literals: ID (RFC 2971) with a client's whole description
+        // is long. 64 KiB a line is Dovecot's `imap_max_line_length`, and bounded per
+        // connection all the same.
+        PRE_LOGIN_COMMAND.max(limit.saturating_mul(2).saturating_add(1024))
     };
     let why = if authenticated { "" } else { " before login" };
     let _ = options.set_literal_reject_text(format!(
