@@ -4,7 +4,7 @@
 //! Writes happen outside of any `select!`: only reading may be raced against mailbox
 //! notifications, and a read is cancel-safe, so no response is ever cut in half.
 
-use super::quirks::InputFix;
+use super::framing::{Frame, Framer, Limits};
 use imap_next::server::{Error as ServerError, Event, Server};
 use imap_next::{Interrupt, Io, State as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -53,18 +53,11 @@ pub async fn progress<S: AsyncWrite + Unpin>(
     }
 }
 
-/// Bytes read from the client, mended for client quirks ([`InputFix`]), and not yet handed
-/// to the server.
-///
-/// Before login they are handed over a line at a time (up to and including each LF): a
-/// command ends with a line end, so when LOGIN or AUTHENTICATE completes, the server holds
-/// nothing behind it, and the session can replace it with one that has the limits of a
-/// logged-in user (imap-next cannot change them on a running server) without losing
-/// pipelined commands — they are still here.
+/// What the client sent, cut into commands by the [`Framer`] within the limits of the
+/// session's state; see [`super::framing`].
 pub struct Input {
     raw: Vec<u8>,
-    pending: Vec<u8>,
-    start: usize,
+    framer: Framer,
 }
 
 impl Input {
@@ -73,54 +66,25 @@ impl Input {
     pub fn new(size: usize) -> Self {
         Self {
             raw: vec![0; size.max(1)],
-            pending: Vec::new(),
-            start: 0,
+            framer: Framer::new(),
         }
     }
 
-    /// Hands `server` what is buffered — up to and including the first LF when `by_line`,
-    /// else all of it. Returns whether anything was handed over.
-    pub fn feed(&mut self, server: &mut Server, by_line: bool) -> bool {
-        let pending = &self.pending[self.start..];
-        if pending.is_empty() {
-            return false;
-        }
-        let n = if by_line {
-            pending
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(pending.len(), |i| i + 1)
-        } else {
-            pending.len()
-        };
-        server.enqueue_input(&pending[..n]);
-        self.start += n;
-        true
+    /// The next frame within `limits`, or `None` when more input is needed.
+    pub fn next(&mut self, limits: &Limits) -> Option<Frame> {
+        self.framer.next(limits)
     }
 
-    /// Reads once from `io` (when nothing is buffered) and mends it through `fix`: what
-    /// `fix` holds back (a line not yet complete, a command refused as too big) is not
-    /// buffered. Cancel-safe.
+    /// Reads once from `io`. Cancel-safe.
     ///
     /// # Errors
     /// `Closed` at end of stream, `Io` on failure.
-    pub async fn read<S: AsyncRead + Unpin>(
-        &mut self,
-        io: &mut S,
-        fix: &mut InputFix,
-    ) -> Result<(), DriveError> {
-        debug_assert_eq!(
-            self.start,
-            self.pending.len(),
-            "read only when all is handed over"
-        );
+    pub async fn read<S: AsyncRead + Unpin>(&mut self, io: &mut S) -> Result<(), DriveError> {
         let n = io.read(&mut self.raw).await.map_err(DriveError::Io)?;
         if n == 0 {
             return Err(DriveError::Closed);
         }
-        self.pending.clear();
-        self.start = 0;
-        fix.feed(&self.raw[..n], &mut self.pending);
+        self.framer.push(&self.raw[..n]);
         Ok(())
     }
 }

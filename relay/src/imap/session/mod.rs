@@ -25,6 +25,7 @@ use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 
 use bounded_static::IntoBoundedStatic as _;
+use imap_next::State as _;
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_next::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter};
 use imap_next::imap_types::core::{AString, IString, Literal, NString, Tag, Text, Vec1};
@@ -46,12 +47,14 @@ use imap_next::imap_types::sequence::SequenceSet;
 use imap_next::imap_types::status::{StatusDataItem, StatusDataItemName};
 use imap_next::server::{Event, Options, Server};
 use store::{FlagOp, Mailbox, Store, User};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::broadcast;
 
 use super::auth;
 use super::driver::{self, DriveError, Input, Step};
+use super::framing::{Frame, Limits};
 use super::gate::Gate;
+use super::quirks;
 use super::sequence::Ranges;
 use super::{message, mime, utf7};
 use crate::config::Config;
@@ -213,26 +216,6 @@ struct Credential {
     checked: tokio::time::Instant,
 }
 
-/// Whether the first line of `message` announces a literal larger than `max` bytes.
-fn too_big(message: &[u8], max: u32) -> bool {
-    let first = message
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(message, |p| &message[..p]);
-    let Some(open) = first.iter().rposition(|&b| b == b'{') else {
-        return false;
-    };
-    let digits: Vec<u8> = first[open + 1..]
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|d| d.parse::<u64>().ok())
-        .is_some_and(|n| n > u64::from(max))
-}
-
 /// The step of a SASL exchange in progress.
 enum Sasl {
     /// PLAIN without an initial response: the credentials come next.
@@ -381,6 +364,32 @@ impl Session<'_> {
                 tracing::warn!(error = %err, "imap: cannot re-check credentials");
                 true
             }
+        }
+    }
+
+    /// The answer to a command refused for a literal over the limits (RFC 7889 `TOOBIG`):
+    /// before login `BAD` (no command there takes a large literal), after it `NO`.
+    fn too_big(&self, tag: Option<Vec<u8>>) -> Status<'static> {
+        let tag = tag.and_then(|t| Tag::try_from(String::from_utf8(t).ok()?).ok());
+        let imap = &self.ctx.config.imap;
+        match (tag, self.user.is_some()) {
+            (Some(tag), true) => no(
+                tag,
+                Some(code("TOOBIG")),
+                &format!(
+                    "message too large: at most {} bytes (imap.max_message_bytes)",
+                    imap.max_message_bytes
+                ),
+            ),
+            (tag, _) => Status::bad(
+                tag,
+                Some(code("TOOBIG")),
+                text(&format!(
+                    "literal too large before login: at most {} bytes (imap.max_login_literal)",
+                    imap.max_login_literal
+                )),
+            )
+            .unwrap_or_else(|_| unreachable_status()),
         }
     }
 
@@ -533,33 +542,40 @@ fn code(name: &'static str) -> Code<'static> {
     Code::Other(CodeOther::unvalidated(name.as_bytes()))
 }
 
-/// The codec's limits: before login a user name and a password (`imap.max_login_literal`), so
-/// an anonymous client cannot make the server hold megabytes; after it, a message
-/// (`imap.max_message_bytes`). imap-next refuses a larger literal before sending `+`.
-/// The longest command before login, bytes (literals are `imap.max_login_literal` each).
-const PRE_LOGIN_COMMAND: u32 = 64 * 1024;
+/// The longest line before login, bytes: quoted strings are not literals, and ID (RFC 2971)
+/// with a client's whole description is long. 64 KiB is Dovecot's `imap_max_line_length`.
+const PRE_LOGIN_LINE: usize = 64 * 1024;
+/// The longest line after login, bytes: a client's UID set for a large mailbox is long.
+const LINE: usize = 1024 * 1024;
 
-fn options(config: &crate::config::ImapConfig, authenticated: bool) -> Options {
+/// The framer's limits (checked before `+` and before anything is buffered): before login
+/// a user name and a password (`imap.max_login_literal` each), after it a message
+/// (`imap.max_message_bytes`).
+fn limits(config: &crate::config::ImapConfig, authenticated: bool) -> Limits {
+    if authenticated {
+        Limits {
+            line: LINE,
+            literal: u64::from(config.max_message_bytes),
+            command: u64::from(config.max_message_bytes) + LINE as u64,
+        }
+    } else {
+        Limits {
+            line: PRE_LOGIN_LINE,
+            literal: u64::from(config.max_login_literal),
+            command: 2 * u64::from(config.max_login_literal) + PRE_LOGIN_LINE as u64,
+        }
+    }
+}
+
+/// The codec's limits: wide enough for whatever the framer let through (it enforces the
+/// limits of the session's state).
+fn options(config: &crate::config::ImapConfig) -> Options {
     let mut options = Options::default();
     options.crlf_relaxed = true;
-    let (limit, key) = if authenticated {
-        (config.max_message_bytes, "imap.max_message_bytes")
-    } else {
-        (config.max_login_literal, "imap.max_login_literal")
-    };
-    options.max_literal_size = limit;
-    options.max_command_size = if authenticated {
-        limit.saturating_add(64 * 1024)
-    } else {
-        // Quoted strings are not literals: ID (RFC 2971) with a client's whole description
-        // is long. 64 KiB a line is Dovecot's `imap_max_line_length`, and bounded per
-        // connection all the same.
-        PRE_LOGIN_COMMAND.max(limit.saturating_mul(2).saturating_add(1024))
-    };
-    let why = if authenticated { "" } else { " before login" };
-    let _ = options.set_literal_reject_text(format!(
-        "literal too large{why}: at most {limit} bytes ({key})"
-    ));
+    options.max_literal_size = config.max_message_bytes;
+    options.max_command_size = config
+        .max_message_bytes
+        .saturating_add(u32::try_from(LINE).unwrap_or(u32::MAX));
     options
 }
 
@@ -579,7 +595,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> End<S> {
     let mut session = Session {
         ctx,
-        server: Server::new(options(&ctx.config.imap, false), greeting()),
+        server: Server::new(options(&ctx.config.imap), greeting()),
         tls,
         peer: peer.to_string(),
         user: None,
@@ -597,25 +613,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut credentials: broadcast::Receiver<i64> = ctx.store.credential_changes();
     let mut input = Input::new(8 * 1024);
     let mut starttls_pending = false;
-    // Whether the server has the limits of a logged-in user yet.
-    let mut full_limits = false;
-    let mut fix = super::quirks::InputFix::new(ctx.config.imap.max_message_bytes);
     loop {
-        if session.user.is_some() && !full_limits {
-            // Logged in: the tagged OK goes out from the old server, then a new one with the
-            // larger limits takes over (its greeting is not sent). Input is handed over a
-            // line at a time before login, so the old server holds nothing unread.
-            loop {
-                match driver::progress(&mut stream, &mut session.server, discard).await {
-                    Ok(Step::NeedInput) => break,
-                    Ok(Step::Event(_)) => {}
-                    Err(_) => return End::Done,
-                }
-            }
-            session.server = Server::new(options(&ctx.config.imap, true), greeting());
-            discard = true;
-            full_limits = true;
-        }
         let step = match driver::progress(&mut stream, &mut session.server, discard).await {
             Ok(step) => step,
             Err(DriveError::Protocol(err)) => {
@@ -632,22 +630,8 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     E::MalformedMessage { discarded_bytes }
                     | E::ExpectedCrlfGotLf { discarded_bytes }
                     | E::CommandTooLong { discarded_bytes } => {
-                        let line = discarded_bytes.declassify();
-                        let tag = tag_of(line);
-                        if too_big(line, ctx.config.imap.max_message_bytes) {
-                            // A non-synchronizing literal (LITERAL+) over the limit: it was
-                            // read and thrown away; say why (RFC 7889, RFC 7888 §4).
-                            session.send(match tag {
-                                Some(tag) => no(
-                                    tag,
-                                    Some(code("TOOBIG")),
-                                    "message too large (imap.max_message_bytes)",
-                                ),
-                                None => bad(None, "message too large"),
-                            });
-                        } else {
-                            session.send(bad(tag, "unknown command or invalid arguments"));
-                        }
+                        let tag = tag_of(discarded_bytes.declassify());
+                        session.send(bad(tag, "unknown command or invalid arguments"));
                     }
                 }
                 continue;
@@ -760,8 +744,38 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             }
             Step::NeedInput => {
-                if input.feed(&mut session.server, session.user.is_none()) {
-                    continue;
+                match input.next(&limits(&ctx.config.imap, session.user.is_some())) {
+                    Some(Frame::Command(mut command)) => {
+                        quirks::mend(&mut command);
+                        session.server.enqueue_input(&command);
+                        continue;
+                    }
+                    Some(Frame::Continue) => {
+                        // imap-next asked for input, so all it had to send is out: the `+`
+                        // cannot cut into a response.
+                        if stream.write_all(b"+ go ahead\r\n").await.is_err()
+                            || stream.flush().await.is_err()
+                        {
+                            return End::Done;
+                        }
+                        continue;
+                    }
+                    Some(Frame::LiteralTooBig { tag, .. }) => {
+                        session.errors += 1;
+                        let status = session.too_big(tag);
+                        session.send(status);
+                        continue;
+                    }
+                    Some(Frame::LineTooLong { tag }) => {
+                        session.errors += 1;
+                        if session.errors > MAX_ERRORS {
+                            return End::Done;
+                        }
+                        let tag = tag.and_then(|t| Tag::try_from(String::from_utf8(t).ok()?).ok());
+                        session.send(bad(tag, "line too long"));
+                        continue;
+                    }
+                    None => {}
                 }
                 let user_id = session.user.as_ref().map(|u| u.id);
                 // Before login the deadline is absolute (`imap.login_timeout_secs` from
@@ -774,22 +788,9 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 };
                 let idling = session.idle_tag.is_some();
                 tokio::select! {
-                    read = input.read(&mut stream, &mut fix) => {
+                    read = input.read(&mut stream) => {
                         if read.is_err() {
                             return End::Done;
-                        }
-                        for tag in fix.take_too_big() {
-                            session.send(match Tag::try_from(tag) {
-                                Ok(tag) => no(
-                                    tag,
-                                    Some(code("TOOBIG")),
-                                    &format!(
-                                        "literal too large: at most {} bytes (imap.max_message_bytes)",
-                                        ctx.config.imap.max_message_bytes
-                                    ),
-                                ),
-                                Err(_) => bad(None, "literal too large"),
-                            });
                         }
                     }
                     changed = credentials.recv(), if user_id.is_some() => {
