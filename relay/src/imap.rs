@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod driver;
 pub mod envelope;
+pub mod extended;
 pub mod framing;
 pub mod gate;
 pub mod listener;

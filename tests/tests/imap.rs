@@ -1226,3 +1226,90 @@ async fn client_reports_and_imaptest_failures_issue_13() {
     assert!(!second.contains(&first), "{first} again: {second:?}");
     s.stop().await;
 }
+
+/// ESEARCH (RFC 4731) and MULTIAPPEND (RFC 3502), which imap-codec does not parse: read by
+/// `imap::extended`. Synchronising literals across several messages, all or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esearch_and_multiappend_over_tls() {
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    let greeting = c.line().await;
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    c.send(&format!("a1 LOGIN anna {password}\r\n")).await;
+    let caps = c.until("a1 ").await;
+    assert!(
+        caps.last().is_some_and(|l| l.starts_with("a1 OK")),
+        "{caps:?}"
+    );
+    c.send("a2 CAPABILITY\r\n").await;
+    let caps = c.until("a2 OK").await;
+    assert!(
+        caps[0].contains(" ESEARCH") && caps[0].contains(" MULTIAPPEND"),
+        "{caps:?}"
+    );
+
+    // Three messages in one APPEND, the first two with synchronising literals.
+    let one = "Subject: eins\r\n\r\nerste\r\n";
+    let two = "Subject: zwei\r\n\r\nzweite\r\n";
+    let three = "Subject: drei\r\n\r\ndritte\r\n";
+    c.send(&format!(
+        "a3 APPEND Drafts (\\Seen) \"6-Nov-2020 10:00:00 +0000\" {{{}}}\r\n",
+        one.len()
+    ))
+    .await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(&format!("{one} {{{}}}\r\n", two.len())).await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(&format!(
+        "{two} (\\Flagged) {{{}+}}\r\n{three}\r\n",
+        three.len()
+    ))
+    .await;
+    let appended = c.until("a3 ").await;
+    let ok = appended.last().expect("reply");
+    assert!(ok.starts_with("a3 OK [APPENDUID "), "{appended:?}");
+    assert!(ok.contains(" 1:3]"), "the set of new UIDs: {ok}");
+
+    c.send("a4 SELECT Drafts\r\n").await;
+    c.until("a4 OK").await;
+    c.send("a5 FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n")
+        .await;
+    let fetched = c.until("a5 OK").await.join("\n");
+    for subject in ["eins", "zwei", "drei"] {
+        assert!(fetched.contains(subject), "{fetched}");
+    }
+
+    // ESEARCH: MIN, MAX, COUNT, ALL; UID; nothing found; a bad option.
+    c.send("a6 SEARCH RETURN (MIN MAX COUNT) ALL\r\n").await;
+    let lines = c.until("a6 OK").await;
+    assert_eq!(lines[0], "* ESEARCH (TAG \"a6\") MIN 1 MAX 3 COUNT 3");
+    c.send("a7 UID SEARCH RETURN () UNSEEN\r\n").await;
+    let lines = c.until("a7 OK").await;
+    assert_eq!(lines[0], "* ESEARCH (TAG \"a7\") UID ALL 2:3");
+    c.send("a8 SEARCH RETURN (COUNT MIN) SUBJECT nirgends\r\n")
+        .await;
+    let lines = c.until("a8 OK").await;
+    assert_eq!(lines[0], "* ESEARCH (TAG \"a8\") COUNT 0");
+    c.send("a9 SEARCH RETURN (SAVE) ALL\r\n").await;
+    assert!(c.line().await.starts_with("a9 BAD"));
+    // Plain SEARCH is unchanged.
+    c.send("b1 SEARCH FLAGGED\r\n").await;
+    let lines = c.until("b1 OK").await;
+    assert_eq!(lines[0], "* SEARCH 3");
+
+    // A MULTIAPPEND with a broken second message stores nothing.
+    c.send(&format!(
+        "b2 APPEND Drafts {{{}+}}\r\n{one} (\\Bogus-Flag-() {{1+}}\r\nx\r\n",
+        one.len()
+    ))
+    .await;
+    let reply = c.until("b2 ").await;
+    assert!(
+        reply.last().is_some_and(|l| l.starts_with("b2 BAD")),
+        "{reply:?}"
+    );
+    c.send("b3 STATUS Drafts (MESSAGES)\r\n").await;
+    let status = c.until("b3 OK").await;
+    assert!(status[0].contains("MESSAGES 3"), "{status:?}");
+    s.stop().await;
+}

@@ -18,11 +18,11 @@ impl Session<'_> {
                 let mut enabled = Vec::new();
                 for c in capabilities.as_ref() {
                     if matches!(c, CapabilityEnable::CondStore) {
-                        self.condstore = true;
+                        self.enable_condstore();
                         enabled.push(c.clone());
                     } else if c.to_string().eq_ignore_ascii_case("QRESYNC") {
                         // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
-                        self.condstore = true;
+                        self.enable_condstore();
                         self.qresync = true;
                         enabled.push(c.clone());
                     }
@@ -207,6 +207,9 @@ impl Session<'_> {
                 self.expunge(tag, Some(uids)).await
             }
             CommandBody::Search { criteria, uid, .. } => {
+                if criteria.as_ref().iter().any(search::has_modseq) {
+                    self.enable_condstore();
+                }
                 let hits = match self.search(&criteria).await {
                     Ok(hits) => hits,
                     Err(search::SearchError::Store(err)) => return refused(tag, &err),
@@ -256,8 +259,14 @@ impl Session<'_> {
                         "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC",
                     );
                 }
+                let mut names = match macro_or_item_names {
+                    MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
+                    MacroOrMessageDataItemNames::MessageDataItemNames(n) => n,
+                };
+                if changed_since.is_some() || names.contains(&MessageDataItemName::ModSeq) {
+                    self.enable_condstore();
+                }
                 if let Some(since) = changed_since {
-                    self.condstore = true;
                     if vanished {
                         self.vanished_earlier(since, Some(&sequence_set)).await;
                     }
@@ -270,10 +279,6 @@ impl Session<'_> {
                             .is_ok_and(|i| entries[i].modseq > since)
                     });
                 }
-                let mut names = match macro_or_item_names {
-                    MacroOrMessageDataItemNames::Macro(m) => m.expand().into_static(),
-                    MacroOrMessageDataItemNames::MessageDataItemNames(n) => n,
-                };
                 // CHANGEDSINCE implies MODSEQ in the answer (RFC 7162 §3.1.4.1).
                 if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {
                     names.push(MessageDataItemName::ModSeq);
@@ -320,6 +325,9 @@ impl Session<'_> {
                     i64::try_from(*v).ok()
                 });
                 let mailbox = selected.mailbox.clone();
+                if since.is_some() {
+                    self.enable_condstore();
+                }
                 match store.set_flags(&mailbox, &uids, op, &flags, since).await {
                     Ok(update) => {
                         let silent = matches!(response, StoreResponse::Silent);

@@ -14,6 +14,7 @@
 
 mod copy;
 mod dispatch;
+mod extensions;
 mod fetch;
 mod login;
 mod mailboxes;
@@ -54,8 +55,8 @@ use super::auth;
 use super::driver::{self, DriveError, Input, Step};
 use super::framing::{Frame, Limits};
 use super::gate::Gate;
-use super::quirks;
 use super::sequence::Ranges;
+use super::{extended, quirks};
 use super::{message, mime, utf7};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
@@ -429,11 +430,11 @@ impl Session<'_> {
             Capability::CondStore,
             Capability::QResync,
         ]);
-        if let Ok(c) = Capability::try_from("CHILDREN") {
-            caps.push(c);
-        }
-        if let Ok(c) = Capability::try_from("SPECIAL-USE") {
-            caps.push(c);
+        // ESEARCH and MULTIAPPEND are read by `imap::extended`, not by imap-codec.
+        for name in ["CHILDREN", "SPECIAL-USE", "ESEARCH", "MULTIAPPEND"] {
+            if let Ok(c) = Capability::try_from(name) {
+                caps.push(c);
+            }
         }
         if let Ok(c) = Capability::try_from(format!(
             "APPENDLIMIT={}",
@@ -442,6 +443,33 @@ impl Session<'_> {
             caps.push(c.into_static());
         }
         caps
+    }
+
+    /// Turns CONDSTORE on for the session (RFC 7162 §3.1: a CONDSTORE-enabling command):
+    /// from now on FETCH responses carry MODSEQ, and the selected mailbox's HIGHESTMODSEQ
+    /// is announced at once.
+    fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(selected) = &self.selected {
+            let highest = selected
+                .known
+                .values()
+                .map(|(_, modseq)| *modseq)
+                .max()
+                .unwrap_or(0)
+                .max(selected.mailbox.highest_modseq);
+            self.send(
+                Status::ok(
+                    None,
+                    Some(Code::HighestModSeq(nz64(highest))),
+                    text("highest"),
+                )
+                .unwrap_or_else(|_| unreachable_status()),
+            );
+        }
     }
 
     fn send_data(&mut self, data: Data<'static>) {
@@ -519,23 +547,28 @@ fn uid_set(uids: &[i64]) -> Option<UidSet> {
 
 /// A sequence set of UIDs (`1:3,7`), or `None` for none.
 fn sequence_set(uids: &[i64]) -> Option<SequenceSet> {
+    SequenceSet::try_from(compact(uids).as_str())
+        .ok()
+        .map(bounded_static::IntoBoundedStatic::into_static)
+}
+
+/// Ascending numbers written as a sequence set, runs as ranges: `1:3,7`.
+fn compact(numbers: &[i64]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        while i + 1 < uids.len() && uids[i + 1] == uids[i] + 1 {
+    while i < numbers.len() {
+        let start = numbers[i];
+        while i + 1 < numbers.len() && numbers[i + 1] == numbers[i] + 1 {
             i += 1;
         }
-        parts.push(if uids[i] == start {
+        parts.push(if numbers[i] == start {
             start.to_string()
         } else {
-            format!("{start}:{}", uids[i])
+            format!("{start}:{}", numbers[i])
         });
         i += 1;
     }
-    SequenceSet::try_from(parts.join(",").as_str())
-        .ok()
-        .map(bounded_static::IntoBoundedStatic::into_static)
+    parts.join(",")
 }
 
 fn code(name: &'static str) -> Code<'static> {
@@ -747,6 +780,26 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 match input.next(&limits(&ctx.config.imap, session.user.is_some())) {
                     Some(Frame::Command(mut command)) => {
                         quirks::mend(&mut command);
+                        // Extensions imap-codec cannot parse, answered here (not while
+                        // IDLE or AUTHENTICATE wait for their own lines).
+                        let ours = session.user.is_some()
+                            && session.idle_tag.is_none()
+                            && session.pending_auth.is_none();
+                        if let Some(ext) = ours.then(|| extended::parse(&command)).flatten() {
+                            if !session.credentials_hold(false).await {
+                                return session.revoked(&mut stream).await;
+                            }
+                            let reply = session.extended(ext).await;
+                            if stream.write_all(&reply).await.is_err()
+                                || stream.flush().await.is_err()
+                            {
+                                return End::Done;
+                            }
+                            if session.selected.is_some() {
+                                session.refresh(false).await;
+                            }
+                            continue;
+                        }
                         session.server.enqueue_input(&command);
                         continue;
                     }

@@ -265,3 +265,14 @@ impl Session<'_> {
 pub(super) fn day(ms: i64) -> chrono::NaiveDate {
     chrono::DateTime::from_timestamp_millis(ms).map_or(chrono::NaiveDate::MIN, |d| d.date_naive())
 }
+
+/// Whether `key` has a MODSEQ criterion anywhere (RFC 7162 §3.1.5).
+pub(super) fn has_modseq(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(has_modseq),
+        SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
+        SearchKey::Not(k) => has_modseq(k),
+        _ => false,
+    }
+}
