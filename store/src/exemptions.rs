@@ -591,7 +591,8 @@ impl Store {
     /// approver must be neither the requester nor the user whose mail it is.
     ///
     /// # Errors
-    /// `Forbidden` for staff, the requester or the user; `Invalid` when not pending.
+    /// `Forbidden` for staff, the requester or the user, and for the DPO when the policy does
+    /// not require a DPO approval; `Invalid` when not pending.
     pub async fn approve_exemption(
         &self,
         id: i64,
@@ -602,6 +603,13 @@ impl Store {
         let approver = self.user_by_login(by).await?;
         let column = match approver.role {
             Role::Admin => "approved",
+            // Without `require_dpo` there is no DPO approval to give: recording one would put
+            // a decision in the register that the policy does not know.
+            Role::Dpo if !policy.require_dpo => {
+                return Err(forbidden(
+                    "approval by the data-protection officer is not required (exemptions.require_dpo = false)",
+                ));
+            }
             Role::Dpo => "dpo_approved",
             Role::Staff => {
                 return Err(forbidden(

@@ -925,6 +925,33 @@ mod exemption_contract {
             (e.state, e.dpo_approved_by.as_deref()),
             (ExemptionState::Active, Some("dora"))
         );
+        // Without `require_dpo` there is no DPO approval to give, a forged one included.
+        let plain = ExemptionPolicy {
+            require_dpo: false,
+            ..p.clone()
+        };
+        let other = store
+            .request_exemption(
+                &request("bert", "admin1", "b@example.net", 7),
+                &plain,
+                "h2",
+                mail,
+                T0 + 11,
+            )
+            .await
+            .expect("request");
+        assert_eq!(
+            store
+                .approve_exemption(other.id, "dora", &plain, T0 + 12)
+                .await
+                .expect_err("a DPO approval nobody asked for")
+                .kind(),
+            store::ErrorKind::Forbidden
+        );
+        assert_eq!(
+            store.exemption(other.id).await.expect("e").dpo_approved_by,
+            None
+        );
         // Staff may revoke only their own; the user may end theirs at once.
         assert_eq!(
             store

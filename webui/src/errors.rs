@@ -1,5 +1,5 @@
-//! Error pages: every 4xx and 5xx answer is a German HTML page in the site layout, with a
-//! link back to the start page.
+//! Error pages: every 4xx and 5xx answer is an HTML page in the site layout and language
+//! (`web.language`), with a link back to the start page.
 //!
 //! Handlers that refuse something on purpose (a foreign link, a revoked one, a storage
 //! failure) render their own page with [`pages::status`], saying exactly what happened.
@@ -18,44 +18,44 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 
+use crate::i18n::Lang;
 use crate::pages;
 
-/// Title and text of the page for `status`.
-fn wording(status: StatusCode) -> (&'static str, &'static str) {
+/// Title and text of the page for `status`, in `lang`.
+fn wording(lang: Lang, status: StatusCode) -> (&'static str, &'static str) {
     match status {
         StatusCode::NOT_FOUND => (
-            "Seite nicht gefunden",
-            "Diese Seite gibt es nicht. Bitte prüfen Sie die Adresse.",
+            lang.t("Seite nicht gefunden"),
+            lang.t("Diese Seite gibt es nicht. Bitte prüfen Sie die Adresse."),
         ),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "Aufruf nicht möglich",
-            "Diese Seite kann so nicht aufgerufen werden. Bitte nutzen Sie die Links und \
-             Schaltflächen der Seiten.",
+            lang.t("Aufruf nicht möglich"),
+            lang.t("Diese Seite kann so nicht aufgerufen werden. Bitte nutzen Sie die Links und Schaltflächen der Seiten."),
         ),
-        StatusCode::FORBIDDEN => ("Kein Zugriff", "Sie haben keinen Zugriff auf diese Seite."),
+        StatusCode::FORBIDDEN => (
+            lang.t("Kein Zugriff"),
+            lang.t("Sie haben keinen Zugriff auf diese Seite."),
+        ),
         StatusCode::GONE => (
-            "Nicht mehr verfügbar",
-            "Diese Seite ist nicht mehr verfügbar.",
+            lang.t("Nicht mehr verfügbar"),
+            lang.t("Diese Seite ist nicht mehr verfügbar."),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "Anfrage zu groß",
-            "Die gesendeten Daten sind zu umfangreich.",
+            lang.t("Anfrage zu groß"),
+            lang.t("Die gesendeten Daten sind zu umfangreich."),
         ),
         StatusCode::SERVICE_UNAVAILABLE => (
-            "Vorübergehend nicht verfügbar",
-            "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen \
-             Minuten erneut.",
+            lang.t("Vorübergehend nicht verfügbar"),
+            lang.t("Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut."),
         ),
         s if s.is_server_error() => (
-            "Interner Fehler",
-            "Bei der Bearbeitung ist ein Fehler aufgetreten. Bitte versuchen Sie es später \
-             erneut.",
+            lang.t("Interner Fehler"),
+            lang.t("Bei der Bearbeitung ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut."),
         ),
         // 400, 415, 422: what the form, query and path extractors reject.
         _ => (
-            "Ungültige Anfrage",
-            "Die Anfrage oder das Formular war unvollständig oder fehlerhaft. Bitte laden \
-             Sie die Seite neu und versuchen Sie es erneut.",
+            lang.t("Ungültige Anfrage"),
+            lang.t("Die Anfrage oder das Formular war unvollständig oder fehlerhaft. Bitte laden Sie die Seite neu und versuchen Sie es erneut."),
         ),
     }
 }
@@ -67,13 +67,13 @@ const PLAIN_FALLBACK: &str = "<!DOCTYPE html><html lang=\"de\"><head><meta chars
 
 /// Gives an error response that is not already an HTML page the page for its status;
 /// everything else passes unchanged. Headers such as `Allow` and `Set-Cookie` are kept.
-pub(crate) async fn html_errors(response: Response) -> Response {
+pub(crate) async fn html_errors(lang: Lang, response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_html(&response) {
         return response;
     }
-    let (title, text) = wording(status);
-    let page = pages::status(status, title, text);
+    let (title, text) = wording(lang, status);
+    let page = pages::status_in(lang, status, title, text);
     let body = if is_html(&page) {
         page.into_body()
     } else {
@@ -132,7 +132,7 @@ mod tests {
             let mut bare = (status, "Failed to deserialize form body").into_response();
             bare.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            let page = html_errors(bare).await;
+            let page = html_errors(Lang::German, bare).await;
             assert_eq!(page.status(), status);
             assert_eq!(
                 page.headers().get(header::CONTENT_TYPE).unwrap(),
@@ -147,13 +147,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn in_english_when_the_site_is() {
+        let page = html_errors(Lang::English, StatusCode::NOT_FOUND.into_response()).await;
+        let html = body_text(page).await;
+        assert!(html.contains("<html lang=\"en\""), "{html}");
+        assert!(html.contains("Page not found"), "{html}");
+        assert!(!html.contains("Seite nicht gefunden"), "{html}");
+    }
+
+    #[tokio::test]
     async fn pages_and_successes_pass_unchanged() {
         let own = pages::status(StatusCode::GONE, "Link nicht verfügbar", "widerrufen");
-        let html = body_text(html_errors(own).await).await;
+        let html = body_text(html_errors(Lang::German, own).await).await;
         assert!(html.contains("widerrufen"));
         let download = (StatusCode::OK, "raw bytes").into_response();
-        assert_eq!(body_text(html_errors(download).await).await, "raw bytes");
+        assert_eq!(
+            body_text(html_errors(Lang::German, download).await).await,
+            "raw bytes"
+        );
         let redirect = axum::response::Redirect::to("/login").into_response();
-        assert_eq!(html_errors(redirect).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            html_errors(Lang::German, redirect).await.status(),
+            StatusCode::SEE_OTHER
+        );
     }
 }

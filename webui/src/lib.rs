@@ -102,6 +102,7 @@ pub struct ClientAddr(pub SocketAddr);
 
 /// The routes.
 pub fn router(web: Web) -> Router {
+    let lang = web.language;
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::form).post(login::submit))
@@ -114,7 +115,9 @@ pub fn router(web: Web) -> Router {
         .merge(admin::routes())
         .merge(dpo::routes())
         .layer(axum::middleware::from_fn(errors::catch_panics))
-        .layer(axum::middleware::map_response(errors::html_errors))
+        .layer(axum::middleware::map_response(move |r| {
+            errors::html_errors(lang, r)
+        }))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(Arc::new(web))
 }

@@ -335,6 +335,9 @@ pub(crate) async fn show(
         }
         Some("enabled") => Some(c.t("Das Benutzerkonto ist wieder freigegeben.")),
         Some("revoked") => Some(c.t("Das Gerätepasswort wurde widerrufen.")),
+        Some("no_device") => {
+            Some(c.t("Ein Gerät mit diesem Namen gibt es nicht (mehr); es wurde nichts geändert."))
+        }
         _ => None,
     };
     Ok(render(
@@ -481,15 +484,16 @@ pub(crate) async fn revoke_device(
         label: form.label.trim(),
         actor: &user.session.login,
     };
-    match web
+    let done = match web
         .store
         .withdraw_app_password(&change, store::now_millis())
         .await
     {
-        // Revoked already (a second click): nothing left to do.
-        Ok(()) => {}
-        Err(err) if err.is_not_found() => {}
+        Ok(()) => "revoked",
+        // No such live device (revoked already by a second click, or never there): say so
+        // rather than claim a revocation.
+        Err(err) if err.is_not_found() => "no_device",
         Err(err) => return Err(store_failed(&err)),
-    }
-    Ok(Redirect::to(&user_path(&target.login, "revoked")).into_response())
+    };
+    Ok(Redirect::to(&user_path(&target.login, done)).into_response())
 }

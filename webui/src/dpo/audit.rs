@@ -4,7 +4,7 @@
 //! audit verify`); and exported for a date range as JSON Lines or CSV (the same lines as
 //! `ratspost audit export`), streamed page by page so the log is never held in memory.
 
-mod sentences;
+pub(crate) mod sentences;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The pages of the data-protection officer (role `dpo`): audit trail, register of
 //! exemptions, figures.
 
-mod audit;
+pub(crate) mod audit;
 mod figures;
 mod register;
 

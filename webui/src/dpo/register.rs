@@ -29,6 +29,8 @@ pub(crate) struct Row {
     /// When and by whom it ended; empty while it runs.
     pub(crate) ended: String,
     pub(crate) state: String,
+    /// Why it ended, in the page's words (none for a plain revocation: the state says it).
+    pub(crate) end_reason: Option<String>,
     pub(crate) counts: ForwardCounts,
 }
 
@@ -145,6 +147,11 @@ pub(crate) async fn list(
                     _ => String::new(),
                 },
                 state: state(&c, &e, now),
+                end_reason: e
+                    .end_reason
+                    .as_deref()
+                    .filter(|r| *r != "revoked")
+                    .map(|r| crate::dpo::audit::sentences::reason(c.lang, r)),
                 counts: counts.get(&e.id).copied().unwrap_or_default(),
                 e,
             }

@@ -93,8 +93,8 @@ pub(super) const EN: &[(&str, &str)] = &[
     ),
     ("Thunderbird", "Thunderbird"),
     (
-        "Konten-Einstellungen → Konto hinzufügen → E-Mail-Konto. Geben Sie Name, E-Mail-Adresse und das App-Passwort ein: Thunderbird findet Server und Ports selbst. Sonst wählen Sie „Manuell einrichten“ und tragen die Zugangsdaten oben ein.",
-        "Account Settings → Add Account → Mail Account. Enter your name, e-mail address and the app password: Thunderbird finds the server and ports itself. Otherwise choose “Configure manually” and enter the settings above.",
+        "Konten-Einstellungen → Konto hinzufügen → E-Mail-Konto. Geben Sie Name, E-Mail-Adresse und das App-Passwort ein, wählen Sie „Manuell einrichten“ und tragen Sie die Zugangsdaten oben ein. (Sobald ratspost das Versenden anbietet, findet Thunderbird Server und Ports selbst.)",
+        "Account Settings → Add Account → Mail Account. Enter your name, e-mail address and the app password, choose “Configure manually” and enter the settings above. (Once ratspost offers sending, Thunderbird finds the server and ports itself.)",
     ),
     ("Outlook", "Outlook"),
     (

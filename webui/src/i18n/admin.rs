@@ -2,6 +2,10 @@
 
 /// German → English.
 pub(super) const EN: &[(&str, &str)] = &[
+    (
+        "Ein Gerät mit diesem Namen gibt es nicht (mehr); es wurde nichts geändert.",
+        "There is no (longer a) device of this name; nothing was changed.",
+    ),
     // Users
     ("Alle Benutzerkonten", "All accounts"),
     ("Benutzername", "User name"),

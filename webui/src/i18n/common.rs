@@ -2,6 +2,45 @@
 
 /// German → English.
 pub(super) const EN: &[(&str, &str)] = &[
+    ("Seite nicht gefunden", "Page not found"),
+    (
+        "Diese Seite gibt es nicht. Bitte prüfen Sie die Adresse.",
+        "This page does not exist. Please check the address.",
+    ),
+    ("Aufruf nicht möglich", "Not possible this way"),
+    (
+        "Diese Seite kann so nicht aufgerufen werden. Bitte nutzen Sie die Links und Schaltflächen der Seiten.",
+        "This page cannot be called like this. Please use the links and buttons on the pages.",
+    ),
+    (
+        "Sie haben keinen Zugriff auf diese Seite.",
+        "You have no access to this page.",
+    ),
+    ("Nicht mehr verfügbar", "No longer available"),
+    (
+        "Diese Seite ist nicht mehr verfügbar.",
+        "This page is no longer available.",
+    ),
+    ("Anfrage zu groß", "Request too large"),
+    (
+        "Die gesendeten Daten sind zu umfangreich.",
+        "The data sent is too large.",
+    ),
+    ("Vorübergehend nicht verfügbar", "Temporarily unavailable"),
+    (
+        "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut.",
+        "The service cannot be reached right now. Please try again in a few minutes.",
+    ),
+    ("Interner Fehler", "Internal error"),
+    (
+        "Bei der Bearbeitung ist ein Fehler aufgetreten. Bitte versuchen Sie es später erneut.",
+        "Something went wrong while handling this. Please try again later.",
+    ),
+    ("Ungültige Anfrage", "Invalid request"),
+    (
+        "Die Anfrage oder das Formular war unvollständig oder fehlerhaft. Bitte laden Sie die Seite neu und versuchen Sie es erneut.",
+        "The request or the form was incomplete or wrong. Please reload the page and try again.",
+    ),
     ("Abmelden", "Log out"),
     ("Anmelden", "Log in"),
     ("Start", "Home"),

@@ -101,6 +101,14 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("Originalnachricht", "original message"),
     ("Anhang", "attachment"),
     (
+        "Downloads sind abgeschaltet (web.downloads = none)",
+        "downloads are switched off (web.downloads = none)",
+    ),
+    (
+        "Downloads eingestufter Nachrichten sind abgeschaltet (web.downloads = not_classified)",
+        "downloads of classified messages are switched off (web.downloads = not_classified)",
+    ),
+    (
         "zu viele falsche Bestätigungscodes",
         "too many wrong confirmation codes",
     ),

@@ -118,8 +118,14 @@ fn detail(e: &AuditEntry, key: &str) -> String {
 }
 
 /// The reasons the store and relay write (English, fixed) in the pages' words.
-fn reason(lang: Lang, reason: &str) -> String {
+pub(crate) fn reason(lang: Lang, reason: &str) -> String {
     let german = match reason {
+        "downloads are switched off (web.downloads = none)" => {
+            "Downloads sind abgeschaltet (web.downloads = none)"
+        }
+        "downloads of classified messages are switched off (web.downloads = not_classified)" => {
+            "Downloads eingestufter Nachrichten sind abgeschaltet (web.downloads = not_classified)"
+        }
         "too many wrong confirmation codes" => "zu viele falsche Bestätigungscodes",
         "confirmation code expired" => "der Bestätigungscode ist abgelaufen",
         "validity ended" => "die Geltungsdauer ist zu Ende",
