@@ -11,6 +11,7 @@
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
 
 pub mod auth;
+pub mod base_subject;
 pub mod driver;
 pub mod envelope;
 pub mod gate;
@@ -20,4 +21,6 @@ pub mod mime;
 pub mod quirks;
 pub mod sequence;
 pub mod session;
+pub mod sortable;
+pub mod threading;
 pub mod utf7;

@@ -19,6 +19,8 @@ mod login;
 mod mailboxes;
 mod search;
 mod select;
+mod sort;
+mod thread;
 
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -420,6 +422,17 @@ impl Session<'_> {
             Capability::CondStore,
             Capability::QResync,
         ]);
+        // SORT, SORT=DISPLAY (RFC 5256, RFC 5957), THREAD (RFC 5256).
+        for c in [
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+        ] {
+            if let Ok(c) = Capability::try_from(c) {
+                caps.push(c);
+            }
+        }
         if let Ok(c) = Capability::try_from("CHILDREN") {
             caps.push(c);
         }
