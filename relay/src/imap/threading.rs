@@ -10,6 +10,16 @@
 //! another message's References even when the new link would make a loop.
 
 use std::collections::HashMap;
+use std::time::Instant;
+
+/// Parent links followed when checking a new link for a loop; a deeper ancestry is
+/// treated as a loop (the link is not made), so a 100,000-message reply chain costs
+/// linear time, not quadratic.
+const MAX_ANCESTRY: usize = 4096;
+
+/// References of one message that are linked (the last ones); a header listing a million
+/// ids must not cost a million links.
+const MAX_REFERENCES: usize = 256;
 
 /// What threading needs to know about one message.
 #[derive(Debug, Clone, Default)]
@@ -78,8 +88,8 @@ impl Forest {
                 return true;
             }
             steps += 1;
-            if steps > self.nodes.len() {
-                return true; // a loop already: refuse
+            if steps > MAX_ANCESTRY {
+                return true; // too deep (or a loop already): refuse
             }
             cur = self.nodes[c].parent;
         }
@@ -162,13 +172,17 @@ pub fn ordered_subject(msgs: &[Msg]) -> Forest {
     forest
 }
 
-/// REFERENCES (RFC 5256 §3, steps 1–6).
+/// REFERENCES (RFC 5256 §3, steps 1–6); `None` when past `deadline` (checked per
+/// message: an attacker's References can make one step cost more than another's).
 #[must_use]
-pub fn references(msgs: &[Msg]) -> Forest {
+pub fn references(msgs: &[Msg], deadline: Instant) -> Option<Forest> {
     let mut forest = Forest::default();
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     // Step 1.
     for (i, m) in msgs.iter().enumerate() {
+        if Instant::now() > deadline {
+            return None;
+        }
         // 1.A: this message's container; a duplicate or missing Message-ID gets its own.
         let this = match m.message_id.as_deref() {
             Some(id) => match by_id.get(id) {
@@ -187,7 +201,9 @@ pub fn references(msgs: &[Msg]) -> Forest {
         };
         // 1.B: link the References in order, where nothing is linked yet and no loop.
         let mut prev: Option<usize> = None;
-        for r in &m.references {
+        // The last MAX_REFERENCES only: the parent is the last one.
+        let skip = m.references.len().saturating_sub(MAX_REFERENCES);
+        for r in &m.references[skip..] {
             let n = *by_id.entry(r.as_str()).or_insert_with(|| {
                 forest.nodes.push(Node {
                     msg: None,
@@ -263,7 +279,7 @@ pub fn references(msgs: &[Msg]) -> Forest {
     sort_all(&mut forest, msgs);
     merge_subjects(&mut forest, msgs);
     sort_all(&mut forest, msgs);
-    forest
+    Some(forest)
 }
 
 /// The subject of a thread: its message's, or a dummy's first child's.
@@ -369,6 +385,10 @@ mod tests {
         }
     }
 
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
     /// The forest in RFC 5256's THREAD notation.
     fn notation(f: &Forest, msgs: &[Msg]) -> String {
         fn one(f: &Forest, msgs: &[Msg], n: usize, out: &mut String, top: bool) {
@@ -422,12 +442,18 @@ mod tests {
             msg(2, 15, "b@b", &["a@b", "c@b"], ""),
             msg(3, 16, "c@b", &["b@b"], ""),
         ];
-        assert_eq!(notation(&references(&msgs), &msgs), "(3 2)(1)");
+        assert_eq!(
+            notation(&references(&msgs, far()).expect("in time"), &msgs),
+            "(3 2)(1)"
+        );
         let msgs = vec![
             msg(1, 15, "b@b", &["a@b", "c@b"], ""),
             msg(2, 16, "c@b", &["b@b"], ""),
         ];
-        assert_eq!(notation(&references(&msgs), &msgs), "(2 1)");
+        assert_eq!(
+            notation(&references(&msgs, far()).expect("in time"), &msgs),
+            "(2 1)"
+        );
     }
 
     #[test]
@@ -446,7 +472,7 @@ mod tests {
         // a reply of the other's thread: 8 is not a reply, 7 is, so 7 goes under 8? No:
         // 7 came first and is a reply; 8 takes the table (not a reply) and 7 joins it.
         assert_eq!(
-            notation(&references(&msgs), &msgs),
+            notation(&references(&msgs, far()).expect("in time"), &msgs),
             "(1 (2 4)(3))((5)(6))(8 7)"
         );
     }
@@ -465,6 +491,29 @@ mod tests {
             notation(&ordered_subject(&msgs), &msgs),
             "(6)(2 (4)(5))(3 1)"
         );
+    }
+
+    /// A long reply chain whose References list every ancestor: linear, in order, and a
+    /// deadline already past is honoured.
+    #[test]
+    fn long_chains_are_cheap_and_bounded() {
+        let n = 6000u32;
+        let msgs: Vec<Msg> = (1..=n)
+            .map(|i| Msg {
+                id: i,
+                date: i64::from(i),
+                message_id: Some(i.to_string()),
+                references: (1..i).map(|r| r.to_string()).collect(),
+                ..Msg::default()
+            })
+            .collect();
+        let started = Instant::now();
+        let forest = references(&msgs, far()).expect("in time");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // Deeper than MAX_ANCESTRY: the chain is cut there, nothing is lost.
+        assert_eq!(forest.walk().len(), msgs.len());
+        assert_eq!(forest.roots.len(), 2);
+        assert!(references(&msgs, Instant::now()).is_none());
     }
 
     fn arb_msgs() -> impl Strategy<Value = Vec<Msg>> {
@@ -500,7 +549,7 @@ mod tests {
         /// duplicates, self-references), and siblings are in (date, id) order.
         #[test]
         fn every_message_once(msgs in arb_msgs()) {
-            for forest in [references(&msgs), ordered_subject(&msgs)] {
+            for forest in [references(&msgs, far()).expect("in time"), ordered_subject(&msgs)] {
                 let mut seen: Vec<usize> =
                     forest.walk().into_iter().filter_map(|(_, m)| m).collect();
                 seen.sort_unstable();

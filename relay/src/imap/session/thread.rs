@@ -143,6 +143,7 @@ impl Session<'_> {
             .ctx
             .heavy
             .run(left, move || {
+                let deadline = std::time::Instant::now() + left;
                 let (msgs, ids): (Vec<Msg>, Vec<NonZeroU32>) = keyed
                     .into_iter()
                     .map(|k: Keyed| {
@@ -164,19 +165,19 @@ impl Session<'_> {
                     })
                     .unzip();
                 let forest = if references {
-                    threading::references(&msgs)
+                    threading::references(&msgs, deadline)?
                 } else {
                     threading::ordered_subject(&msgs)
                 };
-                answer(&forest, &ids)
+                Some(answer(&forest, &ids))
             })
             .await;
         match threads {
-            Ok(threads) => {
+            Ok(Some(threads)) => {
                 self.send_data(Data::Thread(threads));
                 ok(tag, None, "THREAD done")
             }
-            Err(_) => failed(tag, "THREAD", &SearchError::TimeLimit),
+            Ok(None) | Err(_) => failed(tag, "THREAD", &SearchError::TimeLimit),
         }
     }
 }
@@ -184,6 +185,10 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn far() -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from_secs(3600)
+    }
 
     fn render(threads: &[Thread]) -> String {
         threads.iter().map(ToString::to_string).collect()
@@ -214,7 +219,7 @@ mod tests {
             msg(6, "6", &["x"]),
             msg(7, "7", &["1", "2", "4"]),
         ];
-        let forest = threading::references(&msgs);
+        let forest = threading::references(&msgs, far()).expect("in time");
         assert_eq!(render(&answer(&forest, &ids(7))), "(1 (2 4 7)(3))((5)(6))");
     }
 
@@ -245,7 +250,7 @@ mod tests {
                 ..Msg::default()
             });
         }
-        let forest = threading::references(&msgs);
+        let forest = threading::references(&msgs, far()).expect("in time");
         let threads = answer(&forest, &ids(n));
         let text = render(&threads);
         let mut numbers: Vec<u32> = text
