@@ -3,10 +3,19 @@
 //! trailers.
 //!
 //! The input is the subject already decoded (encoded words undone, RFC 5256 §2.1 step 1).
-//! The result is case-mapped to upper case (i;ascii-casemap for ASCII, as Dovecot's
-//! i;unicode-casemap titlecase for the rest), so two base subjects are equal when the
-//! comparator calls them equal. Linear in the subject's length per pass: each pass removes
+//! The result is case-mapped ([`casemap`]: upper case, then NFKD — i;unicode-casemap of
+//! RFC 5051 with upper case standing in for titlecase, which differs only for a few
+//! digraphs), so two base subjects are equal when the comparator calls them equal, and
+//! comparing them as strings is comparing with the comparator. Linear in the subject's length per pass: each pass removes
 //! at least one character, and the work is bounded by the caller's subject length.
+
+/// `text` as i;unicode-casemap (RFC 5051) compares it: upper case (for titlecase), then
+/// compatibility decomposition (NFKD). For ASCII this is i;ascii-casemap.
+#[must_use]
+pub fn casemap(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    text.chars().flat_map(char::to_uppercase).nfkd().collect()
+}
 
 /// `subject`'s base subject (upper-cased) and whether it was a reply or forward (a
 /// `Re:`/`Fw:`/`Fwd:` leader, a `(fwd)` trailer or a `[fwd: …]` wrapper was removed).
@@ -14,13 +23,13 @@
 pub fn base_subject(subject: &str) -> (String, bool) {
     // Step 1: whitespace runs (tabs, folding) become one space; case-mapped.
     let mut s: Vec<char> = Vec::with_capacity(subject.len());
-    for c in subject.chars() {
+    for c in casemap(subject).chars() {
         if c.is_whitespace() {
             if s.last() != Some(&' ') {
                 s.push(' ');
             }
         } else {
-            s.extend(c.to_uppercase());
+            s.push(c);
         }
     }
     let mut reply = false;
@@ -145,7 +154,9 @@ mod tests {
             ("Re[2]: Sitzung\t am  Montag", "SITZUNG AM MONTAG", true),
             ("[list] Agenda", "AGENDA", false),
             ("Fwd:", "", true),
-            ("Über  die Straße", "ÜBER DIE STRASSE", false),
+            ("Über  die Straße", "U\u{308}BER DIE STRASSE", false),
+            // Fullwidth letters decompose to ASCII: a Japanese client's Ｒｅ： is a reply.
+            ("Ｒｅ： ｘ", "X", true),
             ("Reply to all", "REPLY TO ALL", false),
         ] {
             assert_eq!(
@@ -164,7 +175,7 @@ mod tests {
             let (base, _) = base_subject(&subject);
             let (again, _) = base_subject(&base);
             prop_assert_eq!(&again, &base);
-            prop_assert!(base.chars().count() <= subject.chars().flat_map(char::to_uppercase).count());
+            prop_assert!(base.chars().count() <= casemap(&subject).chars().count());
             let (replied, reply) = base_subject(&format!("Re: {subject}"));
             prop_assert!(reply);
             prop_assert_eq!(replied, base);

@@ -1,11 +1,12 @@
 //! What SORT (RFC 5256 §3, RFC 5957) and THREAD (RFC 5256 §3) read from a message header:
 //! the sent date, the first address of From/To/Cc (its mailbox, and its display name),
-//! the base subject, Message-ID and References. Strings are case-mapped to upper case
-//! (i;ascii-casemap, and for non-ASCII Unicode upper case) so comparing them is comparing
-//! with the RFC's comparator. Addresses are read as ENVELOPE reads them ([`envelope`]), so
+//! the base subject, Message-ID and References. Strings are case-mapped
+//! ([`casemap`], i;unicode-casemap) so comparing them is comparing with the RFC's
+//! comparator. Addresses are read as ENVELOPE reads them ([`envelope`]), so
 //! a group's name counts as the first address (Dovecot does the same).
 
-use super::{base_subject, envelope, message};
+use super::base_subject::{self, casemap};
+use super::{envelope, message};
 
 /// The sort and thread keys of one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,11 +73,6 @@ impl Sortable {
             references,
         }
     }
-}
-
-/// Upper case, as the comparators see text.
-fn casemap(s: &str) -> String {
-    s.chars().flat_map(char::to_uppercase).collect()
 }
 
 /// (addr-mailbox, display) of an address-list item.
