@@ -265,6 +265,83 @@ mod tests {
         assert_eq!(sorted(ks(), &[(true, SortKey::Size)]), [1, 2, 3, 4]);
     }
 
+    /// The key `key` of `k`, for comparing groups.
+    fn value(key: &SortKey, k: &Keyed) -> String {
+        match key {
+            SortKey::Arrival => format!("{:020}", k.entry.internal_date),
+            SortKey::Date => format!("{:020}", k.date()),
+            SortKey::Size => format!("{:020}", k.entry.size),
+            SortKey::From => k.keys.from.clone(),
+            SortKey::To => k.keys.to.clone(),
+            SortKey::Cc => k.keys.cc.clone(),
+            SortKey::Subject => k.keys.subject.clone(),
+            SortKey::DisplayFrom => k.keys.display_from.clone(),
+            SortKey::DisplayTo => k.keys.display_to.clone(),
+        }
+    }
+
+    proptest::proptest! {
+        /// For any key, REVERSE reverses the order of the groups of equal keys and leaves
+        /// each group in sequence order; every message is answered once.
+        #[test]
+        fn reverse_reverses_groups_not_ties(
+            mails in proptest::collection::vec(
+                (
+                    0i64..4,
+                    0i64..4,
+                    proptest::sample::select(vec!["a@x", "B <b@x>", "=?utf-8?q?=C3=A9?= <e@x>", "e@x"]),
+                    proptest::sample::select(vec!["Re: a", "A", "[l] b", "é", "Fwd: E"]),
+                    proptest::option::of(0i64..3),
+                ),
+                0..24,
+            ),
+            key in proptest::sample::select(vec![
+                SortKey::Arrival, SortKey::Date, SortKey::Size, SortKey::From, SortKey::To,
+                SortKey::Cc, SortKey::Subject, SortKey::DisplayFrom, SortKey::DisplayTo,
+            ]),
+        ) {
+            let ks = || -> Vec<Keyed> {
+                mails
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (date, size, from, subject, sent))| {
+                        let sent = sent.map_or(String::new(), |d| {
+                            format!("Date: Mon, {} Nov 2026 10:00:00 +0000\r\n", d + 1)
+                        });
+                        let raw = format!(
+                            "From: {from}\r\nTo: {from}\r\nCc: {from}\r\nSubject: {subject}\r\n{sent}\r\n"
+                        );
+                        keyed(u32::try_from(i).expect("small") + 1, *date, *size, raw.as_bytes())
+                    })
+                    .collect()
+            };
+            let groups = |reverse: bool| -> Vec<(String, Vec<u32>)> {
+                let mut sorted_ks = ks();
+                let criteria = [SortCriterion { reverse, key: key.clone() }];
+                sorted_ks.sort_by(|a, b| compare(a, b, &criteria));
+                let mut out: Vec<(String, Vec<u32>)> = Vec::new();
+                for k in &sorted_ks {
+                    let v = value(&key, k);
+                    match out.last_mut() {
+                        Some((last, seqs)) if *last == v => seqs.push(k.seq),
+                        _ => out.push((v, vec![k.seq])),
+                    }
+                }
+                out
+            };
+            let forward = groups(false);
+            let mut backward = groups(true);
+            backward.reverse();
+            proptest::prop_assert_eq!(&forward, &backward);
+            let mut all: Vec<u32> = forward.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+            for (_, seqs) in &forward {
+                proptest::prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+            }
+            all.sort_unstable();
+            proptest::prop_assert_eq!(all, (1..=u32::try_from(mails.len()).expect("small")).collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn addresses_and_display_names() {
         let ks = || {
