@@ -6,6 +6,9 @@
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
 //! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
 //! - `utf7.rs`: modified UTF-7 mailbox names.
+//! - `base_subject.rs`: RFC 5256's base subject and the i;unicode-casemap comparator form.
+//! - `sortable.rs`: the SORT and THREAD keys of a message header.
+//! - `threading.rs`: THREAD=ORDEREDSUBJECT and THREAD=REFERENCES on plain data.
 //! - `auth.rs`: app passwords and brute-force protection.
 //! - `gate.rs`: bounded blocking pools for hashing and heavy commands.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.

@@ -10,7 +10,8 @@
 //! This module holds the session, its dispatch of the not-authenticated state and the
 //! connection loop ([`run`]); the command families live beside it: `login.rs`,
 //! `dispatch.rs` (authenticated and selected states), `mailboxes.rs` (LIST, STATUS),
-//! `select.rs` (SELECT, snapshot refresh, EXPUNGE), `fetch.rs`, `search.rs`, `copy.rs`.
+//! `select.rs` (SELECT, snapshot refresh, EXPUNGE), `fetch.rs`, `search.rs`, `sort.rs`
+//! (SORT), `thread.rs` (THREAD), `copy.rs`.
 
 mod copy;
 mod dispatch;
