@@ -6,11 +6,15 @@
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
 //! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
 //! - `utf7.rs`: modified UTF-7 mailbox names.
+//! - `base_subject.rs`: RFC 5256's base subject and the i;unicode-casemap comparator form.
+//! - `sortable.rs`: the SORT and THREAD keys of a message header.
+//! - `threading.rs`: THREAD=ORDEREDSUBJECT and THREAD=REFERENCES on plain data.
 //! - `auth.rs`: app passwords and brute-force protection.
 //! - `gate.rs`: bounded blocking pools for hashing and heavy commands.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
 
 pub mod auth;
+pub mod base_subject;
 pub mod driver;
 pub mod envelope;
 pub mod extended;
@@ -22,4 +26,6 @@ pub mod mime;
 pub mod quirks;
 pub mod sequence;
 pub mod session;
+pub mod sortable;
+pub mod threading;
 pub mod utf7;

@@ -158,6 +158,13 @@ async fn attackers_do_not_stall_smtp_or_another_users_login() {
                 "UID SEARCH OR TEXT a TEXT b",
             ],
         ),
+        (
+            5,
+            vec![
+                "THREAD REFERENCES UTF-8 ALL",
+                "SORT (SUBJECT REVERSE DISPLAYFROM) UTF-8 TEXT Sitzung",
+            ],
+        ),
     ] {
         let mut c = logged_in(&s, ip(n), "anna", PHONE).await;
         c.send("s SELECT INBOX\r\n").await;

@@ -17,6 +17,7 @@ mod exemption_web;
 mod forward;
 mod imap;
 mod imap_dos;
+mod imap_sort;
 mod multinode;
 mod nothing_leaves;
 mod ocr;

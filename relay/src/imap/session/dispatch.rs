@@ -235,6 +235,24 @@ impl Session<'_> {
                 self.send_data(Data::Search(ids, None));
                 ok(tag, None, "SEARCH done")
             }
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.sort(tag, sort_criteria, &charset, &search_criteria, uid)
+                    .await
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.thread(tag, &algorithm, &charset, &search_criteria, uid)
+                    .await
+            }
             CommandBody::Fetch {
                 sequence_set,
                 macro_or_item_names,

@@ -207,7 +207,7 @@ impl Session<'_> {
 
 /// `uids` (ascending, from [`Selected::resolve`]) cut into index ranges of at most `size`
 /// UIDs, each spanning fewer than `size` messages of `snapshot`.
-fn batches(uids: &[i64], snapshot: &[i64], size: usize) -> Vec<std::ops::Range<usize>> {
+pub(super) fn batches(uids: &[i64], snapshot: &[i64], size: usize) -> Vec<std::ops::Range<usize>> {
     let position = |uid: i64| snapshot.partition_point(|&u| u < uid);
     let mut out = Vec::new();
     let mut start = 0;

@@ -10,7 +10,8 @@
 //! This module holds the session, its dispatch of the not-authenticated state and the
 //! connection loop ([`run`]); the command families live beside it: `login.rs`,
 //! `dispatch.rs` (authenticated and selected states), `mailboxes.rs` (LIST, STATUS),
-//! `select.rs` (SELECT, snapshot refresh, EXPUNGE), `fetch.rs`, `search.rs`, `copy.rs`.
+//! `select.rs` (SELECT, snapshot refresh, EXPUNGE), `fetch.rs`, `search.rs`, `sort.rs`
+//! (SORT), `thread.rs` (THREAD), `copy.rs`.
 
 mod copy;
 mod dispatch;
@@ -20,6 +21,8 @@ mod login;
 mod mailboxes;
 mod search;
 mod select;
+mod sort;
+mod thread;
 
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -430,8 +433,18 @@ impl Session<'_> {
             Capability::CondStore,
             Capability::QResync,
         ]);
-        // ESEARCH and MULTIAPPEND are read by `imap::extended`, not by imap-codec.
-        for name in ["CHILDREN", "SPECIAL-USE", "ESEARCH", "MULTIAPPEND"] {
+        // ESEARCH and MULTIAPPEND are read by `imap::extended`, not by imap-codec; SORT,
+        // SORT=DISPLAY (RFC 5256, RFC 5957) and THREAD (RFC 5256) by imap-codec.
+        for name in [
+            "CHILDREN",
+            "SPECIAL-USE",
+            "ESEARCH",
+            "MULTIAPPEND",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+        ] {
             if let Ok(c) = Capability::try_from(name) {
                 caps.push(c);
             }

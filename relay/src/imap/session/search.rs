@@ -183,6 +183,15 @@ impl Session<'_> {
         criteria: &Vec1<SearchKey<'static>>,
     ) -> Result<Vec<i64>, SearchError> {
         let deadline = tokio::time::Instant::now() + self.ctx.config.imap.max_command;
+        self.search_within(criteria, deadline).await
+    }
+
+    /// [`Self::search`] within `deadline` (SORT and THREAD search first, then work on).
+    pub(super) async fn search_within(
+        &mut self,
+        criteria: &Vec1<SearchKey<'static>>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<i64>, SearchError> {
         let selected = self.selected.as_ref().expect("selected");
         let mailbox = selected.mailbox.id;
         let entries = self
