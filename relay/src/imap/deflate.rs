@@ -249,9 +249,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
         if this.output.len() - this.sent >= WRITE_HIGH_WATER {
             ready!(this.poll_drain(cx))?;
         }
-        this.deflate(buf, FlushCompress::None)?;
-        this.unsynced |= !buf.is_empty();
-        Poll::Ready(Ok(buf.len()))
+        // At most WRITE_HIGH_WATER at a time, so a large FETCH never sits compressed in
+        // memory as a whole.
+        let take = &buf[..buf.len().min(WRITE_HIGH_WATER)];
+        this.deflate(take, FlushCompress::None)?;
+        this.unsynced |= !take.is_empty();
+        Poll::Ready(Ok(take.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
