@@ -4,6 +4,8 @@
 //! - `session/`: the IMAP state machine (`mod.rs`) and a file per command family.
 //! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
+//! - `binary.rs`: `BINARY[...]` sections with the transfer encoding undone (RFC 3516).
+//! - `deflate.rs`: the stream after `COMPRESS DEFLATE` (RFC 4978).
 //! - `sequence.rs`: sequence and UID sets as ranges (never expanded).
 //! - `utf7.rs`: modified UTF-7 mailbox names.
 //! - `base_subject.rs`: RFC 5256's base subject and the i;unicode-casemap comparator form.
@@ -15,6 +17,8 @@
 
 pub mod auth;
 pub mod base_subject;
+pub mod binary;
+pub mod deflate;
 pub mod driver;
 pub mod envelope;
 pub mod extended;

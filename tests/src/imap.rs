@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
+};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
@@ -92,6 +94,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Imap<S> {
             .expect("the server did not answer in time")
             .unwrap_or(0);
         (n > 0).then(|| line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    /// One line with its line end, as bytes (for literals that are not text).
+    pub async fn raw_line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        let n = tokio::time::timeout(READ_TIMEOUT, self.stream.read_until(b'\n', &mut line))
+            .await
+            .expect("the server did not answer in time")
+            .expect("read");
+        assert!(n > 0, "the server closed the connection");
+        line
+    }
+
+    /// Exactly `n` bytes (a literal's contents).
+    pub async fn exact(&mut self, n: usize) -> Vec<u8> {
+        let mut bytes = vec![0; n];
+        tokio::time::timeout(READ_TIMEOUT, self.stream.read_exact(&mut bytes))
+            .await
+            .expect("the server did not answer in time")
+            .expect("read");
+        bytes
+    }
+
+    /// A connection on `stream` (given back by [`Imap::into_inner`]).
+    pub fn from_stream(stream: S) -> Self {
+        Self {
+            stream: BufReader::new(stream),
+        }
+    }
+
+    /// The stream, for a test that takes over (COMPRESS). Nothing may be buffered.
+    pub fn into_inner(self) -> S {
+        assert!(
+            self.stream.buffer().is_empty(),
+            "bytes left unread in the buffer"
+        );
+        self.stream.into_inner()
     }
 
     /// Lines up to and including the one starting with `prefix` (a tagged reply).

@@ -16,6 +16,7 @@ mod exemption;
 mod exemption_web;
 mod forward;
 mod imap;
+mod imap_binary;
 mod imap_dos;
 mod imap_sort;
 mod multinode;

@@ -43,6 +43,8 @@ pub async fn progress<S: AsyncWrite + Unpin>(
             Ok(event) => return Ok(Step::Event(event)),
             Err(Interrupt::Io(Io::Output(bytes))) => {
                 if !discard_output {
+                    // `BINARY[...]<origin>` is not in imap-types: put in here.
+                    let bytes = super::binary::mend_origins(&bytes).unwrap_or(bytes);
                     io.write_all(&bytes).await.map_err(DriveError::Io)?;
                     io.flush().await.map_err(DriveError::Io)?;
                 }

@@ -197,6 +197,18 @@ impl Part {
         }
     }
 
+    /// The Content-Transfer-Encoding, lower case (`7bit` when there is none).
+    #[must_use]
+    pub fn encoding(&self) -> &str {
+        &self.encoding
+    }
+
+    /// Whether this part is a leaf: neither multipart nor an enclosed message.
+    #[must_use]
+    pub fn is_leaf(&self) -> bool {
+        matches!(self.kind, Kind::Leaf)
+    }
+
     /// The bytes of `kind` of this part.
     #[must_use]
     pub fn bytes<'r>(&self, raw: &'r [u8], kind: SectionKind) -> &'r [u8] {

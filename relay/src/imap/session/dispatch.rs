@@ -312,6 +312,11 @@ impl Session<'_> {
                     Err(FetchError::Unservable(uid)) => {
                         no(tag, None, &format!("message UID {uid} cannot be served"))
                     }
+                    Err(FetchError::UnknownCte(cte)) => no(
+                        tag,
+                        Some(Code::UnknownCte),
+                        &format!("cannot decode content-transfer-encoding {}", cte.0),
+                    ),
                 }
             }
             CommandBody::Store {

@@ -2,6 +2,9 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::imap::binary;
+use imap_next::imap_types::core::{LiteralMode, NString8};
+use imap_next::imap_types::extensions::binary::Literal8;
 
 impl Session<'_> {
     pub(super) fn send_fetch_flags(
@@ -84,6 +87,8 @@ impl Session<'_> {
                     | MessageDataItemName::Body
                     | MessageDataItemName::BodyStructure
                     | MessageDataItemName::Envelope
+                    | MessageDataItemName::Binary { .. }
+                    | MessageDataItemName::BinarySize { .. }
             )
         });
         let entries: HashMap<i64, store::Entry> = self
@@ -150,8 +155,8 @@ impl Session<'_> {
                 move || {
                     work.into_iter()
                         .map(|(entry, seq, raw)| {
-                            let (items, sets_seen) = fetch_items(&entry, &raw, &names, by_uid);
-                            (entry, seq, items, sets_seen)
+                            let built = fetch_items(&entry, &raw, &names, by_uid);
+                            (entry, seq, built)
                         })
                         .collect::<Vec<_>>()
                 }
@@ -168,7 +173,11 @@ impl Session<'_> {
             } else {
                 build()
             };
-            for (entry, seq, mut items, sets_seen) in built {
+            for (entry, seq, built) in built {
+                let (mut items, sets_seen) = match built {
+                    Ok(built) => built,
+                    Err(unknown) => return Err(FetchError::UnknownCte(unknown)),
+                };
                 if sets_seen && !read_only && !entry.has("\\Seen") {
                     seen.push(entry.uid);
                 }
@@ -224,13 +233,16 @@ pub(super) fn batches(uids: &[i64], snapshot: &[i64], size: usize) -> Vec<std::o
 }
 
 /// The items `names` of `entry` whose served bytes are `raw`, and whether they mark it
-/// `\Seen`. CPU work (MIME parsing): runs on the heavy-work gate.
+/// `\Seen`. CPU work (MIME parsing, decoding): runs on the heavy-work gate.
+///
+/// # Errors
+/// A `BINARY` section in a transfer encoding the server cannot undo.
 fn fetch_items(
     entry: &store::Entry,
     raw: &[u8],
     names: &[MessageDataItemName<'static>],
     by_uid: bool,
-) -> (Vec<MessageDataItem<'static>>, bool) {
+) -> Result<(Vec<MessageDataItem<'static>>, bool), binary::UnknownCte> {
     let uid = entry.uid;
     let mut tree: Option<mime::Part> = None;
     let mut items = Vec::new();
@@ -300,10 +312,51 @@ fn fetch_items(
                     data: literal(&data),
                 });
             }
-            _ => {}
+            MessageDataItemName::Binary {
+                section,
+                partial,
+                peek,
+            } => {
+                if !peek {
+                    sets_seen = true;
+                }
+                let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                let whole = binary::section(raw, &path, &mut tree)?;
+                let (data, section) = match partial {
+                    Some((start, len)) => (
+                        message::partial(&whole, *start, len.get()).to_vec(),
+                        binary::section_with_origin(section, *start),
+                    ),
+                    None => (whole, section.clone()),
+                };
+                items.push(MessageDataItem::Binary {
+                    section,
+                    value: nstring8(data),
+                });
+            }
+            MessageDataItemName::BinarySize { section } => {
+                let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                let size = binary::section(raw, &path, &mut tree)?.len();
+                items.push(MessageDataItem::BinarySize {
+                    section: section.clone(),
+                    size: u32::try_from(size).unwrap_or(u32::MAX),
+                });
+            }
         }
     }
-    (items, sets_seen)
+    Ok((items, sets_seen))
+}
+
+/// `data` as a string that may hold NUL: a literal8 (`~{n}`) when it does, else a literal.
+fn nstring8(data: Vec<u8>) -> NString8<'static> {
+    if binary::needs_literal8(&data) {
+        NString8::Literal8(Literal8 {
+            data: data.into(),
+            mode: LiteralMode::Sync,
+        })
+    } else {
+        NString8::NString(literal(&data))
+    }
 }
 
 /// The bytes of `section` of `raw` (the whole message when `None`).

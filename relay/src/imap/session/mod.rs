@@ -34,6 +34,7 @@ use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_next::imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter};
 use imap_next::imap_types::core::{AString, IString, Literal, NString, Tag, Text, Vec1};
 use imap_next::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_next::imap_types::extensions::compress::CompressionAlgorithm;
 use imap_next::imap_types::extensions::enable::CapabilityEnable;
 use imap_next::imap_types::extensions::uidplus::{UidElement, UidSet};
 use imap_next::imap_types::fetch::{
@@ -55,6 +56,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::broadcast;
 
 use super::auth;
+use super::deflate::Link;
 use super::driver::{self, DriveError, Input, Step};
 use super::framing::{Frame, Limits};
 use super::gate::Gate;
@@ -185,6 +187,10 @@ struct Session<'a> {
     pending_auth: Option<(Tag<'static>, Sasl)>,
     logout: bool,
     errors: u32,
+    /// COMPRESS DEFLATE was answered OK: compression starts once that reply is out.
+    compress_pending: bool,
+    /// The stream is compressed (RFC 4978).
+    compressed: bool,
 }
 
 fn text(s: &str) -> Text<'static> {
@@ -237,6 +243,8 @@ enum FetchError {
     TimeLimit,
     /// A sensitive message without its notice: never served.
     Unservable(i64),
+    /// `BINARY[...]` of a part whose transfer encoding the server cannot undo (RFC 3516).
+    UnknownCte(super::binary::UnknownCte),
 }
 
 /// NO for a store error: what the user can act on (no such mailbox, name taken) is said;
@@ -430,9 +438,15 @@ impl Session<'_> {
             Capability::Enable,
             Capability::Unselect,
             Capability::LiteralPlus,
+            Capability::Binary,
             Capability::CondStore,
             Capability::QResync,
         ]);
+        if self.user.is_some() && !self.compressed {
+            caps.push(Capability::Compress {
+                algorithm: CompressionAlgorithm::Deflate,
+            });
+        }
         // ESEARCH and MULTIAPPEND are read by `imap::extended`, not by imap-codec; SORT,
         // SORT=DISPLAY (RFC 5256, RFC 5957) and THREAD (RFC 5256) by imap-codec.
         for name in [
@@ -493,6 +507,20 @@ impl Session<'_> {
         self.server.enqueue_status(status);
     }
 
+    /// COMPRESS (RFC 4978): OK once — the caller turns compression on when that OK is out —
+    /// and `NO [COMPRESSIONACTIVE]` after. DEFLATE is the only algorithm there is.
+    fn compress(&mut self, tag: Tag<'static>) -> Status<'static> {
+        if self.compressed || self.compress_pending {
+            return no(
+                tag,
+                Some(Code::CompressionActive),
+                "DEFLATE is already active",
+            );
+        }
+        self.compress_pending = true;
+        ok(tag, None, "DEFLATE active")
+    }
+
     /// Handles one command; the tagged status is enqueued here.
     async fn command(&mut self, command: Command<'static>) {
         let tag = command.tag.clone();
@@ -517,6 +545,11 @@ impl Session<'_> {
                 ok(tag, None, "LOGOUT done")
             }
             (_, CommandBody::StartTLS) if self.tls => bad(Some(tag), "TLS is already active"),
+            // TLS under compression is not allowed (RFC 4978 §4).
+            (_, CommandBody::StartTLS) if self.compressed => {
+                bad(Some(tag), "compression is active: STARTTLS not allowed")
+            }
+            (true, CommandBody::Compress { .. }) => self.compress(tag),
             (_, CommandBody::StartTLS) => {
                 // The caller sends this, then upgrades; anything pipelined after STARTTLS is
                 // thrown away with this server state (no command injection).
@@ -632,7 +665,7 @@ fn greeting() -> Greeting<'static> {
 /// Runs a session on `stream` until it ends or asks for STARTTLS. The client must have
 /// logged in by `login_by` (an absolute deadline: input does not extend it).
 pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    mut stream: S,
+    stream: S,
     tls: bool,
     greet: bool,
     peer: std::net::IpAddr,
@@ -653,7 +686,11 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
         pending_auth: None,
         logout: false,
         errors: 0,
+        compress_pending: false,
+        compressed: false,
     };
+    // Plain until COMPRESS DEFLATE; the same loop drives the compressed stream.
+    let mut stream = Link::Plain(stream);
     let mut discard = !greet;
     let mut changes: broadcast::Receiver<i64> = ctx.store.mailbox_changes();
     let mut credentials: broadcast::Receiver<i64> = ctx.store.credential_changes();
@@ -691,20 +728,31 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 // BYE first).
                 let tagged = matches!(response, Response::Status(Status::Tagged(_)));
                 if tagged && starttls_pending {
-                    return End::StartTls(stream);
+                    return stream.into_plain().map_or(End::Done, End::StartTls);
+                }
+                if tagged && session.compress_pending {
+                    // The OK went out plain; everything after it is compressed (RFC 4978 §3).
+                    stream.start_deflate();
+                    session.compress_pending = false;
+                    session.compressed = stream.is_compressed();
                 }
                 if tagged && session.logout {
                     return End::Done;
                 }
             }
             Step::Event(Event::CommandReceived { command }) => {
-                let is_starttls = matches!(command.body, CommandBody::StartTLS) && !session.tls;
+                let is_starttls = matches!(command.body, CommandBody::StartTLS)
+                    && !session.tls
+                    && !session.compressed;
                 if !session.credentials_hold(false).await {
                     return session.revoked(&mut stream).await;
                 }
                 session.command(command).await;
                 if is_starttls {
                     starttls_pending = true;
+                    continue;
+                }
+                if session.compress_pending {
                     continue;
                 }
                 if session.selected.is_some() && !session.logout {
