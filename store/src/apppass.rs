@@ -36,10 +36,16 @@ impl Store {
         now: Millis,
     ) -> Result<i64> {
         let label = label.trim();
-        if label.is_empty() || label.len() > 100 {
+        if label.is_empty() || label.chars().count() > 100 {
             return Err(Error::new(
                 ErrorKind::Invalid,
                 "the label must have 1 to 100 characters",
+            ));
+        }
+        if crate::has_hidden_formatting(label) || label.contains(['\n', '\r', '\t']) {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "the label must not hold control or text-direction characters",
             ));
         }
         if self

@@ -457,8 +457,13 @@ impl Store {
             )));
         }
         let reason = request.reason.trim();
-        if reason.is_empty() || reason.len() > 1000 {
+        if reason.is_empty() || reason.chars().count() > 1000 {
             return Err(invalid("a reason of 1-1000 characters is required"));
+        }
+        if crate::has_hidden_formatting(reason) {
+            return Err(invalid(
+                "the reason must not hold control or text-direction characters",
+            ));
         }
         let (target, domain) = normalise_address(&request.target)?;
         if policy.denied_domains.contains(&domain)

@@ -72,3 +72,16 @@ pub fn now_millis() -> Millis {
         .unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Whether `text` holds a control character other than a line break or tab (Unicode Cc),
+/// or a bidirectional formatting character (the Cf marks and overrides U+200E/F,
+/// U+202A–U+202E, U+2066–U+2069, U+061C): such a character in a label or reason would
+/// reorder what the audit trail and the approvers' pages show (a "Trojan Source" style
+/// spoof), so free text that people decide on refuses it.
+#[must_use]
+pub fn has_hidden_formatting(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    })
+}

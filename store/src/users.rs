@@ -150,7 +150,7 @@ impl Store {
     pub async fn create_user(&self, user: &NewUser) -> Result<User> {
         let login = normalise_login(&user.login)?;
         let name = user.name.trim().to_owned();
-        if name.is_empty() || name.len() > 200 {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::new(
                 ErrorKind::Invalid,
                 "name must be 1-200 characters",

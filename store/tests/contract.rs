@@ -65,6 +65,7 @@ contract!(
     mailbox_hierarchy_recent_and_uidvalidity_issue_13,
     app_passwords_are_listed_used_and_revoked,
     app_passwords_are_issued_and_withdrawn_with_audit,
+    length_limits_count_characters_not_bytes,
     failed_logins_are_counted_before_the_check_and_ban_addresses,
     parallel_login_attempts_each_get_their_own_count,
     login_names_are_counted_normalised_and_parallel_guesses_stop_at_the_ban,
@@ -2888,5 +2889,79 @@ async fn held_notices_are_listed_and_links_reissued(db: &TestDb) {
                 .expect("reissue"),
             "message {id} for user {user}"
         );
+    }
+}
+
+/// Limits are in characters, as every message says: 100 "ä" (200 bytes) are a label of 100;
+/// labels and reasons refuse control and text-direction characters.
+async fn length_limits_count_characters_not_bytes(db: &TestDb) {
+    use exemption_contract::{mail, people, policy, request};
+    let store = db.open().await;
+    people(&store).await;
+    let anna = store.user_by_login("anna").await.expect("anna");
+    let now = store::now_millis();
+    for (label, fits) in [("ä".repeat(100), true), ("ä".repeat(101), false)] {
+        let made = store.create_app_password(anna.id, &label, "h", now).await;
+        assert_eq!(made.is_ok(), fits, "label of {} ä", label.chars().count());
+    }
+    // Text-direction overrides would reorder what the audit trail shows: refused.
+    for spoof in ["\u{202E}evil", "iPhone\u{2066}x", "a\u{200F}b", "bell\u{7}"] {
+        assert!(
+            store
+                .create_app_password(anna.id, spoof, "h", now)
+                .await
+                .is_err(),
+            "{spoof:?}"
+        );
+        let mut r = request("bert", "bert", "bert.privat@example.net", 3);
+        r.reason = format!("Urlaub {spoof}");
+        assert!(
+            store
+                .request_exemption(&r, &policy(), "h", mail, now)
+                .await
+                .is_err(),
+            "{spoof:?}"
+        );
+    }
+    // A reason may have several lines (it is a text area); a label not.
+    let mut r = request("bert", "bert", "bert.privat@example.net", 3);
+    r.reason = "Elternzeit\r\nohne Dienstgerät".into();
+    let e = store
+        .request_exemption(&r, &policy(), "h", mail, now)
+        .await
+        .expect("two lines");
+    store
+        .revoke_exemption(e.id, "bert", now)
+        .await
+        .expect("withdraw");
+    assert!(
+        store
+            .create_app_password(anna.id, "a\tb", "h", now)
+            .await
+            .is_err()
+    );
+    for (name, fits) in [("Ö".repeat(200), true), ("Ö".repeat(201), false)] {
+        let made = store
+            .create_user(&NewUser {
+                login: format!("u{}", name.chars().count()),
+                name,
+                role: Role::Staff,
+                password_hash: "x".into(),
+                addresses: vec![],
+            })
+            .await;
+        assert_eq!(made.is_ok(), fits);
+    }
+    for (reason, fits) in [("ü".repeat(1000), true), ("ü".repeat(1001), false)] {
+        let mut r = request("bert", "bert", "bert.privat@example.net", 3);
+        r.reason = reason;
+        let made = store.request_exemption(&r, &policy(), "h", mail, now).await;
+        assert_eq!(made.is_ok(), fits, "{made:?}");
+        if let Ok(e) = made {
+            store
+                .revoke_exemption(e.id, "bert", now)
+                .await
+                .expect("withdraw");
+        }
     }
 }

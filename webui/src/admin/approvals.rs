@@ -184,7 +184,7 @@ async fn deny(
         return page;
     }
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.len() > MAX_REASON {
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
         return Redirect::to("/approvals?error=reason").into_response();
     }
     let result = web

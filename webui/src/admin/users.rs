@@ -185,7 +185,7 @@ pub(crate) async fn add(
     let (Some(role), true) = (
         role,
         form.login.len() <= 64
-            && form.name.len() <= 200
+            && form.name.chars().count() <= 200
             && form.addresses.len() <= 4000
             && addresses.len() <= MAX_ADDRESSES,
     ) else {
@@ -473,7 +473,7 @@ pub(crate) async fn revoke_device(
     user.require(&[Role::Admin])?;
     user.check_form(&headers, &form.csrf)?;
     let target = target(&web, &user, &login).await?;
-    if form.label.len() > 100 {
+    if form.label.chars().count() > 100 {
         return Err(StatusCode::BAD_REQUEST.into_response());
     }
     // The same store function as the user's own page and `ratspost app-password revoke`:

@@ -156,7 +156,12 @@ async fn create(
         return page;
     }
     let label = f.label.trim();
-    if label.is_empty() || label.chars().count() > MAX_LABEL || label.chars().any(char::is_control)
+    // The store's rule, checked here to say it on the page: no control or text-direction
+    // characters (they would reorder what the audit trail shows).
+    if label.is_empty()
+        || label.chars().count() > MAX_LABEL
+        || label.chars().any(char::is_control)
+        || store::has_hidden_formatting(label)
     {
         let error = "Bitte geben Sie dem Gerät einen Namen mit 1 bis 100 Zeichen.";
         return page(

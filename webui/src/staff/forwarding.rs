@@ -135,7 +135,10 @@ fn form_error(form: &RequestForm, max_days: i64, lang: Lang) -> Option<&'static 
         );
     }
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON || reason.len() > MAX_REASON {
+    if reason.is_empty()
+        || reason.chars().count() > MAX_REASON
+        || store::has_hidden_formatting(reason)
+    {
         return Some(lang.t("Bitte geben Sie eine Begründung an (höchstens 1000 Zeichen)."));
     }
     None
