@@ -608,13 +608,6 @@ impl Store {
         let approver = self.user_by_login(by).await?;
         let column = match approver.role {
             Role::Admin => "approved",
-            // Without `require_dpo` there is no DPO approval to give: recording one would put
-            // a decision in the register that the policy does not know.
-            Role::Dpo if !policy.require_dpo => {
-                return Err(forbidden(
-                    "approval by the data-protection officer is not required (exemptions.require_dpo = false)",
-                ));
-            }
             Role::Dpo => "dpo_approved",
             Role::Staff => {
                 return Err(forbidden(
@@ -625,6 +618,11 @@ impl Store {
         transition!(self, id, tx, e => {
             if approver.login == e.requested_by || approver.login == e.login {
                 return Err(forbidden("four eyes: the approver must be neither the requester nor the user"));
+            }
+            // Without `require_dpo` there is no DPO approval to give: recording one would put
+            // a decision in the register that the policy does not know.
+            if approver.role == Role::Dpo && !policy.require_dpo {
+                return Err(forbidden("approval by the data-protection officer is not required (exemptions.require_dpo = false)"));
             }
             if e.state != "requested" && e.state != "confirmed" {
                 return Err(not_pending(id, &e, now));

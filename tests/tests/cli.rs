@@ -789,10 +789,20 @@ async fn actors_are_proven(db: TestDb) {
         ),
         "four eyes: the approver must be neither the requester nor the user",
     );
+    // The DPO approves only where the policy asks for it (`exemptions.require_dpo`).
+    refused(
+        &ratspost_as(
+            &config,
+            &["exemption", "approve", &id, "--by", "dora"],
+            "pw-dora",
+            None,
+        ),
+        "approval by the data-protection officer is not required (exemptions.require_dpo = false)",
+    );
     ratspost_as_ok(
         &config,
-        &["exemption", "approve", &id, "--by", "dora"],
-        "pw-dora",
+        &["exemption", "approve", &id, "--by", "admin"],
+        &admin,
         None,
     );
     let jobs: serde_json::Value =
@@ -827,7 +837,7 @@ async fn actors_are_proven(db: TestDb) {
     let audit = ratspost_ok(&config, &["audit", "list", "--json"], None);
     for (action, actor) in [
         ("exemption.requested", "bert"),
-        ("exemption.approved", "dora"),
+        ("exemption.approved", "admin"),
         ("queue.dropped", "bert"),
         ("exemption.revoked", "anna"),
         ("user.created", "admin"),
