@@ -95,11 +95,14 @@ impl Session<'_> {
                 return format!("{tag} NO [SERVERBUG] LIST failed\r\n").into_bytes();
             }
         };
-        let subscriptions: Vec<String> = mailboxes
-            .iter()
-            .filter(|m| m.subscribed)
-            .map(|m| m.name.clone())
-            .collect();
+        // By name: a subscription outlives its mailbox (`\\NonExistent`).
+        let subscriptions = match self.ctx.store.subscriptions(user_id).await {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(error = %err, "imap: LIST failed");
+                return format!("{tag} NO [SERVERBUG] LIST failed\r\n").into_bytes();
+            }
+        };
         let names: Vec<String> = mailboxes.iter().map(|m| m.name.clone()).collect();
         let matches = |name: &str| patterns.iter().any(|p| wildcard_match(p, name));
         // What the selection options pick (RFC 5258 §3.1).
