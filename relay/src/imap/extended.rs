@@ -382,6 +382,9 @@ fn list(r: &mut Reader<'_>, tag: &str) -> Option<Extended> {
             why,
         })
     };
+    // Only a LIST already known to be extended is answered BAD; a plain one goes to
+    // imap-codec, which judges it as before.
+    let fail = |extended: bool, why| if extended { bad(why) } else { None };
     if !r.eat(b' ') {
         return None;
     }
@@ -414,14 +417,10 @@ fn list(r: &mut Reader<'_>, tag: &str) -> Option<Extended> {
         }
     }
     let Some(reference) = r.string() else {
-        return extended
-            .then_some(())
-            .and_then(|()| bad("invalid LIST reference"));
+        return fail(extended, "invalid LIST reference");
     };
     if !r.eat(b' ') {
-        return extended
-            .then_some(())
-            .and_then(|()| bad("LIST needs a pattern"));
+        return fail(extended, "LIST needs a pattern");
     }
     let mut patterns = Vec::new();
     if r.eat(b'(') {
@@ -441,9 +440,7 @@ fn list(r: &mut Reader<'_>, tag: &str) -> Option<Extended> {
         }
     } else {
         let Some(pattern) = r.string() else {
-            return extended
-                .then_some(())
-                .and_then(|()| bad("invalid LIST pattern"));
+            return fail(extended, "invalid LIST pattern");
         };
         patterns.push(pattern);
     }
@@ -501,9 +498,7 @@ fn list(r: &mut Reader<'_>, tag: &str) -> Option<Extended> {
         }
     }
     if !r.at_end() {
-        return extended
-            .then_some(())
-            .and_then(|()| bad("invalid LIST arguments"));
+        return fail(extended, "invalid LIST arguments");
     }
     extended.then(|| Extended::List {
         tag: tag.to_owned(),

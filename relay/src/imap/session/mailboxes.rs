@@ -297,15 +297,13 @@ pub(super) fn attributes<'m>(names: &[String], name: &str, m: Option<&'m Mailbox
 }
 
 /// A mailbox name as LIST and STATUS send it: modified UTF-7, quoted with `"` and `\\`
-/// escaped (a name with CR or LF, which quoted strings cannot hold, as a literal).
+/// escaped. Modified UTF-7 leaves only printable ASCII (a CR or LF is base64-encoded like any
+/// other character outside it), so a quoted string always holds it.
 pub(super) fn wire_mailbox(name: &str) -> String {
     if name.eq_ignore_ascii_case("INBOX") {
         return "INBOX".to_owned();
     }
     let encoded = utf7::encode(name);
-    if encoded.contains(['\r', '\n']) {
-        return format!("{{{}}}\r\n{encoded}", encoded.len());
-    }
     format!("\"{}\"", encoded.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -404,7 +402,15 @@ pub(super) fn wildcard_match(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::wildcard_match;
+    use super::{wildcard_match, wire_mailbox};
+
+    #[test]
+    fn mailbox_names_on_the_wire() {
+        assert_eq!(wire_mailbox("inbox"), "INBOX");
+        assert_eq!(wire_mailbox("Entwürfe"), "\"Entw&APw-rfe\"");
+        assert_eq!(wire_mailbox("a \"b\" c\\d"), "\"a \\\"b\\\" c\\\\d\"");
+        assert_eq!(wire_mailbox("a\r\nb"), "\"a&AA0ACg-b\"");
+    }
 
     #[test]
     fn list_wildcards() {
