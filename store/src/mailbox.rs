@@ -471,14 +471,44 @@ impl Store {
             .bind(format!("{from}/"))
             .execute(&mut *tx)
             .await?;
+            // Subscriptions move with the mailboxes (as Dovecot's do), so a renamed folder
+            // stays in LSUB; one already on a new name is kept.
+            let subscribed: Vec<(String,)> =
+                sqlx::query_as("SELECT name FROM subscriptions WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let prefix = format!("{from}/");
+            for (old,) in subscribed {
+                let new = if old == from {
+                    to.clone()
+                } else if let Some(rest) = old.strip_prefix(&prefix) {
+                    format!("{to}/{rest}")
+                } else {
+                    continue;
+                };
+                sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND name = $2")
+                    .bind(user_id)
+                    .bind(&old)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)
+                     ON CONFLICT (user_id, name) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(&new)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
         });
         self.announce(user_id);
         Ok(())
     }
 
-    /// SUBSCRIBE / UNSUBSCRIBE. A subscription is kept by name: it outlives DELETE and
-    /// stays with the old name on RENAME (RFC 3501 §6.3.6).
+    /// SUBSCRIBE / UNSUBSCRIBE. A subscription is kept by name: it outlives DELETE
+    /// (RFC 3501 §6.3.6) and moves with RENAME.
     ///
     /// # Errors
     /// `NotFound` when subscribing to a mailbox that does not exist, or unsubscribing from a

@@ -2090,6 +2090,27 @@ async fn subscriptions_are_kept_by_name_and_outlive_delete(db: &TestDb) {
             .await
             .is_err_and(|e| e.is_not_found())
     );
+    // RENAME takes the subscriptions of the mailbox and its children along.
+    store
+        .create_mailbox(anna.id, "Alt/Kind", now)
+        .await
+        .expect("create");
+    for name in ["Alt", "Alt/Kind"] {
+        store
+            .set_subscribed(anna.id, name, true)
+            .await
+            .expect("subscribe");
+    }
+    store
+        .rename_mailbox(anna.id, "Alt", "Neu")
+        .await
+        .expect("rename");
+    let renamed = store.subscriptions(anna.id).await.expect("subscriptions");
+    assert!(
+        renamed.iter().any(|n| n == "Neu") && renamed.iter().any(|n| n == "Neu/Kind"),
+        "{renamed:?}"
+    );
+    assert!(!renamed.iter().any(|n| n.starts_with("Alt")), "{renamed:?}");
     // Unsubscribing INBOX holds when mail arrives.
     store
         .set_subscribed(anna.id, "inbox", false)
