@@ -362,12 +362,11 @@ impl Store {
                 // CREATE does not subscribe (RFC 3501 §6.3.3, §6.3.6): LSUB lists what the
                 // client subscribed to; INBOX and the special-use folders are subscribed.
                 sqlx::query(
-                    "INSERT INTO mailboxes (user_id, name, uid_validity, subscribed) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, $2, $3)",
                 )
                     .bind(user_id)
                     .bind(n)
                     .bind(validity)
-                    .bind(false)
                     .execute(&mut *tx)
                     .await?;
                 if i == parents.len() {
