@@ -1407,6 +1407,20 @@ async fn list_extended_and_list_status_over_tls() {
     );
     assert_eq!(lines[1], "* STATUS \"B&APw-ro \\\"alt\\\"\" (MESSAGES 0)");
 
+    // Many patterns in literals (a command may be as large as an APPEND): each name is
+    // matched once against the distinct ones, and the answer comes.
+    let mut many = String::from("b7 LIST \"\" (");
+    for i in 0..20_000 {
+        let p = format!("x{i}%");
+        many.push_str(&format!("{{{}+}}\r\n{p} ", p.len()));
+    }
+    many.push_str("Drafts)\r\n");
+    c.send(&many).await;
+    let lines = c.until("b7 ").await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].ends_with(" \"Drafts\""), "{lines:?}");
+    assert!(lines[1].starts_with("b7 OK"), "{lines:?}");
+
     // Errors, and the plain LIST unchanged.
     c.send("b4 LIST (RECURSIVEMATCH) \"\" *\r\n").await;
     assert!(c.line().await.starts_with("b4 BAD"));

@@ -77,10 +77,15 @@ impl Session<'_> {
             utf7::decode(&raw).unwrap_or(raw)
         };
         let reference = decode(reference);
-        let patterns: Vec<String> = patterns
+        let mut patterns: Vec<String> = patterns
             .iter()
             .map(|p| format!("{reference}{}", decode(p)))
             .collect();
+        // Patterns can fill a command of `imap.max_message_bytes` in literals: the same one
+        // counts once, and matching stops at `imap.max_command_secs`.
+        patterns.sort_unstable();
+        patterns.dedup();
+        let deadline = tokio::time::Instant::now() + self.ctx.config.imap.max_command;
         let mut out = String::new();
         // `LIST () "" ""` still asks for the delimiter (RFC 5258 §3).
         if patterns.iter().all(String::is_empty) && select == ListSelect::default() {
@@ -104,7 +109,40 @@ impl Session<'_> {
             }
         };
         let names: Vec<String> = mailboxes.iter().map(|m| m.name.clone()).collect();
-        let matches = |name: &str| patterns.iter().any(|p| wildcard_match(p, name));
+        // Which names (mailboxes, the levels above them, subscriptions) match a pattern,
+        // worked out once.
+        let mut matched: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut tried = 0usize;
+        for (name, _) in hierarchy(&mailboxes, |_| true)
+            .into_iter()
+            .chain(subscriptions.iter().map(|s| (s.clone(), None)))
+            .chain(subscriptions.iter().flat_map(|s| {
+                s.match_indices('/')
+                    .map(|(i, _)| (s[..i].to_owned(), None))
+                    .collect::<Vec<_>>()
+            }))
+        {
+            if matched.contains(&name) {
+                continue;
+            }
+            for p in &patterns {
+                tried += 1;
+                if tried.is_multiple_of(4096) {
+                    if tokio::time::Instant::now() > deadline {
+                        return format!(
+                            "{tag} NO [LIMIT] LIST took too long (imap.max_command_secs): fewer patterns\r\n"
+                        )
+                        .into_bytes();
+                    }
+                    tokio::task::yield_now().await;
+                }
+                if wildcard_match(p, &name) {
+                    matched.insert(name);
+                    break;
+                }
+            }
+        }
+        let matches = |name: &str| matched.contains(name);
         // What the selection options pick (RFC 5258 §3.1).
         let picked = |name: &str, m: Option<&Mailbox>| {
             (!select.subscribed || subscriptions.iter().any(|s| s == name))
