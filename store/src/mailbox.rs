@@ -124,14 +124,25 @@ macro_rules! file_into_inboxes {
         let mut filed: Vec<i64> = Vec::new();
         for (user_id, size) in users {
             filed.push(user_id);
-            sqlx::query(
+            let created = sqlx::query(
                 "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, 'INBOX', $2)
                  ON CONFLICT (user_id, name) DO NOTHING",
             )
             .bind(user_id)
             .bind($now / 1000)
             .execute(&mut *$tx)
-            .await?;
+            .await?
+            .rows_affected();
+            // A new INBOX is subscribed; one the user unsubscribed stays so.
+            if created > 0 {
+                sqlx::query(
+                    "INSERT INTO subscriptions (user_id, name) VALUES ($1, 'INBOX')
+                     ON CONFLICT (user_id, name) DO NOTHING",
+                )
+                .bind(user_id)
+                .execute(&mut *$tx)
+                .await?;
+            }
             let (mailbox_id, uid, modseq): (i64, i64, i64) = sqlx::query_as(
                 "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
                  WHERE user_id = $1 AND name = 'INBOX' RETURNING id, uid_next - 1, highest_modseq",
@@ -171,7 +182,9 @@ macro_rules! next_uid {
     }};
 }
 
-const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use, subscribed, uid_validity, uid_next, highest_modseq, recent_uid";
+const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use,
+    EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name) AS subscribed,
+    uid_validity, uid_next, highest_modseq, recent_uid";
 
 /// The next UIDVALIDITY inside `$tx`: the current second, or one more than the last one
 /// handed out, whichever is larger (so it changes even within one second).
@@ -242,7 +255,7 @@ impl Store {
                     continue;
                 }
                 let validity = next_uid_validity!(tx, now);
-                sqlx::query(
+                let created = sqlx::query(
                     "INSERT INTO mailboxes (user_id, name, special_use, uid_validity) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (user_id, name) DO NOTHING",
                 )
@@ -251,7 +264,19 @@ impl Store {
                 .bind(special)
                 .bind(validity)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                // INBOX and the special-use folders start subscribed.
+                if created > 0 {
+                    sqlx::query(
+                        "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)
+                         ON CONFLICT (user_id, name) DO NOTHING",
+                    )
+                    .bind(user_id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             tx.commit().await?;
         });
@@ -337,12 +362,11 @@ impl Store {
                 // CREATE does not subscribe (RFC 3501 §6.3.3, §6.3.6): LSUB lists what the
                 // client subscribed to; INBOX and the special-use folders are subscribed.
                 sqlx::query(
-                    "INSERT INTO mailboxes (user_id, name, uid_validity, subscribed) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, $2, $3)",
                 )
                     .bind(user_id)
                     .bind(n)
                     .bind(validity)
-                    .bind(false)
                     .execute(&mut *tx)
                     .await?;
                 if i == parents.len() {
@@ -446,26 +470,91 @@ impl Store {
             .bind(format!("{from}/"))
             .execute(&mut *tx)
             .await?;
+            // Subscriptions move with the mailboxes (as Dovecot's do), so a renamed folder
+            // stays in LSUB; one already on a new name is kept.
+            let subscribed: Vec<(String,)> =
+                sqlx::query_as("SELECT name FROM subscriptions WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let prefix = format!("{from}/");
+            for (old,) in subscribed {
+                let new = if old == from {
+                    to.clone()
+                } else if let Some(rest) = old.strip_prefix(&prefix) {
+                    format!("{to}/{rest}")
+                } else {
+                    continue;
+                };
+                sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND name = $2")
+                    .bind(user_id)
+                    .bind(&old)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)
+                     ON CONFLICT (user_id, name) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(&new)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
         });
         self.announce(user_id);
         Ok(())
     }
 
-    /// SUBSCRIBE / UNSUBSCRIBE.
+    /// SUBSCRIBE / UNSUBSCRIBE. A subscription is kept by name: it outlives DELETE
+    /// (RFC 3501 §6.3.6) and moves with RENAME.
     ///
     /// # Errors
-    /// `NotFound`, `Unavailable`.
+    /// `NotFound` when subscribing to a mailbox that does not exist, or unsubscribing from a
+    /// name that is neither subscribed nor a mailbox; `Unavailable`.
     pub async fn set_subscribed(&self, user_id: i64, name: &str, on: bool) -> Result<()> {
-        let mailbox = self.mailbox(user_id, name).await?;
-        with_pool!(&self.db, write pool => {
-            sqlx::query("UPDATE mailboxes SET subscribed = $1 WHERE id = $2")
-                .bind(on)
-                .bind(mailbox.id)
+        let name = canonical(name);
+        if on {
+            self.mailbox(user_id, &name).await?;
+        }
+        let done = with_pool!(&self.db, write pool => {
+            if on {
+                sqlx::query(
+                    "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)
+                     ON CONFLICT (user_id, name) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(&name)
                 .execute(pool)
                 .await?;
+                1
+            } else {
+                sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND name = $2")
+                    .bind(user_id)
+                    .bind(&name)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
         });
+        if done == 0 {
+            self.mailbox(user_id, &name).await?;
+        }
         Ok(())
+    }
+
+    /// The names a user is subscribed to, sorted, whether or not the mailboxes exist.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn subscriptions(&self, user_id: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT name FROM subscriptions WHERE user_id = $1 ORDER BY name")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
     /// The entries of a mailbox, by UID.

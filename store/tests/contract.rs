@@ -63,6 +63,7 @@ contract!(
     mailboxes_keep_uids_flags_and_modseqs,
     mailbox_entries_never_serve_a_sensitive_original,
     mailbox_hierarchy_recent_and_uidvalidity_issue_13,
+    subscriptions_are_kept_by_name_and_outlive_delete,
     app_passwords_are_listed_used_and_revoked,
     app_passwords_are_issued_and_withdrawn_with_audit,
     length_limits_count_characters_not_bytes,
@@ -2016,6 +2017,115 @@ async fn mailboxes_keep_uids_flags_and_modseqs(db: &TestDb) {
 
 /// Issue #13 §1: `CREATE a/` and `CREATE a/b/c` (parents made), a new UIDVALIDITY for a
 /// mailbox deleted and created again within one second, and `\Recent` claimed once.
+/// Subscriptions are names (RFC 3501 §6.3.6): INBOX and the special-use folders start
+/// subscribed, CREATE does not subscribe, and a subscription outlives DELETE so that
+/// LIST (SUBSCRIBED) can show it as `\\NonExistent` (RFC 5258 §3.1).
+async fn subscriptions_are_kept_by_name_and_outlive_delete(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna");
+    let now = store::now_millis();
+    store.ensure_mailboxes(anna.id, now).await.expect("folders");
+    let defaults = store.subscriptions(anna.id).await.expect("subscriptions");
+    assert!(defaults.iter().any(|n| n == "INBOX"), "{defaults:?}");
+    assert!(
+        store
+            .mailbox(anna.id, "INBOX")
+            .await
+            .expect("INBOX")
+            .subscribed
+    );
+    store
+        .create_mailbox(anna.id, "Projekte/2026", now)
+        .await
+        .expect("create");
+    let m = store
+        .mailbox(anna.id, "Projekte/2026")
+        .await
+        .expect("mailbox");
+    assert!(!m.subscribed, "CREATE does not subscribe");
+    assert!(
+        store
+            .set_subscribed(anna.id, "Gibt es nicht", true)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    store
+        .set_subscribed(anna.id, "Projekte/2026", true)
+        .await
+        .expect("subscribe");
+    store
+        .set_subscribed(anna.id, "Projekte/2026", true)
+        .await
+        .expect("subscribing twice is fine");
+    assert!(
+        store
+            .mailbox(anna.id, "Projekte/2026")
+            .await
+            .expect("mailbox")
+            .subscribed
+    );
+    store
+        .delete_mailbox(anna.id, "Projekte/2026")
+        .await
+        .expect("delete");
+    let after = store.subscriptions(anna.id).await.expect("subscriptions");
+    assert!(after.iter().any(|n| n == "Projekte/2026"), "{after:?}");
+    store
+        .set_subscribed(anna.id, "Projekte/2026", false)
+        .await
+        .expect("a deleted mailbox can be unsubscribed");
+    assert!(
+        !store
+            .subscriptions(anna.id)
+            .await
+            .expect("subscriptions")
+            .iter()
+            .any(|n| n == "Projekte/2026")
+    );
+    assert!(
+        store
+            .set_subscribed(anna.id, "Projekte/2026", false)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    // RENAME takes the subscriptions of the mailbox and its children along.
+    store
+        .create_mailbox(anna.id, "Alt/Kind", now)
+        .await
+        .expect("create");
+    for name in ["Alt", "Alt/Kind"] {
+        store
+            .set_subscribed(anna.id, name, true)
+            .await
+            .expect("subscribe");
+    }
+    store
+        .rename_mailbox(anna.id, "Alt", "Neu")
+        .await
+        .expect("rename");
+    let renamed = store.subscriptions(anna.id).await.expect("subscriptions");
+    assert!(
+        renamed.iter().any(|n| n == "Neu") && renamed.iter().any(|n| n == "Neu/Kind"),
+        "{renamed:?}"
+    );
+    assert!(!renamed.iter().any(|n| n.starts_with("Alt")), "{renamed:?}");
+    // Unsubscribing INBOX holds when mail arrives.
+    store
+        .set_subscribed(anna.id, "inbox", false)
+        .await
+        .expect("unsubscribe INBOX");
+    assert!(
+        !store
+            .mailbox(anna.id, "INBOX")
+            .await
+            .expect("INBOX")
+            .subscribed
+    );
+}
+
 async fn mailbox_hierarchy_recent_and_uidvalidity_issue_13(db: &TestDb) {
     let store = db.open().await;
     let anna = store

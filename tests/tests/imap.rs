@@ -1313,3 +1313,120 @@ async fn esearch_and_multiappend_over_tls() {
     assert!(status[0].contains("MESSAGES 3"), "{status:?}");
     s.stop().await;
 }
+
+/// LIST-EXTENDED (RFC 5258) and LIST-STATUS (RFC 5819): several patterns, folder counts in
+/// the same round trip, RECURSIVEMATCH with CHILDINFO, and a subscription that outlives its
+/// mailbox shown as `\NonExistent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_extended_and_list_status_over_tls() {
+    let (s, password) = setup(TestDb::sqlite(), "").await;
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    let greeting = c.line().await;
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+    c.send(&format!("a1 LOGIN anna {password}\r\n")).await;
+    c.until("a1 OK").await;
+    c.send("a2 CAPABILITY\r\n").await;
+    let caps = c.until("a2 OK").await;
+    assert!(
+        caps[0].contains(" LIST-EXTENDED") && caps[0].contains(" LIST-STATUS"),
+        "{caps:?}"
+    );
+    let one = "Subject: eins\r\n\r\nerste\r\n";
+    c.send(&format!(
+        "a3 APPEND Drafts (\\Seen) {{{}+}}\r\n{one} {{{}+}}\r\n{one}\r\n",
+        one.len(),
+        one.len()
+    ))
+    .await;
+    c.until("a3 OK").await;
+
+    // Counts for several folders in one round trip.
+    c.send("a4 LIST \"\" (INBOX Drafts) RETURN (STATUS (MESSAGES UNSEEN))\r\n")
+        .await;
+    let lines = c.until("a4 OK").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("* LIST (") && l.ends_with(" \"/\" \"Drafts\"")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"* STATUS \"Drafts\" (MESSAGES 2 UNSEEN 1)".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("* STATUS INBOX (MESSAGES ") && l.contains(" UNSEEN ")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("Sent")), "{lines:?}");
+
+    // A parent that is not subscribed, with a subscribed child the pattern misses.
+    c.send("a5 CREATE Projekte/2026\r\n").await;
+    c.until("a5 OK").await;
+    c.send("a6 SUBSCRIBE Projekte/2026\r\n").await;
+    c.until("a6 OK").await;
+    c.send("a7 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Projekte RETURN (CHILDREN)\r\n")
+        .await;
+    let lines = c.until("a7 OK").await;
+    assert_eq!(
+        lines[0], "* LIST (\\HasChildren) \"/\" \"Projekte\" (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+        "{lines:?}"
+    );
+    // The child matches too: then no CHILDINFO for the parent.
+    c.send("a8 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (Projekte Projekte/%)\r\n")
+        .await;
+    let lines = c.until("a8 OK").await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("* LIST (")
+            && lines[0].ends_with("\\Subscribed) \"/\" \"Projekte/2026\""),
+        "{lines:?}"
+    );
+
+    // Deleted but still subscribed.
+    c.send("a9 DELETE Projekte/2026\r\n").await;
+    c.until("a9 OK").await;
+    c.send("b1 LIST (SUBSCRIBED) \"\" \"Projekte/*\"\r\n").await;
+    let lines = c.until("b1 OK").await;
+    assert_eq!(
+        lines[0], "* LIST (\\NonExistent \\Subscribed) \"/\" \"Projekte/2026\"",
+        "{lines:?}"
+    );
+
+    // A name that needs modified UTF-7 and escaping.
+    c.send("b2 CREATE \"B&APw-ro \\\"alt\\\"\"\r\n").await;
+    c.until("b2 OK").await;
+    c.send("b3 LIST \"\" (\"B*\") RETURN (STATUS (MESSAGES))\r\n")
+        .await;
+    let lines = c.until("b3 OK").await;
+    assert!(
+        lines[0].ends_with(" \"/\" \"B&APw-ro \\\"alt\\\"\""),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], "* STATUS \"B&APw-ro \\\"alt\\\"\" (MESSAGES 0)");
+
+    // Many patterns in literals (a command may be as large as an APPEND): each name is
+    // matched once against the distinct ones, and the answer comes.
+    let mut many = String::from("b7 LIST \"\" (");
+    for i in 0..20_000 {
+        let p = format!("x{i}%");
+        many.push_str(&format!("{{{}+}}\r\n{p} ", p.len()));
+    }
+    many.push_str("Drafts)\r\n");
+    c.send(&many).await;
+    let lines = c.until("b7 ").await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].ends_with(" \"Drafts\""), "{lines:?}");
+    assert!(lines[1].starts_with("b7 OK"), "{lines:?}");
+
+    // Errors, and the plain LIST unchanged.
+    c.send("b4 LIST (RECURSIVEMATCH) \"\" *\r\n").await;
+    assert!(c.line().await.starts_with("b4 BAD"));
+    c.send("b5 LIST \"\" \"\" RETURN (BOGUS)\r\n").await;
+    assert!(c.line().await.starts_with("b5 BAD"));
+    c.send("b6 LIST \"\" Drafts\r\n").await;
+    let lines = c.until("b6 OK").await;
+    assert!(lines[0].ends_with(" Drafts"), "{lines:?}");
+}

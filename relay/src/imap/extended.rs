@@ -1,6 +1,8 @@
 //! Commands of extensions that imap-codec does not parse, recognised in a whole command
 //! ([`super::framing`]) before it reaches imap-codec: SEARCH with `RETURN` (ESEARCH,
-//! RFC 4731) and APPEND with several messages (MULTIAPPEND, RFC 3502).
+//! RFC 4731), APPEND with several messages (MULTIAPPEND, RFC 3502) and LIST with
+//! selection options, several patterns or `RETURN` (LIST-EXTENDED, RFC 5258; LIST-STATUS,
+//! RFC 5819).
 //!
 //! Each is cut down to what imap-codec does parse — the SEARCH without its `RETURN`
 //! clause, one single-message APPEND per message — so the grammar of criteria, flags and
@@ -18,6 +20,32 @@ pub struct SearchReturn {
     pub all: bool,
     /// `COUNT`: how many.
     pub count: bool,
+}
+
+/// LIST-EXTENDED's selection options (RFC 5258 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListSelect {
+    /// `SUBSCRIBED`: subscriptions, whether or not the mailbox exists.
+    pub subscribed: bool,
+    /// `REMOTE`: also remote mailboxes (ratspost has none).
+    pub remote: bool,
+    /// `RECURSIVEMATCH`: a parent whose child matches gets `CHILDINFO`.
+    pub recursive: bool,
+    /// `SPECIAL-USE`: only special-use mailboxes (RFC 6154 §3).
+    pub special_use: bool,
+}
+
+/// LIST-EXTENDED's return options (RFC 5258 §3.2, RFC 5819, RFC 6154).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListReturn {
+    /// `SUBSCRIBED`: mark subscribed mailboxes `\Subscribed`.
+    pub subscribed: bool,
+    /// `CHILDREN`: `\HasChildren` / `\HasNoChildren`.
+    pub children: bool,
+    /// `SPECIAL-USE`: the special-use attribute.
+    pub special_use: bool,
+    /// `STATUS (…)`: the status items asked for, upper case (LIST-STATUS).
+    pub status: Option<Vec<String>>,
 }
 
 /// An extension command.
@@ -42,6 +70,19 @@ pub enum Extended {
         tag: String,
         /// One APPEND per message.
         commands: Vec<Vec<u8>>,
+    },
+    /// `LIST` with selection options, several patterns or `RETURN` (RFC 5258 §6).
+    List {
+        /// The command's tag.
+        tag: String,
+        /// Selection options.
+        select: ListSelect,
+        /// The reference name, as the client sent it (modified UTF-7).
+        reference: Vec<u8>,
+        /// The patterns, as the client sent them (modified UTF-7).
+        patterns: Vec<Vec<u8>>,
+        /// Return options.
+        ret: ListReturn,
     },
     /// An extension command that is malformed: answer `BAD` with `why`.
     Bad {
@@ -175,6 +216,33 @@ impl<'a> Reader<'a> {
         Some(&self.bytes[start..self.at])
     }
 
+    /// An astring's (or list-mailbox's) content: quotes and escapes removed, a literal's
+    /// data.
+    fn string(&mut self) -> Option<Vec<u8>> {
+        match self.peek()? {
+            b'"' => {
+                let q = self.quoted()?;
+                let mut out = Vec::with_capacity(q.len());
+                let mut escaped = false;
+                for &b in &q[1..q.len() - 1] {
+                    if b == b'\\' && !escaped {
+                        escaped = true;
+                    } else {
+                        out.push(b);
+                        escaped = false;
+                    }
+                }
+                Some(out)
+            }
+            b'{' | b'~' => {
+                let l = self.literal()?;
+                let data = l.iter().position(|&b| b == b'\n')? + 1;
+                Some(l[data..].to_vec())
+            }
+            _ => self.atom().map(<[u8]>::to_vec),
+        }
+    }
+
     fn at_end(&self) -> bool {
         matches!(&self.bytes[self.at..], b"" | b"\r\n" | b"\n")
     }
@@ -206,6 +274,8 @@ pub fn parse(command: &[u8]) -> Option<Extended> {
         search(&mut r, &tag_text, &command[..word_start], uid)
     } else if word.eq_ignore_ascii_case(b"APPEND") && !uid {
         append(&mut r, &tag_text, &command[..word_start])
+    } else if word.eq_ignore_ascii_case(b"LIST") && !uid {
+        list(&mut r, &tag_text)
     } else {
         None
     }
@@ -302,6 +372,143 @@ fn append(r: &mut Reader<'_>, tag: &str, head: &[u8]) -> Option<Extended> {
     })
 }
 
+/// `LIST [SP "(" selection-options ")"] SP mailbox SP (list-mailbox | "(" patterns ")")
+/// [SP "RETURN" SP "(" return-options ")"]` (RFC 5258 §6, RFC 5819 §3): `None` for a plain
+/// LIST, which imap-codec reads.
+fn list(r: &mut Reader<'_>, tag: &str) -> Option<Extended> {
+    let bad = |why| {
+        Some(Extended::Bad {
+            tag: tag.to_owned(),
+            why,
+        })
+    };
+    // Only a LIST already known to be extended is answered BAD; a plain one goes to
+    // imap-codec, which judges it as before.
+    let fail = |extended: bool, why| if extended { bad(why) } else { None };
+    if !r.eat(b' ') {
+        return None;
+    }
+    let mut extended = false;
+    let mut select = ListSelect::default();
+    if r.eat(b'(') {
+        extended = true;
+        loop {
+            r.eat(b' ');
+            if r.eat(b')') {
+                break;
+            }
+            let Some(option) = r.atom() else {
+                return bad("invalid LIST selection options");
+            };
+            match option.to_ascii_uppercase().as_slice() {
+                b"SUBSCRIBED" => select.subscribed = true,
+                b"REMOTE" => select.remote = true,
+                b"RECURSIVEMATCH" => select.recursive = true,
+                b"SPECIAL-USE" => select.special_use = true,
+                _ => return bad("unknown LIST selection option"),
+            }
+        }
+        // RECURSIVEMATCH needs another option that is not REMOTE (RFC 5258 §3.1).
+        if select.recursive && !select.subscribed && !select.special_use {
+            return bad("RECURSIVEMATCH needs SUBSCRIBED or SPECIAL-USE");
+        }
+        if !r.eat(b' ') {
+            return bad("LIST needs a reference and a pattern");
+        }
+    }
+    let Some(reference) = r.string() else {
+        return fail(extended, "invalid LIST reference");
+    };
+    if !r.eat(b' ') {
+        return fail(extended, "LIST needs a pattern");
+    }
+    let mut patterns = Vec::new();
+    if r.eat(b'(') {
+        extended = true;
+        loop {
+            r.eat(b' ');
+            if r.eat(b')') {
+                break;
+            }
+            let Some(pattern) = r.string() else {
+                return bad("invalid LIST pattern");
+            };
+            patterns.push(pattern);
+        }
+        if patterns.is_empty() {
+            return bad("LIST needs a pattern");
+        }
+    } else {
+        let Some(pattern) = r.string() else {
+            return fail(extended, "invalid LIST pattern");
+        };
+        patterns.push(pattern);
+    }
+    let mut ret = ListReturn::default();
+    if r.eat(b' ') {
+        let is_return = r.atom().is_some_and(|w| w.eq_ignore_ascii_case(b"RETURN"));
+        if !is_return || !r.eat(b' ') || !r.eat(b'(') {
+            return bad("invalid LIST arguments");
+        }
+        extended = true;
+        loop {
+            r.eat(b' ');
+            if r.eat(b')') {
+                break;
+            }
+            let Some(option) = r.atom() else {
+                return bad("invalid LIST return options");
+            };
+            match option.to_ascii_uppercase().as_slice() {
+                b"SUBSCRIBED" => ret.subscribed = true,
+                b"CHILDREN" => ret.children = true,
+                b"SPECIAL-USE" => ret.special_use = true,
+                b"STATUS" => {
+                    if !r.eat(b' ') || !r.eat(b'(') {
+                        return bad("STATUS needs a list of items");
+                    }
+                    let mut items = Vec::new();
+                    loop {
+                        r.eat(b' ');
+                        if r.eat(b')') {
+                            break;
+                        }
+                        let Some(item) = r.atom() else {
+                            return bad("invalid STATUS items");
+                        };
+                        let item = String::from_utf8_lossy(item).to_ascii_uppercase();
+                        if !matches!(
+                            item.as_str(),
+                            "MESSAGES"
+                                | "RECENT"
+                                | "UIDNEXT"
+                                | "UIDVALIDITY"
+                                | "UNSEEN"
+                                | "DELETED"
+                                | "HIGHESTMODSEQ"
+                        ) {
+                            return bad("unknown STATUS item");
+                        }
+                        items.push(item);
+                    }
+                    ret.status = Some(items);
+                }
+                _ => return bad("unknown LIST return option"),
+            }
+        }
+    }
+    if !r.at_end() {
+        return fail(extended, "invalid LIST arguments");
+    }
+    extended.then(|| Extended::List {
+        tag: tag.to_owned(),
+        select,
+        reference,
+        patterns,
+        ret,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +574,64 @@ mod tests {
         assert_eq!(parse(b"a APPEND INBOX {2+}\r\nab\r\n"), None);
         // A literal cut short is left to imap-codec's error.
         assert_eq!(parse(b"a APPEND INBOX {2+}\r\nab {5+}\r\nab\r\n"), None);
+    }
+
+    #[test]
+    fn list_extended_is_read() {
+        assert_eq!(
+            parse(b"a LIST (SUBSCRIBED RecursiveMatch) \"\" (\"a/b\" {3+}\r\nc%d) RETURN (children STATUS (MESSAGES unseen))\r\n"),
+            Some(Extended::List {
+                tag: "a".to_owned(),
+                select: ListSelect {
+                    subscribed: true,
+                    recursive: true,
+                    ..ListSelect::default()
+                },
+                reference: Vec::new(),
+                patterns: vec![b"a/b".to_vec(), b"c%d".to_vec()],
+                ret: ListReturn {
+                    children: true,
+                    status: Some(vec!["MESSAGES".to_owned(), "UNSEEN".to_owned()]),
+                    ..ListReturn::default()
+                },
+            })
+        );
+        let Some(Extended::List { patterns, ret, .. }) =
+            parse(b"b LIST \"\" \"Sent \\\"x\\\"\" RETURN ()\r\n")
+        else {
+            panic!("not a LIST-EXTENDED");
+        };
+        assert_eq!(patterns, vec![b"Sent \"x\"".to_vec()]);
+        assert_eq!(ret, ListReturn::default());
+        for (command, why) in [
+            (
+                &b"c LIST (imaptest) \"\" \"\"\r\n"[..],
+                "unknown LIST selection option",
+            ),
+            (
+                b"c LIST (recursivematch) \"\" \"\"\r\n",
+                "RECURSIVEMATCH needs SUBSCRIBED or SPECIAL-USE",
+            ),
+            (
+                b"c LIST (recursivematch remote) \"\" %\r\n",
+                "RECURSIVEMATCH needs SUBSCRIBED or SPECIAL-USE",
+            ),
+            (
+                b"c LIST \"\" \"\" return (imaptest)\r\n",
+                "unknown LIST return option",
+            ),
+        ] {
+            assert_eq!(
+                parse(command),
+                Some(Extended::Bad {
+                    tag: "c".to_owned(),
+                    why
+                })
+            );
+        }
+        // A plain LIST is imap-codec's.
+        assert_eq!(parse(b"d LIST \"\" *\r\n"), None);
+        assert_eq!(parse(b"d LIST {0+}\r\n \"a/%\"\r\n"), None);
     }
 
     #[test]

@@ -29,6 +29,16 @@ impl Session<'_> {
                 ret,
             } => self.esearch(&tag, &command, uid, ret).await,
             Extended::MultiAppend { tag, commands } => self.multiappend(&tag, &commands).await,
+            Extended::List {
+                tag,
+                select,
+                reference,
+                patterns,
+                ret,
+            } => {
+                self.list_extended(&tag, select, &reference, &patterns, &ret)
+                    .await
+            }
         }
     }
 

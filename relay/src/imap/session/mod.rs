@@ -447,13 +447,15 @@ impl Session<'_> {
                 algorithm: CompressionAlgorithm::Deflate,
             });
         }
-        // ESEARCH and MULTIAPPEND are read by `imap::extended`, not by imap-codec; SORT,
+        // ESEARCH, MULTIAPPEND, LIST-EXTENDED and LIST-STATUS are read by `imap::extended`, not by imap-codec; SORT,
         // SORT=DISPLAY (RFC 5256, RFC 5957) and THREAD (RFC 5256) by imap-codec.
         for name in [
             "CHILDREN",
             "SPECIAL-USE",
             "ESEARCH",
             "MULTIAPPEND",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
             "SORT",
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
