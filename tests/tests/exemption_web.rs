@@ -71,6 +71,22 @@ pub(crate) async fn mail_to(sink: &Sink, rcpt: &str, subject: &str) -> (String, 
     decoded(&m)
 }
 
+/// The code and the link's path (`/forwarding/confirm/TOKEN`) in a confirmation mail's text.
+pub(crate) fn confirmation(body: &str) -> (String, String) {
+    let at = body.find("Bestätigungscode:").expect("code label");
+    let code: String = body[at + "Bestätigungscode:".len()..]
+        .trim_start()
+        .chars()
+        .take(8)
+        .collect();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with("https://ratspost.stadt.test/forwarding/confirm/"))
+        .expect("the link in the mail");
+    let path = link.trim_start_matches("https://ratspost.stadt.test");
+    (code, path.to_owned())
+}
+
 /// A POST of `fields` with the page's CSRF token from `page`.
 async fn post_form(
     http: &mut Http,
@@ -150,21 +166,12 @@ async fn flow(db: TestDb) {
     let (subject, body) = mail_to(&sink, PRIVATE, "Bestätigung Ihrer Weiterleitungsadresse").await;
     assert_eq!(subject, "Bestätigung Ihrer Weiterleitungsadresse");
     assert!(!body.contains("bei Ihrer Verwaltung an"), "{body}");
-    let at = body.find("Bestätigungscode:").expect("code label");
-    let code: String = body[at + "Bestätigungscode:".len()..]
-        .trim_start()
-        .chars()
-        .take(8)
-        .collect();
+    let (code, path) = confirmation(&body);
+    let path = path.as_str();
     assert!(
         code.len() == 8 && code.bytes().all(|b| b.is_ascii_digit()),
         "{code:?}"
     );
-    let link = body
-        .split_whitespace()
-        .find(|w| w.starts_with("https://ratspost.stadt.test/forwarding/confirm/"))
-        .expect("the link in the mail");
-    let path = link.trim_start_matches("https://ratspost.stadt.test");
     assert_eq!(path.len(), "/forwarding/confirm/".len() + 64, "{path}");
 
     // The link is anna's only: bert is refused, an unknown token is not found.
@@ -557,19 +564,7 @@ async fn chromium_requests_confirms_by_link_and_approves() {
     );
 
     let (_, body) = mail_to(&sink, PRIVATE, "Bestätigung").await;
-    let at = body.find("Bestätigungscode:").expect("code label");
-    let code: String = body[at + "Bestätigungscode:".len()..]
-        .trim_start()
-        .chars()
-        .take(8)
-        .collect();
-    let link = body
-        .split_whitespace()
-        .find(|w| w.contains("/forwarding/confirm/"))
-        .expect("the link");
-    let path = link
-        .trim_start_matches("https://ratspost.stadt.test")
-        .to_owned();
+    let (code, path) = confirmation(&body);
     b.open(&path).await;
     assert_eq!(b.text("h1").await, "Zieladresse bestätigen");
     let wrong = if code == "00000000" {

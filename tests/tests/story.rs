@@ -16,7 +16,7 @@ use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
 use store::{ExemptionState, Role};
 
-use crate::exemption_web::{browser_log_in, mail_to, server};
+use crate::exemption_web::{browser_log_in, confirmation, mail_to, server};
 
 const PRIVATE: &str = "anna.privat@example.net";
 
@@ -81,18 +81,8 @@ async fn staff_admin_and_dpo_in_chromium_from_request_to_revoked_device() {
 
     // The confirmation mail, caught by the sink: its link leads to the code form.
     let (_, body) = mail_to(&sink, PRIVATE, "Bestätigung").await;
-    let at = body.find("Bestätigungscode:").expect("code label");
-    let code: String = body[at + "Bestätigungscode:".len()..]
-        .trim_start()
-        .chars()
-        .take(8)
-        .collect();
-    let link = body
-        .split_whitespace()
-        .find(|w| w.starts_with("https://ratspost.stadt.test/forwarding/confirm/"))
-        .expect("the link in the mail");
-    b.open(link.trim_start_matches("https://ratspost.stadt.test"))
-        .await;
+    let (code, path) = confirmation(&body);
+    b.open(&path).await;
     assert_eq!(b.text("h1").await, "Zieladresse bestätigen");
     checked(&b, "confirm").await;
     b.fill("code", &code).await;

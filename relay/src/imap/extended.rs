@@ -243,6 +243,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Option atoms up to `)` (the `(` is read already), each upper-cased and handed to
+    /// `take`, which says whether it knows it; `None` at the first it does not, or at
+    /// anything that is not an atom.
+    fn options(&mut self, mut take: impl FnMut(&[u8]) -> bool) -> Option<()> {
+        loop {
+            self.eat(b' ');
+            if self.eat(b')') {
+                return Some(());
+            }
+            if !take(&self.atom()?.to_ascii_uppercase()) {
+                return None;
+            }
+        }
+    }
+
     fn at_end(&self) -> bool {
         matches!(&self.bytes[self.at..], b"" | b"\r\n" | b"\n")
     }
@@ -302,21 +317,18 @@ fn search(r: &mut Reader<'_>, tag: &str, head: &[u8], uid: bool) -> Option<Exten
         return bad("RETURN needs a list of options");
     }
     let mut ret = SearchReturn::default();
-    loop {
-        r.eat(b' ');
-        if r.eat(b')') {
-            break;
-        }
-        let Some(option) = r.atom() else {
-            return bad("RETURN options are MIN, MAX, ALL and COUNT");
-        };
-        match option.to_ascii_uppercase().as_slice() {
+    let known = r.options(|option| {
+        match option {
             b"MIN" => ret.min = true,
             b"MAX" => ret.max = true,
             b"ALL" => ret.all = true,
             b"COUNT" => ret.count = true,
-            _ => return bad("RETURN options are MIN, MAX, ALL and COUNT"),
+            _ => return false,
         }
+        true
+    });
+    if known.is_none() {
+        return bad("RETURN options are MIN, MAX, ALL and COUNT");
     }
     if ret == SearchReturn::default() {
         ret.all = true;
@@ -392,21 +404,18 @@ fn list(r: &mut Reader<'_>, tag: &str) -> Option<Extended> {
     let mut select = ListSelect::default();
     if r.eat(b'(') {
         extended = true;
-        loop {
-            r.eat(b' ');
-            if r.eat(b')') {
-                break;
-            }
-            let Some(option) = r.atom() else {
-                return bad("invalid LIST selection options");
-            };
-            match option.to_ascii_uppercase().as_slice() {
+        let known = r.options(|option| {
+            match option {
                 b"SUBSCRIBED" => select.subscribed = true,
                 b"REMOTE" => select.remote = true,
                 b"RECURSIVEMATCH" => select.recursive = true,
                 b"SPECIAL-USE" => select.special_use = true,
-                _ => return bad("unknown LIST selection option"),
+                _ => return false,
             }
+            true
+        });
+        if known.is_none() {
+            return bad("unknown LIST selection option");
         }
         // RECURSIVEMATCH needs another option that is not REMOTE (RFC 5258 §3.1).
         if select.recursive && !select.subscribed && !select.special_use {
