@@ -65,7 +65,8 @@ impl Forwarder {
         // reads the whole message and every value is classified: on the blocking pool.
         let facts = if as_notice {
             let (this, raw, verdict) = (self.clone(), raw.to_vec(), verdict.clone());
-            Some(tokio::task::spawn_blocking(move || this.facts(&raw, &verdict)).await?)
+            let received = envelope.received_at;
+            Some(tokio::task::spawn_blocking(move || this.facts(&raw, &verdict, received)).await?)
         } else {
             None
         };
@@ -222,7 +223,14 @@ impl Forwarder {
 
     /// What every notice about this message says. Every value taken from the message
     /// passes [`crate::shown`]: cleaned, and shown only when it carries nothing itself.
-    fn facts(&self, raw: &[u8], verdict: &store::VerdictRecord) -> NoticeFacts {
+    /// `received`: when ratspost took the message, the date a notice gives when the message
+    /// has no readable `Date:` of its own.
+    fn facts(
+        &self,
+        raw: &[u8],
+        verdict: &store::VerdictRecord,
+        received: store::Millis,
+    ) -> NoticeFacts {
         let notices = &self.config.notices;
         let shown = shown::Shown {
             notices,
@@ -243,11 +251,10 @@ impl Forwarder {
             }
             .to_owned(),
         };
-        let date = parsed
-            .as_ref()
-            .and_then(|m| m.date())
-            .map(|d| self.config.dates().seconds(d.to_timestamp()))
-            .unwrap_or_default();
+        let date = parsed.as_ref().and_then(|m| m.date()).map_or_else(
+            || self.config.dates().millis(received),
+            |d| self.config.dates().seconds(d.to_timestamp()),
+        );
         let classified = verdict
             .categories
             .iter()

@@ -579,6 +579,30 @@ async fn a_follow_up_forwards_without_gap_and_dates_are_local() {
     );
     assert!(!ratspost_tests::contains_rfc3339(&text), "{text}");
     assert!(!ratspost_tests::contains_rfc3339(&html), "{html}");
+    // Without a Date header of its own, the notice gives when ratspost took the message.
+    send(
+        &s,
+        b"From: Amt <amt@upstream.test>\r\nTo: anna@stadt.test\r\nSubject: ohne Datum\r\n\
+Message-ID: <nodate@upstream.test>\r\n\r\nSteuer-ID 86095742719\r\n",
+    )
+    .await;
+    let got = sink
+        .wait_until(|m| {
+            let data = String::from_utf8_lossy(&m.data);
+            data.contains("Subject: Vertrauliche Nachricht von") && !data.contains("22. November")
+        })
+        .await;
+    let undated = mail_parser::MessageParser::default()
+        .parse(got.data.as_slice())
+        .expect("MIME")
+        .body_text(0)
+        .expect("text")
+        .into_owned();
+    let line = undated
+        .lines()
+        .find(|l| l.starts_with("Datum:"))
+        .expect("a date line");
+    assert!(line.ends_with(" Uhr"), "no date given: {line:?}");
 
     // A day later (simulated: both periods moved back by the same amount, keeping them
     // adjacent): the first has ended and the follow-up forwards — no gap.

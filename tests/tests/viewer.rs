@@ -525,7 +525,10 @@ async fn html_mail_is_shown_sanitised_under_its_banner() {
     assert!(html.contains("<h2>Prüfbericht</h2>"), "{html}");
     assert_eq!(html.matches("<h1").count(), 1);
     // The subject is on the page, never in its title (which the browser's history keeps).
-    assert!(html.contains("<title>Nachricht – ratspost</title>"), "{html}");
+    assert!(
+        html.contains("<title>Nachricht – ratspost</title>"),
+        "{html}"
+    );
     assert!(!html[..html.find("</title>").expect("title")].contains("Pruefbericht"));
     // Images: none in the page, counted, placeholders with their alt text.
     assert!(!html.contains("<img"), "{html}");

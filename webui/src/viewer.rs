@@ -137,7 +137,17 @@ pub(crate) async fn message(
         }
     };
     let found = verdict.map(|v| v.categories);
-    let shown = message::show(&raw, web.time_zone, user.lang);
+    let mut shown = message::show(&raw, web.time_zone, user.lang);
+    if shown.date.is_empty() {
+        // No readable `Date:`: when ratspost took it is the next best date.
+        match web.store.message_envelope(message_id).await {
+            Ok(envelope) => {
+                shown.date = crate::datetime::Dates::new(web.time_zone, user.lang)
+                    .millis(envelope.received_at);
+            }
+            Err(err) => tracing::warn!(error = %err, "web: no envelope for a message's date"),
+        }
+    }
     pages::render(
         StatusCode::OK,
         &pages::Message {
