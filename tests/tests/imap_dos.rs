@@ -372,3 +372,113 @@ fn a_trace_log_holds_no_credentials_and_no_mail() {
 fn base64(bytes: &[u8]) -> String {
     relay::encoding::base64(bytes)
 }
+
+/// Resident memory of process `pid`, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A FETCH of a whole large mailbox goes out batch by batch: a client that asks for
+/// 128 MiB of bodies and does not read them holds the daemon at about one batch, not at
+/// the whole answer (the real binary as its own process, so its memory is its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_fetch_goes_out_batch_by_batch() {
+    use ratspost_tests::daemon::{Daemon, admin_password, enrol, ratspost_as_ok, write_config};
+    const MESSAGES: usize = 512;
+    const SIZE: usize = 256 * 1024;
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "anna-pass-1");
+    let created = ratspost_as_ok(
+        &config,
+        &[
+            "app-password",
+            "create",
+            "anna",
+            "--label",
+            "phone",
+            "--by",
+            "admin",
+            "--json",
+        ],
+        &admin_password(&config),
+        None,
+    );
+    let password = serde_json::from_str::<serde_json::Value>(&created).expect("json")["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    // The messages go straight into the store (the intake is not under test).
+    let store = db.open().await;
+    let anna = store.user_by_login("anna").await.expect("anna");
+    let now = store::now_millis();
+    store
+        .ensure_mailboxes(anna.id, now)
+        .await
+        .expect("mailboxes");
+    let inbox = store.mailbox(anna.id, "INBOX").await.expect("inbox");
+    let line = "Sehr geehrte Damen und Herren, anbei die Unterlagen zur Sitzung.\r\n";
+    let body = line.repeat(SIZE / line.len());
+    for i in 0..MESSAGES {
+        let raw = format!("Subject: Vorgang {i}\r\nMessage-ID: <{i}@amt.test>\r\n\r\n{body}");
+        store
+            .append_entry(&inbox, raw.as_bytes(), &[], now)
+            .await
+            .expect("append");
+    }
+    let daemon = Daemon::start(&config);
+    let cert = relay::config::Config::load(&config)
+        .expect("config")
+        .tls
+        .cert;
+    let mut c = Imap::connect_tls(daemon.imaps, &cert).await;
+    assert!(c.line().await.starts_with("* OK"));
+    c.send(&format!("l LOGIN anna {password}\r\n")).await;
+    assert!(
+        c.until("l ")
+            .await
+            .last()
+            .is_some_and(|l| l.starts_with("l OK"))
+    );
+    c.send("s SELECT INBOX\r\n").await;
+    c.until("s OK").await;
+    let before = rss_kib(daemon.pid());
+    c.send("f FETCH 1:* BODY.PEEK[]\r\n").await;
+    // The client reads nothing for a while; the daemon's memory is sampled meanwhile.
+    let mut peak = before;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(rss_kib(daemon.pid()));
+    }
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    let total_mib = (MESSAGES * SIZE / (1024 * 1024)) as u64;
+    println!("FETCH of {total_mib} MiB, not read: the daemon grew by {grown_mib} MiB");
+    assert!(
+        grown_mib < total_mib / 2,
+        "the daemon grew by {grown_mib} MiB while a {total_mib} MiB answer waited to be read"
+    );
+    // Then everything arrives, in order, with the tagged OK last.
+    let mut fetched = 0;
+    loop {
+        let l = c.line().await;
+        if l.starts_with("* ") && l.contains(" FETCH ") {
+            fetched += 1;
+        }
+        if l.starts_with("f ") {
+            assert!(l.starts_with("f OK"), "{l}");
+            break;
+        }
+    }
+    assert_eq!(fetched, MESSAGES);
+    drop(c);
+    daemon.terminate();
+}

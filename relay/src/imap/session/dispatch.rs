@@ -301,22 +301,12 @@ impl Session<'_> {
                 if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {
                     names.push(MessageDataItemName::ModSeq);
                 }
-                match self.fetch(&uids, &names, uid).await {
-                    Ok(()) => ok(tag, None, "FETCH done"),
+                // The answer goes out batch by batch (`Session::fetch_step`); the tagged
+                // status comes with the last one.
+                match self.start_fetch(tag.clone(), uids, names, uid).await {
+                    Ok(()) => ok(tag, None, "FETCH started"),
                     Err(FetchError::Store(err)) => refused(tag, &err),
-                    Err(FetchError::TimeLimit) => no(
-                        tag,
-                        Some(code("LIMIT")),
-                        "FETCH took too long (imap.max_command_secs): fetch fewer messages",
-                    ),
-                    Err(FetchError::Unservable(uid)) => {
-                        no(tag, None, &format!("message UID {uid} cannot be served"))
-                    }
-                    Err(FetchError::UnknownCte(cte)) => no(
-                        tag,
-                        Some(Code::UnknownCte),
-                        &format!("cannot decode content-transfer-encoding {}", cte.0),
-                    ),
+                    Err(_) => unreachable_status(),
                 }
             }
             CommandBody::Store {

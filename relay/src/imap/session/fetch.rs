@@ -63,20 +63,20 @@ impl Session<'_> {
         );
     }
 
-    /// FETCH of `uids` (in the client's order). Messages are loaded in batches of
-    /// [`CONTENT_BATCH`] and their items built on the heavy-work gate (MIME parsing is CPU
-    /// work an attacker controls), within `imap.max_command_secs`; what was built before the
-    /// limit is sent, then `NO [LIMIT]`.
-    pub(super) async fn fetch(
+    /// Starts the FETCH of `uids` (in the client's order) under `tag`: the answer is built
+    /// batch by batch in [`Session::fetch_step`], which the connection loop calls after each
+    /// batch's responses are written — so a `FETCH 1:* BODY[]` never holds more than one
+    /// batch in memory, and a client that does not read stalls only itself.
+    pub(super) async fn start_fetch(
         &mut self,
-        uids: &[i64],
-        names: &[MessageDataItemName<'static>],
+        tag: Tag<'static>,
+        uids: Vec<i64>,
+        names: Vec<MessageDataItemName<'static>>,
         by_uid: bool,
     ) -> Result<(), FetchError> {
         let deadline = tokio::time::Instant::now() + self.ctx.config.imap.max_command;
         let selected = self.selected.as_ref().expect("selected");
         let mailbox = selected.mailbox.clone();
-        let read_only = selected.read_only;
         let needs_content = names.iter().any(|n| {
             matches!(
                 n,
@@ -100,118 +100,192 @@ impl Session<'_> {
             .into_iter()
             .map(|e| (e.uid, e))
             .collect();
-        let names: Arc<Vec<MessageDataItemName<'static>>> = Arc::new(names.to_vec());
-        let mut seen = Vec::new();
-        let mut over_time = false;
-        let batches = {
-            let snapshot = &self.selected.as_ref().expect("selected").uids;
-            batches(
-                uids,
-                snapshot,
-                if needs_content { CONTENT_BATCH } else { 4096 },
-            )
+        let batches = batches(
+            &uids,
+            &selected.uids,
+            if needs_content { CONTENT_BATCH } else { 4096 },
+        )
+        .into();
+        self.fetching = Some(FetchJob {
+            tag,
+            read_only: selected.read_only,
+            mailbox,
+            uids,
+            names: Arc::new(names),
+            by_uid,
+            needs_content,
+            entries,
+            batches,
+            seen: Vec::new(),
+            deadline,
+        });
+        Ok(())
+    }
+
+    /// One batch of the FETCH in progress; the last one (or a failure) sets `\Seen` where
+    /// the items ask for it, sends the tagged answer and ends the job.
+    pub(super) async fn fetch_step(&mut self) {
+        let Some(mut job) = self.fetching.take() else {
+            return;
         };
-        for batch in batches {
-            let batch = &uids[batch];
-            // One query per batch, and a batch spans at most CONTENT_BATCH messages of the
-            // mailbox: `UID FETCH 1,4000000 BODY[]` must not load everything in between.
-            let mut contents: HashMap<i64, store::Result<Vec<u8>>> = HashMap::new();
-            if needs_content {
-                let (first, last) = (batch[0], batch[batch.len() - 1]);
-                contents = self
-                    .ctx
-                    .store
-                    .entry_contents(mailbox.id, first.min(last), first.max(last))
-                    .await
-                    .map_err(FetchError::Store)?
-                    .into_iter()
-                    .filter(|(u, _)| batch.contains(u))
-                    .collect();
-            }
-            let mut work: Vec<(store::Entry, u32, Vec<u8>)> = Vec::with_capacity(batch.len());
-            for &uid in batch {
-                let Some(entry) = entries.get(&uid) else {
-                    continue;
-                };
-                let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) else {
-                    continue;
-                };
-                let raw = if needs_content {
-                    match contents.remove(&uid) {
-                        Some(Ok(raw)) => raw,
-                        Some(Err(err)) => {
-                            tracing::error!(uid, error = %err, "imap: message not served");
-                            return Err(FetchError::Unservable(uid));
-                        }
-                        None => continue,
-                    }
-                } else {
-                    Vec::new()
-                };
-                work.push((entry.clone(), seq, raw));
-            }
-            let build = {
-                let names = Arc::clone(&names);
-                move || {
-                    work.into_iter()
-                        .map(|(entry, seq, raw)| {
-                            let built = fetch_items(&entry, &raw, &names, by_uid);
-                            (entry, seq, built)
-                        })
-                        .collect::<Vec<_>>()
-                }
-            };
-            let built = if needs_content {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                match self.ctx.heavy.run(left, build).await {
-                    Ok(built) => built,
-                    Err(_) => {
-                        over_time = true;
-                        break;
-                    }
-                }
-            } else {
-                build()
-            };
-            for (entry, seq, built) in built {
-                let (mut items, sets_seen) = match built {
-                    Ok(built) => built,
-                    Err(unknown) => return Err(FetchError::UnknownCte(unknown)),
-                };
-                if sets_seen && !read_only && !entry.has("\\Seen") {
-                    seen.push(entry.uid);
-                }
-                // FLAGS depend on the session (\Recent, keywords announced): set here, not
-                // on the heavy-work pool.
-                for item in &mut items {
-                    if let MessageDataItem::Flags(flags) = item {
-                        self.announce_keywords(&entry.flags);
-                        let selected = self.selected.as_ref().expect("selected");
-                        *flags = selected.flags(entry.uid, &entry.flags);
-                    }
-                }
-                if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
-                    self.send_data(Data::Fetch { seq, items });
-                }
-            }
-            if tokio::time::Instant::now() > deadline {
-                over_time = true;
-                break;
-            }
+        let result = match job.batches.pop_front() {
+            Some(batch) => self.fetch_batch(&mut job, batch).await,
+            None => Ok(()),
+        };
+        let over_time = tokio::time::Instant::now() > job.deadline;
+        if result.is_ok() && !job.batches.is_empty() && !over_time {
+            self.fetching = Some(job);
+            return;
         }
-        if !seen.is_empty() {
+        let result = match result {
+            Ok(()) if over_time && !job.batches.is_empty() => Err(FetchError::TimeLimit),
+            other => other,
+        };
+        if !job.seen.is_empty() {
             let _ = self
                 .ctx
                 .store
-                .set_flags(&mailbox, &seen, FlagOp::Add, &["\\Seen".to_owned()], None)
+                .set_flags(
+                    &job.mailbox,
+                    &job.seen,
+                    FlagOp::Add,
+                    &["\\Seen".to_owned()],
+                    None,
+                )
                 .await;
-            self.refresh(false).await;
         }
-        if over_time {
-            return Err(FetchError::TimeLimit);
+        let tag = job.tag;
+        let status = match result {
+            Ok(()) => ok(tag, None, "FETCH done"),
+            Err(FetchError::Store(err)) => refused(tag, &err),
+            Err(FetchError::TimeLimit) => no(
+                tag,
+                Some(code("LIMIT")),
+                "FETCH took too long (imap.max_command_secs): fetch fewer messages",
+            ),
+            Err(FetchError::Unservable(uid)) => {
+                no(tag, None, &format!("message UID {uid} cannot be served"))
+            }
+            Err(FetchError::UnknownCte(cte)) => no(
+                tag,
+                Some(Code::UnknownCte),
+                &format!("cannot decode content-transfer-encoding {}", cte.0),
+            ),
+        };
+        self.refresh(false).await;
+        self.send(status);
+    }
+
+    /// Loads, builds (on the heavy-work gate: MIME parsing is CPU work an attacker controls)
+    /// and sends the items of `job.uids[batch]`.
+    async fn fetch_batch(
+        &mut self,
+        job: &mut FetchJob,
+        batch: std::ops::Range<usize>,
+    ) -> Result<(), FetchError> {
+        let batch = &job.uids[batch];
+        // One query per batch, and a batch spans at most CONTENT_BATCH messages of the
+        // mailbox: `UID FETCH 1,4000000 BODY[]` must not load everything in between.
+        let mut contents: HashMap<i64, store::Result<Vec<u8>>> = HashMap::new();
+        if job.needs_content {
+            let (first, last) = (batch[0], batch[batch.len() - 1]);
+            contents = self
+                .ctx
+                .store
+                .entry_contents(job.mailbox.id, first.min(last), first.max(last))
+                .await
+                .map_err(FetchError::Store)?
+                .into_iter()
+                .filter(|(u, _)| batch.contains(u))
+                .collect();
+        }
+        let mut work: Vec<(store::Entry, u32, Vec<u8>)> = Vec::with_capacity(batch.len());
+        for &uid in batch {
+            let Some(entry) = job.entries.get(&uid) else {
+                continue;
+            };
+            let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) else {
+                continue;
+            };
+            let raw = if job.needs_content {
+                match contents.remove(&uid) {
+                    Some(Ok(raw)) => raw,
+                    Some(Err(err)) => {
+                        tracing::error!(uid, error = %err, "imap: message not served");
+                        return Err(FetchError::Unservable(uid));
+                    }
+                    None => continue,
+                }
+            } else {
+                Vec::new()
+            };
+            work.push((entry.clone(), seq, raw));
+        }
+        let build = {
+            let names = Arc::clone(&job.names);
+            let by_uid = job.by_uid;
+            move || {
+                work.into_iter()
+                    .map(|(entry, seq, raw)| {
+                        let built = fetch_items(&entry, &raw, &names, by_uid);
+                        (entry, seq, built)
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let built = if job.needs_content {
+            let left = job
+                .deadline
+                .saturating_duration_since(tokio::time::Instant::now());
+            self.ctx
+                .heavy
+                .run(left, build)
+                .await
+                .map_err(|_| FetchError::TimeLimit)?
+        } else {
+            build()
+        };
+        for (entry, seq, built) in built {
+            let (mut items, sets_seen) = match built {
+                Ok(built) => built,
+                Err(unknown) => return Err(FetchError::UnknownCte(unknown)),
+            };
+            if sets_seen && !job.read_only && !entry.has("\\Seen") {
+                job.seen.push(entry.uid);
+            }
+            // FLAGS depend on the session (\Recent, keywords announced): set here, not
+            // on the heavy-work pool.
+            for item in &mut items {
+                if let MessageDataItem::Flags(flags) = item {
+                    self.announce_keywords(&entry.flags);
+                    let selected = self.selected.as_ref().expect("selected");
+                    *flags = selected.flags(entry.uid, &entry.flags);
+                }
+            }
+            if let (Some(seq), Ok(items)) = (NonZeroU32::new(seq), Vec1::try_from(items)) {
+                self.send_data(Data::Fetch { seq, items });
+            }
         }
         Ok(())
     }
+}
+
+/// A FETCH whose answer is being sent, batch by batch ([`Session::fetch_step`]).
+pub(super) struct FetchJob {
+    tag: Tag<'static>,
+    read_only: bool,
+    mailbox: Mailbox,
+    /// The UIDs asked for, in the client's order.
+    uids: Vec<i64>,
+    names: Arc<Vec<MessageDataItemName<'static>>>,
+    by_uid: bool,
+    needs_content: bool,
+    entries: HashMap<i64, store::Entry>,
+    /// Index ranges of `uids` still to send.
+    batches: std::collections::VecDeque<std::ops::Range<usize>>,
+    /// Messages whose `\Seen` the items set.
+    seen: Vec<i64>,
+    deadline: tokio::time::Instant,
 }
 
 /// `uids` (ascending, from [`Selected::resolve`]) cut into index ranges of at most `size`

@@ -191,6 +191,8 @@ struct Session<'a> {
     compress_pending: bool,
     /// The stream is compressed (RFC 4978).
     compressed: bool,
+    /// A FETCH whose answer is being sent batch by batch.
+    fetching: Option<fetch::FetchJob>,
 }
 
 fn text(s: &str) -> Text<'static> {
@@ -584,7 +586,10 @@ impl Session<'_> {
             (false, _) => bad(Some(tag), &format!("{name} needs authentication first")),
             (true, body) => self.authenticated(tag, body).await,
         };
-        self.send(status);
+        // A FETCH in progress sends its own tagged answer when its last batch is out.
+        if self.fetching.is_none() {
+            self.send(status);
+        }
     }
 }
 
@@ -690,6 +695,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
         errors: 0,
         compress_pending: false,
         compressed: false,
+        fetching: None,
     };
     // Plain until COMPRESS DEFLATE; the same loop drives the compressed stream.
     let mut stream = Link::Plain(stream);
@@ -757,7 +763,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 if session.compress_pending {
                     continue;
                 }
-                if session.selected.is_some() && !session.logout {
+                if session.selected.is_some() && !session.logout && session.fetching.is_none() {
                     session.refresh(false).await;
                 }
             }
@@ -840,6 +846,12 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             }
             Step::NeedInput => {
+                // Everything queued is written now: the next batch of a FETCH in progress,
+                // before any further input is read.
+                if session.fetching.is_some() {
+                    session.fetch_step().await;
+                    continue;
+                }
                 match input.next(&limits(&ctx.config.imap, session.user.is_some())) {
                     Some(Frame::Command(mut command)) => {
                         quirks::mend(&mut command);
