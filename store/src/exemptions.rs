@@ -466,6 +466,11 @@ impl Store {
             ));
         }
         let (target, domain) = normalise_address(&request.target)?;
+        if !crate::is_mail_domain(&domain) {
+            return Err(invalid(format!(
+                "invalid target {target:?}: an address at a domain name is needed, not at an IP address"
+            )));
+        }
         if policy.denied_domains.contains(&domain)
             || (!policy.allowed_domains.is_empty() && !policy.allowed_domains.contains(&domain))
         {

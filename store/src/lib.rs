@@ -58,7 +58,7 @@ pub use messages::{
 };
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use register::ForwardCounts;
-pub use users::{NewUser, RecipientLookup, Role, User};
+pub use users::{NewUser, RecipientLookup, Role, User, is_mail_address, is_mail_domain};
 pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, VerdictGate, WebSession};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.

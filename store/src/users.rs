@@ -141,6 +141,33 @@ pub(crate) fn normalise_address(address: &str) -> Result<(String, String)> {
     }
 }
 
+/// Whether `domain` (lower-case) is a domain name mail can be sent to: two or more labels of
+/// letters, digits and `-` (1–63 each, not starting or ending with `-`), the last not all
+/// digits — so neither an IP address (`127.0.0.1`, `[::1]`) nor a single word.
+#[must_use]
+pub fn is_mail_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.chars().count() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Whether `address` is `local@domain` with a local part as [`normalise_address`] takes it
+/// and a domain mail can be sent to ([`is_mail_domain`]): what a forwarding target must be.
+#[must_use]
+pub fn is_mail_address(address: &str) -> bool {
+    normalise_address(address).is_ok_and(|(_, domain)| is_mail_domain(&domain))
+}
+
 impl Store {
     /// Creates a user with their addresses, atomically.
     ///

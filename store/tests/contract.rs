@@ -3050,6 +3050,34 @@ async fn length_limits_count_characters_not_bytes(db: &TestDb) {
             .await
             .is_err()
     );
+    // A forwarding target is an address at a domain name.
+    for (target, fits) in [
+        ("x@127.0.0.1", false),
+        ("x@[::1]", false),
+        ("x@localhost", false),
+        ("<script>@x.de", false),
+        ("x@-bad.de", false),
+        ("Anna.Privat@Example.NET", true),
+        ("anna@müller.example", true),
+    ] {
+        assert_eq!(store::is_mail_address(target), fits, "{target}");
+        let made = store
+            .request_exemption(
+                &request("bert", "bert", target, 3),
+                &policy(),
+                "h",
+                mail,
+                now,
+            )
+            .await;
+        assert_eq!(made.is_ok(), fits, "{target}: {made:?}");
+        if let Ok(e) = made {
+            store
+                .revoke_exemption(e.id, "bert", now)
+                .await
+                .expect("withdraw");
+        }
+    }
     for (name, fits) in [("Ö".repeat(200), true), ("Ö".repeat(201), false)] {
         let made = store
             .create_user(&NewUser {

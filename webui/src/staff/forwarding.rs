@@ -116,11 +116,8 @@ async fn page(
 /// What is wrong with the request form, checked before anything is asked of the store.
 fn form_error(form: &RequestForm, max_days: i64, lang: Lang) -> Option<&'static str> {
     let target = form.target.trim();
-    let well_formed = target.len() <= MAX_ADDRESS
-        && !target.contains(char::is_whitespace)
-        && target
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    // The store's own rule: local@domain at a domain name (not an IP address).
+    let well_formed = target.len() <= MAX_ADDRESS && store::is_mail_address(target);
     if !well_formed {
         return Some(lang.t("Bitte geben Sie eine gültige E-Mail-Adresse als Ziel an."));
     }
