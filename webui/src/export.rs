@@ -1,5 +1,5 @@
 //! The audit trail as files for other programs: JSON Lines (one [`store::AuditEntry`] per
-//! line, as serde writes it) and CSV (RFC 4180, a header line, times in RFC 3339 UTC). The
+//! line, as serde writes it, with its time in RFC 3339 beside) and CSV (RFC 4180, a header line, times in RFC 3339 UTC). The
 //! CLI (`ratspost audit export`) and the data-protection officer's download write the same
 //! lines from here, so the two files never differ.
 
@@ -26,11 +26,16 @@ pub fn csv_line(e: &AuditEntry) -> String {
     )
 }
 
-/// One entry as a JSON line (with its line break).
+/// One entry as a JSON line (with its line break): its fields as serde writes them
+/// (`at` in milliseconds since the epoch, as hashed) and `time`, the same in RFC 3339 UTC.
 #[must_use]
 pub fn json_line(e: &AuditEntry) -> String {
     // An entry is strings, numbers and a JSON value: serialising it cannot fail.
-    let mut line = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
+    let mut value = serde_json::to_value(e).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("time".to_owned(), serde_json::Value::String(rfc3339(e.at)));
+    }
+    let mut line = value.to_string();
     line.push('\n');
     line
 }
@@ -84,5 +89,7 @@ mod tests {
         assert_eq!(back["seq"], 3);
         assert_eq!(back["subjects"][1], "user:anna");
         assert_eq!(back["details"]["days"], 7);
+        assert_eq!(back["at"], 1_798_658_881_985_i64);
+        assert_eq!(back["time"], "2026-12-30T19:28:01.985Z");
     }
 }
