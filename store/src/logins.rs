@@ -219,6 +219,45 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `ip` is banned now (until when), without counting anything: for a check
+    /// that must refuse a banned address before it looks at a credential.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn login_banned(
+        &self,
+        limits: &LoginLimits,
+        ip: &str,
+        now: Millis,
+    ) -> Result<Option<Millis>> {
+        let row: Option<(i64, Millis)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT count, last_at FROM login_failures WHERE key = $1")
+                .bind(format!("ip:{ip}"))
+                .fetch_optional(pool)
+                .await?
+        });
+        let ban = millis(limits.ban);
+        Ok(row.and_then(|(count, last)| {
+            (count >= i64::from(limits.ban_after.max(1)) && now - last < ban)
+                .then(|| last.saturating_add(ban))
+        }))
+    }
+
+    /// Forgets the failures of `account` after a login that was checked without being
+    /// counted (an app password, see `relay::imap::auth`).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn forget_login_failures(&self, account: &str) -> Result<()> {
+        with_pool!(&self.db, write pool => {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                .bind(account_key(account))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Failures counted for `ip` (within the window), for tests and logs.
     ///
     /// # Errors

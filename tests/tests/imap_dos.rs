@@ -482,3 +482,45 @@ async fn a_big_fetch_goes_out_batch_by_batch() {
     drop(c);
     daemon.terminate();
 }
+
+/// A burst of devices behind one address (an office's NAT after a restart) all log in: a
+/// right app password is checked without being counted as a possible failure, so even 30
+/// at once with `ban_after = 5` are not banned; wrong ones still are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_right_logins_from_one_address_is_not_banned() {
+    let s = setup("ban_after = 5\nfailure_delay_ms = 10\n", 0, 0).await;
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (imaps, cert) = (s.imaps, s.cert());
+            tokio::spawn(async move {
+                let mut c = Imap::connect_tls(imaps, &cert).await;
+                c.line().await;
+                c.send(&format!("l LOGIN anna {PHONE}\r\n")).await;
+                c.until("l ").await.pop().expect("reply")
+            })
+        })
+        .collect();
+    for t in tasks {
+        let reply = t.await.expect("task");
+        assert!(reply.starts_with("l OK"), "a right login refused: {reply}");
+    }
+    // Wrong passwords count as before: five, and the address is banned, right password or not.
+    for _ in 0..5 {
+        let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+        c.line().await;
+        c.send("l LOGIN anna falsch\r\n").await;
+        assert!(
+            c.until("l ")
+                .await
+                .pop()
+                .expect("reply")
+                .starts_with("l NO")
+        );
+    }
+    let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
+    c.line().await;
+    c.send(&format!("l LOGIN anna {PHONE}\r\n")).await;
+    let reply = c.until("l ").await.pop().expect("reply");
+    assert!(reply.starts_with("l NO"), "banned, yet let in: {reply}");
+    s.stop().await;
+}
