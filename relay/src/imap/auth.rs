@@ -106,52 +106,33 @@ pub async fn check(
         Admission::Banned { .. } => return Ok(Login::Banned),
         Admission::Check { delay_if_wrong } => delay_if_wrong,
     };
-    // The work must not tell whether the name exists: app passwords are compared (cheap
-    // SHA-256), and argon2id runs exactly when the account password is allowed — against
-    // the dummy hash for a name that names nobody.
-    // Ids start at 1: for nobody, the same query finds no app password.
-    let user_id = user.as_ref().map_or(0, |u| u.id);
-    let mut candidates: Vec<(Option<i64>, String)> = store
-        .app_password_hashes(user_id)
-        .await?
-        .into_iter()
-        .map(|(id, hash)| (Some(id), hash))
-        .collect();
-    if config.account_password {
+    // The app passwords did not match (above). What is left is the account password, when
+    // it is allowed: argon2id, behind the hashing gate, against the dummy hash for a name
+    // that names nobody — so the work does not tell whether the name exists.
+    let matched = if config.account_password {
         let hash = match &user {
             Some(user) => store.password_hash(&user.login).await?,
             None => store::password::dummy_hash().to_owned(),
         };
-        candidates.push((None, hash));
-    }
-    let password = password.to_owned();
-    let compare = move || {
-        let fast = store::token::hash(&password);
-        candidates
-            .into_iter()
-            .find(|(device, hash)| match device {
-                // App passwords: SHA-256 of a random secret.
-                Some(_) => store::token::eq(hash.as_bytes(), fast.as_bytes()),
-                // The account password (or the dummy): argon2id.
-                None => store::password::verify(&password, hash),
+        let password = password.to_owned();
+        match hashes
+            .run(config.hash_queue, move || {
+                store::password::verify(&password, &hash)
             })
-            .map(|(id, _)| id)
-    };
-    let matched = if config.account_password {
-        match hashes.run(config.hash_queue, compare).await {
-            Ok(m) => m,
+            .await
+        {
+            Ok(right) => right,
             Err(GateError::Busy) => return Ok(Login::Busy),
             Err(GateError::Failed) => anyhow::bail!("password check failed"),
         }
     } else {
-        // SHA-256 only: microseconds, no slot needed.
-        compare()
+        false
     };
-    let (Some(user), Some(device)) = (user, matched) else {
+    let (Some(user), true) = (user, matched) else {
         return Ok(Login::Refused { delay });
     };
     store.login_succeeded(ip, &account).await?;
-    accepted(store, user, device, ip, history_keep).await
+    accepted(store, user, None, ip, history_keep).await
 }
 
 /// A login that succeeded (with app password `device`, or the account password): recorded

@@ -147,16 +147,7 @@ impl Session<'_> {
                     Ok(m) => m,
                     Err(_) => return no(tag, Some(Code::TryCreate), "no such mailbox"),
                 };
-                let bytes: Vec<u8> = match &message {
-                    LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
-                };
-                // \Recent belongs to the session, never to the message.
-                let flags: Vec<String> = flags
-                    .iter()
-                    .map(ToString::to_string)
-                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-                    .collect();
+                let (bytes, flags) = appended(&message, &flags);
                 let internal = date.map_or(now, |d| d.as_ref().timestamp_millis());
                 match store.append_entry(&target, &bytes, &flags, internal).await {
                     Ok((validity, uid)) => {
@@ -392,4 +383,22 @@ impl Session<'_> {
             other => bad(Some(tag), &format!("{} is not supported", other.name())),
         }
     }
+}
+
+/// An APPENDed message's bytes and the flags to store with it: `\Recent` belongs to the
+/// session, never to the message (APPEND and MULTIAPPEND alike).
+pub(super) fn appended(
+    message: &LiteralOrLiteral8<'_>,
+    flags: &[Flag<'_>],
+) -> (Vec<u8>, Vec<String>) {
+    let bytes = match message {
+        LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+        LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+    };
+    let flags = flags
+        .iter()
+        .map(ToString::to_string)
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .collect();
+    (bytes, flags)
 }

@@ -147,16 +147,7 @@ impl Session<'_> {
             else {
                 return format!("{tag} BAD invalid APPEND arguments\r\n").into_bytes();
             };
-            let bytes: Vec<u8> = match &message {
-                LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-                LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
-            };
-            // \Recent belongs to the session, never to the message.
-            let flags: Vec<String> = flags
-                .iter()
-                .map(ToString::to_string)
-                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-                .collect();
+            let (bytes, flags) = super::dispatch::appended(&message, &flags);
             messages.push((
                 mailbox_name(&mailbox),
                 flags,
