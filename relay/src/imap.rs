@@ -1,6 +1,11 @@
 //! The IMAP server for staff devices.
 //!
-//! - `driver.rs`: imap-next's state machine over any async stream.
+//! - `framing.rs`: commands cut from the byte stream, literals and the state's limits
+//!   checked before `+` (sans I/O); `quirks.rs`: client quirks mended in a whole command;
+//!   `extended.rs`: ESEARCH, MULTIAPPEND and LIST-EXTENDED, which imap-codec does not parse.
+//! - `driver.rs`: imap-next's state machine (parsing the rest, encoding every answer) over
+//!   any async stream, fed whole commands.
+//! - `envelope.rs`: RFC 5322 address lists for ENVELOPE and SORT (groups, source routes).
 //! - `session/`: the IMAP state machine (`mod.rs`) and a file per command family.
 //! - `message.rs`: header/text/fields/partial of the bytes an entry serves.
 //! - `mime.rs`: MIME structure for BODYSTRUCTURE, ENVELOPE and numbered sections.
