@@ -32,8 +32,8 @@ pub struct Submission {
 pub const SUBMISSION_KIND: &str = "submission";
 
 impl Store {
-    /// Queues `submission` and appends the audit entry `submission.accepted` (user, device,
-    /// number of recipients, verdict and categories — no addresses, no content) in one
+    /// Queues `submission` and appends the audit entry `submission.accepted` (user, device
+    /// id and label, number of recipients, verdict and categories — no addresses, no content) in one
     /// transaction; the job id.
     ///
     /// # Errors
@@ -67,12 +67,19 @@ impl Store {
             .bind(held_at)
             .fetch_one(&mut *tx)
             .await?;
+            // The device by its label, as the owner and the DPO know it (the id alone would
+            // need the database to be read).
+            let label: Option<(String,)> = sqlx::query_as("SELECT label FROM app_passwords WHERE id = $1")
+                .bind(submission.device)
+                .fetch_optional(&mut *tx)
+                .await?;
             let entry = crate::NewAuditEntry {
                 actor: submission.login.clone(),
                 action: "submission.accepted".to_owned(),
                 subjects: vec![format!("user:{}", submission.login), format!("job:{id}")],
                 details: serde_json::json!({
                     "app_password": submission.device,
+                    "label": label.map(|(l,)| l),
                     "recipients": submission.recipients.len(),
                     "sensitive": submission.sensitive,
                     "categories": submission.categories,

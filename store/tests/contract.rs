@@ -3113,7 +3113,7 @@ mod submission {
         store::Submission {
             user_id,
             login: "anna".into(),
-            device: 3,
+            device: 1,
             mail_from: "anna@stadt.example".into(),
             recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
             body: b"From: anna@stadt.example\r\nSubject: vertraulich\r\n\r\nText\r\n".to_vec(),
@@ -3133,6 +3133,11 @@ mod submission {
             .await
             .expect("user")
             .id;
+        let device = store
+            .create_app_password(anna, "iPhone", "hash", 900)
+            .await
+            .expect("device");
+        assert_eq!(device, 1, "the submissions below name device 1");
         let clean = store
             .submit(
                 &submitted(anna, &["b@example.org", "C@Example.org"], false),
@@ -3211,6 +3216,10 @@ mod submission {
         assert_eq!(accepted.len(), 2);
         assert_eq!(accepted[0].actor, "anna");
         assert_eq!(accepted[0].details["recipients"], 2);
+        assert_eq!(
+            accepted[0].details["label"], "iPhone",
+            "the device as people know it"
+        );
         assert_eq!(accepted[1].details["held"], true);
         assert_eq!(accepted[1].details["categories"][0], "tax_id");
         let text = serde_json::to_string(&accepted).expect("json");

@@ -51,7 +51,7 @@ pub(super) async fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()
     result
 }
 
-/// Drops queued job `id`, as the admin `by` (who proves it).
+/// Drops queued or held job `id` (audited), as the admin `by` (who proves it).
 async fn drop_job(
     store: &store::Store,
     id: i64,
@@ -67,7 +67,7 @@ async fn drop_job(
     Ok(())
 }
 
-/// Releases held job `id`, as the admin `by` (who proves it).
+/// Releases held job `id` (audited), as the admin `by` (who proves it).
 async fn release_job(
     store: &store::Store,
     id: i64,

@@ -77,22 +77,31 @@ pub(super) fn mail(max_size: usize, from: &MailFrom<String>) -> Result<Envelope,
     })
 }
 
+/// What every RCPT TO must be: without parameters we did not offer, ASCII unless SMTPUTF8
+/// was declared, and a mailbox.
+fn well_formed(envelope: &Envelope, to: &RcptTo<String>) -> Result<(), Reply> {
+    if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+        return Err(Reply::new(555, [5, 5, 4], "Unsupported RCPT parameter"));
+    }
+    if !to.address.is_ascii() && !envelope.smtputf8 {
+        return Err(Reply::new(
+            553,
+            [5, 6, 7],
+            "Non-ASCII recipient address requires SMTPUTF8",
+        ));
+    }
+    if !is_mailbox(&to.address) {
+        return Err(Reply::new(501, [5, 1, 3], "Bad recipient address syntax"));
+    }
+    Ok(())
+}
+
 /// Checks one RCPT TO of a submission: any well-formed address, up to `max` recipients
 /// (RFC 5321 §4.5.3.1.10: 452 when there are too many). Whether the address exists is for
 /// the city's server to say.
 pub(super) fn relay_rcpt(max: usize, envelope: &mut Envelope, to: &RcptTo<String>) -> Reply {
-    if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
-        return Reply::new(555, [5, 5, 4], "Unsupported RCPT parameter");
-    }
-    if !to.address.is_ascii() && !envelope.smtputf8 {
-        return Reply::new(
-            553,
-            [5, 6, 7],
-            "Non-ASCII recipient address requires SMTPUTF8",
-        );
-    }
-    if !is_mailbox(&to.address) {
-        return Reply::new(501, [5, 1, 3], "Bad recipient address syntax");
+    if let Err(reply) = well_formed(envelope, to) {
+        return reply;
     }
     // Relayed as given: a local part's case is the receiving domain's business
     // (RFC 5321 §2.4); duplicates are recognised regardless of case.
@@ -124,18 +133,8 @@ pub(super) async fn rcpt(
     envelope: &mut Envelope,
     to: &RcptTo<String>,
 ) -> Reply {
-    if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
-        return Reply::new(555, [5, 5, 4], "Unsupported RCPT parameter");
-    }
-    if !to.address.is_ascii() && !envelope.smtputf8 {
-        return Reply::new(
-            553,
-            [5, 6, 7],
-            "Non-ASCII recipient address requires SMTPUTF8",
-        );
-    }
-    if !is_mailbox(&to.address) {
-        return Reply::new(501, [5, 1, 3], "Bad recipient address syntax");
+    if let Err(reply) = well_formed(envelope, to) {
+        return reply;
     }
     let address = to.address.to_lowercase();
     if envelope.recipients.iter().any(|r| r.address == address) {

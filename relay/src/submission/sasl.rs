@@ -36,6 +36,10 @@ pub enum SaslError {
     /// Not UTF-8, or not the mechanism's shape.
     #[error("malformed")]
     Malformed,
+    /// PLAIN with an authorization identity other than the user name: acting as somebody
+    /// else, which nobody may (RFC 4616 §2: the authentication fails).
+    #[error("authorization identity differs from the user name")]
+    ActingAsOther,
 }
 
 /// Decodes one response line (`=` is the empty response, RFC 4954 §4).
@@ -69,8 +73,8 @@ pub fn text(bytes: Vec<u8>) -> Result<String, SaslError> {
 /// must be the user name itself: nobody may act as someone else.
 ///
 /// # Errors
-/// `Malformed` when the shape is wrong, a part is empty or not UTF-8, or the authorization
-/// identity differs from the user name.
+/// `Malformed` when the shape is wrong or a part is empty or not UTF-8; `ActingAsOther`
+/// when the authorization identity differs from the user name.
 pub fn plain(response: &[u8]) -> Result<(String, String), SaslError> {
     let mut parts = response.split(|&b| b == 0);
     let (Some(authzid), Some(authcid), Some(password), None) =
@@ -81,7 +85,7 @@ pub fn plain(response: &[u8]) -> Result<(String, String), SaslError> {
     let authcid = text(authcid.to_vec())?;
     let password = text(password.to_vec())?;
     if !authzid.is_empty() && authzid != authcid.as_bytes() {
-        return Err(SaslError::Malformed);
+        return Err(SaslError::ActingAsOther);
     }
     Ok((authcid, password))
 }
@@ -100,7 +104,7 @@ mod tests {
         // Acting as somebody else.
         assert_eq!(
             plain(b"buergermeister\0anna\0geheim"),
-            Err(SaslError::Malformed)
+            Err(SaslError::ActingAsOther)
         );
         for bad in [&b""[..], b"\0anna", b"\0\0pw", b"\0anna\0", b"\0a\0b\0c"] {
             assert_eq!(plain(bad), Err(SaslError::Malformed), "{bad:?}");

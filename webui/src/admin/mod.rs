@@ -28,8 +28,6 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
             post(users::revoke_device),
         )
         .route("/admin/queue", get(queue::list))
-        .route("/admin/queue/{id}/retry", post(queue::retry))
-        .route("/admin/queue/{id}/drop", post(queue::drop_job))
-        .route("/admin/queue/{id}/release", post(queue::release))
+        .route("/admin/queue/{id}/{action}", post(queue::act))
         .route("/admin/messages", get(messages::list))
 }

@@ -140,64 +140,29 @@ pub(crate) async fn list(
     ))
 }
 
-/// `POST /admin/queue/{id}/retry`: a waiting or failed job becomes due now.
-pub(crate) async fn retry(
+/// `POST /admin/queue/{id}/{action}`: `retry` (a waiting or failed job is due now), `drop`
+/// (a waiting or held job is not sent; audited as `queue.dropped`) or `release` (a held
+/// submission is relayed now; audited as `submission.released`), with the admin's login;
+/// then back to the list with what happened (`gone` when the job is no longer in a state
+/// that allows it).
+pub(crate) async fn act(
     State(web): State<Arc<Web>>,
     user: LoggedIn,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path((id, action)): Path<(i64, String)>,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Result<Response, Response> {
     user.require(&[Role::Admin])?;
     user.check_form(&headers, &form.csrf)?;
-    let done = match web.store.retry_job(id, store::now_millis()).await {
-        Ok(()) => "retried",
-        Err(err) if err.is_not_found() => "gone",
-        Err(err) => return Err(store_failed(&err)),
+    let (now, by) = (store::now_millis(), user.session.login.as_str());
+    let (result, done) = match action.as_str() {
+        "retry" => (web.store.retry_job(id, now).await, "retried"),
+        "drop" => (web.store.drop_job(id, by, now).await, "dropped"),
+        "release" => (web.store.release_job(id, by, now).await, "released"),
+        _ => return Err(StatusCode::NOT_FOUND.into_response()),
     };
-    Ok(Redirect::to(&format!("/admin/queue?done={done}&job={id}")).into_response())
-}
-
-/// `POST /admin/queue/{id}/drop`: a waiting job is not sent (audited as `queue.dropped`
-/// with the admin's login).
-pub(crate) async fn drop_job(
-    State(web): State<Arc<Web>>,
-    user: LoggedIn,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    axum::Form(form): axum::Form<TokenForm>,
-) -> Result<Response, Response> {
-    user.require(&[Role::Admin])?;
-    user.check_form(&headers, &form.csrf)?;
-    let done = match web
-        .store
-        .drop_job(id, &user.session.login, store::now_millis())
-        .await
-    {
-        Ok(()) => "dropped",
-        Err(err) if err.is_not_found() => "gone",
-        Err(err) => return Err(store_failed(&err)),
-    };
-    Ok(Redirect::to(&format!("/admin/queue?done={done}&job={id}")).into_response())
-}
-
-/// `POST /admin/queue/{id}/release`: a held submission is relayed now (audited as
-/// `submission.released` with the admin's login).
-pub(crate) async fn release(
-    State(web): State<Arc<Web>>,
-    user: LoggedIn,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    axum::Form(form): axum::Form<TokenForm>,
-) -> Result<Response, Response> {
-    user.require(&[Role::Admin])?;
-    user.check_form(&headers, &form.csrf)?;
-    let done = match web
-        .store
-        .release_job(id, &user.session.login, store::now_millis())
-        .await
-    {
-        Ok(()) => "released",
+    let done = match result {
+        Ok(()) => done,
         Err(err) if err.is_not_found() => "gone",
         Err(err) => return Err(store_failed(&err)),
     };

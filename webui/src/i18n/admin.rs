@@ -125,8 +125,8 @@ pub(super) const EN: &[(&str, &str)] = &[
         "was released and is sent now.",
     ),
     (
-        "Ausgehende Nachrichten: Bestätigungscodes, Weiterleitungen, Hinweise, Erinnerungen und von Mitarbeitenden gesendete Nachrichten. Inhalte werden hier nicht angezeigt. Eine zurückgehaltene Nachricht (submission.sensitive = \"hold\") wird erst versandt, wenn Sie sie freigeben.",
-        "Outgoing messages: confirmation codes, forwards, notices, reminders and messages staff sent. Contents are not shown here. A held message (submission.sensitive = \"hold\") is sent only once you release it.",
+        "Ausgehende Nachrichten: Bestätigungscodes, Weiterleitungen, Hinweise, Erinnerungen und von Mitarbeitenden gesendete Nachrichten. Inhalte werden hier nicht angezeigt. Eine zurückgehaltene Nachricht (submission.sensitive = hold) wird erst versandt, wenn Sie sie freigeben.",
+        "Outgoing messages: confirmation codes, forwards, notices, reminders and messages staff sent. Contents are not shown here. A held message (submission.sensitive = hold) is sent only once you release it.",
     ),
     ("zugestellt", "delivered"),
     ("gescheitert", "failed"),

@@ -166,16 +166,16 @@ pub(super) const EN: &[(&str, &str)] = &[
         "{user} logged in to send with a device from a new address ({ip}).",
     ),
     (
-        "{actor} hat eine Nachricht an {recipients} Empfänger gesendet; sie wird zurückgehalten, bis sie freigegeben wird, weil sie vertrauliche Inhalte enthält ({categories}) (Auftrag Nr. {job}).",
-        "{actor} sent a message to {recipients} recipients; it is held until released because it contains confidential content ({categories}) (job no. {job}).",
+        "{actor} hat mit dem Gerät „{label}“ eine Nachricht an {recipients} Empfänger gesendet; sie wird zurückgehalten, bis sie freigegeben wird, weil sie vertrauliche Inhalte enthält ({categories}) (Auftrag Nr. {job}).",
+        "{actor} sent a message from the device “{label}” to {recipients} recipients; it is held until released because it contains confidential content ({categories}) (job no. {job}).",
     ),
     (
-        "{actor} hat eine Nachricht mit vertraulichen Inhalten ({categories}) an {recipients} Empfänger gesendet (Auftrag Nr. {job}).",
-        "{actor} sent a message with confidential content ({categories}) to {recipients} recipients (job no. {job}).",
+        "{actor} hat mit dem Gerät „{label}“ eine Nachricht mit vertraulichen Inhalten ({categories}) an {recipients} Empfänger gesendet (Auftrag Nr. {job}).",
+        "{actor} sent a message from the device “{label}” with confidential content ({categories}) to {recipients} recipients (job no. {job}).",
     ),
     (
-        "{actor} hat eine Nachricht an {recipients} Empfänger gesendet (Auftrag Nr. {job}).",
-        "{actor} sent a message to {recipients} recipients (job no. {job}).",
+        "{actor} hat mit dem Gerät „{label}“ eine Nachricht an {recipients} Empfänger gesendet (Auftrag Nr. {job}).",
+        "{actor} sent a message from the device “{label}” to {recipients} recipients (job no. {job}).",
     ),
     (
         "{actor} hat die zurückgehaltene Nachricht (Auftrag Nr. {job}) zum Versand freigegeben.",

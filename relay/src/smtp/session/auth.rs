@@ -92,6 +92,18 @@ impl Session<'_> {
             Err(SaslError::Cancelled) => {
                 return Step::Reply(Reply::new(501, [5, 7, 0], "Authentication cancelled"));
             }
+            Err(SaslError::ActingAsOther) => {
+                // RFC 4954 §6: the credentials do not allow this identity. Refused before
+                // any password is looked at.
+                return Step::Reply(
+                    Reply::new(
+                        535,
+                        [5, 7, 8],
+                        "Authentication credentials invalid: you cannot act as somebody else",
+                    )
+                    .fault(true),
+                );
+            }
             Err(err) => {
                 return Step::Reply(Reply::new(
                     501,

@@ -211,13 +211,13 @@ pub(crate) fn sentence(lang: Lang, dates: &Dates, people: &People, e: &AuditEntr
             "{user} hat sich zum Senden mit einem Gerät von einer neuen Adresse angemeldet ({ip})."
         }
         "submission.accepted" if e.details["held"] == true => {
-            "{actor} hat eine Nachricht an {recipients} Empfänger gesendet; sie wird zurückgehalten, bis sie freigegeben wird, weil sie vertrauliche Inhalte enthält ({categories}) (Auftrag Nr. {job})."
+            "{actor} hat mit dem Gerät „{label}“ eine Nachricht an {recipients} Empfänger gesendet; sie wird zurückgehalten, bis sie freigegeben wird, weil sie vertrauliche Inhalte enthält ({categories}) (Auftrag Nr. {job})."
         }
         "submission.accepted" if e.details["sensitive"] == true => {
-            "{actor} hat eine Nachricht mit vertraulichen Inhalten ({categories}) an {recipients} Empfänger gesendet (Auftrag Nr. {job})."
+            "{actor} hat mit dem Gerät „{label}“ eine Nachricht mit vertraulichen Inhalten ({categories}) an {recipients} Empfänger gesendet (Auftrag Nr. {job})."
         }
         "submission.accepted" => {
-            "{actor} hat eine Nachricht an {recipients} Empfänger gesendet (Auftrag Nr. {job})."
+            "{actor} hat mit dem Gerät „{label}“ eine Nachricht an {recipients} Empfänger gesendet (Auftrag Nr. {job})."
         }
         "submission.released" => {
             "{actor} hat die zurückgehaltene Nachricht (Auftrag Nr. {job}) zum Versand freigegeben."
