@@ -13,6 +13,7 @@ pub mod imap;
 pub mod scan;
 pub mod server;
 pub mod sink;
+pub mod submission;
 
 /// Sections a test daemon gets when its configuration has none of its own: tests talk only
 /// to loopback, so MX lookups go to a loopback port where no DNS server answers (queued mail
