@@ -575,10 +575,25 @@ async fn the_login_or_any_address_authenticates_and_is_in_the_login_history() {
             .expect(235, "2.7.0");
         c.cmd("QUIT").await;
     }
+    // As neomutt sends it: the authorisation identity is the login itself (RFC 4616).
     let (mut c, _) = s.implicit().await;
-    c.auth_plain(BERND, &s.app_password)
+    let plain = relay::encoding::base64(format!("anna\0anna\0{}", s.app_password).as_bytes());
+    c.cmd(&format!("AUTH PLAIN {plain}"))
         .await
-        .expect(535, "5.7.8");
+        .expect(235, "2.7.0");
+    c.cmd("QUIT").await;
+    // Anna's password for bernd's name, a name that names nobody, and anna asking to act
+    // as bernd (an authorisation identity she may not assume): all refused alike.
+    for user in [BERND, "niemand", "niemand@stadt.test"] {
+        let (mut c, _) = s.implicit().await;
+        c.auth_plain(user, &s.app_password)
+            .await
+            .expect(535, "5.7.8");
+    }
+    let (mut c, _) = s.implicit().await;
+    let plain = relay::encoding::base64(format!("bernd\0anna\0{}", s.app_password).as_bytes());
+    let r = c.cmd(&format!("AUTH PLAIN {plain}")).await;
+    assert_eq!(r.code, 535, "anna may not act as bernd: {r:?}");
     let store = s.store().await;
     let anna = store.user_by_login(ANNA_LOGIN).await.expect("anna");
     let logins = store.logins(anna.id, None, 50).await.expect("logins");
@@ -680,6 +695,50 @@ async fn wrong_passwords_slow_down_and_ban_together_with_imap() {
         .await
         .expect(235, "2.7.0");
     c.cmd("QUIT").await;
+    s.stop();
+}
+
+/// A man in the middle appends AUTH to the plaintext STARTTLS (CVE-2011-0411): it is
+/// discarded, and the TLS session starts unauthenticated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_injected_before_the_tls_handshake_are_discarded() {
+    let sink = relay().await;
+    let s = with_relay(&sink, "").await;
+    let mut c = s.plain().await;
+    c.ehlo().await;
+    let plain = relay::encoding::base64(format!("\0anna\0{}", s.app_password).as_bytes());
+    c.send(format!("STARTTLS\r\nAUTH PLAIN {plain}\r\n").as_bytes())
+        .await;
+    c.reply().await.expect(220, "2.0.0");
+    let mut c = c.into_tls(&s.cert()).await.expect("handshake");
+    // Had the injected AUTH survived, this EHLO would see its reply first.
+    let ehlo = c.cmd("EHLO client.test").await;
+    assert_eq!(ehlo.code, 250, "{ehlo:?}");
+    c.cmd(&format!("MAIL FROM:<{ANNA}>"))
+        .await
+        .expect(530, "5.7.0");
+    s.stop();
+}
+
+/// `max_connections_per_ip` and `max_connections`: over the limit a client gets 421 and the
+/// connection closes; another address still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limits_give_421() {
+    let sink = relay().await;
+    let s = with_relay(&sink, "max_connections = 3\nmax_connections_per_ip = 2\n").await;
+    let _a = s.plain().await;
+    let _b = s.plain().await;
+    let mut c = Client::connect(s.starttls).await;
+    let r = c.reply().await;
+    r.expect(421, "4.7.0");
+    assert!(c.closed().await, "open after 421");
+    let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+    let mut d = Client::connect_from(other, s.starttls).await;
+    assert_eq!(d.reply().await.code, 220);
+    // Three sessions now: the fourth, from yet another address, is one too many.
+    let mut e = Client::connect_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4)), s.starttls).await;
+    e.reply().await.expect(421, "4.7.0");
+    assert!(e.closed().await, "open after 421");
     s.stop();
 }
 
