@@ -42,7 +42,8 @@ pub struct Setup {
     pub submission: String,
     /// The relay's certificate, trusted as `delivery.ca_file`.
     pub ca_file: Option<PathBuf>,
-    /// Further sections, e.g. `[imap]` (then with its own `listen` and `listen_tls`).
+    /// Further sections, e.g. `[imap]` (then with its own `listen` and `listen_tls`;
+    /// without one, IMAP gets ephemeral ports and a failure delay of 50 ms).
     pub extra: String,
 }
 
@@ -92,10 +93,18 @@ impl Submission {
             .as_ref()
             .map(|p| format!("ca_file = {:?}\n", p.display().to_string()))
             .unwrap_or_default();
+        // Failed logins wait less than by default (0.5 s, doubling), so that tests which
+        // try wrong names do not crawl; the ban still needs as many failures.
+        let imap = if setup.extra.contains("[imap]") {
+            String::new()
+        } else {
+            "[imap]\nlisten = \"127.0.0.1:0\"\nlisten_tls = \"127.0.0.1:0\"\nfailure_delay_ms = 50\n"
+                .to_owned()
+        };
         let sections = format!(
             "\n[submission]\nlisten = \"{starttls}\"\nlisten_tls = \"{implicit}\"\n{relay}{submission}\n\
              [delivery]\nresolvers = [\"127.0.0.1:9\"]\n{ca}retry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n\
-             {extra}\n",
+             {imap}{extra}\n",
             submission = setup.submission,
             extra = setup.extra,
         );
