@@ -348,12 +348,22 @@ pub enum QueueCommand {
         /// Job id.
         id: i64,
     },
-    /// Drop a queued job (audited).
+    /// Drop a queued or held job (audited).
     #[command(after_help = AFTER_HELP)]
     Drop {
         /// Job id.
         id: i64,
         /// The admin who drops it (asked for their password).
+        #[arg(long)]
+        by: String,
+    },
+    /// Release a submitted message held for review (`submission.sensitive = "hold"`): it is
+    /// relayed now (audited).
+    #[command(after_help = AFTER_HELP)]
+    Release {
+        /// Job id.
+        id: i64,
+        /// The admin who releases it (asked for their password).
         #[arg(long)]
         by: String,
     },

@@ -162,6 +162,20 @@ pub mod defaults {
     pub const IMAP_MAX_PARALLEL_HASHES: u64 = 2;
     /// A login waits this long for a hashing slot, then is refused as temporary.
     pub const IMAP_HASH_QUEUE_MS: u64 = 5000;
+    /// Submission with STARTTLS (RFC 6409; 587 in production).
+    pub const SUBMISSION_LISTEN: &str = "127.0.0.1:1587";
+    /// Submission over implicit TLS (RFC 8314; 465 in production).
+    pub const SUBMISSION_LISTEN_TLS: &str = "127.0.0.1:1465";
+    /// Largest submitted message (bytes).
+    pub const SUBMISSION_MAX_MESSAGE_SIZE: u64 = 25 * 1024 * 1024;
+    /// Recipients per submitted message.
+    pub const SUBMISSION_MAX_RECIPIENTS: u64 = 50;
+    /// Messages one user may submit per hour.
+    pub const SUBMISSION_MAX_MESSAGES_PER_HOUR: u64 = 100;
+    /// Submission connections in all.
+    pub const SUBMISSION_MAX_CONNECTIONS: u64 = 256;
+    /// Submission connections per client address.
+    pub const SUBMISSION_MAX_CONNECTIONS_PER_IP: u64 = 20;
     /// Threads for CPU-heavy commands: the cores the machine has to spare for them; the
     /// async workers (SMTP, logins, the web UI) are never among them.
     pub const IMAP_HEAVY_WORKERS: u64 = 2;
@@ -221,6 +235,38 @@ pub struct RawConfig {
     pub web: RawWeb,
     /// `[imap]`
     pub imap: RawImap,
+    /// `[submission]`
+    pub submission: RawSubmission,
+}
+
+/// `[submission]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawSubmission {
+    /// `IP:PORT` with STARTTLS.
+    pub listen: Field<String>,
+    /// `IP:PORT` with implicit TLS.
+    pub listen_tls: Field<String>,
+    /// The city's mail server, `HOST:PORT`; absent: submission off.
+    pub relay: Field<String>,
+    /// `required`, `opportunistic` or `none`.
+    pub relay_tls: Field<String>,
+    /// AUTH PLAIN user name at the relay.
+    pub relay_username: Field<String>,
+    /// AUTH PLAIN password at the relay.
+    pub relay_password: Field<String>,
+    /// Largest message (bytes).
+    pub max_message_size: Field<u64>,
+    /// Recipients per message.
+    pub max_recipients: Field<u64>,
+    /// Messages per user and hour.
+    pub max_messages_per_hour: Field<u64>,
+    /// Connections in all.
+    pub max_connections: Field<u64>,
+    /// Connections per client address.
+    pub max_connections_per_ip: Field<u64>,
+    /// `relay` or `hold`.
+    pub sensitive: Field<String>,
 }
 
 /// `[imap]`
@@ -560,6 +606,47 @@ pub struct Config {
     pub web: WebConfig,
     /// `[imap]`
     pub imap: ImapConfig,
+    /// `[submission]`
+    pub submission: SubmissionConfig,
+}
+
+/// `[submission]`: staff send from their devices (RFC 6409, RFC 8314), through ratspost's
+/// queue to the city's mail server.
+#[derive(Debug, Clone)]
+pub struct SubmissionConfig {
+    /// STARTTLS listener.
+    pub listen: SocketAddr,
+    /// Implicit-TLS listener.
+    pub listen_tls: SocketAddr,
+    /// The city's mail server (`HOST:PORT`) every submitted message is relayed to; `None`:
+    /// submission is off and its listeners are not opened.
+    pub relay: Option<String>,
+    /// TLS towards the relay (its certificate is checked against `delivery.ca_file` and the
+    /// public roots).
+    pub relay_tls: TlsMode,
+    /// AUTH PLAIN at the relay.
+    pub relay_auth: Option<(String, Secret)>,
+    /// Largest message (bytes, as transferred).
+    pub max_message_size: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Messages per user within any hour.
+    pub max_messages_per_hour: usize,
+    /// Connections in all.
+    pub max_connections: usize,
+    /// Connections per client address.
+    pub max_connections_per_ip: usize,
+    /// What happens to a submitted message the classifier flags.
+    pub sensitive: SensitiveSubmission,
+}
+
+/// `submission.sensitive`: what happens to a submitted message the classifier flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SensitiveSubmission {
+    /// Relayed like any other: the city's server and its policies decide (the default).
+    Relay,
+    /// Kept in the queue until an admin releases (or drops) it.
+    Hold,
 }
 
 /// `[imap]`
@@ -940,6 +1027,116 @@ impl Resolver {
 
     fn secs(&mut self, key: &str, field: &Field<u64>, default: u64) -> Duration {
         Duration::from_secs(self.count(key, field, default, 7 * 24 * 3600) as u64)
+    }
+
+    /// An optional next hop `HOST:PORT`.
+    fn host_port(&mut self, key: &str, field: &Field<String>) -> Option<String> {
+        field.0.is_some().then(|| {
+            self.parse(
+                key,
+                field,
+                String::new(),
+                |v| match v.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(v),
+                    _ => Err(format!("{v:?} is not HOST:PORT")),
+                },
+                String::new(),
+            )
+        })
+    }
+
+    /// How a next hop is reached: `required` (the default), `opportunistic` or `none`.
+    fn tls_mode(&mut self, key: &str, field: &Field<String>) -> TlsMode {
+        self.parse(
+            key,
+            field,
+            "required".to_owned(),
+            |v| match v.as_str() {
+                "required" => Ok(TlsMode::Required),
+                "opportunistic" => Ok(TlsMode::Opportunistic),
+                "none" => Ok(TlsMode::None),
+                _ => Err(format!(
+                    "{v:?}: use \"required\", \"opportunistic\" or \"none\""
+                )),
+            },
+            TlsMode::Required,
+        )
+    }
+
+    /// AUTH credentials at a next hop: both set, or neither.
+    fn credentials(
+        &mut self,
+        (user_key, user): (&str, &Field<String>),
+        (password_key, password): (&str, &Field<String>),
+    ) -> Option<(String, Secret)> {
+        let username = self.get(user_key, user, String::new());
+        let password = self.get(password_key, password, String::new());
+        if username.is_empty() != password.is_empty() {
+            self.problems.push(format!(
+                "{user_key} and {password_key}: set both, or neither"
+            ));
+        }
+        (!username.is_empty() && !password.is_empty()).then_some((username, Secret(password)))
+    }
+}
+
+/// Resolves `[submission]`.
+fn submission(r: &mut Resolver, raw: &RawSubmission) -> SubmissionConfig {
+    use defaults as d;
+    SubmissionConfig {
+        listen: r.address("submission.listen", &raw.listen, d::SUBMISSION_LISTEN),
+        listen_tls: r.address(
+            "submission.listen_tls",
+            &raw.listen_tls,
+            d::SUBMISSION_LISTEN_TLS,
+        ),
+        relay: r.host_port("submission.relay", &raw.relay),
+        relay_tls: r.tls_mode("submission.relay_tls", &raw.relay_tls),
+        relay_auth: r.credentials(
+            ("submission.relay_username", &raw.relay_username),
+            ("submission.relay_password", &raw.relay_password),
+        ),
+        max_message_size: r.count(
+            "submission.max_message_size",
+            &raw.max_message_size,
+            d::SUBMISSION_MAX_MESSAGE_SIZE,
+            1024 * 1024 * 1024,
+        ),
+        max_recipients: r.count(
+            "submission.max_recipients",
+            &raw.max_recipients,
+            d::SUBMISSION_MAX_RECIPIENTS,
+            10_000,
+        ),
+        max_messages_per_hour: r.count(
+            "submission.max_messages_per_hour",
+            &raw.max_messages_per_hour,
+            d::SUBMISSION_MAX_MESSAGES_PER_HOUR,
+            1_000_000,
+        ),
+        max_connections: r.count(
+            "submission.max_connections",
+            &raw.max_connections,
+            d::SUBMISSION_MAX_CONNECTIONS,
+            1_000_000,
+        ),
+        max_connections_per_ip: r.count(
+            "submission.max_connections_per_ip",
+            &raw.max_connections_per_ip,
+            d::SUBMISSION_MAX_CONNECTIONS_PER_IP,
+            1_000_000,
+        ),
+        sensitive: r.parse(
+            "submission.sensitive",
+            &raw.sensitive,
+            "relay".to_owned(),
+            |v| match v.as_str() {
+                "relay" => Ok(SensitiveSubmission::Relay),
+                "hold" => Ok(SensitiveSubmission::Hold),
+                _ => Err(format!("{v:?}: use \"relay\" or \"hold\"")),
+            },
+            SensitiveSubmission::Relay,
+        ),
     }
 }
 
@@ -1460,48 +1657,19 @@ impl Config {
             ),
         };
         let dl = &raw.delivery;
-        let username = r.get("delivery.username", &dl.username, String::new());
-        let password = r.get("delivery.password", &dl.password, String::new());
-        if username.is_empty() != password.is_empty() {
-            r.problems
-                .push("delivery: set both username and password, or neither".to_owned());
-        }
+        let auth = r.credentials(
+            ("delivery.username", &dl.username),
+            ("delivery.password", &dl.password),
+        );
         let delivery = DeliveryConfig {
-            smarthost: dl.smarthost.0.is_some().then(|| {
-                r.parse(
-                    "delivery.smarthost",
-                    &dl.smarthost,
-                    String::new(),
-                    |v| match v.rsplit_once(':') {
-                        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                            Ok(v)
-                        }
-                        _ => Err(format!("{v:?} is not HOST:PORT")),
-                    },
-                    String::new(),
-                )
-            }),
-            tls: r.parse(
-                "delivery.tls",
-                &dl.tls,
-                "required".to_owned(),
-                |v| match v.as_str() {
-                    "required" => Ok(TlsMode::Required),
-                    "opportunistic" => Ok(TlsMode::Opportunistic),
-                    "none" => Ok(TlsMode::None),
-                    _ => Err(format!(
-                        "{v:?}: use \"required\", \"opportunistic\" or \"none\""
-                    )),
-                },
-                TlsMode::Required,
-            ),
+            smarthost: r.host_port("delivery.smarthost", &dl.smarthost),
+            tls: r.tls_mode("delivery.tls", &dl.tls),
             ca_file: dl
                 .ca_file
                 .0
                 .is_some()
                 .then(|| anchor(r.get("delivery.ca_file", &dl.ca_file, String::new()))),
-            auth: (!username.is_empty() && !password.is_empty())
-                .then_some((username, Secret(password))),
+            auth,
             concurrency: r.count(
                 "delivery.concurrency",
                 &dl.concurrency,
@@ -1556,6 +1724,7 @@ impl Config {
                 false,
             ),
         };
+        let submission = submission(&mut r, &raw.submission);
         let web = WebConfig {
             listen: r.address("web.listen", &raw.web.listen, d::WEB_LISTEN),
             session: Duration::from_secs(
@@ -1800,6 +1969,7 @@ impl Config {
                 dkim,
                 web,
                 imap,
+                submission,
             })
         } else {
             Err(r.problems)
@@ -2096,6 +2266,33 @@ hash_queue_ms = {imap_hash_queue}
 # the async ones, and stop after max_command_secs (NO [LIMIT]).
 heavy_workers = {imap_heavy}
 max_command_secs = {imap_max_command}
+
+[submission]
+# Staff send from their devices (RFC 6409): STARTTLS on `listen` (587 in production),
+# implicit TLS on `listen_tls` (465), AUTH PLAIN/LOGIN only after TLS, with an app password
+# (the account password is never accepted here; failures count with IMAP's). The envelope
+# sender and every From:/Sender: address must be the user's own. Accepted mail is committed
+# before 250 and relayed through ratspost's queue to the city's mail server, never to MX
+# hosts: the city's server keeps its signing, archiving and outbound policies. Without
+# `relay` submission is off and neither port is opened. Devices save their own copy in
+# Sent (IMAP APPEND).
+listen = "{sub_listen}"
+listen_tls = "{sub_listen_tls}"
+# relay = "mail.stadt.example:587"
+# TLS towards the relay: "required" (default; its certificate is checked against
+# [delivery] ca_file and the public roots), "opportunistic" or "none".
+relay_tls = "required"
+# relay_username = "ratspost"
+# relay_password = "…"
+# Limits: message size in bytes, recipients per message, messages per user within an hour.
+max_message_size = {sub_size}
+max_recipients = {sub_rcpt}
+max_messages_per_hour = {sub_hour}
+max_connections = {sub_conn}
+max_connections_per_ip = {sub_conn_ip}
+# A message the classifier flags: "relay" (default: the city's server decides) or "hold"
+# (kept in the queue until an admin releases it: `ratspost queue release ID`).
+sensitive = "relay"
 "#,
         data_dir = d::DATA_DIR,
         time_zone = d::TIME_ZONE,
@@ -2164,6 +2361,13 @@ max_command_secs = {imap_max_command}
         imap_login_timeout = d::IMAP_LOGIN_TIMEOUT_SECS,
         imap_hashes = d::IMAP_MAX_PARALLEL_HASHES,
         imap_hash_queue = d::IMAP_HASH_QUEUE_MS,
+        sub_listen = d::SUBMISSION_LISTEN,
+        sub_listen_tls = d::SUBMISSION_LISTEN_TLS,
+        sub_size = d::SUBMISSION_MAX_MESSAGE_SIZE,
+        sub_rcpt = d::SUBMISSION_MAX_RECIPIENTS,
+        sub_hour = d::SUBMISSION_MAX_MESSAGES_PER_HOUR,
+        sub_conn = d::SUBMISSION_MAX_CONNECTIONS,
+        sub_conn_ip = d::SUBMISSION_MAX_CONNECTIONS_PER_IP,
         imap_heavy = d::IMAP_HEAVY_WORKERS,
         imap_max_command = d::IMAP_MAX_COMMAND_SECS,
     )

@@ -42,6 +42,8 @@ pub struct Delivery {
     store: Store,
     config: Arc<Config>,
     route: Route,
+    /// Where submitted messages go (`submission.relay`); never to MX hosts.
+    submission: Option<Hop>,
     owner: String,
     wake: Arc<tokio::sync::Notify>,
 }
@@ -67,17 +69,24 @@ impl Delivery {
             timeout: d.timeout,
             auth: None,
         };
+        let at = |address: &String, tls, auth: &Option<_>| Hop {
+            address: address.clone(),
+            host: address
+                .rsplit_once(':')
+                .map_or(address.as_str(), |(h, _)| h)
+                .trim_matches(['[', ']'])
+                .to_owned(),
+            tls,
+            auth: auth.clone(),
+            ..hop.clone()
+        };
+        let s = &config.submission;
+        let submission = s
+            .relay
+            .as_ref()
+            .map(|relay| at(relay, s.relay_tls, &s.relay_auth));
         let route = match &d.smarthost {
-            Some(address) => Route::Smarthost(Hop {
-                address: address.clone(),
-                host: address
-                    .rsplit_once(':')
-                    .map_or(address.as_str(), |(h, _)| h)
-                    .trim_matches(['[', ']'])
-                    .to_owned(),
-                auth: d.auth.clone(),
-                ..hop
-            }),
+            Some(address) => Route::Smarthost(at(address, d.tls, &d.auth)),
             None => Route::Mx(Arc::new(Mx::new(d, hop)?)),
         };
         let owner = format!(
@@ -90,6 +99,7 @@ impl Delivery {
             store,
             config,
             route,
+            submission,
             owner,
             wake,
         })
@@ -199,6 +209,9 @@ impl Delivery {
 
     async fn outcome(&self, job: &LeasedJob) -> JobOutcome {
         let now = store::now_millis();
+        if job.kind == store::SUBMISSION_KIND {
+            return self.relay_submission(job, now).await;
+        }
         if let Some(reason) = self.must_drop(job, now).await {
             return JobOutcome::Dropped { reason };
         }
@@ -212,6 +225,111 @@ impl Delivery {
             Ok(()) => JobOutcome::Delivered,
             Err(SendError::Permanent(error)) => JobOutcome::Failed { error },
             Err(SendError::Temporary(error)) => self.temporary(job, error, now),
+        }
+    }
+
+    /// Hands a submitted message to `submission.relay`, all its recipients in one
+    /// transaction. Recipients refused for good are reported to the sender at once (a
+    /// non-delivery report in their mailbox); ones refused for now stay in the job and are
+    /// tried again.
+    async fn relay_submission(&self, job: &LeasedJob, now: store::Millis) -> JobOutcome {
+        let Some(hop) = &self.submission else {
+            // Submission was switched off with messages still queued: they wait for it.
+            return self.temporary(job, "submission.relay is not configured".to_owned(), now);
+        };
+        let rcpts: Vec<&str> = job.rcpt_to.split(' ').filter(|r| !r.is_empty()).collect();
+        let refused = match client::send_many(hop, &job.mail_from, &rcpts, &job.body).await {
+            Ok(refused) => refused,
+            Err(SendError::Permanent(error)) => {
+                self.report_refused(
+                    job,
+                    rcpts
+                        .iter()
+                        .map(|r| ((*r).to_owned(), error.clone()))
+                        .collect(),
+                )
+                .await;
+                return JobOutcome::Failed { error };
+            }
+            Err(SendError::Temporary(error)) => return self.temporary(job, error, now),
+        };
+        let (later, never): (Vec<_>, Vec<_>) = refused
+            .into_iter()
+            .partition(|(_, e)| matches!(e, SendError::Temporary(_)));
+        let text = |e: SendError| match e {
+            SendError::Temporary(t) | SendError::Permanent(t) => t,
+        };
+        let never: Vec<(String, String)> = never.into_iter().map(|(r, e)| (r, text(e))).collect();
+        let all_refused = never.len() == rcpts.len();
+        if !never.is_empty() {
+            self.report_refused(job, never.clone()).await;
+        }
+        if later.is_empty() {
+            return if all_refused {
+                JobOutcome::Failed {
+                    error: never
+                        .iter()
+                        .map(|(r, e)| format!("{r}: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }
+            } else {
+                JobOutcome::Delivered
+            };
+        }
+        let remaining = later
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let error = later
+            .into_iter()
+            .map(|(r, e)| format!("{r}: {}", text(e)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        match self.temporary(job, error, now) {
+            JobOutcome::Retry { at, error, .. } => JobOutcome::Retry {
+                at,
+                error,
+                rcpt_to: Some(remaining),
+            },
+            gave_up => gave_up,
+        }
+    }
+
+    /// Puts a non-delivery report for `refused` (recipient, reply) into the mailbox of the
+    /// user who submitted `job`; failures are logged (the job's outcome stands).
+    async fn report_refused(&self, job: &LeasedJob, refused: Vec<(String, String)>) {
+        let Some(user_id) = job.user_id else { return };
+        let report = async {
+            let user = self.store.user_by_id(user_id).await?;
+            let address = user
+                .addresses
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(&job.mail_from))
+                .or(user.addresses.first())
+                .cloned()
+                .unwrap_or_else(|| job.mail_from.clone());
+            let raw = crate::compose::submission_failure(
+                &self.config.notices,
+                &address,
+                &refused,
+                &self.config.dates().millis(job.created_at),
+            );
+            self.store
+                .deliver_to_mailbox(user_id, &address, &raw, store::now_millis())
+                .await
+        };
+        match report.await {
+            Ok(id) => tracing::info!(
+                job = job.id,
+                message = id,
+                refused = refused.len(),
+                "non-delivery report put into the mailbox"
+            ),
+            Err(err) => {
+                tracing::error!(job = job.id, error = %err, "cannot put the non-delivery report into the mailbox")
+            }
         }
     }
 
@@ -285,6 +403,7 @@ impl Delivery {
         JobOutcome::Retry {
             at: now + millis(delay),
             error,
+            rcpt_to: None,
         }
     }
 }

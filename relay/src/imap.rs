@@ -16,11 +16,9 @@
 //! - `base_subject.rs`: RFC 5256's base subject and the i;unicode-casemap comparator form.
 //! - `sortable.rs`: the SORT and THREAD keys of a message header.
 //! - `threading.rs`: THREAD=ORDEREDSUBJECT and THREAD=REFERENCES on plain data.
-//! - `auth.rs`: app passwords and brute-force protection.
 //! - `gate.rs`: bounded blocking pools for hashing and heavy commands.
 //! - `listener.rs`: implicit TLS and STARTTLS listeners with connection limits.
 
-pub mod auth;
 pub mod base_subject;
 pub mod binary;
 pub mod deflate;

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`config`]: the one TOML configuration, all errors reported together.
 //! - [`smtp`]: the SMTP server — codec (no I/O), session state machine, listener.
+//! - [`submission`]: mail submission from staff devices (AUTH, own addresses), on the
+//!   SMTP state machine; [`credentials`]: app-password logins shared with IMAP.
 //! - [`pipeline`]: classifies every accepted message and stores its verdict; [`ocr`]: reads
 //!   scans for it with Tesseract.
 //! - [`delivery`]: the queue worker and the SMTP client for the next hop.
@@ -19,6 +21,7 @@
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod credentials;
 pub mod delivery;
 pub mod dkim;
 pub mod encoding;
@@ -35,5 +38,6 @@ pub mod shown;
 pub mod shutdown;
 pub mod smtp;
 pub mod srs;
+pub mod submission;
 pub mod tls;
 pub mod web;

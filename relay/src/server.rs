@@ -27,6 +27,8 @@ pub struct Listeners {
     pub imap: TcpListener,
     /// IMAP over implicit TLS.
     pub imaps: TcpListener,
+    /// Submission with STARTTLS and over implicit TLS; `None` without `submission.relay`.
+    pub submission: Option<(TcpListener, TcpListener)>,
 }
 
 impl Listeners {
@@ -48,12 +50,33 @@ impl Listeners {
         };
         let imap = bind(config.imap.listen, "IMAP").await?;
         let imaps = bind(config.imap.listen_tls, "IMAPS").await?;
+        // Without a relay there is nowhere to send to: the ports stay closed.
+        let submission = match config.submission.relay {
+            Some(_) => Some((
+                bind(config.submission.listen, "submission").await?,
+                bind(config.submission.listen_tls, "submissions").await?,
+            )),
+            None => None,
+        };
         Ok(Self {
             smtp,
             web,
             imap,
             imaps,
+            submission,
         })
+    }
+
+    /// The submission (STARTTLS) and submissions (implicit TLS) addresses actually bound;
+    /// `None` when submission is off.
+    ///
+    /// # Errors
+    /// When a socket has no local address.
+    pub fn submission_addrs(&self) -> std::io::Result<Option<(SocketAddr, SocketAddr)>> {
+        self.submission
+            .as_ref()
+            .map(|(plain, implicit)| Ok((plain.local_addr()?, implicit.local_addr()?)))
+            .transpose()
     }
 
     /// The SMTP address actually bound (with the real port when 0 was asked for).
@@ -98,6 +121,7 @@ pub fn start(
     let srs_secret = Arc::new(crate::setup::srs_secret(&config)?);
     let queued = Arc::new(tokio::sync::Notify::new());
     let dkim = crate::dkim::Signer::load(&config)?;
+    let ocr = crate::ocr::Tesseract::start(&config.ocr).map(Arc::new);
     let forwarder = crate::forward::Forwarder {
         store: store.clone(),
         config: Arc::clone(&config),
@@ -109,7 +133,7 @@ pub fn start(
     let pipeline = Pipeline {
         store: store.clone(),
         rules: Arc::clone(&rules),
-        ocr: crate::ocr::Tesseract::start(&config.ocr).map(Arc::new),
+        ocr: ocr.clone(),
         timeout: config.classifier.timeout,
         workers: config.classifier.workers,
         wake: Arc::clone(&committed),
@@ -145,6 +169,10 @@ pub fn start(
         web.site.imap_port = plain.port();
         web.site.imaps_port = implicit.port();
     }
+    if let Ok(Some((plain, implicit))) = listeners.submission_addrs() {
+        web.site.submission_port = Some(plain.port());
+        web.site.submissions_port = Some(implicit.port());
+    }
     let web = webui::router(web);
     if let Ok(addr) = listeners.web.local_addr() {
         tracing::info!(%addr, "web UI listening (HTTPS)");
@@ -166,19 +194,44 @@ pub fn start(
         crate::imap::session::Context::new(store.clone(), Arc::clone(&config), shutdown.clone()),
     ));
     let ctx = smtp::session::Context {
-        config,
+        config: Arc::clone(&config),
         store,
         tls: Some(acceptor),
         shutdown: shutdown.clone(),
         committed,
         srs_secret,
+        role: smtp::session::Role::Intake,
     };
+    if let Some((plain, implicit)) = listeners.submission {
+        if let (Ok(p), Ok(i)) = (plain.local_addr(), implicit.local_addr()) {
+            tracing::info!(plain = %p, implicit = %i, relay = ?config.submission.relay, "submission listening");
+        }
+        let submitter = crate::submission::Submitter {
+            rules,
+            ocr,
+            hashes: crate::imap::gate::Gate::new(1),
+            classifying: Arc::new(tokio::sync::Semaphore::new(
+                config.classifier.workers.max(1),
+            )),
+            queued,
+        };
+        let ctx = smtp::session::Context {
+            role: smtp::session::Role::Submission(Arc::new(submitter)),
+            ..ctx.clone()
+        };
+        shutdown
+            .tracker
+            .spawn(smtp::listener::run(plain, ctx.clone(), false));
+        shutdown
+            .tracker
+            .spawn(smtp::listener::run(implicit, ctx, true));
+    }
     if let Ok(addr) = listeners.smtp.local_addr() {
         tracing::info!(%addr, "SMTP listening");
     }
     shutdown
         .tracker
-        .spawn(smtp::listener::run(listeners.smtp, ctx));
+        .spawn(smtp::listener::run(listeners.smtp, ctx, false));
     Ok(())
 }
 

@@ -51,8 +51,18 @@ pub(crate) fn site(config: &Config) -> webui::Site {
         host: config.smtp.hostname.clone(),
         imap_port: config.imap.listen.port(),
         imaps_port: config.imap.listen_tls.port(),
-        submissions_port: None,
-        submission_port: None,
+        // Only where submission is on (a relay is configured): devices are never told of a
+        // port that is closed.
+        submissions_port: config
+            .submission
+            .relay
+            .as_ref()
+            .map(|_| config.submission.listen_tls.port()),
+        submission_port: config
+            .submission
+            .relay
+            .as_ref()
+            .map(|_| config.submission.listen.port()),
         domains,
         web_origin,
     }

@@ -16,6 +16,8 @@
 //! - `logins.rs`: failed-login counters shared by web and IMAP, login history, own sessions.
 //! - `register.rs`: the data-protection officer's register of exemptions (forwards counted
 //!   per exemption); `audit/search.rs`: the audit trail filtered and counted.
+//! - `submission.rs`: messages users submit from their devices, queued for the city's
+//!   mail server with their audit entry.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
@@ -35,6 +37,7 @@ mod messages;
 pub mod password;
 mod queue;
 mod register;
+mod submission;
 pub mod token;
 mod users;
 mod web;
@@ -58,6 +61,7 @@ pub use messages::{
 };
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use register::ForwardCounts;
+pub use submission::{SUBMISSION_KIND, Submission};
 pub use users::{NewUser, RecipientLookup, Role, User, is_mail_address, is_mail_domain};
 pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, VerdictGate, WebSession};
 

@@ -75,6 +75,11 @@ pub enum LoginVia {
         /// The app password's id.
         app_password: Option<i64>,
     },
+    /// Mail submission (RFC 6409), always with the app password of device `app_password`.
+    Submission {
+        /// The app password's id.
+        app_password: i64,
+    },
 }
 
 /// One row of a user's login history.
@@ -82,7 +87,7 @@ pub enum LoginVia {
 pub struct LoginRecord {
     /// Id (for paging: newer rows have higher ids).
     pub id: i64,
-    /// `web` or `imap`.
+    /// `web`, `imap` or `submission`.
     pub via: String,
     /// The app password's label for IMAP logins with one; `None` for the web.
     pub device: Option<String>,
@@ -244,7 +249,7 @@ impl Store {
     }
 
     /// Forgets the failures of `account` after a login that was checked without being
-    /// counted (an app password, see `relay::imap::auth`).
+    /// counted (an app password, see `relay::credentials`).
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
@@ -289,6 +294,7 @@ impl Store {
         let (kind, app_password) = match via {
             LoginVia::Web => ("web", None),
             LoginVia::Imap { app_password } => ("imap", app_password),
+            LoginVia::Submission { app_password } => ("submission", Some(app_password)),
         };
         let device: Option<String> = match app_password {
             None => None,

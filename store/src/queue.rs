@@ -42,7 +42,8 @@ pub struct OutboundJob {
     pub exemption_id: Option<i64>,
     /// Envelope recipient.
     pub rcpt_to: String,
-    /// `queued`, `delivered`, `failed`, `dropped`.
+    /// `queued`, `held` (a submission waiting for an admin), `delivered`, `failed`,
+    /// `dropped`.
     pub state: String,
     /// Delivery attempts so far.
     pub attempts: i64,
@@ -75,7 +76,9 @@ impl Store {
         let order = page.condition("id", &mut conditions, &mut params);
         let n = params.int(limit);
         let select = format!(
-            "SELECT id, kind, exemption_id, rcpt_to, state, attempts, next_attempt_at, last_error
+            "SELECT id, kind, exemption_id, rcpt_to,
+                    CASE WHEN state = 'queued' AND held_at IS NOT NULL THEN 'held' ELSE state END AS state,
+                    attempts, next_attempt_at, last_error
              FROM outbound_jobs{} ORDER BY id {order} LIMIT ${n}",
             crate::db::where_clause(&conditions)
         );
@@ -114,10 +117,12 @@ pub struct LeasedJob {
     pub message_id: Option<i64>,
     /// Envelope sender.
     pub mail_from: String,
-    /// Envelope recipient.
+    /// Envelope recipient; for a `submission`, all of them separated by spaces.
     pub rcpt_to: String,
     /// The message.
     pub body: Vec<u8>,
+    /// The user who submitted it (`submission` jobs).
+    pub user_id: Option<i64>,
     /// Attempts before this one.
     pub attempts: i64,
     /// When it was queued.
@@ -135,6 +140,9 @@ pub enum JobOutcome {
         at: Millis,
         /// Why it failed.
         error: String,
+        /// The recipients still to try (space-separated), when the attempt reached some of
+        /// them; `None`: all as before.
+        rcpt_to: Option<String>,
     },
     /// Give up.
     Failed {
@@ -180,9 +188,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<LeasedJob>> {
         const PICK: &str = "SELECT id FROM outbound_jobs
-             WHERE state = 'queued' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+             WHERE state = 'queued' AND held_at IS NULL AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
              ORDER BY next_attempt_at, id LIMIT $4";
-        const RETURNING: &str = " RETURNING id, kind, exemption_id, message_id, mail_from, rcpt_to, body, attempts, created_at";
+        const RETURNING: &str = " RETURNING id, kind, exemption_id, message_id, mail_from, rcpt_to, body, user_id, attempts, created_at";
         Ok(match &self.db {
             crate::db::Db::Sqlite(pools) => {
                 let sql = format!(
@@ -226,9 +234,13 @@ impl Store {
     ) -> Result<()> {
         let (state, next, error): (&str, Option<Millis>, Option<&str>) = match outcome {
             JobOutcome::Delivered => ("delivered", None, None),
-            JobOutcome::Retry { at, error } => ("queued", Some(*at), Some(error)),
+            JobOutcome::Retry { at, error, .. } => ("queued", Some(*at), Some(error)),
             JobOutcome::Failed { error } => ("failed", None, Some(error)),
             JobOutcome::Dropped { reason } => ("dropped", None, Some(reason)),
+        };
+        let remaining = match outcome {
+            JobOutcome::Retry { rcpt_to, .. } => rcpt_to.as_deref(),
+            _ => None,
         };
         let audit_action = match outcome {
             JobOutcome::Dropped { .. } => Some("queue.dropped"),
@@ -243,7 +255,8 @@ impl Store {
                 "UPDATE outbound_jobs SET state = $1, attempts = attempts + $2,
                     next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
                     lease_owner = NULL, lease_until = NULL,
-                    done_at = CASE WHEN $1 = 'queued' THEN NULL ELSE $5 END
+                    done_at = CASE WHEN $1 = 'queued' THEN NULL ELSE $5 END,
+                    rcpt_to = COALESCE($8, rcpt_to)
                  WHERE id = $6 AND lease_owner = $7",
             )
             .bind(state)
@@ -253,6 +266,7 @@ impl Store {
             .bind(now)
             .bind(job.id)
             .bind(owner)
+            .bind(remaining)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -269,6 +269,23 @@ impl Store {
         .await
     }
 
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// `NotFound` when there is none.
+    pub async fn user_by_id(&self, id: i64) -> Result<User> {
+        let login: Option<(String,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT login FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        match login {
+            Some((login,)) => self.user_by_login(&login).await,
+            None => Err(Error::new(ErrorKind::NotFound, format!("no user {id}"))),
+        }
+    }
+
     /// The user a sign-in name names: their login or any of their enrolled addresses, both
     /// case-insensitive (mail programs offer the address as the user name first). Every
     /// login path (IMAP, the web, submission) resolves names here, so a user is the same

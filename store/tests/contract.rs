@@ -1519,6 +1519,7 @@ async fn queue_leases_expire_and_outcomes_are_recorded(db: &TestDb) {
     let retry = store::JobOutcome::Retry {
         at: 5000,
         error: "421 try later".into(),
+        rcpt_to: None,
     };
     store
         .finish_job(&again[0], "other", &retry, 1012)

@@ -1,4 +1,4 @@
-//! `ratspost queue list|retry|drop`: the outbound queue (never message content).
+//! `ratspost queue list|retry|drop|release`: the outbound queue (never message content).
 
 use super::QueueCommand;
 use super::actor::{May, prove};
@@ -45,6 +45,7 @@ pub(super) async fn run(config: &Config, cmd: QueueCommand) -> anyhow::Result<()
             .or_no(format!("job {id}"))
             .map(|()| println!("Job {id} is due now")),
         QueueCommand::Drop { id, by } => drop_job(&store, id, &by, now).await,
+        QueueCommand::Release { id, by } => release_job(&store, id, &by, now).await,
     };
     store.close().await;
     result
@@ -63,5 +64,21 @@ async fn drop_job(
         .await
         .or_no(format!("job {id}"))?;
     println!("Job {id} dropped");
+    Ok(())
+}
+
+/// Releases held job `id`, as the admin `by` (who proves it).
+async fn release_job(
+    store: &store::Store,
+    id: i64,
+    by: &str,
+    now: store::Millis,
+) -> anyhow::Result<()> {
+    let admin = prove(store, by, May::Admin, "release held messages").await?;
+    store
+        .release_job(id, &admin.login, now)
+        .await
+        .or_no(format!("held job {id}"))?;
+    println!("Job {id} released: it is relayed now");
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! A minimal SMTP client for the next hop: one message, one recipient per transaction (what
-//! a forward is), STARTTLS according to the configured mode, optional AUTH PLAIN.
+//! A minimal SMTP client for the next hop: one message per transaction to one recipient (a
+//! forward) or several (a submitted message), STARTTLS according to the configured mode,
+//! optional AUTH PLAIN.
 //!
 //! Written here rather than with mail-send 0.7 because the next hop is usually the city's
 //! smarthost with a certificate from the city's own CA: trust must be configurable
@@ -174,6 +175,25 @@ impl Session {
 /// # Errors
 /// Temporary or permanent failure, with the stage and the hop's reply.
 pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result<(), SendError> {
+    match send_many(hop, mail_from, &[rcpt], body).await?.pop() {
+        Some((_, refused)) => Err(refused),
+        None => Ok(()),
+    }
+}
+
+/// Delivers `body` from `mail_from` to all of `rcpts` through `hop` in one transaction; the
+/// recipients the hop refused, each with its reply (the rest got the message). When the hop
+/// refuses every recipient, no message is sent.
+///
+/// # Errors
+/// A failure of the whole transaction (connection, TLS, AUTH, MAIL, DATA), with the stage
+/// and the hop's reply.
+pub async fn send_many(
+    hop: &Hop,
+    mail_from: &str,
+    rcpts: &[&str],
+    body: &[u8],
+) -> Result<Vec<(String, SendError)>, SendError> {
     let tcp = tokio::time::timeout(hop.timeout, TcpStream::connect(&hop.address))
         .await
         .map_err(|_| temporary("connect", format!("{} did not answer", hop.address)))?
@@ -196,7 +216,7 @@ pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result
     let use_tls = match hop.tls {
         TlsMode::Required if !offers_tls => {
             return Err(SendError::Temporary(format!(
-                "{} does not offer STARTTLS and delivery.tls is \"required\"",
+                "{} does not offer STARTTLS and TLS is required",
                 hop.address
             )));
         }
@@ -229,7 +249,8 @@ pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result
             .await?;
     }
     let eight_bit = !body.is_ascii() && caps.iter().any(|c| c == "8BITMIME");
-    let utf8 = !(mail_from.is_ascii() && rcpt.is_ascii()) && caps.iter().any(|c| c == "SMTPUTF8");
+    let utf8 = !(mail_from.is_ascii() && rcpts.iter().all(|r| r.is_ascii()))
+        && caps.iter().any(|c| c == "SMTPUTF8");
     let params = format!(
         "{}{}",
         if eight_bit { " BODY=8BITMIME" } else { "" },
@@ -241,8 +262,19 @@ pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result
         &[250],
     )
     .await?;
-    s.command("RCPT TO", &format!("RCPT TO:<{rcpt}>"), &[250, 251])
-        .await?;
+    let mut refused = Vec::new();
+    for rcpt in rcpts {
+        s.send("RCPT TO", format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+            .await?;
+        let reply = s.reply("RCPT TO").await?;
+        if !matches!(reply.code, 250 | 251) {
+            refused.push(((*rcpt).to_owned(), reply.error("RCPT TO")));
+        }
+    }
+    if refused.len() == rcpts.len() {
+        let _ = s.command("QUIT", "QUIT", &[221]).await;
+        return Ok(refused);
+    }
     s.command("DATA", "DATA", &[354]).await?;
     let mut data = dot_stuff(body);
     data.extend_from_slice(b".\r\n");
@@ -252,7 +284,7 @@ pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result
         return Err(done.error("end of data"));
     }
     let _ = s.command("QUIT", "QUIT", &[221]).await;
-    Ok(())
+    Ok(refused)
 }
 
 /// Dot-stuffs `body` with CRLF line ends, ending in CRLF.

@@ -38,7 +38,13 @@ pub(super) async fn accept(
 ) -> Reply {
     let total = body.total();
     let (raw, defects) = body.finish();
-    if let Some(reply) = refusal(config, &envelope, &defects, transfer) {
+    if let Some(reply) = refusal(
+        config,
+        config.max_message_size,
+        &envelope,
+        &defects,
+        transfer,
+    ) {
         tracing::info!(size = total, code = reply.code, reason = %reply.text, "message refused");
         return reply;
     }
@@ -71,9 +77,11 @@ pub(super) async fn accept(
     }
 }
 
-/// The reply for the first defect that makes the body unacceptable.
-fn refusal(
+/// The reply for the first defect that makes the body unacceptable; `max_size` is the
+/// listener's size limit (bytes).
+pub(super) fn refusal(
     config: &SmtpConfig,
+    max_size: usize,
     envelope: &Envelope,
     d: &BodyDefects,
     transfer: Transfer,
@@ -83,10 +91,7 @@ fn refusal(
         Reply::new(
             552,
             [5, 3, 4],
-            format!(
-                "Message size exceeds fixed maximum of {} bytes",
-                config.max_message_size
-            ),
+            format!("Message size exceeds fixed maximum of {max_size} bytes"),
         )
     } else if d.nul {
         Reply::new(554, [5, 6, 0], "Message contains NUL bytes")
@@ -120,7 +125,7 @@ fn refusal(
 /// The `Message-ID` header without angle brackets, if the message has one. mail-parser has
 /// panicked on malformed input elsewhere; a panic here would drop the session and make the
 /// upstream retry the message forever, so it only costs the Message-ID.
-fn message_id(raw: &[u8]) -> Option<String> {
+pub(crate) fn message_id(raw: &[u8]) -> Option<String> {
     std::panic::catch_unwind(|| {
         let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
         parsed

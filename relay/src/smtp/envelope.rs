@@ -8,23 +8,33 @@ use crate::config::SmtpConfig;
 
 /// The transaction being built between MAIL and the end of DATA/BDAT.
 #[derive(Debug, Clone)]
-pub(super) struct Envelope {
+pub(crate) struct Envelope {
     /// Envelope sender; empty for `<>`.
-    pub(super) from: String,
+    pub(crate) from: String,
     /// BODY=8BITMIME or SMTPUTF8 was declared: 8-bit data is allowed.
-    pub(super) eight_bit: bool,
+    pub(crate) eight_bit: bool,
     /// SMTPUTF8 was declared: UTF-8 addresses are allowed.
-    pub(super) smtputf8: bool,
-    /// Accepted recipients, without duplicates.
-    pub(super) recipients: Vec<StoredRecipient>,
+    pub(crate) smtputf8: bool,
+    /// Intake: accepted recipients (enrolled users), without duplicates.
+    pub(crate) recipients: Vec<StoredRecipient>,
+    /// Submission: recipients to relay to (any address, as given), without duplicates.
+    pub(crate) relay_to: Vec<String>,
+}
+
+impl Envelope {
+    /// Whether no recipient has been accepted yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.recipients.is_empty() && self.relay_to.is_empty()
+    }
 }
 
 /// Flags of MAIL parameters we advertise: BODY=7BIT|8BITMIME, SMTPUTF8 (and SIZE, a field).
 const MAIL_FLAGS_OFFERED: u64 =
     smtp_proto::MAIL_BODY_7BIT | smtp_proto::MAIL_BODY_8BITMIME | smtp_proto::MAIL_SMTPUTF8;
 
-/// Checks MAIL FROM; on success the new envelope.
-pub(super) fn mail(config: &SmtpConfig, from: &MailFrom<String>) -> Result<Envelope, Reply> {
+/// Checks MAIL FROM against the listener's size limit `max_size` (bytes); on success the
+/// new envelope.
+pub(super) fn mail(max_size: usize, from: &MailFrom<String>) -> Result<Envelope, Reply> {
     // smtp-proto understands many extensions; parameters of ones we did not advertise in
     // EHLO are refused (RFC 5321 §4.1.1.11: 555).
     let unoffered = from.flags & !MAIL_FLAGS_OFFERED != 0
@@ -40,14 +50,11 @@ pub(super) fn mail(config: &SmtpConfig, from: &MailFrom<String>) -> Result<Envel
     if unoffered {
         return Err(Reply::new(555, [5, 5, 4], "Unsupported MAIL parameter"));
     }
-    if from.size > config.max_message_size {
+    if from.size > max_size {
         return Err(Reply::new(
             552,
             [5, 3, 4],
-            format!(
-                "Message size exceeds fixed maximum of {} bytes",
-                config.max_message_size
-            ),
+            format!("Message size exceeds fixed maximum of {max_size} bytes"),
         ));
     }
     let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
@@ -66,7 +73,47 @@ pub(super) fn mail(config: &SmtpConfig, from: &MailFrom<String>) -> Result<Envel
         eight_bit: smtputf8 || from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0,
         smtputf8,
         recipients: Vec::new(),
+        relay_to: Vec::new(),
     })
+}
+
+/// Checks one RCPT TO of a submission: any well-formed address, up to `max` recipients
+/// (RFC 5321 §4.5.3.1.10: 452 when there are too many). Whether the address exists is for
+/// the city's server to say.
+pub(super) fn relay_rcpt(max: usize, envelope: &mut Envelope, to: &RcptTo<String>) -> Reply {
+    if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+        return Reply::new(555, [5, 5, 4], "Unsupported RCPT parameter");
+    }
+    if !to.address.is_ascii() && !envelope.smtputf8 {
+        return Reply::new(
+            553,
+            [5, 6, 7],
+            "Non-ASCII recipient address requires SMTPUTF8",
+        );
+    }
+    if !is_mailbox(&to.address) {
+        return Reply::new(501, [5, 1, 3], "Bad recipient address syntax");
+    }
+    // Relayed as given: a local part's case is the receiving domain's business
+    // (RFC 5321 §2.4); duplicates are recognised regardless of case.
+    let address = to.address.clone();
+    if envelope
+        .relay_to
+        .iter()
+        .any(|r| r.to_lowercase() == address.to_lowercase())
+    {
+        return Reply::new(250, [2, 1, 5], "Ok");
+    }
+    if envelope.relay_to.len() >= max {
+        return Reply::new(
+            452,
+            [4, 5, 3],
+            format!("Too many recipients (at most {max} per message)"),
+        )
+        .fault(true);
+    }
+    envelope.relay_to.push(address);
+    Reply::new(250, [2, 1, 5], "Ok")
 }
 
 /// Checks one RCPT TO against the enrolled users and adds it to `envelope`.
@@ -140,7 +187,7 @@ fn unknown_user() -> Reply {
 
 /// `local@domain` with a non-empty local part and a plausible domain (RFC 5321 Mailbox).
 /// smtp-proto has already taken the address out of its angle brackets.
-fn is_mailbox(address: &str) -> bool {
+pub(crate) fn is_mailbox(address: &str) -> bool {
     let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
     };

@@ -1,5 +1,6 @@
-//! Accepting SMTP connections: the upstream allow-list and connection limits, before any
-//! session state exists.
+//! Accepting SMTP connections: the upstream allow-list (intake) and connection limits,
+//! before any session state exists; for submission's implicit-TLS port the TLS handshake
+//! comes first (RFC 8314 §3.3).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,7 +12,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument as _;
 
 use super::reply::Reply;
-use super::session::{self, Context};
+use super::session::{self, Context, Role};
+
+/// Longest a TLS handshake on an implicit-TLS port may take.
+const HANDSHAKE: Duration = Duration::from_secs(30);
 
 /// Counts open connections per client IP; a guard gives its slot back on drop.
 #[derive(Debug, Default)]
@@ -53,10 +57,11 @@ impl Drop for IpSlot {
 }
 
 /// Accepts connections on `listener` until `ctx.shutdown.stop` is cancelled. Each session
-/// runs in its own task, tracked by `ctx.shutdown.tracker`.
-pub async fn run(listener: TcpListener, ctx: Context) {
-    let smtp = &ctx.config.smtp;
-    let total = Arc::new(Semaphore::new(smtp.max_connections));
+/// runs in its own task, tracked by `ctx.shutdown.tracker`. With `implicit_tls` every
+/// connection starts with a TLS handshake (submission's `listen_tls`).
+pub async fn run(listener: TcpListener, ctx: Context, implicit_tls: bool) {
+    let (max_connections, _) = limits(&ctx);
+    let total = Arc::new(Semaphore::new(max_connections));
     let per_ip = Arc::new(PerIp::default());
     let mut backoff = Duration::from_millis(10);
     let mut next_id: u64 = 0;
@@ -79,7 +84,12 @@ pub async fn run(listener: TcpListener, ctx: Context) {
             }
         };
         next_id += 1;
-        let span = tracing::info_span!("smtp", session = next_id, peer = %peer);
+        let span = match ctx.role {
+            Role::Intake => tracing::info_span!("smtp", session = next_id, peer = %peer),
+            Role::Submission(_) => {
+                tracing::info_span!("submission", session = next_id, peer = %peer)
+            }
+        };
         let _ = stream.set_nodelay(true);
         let admission = admit(&ctx, &total, &per_ip, peer);
         let ctx = ctx.clone();
@@ -88,13 +98,20 @@ pub async fn run(listener: TcpListener, ctx: Context) {
                 match admission {
                     Ok(slots) => {
                         tracing::debug!("connected");
-                        serve(&ctx, stream, peer).await;
+                        serve(&ctx, stream, peer, implicit_tls).await;
                         drop(slots);
                         tracing::debug!("closed");
                     }
                     Err(reply) => {
                         tracing::info!(code = reply.code, reason = %reply.text, "connection refused");
-                        session::refuse(stream, &reply).await;
+                        match (&ctx.tls, implicit_tls) {
+                            (Some(acceptor), true) => {
+                                if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                                    session::refuse(tls, &reply).await;
+                                }
+                            }
+                            _ => session::refuse(stream, &reply).await,
+                        }
                     }
                 }
             }
@@ -103,11 +120,36 @@ pub async fn run(listener: TcpListener, ctx: Context) {
     }
 }
 
-async fn serve(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
+async fn serve(ctx: &Context, stream: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    let session = async {
+        if !implicit_tls {
+            return session::serve(ctx, stream, peer).await;
+        }
+        let Some(acceptor) = &ctx.tls else { return };
+        match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => session::serve_tls(ctx, tls, peer).await,
+            Ok(Err(err)) => tracing::debug!(error = %err, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        }
+    };
     // Abort cuts off a session that outlives the grace period.
     tokio::select! {
         () = ctx.shutdown.abort.cancelled() => tracing::debug!("aborted by shutdown"),
-        () = session::serve(ctx, stream, peer) => {}
+        () = session => {}
+    }
+}
+
+/// Connections in all and per client address for this listener's role.
+fn limits(ctx: &Context) -> (usize, usize) {
+    match ctx.role {
+        Role::Intake => (
+            ctx.config.smtp.max_connections,
+            ctx.config.smtp.max_connections_per_ip,
+        ),
+        Role::Submission(_) => (
+            ctx.config.submission.max_connections,
+            ctx.config.submission.max_connections_per_ip,
+        ),
     }
 }
 
@@ -118,8 +160,8 @@ fn admit(
     per_ip: &Arc<PerIp>,
     peer: SocketAddr,
 ) -> Result<(OwnedSemaphorePermit, IpSlot), Reply> {
-    let smtp = &ctx.config.smtp;
-    if !smtp.is_upstream(peer.ip()) {
+    // Submission is for staff devices anywhere; intake only for the city's servers.
+    if matches!(ctx.role, Role::Intake) && !ctx.config.smtp.is_upstream(peer.ip()) {
         return Err(Reply::new(
             554,
             [5, 7, 1],
@@ -130,10 +172,8 @@ fn admit(
     let permit = Arc::clone(total).try_acquire_owned().map_err(|_| {
         Reply::new(421, [4, 7, 0], "Too many connections, try again later").and_close()
     })?;
-    let slot = per_ip
-        .try_take(peer.ip(), smtp.max_connections_per_ip)
-        .ok_or_else(|| {
-            Reply::new(421, [4, 7, 0], "Too many connections from your address").and_close()
-        })?;
+    let slot = per_ip.try_take(peer.ip(), limits(ctx).1).ok_or_else(|| {
+        Reply::new(421, [4, 7, 0], "Too many connections from your address").and_close()
+    })?;
     Ok((permit, slot))
 }

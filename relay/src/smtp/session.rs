@@ -8,6 +8,13 @@
 //!
 //! Replies are buffered and flushed only before the session waits for more input, which is
 //! what PIPELINING (RFC 2920) needs: a batch of commands gets a batch of replies.
+//!
+//! The same state machine serves intake (from the city's server) and, in [`Role::Submission`],
+//! mail submission from staff devices (RFC 6409); `auth.rs` holds AUTH and `submit.rs` what
+//! submission checks at MAIL, RCPT and the end of the message.
+
+mod auth;
+mod submit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +49,19 @@ pub struct Context {
     pub committed: Arc<tokio::sync::Notify>,
     /// Key of our SRS addresses: bounces to them are accepted for the mailbox owner.
     pub srs_secret: Arc<Vec<u8>>,
+    /// Intake or submission.
+    pub role: Role,
+}
+
+/// What a listener's sessions are for.
+#[derive(Clone)]
+pub enum Role {
+    /// Intake from the city's server (`smtp.listen`): only upstream addresses, no AUTH,
+    /// recipients are enrolled users.
+    Intake,
+    /// Mail submission from staff devices (`submission.listen`, `submission.listen_tls`):
+    /// AUTH with an app password after TLS, the user's own sender addresses, any recipient.
+    Submission(Arc<crate::submission::Submitter>),
 }
 
 /// Serves one connection to its end.
@@ -51,10 +71,7 @@ where
 {
     let mut session = Session::new(ctx, peer);
     let mut conn = Conn::new(stream);
-    conn.reply(&Reply::plain(
-        220,
-        format!("{} ESMTP ratspost", ctx.config.smtp.hostname),
-    ));
+    conn.reply(&greeting(ctx));
     match session.run(&mut conn).await {
         Flow::Close => conn.close().await,
         Flow::StartTls => {
@@ -73,6 +90,25 @@ where
             }
         }
     }
+}
+
+/// Serves a connection that is TLS from its first byte (RFC 8314 implicit TLS; the
+/// handshake is done): STARTTLS is not offered.
+pub async fn serve_tls<S>(ctx: &Context, stream: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut session = Session::new(ctx, peer);
+    session.tls = true;
+    let mut conn = Conn::new(stream);
+    conn.reply(&greeting(ctx));
+    // STARTTLS is refused in TLS, so the run can only end in Close.
+    let _ = session.run(&mut conn).await;
+    conn.close().await;
+}
+
+fn greeting(ctx: &Context) -> Reply {
+    Reply::plain(220, format!("{} ESMTP ratspost", ctx.config.smtp.hostname))
 }
 
 /// Sends `reply` and closes: for connections refused before a session starts.
@@ -170,6 +206,8 @@ struct Session<'a> {
     envelope: Option<Envelope>,
     /// A BDAT transfer in progress.
     bdat: Option<Body>,
+    /// Submission: who authenticated, with which device.
+    authed: Option<auth::Authed>,
     errors: u32,
     deadline: Instant,
     decoder: CommandDecoder,
@@ -185,6 +223,7 @@ impl<'a> Session<'a> {
             helo: None,
             envelope: None,
             bdat: None,
+            authed: None,
             errors: 0,
             deadline: Instant::now() + smtp.max_session,
             decoder: CommandDecoder::new(smtp.max_command_line),
@@ -192,18 +231,28 @@ impl<'a> Session<'a> {
     }
 
     fn tls_started(&mut self) {
+        // RFC 3207 §4.2: everything learnt before TLS is forgotten (AUTH cannot have
+        // happened: it needs TLS).
         self.tls = true;
         self.helo = None;
         self.envelope = None;
         self.bdat = None;
+        self.authed = None;
         self.decoder = CommandDecoder::new(self.ctx.config.smtp.max_command_line);
     }
 
     fn limits(&self) -> BodyLimits {
-        let smtp = &self.ctx.config.smtp;
         BodyLimits {
-            max_size: smtp.max_message_size,
-            max_line: smtp.max_message_line,
+            max_size: self.max_message_size(),
+            max_line: self.ctx.config.smtp.max_message_line,
+        }
+    }
+
+    /// The size limit of this listener's messages (bytes).
+    fn max_message_size(&self) -> usize {
+        match self.ctx.role {
+            Role::Intake => self.ctx.config.smtp.max_message_size,
+            Role::Submission(_) => self.ctx.config.submission.max_message_size,
         }
     }
 
@@ -249,9 +298,13 @@ impl<'a> Session<'a> {
             };
             let step = match command {
                 Ok(request) => {
-                    // Commands only: message content never reaches the log (no AUTH exists
-                    // that could carry a secret).
-                    tracing::trace!(?request, "C:");
+                    // Commands only: message content never reaches the log, and AUTH's
+                    // response (a password) is left out.
+                    if let Request::Auth { mechanism, .. } = &request {
+                        tracing::trace!(mechanism, "C: AUTH (response not logged)");
+                    } else {
+                        tracing::trace!(?request, "C:");
+                    }
                     self.execute(request, conn).await
                 }
                 Err(err) => Step::Reply(command_error(&err)),
@@ -328,7 +381,13 @@ impl<'a> Session<'a> {
                 } else if smtp.require_tls && !self.tls {
                     Reply::new(530, [5, 7, 0], "Must issue a STARTTLS command first")
                 } else {
-                    match envelope::mail(smtp, &from) {
+                    let checked = match envelope::mail(self.max_message_size(), &from) {
+                        Ok(envelope) if matches!(self.ctx.role, Role::Submission(_)) => {
+                            self.submission_mail(envelope).await
+                        }
+                        other => other,
+                    };
+                    match checked {
                         Ok(envelope) => {
                             self.envelope = Some(envelope);
                             Reply::new(250, [2, 1, 0], "Ok")
@@ -337,18 +396,17 @@ impl<'a> Session<'a> {
                     }
                 }
             }
-            Request::Rcpt { to } => match &mut self.envelope {
-                None => Reply::bad_sequence("Send MAIL first"),
-                Some(envelope) => {
+            Request::Rcpt { to } => match (&mut self.envelope, &self.ctx.role) {
+                (None, _) => Reply::bad_sequence("Send MAIL first"),
+                (Some(envelope), Role::Intake) => {
                     envelope::rcpt(smtp, &self.ctx.store, &self.ctx.srs_secret, envelope, &to).await
+                }
+                (Some(envelope), Role::Submission(_)) => {
+                    envelope::relay_rcpt(self.ctx.config.submission.max_recipients, envelope, &to)
                 }
             },
             Request::Data => {
-                if self
-                    .envelope
-                    .as_ref()
-                    .is_none_or(|e| e.recipients.is_empty())
-                {
+                if self.envelope.as_ref().is_none_or(Envelope::is_empty) {
                     Reply::bad_sequence("No valid recipients")
                 } else {
                     // Intermediate replies carry no enhanced status code (RFC 2034 §3).
@@ -384,6 +442,12 @@ impl<'a> Session<'a> {
             ),
             Request::Expn { .. } => Reply::new(502, [5, 5, 1], "EXPN not available"),
             Request::Help { .. } => Reply::new(214, [2, 0, 0], "See RFC 5321"),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } if matches!(self.ctx.role, Role::Submission(_)) => {
+                return self.authenticate(conn, mechanism, initial_response).await;
+            }
             Request::Lhlo { .. }
             | Request::Auth { .. }
             | Request::Etrn { .. }
@@ -397,7 +461,7 @@ impl<'a> Session<'a> {
         let mut lines = vec![
             format!("{} greets {}", smtp.hostname, self.peer.ip()),
             "PIPELINING".to_owned(),
-            format!("SIZE {}", smtp.max_message_size),
+            format!("SIZE {}", self.max_message_size()),
             "8BITMIME".to_owned(),
             "SMTPUTF8".to_owned(),
             "ENHANCEDSTATUSCODES".to_owned(),
@@ -405,6 +469,11 @@ impl<'a> Session<'a> {
         ];
         if !self.tls && self.ctx.tls.is_some() {
             lines.push("STARTTLS".to_owned());
+        }
+        // RFC 4954 §4 leaves it to the server when to offer AUTH: only in TLS, so no client
+        // ever sends a password in plaintext (RFC 8314 §3).
+        if self.tls && matches!(self.ctx.role, Role::Submission(_)) {
+            lines.push("AUTH PLAIN LOGIN".to_owned());
         }
         Reply::plain(250, lines.join("\n"))
     }
@@ -441,6 +510,13 @@ impl<'a> Session<'a> {
             .take()
             .expect("a body is only received within a transaction");
         let client = self.client();
+        if let Role::Submission(submitter) = &self.ctx.role {
+            let submitter = Arc::clone(submitter);
+            return Step::Reply(
+                self.submit(&submitter, &client, envelope, body, transfer)
+                    .await,
+            );
+        }
         let reply = data::accept(
             &self.ctx.config.smtp,
             &self.ctx.store,
@@ -462,10 +538,7 @@ impl<'a> Session<'a> {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let ready = self
-            .envelope
-            .as_ref()
-            .is_some_and(|e| !e.recipients.is_empty());
+        let ready = self.envelope.as_ref().is_some_and(|e| !e.is_empty());
         let mut body = match self.bdat.take() {
             Some(body) => body,
             None => Body::new(self.limits()),

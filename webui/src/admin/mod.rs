@@ -30,5 +30,6 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/admin/queue", get(queue::list))
         .route("/admin/queue/{id}/retry", post(queue::retry))
         .route("/admin/queue/{id}/drop", post(queue::drop_job))
+        .route("/admin/queue/{id}/release", post(queue::release))
         .route("/admin/messages", get(messages::list))
 }

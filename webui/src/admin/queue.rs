@@ -1,6 +1,6 @@
 //! `/admin/queue`: the outbound jobs (role admin) with state, attempts, last error and next
-//! attempt — never the message they carry; retry one (due now) or drop it (audited), as
-//! `ratspost queue retry|drop` do.
+//! attempt — never the message they carry; retry one (due now), drop it (audited) or release
+//! a held submission (audited), as `ratspost queue retry|drop|release` do.
 
 use std::sync::Arc;
 
@@ -57,6 +57,7 @@ fn kind_name(c: &Chrome, kind: &str) -> &'static str {
         "notice" => c.t("Hinweis"),
         "reminder" => c.t("Erinnerung"),
         "failure_notice" => c.t("Unzustellbarkeitsnachricht"),
+        store::SUBMISSION_KIND => c.t("Gesendete Nachricht"),
         _ => c.t("Sonstige"),
     }
 }
@@ -64,6 +65,7 @@ fn kind_name(c: &Chrome, kind: &str) -> &'static str {
 fn state_name(c: &Chrome, state: &str) -> &'static str {
     match state {
         "queued" => c.t("wartet"),
+        "held" => c.t("zurückgehalten"),
         "delivered" => c.t("zugestellt"),
         "failed" => c.t("gescheitert"),
         "dropped" => c.t("verworfen"),
@@ -114,6 +116,11 @@ pub(crate) async fn list(
             "{} {id} {}",
             c.t("Auftrag"),
             c.t("wurde verworfen.")
+        )),
+        (Some("released"), Some(id)) => Some(format!(
+            "{} {id} {}",
+            c.t("Auftrag"),
+            c.t("wurde freigegeben und wird jetzt versandt.")
         )),
         (Some("gone"), Some(id)) => Some(format!(
             "{} {id} {}",
@@ -168,6 +175,29 @@ pub(crate) async fn drop_job(
         .await
     {
         Ok(()) => "dropped",
+        Err(err) if err.is_not_found() => "gone",
+        Err(err) => return Err(store_failed(&err)),
+    };
+    Ok(Redirect::to(&format!("/admin/queue?done={done}&job={id}")).into_response())
+}
+
+/// `POST /admin/queue/{id}/release`: a held submission is relayed now (audited as
+/// `submission.released` with the admin's login).
+pub(crate) async fn release(
+    State(web): State<Arc<Web>>,
+    user: LoggedIn,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Result<Response, Response> {
+    user.require(&[Role::Admin])?;
+    user.check_form(&headers, &form.csrf)?;
+    let done = match web
+        .store
+        .release_job(id, &user.session.login, store::now_millis())
+        .await
+    {
+        Ok(()) => "released",
         Err(err) if err.is_not_found() => "gone",
         Err(err) => return Err(store_failed(&err)),
     };

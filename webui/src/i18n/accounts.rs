@@ -93,8 +93,12 @@ pub(super) const EN: &[(&str, &str)] = &[
     ),
     ("Thunderbird", "Thunderbird"),
     (
-        "Konten-Einstellungen → Konto hinzufügen → E-Mail-Konto. Geben Sie Name, E-Mail-Adresse und das App-Passwort ein, wählen Sie „Manuell einrichten“ und tragen Sie die Zugangsdaten oben ein. (Sobald ratspost das Versenden anbietet, findet Thunderbird Server und Ports selbst.)",
-        "Account Settings → Add Account → Mail Account. Enter your name, e-mail address and the app password, choose “Configure manually” and enter the settings above. (Once ratspost offers sending, Thunderbird finds the server and ports itself.)",
+        "Konten-Einstellungen → Konto hinzufügen → E-Mail-Konto. Geben Sie Name, E-Mail-Adresse und das App-Passwort ein: Thunderbird findet Posteingang und Postausgang selbst. Ihre gesendeten Nachrichten legt Thunderbird im Ordner „Gesendet“ ab.",
+        "Account settings → Add account → Email account. Enter your name, email address and the app password: Thunderbird finds the incoming and outgoing servers itself. Thunderbird keeps your sent messages in the “Sent” folder.",
+    ),
+    (
+        "Konten-Einstellungen → Konto hinzufügen → E-Mail-Konto. Geben Sie Name, E-Mail-Adresse und das App-Passwort ein, wählen Sie „Manuell einrichten“ und tragen Sie die Zugangsdaten oben ein.",
+        "Account settings → Add account → Email account. Enter your name, email address and the app password, choose “Configure manually” and enter the details above.",
     ),
     ("Outlook", "Outlook"),
     (

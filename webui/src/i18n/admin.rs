@@ -102,10 +102,6 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("Zum Benutzerkonto", "To the account"),
     ("Zur Benutzerliste", "To the accounts"),
     // Queue
-    (
-        "Ausgehende Nachrichten: Bestätigungscodes, Weiterleitungen, Hinweise und Erinnerungen. Inhalte werden hier nicht angezeigt.",
-        "Outgoing mail: confirmation codes, forwards, notices and reminders. Contents are not shown here.",
-    ),
     ("Keine Aufträge.", "No jobs."),
     ("Nr.", "No."),
     ("Art", "Kind"),
@@ -121,6 +117,17 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("Unzustellbarkeitsnachricht", "Non-delivery report"),
     ("Sonstige", "Other"),
     ("wartet", "waiting"),
+    ("zurückgehalten", "held"),
+    ("Gesendete Nachricht", "Submitted message"),
+    ("Freigeben", "Release"),
+    (
+        "wurde freigegeben und wird jetzt versandt.",
+        "was released and is sent now.",
+    ),
+    (
+        "Ausgehende Nachrichten: Bestätigungscodes, Weiterleitungen, Hinweise, Erinnerungen und von Mitarbeitenden gesendete Nachrichten. Inhalte werden hier nicht angezeigt. Eine zurückgehaltene Nachricht (submission.sensitive = \"hold\") wird erst versandt, wenn Sie sie freigeben.",
+        "Outgoing messages: confirmation codes, forwards, notices, reminders and messages staff sent. Contents are not shown here. A held message (submission.sensitive = \"hold\") is sent only once you release it.",
+    ),
     ("zugestellt", "delivered"),
     ("gescheitert", "failed"),
     ("verworfen", "dropped"),

@@ -69,6 +69,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "Device login from a new address",
     ),
     (
+        "Versandanmeldung von neuer Adresse",
+        "Sending login from a new address",
+    ),
+    (
         "Falsches Passwort an der Kommandozeile",
         "Wrong password on the command line",
     ),
@@ -84,6 +88,11 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("Erinnerung an Ablauf gesendet", "Expiry reminder sent"),
     ("Weiterleitung beschlossen", "Forward decided"),
     ("Weiterleitung zugestellt", "Forward delivered"),
+    ("Nachricht gesendet", "Message sent"),
+    (
+        "Zurückgehaltene Nachricht freigegeben",
+        "Held message released",
+    ),
     ("Auftrag verworfen", "Job dropped"),
     ("Zustellung gescheitert", "Delivery failed"),
     ("Nachrichtenlink geöffnet", "Message link opened"),
@@ -151,6 +160,26 @@ pub(super) const EN: &[(&str, &str)] = &[
     (
         "{user} hat sich mit einem Gerät von einer neuen Adresse angemeldet ({ip}).",
         "{user} logged in with a device from a new address ({ip}).",
+    ),
+    (
+        "{user} hat sich zum Senden mit einem Gerät von einer neuen Adresse angemeldet ({ip}).",
+        "{user} logged in to send with a device from a new address ({ip}).",
+    ),
+    (
+        "{actor} hat eine Nachricht an {recipients} Empfänger gesendet; sie wird zurückgehalten, bis sie freigegeben wird, weil sie vertrauliche Inhalte enthält ({categories}) (Auftrag Nr. {job}).",
+        "{actor} sent a message to {recipients} recipients; it is held until released because it contains confidential content ({categories}) (job no. {job}).",
+    ),
+    (
+        "{actor} hat eine Nachricht mit vertraulichen Inhalten ({categories}) an {recipients} Empfänger gesendet (Auftrag Nr. {job}).",
+        "{actor} sent a message with confidential content ({categories}) to {recipients} recipients (job no. {job}).",
+    ),
+    (
+        "{actor} hat eine Nachricht an {recipients} Empfänger gesendet (Auftrag Nr. {job}).",
+        "{actor} sent a message to {recipients} recipients (job no. {job}).",
+    ),
+    (
+        "{actor} hat die zurückgehaltene Nachricht (Auftrag Nr. {job}) zum Versand freigegeben.",
+        "{actor} released the held message (job no. {job}) for sending.",
     ),
     (
         "An der Kommandozeile wurde ein falsches Passwort für {actor} eingegeben.",

@@ -23,7 +23,7 @@ impl Session<'_> {
         match auth::check(
             &ctx.store,
             &ctx.hashes,
-            config,
+            &auth::Policy::imap(config),
             login,
             password,
             &self.peer,

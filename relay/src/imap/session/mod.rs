@@ -55,7 +55,6 @@ use store::{FlagOp, Mailbox, Store, User};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::broadcast;
 
-use super::auth;
 use super::deflate::Link;
 use super::driver::{self, DriveError, Input, Step};
 use super::framing::{Frame, Limits};
@@ -64,6 +63,7 @@ use super::sequence::Ranges;
 use super::{extended, quirks};
 use super::{message, mime, utf7};
 use crate::config::Config;
+use crate::credentials as auth;
 use crate::shutdown::Shutdown;
 
 /// What every session shares.

@@ -13,7 +13,7 @@ use crate::datetime::Dates;
 use crate::i18n::Lang;
 
 /// Every known event type with its name for the filter.
-pub(crate) const EVENTS: [(&str, &str); 27] = [
+pub(crate) const EVENTS: [(&str, &str); 30] = [
     ("user.created", "Benutzerkonto angelegt"),
     ("user.password_changed", "Passwort geändert"),
     ("user.disabled", "Benutzerkonto gesperrt"),
@@ -23,6 +23,10 @@ pub(crate) const EVENTS: [(&str, &str); 27] = [
     (
         "imap.login_new_address",
         "Geräteanmeldung von neuer Adresse",
+    ),
+    (
+        "submission.login_new_address",
+        "Versandanmeldung von neuer Adresse",
     ),
     (
         "cli.password_refused",
@@ -40,6 +44,11 @@ pub(crate) const EVENTS: [(&str, &str); 27] = [
     ("exemption.reminder_sent", "Erinnerung an Ablauf gesendet"),
     ("forward.decided", "Weiterleitung beschlossen"),
     ("forward.delivered", "Weiterleitung zugestellt"),
+    ("submission.accepted", "Nachricht gesendet"),
+    (
+        "submission.released",
+        "Zurückgehaltene Nachricht freigegeben",
+    ),
     ("queue.dropped", "Auftrag verworfen"),
     ("queue.failed", "Zustellung gescheitert"),
     ("notice.viewed", "Nachrichtenlink geöffnet"),
@@ -184,6 +193,7 @@ pub(crate) fn sentence(lang: Lang, dates: &Dates, people: &People, e: &AuditEntr
         ("from", date("valid_from")),
         ("until", date("valid_until")),
         ("categories", detail(e, "categories")),
+        ("recipients", detail(e, "recipients")),
     ];
     let outcome = detail(e, "outcome");
     let kind = detail(e, "kind");
@@ -196,6 +206,21 @@ pub(crate) fn sentence(lang: Lang, dates: &Dates, people: &People, e: &AuditEntr
         "app_password.revoked" => "{actor} hat das Gerätepasswort „{label}“ von {user} widerrufen.",
         "imap.login_new_address" => {
             "{user} hat sich mit einem Gerät von einer neuen Adresse angemeldet ({ip})."
+        }
+        "submission.login_new_address" => {
+            "{user} hat sich zum Senden mit einem Gerät von einer neuen Adresse angemeldet ({ip})."
+        }
+        "submission.accepted" if e.details["held"] == true => {
+            "{actor} hat eine Nachricht an {recipients} Empfänger gesendet; sie wird zurückgehalten, bis sie freigegeben wird, weil sie vertrauliche Inhalte enthält ({categories}) (Auftrag Nr. {job})."
+        }
+        "submission.accepted" if e.details["sensitive"] == true => {
+            "{actor} hat eine Nachricht mit vertraulichen Inhalten ({categories}) an {recipients} Empfänger gesendet (Auftrag Nr. {job})."
+        }
+        "submission.accepted" => {
+            "{actor} hat eine Nachricht an {recipients} Empfänger gesendet (Auftrag Nr. {job})."
+        }
+        "submission.released" => {
+            "{actor} hat die zurückgehaltene Nachricht (Auftrag Nr. {job}) zum Versand freigegeben."
         }
         "cli.password_refused" => {
             "An der Kommandozeile wurde ein falsches Passwort für {actor} eingegeben."

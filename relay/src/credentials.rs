@@ -1,5 +1,6 @@
-//! IMAP logins: app passwords (one per device), the account password only where the
-//! configuration allows it, and brute-force protection.
+//! Logins of mail programs, for IMAP and for submission: app passwords (one per device),
+//! the account password only where the configuration allows it (IMAP only), and brute-force
+//! protection shared by both and the web UI.
 //!
 //! The user name may be the login (`anna`) or any of the user's addresses
 //! (`anna.schmidt@stadt.example`, case-insensitive), as mail programs guess it; the store
@@ -23,8 +24,56 @@ use std::time::Duration;
 
 use store::{Admission, ErrorKind, LoginVia, Store, User};
 
-use super::gate::{Gate, GateError};
 use crate::config::ImapConfig;
+use crate::imap::gate::{Gate, GateError};
+
+/// The protocol a mail program logs in with: it names the login history's rows and the
+/// audit entry for a device at a new address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// IMAP (RFC 9051 / 3501).
+    Imap,
+    /// Mail submission (RFC 6409): app passwords only.
+    Submission,
+}
+
+/// How a login is checked: the failure limits (shared), whether the account password is
+/// allowed, how long a login waits for a hashing slot, and for which service.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Delays and ban.
+    pub limits: store::LoginLimits,
+    /// Whether the account password is accepted besides the app passwords.
+    pub account_password: bool,
+    /// How long to wait for a hashing slot.
+    pub hash_queue: Duration,
+    /// Which service asks.
+    pub service: Service,
+}
+
+impl Policy {
+    /// IMAP's policy: `imap.*` limits, the account password where `imap.account_password`.
+    #[must_use]
+    pub fn imap(config: &ImapConfig) -> Self {
+        Self {
+            limits: config.login_limits(),
+            account_password: config.account_password,
+            hash_queue: config.hash_queue,
+            service: Service::Imap,
+        }
+    }
+
+    /// Submission's policy: the same limits and counters as IMAP (an attacker gains nothing
+    /// by switching protocols), app passwords only.
+    #[must_use]
+    pub fn submission(config: &ImapConfig) -> Self {
+        Self {
+            account_password: false,
+            service: Service::Submission,
+            ..Self::imap(config)
+        }
+    }
+}
 
 /// The answer to a login attempt.
 #[derive(Debug)]
@@ -61,7 +110,7 @@ pub enum Login {
 pub async fn check(
     store: &Store,
     hashes: &Gate,
-    config: &ImapConfig,
+    policy: &Policy,
     name: &str,
     password: &str,
     ip: &str,
@@ -80,9 +129,9 @@ pub async fn check(
     // burst of devices behind one address (an office's NAT after a restart) into a ban.
     // A banned address is refused all the same; a wrong password goes the counted way.
     // The same queries whether or not the name names somebody (ids start at 1).
-    let limits = config.login_limits();
+    let limits = &policy.limits;
     if store
-        .login_banned(&limits, ip, store::now_millis())
+        .login_banned(limits, ip, store::now_millis())
         .await?
         .is_some()
     {
@@ -97,10 +146,18 @@ pub async fn check(
         .map(|(id, _)| id);
     if let (Some(user), Some(device)) = (&user, device) {
         store.forget_login_failures(&account).await?;
-        return accepted(store, user.clone(), Some(device), ip, history_keep).await;
+        return accepted(
+            store,
+            policy.service,
+            user.clone(),
+            Some(device),
+            ip,
+            history_keep,
+        )
+        .await;
     }
     let delay = match store
-        .admit_login(&config.login_limits(), ip, &account, store::now_millis())
+        .admit_login(limits, ip, &account, store::now_millis())
         .await?
     {
         Admission::Banned { .. } => return Ok(Login::Banned),
@@ -109,14 +166,14 @@ pub async fn check(
     // The app passwords did not match (above). What is left is the account password, when
     // it is allowed: argon2id, behind the hashing gate, against the dummy hash for a name
     // that names nobody — so the work does not tell whether the name exists.
-    let matched = if config.account_password {
+    let matched = if policy.account_password {
         let hash = match &user {
             Some(user) => store.password_hash(&user.login).await?,
             None => store::password::dummy_hash().to_owned(),
         };
         let password = password.to_owned();
         match hashes
-            .run(config.hash_queue, move || {
+            .run(policy.hash_queue, move || {
                 store::password::verify(&password, &hash)
             })
             .await
@@ -132,21 +189,29 @@ pub async fn check(
         return Ok(Login::Refused { delay });
     };
     store.login_succeeded(ip, &account).await?;
-    accepted(store, user, None, ip, history_keep).await
+    accepted(store, policy.service, user, None, ip, history_keep).await
 }
 
 /// A login that succeeded (with app password `device`, or the account password): recorded
 /// in the user's history, and a new address for a device in the audit trail.
 async fn accepted(
     store: &Store,
+    service: Service,
     user: store::User,
     device: Option<i64>,
     ip: &str,
     history_keep: u32,
 ) -> anyhow::Result<Login> {
     let now = store::now_millis();
-    let via = LoginVia::Imap {
-        app_password: device,
+    let (via, action) = match (service, device) {
+        (Service::Submission, Some(app_password)) => (
+            LoginVia::Submission { app_password },
+            "submission.login_new_address",
+        ),
+        (Service::Submission, None) => anyhow::bail!("submission accepts app passwords only"),
+        (Service::Imap, app_password) => {
+            (LoginVia::Imap { app_password }, "imap.login_new_address")
+        }
     };
     store
         .record_login(user.id, via, ip, now, history_keep)
@@ -157,7 +222,7 @@ async fn accepted(
         store
             .append_audit(&store::NewAuditEntry {
                 actor: user.login.clone(),
-                action: "imap.login_new_address".to_owned(),
+                action: action.to_owned(),
                 subjects: vec![format!("user:{}", user.login)],
                 details: serde_json::json!({"ip": ip, "app_password": id}),
             })
