@@ -42,6 +42,8 @@ pub struct Setup {
     pub submission: String,
     /// The relay's certificate, trusted as `delivery.ca_file`.
     pub ca_file: Option<PathBuf>,
+    /// Further `[delivery]` lines (beside 1 s retries and a 5 s timeout).
+    pub delivery: String,
     /// Further sections, e.g. `[imap]` (then with its own `listen` and `listen_tls`;
     /// without one, IMAP gets ephemeral ports and a failure delay of 50 ms).
     pub extra: String,
@@ -103,9 +105,10 @@ impl Submission {
         };
         let sections = format!(
             "\n[submission]\nlisten = \"{starttls}\"\nlisten_tls = \"{implicit}\"\n{relay}{submission}\n\
-             [delivery]\nresolvers = [\"127.0.0.1:9\"]\n{ca}retry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n\
+             [delivery]\nresolvers = [\"127.0.0.1:9\"]\n{ca}retry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n{delivery}\n\
              {imap}{extra}\n",
             submission = setup.submission,
+            delivery = setup.delivery,
             extra = setup.extra,
         );
         let config = daemon::write_config(dir.path(), &db.url, &sections);
