@@ -857,6 +857,71 @@ async fn the_header_must_name_only_the_users_own_addresses() {
     s.stop();
 }
 
+/// SMTP smuggling (CVE-2023-51766 and friends): a submitted body hiding `LF . LF` and a
+/// second transaction in bernd's name must not become a second message at the relay. Over
+/// DATA such a body is refused; over BDAT (length-delimited) it may be accepted, but then
+/// it reaches the relay as one message in canonical CRLF form (RFC 5321 §2.3.8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_smuggled_second_message_never_reaches_the_relay() {
+    let sink = relay().await;
+    let s = with_relay(&sink, "").await;
+    let smuggled = format!(
+        "\n.\nMAIL FROM:<{BERND}>\nRCPT TO:<{BUERGER}>\nDATA\nFrom: {BERND}\nMessage-ID: <smuggled@stadt.test>\n\nIm Namen von Bernd\n.\n"
+    );
+    let body = format!(
+        "From: {ANNA}\r\nTo: {BUERGER}\r\nSubject: Harmlos\r\nMessage-ID: <carrier@stadt.test>\r\n\r\nHallo{smuggled}Rest\r\n"
+    );
+    let mut c = s.authed().await;
+    c.cmd(&format!("MAIL FROM:<{ANNA}>"))
+        .await
+        .expect(250, "2.1.0");
+    c.cmd(&format!("RCPT TO:<{BUERGER}>"))
+        .await
+        .expect(250, "2.1.5");
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    c.send(body.as_bytes()).await;
+    c.send(b"\r\n.\r\n").await;
+    let r = c.reply().await;
+    assert!(r.code >= 500, "DATA with bare LF accepted: {r:?}");
+
+    let (_, ehlo) = s.implicit().await;
+    assert!(offers(&ehlo, "CHUNKING"), "{ehlo:?}");
+    c.cmd(&format!("MAIL FROM:<{ANNA}>"))
+        .await
+        .expect(250, "2.1.0");
+    c.cmd(&format!("RCPT TO:<{BUERGER}>"))
+        .await
+        .expect(250, "2.1.5");
+    c.send(format!("BDAT {} LAST\r\n", body.len()).as_bytes())
+        .await;
+    c.send(body.as_bytes()).await;
+    let r = c.reply().await;
+    if r.code == 250 {
+        let got = relayed(&sink, "carrier").await;
+        assert_relayed(&got, ANNA, &[BUERGER]);
+        let bare = got
+            .data
+            .windows(2)
+            .enumerate()
+            .any(|(i, w)| (w[1] == b'\n' && w[0] != b'\r') || (i == 0 && w[0] == b'\n'));
+        assert!(
+            !bare,
+            "relayed with bare LF: {}",
+            String::from_utf8_lossy(&got.data)
+        );
+    } else {
+        assert!(r.code >= 500, "{r:?}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(at_relay(&sink, "smuggled").is_empty(), "smuggled through");
+    assert!(
+        sink.received().iter().all(|m| m.from == ANNA),
+        "{:#?}",
+        sink.received()
+    );
+    s.stop();
+}
+
 /// More than `max_recipients` RCPTs get 452 4.5.3 (the others stay accepted, RFC 5321
 /// §4.5.3.1.10); a message over `max_message_size` gets 552 5.3.4 and is not queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1282,7 +1347,26 @@ async fn hold_keeps_sensitive_mail_until_an_admin_releases_it() {
     assert_eq!(queue.len(), 2, "{queue:#?}");
     let id = held[0]["id"].as_i64().expect("id");
 
-    let out = s.as_admin(&["queue", "release", &id.to_string()]);
+    // Anna cannot release her own held message, not even with her account password.
+    let id_text = id.to_string();
+    let by_anna = ratspost_tests::daemon::ratspost_as(
+        &s.config,
+        &["queue", "release", &id_text, "--by", ANNA_LOGIN],
+        ANNA_ACCOUNT_PASSWORD,
+        None,
+    );
+    assert!(
+        !by_anna.status.success(),
+        "staff released held mail: {}",
+        String::from_utf8_lossy(&by_anna.stdout)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        at_relay(&sink, "held").is_empty(),
+        "relayed after a refused release"
+    );
+
+    let out = s.as_admin(&["queue", "release", &id_text]);
     let got = relayed(&sink, "held").await;
     assert_relayed(&got, ANNA, &[BUERGER, PRESSE]);
     let _ = received_line(&got.data, secret.as_bytes());
