@@ -979,6 +979,34 @@ async fn too_many_recipients_and_too_large_messages_are_refused() {
     s.stop();
 }
 
+/// The defaults the issue names: 25 MiB (advertised as SIZE, RFC 1870) and 50 recipients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_limits_are_25_mib_and_50_recipients() {
+    let sink = relay().await;
+    let s = with_relay(&sink, "").await;
+    let (mut c, ehlo) = s.implicit().await;
+    assert!(ehlo.lines.iter().any(|l| l == "SIZE 26214400"), "{ehlo:?}");
+    c.auth_plain(ANNA_LOGIN, &s.app_password)
+        .await
+        .expect(235, "2.7.0");
+    c.cmd(&format!("MAIL FROM:<{ANNA}> SIZE=26214401"))
+        .await
+        .expect(552, "5.3.4");
+    c.cmd(&format!("MAIL FROM:<{ANNA}> SIZE=26214400"))
+        .await
+        .expect(250, "2.1.0");
+    for n in 0..50 {
+        c.cmd(&format!("RCPT TO:<buerger{n}@example.org>"))
+            .await
+            .expect(250, "2.1.5");
+    }
+    c.cmd("RCPT TO:<buerger50@example.org>")
+        .await
+        .expect(452, "4.5.3");
+    c.cmd("RSET").await.expect(250, "2.0.0");
+    s.stop();
+}
+
 /// `max_messages_per_hour` per user: the third message in the hour gets 450 4.7.1 at MAIL,
 /// in a new session too; another user is not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
