@@ -80,6 +80,7 @@ contract!(
     audit_counts_forwards_notices_and_views,
     messages_are_filtered_by_verdict_and_paged,
     queue_pages_and_forwards_per_exemption,
+    submissions_are_queued_held_released_and_counted,
 );
 
 #[path = "contract/admin.rs"]
@@ -3104,3 +3105,129 @@ async fn length_limits_count_characters_not_bytes(db: &TestDb) {
         }
     }
 }
+
+mod submission {
+    use super::*;
+
+    fn submitted(user_id: i64, recipients: &[&str], hold: bool) -> store::Submission {
+        store::Submission {
+            user_id,
+            login: "anna".into(),
+            device: 3,
+            mail_from: "anna@stadt.example".into(),
+            recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+            body: b"From: anna@stadt.example\r\nSubject: vertraulich\r\n\r\nText\r\n".to_vec(),
+            sensitive: hold,
+            categories: if hold { vec!["tax_id".into()] } else { vec![] },
+            hold,
+        }
+    }
+
+    /// Issue #14: a submission is one job for all its recipients with its audit entry (no
+    /// content, no addresses); held ones are not leased until released (audited); counts
+    /// per user and hour; a retry keeps only the recipients still to try.
+    pub(super) async fn submissions_are_queued_held_released_and_counted(db: &TestDb) {
+        let store = db.open().await;
+        let anna = store
+            .create_user(&staff("anna", &["anna@stadt.example"]))
+            .await
+            .expect("user")
+            .id;
+        let clean = store
+            .submit(
+                &submitted(anna, &["b@example.org", "C@Example.org"], false),
+                1000,
+            )
+            .await
+            .expect("submit");
+        let held = store
+            .submit(&submitted(anna, &["d@example.org"], true), 1001)
+            .await
+            .expect("submit");
+        assert!(
+            store
+                .submit(&submitted(anna, &["a b@example.org"], false), 1002)
+                .await
+                .is_err_and(|e| e.kind() == store::ErrorKind::Invalid),
+            "whitespace in a recipient would split it"
+        );
+        assert!(
+            store
+                .submit(&submitted(anna, &[], false), 1002)
+                .await
+                .is_err()
+        );
+        assert_eq!(store.submissions_since(anna, 1000).await.expect("count"), 2);
+        assert_eq!(store.submissions_since(anna, 1001).await.expect("count"), 1);
+        assert_eq!(store.submissions_since(anna, 1002).await.expect("count"), 0);
+
+        let jobs = store.list_outbound(10).await.expect("list");
+        let state = |id: i64| jobs.iter().find(|j| j.id == id).expect("job").state.clone();
+        assert_eq!(
+            (state(clean), state(held)),
+            ("queued".into(), "held".into())
+        );
+
+        let leased = store.lease_jobs("n", 2000, 3000, 10).await.expect("lease");
+        assert_eq!(leased.len(), 1, "a held job is not leased");
+        assert_eq!(leased[0].id, clean);
+        assert_eq!(leased[0].rcpt_to, "b@example.org C@Example.org");
+        assert_eq!(leased[0].user_id, Some(anna));
+        let retry = store::JobOutcome::Retry {
+            at: 2500,
+            error: "C@Example.org: 451 later".into(),
+            rcpt_to: Some("C@Example.org".into()),
+        };
+        store
+            .finish_job(&leased[0], "n", &retry, 2001)
+            .await
+            .expect("retry");
+        let again = store.lease_jobs("n", 2600, 3000, 10).await.expect("lease");
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].rcpt_to, "C@Example.org",
+            "only the deferred recipient is left"
+        );
+
+        assert!(
+            store
+                .release_job(clean, "root", 2700)
+                .await
+                .is_err_and(|e| e.is_not_found()),
+            "only held jobs are released"
+        );
+        store
+            .release_job(held, "root", 2700)
+            .await
+            .expect("release");
+        let leased = store.lease_jobs("m", 2700, 3800, 10).await.expect("lease");
+        assert_eq!(leased.iter().map(|j| j.id).collect::<Vec<_>>(), [held]);
+
+        let audit = store.list_audit(0, 100).await.expect("audit");
+        let accepted: Vec<_> = audit
+            .iter()
+            .filter(|e| e.action == "submission.accepted")
+            .collect();
+        assert_eq!(accepted.len(), 2);
+        assert_eq!(accepted[0].actor, "anna");
+        assert_eq!(accepted[0].details["recipients"], 2);
+        assert_eq!(accepted[1].details["held"], true);
+        assert_eq!(accepted[1].details["categories"][0], "tax_id");
+        let text = serde_json::to_string(&accepted).expect("json");
+        for leak in ["example.org", "vertraulich", "Text"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+        let released: Vec<_> = audit
+            .iter()
+            .filter(|e| e.action == "submission.released")
+            .collect();
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].actor, "root");
+        assert_eq!(released[0].subjects, [format!("job:{held}")]);
+        assert!(matches!(
+            store.verify_audit().await.expect("verify"),
+            store::AuditCheck::Intact { .. }
+        ));
+    }
+}
+use submission::submissions_are_queued_held_released_and_counted;
