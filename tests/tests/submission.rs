@@ -390,7 +390,13 @@ async fn neomutt_submits_over_smtps() {
 async fn the_relay_gets_the_submitted_message_with_a_received_line_on_top() {
     let sink = relay().await;
     let s = with_relay(&sink, "").await;
-    let mut c = s.authed().await;
+    // From a "home connection" of its own, which the trace line must not name (README:
+    // GDPR Art. 5(1)(c)).
+    let home = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 57));
+    let (mut c, _) = s.implicit_from(home).await;
+    c.auth_plain(ANNA_LOGIN, &s.app_password)
+        .await
+        .expect(235, "2.7.0");
     let complete = message(
         "complete",
         ANNA,
@@ -413,6 +419,10 @@ async fn the_relay_gets_the_submitted_message_with_a_received_line_on_top() {
     assert_relayed(&got, ANNA, &[BUERGER, PRESSE, LANDKREIS]);
     let trace = received_line(&got.data, &complete);
     assert!(trace.contains("with ESMTPSA"), "{trace}");
+    assert!(
+        !trace.contains("127.0.0.57"),
+        "the device's address: {trace}"
+    );
 
     let got = sink
         .wait_until(|m| String::from_utf8_lossy(&m.data).contains("Ohne Datum"))
