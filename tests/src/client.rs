@@ -55,6 +55,18 @@ impl Client<TcpStream> {
         }
     }
 
+    /// Connects from the loopback address `from` (any of 127.0.0.0/8), so that a test can
+    /// play several clients the server counts apart; does not read the greeting.
+    pub async fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::new(from, 0)).expect("bind");
+        let stream = socket.connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream: BufReader::new(stream),
+        }
+    }
+
     /// Wraps an already connected stream.
     pub fn from_stream(stream: TcpStream) -> Self {
         Self {
@@ -168,6 +180,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let r = self.cmd("EHLO client.test").await;
         assert_eq!(r.code, 250, "{r:?}");
         r
+    }
+
+    /// `AUTH PLAIN` with an initial response (RFC 4954, RFC 4616); returns the reply.
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> Reply {
+        let response = relay::encoding::base64(format!("\0{user}\0{password}").as_bytes());
+        self.cmd(&format!("AUTH PLAIN {response}")).await
+    }
+
+    /// `AUTH LOGIN`, answering both challenges (user name, then password); returns the final
+    /// reply, or the first that is not a `334` challenge.
+    pub async fn auth_login(&mut self, user: &str, password: &str) -> Reply {
+        let r = self.cmd("AUTH LOGIN").await;
+        if r.code != 334 {
+            return r;
+        }
+        let r = self.cmd(&relay::encoding::base64(user.as_bytes())).await;
+        if r.code != 334 {
+            return r;
+        }
+        self.cmd(&relay::encoding::base64(password.as_bytes()))
+            .await
     }
 
     /// One full transaction with DATA; returns the final reply. `body` is sent dot-stuffed.

@@ -254,6 +254,11 @@ impl Daemon {
         }
     }
 
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     /// The process id (for reading its memory use).
     pub fn pid(&self) -> u32 {
         self.child.id()

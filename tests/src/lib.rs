@@ -1,7 +1,9 @@
 //! Shared machinery of the end-to-end tests and the benchmarks: the daemon in-process
 //! ([`server`]) or as a child process ([`daemon`]), a raw SMTP client ([`client`]), and an SMTP
-//! sink standing in for the smarthost or a private provider ([`sink`]), a real browser
-//! for the web UI ([`browser`]), and scans rendered for the OCR tests ([`scan`]).
+//! sink standing in for the smarthost, a private provider or the city's mail server
+//! ([`sink`]), a real browser for the web UI ([`browser`]), scans rendered for the OCR tests
+//! ([`scan`]), and a daemon with mail submission and a device's app password
+//! ([`submission`]).
 
 pub mod browser;
 pub mod capture;
@@ -13,6 +15,7 @@ pub mod imap;
 pub mod scan;
 pub mod server;
 pub mod sink;
+pub mod submission;
 
 /// Sections a test daemon gets when its configuration has none of its own: tests talk only
 /// to loopback, so MX lookups go to a loopback port where no DNS server answers (queued mail

@@ -24,6 +24,8 @@ pub struct Received {
     pub tls: bool,
     /// The client's EHLO name.
     pub helo: String,
+    /// The user name and password it authenticated with (AUTH PLAIN or LOGIN), if it did.
+    pub auth: Option<(String, String)>,
 }
 
 /// How the sink behaves.
@@ -35,6 +37,11 @@ pub struct SinkOptions {
     pub rcpt_reply: Option<String>,
     /// Names in the certificate (default: localhost, 127.0.0.1, ::1).
     pub names: Vec<String>,
+    /// Offer AUTH PLAIN LOGIN (accepting any credentials, recorded in [`Received::auth`]).
+    pub auth: bool,
+    /// Use this certificate and key (PEM files) instead of generating a pair: a sink that
+    /// comes back keeps the certificate a daemon was told to trust.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// A running sink.
@@ -62,7 +69,10 @@ impl Sink {
         let dir = tempfile::tempdir().expect("tempdir");
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        if options.names.is_empty() {
+        if let Some((c, k)) = &options.identity {
+            std::fs::copy(c, &cert).expect("sink certificate");
+            std::fs::copy(k, &key).expect("sink key");
+        } else if options.names.is_empty() {
             relay::tls::generate_self_signed(&cert, &key).expect("sink certificate");
         } else {
             let names: Vec<&str> = options.names.iter().map(String::as_str).collect();
@@ -169,6 +179,7 @@ fn session(
             s.get_mut().write_all(b"220 sink.test ESMTP\r\n").await?;
         }
         let (mut from, mut rcpt, mut helo) = (String::new(), Vec::new(), String::new());
+        let mut auth = None;
         loop {
             let mut line = String::new();
             if s.read_line(&mut line).await? == 0 {
@@ -182,7 +193,12 @@ fn session(
                 } else {
                     ""
                 };
-                format!("250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{starttls}250 SIZE 100000000\r\n").into_bytes()
+                let mechanisms = if options.auth {
+                    "250-AUTH PLAIN LOGIN\r\n"
+                } else {
+                    ""
+                };
+                format!("250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{starttls}{mechanisms}250 SIZE 100000000\r\n").into_bytes()
             } else if upper.starts_with("STARTTLS") && options.starttls && !tls {
                 s.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await?;
                 let plain = s.into_inner();
@@ -235,12 +251,14 @@ fn session(
                     data,
                     tls,
                     helo: helo.clone(),
+                    auth: auth.clone(),
                 });
                 b"250 2.0.0 queued\r\n".to_vec()
             } else if upper.starts_with("QUIT") {
                 s.get_mut().write_all(b"221 2.0.0 bye\r\n").await?;
                 return Ok(());
             } else if upper.starts_with("AUTH") {
+                auth = Some(authenticate(&mut s, &line).await?);
                 b"235 2.7.0 ok\r\n".to_vec()
             } else {
                 b"250 2.0.0 ok\r\n".to_vec()
@@ -248,4 +266,67 @@ fn session(
             s.get_mut().write_all(&reply).await?;
         }
     })
+}
+
+/// Reads the credentials of the AUTH command `line` (PLAIN with or without an initial
+/// response, or LOGIN), asking for what is missing: (user name, password).
+async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut BufReader<S>,
+    line: &str,
+) -> std::io::Result<(String, String)> {
+    async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
+        s: &mut BufReader<S>,
+        challenge: &str,
+    ) -> std::io::Result<Vec<u8>> {
+        s.get_mut()
+            .write_all(format!("334 {challenge}\r\n").as_bytes())
+            .await?;
+        let mut answer = String::new();
+        s.read_line(&mut answer).await?;
+        Ok(decode_base64(answer.trim()))
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if words
+        .get(1)
+        .is_some_and(|m| m.eq_ignore_ascii_case("LOGIN"))
+    {
+        let user = match words.get(2) {
+            Some(initial) => decode_base64(initial),
+            None => ask(s, "VXNlcm5hbWU6").await?,
+        };
+        let password = ask(s, "UGFzc3dvcmQ6").await?;
+        return Ok((text(&user), text(&password)));
+    }
+    let plain = match words.get(2) {
+        Some(initial) => decode_base64(initial),
+        None => ask(s, "").await?,
+    };
+    let mut parts = plain.split(|&b| b == 0).skip(1);
+    let user = parts.next().unwrap_or_default();
+    let password = parts.next().unwrap_or_default();
+    Ok((text(user), text(password)))
+}
+
+/// Decodes standard base64, skipping anything outside the alphabet.
+#[must_use]
+pub fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff).expect("one byte"));
+        }
+    }
+    out
 }

@@ -27,6 +27,7 @@ mod pipeline;
 mod readme;
 mod smtp;
 mod story;
+mod submission;
 mod viewer;
 mod viewer_browser;
 mod web_errors;
