@@ -233,73 +233,78 @@ impl Delivery {
     /// non-delivery report in their mailbox); ones refused for now stay in the job and are
     /// tried again.
     async fn relay_submission(&self, job: &LeasedJob, now: store::Millis) -> JobOutcome {
-        let Some(hop) = &self.submission else {
-            // Submission was switched off with messages still queued: they wait for it.
-            return self.temporary(job, "submission.relay is not configured".to_owned(), now);
-        };
         let rcpts: Vec<&str> = job.rcpt_to.split(' ').filter(|r| !r.is_empty()).collect();
-        let refused = match client::send_many(hop, &job.mail_from, &rcpts, &job.body).await {
-            Ok(refused) => refused,
-            Err(SendError::Permanent(error)) => {
-                self.report_refused(
-                    job,
-                    rcpts
-                        .iter()
-                        .map(|r| ((*r).to_owned(), error.clone()))
-                        .collect(),
-                )
-                .await;
-                return JobOutcome::Failed { error };
-            }
-            Err(SendError::Temporary(error)) => return self.temporary(job, error, now),
+        let all = |error: &str| -> Vec<(String, SendError)> {
+            rcpts
+                .iter()
+                .map(|r| ((*r).to_owned(), SendError::Temporary(error.to_owned())))
+                .collect()
+        };
+        let refused = match &self.submission {
+            // Submission was switched off with messages still queued: they wait for it.
+            None => all("submission.relay is not configured"),
+            Some(hop) => match client::send_many(hop, &job.mail_from, &rcpts, &job.body).await {
+                Ok(refused) => refused,
+                Err(SendError::Permanent(error)) => rcpts
+                    .iter()
+                    .map(|r| ((*r).to_owned(), SendError::Permanent(error.clone())))
+                    .collect(),
+                Err(SendError::Temporary(error)) => all(&error),
+            },
         };
         let (later, never): (Vec<_>, Vec<_>) = refused
             .into_iter()
             .partition(|(_, e)| matches!(e, SendError::Temporary(_)));
-        let text = |e: SendError| match e {
-            SendError::Temporary(t) | SendError::Permanent(t) => t,
+        let text = |list: Vec<(String, SendError)>| -> Vec<(String, String)> {
+            list.into_iter()
+                .map(|(r, SendError::Temporary(e) | SendError::Permanent(e))| (r, e))
+                .collect()
         };
-        let never: Vec<(String, String)> = never.into_iter().map(|(r, e)| (r, text(e))).collect();
-        let all_refused = never.len() == rcpts.len();
+        let joined = |list: &[(String, String)]| {
+            list.iter()
+                .map(|(r, e)| format!("{r}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let (later, never) = (text(later), text(never));
         if !never.is_empty() {
-            self.report_refused(job, never.clone()).await;
+            self.report_refused(job, &never).await;
         }
         if later.is_empty() {
-            return if all_refused {
+            return if never.len() == rcpts.len() {
                 JobOutcome::Failed {
-                    error: never
-                        .iter()
-                        .map(|(r, e)| format!("{r}: {e}"))
-                        .collect::<Vec<_>>()
-                        .join("; "),
+                    error: joined(&never),
                 }
             } else {
                 JobOutcome::Delivered
             };
         }
-        let remaining = later
-            .iter()
-            .map(|(r, _)| r.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let error = later
-            .into_iter()
-            .map(|(r, e)| format!("{r}: {}", text(e)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        match self.temporary(job, error, now) {
+        let remaining = (later.len() < rcpts.len()).then(|| {
+            later
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        match self.temporary(job, joined(&later), now) {
             JobOutcome::Retry { at, error, .. } => JobOutcome::Retry {
                 at,
                 error,
-                rcpt_to: Some(remaining),
+                rcpt_to: remaining,
             },
-            gave_up => gave_up,
+            JobOutcome::Failed { error } => {
+                // Given up after `delivery.give_up_hours`: the sender hears of it.
+                let gave_up: Vec<_> = later.into_iter().map(|(r, _)| (r, error.clone())).collect();
+                self.report_refused(job, &gave_up).await;
+                JobOutcome::Failed { error }
+            }
+            other => other,
         }
     }
 
     /// Puts a non-delivery report for `refused` (recipient, reply) into the mailbox of the
     /// user who submitted `job`; failures are logged (the job's outcome stands).
-    async fn report_refused(&self, job: &LeasedJob, refused: Vec<(String, String)>) {
+    async fn report_refused(&self, job: &LeasedJob, refused: &[(String, String)]) {
         let Some(user_id) = job.user_id else { return };
         let report = async {
             let user = self.store.user_by_id(user_id).await?;
@@ -313,7 +318,7 @@ impl Delivery {
             let raw = crate::compose::submission_failure(
                 &self.config.notices,
                 &address,
-                &refused,
+                refused,
                 &self.config.dates().millis(job.created_at),
             );
             self.store

@@ -35,6 +35,9 @@ pub struct SinkOptions {
     pub starttls: bool,
     /// Reply to every RCPT with this instead of `250` (e.g. `550 5.1.1 unknown`).
     pub rcpt_reply: Option<String>,
+    /// Recipients refused with a reply of their own, as (address, reply); the test may change
+    /// the list while the sink runs (it keeps a clone of the `Arc`).
+    pub refusals: Arc<Mutex<Vec<(String, String)>>>,
     /// Names in the certificate (default: localhost, 127.0.0.1, ::1).
     pub names: Vec<String>,
     /// Offer AUTH PLAIN LOGIN (accepting any credentials, recorded in [`Received::auth`]).
@@ -50,6 +53,8 @@ pub struct Sink {
     pub addr: SocketAddr,
     /// Its certificate (trust it as `delivery.ca_file`).
     pub cert: PathBuf,
+    /// The recipients it refuses ([`SinkOptions::refusals`]), changeable while it runs.
+    pub refusals: Arc<Mutex<Vec<(String, String)>>>,
     received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -83,6 +88,7 @@ impl Sink {
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = Arc::clone(&received);
+        let refusals = Arc::clone(&options.refusals);
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, options, store) =
@@ -95,6 +101,7 @@ impl Sink {
         Self {
             addr,
             cert,
+            refusals,
             received,
             task,
             _dir: dir,
@@ -214,16 +221,22 @@ fn session(
                     .to_owned();
                 b"250 2.1.0 ok\r\n".to_vec()
             } else if upper.starts_with("RCPT TO:") {
-                match &options.rcpt_reply {
+                let address = line[8..]
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned();
+                let refusal = options
+                    .refusals
+                    .lock()
+                    .expect("refusals")
+                    .iter()
+                    .find(|(a, _)| a.eq_ignore_ascii_case(&address))
+                    .map(|(_, reply)| reply.clone());
+                match refusal.as_ref().or(options.rcpt_reply.as_ref()) {
                     Some(reply) => format!("{reply}\r\n").into_bytes(),
                     None => {
-                        rcpt.push(
-                            line[8..]
-                                .trim()
-                                .trim_start_matches('<')
-                                .trim_end_matches('>')
-                                .to_owned(),
-                        );
+                        rcpt.push(address);
                         b"250 2.1.5 ok\r\n".to_vec()
                     }
                 }

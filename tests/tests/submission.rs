@@ -1532,3 +1532,93 @@ async fn by_default_sensitive_mail_is_relayed_and_audited_as_sensitive() {
     );
     s.stop();
 }
+
+/// The relay refuses one recipient for good and defers another: the third gets the message
+/// at once, the sender finds a non-delivery report naming the refused one in her mailbox
+/// (and nothing of the message's content), and the deferred recipient gets it on a retry —
+/// alone, so nobody receives it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_recipients_are_reported_and_deferred_ones_retried() {
+    let sink = relay().await;
+    sink_refuses(
+        &sink,
+        &[
+            (PRESSE, "550 5.1.1 no such user"),
+            (LANDKREIS, "451 4.2.1 mailbox busy"),
+        ],
+    );
+    let s = with_relay(&sink, "").await;
+    let mut c = s.authed().await;
+    c.send_mail(
+        ANNA,
+        &[BUERGER, PRESSE, LANDKREIS],
+        &message("partial", ANNA, &[BUERGER], "Geheimer Inhalt der Antwort"),
+    )
+    .await
+    .expect(250, "2.0.0");
+    let first = sink.wait_for(1).await;
+    assert_eq!(
+        first[0].rcpt,
+        [BUERGER],
+        "only the accepted recipient in the first transaction"
+    );
+
+    // The deferred recipient stays in the job; the refused one is gone from it.
+    let queue = s
+        .wait_queue(|q| q[0]["attempts"].as_i64() >= Some(1) && q[0]["state"] == "queued")
+        .await;
+    assert_eq!(queue[0]["rcpt_to"], LANDKREIS, "{queue:#?}");
+
+    let store = s.store().await;
+    let anna = store.user_by_login(ANNA_LOGIN).await.expect("anna");
+    let inbox = store.mailbox(anna.id, "INBOX").await.expect("inbox");
+    let entries = store.mailbox_entries(inbox.id).await.expect("entries");
+    let mut reports = Vec::new();
+    for e in &entries {
+        let raw = store.entry_content(inbox.id, e.uid).await.expect("content");
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if text.contains(PRESSE) {
+            reports.push(text);
+        }
+    }
+    store.close().await;
+    assert_eq!(
+        reports.len(),
+        1,
+        "one report for the refused recipient: {reports:#?}"
+    );
+    assert!(
+        reports[0].contains("550 5.1.1 no such user"),
+        "{}",
+        reports[0]
+    );
+    assert!(
+        !reports[0].contains(LANDKREIS),
+        "the deferred recipient is not reported: {}",
+        reports[0]
+    );
+    assert!(
+        !reports[0].contains("Geheimer Inhalt"),
+        "the report repeats content: {}",
+        reports[0]
+    );
+
+    sink_refuses(&sink, &[(PRESSE, "550 5.1.1 no such user")]);
+    let second = sink.wait_for(2).await;
+    assert_eq!(
+        second[1].rcpt,
+        [LANDKREIS],
+        "the retry goes to the deferred recipient alone"
+    );
+    let queue = s.wait_queue(|q| q[0]["state"] == "delivered").await;
+    assert_eq!(queue.len(), 1);
+    s.stop();
+}
+
+/// Makes `sink` refuse these (address, reply) pairs from now on.
+fn sink_refuses(sink: &Sink, refusals: &[(&str, &str)]) {
+    *sink.refusals.lock().expect("refusals") = refusals
+        .iter()
+        .map(|(a, r)| ((*a).to_owned(), (*r).to_owned()))
+        .collect();
+}
