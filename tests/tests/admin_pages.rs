@@ -608,6 +608,100 @@ fn csv_fields(line: &str) -> Vec<String> {
     fields
 }
 
+/// Issue #14: a submission held for review (`submission.sensitive = "hold"`) shows as held
+/// with a release button; releasing it is audited with the admin's login; staff cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_release_held_submissions() {
+    let s = setup("").await;
+    let anna = s.store.user_by_login("anna").await.expect("anna");
+    let held = s
+        .store
+        .submit(
+            &store::Submission {
+                user_id: anna.id,
+                login: "anna".into(),
+                device: 1,
+                mail_from: ANNA.into(),
+                recipients: vec!["presse@example.com".into()],
+                body: b"Subject: Vorlage\r\n\r\nSteuer-ID 86095742719\r\n".to_vec(),
+                sensitive: true,
+                categories: vec!["tax_id".into()],
+                hold: true,
+            },
+            store::now_millis(),
+        )
+        .await
+        .expect("submit");
+    let mut root = session(&s, "root", "/admin/queue").await;
+    let queue = page(&mut root, "/admin/queue").await;
+    for text in [
+        "Gesendete Nachricht",
+        "zurückgehalten",
+        &format!("/admin/queue/{held}/release"),
+    ] {
+        assert!(queue.contains(text), "{text} missing:\n{queue}");
+    }
+    assert!(
+        !queue.contains("86095742719") && !queue.contains("Vorlage"),
+        "content shown"
+    );
+
+    let mut anna_web = session(&s, "anna", "/").await;
+    let theirs = csrf(&mut anna_web, "/").await;
+    refused(
+        &submit(
+            &mut anna_web,
+            &theirs,
+            &format!("/admin/queue/{held}/release"),
+            &[],
+        )
+        .await,
+        "staff release",
+    );
+    let token = csrf(&mut root, "/admin/queue").await;
+    let r = submit(
+        &mut root,
+        &token,
+        &format!("/admin/queue/{held}/nonsense"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 404, "an unknown action");
+    let r = submit(
+        &mut root,
+        &token,
+        &format!("/admin/queue/{held}/release"),
+        &[],
+    )
+    .await;
+    assert!(
+        follow(&mut root, &r)
+            .await
+            .contains(&format!("Auftrag {held} wurde freigegeben")),
+    );
+    let entry = s
+        .store
+        .list_audit(0, 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .find(|e| e.action == "submission.released")
+        .expect("release audited");
+    assert_eq!(
+        (entry.actor.as_str(), entry.subjects.clone()),
+        ("root", vec![format!("job:{held}")])
+    );
+    // Released already: nothing to release, and the page says so.
+    let r = submit(
+        &mut root,
+        &token,
+        &format!("/admin/queue/{held}/release"),
+        &[],
+    )
+    .await;
+    assert!(follow(&mut root, &r).await.contains("wartet nicht mehr"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dpo_filters_verifies_and_exports_the_audit_trail() {
     let s = setup("").await;
