@@ -160,7 +160,8 @@ impl Inner {
         };
         let arc = match arc {
             Ok(output) => output,
-            Err(_) if carries_arc => return Err("the ARC chain could not be checked in time"),
+            // A chain that could not be judged is not extended: cv=fail would end it for good.
+            Err(_) if carries_arc => return Err("the ARC chain could not be checked (DNS)"),
             Err(why) => ArcOutput::default().with_result(DkimResult::TempError(temporary(why))),
         };
         if carries_arc && arc.sets().is_empty() {
