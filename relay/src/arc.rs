@@ -73,15 +73,16 @@ impl Sealer {
             .headers(headers)
             .header_canonicalization(Canonicalization::Relaxed)
             .body_canonicalization(Canonicalization::Relaxed);
-        let authenticator =
-            match crate::resolver::resolver(&config.delivery.resolvers, config.dkim.verify_timeout)
-            {
-                Ok(resolver) => Some(MessageAuthenticator(resolver)),
-                Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "no DNS resolver for DKIM and ARC checks; forwards say temperror");
-                    None
-                }
-            };
+        let authenticator = match crate::resolver::resolver(
+            &config.delivery.resolvers,
+            config.dkim.verify_timeout,
+        ) {
+            Ok(resolver) => Some(MessageAuthenticator(resolver)),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "no DNS resolver for DKIM and ARC checks; forwards say temperror");
+                None
+            }
+        };
         Ok(Self(Arc::new(Inner {
             sealer,
             authenticator,
@@ -279,8 +280,11 @@ mod tests {
     async fn receiver_arc(records: &Published, message: &[u8]) -> (DkimResult, usize) {
         let parsed = AuthenticatedMessage::parse(message).expect("parse");
         let authenticator = MessageAuthenticator(
-            crate::resolver::resolver(&["127.0.0.1:9".parse().expect("addr")], Duration::from_secs(1))
-                .expect("resolver"),
+            crate::resolver::resolver(
+                &["127.0.0.1:9".parse().expect("addr")],
+                Duration::from_secs(1),
+            )
+            .expect("resolver"),
         );
         let out = authenticator
             .verify_arc(Parameters::new(&parsed).with_txt_cache(records))
@@ -305,17 +309,24 @@ mod tests {
             .expect("a set");
         let header = text(&set);
         assert!(
-            header.starts_with("ARC-Seal: i=1; a=ed25519-sha256; s=ratspost; d=stadt.test; cv=none;"),
+            header
+                .starts_with("ARC-Seal: i=1; a=ed25519-sha256; s=ratspost; d=stadt.test; cv=none;"),
             "{header}"
         );
-        assert!(header.contains("\r\nARC-Message-Signature: i=1;"), "{header}");
+        assert!(
+            header.contains("\r\nARC-Message-Signature: i=1;"),
+            "{header}"
+        );
         assert!(
             header.contains("ARC-Authentication-Results: i=1; ratspost.stadt.test;"),
             "{header}"
         );
         // Nothing to judge but the (absent) chain: no dkim= claim, arc=none.
         assert!(!header.contains("dkim="), "{header}");
-        assert!(header.contains("arc=none smtp.remote-ip=192.0.2.1"), "{header}");
+        assert!(
+            header.contains("arc=none smtp.remote-ip=192.0.2.1"),
+            "{header}"
+        );
         // No DKIM-Signature header of ratspost's (the name is only in the AMS's h=, which
         // signs the absence of one).
         assert!(
@@ -327,20 +338,33 @@ mod tests {
         // As forwarded: the set, ratspost's Received line, the original.
         let received = b"Received: from client.test ([192.0.2.1])\r\n\tby ratspost.stadt.test (ratspost) with ESMTP id 1\r\n\tfor <x@example.net>; Sun, 22 Nov 2026 10:00:01 +0100\r\n";
         let forward = [set.as_slice(), received, ORIGINAL].concat();
-        assert_eq!(receiver_arc(&published, &forward).await, (DkimResult::Pass, 1));
+        assert_eq!(
+            receiver_arc(&published, &forward).await,
+            (DkimResult::Pass, 1)
+        );
 
         // A changed body or From breaks it.
         let body = text(&forward).replace("17 Uhr", "18 Uhr").into_bytes();
-        assert!(!matches!(receiver_arc(&published, &body).await.0, DkimResult::Pass));
+        assert!(!matches!(
+            receiver_arc(&published, &body).await.0,
+            DkimResult::Pass
+        ));
         let from = text(&forward)
             .replace("buergermeister@", "kaemmerer@")
             .into_bytes();
-        assert!(!matches!(receiver_arc(&published, &from).await.0, DkimResult::Pass));
+        assert!(!matches!(
+            receiver_arc(&published, &from).await.0,
+            DkimResult::Pass
+        ));
         // Another key under the same name does not verify it.
         let other = tempfile::tempdir().expect("tempdir");
-        let (_, other_value) = crate::dkim::record(&super::tests::config(other.path())).expect("record");
+        let (_, other_value) =
+            crate::dkim::record(&super::tests::config(other.path())).expect("record");
         let wrong = Published::new(&[(&name, &other_value)]);
-        assert!(!matches!(receiver_arc(&wrong, &forward).await.0, DkimResult::Pass));
+        assert!(!matches!(
+            receiver_arc(&wrong, &forward).await.0,
+            DkimResult::Pass
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +401,10 @@ mod tests {
         let ams: String = ams.split_whitespace().collect();
         assert!(ams.contains("DKIM-Signature"), "{ams}");
         let forward = [set, signed].concat();
-        assert_eq!(receiver_arc(&published, &forward).await, (DkimResult::Pass, 1));
+        assert_eq!(
+            receiver_arc(&published, &forward).await,
+            (DkimResult::Pass, 1)
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

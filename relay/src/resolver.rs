@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverConfig};
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverConfig,
+};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 /// Longest wait for one reply from one name server; a lookup tries each server at most
@@ -26,9 +28,8 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> anyhow::Result<TokioResolver> {
     use anyhow::Context as _;
     let mut builder = if servers.is_empty() {
-        TokioResolver::builder_tokio().context(
-            "cannot read the system's DNS configuration (set delivery.resolvers)",
-        )?
+        TokioResolver::builder_tokio()
+            .context("cannot read the system's DNS configuration (set delivery.resolvers)")?
     } else {
         let servers = servers
             .iter()

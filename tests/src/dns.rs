@@ -160,9 +160,10 @@ fn answer(
         RecordType::TXT => texts
             .iter()
             .map(|value| {
-                let chunks = value.as_bytes().chunks(255).map(|c| {
-                    String::from_utf8(c.to_vec()).expect("TXT values here are ASCII")
-                });
+                let chunks = value
+                    .as_bytes()
+                    .chunks(255)
+                    .map(|c| String::from_utf8(c.to_vec()).expect("TXT values here are ASCII"));
                 RData::TXT(TXT::new(chunks.collect()))
             })
             .collect(),

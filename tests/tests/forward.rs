@@ -171,7 +171,10 @@ async fn flow(db: TestDb) {
     let at = forwarded.find("Die Sitzung").expect("body");
     tampered[at] = b'd';
     assert!(
-        matches!(arc_result(&dns, &tampered).await.0, DkimResult::Fail(_) | DkimResult::Neutral(_)),
+        matches!(
+            arc_result(&dns, &tampered).await.0,
+            DkimResult::Fail(_) | DkimResult::Neutral(_)
+        ),
         "a changed forward must not pass ARC"
     );
 
@@ -194,7 +197,7 @@ async fn flow(db: TestDb) {
     assert!(notice.starts_with("DKIM-Signature:"), "{notice}");
     assert_eq!(
         dkim_passes(&dns, &got[1].data).await,
-        [s.config.dkim.domain.clone()],
+        [s.config.dkim.domain.as_str()],
         "the notice's DKIM signature does not verify"
     );
     assert!(!notice.contains("ARC-Seal"), "{notice}");
@@ -323,7 +326,8 @@ async fn a_spoofed_sender_in_our_domain_borrows_no_signature_of_ours() {
     )
     .await;
     exempt(&s).await;
-    let spoofed = b"From: Der Buergermeister <buergermeister@stadt.test>\r\nTo: anna@stadt.test\r\n\
+    let spoofed =
+        b"From: Der Buergermeister <buergermeister@stadt.test>\r\nTo: anna@stadt.test\r\n\
         Subject: Kurze Bitte\r\nMessage-ID: <spoof1@attacker.test>\r\n\
         Date: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\nBitte rufen Sie mich heute noch an.\r\n";
     send(&s, spoofed).await;
@@ -335,7 +339,10 @@ async fn a_spoofed_sender_in_our_domain_borrows_no_signature_of_ours() {
         domains.iter().all(|d| !relaxed_aligned(d, "stadt.test")),
         "a DKIM signature aligned with the spoofed From: {domains:?}"
     );
-    assert!(domains.is_empty(), "ratspost added a DKIM signature: {domains:?}");
+    assert!(
+        domains.is_empty(),
+        "ratspost added a DKIM signature: {domains:?}"
+    );
     let passing = dkim_passes(&dns, data).await;
     assert!(
         passing.iter().all(|d| !relaxed_aligned(d, "stadt.test")),
@@ -409,7 +416,8 @@ async fn an_original_signature_and_chain_survive_and_are_reported() {
     let parsed = AuthenticatedMessage::parse(&signed).expect("parse");
     let dkim = receiver(&dns).verify_dkim(Parameters::new(&parsed)).await;
     let chain = receiver(&dns).verify_arc(Parameters::new(&parsed)).await;
-    let results = AuthenticationResults::new("list.upstream.test").with_dkim_results(&dkim, parsed.from());
+    let results =
+        AuthenticationResults::new("list.upstream.test").with_dkim_results(&dkim, parsed.from());
     let set = ArcSealer::from_key(key())
         .domain("upstream.test")
         .selector("upstream-key")
@@ -430,12 +438,20 @@ async fn an_original_signature_and_chain_survive_and_are_reported() {
     assert_eq!(arc_result(&dns, data).await, (DkimResult::Pass, 2));
     let seals = header_values(data, "ARC-Seal");
     assert!(
-        seals.iter().any(|v| v.starts_with("i=2;") && v.contains("cv=pass") && v.contains("d=mx.test")),
+        seals
+            .iter()
+            .any(|v| v.starts_with("i=2;") && v.contains("cv=pass") && v.contains("d=mx.test")),
         "{seals:?}"
     );
     let aar = header_values(data, "ARC-Authentication-Results");
-    let ours = aar.iter().find(|v| v.starts_with("i=2;")).expect("our results");
-    assert!(ours.contains("arc=pass") && ours.contains("dkim=pass header.d=upstream.test"), "{ours}");
+    let ours = aar
+        .iter()
+        .find(|v| v.starts_with("i=2;"))
+        .expect("our results");
+    assert!(
+        ours.contains("arc=pass") && ours.contains("dkim=pass header.d=upstream.test"),
+        "{ours}"
+    );
     assert_eq!(dkim_passes(&dns, data).await, ["upstream.test"]);
     s.stop().await;
 }
