@@ -163,7 +163,8 @@ impl Inner {
             Ok(output) => output,
             // A chain that could not be judged is not extended: cv=fail would end it for good.
             Err(_) if carries_arc => return Err("the ARC chain could not be checked (DNS)"),
-            Err(why) => ArcOutput::default().with_result(DkimResult::TempError(temporary(why))),
+            // No ARC header at all: nothing needed DNS, the chain is simply absent.
+            Err(_) => ArcOutput::default(),
         };
         if carries_arc && arc.sets().is_empty() {
             // A chain too malformed to number: a new set could not extend it (§5.1).
@@ -407,6 +408,7 @@ mod tests {
         );
         let header = text(&set);
         assert!(header.contains("dkim=temperror"), "{resolver}: {header}");
+        assert!(header.contains("arc=none"), "{resolver}: {header}");
         assert!(!header.contains("dkim=pass"), "{header}");
         // The seal still verifies, and the original's signature is inside what it covers.
         let (name, value) = crate::dkim::record(&config).expect("record");
