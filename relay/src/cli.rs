@@ -65,7 +65,7 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// DKIM: `ratspost dkim record` prints the DNS record to publish.
+    /// DKIM and ARC: `ratspost dkim record` prints the DNS record to publish (one for both).
     #[command(subcommand)]
     Dkim(DkimCommand),
     /// Classify message files (.eml) and print each verdict with its findings. Scans are

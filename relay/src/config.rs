@@ -117,6 +117,8 @@ pub mod defaults {
     pub const DELIVERY_LEASE_SECS: u64 = 600;
     /// Connect and reply timeout.
     pub const DELIVERY_TIMEOUT_SECS: u64 = 120;
+    /// How long the DKIM and ARC checks of a message to be forwarded may take (DNS included).
+    pub const DKIM_VERIFY_TIMEOUT_SECS: u64 = 10;
     /// Port of the receiving servers for direct MX delivery.
     pub const DELIVERY_MX_PORT: u64 = 25;
     /// Web UI (HTTPS), loopback only until configured.
@@ -339,6 +341,8 @@ pub struct RawDkim {
     pub domain: Field<String>,
     /// Selector (`s=`).
     pub selector: Field<String>,
+    /// Seconds the DKIM and ARC checks of a forwarded message may take.
+    pub verify_timeout_secs: Field<u64>,
 }
 
 /// `[delivery]`
@@ -726,6 +730,10 @@ pub struct DkimConfig {
     pub domain: String,
     /// Selector.
     pub selector: String,
+    /// How long checking an incoming message's DKIM signatures and ARC chain may take (DNS
+    /// lookups included) before its forward is sealed with `temperror`: a slow or dead name
+    /// server must not hold up the pipeline.
+    pub verify_timeout: Duration,
 }
 
 /// A secret (password, key) whose `Debug` never shows it.
@@ -1902,6 +1910,11 @@ impl Config {
                 },
                 "ratspost".to_owned(),
             ),
+            verify_timeout: r.secs(
+                "dkim.verify_timeout_secs",
+                &raw.dkim.verify_timeout_secs,
+                d::DKIM_VERIFY_TIMEOUT_SECS,
+            ),
         };
         let c = &raw.classifier;
         let classifier = ClassifierConfig {
@@ -2207,10 +2220,14 @@ lease_secs = {dl_lease}
 timeout_secs = {dl_timeout}
 
 [dkim]
-# Forwards and notices are DKIM-signed with ratspost's own Ed25519 key (data_dir/dkim.key,
-# made at setup). Publish the record `ratspost dkim record` prints.
+# Mail ratspost writes itself (notices, confirmation codes, reminders) is DKIM-signed with
+# ratspost's own Ed25519 key (data_dir/dkim.key, made at setup); intact forwards are
+# ARC-sealed with the same key instead, never DKIM-signed (RFC 8617). Publish the record
+# `ratspost dkim record` prints: it serves both.
 # domain = "<smtp.hostname>"
 selector = "ratspost"
+# Seconds the DKIM and ARC checks of a message to be forwarded may take (DNS included).
+verify_timeout_secs = {dkim_verify}
 
 [web]
 # The web UI over HTTPS (same certificate as SMTP): login and the notice-link viewer at
@@ -2340,6 +2357,7 @@ sensitive = "relay"
         dl_give = d::DELIVERY_GIVE_UP_HOURS,
         dl_lease = d::DELIVERY_LEASE_SECS,
         dl_timeout = d::DELIVERY_TIMEOUT_SECS,
+        dkim_verify = d::DKIM_VERIFY_TIMEOUT_SECS,
         dl_mx_port = d::DELIVERY_MX_PORT,
         web_listen = d::WEB_LISTEN,
         web_hours = d::WEB_SESSION_HOURS,

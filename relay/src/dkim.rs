@@ -1,7 +1,17 @@
-//! DKIM signing of what ratspost sends on (forwards and notices), with its own Ed25519 key.
+//! DKIM signing (RFC 6376, Ed25519 per RFC 8463) of the mail ratspost writes itself:
+//! notices, confirmation codes, reminders. Their `From:` is ratspost's own address
+//! (`notices.from`, in `dkim.domain`), so ratspost's signature speaks for what it wrote.
+//!
+//! Intact forwards are **not** signed here. A forward carries someone else's `From:`; a
+//! signature of `dkim.domain` on it would vouch for an author ratspost never checked, and
+//! DMARC's relaxed alignment accepts it for any address in the organisational domain — a
+//! message with a spoofed `From: buergermeister@<our domain>` would leave ratspost looking
+//! authentic (issue #14 §2). Forwards get an ARC set instead ([`crate::arc`], RFC 8617),
+//! which records what ratspost found and keeps the original's own signature intact.
 //!
 //! The key is generated at setup into `data_dir/dkim.key` (PKCS#8, hex, mode 0600); the DNS
-//! record to publish is printed by `ratspost dkim record`.
+//! record to publish is printed by `ratspost dkim record`. The same record serves the ARC
+//! seals, which use the same selector and domain.
 
 use std::sync::Arc;
 
@@ -12,8 +22,8 @@ use mail_auth::dkim::{DkimSigner, Done};
 use crate::config::Config;
 use crate::tls;
 
-/// Headers signed when present.
-const SIGNED: [&str; 8] = [
+/// Headers signed when present (by the ARC message signature too).
+pub(crate) const SIGNED: [&str; 8] = [
     "From",
     "To",
     "Cc",
@@ -34,9 +44,7 @@ impl Signer {
     /// # Errors
     /// When the key cannot be read, created or parsed.
     pub fn load(config: &Config) -> anyhow::Result<Self> {
-        let key = Ed25519Key::from_pkcs8_der(&key_der(config)?)
-            .map_err(|e| anyhow::anyhow!("dkim.key: {e}"))?;
-        let signer = DkimSigner::from_key(key)
+        let signer = DkimSigner::from_key(key(config)?)
             .domain(config.dkim.domain.clone())
             .selector(config.dkim.selector.clone())
             .headers(SIGNED);
@@ -44,7 +52,8 @@ impl Signer {
     }
 
     /// `message` with a `DKIM-Signature` header on top; unsigned (and logged) if signing
-    /// fails, which only a malformed message can cause.
+    /// fails, which only a malformed message can cause. Only for mail ratspost writes
+    /// itself (see the module documentation): never for a forward.
     #[must_use]
     pub fn sign(&self, message: Vec<u8>) -> Vec<u8> {
         match self.0.sign(&message) {
@@ -61,20 +70,25 @@ impl Signer {
     }
 }
 
-/// The PKCS#8 key, created on first use.
-fn key_der(config: &Config) -> anyhow::Result<Vec<u8>> {
-    tls::secret_file(&config.data_dir.join("dkim.key"), || {
+/// ratspost's signing key (`data_dir/dkim.key`), created on first use; DKIM and ARC share
+/// it.
+///
+/// # Errors
+/// When the key cannot be read, created or parsed.
+pub(crate) fn key(config: &Config) -> anyhow::Result<Ed25519Key> {
+    let der = tls::secret_file(&config.data_dir.join("dkim.key"), || {
         Ed25519Key::generate_pkcs8().map_err(|e| anyhow::anyhow!("generating the DKIM key: {e}"))
-    })
+    })?;
+    Ed25519Key::from_pkcs8_der(&der).map_err(|e| anyhow::anyhow!("dkim.key: {e}"))
 }
 
-/// The DNS name and TXT record to publish for the key.
+/// The DNS name and TXT record to publish for the key (RFC 6376 §3.6.2); ARC seals are
+/// verified against the same record (RFC 8617 §4.1.3).
 ///
 /// # Errors
 /// When the key cannot be loaded.
 pub fn record(config: &Config) -> anyhow::Result<(String, String)> {
-    let key = Ed25519Key::from_pkcs8_der(&key_der(config)?)
-        .map_err(|e| anyhow::anyhow!("dkim.key: {e}"))?;
+    let key = key(config)?;
     let name = format!("{}._domainkey.{}", config.dkim.selector, config.dkim.domain);
     let value = format!(
         "v=DKIM1; k=ed25519; p={}",

@@ -1,7 +1,9 @@
 //! Forward decisions: after a message is classified, each recipient whose exemption is
-//! active *now* gets a forward job — the original (with a `Received` line and an SRS
-//! envelope) when it is clean, a notice with a link when it is sensitive or policy says
-//! `notices_only`. Decisions, jobs, link tokens and their audit entries are committed
+//! active *now* gets a forward job — the original (with an ARC set, a `Received` line and an
+//! SRS envelope) when it is clean, a notice with a link when it is sensitive or policy says
+//! `notices_only`. Notices are ratspost's own mail and DKIM-signed ([`crate::dkim`]); the
+//! original keeps its own DKIM signature and is ARC-sealed ([`crate::arc`]), never signed
+//! with ratspost's key. Decisions, jobs, link tokens and their audit entries are committed
 //! together (`Store::complete_processing`).
 //!
 //! Whether the job may still leave is checked again by the delivery worker when it hands
@@ -27,8 +29,10 @@ pub struct Forwarder {
     pub rules: Arc<Rules>,
     /// Key of the SRS signatures.
     pub srs_secret: Arc<Vec<u8>>,
-    /// Signs what leaves.
+    /// Signs the notices (mail ratspost writes itself).
     pub dkim: crate::dkim::Signer,
+    /// Seals the intact forwards (mail someone else wrote).
+    pub arc: crate::arc::Sealer,
     /// Wakes the delivery worker when jobs were queued.
     pub queued: Arc<tokio::sync::Notify>,
 }
@@ -115,6 +119,9 @@ impl Forwarder {
         let mut mailbox = Vec::new();
         let mut seen = Vec::new();
         let mut withheld = Vec::new();
+        // The ARC set of this message's intact forwards: checked and sealed once, for the
+        // first of them (`Some(None)`: none could be made).
+        let mut arc_set: Option<Option<Vec<u8>>> = None;
         for (address, user_id, login) in self.store.message_recipients(id).await? {
             if seen.contains(&user_id) {
                 continue;
@@ -157,14 +164,23 @@ impl Forwarder {
                     token: Some(token),
                 }
             } else {
-                let mut body = received_line(
-                    &self.config.smtp.hostname,
-                    id,
-                    &envelope,
-                    &exemption.target,
-                    now,
-                )
-                .into_bytes();
+                if arc_set.is_none() {
+                    let peer = envelope.peer_ip.parse().ok();
+                    arc_set = Some(self.arc.seal(raw.to_vec(), peer).await);
+                }
+                // The ARC set, ratspost's trace line, then the original byte for byte: its own
+                // DKIM signature stays valid, and no signature of ours claims its `From:`.
+                let mut body = arc_set.clone().flatten().unwrap_or_default();
+                body.extend_from_slice(
+                    received_line(
+                        &self.config.smtp.hostname,
+                        id,
+                        &envelope,
+                        &exemption.target,
+                        now,
+                    )
+                    .as_bytes(),
+                );
                 body.extend_from_slice(raw);
                 ForwardDecision {
                     user_id,
@@ -181,7 +197,7 @@ impl Forwarder {
                             now,
                         ),
                         rcpt_to: exemption.target.clone(),
-                        body: self.dkim.sign(body),
+                        body,
                     },
                     token: None,
                 }

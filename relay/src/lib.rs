@@ -8,6 +8,9 @@
 //! - [`pipeline`]: classifies every accepted message and stores its verdict; [`ocr`]: reads
 //!   scans for it with Tesseract.
 //! - [`delivery`]: the queue worker and the SMTP client for the next hop.
+//! - [`dkim`]: signs the mail ratspost writes itself (notices); [`arc`]: seals intact
+//!   forwards (RFC 8617) instead of signing them; [`resolver`]: DNS for the checks behind a
+//!   seal.
 //! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
 //! - [`logging`]: the log subscriber (never protocol transcripts, whatever `RUST_LOG` says).
 //! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
@@ -18,6 +21,7 @@
 //! it and its recipient rows (group commit, see `store`), so an accepted message survives a
 //! crash at any moment after the reply.
 
+pub mod arc;
 pub mod cli;
 pub mod compose;
 pub mod config;
@@ -32,6 +36,7 @@ pub mod logging;
 pub mod ocr;
 pub mod outgoing;
 pub mod pipeline;
+pub mod resolver;
 pub mod server;
 pub mod setup;
 pub mod shown;

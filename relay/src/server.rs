@@ -128,6 +128,7 @@ pub fn start(
         rules: Arc::clone(&rules),
         srs_secret: Arc::clone(&srs_secret),
         dkim: dkim.clone(),
+        arc: crate::arc::Sealer::load(&config)?,
         queued: Arc::clone(&queued),
     };
     let pipeline = Pipeline {

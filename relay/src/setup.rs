@@ -93,7 +93,7 @@ pub fn print_report(report: &Report, config: &Config) {
         );
     }
     if let (Some((name, value)), true) = (&report.dkim_record, report.admin_password.is_some()) {
-        println!("Publish this DKIM record so forwards and notices verify:");
+        println!("Publish this DKIM record so notices (DKIM) and forwards (ARC) verify:");
         println!("  {name} IN TXT \"{value}\"");
     }
     if let Some(password) = &report.admin_password {

@@ -1,6 +1,6 @@
 //! Forwards per second, end to end: SMTP intake → classification → forward decision →
 //! queue → delivery to an SMTP sink standing in for the private provider. Half the messages
-//! are clean (forwarded intact, DKIM-signed), half sensitive (a notice goes out instead).
+//! are clean (forwarded intact, ARC-sealed), half sensitive (a notice goes out instead).
 //!
 //! The daemon is the real release binary in its own process; the figure is messages
 //! accepted by the sink per second of wall time, from the first SMTP connection to the last

@@ -1,6 +1,6 @@
 //! A small authoritative DNS server on loopback UDP, standing in for the internet's DNS
-//! (which tests cannot reach): it answers MX, A and AAAA queries from a fixed zone and says
-//! NXDOMAIN for every other name. The daemon's real resolver (hickory) queries it over the
+//! (which tests cannot reach): it answers MX, A, AAAA and TXT queries (DKIM keys at
+//! `selector._domainkey.domain`) from a fixed zone and says NXDOMAIN for every other name. The daemon's real resolver (hickory) queries it over the
 //! wire, so the test covers the lookups as they happen in production.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, AAAA, MX};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
@@ -26,6 +26,8 @@ pub struct Dns {
     /// Where it listens (UDP).
     pub addr: SocketAddr,
     zone: Arc<Mutex<HashMap<String, Entry>>>,
+    /// TXT records by name, apart from `zone` so `Entry` stays as the MX tests write it.
+    txt: Arc<Mutex<HashMap<String, Vec<String>>>>,
     queries: Arc<Mutex<Vec<(String, RecordType)>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -36,12 +38,13 @@ impl Dns {
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind dns");
         let addr = socket.local_addr().expect("addr");
         let zone: Arc<Mutex<HashMap<String, Entry>>> = Arc::default();
+        let txt: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
         let queries: Arc<Mutex<Vec<(String, RecordType)>>> = Arc::default();
-        let (z, q) = (Arc::clone(&zone), Arc::clone(&queries));
+        let (z, t, q) = (Arc::clone(&zone), Arc::clone(&txt), Arc::clone(&queries));
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
-                if let Some(reply) = answer(&buf[..n], &z, &q) {
+                if let Some(reply) = answer(&buf[..n], &z, &t, &q) {
                     let _ = socket.send_to(&reply, peer).await;
                 }
             }
@@ -49,6 +52,7 @@ impl Dns {
         Self {
             addr,
             zone,
+            txt,
             queries,
             task,
         }
@@ -60,6 +64,18 @@ impl Dns {
             .lock()
             .expect("lock")
             .insert(name.to_ascii_lowercase(), entry);
+    }
+
+    /// Adds a TXT record for `name` (without trailing dot), e.g. a DKIM key record at
+    /// `selector._domainkey.domain`. Long values are split into 255-byte strings, as zone
+    /// files do (RFC 1035 §3.3.14); readers join them again.
+    pub fn set_txt(&self, name: &str, value: &str) {
+        self.txt
+            .lock()
+            .expect("lock")
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value.to_owned());
     }
 
     /// The queries received so far: name (lower case, no trailing dot) and type.
@@ -82,6 +98,7 @@ impl Drop for Dns {
 fn answer(
     packet: &[u8],
     zone: &Mutex<HashMap<String, Entry>>,
+    txt: &Mutex<HashMap<String, Vec<String>>>,
     queries: &Mutex<Vec<(String, RecordType)>>,
 ) -> Option<Vec<u8>> {
     let request = Message::from_vec(packet).ok()?;
@@ -104,10 +121,12 @@ fn answer(
     reply.metadata.recursion_available = true;
     reply.add_query(query.clone());
     let entry = zone.lock().expect("lock").get(&name).cloned();
-    let Some(entry) = entry else {
+    let texts = txt.lock().expect("lock").get(&name).cloned();
+    if entry.is_none() && texts.is_none() {
         reply.metadata.response_code = ResponseCode::NXDomain;
         return reply.to_vec().ok();
-    };
+    }
+    let (entry, texts) = (entry.unwrap_or_default(), texts.unwrap_or_default());
     let owner = query.name().clone();
     let records: Vec<RData> = match query.query_type() {
         RecordType::MX => entry
@@ -136,6 +155,16 @@ fn answer(
             .filter_map(|ip| match ip {
                 IpAddr::V6(v6) => Some(RData::AAAA(AAAA(*v6))),
                 IpAddr::V4(_) => None,
+            })
+            .collect(),
+        RecordType::TXT => texts
+            .iter()
+            .map(|value| {
+                let chunks = value
+                    .as_bytes()
+                    .chunks(255)
+                    .map(|c| String::from_utf8(c.to_vec()).expect("TXT values here are ASCII"));
+                RData::TXT(TXT::new(chunks.collect()))
             })
             .collect(),
         _ => Vec::new(),

@@ -5,16 +5,15 @@
 
 use std::time::Duration;
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
-
-use mail_auth::common::parse::TxtRecordParser as _;
-use mail_auth::common::verify::DomainKey;
+use mail_auth::arc::ArcSealer;
+use mail_auth::common::crypto::Ed25519Key;
+use mail_auth::common::headers::HeaderWriter as _;
+use mail_auth::dkim::DkimSigner;
 use mail_auth::{
-    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
+    AuthenticatedMessage, AuthenticationResults, DkimResult, MessageAuthenticator, Parameters,
 };
 use ratspost_tests::client::{Client, message};
+use ratspost_tests::dns::Dns;
 use ratspost_tests::server::Server;
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
@@ -24,11 +23,22 @@ const ANNA: &str = "anna@stadt.test";
 const PRIVATE: &str = "anna.privat@example.net";
 
 async fn server(db: TestDb, smarthost: &str, extra: &str) -> Server {
+    server_with_dns(db, smarthost, None, extra).await
+}
+
+/// A server whose DNS lookups (the DKIM and ARC checks of forwarded mail) go to `dns`, which
+/// publishes ratspost's key record as `ratspost dkim record` prints it.
+async fn server_with_dns(db: TestDb, smarthost: &str, dns: Option<&Dns>, extra: &str) -> Server {
+    let resolvers = dns.map(Dns::delivery_toml).unwrap_or_default();
     let config = format!(
-        "[delivery]\nsmarthost = {smarthost:?}\ntls = \"none\"\nretry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n\
+        "[delivery]\nsmarthost = {smarthost:?}\ntls = \"none\"\nretry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n{resolvers}\
          [notices]\nlink_base = \"https://ris.stadt.test/ratspost/m\"\npaper_url = \"https://ris.stadt.test/bi/suche?q={{reference}}\"\n{extra}"
     );
     let s = Server::start_full(db, "", &config).await;
+    if let Some(dns) = dns {
+        let (name, value) = relay::dkim::record(&s.config).expect("record");
+        dns.set_txt(&name, &value);
+    }
     s.add_user("anna", Role::Staff, &[ANNA]).await;
     s.add_user("admin1", Role::Admin, &[]).await;
     s
@@ -39,41 +49,71 @@ async fn exempt(s: &Server) -> i64 {
     s.exempt("anna", PRIVATE, "admin1").await
 }
 
-/// DNS as the private provider would see it: only the record `ratspost dkim record` prints.
-struct PublishedRecords(HashMap<Box<str>, Txt>);
-
-impl ResolverCache<Box<str>, Txt> for PublishedRecords {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.get(name).cloned()
-    }
-    fn remove<Q>(&self, _: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        None
-    }
-    fn insert(&self, _: Box<str>, _: Txt, _: std::time::Instant) {}
+/// The private provider's view: mail-auth resolving keys through `dns`, as a receiver
+/// resolves them on the internet.
+fn receiver(dns: &Dns) -> MessageAuthenticator {
+    MessageAuthenticator(
+        relay::resolver::resolver(&[dns.addr], Duration::from_secs(2)).expect("resolver"),
+    )
 }
 
-/// Whether `message` carries a DKIM signature that verifies with ratspost's published key.
-async fn dkim_verifies(s: &Server, message: &[u8]) -> bool {
-    let (name, value) = relay::dkim::record(&s.config).expect("record");
-    let key = || Txt::from(DomainKey::parse(value.as_bytes()).expect("a valid DKIM record"));
-    let mut records = HashMap::new();
-    records.insert(format!("{name}.").into_boxed_str(), key());
-    records.insert(name.into_boxed_str(), key());
-    let records = PublishedRecords(records);
-    let authenticator = MessageAuthenticator::new_cloudflare_tls().expect("authenticator");
+/// The `d=` of every DKIM signature in `message` that verifies.
+async fn dkim_passes(dns: &Dns, message: &[u8]) -> Vec<String> {
     let parsed = AuthenticatedMessage::parse(message).expect("parse");
-    let results = authenticator
-        .verify_dkim(Parameters::new(&parsed).with_txt_cache(&records))
-        .await;
-    results.iter().any(|r| r.result() == &DkimResult::Pass)
+    receiver(dns)
+        .verify_dkim(Parameters::new(&parsed))
+        .await
+        .iter()
+        .filter(|r| r.result() == &DkimResult::Pass)
+        .filter_map(|r| r.signature().map(|s| s.d.clone()))
+        .collect()
+}
+
+/// The ARC chain's result and the number of its sets.
+async fn arc_result(dns: &Dns, message: &[u8]) -> (DkimResult, usize) {
+    let parsed = AuthenticatedMessage::parse(message).expect("parse");
+    let out = receiver(dns).verify_arc(Parameters::new(&parsed)).await;
+    (out.result().clone(), out.sets().len())
+}
+
+/// The values of the header `name` in `message`, unfolded (whitespace runs made one space).
+fn header_values(message: &[u8], name: &str) -> Vec<String> {
+    let parsed = mail_parser::MessageParser::default()
+        .parse_headers(message)
+        .expect("headers");
+    parsed
+        .headers_raw()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Every `d=` of the DKIM-Signature headers in `message`, verifying or not.
+fn dkim_domains(message: &[u8]) -> Vec<String> {
+    header_values(message, "DKIM-Signature")
+        .iter()
+        .filter_map(|v| {
+            v.split(';')
+                .find_map(|tag| tag.trim().strip_prefix("d="))
+                .map(|d| d.trim().to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// Whether `d` is aligned with `from_domain` under DMARC's relaxed rule (same organisational
+/// domain; in the test zone every registered domain has two labels).
+fn relaxed_aligned(d: &str, from_domain: &str) -> bool {
+    let org = |name: &str| {
+        let labels: Vec<&str> = name.rsplitn(3, '.').collect();
+        labels
+            .iter()
+            .take(2)
+            .rev()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    org(d) == org(from_domain)
 }
 
 async fn send(s: &Server, body: &[u8]) {
@@ -87,7 +127,8 @@ async fn send(s: &Server, body: &[u8]) {
 
 async fn flow(db: TestDb) {
     let sink = Sink::start(SinkOptions::default()).await;
-    let s = server(db, &sink.addr.to_string(), "").await;
+    let dns = Dns::start().await;
+    let s = server_with_dns(db, &sink.addr.to_string(), Some(&dns), "").await;
     exempt(&s).await;
 
     // A clean message leaves intact: a Received line on top, then the original bytes.
@@ -103,8 +144,9 @@ async fn flow(db: TestDb) {
         "{}",
         got[0].from
     );
+    // Issue #14 §2: an intact forward is ARC-sealed, not DKIM-signed by ratspost.
     let forwarded = String::from_utf8_lossy(&got[0].data).into_owned();
-    assert!(forwarded.starts_with("DKIM-Signature:"), "{forwarded}");
+    assert!(forwarded.starts_with("ARC-Seal: i=1;"), "{forwarded}");
     assert!(got[0].data.ends_with(&clean), "the body changed on the way");
     let added = &forwarded[..got[0].data.len() - clean.len()];
     assert!(
@@ -112,8 +154,28 @@ async fn flow(db: TestDb) {
         "a Received line above the original: {added}"
     );
     assert!(
-        dkim_verifies(&s, &got[0].data).await,
-        "the forward's DKIM signature does not verify"
+        !added.starts_with("DKIM-Signature:") && !added.contains("\nDKIM-Signature:"),
+        "ratspost DKIM-signed a forward: {added}"
+    );
+    assert!(dkim_domains(&got[0].data).is_empty(), "{added}");
+    assert_eq!(
+        arc_result(&dns, &got[0].data).await,
+        (DkimResult::Pass, 1),
+        "the forward's ARC chain does not verify:\n{added}"
+    );
+    let aar = header_values(&got[0].data, "ARC-Authentication-Results");
+    assert_eq!(aar.len(), 1, "{aar:?}");
+    assert!(aar[0].starts_with("i=1; mx.test;"), "{aar:?}");
+    assert!(aar[0].contains("arc=none"), "{aar:?}");
+    let mut tampered = got[0].data.clone();
+    let at = forwarded.find("Die Sitzung").expect("body");
+    tampered[at] = b'd';
+    assert!(
+        matches!(
+            arc_result(&dns, &tampered).await.0,
+            DkimResult::Fail(_) | DkimResult::Neutral(_)
+        ),
+        "a changed forward must not pass ARC"
     );
 
     // A sensitive message leaves only as a notice.
@@ -130,15 +192,20 @@ async fn flow(db: TestDb) {
             "{leak:?} leaked into the notice:\n{notice}"
         );
     }
-    assert!(
-        dkim_verifies(&s, &got[1].data).await,
+    // ratspost wrote the notice: it carries ratspost's DKIM signature, which verifies
+    // against the published record, and no ARC set.
+    assert!(notice.starts_with("DKIM-Signature:"), "{notice}");
+    assert_eq!(
+        dkim_passes(&dns, &got[1].data).await,
+        [s.config.dkim.domain.as_str()],
         "the notice's DKIM signature does not verify"
     );
+    assert!(!notice.contains("ARC-Seal"), "{notice}");
     let mut tampered = got[1].data.clone();
     let at = notice.find("Vertrauliche").expect("subject");
     tampered[at] = b'v';
     assert!(
-        !dkim_verifies(&s, &tampered).await,
+        dkim_passes(&dns, &tampered).await.is_empty(),
         "a changed notice must not verify"
     );
     let parsed = mail_parser::MessageParser::default()
@@ -241,6 +308,152 @@ async fn forwards_and_notices_postgres() {
     if let Some(db) = TestDb::postgres("forwards_and_notices").await {
         flow(db).await;
     }
+}
+
+/// Issue #14 §2: a message with a spoofed `From:` in the town hall's own domain used to leave
+/// with ratspost's DKIM signature for that domain, which DMARC's relaxed alignment accepts.
+/// It must leave with no signature of ours that aligns with that `From:` — only the ARC set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_sender_in_our_domain_borrows_no_signature_of_ours() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let dns = Dns::start().await;
+    // As deployed: ratspost signs for the town hall's domain, whose addresses it serves.
+    let s = server_with_dns(
+        TestDb::sqlite(),
+        &sink.addr.to_string(),
+        Some(&dns),
+        "[dkim]\ndomain = \"stadt.test\"\n",
+    )
+    .await;
+    exempt(&s).await;
+    let spoofed =
+        b"From: Der Buergermeister <buergermeister@stadt.test>\r\nTo: anna@stadt.test\r\n\
+        Subject: Kurze Bitte\r\nMessage-ID: <spoof1@attacker.test>\r\n\
+        Date: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\nBitte rufen Sie mich heute noch an.\r\n";
+    send(&s, spoofed).await;
+    let got = sink.wait_for(1).await;
+    let data = &got[0].data;
+    assert!(data.ends_with(spoofed), "the original changed on the way");
+    let domains = dkim_domains(data);
+    assert!(
+        domains.iter().all(|d| !relaxed_aligned(d, "stadt.test")),
+        "a DKIM signature aligned with the spoofed From: {domains:?}"
+    );
+    assert!(
+        domains.is_empty(),
+        "ratspost added a DKIM signature: {domains:?}"
+    );
+    let passing = dkim_passes(&dns, data).await;
+    assert!(
+        passing.iter().all(|d| !relaxed_aligned(d, "stadt.test")),
+        "{passing:?}"
+    );
+    // The ARC set is ratspost's (d=stadt.test) and verifies; DMARC does not take an ARC
+    // seal's domain for alignment, and the results claim no DKIM pass.
+    assert_eq!(arc_result(&dns, data).await, (DkimResult::Pass, 1));
+    let seal = header_values(data, "ARC-Seal");
+    assert!(seal[0].contains("d=stadt.test"), "{seal:?}");
+    let aar = header_values(data, "ARC-Authentication-Results");
+    assert!(!aar[0].contains("dkim=pass"), "{aar:?}");
+    s.stop().await;
+}
+
+/// A signing key of the sending domain `upstream.test`, published in `dns`.
+fn upstream_key(dns: &Dns) -> impl Fn() -> Ed25519Key {
+    let der = Ed25519Key::generate_pkcs8().expect("key");
+    let key = move || Ed25519Key::from_pkcs8_der(&der).expect("key");
+    dns.set_txt(
+        "upstream-key._domainkey.upstream.test",
+        &format!(
+            "v=DKIM1; k=ed25519; p={}",
+            relay::encoding::base64(&key().public_key())
+        ),
+    );
+    key
+}
+
+/// `original` with upstream.test's DKIM signature on top.
+fn upstream_signed(key: &impl Fn() -> Ed25519Key, original: &[u8]) -> Vec<u8> {
+    let signature = DkimSigner::from_key(key())
+        .domain("upstream.test")
+        .selector("upstream-key")
+        .headers(["From", "To", "Subject", "Date", "Message-ID"])
+        .sign(original)
+        .expect("sign");
+    [signature.to_header().into_bytes(), original.to_vec()].concat()
+}
+
+/// The original's own DKIM signature still verifies after the forward, and ratspost's
+/// results say so; a message that already carries an ARC chain gets the next set, with
+/// `cv=pass`, and the whole chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_signature_and_chain_survive_and_are_reported() {
+    let sink = Sink::start(SinkOptions::default()).await;
+    let dns = Dns::start().await;
+    let s = server_with_dns(TestDb::sqlite(), &sink.addr.to_string(), Some(&dns), "").await;
+    exempt(&s).await;
+    let key = upstream_key(&dns);
+
+    let signed = upstream_signed(&key, &message("signed1", "Die Sitzung beginnt um 17 Uhr."));
+    send(&s, &signed).await;
+    let got = sink.wait_for(1).await;
+    let data = &got[0].data;
+    assert!(data.ends_with(&signed), "the original's bytes changed");
+    assert_eq!(
+        dkim_passes(&dns, data).await,
+        ["upstream.test"],
+        "the original's signature must verify after the forward, and be the only one"
+    );
+    assert_eq!(arc_result(&dns, data).await, (DkimResult::Pass, 1));
+    let aar = header_values(data, "ARC-Authentication-Results");
+    assert!(
+        aar[0].contains("dkim=pass header.d=upstream.test header.s=upstream-key"),
+        "{aar:?}"
+    );
+
+    // A list on the way has already sealed it (i=1).
+    let signed = upstream_signed(&key, &message("sealed1", "Die Sitzung beginnt um 18 Uhr."));
+    let parsed = AuthenticatedMessage::parse(&signed).expect("parse");
+    let dkim = receiver(&dns).verify_dkim(Parameters::new(&parsed)).await;
+    let chain = receiver(&dns).verify_arc(Parameters::new(&parsed)).await;
+    let results =
+        AuthenticationResults::new("list.upstream.test").with_dkim_results(&dkim, parsed.from());
+    let set = ArcSealer::from_key(key())
+        .domain("upstream.test")
+        .selector("upstream-key")
+        .headers(["From", "To", "Subject", "DKIM-Signature"])
+        .seal(&parsed, &results, &chain)
+        .expect("seal");
+    let sealed = [set.to_header().into_bytes(), signed.clone()].concat();
+    assert_eq!(arc_result(&dns, &sealed).await, (DkimResult::Pass, 1));
+    send(&s, &sealed).await;
+    let got = sink.wait_for(2).await;
+    let data = &got[1].data;
+    assert!(data.ends_with(&sealed), "the original's bytes changed");
+    assert!(
+        String::from_utf8_lossy(data).starts_with("ARC-Seal: i=2;"),
+        "{}",
+        String::from_utf8_lossy(data)
+    );
+    assert_eq!(arc_result(&dns, data).await, (DkimResult::Pass, 2));
+    let seals = header_values(data, "ARC-Seal");
+    assert!(
+        seals
+            .iter()
+            .any(|v| v.starts_with("i=2;") && v.contains("cv=pass") && v.contains("d=mx.test")),
+        "{seals:?}"
+    );
+    let aar = header_values(data, "ARC-Authentication-Results");
+    let ours = aar
+        .iter()
+        .find(|v| v.starts_with("i=2;"))
+        .expect("our results");
+    assert!(
+        ours.contains("arc=pass") && ours.contains("dkim=pass header.d=upstream.test"),
+        "{ours}"
+    );
+    assert_eq!(dkim_passes(&dns, data).await, ["upstream.test"]);
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
