@@ -27,32 +27,45 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// read, or the resolver cannot be built.
 pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> anyhow::Result<TokioResolver> {
     use anyhow::Context as _;
-    let mut builder = if servers.is_empty() {
-        TokioResolver::builder_tokio()
-            .context("cannot read the system's DNS configuration (set delivery.resolvers)")?
-    } else {
-        let servers = servers
-            .iter()
-            .map(|addr| {
-                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                server.connections = [ProtocolConfig::Udp, ProtocolConfig::Tcp]
-                    .into_iter()
-                    .map(|protocol| {
-                        let mut c = ConnectionConfig::new(protocol);
-                        c.port = addr.port();
-                        c
-                    })
-                    .collect();
-                server
-            })
-            .collect();
-        TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(servers),
-            TokioRuntimeProvider::default(),
-        )
-    };
+    let mut builder = builder(servers)?;
     let options = builder.options_mut();
     options.timeout = timeout.clamp(Duration::from_millis(100), QUERY_TIMEOUT);
     options.attempts = 2;
     builder.build().context("DNS resolver")
+}
+
+/// A resolver builder for `servers` (each over UDP, then TCP, on its own port), or for the
+/// system's name servers when `servers` is empty; callers set their own options. Shared by
+/// ARC verification and direct MX delivery, so both ask the same servers.
+///
+/// # Errors
+/// When `servers` is empty and the system's DNS configuration (`/etc/resolv.conf`) cannot be
+/// read.
+pub fn builder(
+    servers: &[SocketAddr],
+) -> anyhow::Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>> {
+    use anyhow::Context as _;
+    if servers.is_empty() {
+        return TokioResolver::builder_tokio()
+            .context("cannot read the system's DNS configuration (set delivery.resolvers)");
+    }
+    let servers = servers
+        .iter()
+        .map(|addr| {
+            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+            server.connections = [ProtocolConfig::Udp, ProtocolConfig::Tcp]
+                .into_iter()
+                .map(|protocol| {
+                    let mut c = ConnectionConfig::new(protocol);
+                    c.port = addr.port();
+                    c
+                })
+                .collect();
+            server
+        })
+        .collect();
+    Ok(TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(servers),
+        TokioRuntimeProvider::default(),
+    ))
 }

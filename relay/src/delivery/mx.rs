@@ -16,10 +16,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{
-    ConnectionConfig, LookupIpStrategy, NameServerConfig, ProtocolConfig, ResolverConfig,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::config::LookupIpStrategy;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
@@ -48,33 +45,8 @@ impl Mx {
     /// When the system resolver configuration cannot be read.
     pub fn new(config: &DeliveryConfig, template: Hop) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let mut builder = if config.resolvers.is_empty() {
-            TokioResolver::builder_tokio().context(
-                "direct MX delivery: cannot read the system's DNS configuration \
-                 (set delivery.resolvers or delivery.smarthost)",
-            )?
-        } else {
-            let servers = config
-                .resolvers
-                .iter()
-                .map(|addr| {
-                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                    server.connections = [ProtocolConfig::Udp, ProtocolConfig::Tcp]
-                        .into_iter()
-                        .map(|protocol| {
-                            let mut c = ConnectionConfig::new(protocol);
-                            c.port = addr.port();
-                            c
-                        })
-                        .collect();
-                    server
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-        };
+        let mut builder = crate::resolver::builder(&config.resolvers)
+            .context("direct MX delivery (or set delivery.smarthost)")?;
         let options = builder.options_mut();
         options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         options.timeout = config.timeout.min(std::time::Duration::from_secs(30));
