@@ -178,6 +178,8 @@ pub mod defaults {
     pub const SUBMISSION_MAX_CONNECTIONS: u64 = 256;
     /// Submission connections per client address.
     pub const SUBMISSION_MAX_CONNECTIONS_PER_IP: u64 = 20;
+    /// From connecting to a successful AUTH, at most (seconds).
+    pub const SUBMISSION_LOGIN_TIMEOUT_SECS: u64 = 60;
     /// Threads for CPU-heavy commands: the cores the machine has to spare for them; the
     /// async workers (SMTP, logins, the web UI) are never among them.
     pub const IMAP_HEAVY_WORKERS: u64 = 2;
@@ -267,6 +269,8 @@ pub struct RawSubmission {
     pub max_connections: Field<u64>,
     /// Connections per client address.
     pub max_connections_per_ip: Field<u64>,
+    /// Seconds from connecting to a successful AUTH.
+    pub login_timeout_secs: Field<u64>,
     /// `relay` or `hold`.
     pub sensitive: Field<String>,
 }
@@ -640,6 +644,9 @@ pub struct SubmissionConfig {
     pub max_connections: usize,
     /// Connections per client address.
     pub max_connections_per_ip: usize,
+    /// Time from connecting to a successful AUTH, at most (an absolute deadline: input does
+    /// not extend it), so that anonymous connections cannot hold the slots.
+    pub login_timeout: Duration,
     /// What happens to a submitted message the classifier flags.
     pub sensitive: SensitiveSubmission,
 }
@@ -1133,6 +1140,11 @@ fn submission(r: &mut Resolver, raw: &RawSubmission) -> SubmissionConfig {
             &raw.max_connections_per_ip,
             d::SUBMISSION_MAX_CONNECTIONS_PER_IP,
             1_000_000,
+        ),
+        login_timeout: r.secs(
+            "submission.login_timeout_secs",
+            &raw.login_timeout_secs,
+            d::SUBMISSION_LOGIN_TIMEOUT_SECS,
         ),
         sensitive: r.parse(
             "submission.sensitive",
@@ -2305,8 +2317,12 @@ relay_tls = "required"
 max_message_size = {sub_size}
 max_recipients = {sub_rcpt}
 max_messages_per_hour = {sub_hour}
+# Connections per listener, in all and per client address; a client must have logged in
+# (AUTH) within login_timeout_secs of connecting. Command and data timeouts, line lengths
+# and max_errors are [smtp]'s.
 max_connections = {sub_conn}
 max_connections_per_ip = {sub_conn_ip}
+login_timeout_secs = {sub_login}
 # A message the classifier flags: "relay" (default: the city's server decides) or "hold"
 # (kept in the queue until an admin releases it: `ratspost queue release ID`).
 sensitive = "relay"
@@ -2386,6 +2402,7 @@ sensitive = "relay"
         sub_hour = d::SUBMISSION_MAX_MESSAGES_PER_HOUR,
         sub_conn = d::SUBMISSION_MAX_CONNECTIONS,
         sub_conn_ip = d::SUBMISSION_MAX_CONNECTIONS_PER_IP,
+        sub_login = d::SUBMISSION_LOGIN_TIMEOUT_SECS,
         imap_heavy = d::IMAP_HEAVY_WORKERS,
         imap_max_command = d::IMAP_MAX_COMMAND_SECS,
     )

@@ -291,15 +291,15 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a queued or failed job due now.
+    /// Makes a queued or failed job due now (a held one needs [`Store::release_job`]).
     ///
     /// # Errors
-    /// `NotFound` when there is no such job waiting or failed.
+    /// `NotFound` when there is no such job waiting or failed, or it is held.
     pub async fn retry_job(&self, id: i64, now: Millis) -> Result<()> {
         let n = with_pool!(&self.db, write pool => {
             sqlx::query(
                 "UPDATE outbound_jobs SET state = 'queued', next_attempt_at = $1, done_at = NULL
-                 WHERE id = $2 AND state IN ('queued', 'failed')",
+                 WHERE id = $2 AND state IN ('queued', 'failed') AND held_at IS NULL",
             )
             .bind(now)
             .bind(id)
@@ -310,7 +310,7 @@ impl Store {
         if n == 0 {
             return Err(crate::Error::new(
                 crate::ErrorKind::NotFound,
-                format!("no queued or failed job {id}"),
+                format!("no queued or failed job {id} (a held one is released, not retried)"),
             ));
         }
         Ok(())

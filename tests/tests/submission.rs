@@ -824,6 +824,13 @@ async fn the_header_must_name_only_the_users_own_addresses() {
         format!("From: {ANNA}\r\nResent-From: {BERND}\r\n"),
         format!("From: {ANNA}\r\nResent-Sender: {BERND}\r\n"),
         format!("From: {ANNA}\r\nSender: Bernd <{BERND}>\r\n"),
+        // A line that is no header field: parsers differ on whether the header ends there
+        // (independent trial of #14), so what follows it must not be relayed unchecked.
+        format!("From: {ANNA}\r\nGarbage line without colon\r\nFrom: {BERND}\r\n"),
+        // Bernd's address shown where phones show only the name.
+        format!("From: \"Bernd <{BERND}>\" <{ANNA}>\r\n"),
+        format!("From: ({BERND}) <{ANNA}>\r\n"),
+        format!("From: =?utf-8?q?bernd=40stadt=2Etest?= <{ANNA}>\r\n"),
     ];
     for head in &spoofed_headers {
         let body = format!("{head}{rest}");
@@ -1621,4 +1628,124 @@ fn sink_refuses(sink: &Sink, refusals: &[(&str, &str)]) {
         .iter()
         .map(|(a, r)| ((*a).to_owned(), (*r).to_owned()))
         .collect();
+}
+
+/// The trial's attacks on the session: connections that never log in are cut at the login
+/// deadline (trickling bytes does not extend it); a long recipient list is cut at the limit
+/// without ending the session; `*` cancels AUTH LOGIN at its first prompt; an authorisation
+/// identity that names the same user (her address) is allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_connections_are_cut_and_long_lists_and_aliases_work() {
+    let sink = relay().await;
+    let s = with_relay(&sink, "login_timeout_secs = 2").await;
+
+    // Idle, then trickling a byte every 300 ms without a line end: both cut at 2 s.
+    let (mut idle, _) = s.implicit().await;
+    let started = Instant::now();
+    idle.reply().await.expect(421, "4.4.2");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Trickling a byte every 300 ms for 1.8 s: a deadline per read would now wait another
+    // 2 s, the absolute one ends the session at 2 s from connecting.
+    let (mut slow, _) = s.implicit().await;
+    let started = Instant::now();
+    for _ in 0..6 {
+        slow.send(b"N").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let r = slow.reply().await;
+    assert_eq!(r.code, 421, "trickling kept the session: {r:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(3500),
+        "the deadline moved with the input: {:?}",
+        started.elapsed()
+    );
+
+    // `*` at the user-name prompt of LOGIN.
+    let (mut c, _) = s.implicit().await;
+    c.cmd("AUTH LOGIN").await.expect(334, "");
+    c.cmd("*").await.expect(501, "5.7.0");
+
+    // Acting as herself under her other address is no impersonation.
+    let (mut c, _) = s.implicit().await;
+    let plain = relay::encoding::base64(
+        format!("{ANNA_ALIAS}\0{ANNA_LOGIN}\0{}", s.app_password).as_bytes(),
+    );
+    c.cmd(&format!("AUTH PLAIN {plain}"))
+        .await
+        .expect(235, "2.7.0");
+
+    // 75 recipients: 50 taken, 25 told to come back (452), none of it an error that ends
+    // the session; the message goes to the 50.
+    c.cmd(&format!("MAIL FROM:<{ANNA}>"))
+        .await
+        .expect(250, "2.1.0");
+    let mut taken = Vec::new();
+    for n in 0..75 {
+        let rcpt = format!("r{n}@example.org");
+        let r = c.cmd(&format!("RCPT TO:<{rcpt}>")).await;
+        if n < 50 {
+            r.expect(250, "2.1.5");
+            taken.push(rcpt);
+        } else {
+            r.expect(452, "4.5.3");
+        }
+    }
+    c.cmd("DATA").await.expect(354, "");
+    c.send(&ratspost_tests::client::dot_stuff(&message(
+        "many",
+        ANNA,
+        &[BUERGER],
+        "x",
+    )))
+    .await;
+    c.send(b".\r\n").await;
+    c.reply().await.expect(250, "2.0.0");
+    let got = relayed(&sink, "many").await;
+    assert_eq!(got.rcpt, taken);
+    s.stop();
+}
+
+/// The relay password never crosses the network in plaintext: with `relay_tls =
+/// "opportunistic"` and a relay that offers no STARTTLS (as when an attacker strips it),
+/// ratspost does not authenticate — the job waits, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_credentials_never_go_without_tls() {
+    let sink = Sink::start(SinkOptions {
+        auth: true,
+        ..SinkOptions::default()
+    })
+    .await;
+    let s = with_relay(
+        &sink,
+        "relay_tls = \"opportunistic\"\nrelay_username = \"ratspost\"\nrelay_password = \"Relais-Geheimnis\"",
+    )
+    .await;
+    let mut c = s.authed().await;
+    c.send_mail(
+        ANNA,
+        &[BUERGER],
+        &message("stripped", ANNA, &[BUERGER], "x"),
+    )
+    .await
+    .expect(250, "2.0.0");
+    let queue = s
+        .wait_queue(|q| q.len() == 1 && q[0]["attempts"].as_i64() >= Some(1))
+        .await;
+    assert_eq!(queue[0]["state"], "queued", "{queue:#?}");
+    assert!(
+        queue[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not sent without TLS")),
+        "{queue:#?}"
+    );
+    assert!(sink.received().is_empty(), "{:#?}", sink.received());
+    assert!(
+        !s.log().contains("Relais-Geheimnis"),
+        "the password is in the log"
+    );
+    s.stop();
 }

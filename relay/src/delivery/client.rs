@@ -244,6 +244,14 @@ pub async fn send_many(
         caps = s.ehlo(&hop.helo).await?;
     }
     if let Some((user, password)) = &hop.auth {
+        // Fail closed: a password never crosses the network in plaintext, whatever the TLS
+        // mode says (with "opportunistic", an attacker who strips STARTTLS would read it).
+        if !use_tls {
+            return Err(SendError::Temporary(format!(
+                "{} offers no STARTTLS: the AUTH credentials are not sent without TLS",
+                hop.address
+            )));
+        }
         let token = crate::encoding::base64(format!("\0{user}\0{}", password.expose()).as_bytes());
         s.command("AUTH", &format!("AUTH PLAIN {token}"), &[235])
             .await?;

@@ -104,13 +104,9 @@ pub(super) fn relay_rcpt(max: usize, envelope: &mut Envelope, to: &RcptTo<String
         return reply;
     }
     // Relayed as given: a local part's case is the receiving domain's business
-    // (RFC 5321 §2.4); duplicates are recognised regardless of case.
+    // (RFC 5321 §2.4), so only the very same address is a duplicate.
     let address = to.address.clone();
-    if envelope
-        .relay_to
-        .iter()
-        .any(|r| r.to_lowercase() == address.to_lowercase())
-    {
+    if envelope.relay_to.contains(&address) {
         return Reply::new(250, [2, 1, 5], "Ok");
     }
     if envelope.relay_to.len() >= max {
@@ -119,7 +115,9 @@ pub(super) fn relay_rcpt(max: usize, envelope: &mut Envelope, to: &RcptTo<String
             [4, 5, 3],
             format!("Too many recipients (at most {max} per message)"),
         )
-        .fault(true);
+        // Not an error: the client sends the rest in another transaction (RFC 5321
+        // §4.5.3.1.10), and a long list must not end the session.
+        .fault(false);
     }
     envelope.relay_to.push(address);
     Reply::new(250, [2, 1, 5], "Ok")
@@ -142,7 +140,7 @@ pub(super) async fn rcpt(
         return Reply::new(250, [2, 1, 5], "Ok");
     }
     if envelope.recipients.len() >= config.max_recipients {
-        return Reply::new(452, [4, 5, 3], "Too many recipients").fault(true);
+        return Reply::new(452, [4, 5, 3], "Too many recipients").fault(false);
     }
     // A bounce of one of our forwards: it goes to the mailbox owner the signed address names
     // — never back to the original sender.

@@ -76,7 +76,7 @@ impl Reply {
         Self::new(421, [4, 3, 0], "Server shutting down, try again later").and_close()
     }
 
-    /// Appends the wire form: one line per text line, `-` after the code on all but the last.
+    /// Appends the wire form (each line at most 512 octets, longer text cut with `...`): one line per text line, `-` after the code on all but the last.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let lines: Vec<&str> = self.text.lines().collect();
         let lines = if lines.is_empty() { vec![""] } else { lines };
@@ -86,19 +86,44 @@ impl Reply {
             if let Some([a, b, c]) = self.enhanced {
                 out.extend_from_slice(format!("{a}.{b}.{c} ").as_bytes());
             }
-            // Never let text (which may quote client input) break the framing.
+            // Never let text (which may quote client input) break the framing, nor a line
+            // grow past RFC 5321 §4.5.3.1.5's 512 octets (code and CRLF included).
+            let mut text = line.as_bytes();
+            if text.len() > MAX_TEXT {
+                let mut end = MAX_TEXT - 3;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text = &text[..end];
+            }
             out.extend(
-                line.bytes()
-                    .map(|b| if b.is_ascii_control() { b'?' } else { b }),
+                text.iter()
+                    .map(|&b| if b.is_ascii_control() { b'?' } else { b }),
             );
+            if text.len() < line.len() {
+                out.extend_from_slice(b"...");
+            }
             out.extend_from_slice(b"\r\n");
         }
     }
 }
 
+/// Longest text of one reply line: 512 octets less `NNN-`, `X.Y.Z ` and CRLF.
+const MAX_TEXT: usize = 512 - 4 - 8 - 2;
+
 #[cfg(test)]
 mod tests {
     use super::Reply;
+
+    #[test]
+    fn long_lines_are_cut_to_512_octets() {
+        let r = Reply::new(550, [5, 7, 1], format!("{}ö tail", "x".repeat(2000)));
+        let w = wire(&r);
+        assert!(w.len() <= 512, "{}", w.len());
+        assert!(w.ends_with("...\r\n"), "{w}");
+        let multi = wire(&Reply::plain(250, format!("a\n{}", "é".repeat(600))));
+        assert!(multi.lines().all(|l| l.len() + 2 <= 512), "{multi}");
+    }
 
     fn wire(r: &Reply) -> String {
         let mut out = Vec::new();

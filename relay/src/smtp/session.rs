@@ -210,6 +210,8 @@ struct Session<'a> {
     authed: Option<auth::Authed>,
     errors: u32,
     deadline: Instant,
+    /// Submission: until a successful AUTH, the session ends at this instant.
+    login_by: Option<Instant>,
     decoder: CommandDecoder,
 }
 
@@ -226,6 +228,10 @@ impl<'a> Session<'a> {
             authed: None,
             errors: 0,
             deadline: Instant::now() + smtp.max_session,
+            login_by: match ctx.role {
+                Role::Intake => None,
+                Role::Submission(_) => Some(Instant::now() + ctx.config.submission.login_timeout),
+            },
             decoder: CommandDecoder::new(smtp.max_command_line),
         }
     }
@@ -256,9 +262,15 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// `timeout`, cut short by the session's overall deadline.
+    /// `timeout`, cut short by the session's overall deadline and, before a submission
+    /// client has logged in, by its login deadline.
     fn read_timeout(&self, timeout: Duration) -> Duration {
-        timeout.min(self.deadline.saturating_duration_since(Instant::now()))
+        let now = Instant::now();
+        let mut timeout = timeout.min(self.deadline.saturating_duration_since(now));
+        if let (Some(by), None) = (self.login_by, &self.authed) {
+            timeout = timeout.min(by.saturating_duration_since(now));
+        }
+        timeout
     }
 
     fn reset(&mut self) {

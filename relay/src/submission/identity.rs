@@ -23,6 +23,19 @@ pub enum Refusal {
     /// A field whose addresses cannot be read unambiguously.
     #[error("the {0}: field cannot be read unambiguously")]
     Unreadable(&'static str),
+    /// A line in the header section that is neither a field nor a continuation.
+    #[error("the header has a line that is not a header field")]
+    NotAField,
+    /// A display name or comment that shows an address that is not the user's.
+    #[error(
+        "the {field}: field shows {address} in its display name, which is not one of your addresses"
+    )]
+    ShownAddress {
+        /// The field.
+        field: &'static str,
+        /// The address shown (cleaned for the reply).
+        address: String,
+    },
     /// An address that is not the user's.
     #[error("{address} in the {field}: field is not one of your addresses")]
     Foreign {
@@ -47,7 +60,7 @@ pub fn is_own(address: &str, own: &[String]) -> bool {
 /// The first [`Refusal`] found.
 pub fn check(raw: &[u8], own: &[String]) -> Result<(), Refusal> {
     let mut seen = [0usize; FIELDS.len()];
-    for (name, value) in header_fields(raw) {
+    for (name, value) in header_fields(raw)? {
         let Some(i) = FIELDS.iter().position(|f| f.eq_ignore_ascii_case(&name)) else {
             continue;
         };
@@ -57,12 +70,31 @@ pub fn check(raw: &[u8], own: &[String]) -> Result<(), Refusal> {
         if seen[i] > 1 && i < 2 {
             return Err(Refusal::Repeated(field));
         }
-        let addresses = addresses(&value).ok_or(Refusal::Unreadable(field))?;
-        if addresses.is_empty() || addresses.len() != at_signs(&value) {
+        let (addresses, names) = addresses(&value).ok_or(Refusal::Unreadable(field))?;
+        let well_formed = |a: &String| {
+            a.rsplit_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        };
+        if addresses.is_empty()
+            || addresses.len() != at_signs(&value)
+            || !addresses.iter().all(well_formed)
+        {
             return Err(Refusal::Unreadable(field));
         }
         if let Some(address) = addresses.into_iter().find(|a| !is_own(a, own)) {
-            return Err(Refusal::Foreign { field, address });
+            return Err(Refusal::Foreign {
+                field,
+                address: cleaned(&address),
+            });
+        }
+        // Whatever looks like an address in the raw field (quoted names, comments) or in the
+        // decoded display names (encoded words) must be the user's own as well.
+        let shown = names.iter().chain([&value]).map(|t| t.as_str());
+        if let Some(address) = shown.flat_map(shown_addresses).find(|a| !is_own(a, own)) {
+            return Err(Refusal::ShownAddress {
+                field,
+                address: cleaned(&address),
+            });
         }
     }
     if seen[0] == 0 {
@@ -72,9 +104,12 @@ pub fn check(raw: &[u8], own: &[String]) -> Result<(), Refusal> {
 }
 
 /// The header section's fields as (name, unfolded value), raw bytes read as UTF-8 with
-/// replacement. Stops at the first empty line; a line that is neither a field nor a
-/// continuation ends the header section as well (RFC 5322 §2.2).
-fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
+/// replacement, up to the first empty line (RFC 5322 §2.2).
+///
+/// # Errors
+/// `NotAField` for a line that is neither a field (a name of printable ASCII, white space
+/// allowed before the colon by RFC 5322 §4.5.1's obs-syntax: "From :") nor a continuation.
+fn header_fields(raw: &[u8]) -> Result<Vec<(String, String)>, Refusal> {
     let mut fields: Vec<(String, String)> = Vec::new();
     for line in raw.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -84,48 +119,83 @@ fn header_fields(raw: &[u8]) -> Vec<(String, String)> {
         if matches!(line[0], b' ' | b'\t') {
             match fields.last_mut() {
                 Some((_, value)) => value.push_str(&String::from_utf8_lossy(line)),
-                None => break,
+                None => return Err(Refusal::NotAField),
             }
             continue;
         }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            break;
-        };
-        // obs-syntax allows white space before the colon (RFC 5322 §4.5.1): "From :".
-        let name = String::from_utf8_lossy(&line[..colon])
-            .trim_end()
-            .to_owned();
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(Refusal::NotAField)?;
+        let name = line[..colon].trim_ascii_end();
+        if name.is_empty() || !name.iter().all(|b| (33..=126).contains(b)) {
+            return Err(Refusal::NotAField);
+        }
         fields.push((
-            name,
+            String::from_utf8_lossy(name).into_owned(),
             String::from_utf8_lossy(&line[colon + 1..]).into_owned(),
         ));
     }
-    fields
+    Ok(fields)
 }
 
-/// The addresses of an address-list field value, groups flattened; `None` when mail-parser
-/// cannot read it (or panics on it).
-fn addresses(value: &str) -> Option<Vec<String>> {
+/// Address-like words in `text` (`local@domain.tld`), lower case: what a reader would take
+/// for an address in a display name or comment.
+fn shown_addresses(text: &str) -> Vec<String> {
+    let stop = |c: char| c.is_whitespace() || "<>\"()[],;:'`".contains(c);
+    text.split(stop)
+        .filter_map(|word| {
+            let (local, domain) = word.rsplit_once('@')?;
+            let domain = domain.trim_end_matches('.');
+            (!local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
+                .then(|| format!("{local}@{domain}").to_lowercase())
+        })
+        .collect()
+}
+
+/// `address` as it may appear in a reply and the log: no control characters, at most 254
+/// characters.
+fn cleaned(address: &str) -> String {
+    address
+        .chars()
+        .take(254)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The addresses of an address-list field value, groups flattened, and the decoded
+/// display names (and group names); `None` when mail-parser cannot read it (or panics on it).
+fn addresses(value: &str) -> Option<(Vec<String>, Vec<String>)> {
     let header = format!("From:{value}\r\n\r\n");
     std::panic::catch_unwind(|| {
         let parsed = mail_parser::MessageParser::new().parse_headers(header.as_bytes())?;
         let list = parsed.from()?;
-        let mut out = Vec::new();
+        let (mut out, mut names) = (Vec::new(), Vec::new());
+        let mut add = |a: &mail_parser::Addr<'_>| -> Option<()> {
+            out.push(a.address()?.to_owned());
+            names.extend(a.name().map(str::to_owned));
+            Some(())
+        };
         match list {
             mail_parser::Address::List(addrs) => {
                 for a in addrs {
-                    out.push(a.address()?.to_owned());
+                    add(a)?;
                 }
             }
             mail_parser::Address::Group(groups) => {
                 for g in groups {
                     for a in &g.addresses {
-                        out.push(a.address()?.to_owned());
+                        add(a)?;
                     }
                 }
+                names.extend(
+                    groups
+                        .iter()
+                        .filter_map(|g| g.name.as_deref().map(str::to_owned)),
+                );
             }
         }
-        Some(out)
+        Some((out, names))
     })
     .ok()
     .flatten()
@@ -178,6 +248,8 @@ mod tests {
             "From:\r\n Anna <anna.schmidt@stadt.example>\r\n",
             "From: =?utf-8?q?J=C3=B6rg_=40_Fraktion?= <fraktion@stadt.example>\r\n",
             "From: Anna (Ratsbüro) <anna.schmidt@stadt.example>\r\n",
+            "From: \"anna.schmidt@stadt.example\" <anna.schmidt@stadt.example>\r\n",
+            "From: Anna via Fraktion <anna.schmidt@stadt.example>\r\nX-Note: a@b\r\n",
         ] {
             assert_eq!(check(&msg(h), &own()), Ok(()), "{h}");
         }
@@ -188,7 +260,32 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused() {
-        let cases: [(&str, Expected); 10] = [
+        let cases: [(&str, Expected); 16] = [
+            // A line that is no field: parsers differ on whether the header ends there.
+            (
+                "From: anna.schmidt@stadt.example\r\nGarbage line\r\nFrom: buergermeister@stadt.example\r\n",
+                |r| *r == Refusal::NotAField,
+            ),
+            ("X-A: a\r\n continued\r\nNo colon here\r\n", |r| {
+                *r == Refusal::NotAField
+            }),
+            // Another address shown in a display name, a comment or an encoded word.
+            (
+                "From: \"Anna <buergermeister@stadt.example>\" <anna.schmidt@stadt.example>\r\n",
+                |r| matches!(r, Refusal::ShownAddress { field: "From", .. }),
+            ),
+            (
+                "From: (buergermeister@stadt.example) <anna.schmidt@stadt.example>\r\n",
+                |r| matches!(r, Refusal::ShownAddress { .. }),
+            ),
+            (
+                "From: =?utf-8?q?buergermeister=40stadt=2Eexample?= <anna.schmidt@stadt.example>\r\n",
+                |r| matches!(r, Refusal::ShownAddress { .. }),
+            ),
+            // A quoted local part mail-parser reads without it.
+            ("From: \"x\"@stadt.example\r\n", |r| {
+                matches!(r, Refusal::Unreadable(_) | Refusal::Foreign { .. })
+            }),
             ("", |r| *r == Refusal::NoFrom),
             ("From: buergermeister@stadt.example\r\n", |r| {
                 matches!(r, Refusal::Foreign { field: "From", .. })
@@ -254,9 +351,19 @@ mod tests {
         fn only_own_addresses_pass(value in "[ -~]{0,80}") {
             let raw = msg(&format!("From: {value}\r\n"));
             if check(&raw, &own()).is_ok() {
-                let found = addresses(&value).expect("readable");
+                let (found, _) = addresses(&value).expect("readable");
                 prop_assert!(!found.is_empty());
                 prop_assert!(found.iter().all(|a| is_own(a, &own())), "{value:?}");
+            }
+        }
+
+        /// Refusals quote at most 254 characters of an address, without control characters.
+        #[test]
+        fn refusals_quote_clean_short_addresses(local in "[a-z\x1b\x07]{1,400}") {
+            let raw = msg(&format!("From: {local}@stadt.example\r\n"));
+            if let Err(Refusal::Foreign { address, .. } | Refusal::ShownAddress { address, .. }) = check(&raw, &own()) {
+                prop_assert!(address.chars().count() <= 254);
+                prop_assert!(!address.chars().any(char::is_control));
             }
         }
 

@@ -36,10 +36,18 @@ pub enum SaslError {
     /// Not UTF-8, or not the mechanism's shape.
     #[error("malformed")]
     Malformed,
-    /// PLAIN with an authorization identity other than the user name: acting as somebody
-    /// else, which nobody may (RFC 4616 §2: the authentication fails).
-    #[error("authorization identity differs from the user name")]
-    ActingAsOther,
+}
+
+/// A PLAIN response (RFC 4616 §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plain {
+    /// The identity to act as, when the client named one (it must turn out to be the user
+    /// the name names: nobody may act as somebody else).
+    pub authzid: Option<String>,
+    /// The user name.
+    pub name: String,
+    /// The password.
+    pub password: String,
 }
 
 /// Decodes one response line (`=` is the empty response, RFC 4954 §4).
@@ -69,25 +77,27 @@ pub fn text(bytes: Vec<u8>) -> Result<String, SaslError> {
     Ok(text)
 }
 
-/// User name and password of a PLAIN response. An authorization identity, when given,
-/// must be the user name itself: nobody may act as someone else.
+/// The parts of a PLAIN response.
 ///
 /// # Errors
-/// `Malformed` when the shape is wrong or a part is empty or not UTF-8; `ActingAsOther`
-/// when the authorization identity differs from the user name.
-pub fn plain(response: &[u8]) -> Result<(String, String), SaslError> {
+/// `Malformed` when the shape is wrong, or a part is not UTF-8, or the user name or password
+/// is empty.
+pub fn plain(response: &[u8]) -> Result<Plain, SaslError> {
     let mut parts = response.split(|&b| b == 0);
-    let (Some(authzid), Some(authcid), Some(password), None) =
+    let (Some(authzid), Some(name), Some(password), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SaslError::Malformed);
     };
-    let authcid = text(authcid.to_vec())?;
-    let password = text(password.to_vec())?;
-    if !authzid.is_empty() && authzid != authcid.as_bytes() {
-        return Err(SaslError::ActingAsOther);
-    }
-    Ok((authcid, password))
+    Ok(Plain {
+        authzid: if authzid.is_empty() {
+            None
+        } else {
+            Some(text(authzid.to_vec())?)
+        },
+        name: text(name.to_vec())?,
+        password: text(password.to_vec())?,
+    })
 }
 
 #[cfg(test)]
@@ -97,14 +107,21 @@ mod tests {
 
     #[test]
     fn plain_responses() {
+        let pair = |p: Plain| (p.authzid, p.name, p.password);
         let b = decode("AGFubmEAZ2VoZWlt").expect("base64");
-        assert_eq!(plain(&b), Ok(("anna".into(), "geheim".into())));
-        let b = decode("YW5uYQBhbm5hAGdlaGVpbQ==").expect("base64");
-        assert_eq!(plain(&b), Ok(("anna".into(), "geheim".into())));
-        // Acting as somebody else.
         assert_eq!(
-            plain(b"buergermeister\0anna\0geheim"),
-            Err(SaslError::ActingAsOther)
+            plain(&b).map(pair),
+            Ok((None, "anna".into(), "geheim".into()))
+        );
+        let b = decode("YW5uYQBhbm5hAGdlaGVpbQ==").expect("base64");
+        assert_eq!(
+            plain(&b).map(pair),
+            Ok((Some("anna".into()), "anna".into(), "geheim".into()))
+        );
+        // Whether an authorization identity is allowed is for the session to decide.
+        assert_eq!(
+            plain(b"buergermeister\0anna\0geheim").map(|p| p.authzid),
+            Ok(Some("buergermeister".into()))
         );
         for bad in [&b""[..], b"\0anna", b"\0\0pw", b"\0anna\0", b"\0a\0b\0c"] {
             assert_eq!(plain(bad), Err(SaslError::Malformed), "{bad:?}");
@@ -133,7 +150,10 @@ mod tests {
             let wire = base64::engine::general_purpose::STANDARD
                 .encode(format!("\0{user}\0{password}"));
             let bytes = decode(&wire).expect("base64");
-            prop_assert_eq!(plain(&bytes), Ok((user, password)));
+            prop_assert_eq!(
+                plain(&bytes),
+                Ok(Plain { authzid: None, name: user, password })
+            );
         }
     }
 }

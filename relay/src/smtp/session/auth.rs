@@ -64,7 +64,9 @@ impl Session<'_> {
                 } else {
                     initial
                 };
-                sasl::decode(&response).and_then(|bytes| sasl::plain(&bytes))
+                sasl::decode(&response)
+                    .and_then(|bytes| sasl::plain(&bytes))
+                    .map(|p| (p.authzid, p.name, p.password))
             }
             Mechanism::Login => {
                 let name = if initial.is_empty() {
@@ -76,6 +78,10 @@ impl Session<'_> {
                     initial
                 };
                 let name = sasl::decode(&name).and_then(sasl::text);
+                // `*` cancels at any prompt (RFC 4954 §4), not only at the last.
+                if name == Err(SaslError::Cancelled) {
+                    return Step::Reply(Reply::new(501, [5, 7, 0], "Authentication cancelled"));
+                }
                 let password = match self.challenge(conn, PASSWORD).await {
                     Ok(line) => line,
                     Err(step) => return step,
@@ -83,26 +89,14 @@ impl Session<'_> {
                 name.and_then(|name| {
                     sasl::decode(&password)
                         .and_then(sasl::text)
-                        .map(|password| (name, password))
+                        .map(|password| (None, name, password))
                 })
             }
         };
-        let (name, password) = match credentials {
-            Ok(pair) => pair,
+        let (authzid, name, password) = match credentials {
+            Ok(parts) => parts,
             Err(SaslError::Cancelled) => {
                 return Step::Reply(Reply::new(501, [5, 7, 0], "Authentication cancelled"));
-            }
-            Err(SaslError::ActingAsOther) => {
-                // RFC 4954 §6: the credentials do not allow this identity. Refused before
-                // any password is looked at.
-                return Step::Reply(
-                    Reply::new(
-                        535,
-                        [5, 7, 8],
-                        "Authentication credentials invalid: you cannot act as somebody else",
-                    )
-                    .fault(true),
-                );
             }
             Err(err) => {
                 return Step::Reply(Reply::new(
@@ -112,7 +106,37 @@ impl Session<'_> {
                 ));
             }
         };
+        if let Some(authzid) = authzid
+            && !self.same_user(&authzid, &name).await
+        {
+            // RFC 4616 §2: the server fails an authentication whose identity the credentials
+            // do not allow (RFC 4954 §6: 535). Refused before any password is looked at.
+            return Step::Reply(
+                Reply::new(
+                    535,
+                    [5, 7, 8],
+                    "Authentication credentials invalid: you cannot act as somebody else",
+                )
+                .fault(true),
+            );
+        }
         Step::Reply(self.login(&name, &password).await)
+    }
+
+    /// Whether `authzid` names the same user as `name` (each a login or an address, as the
+    /// client may write either).
+    async fn same_user(&self, authzid: &str, name: &str) -> bool {
+        if authzid.eq_ignore_ascii_case(name) {
+            return true;
+        }
+        let store = &self.ctx.store;
+        match (
+            store.user_by_name(authzid).await,
+            store.user_by_name(name).await,
+        ) {
+            (Ok(a), Ok(b)) => a.id == b.id,
+            _ => false,
+        }
     }
 
     /// Checks `name` and `password` and remembers who logged in.

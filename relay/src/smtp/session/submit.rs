@@ -44,7 +44,7 @@ impl Session<'_> {
                 Err(Reply::new(
                     530,
                     [5, 7, 0],
-                    "Authentication required: this device's app password was revoked",
+                    "Authentication required: this device's app password was revoked or the account disabled",
                 ))
             }
             Err(err) => {
