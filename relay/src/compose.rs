@@ -406,37 +406,40 @@ pub fn delivery_failure(
 }
 
 /// The non-delivery report for a message the user submitted (RFC 6409) into their own
-/// mailbox: which recipients the city's server refused for good, with its reply, and when
-/// the message was sent (`queued`, readable date). No content of the message is repeated.
+/// mailbox: which recipients the city's server refused for good, with its reply, the date the
+/// message was sent (`queued`, readable) and its `Message-ID` (to find it in *Sent*). No
+/// content of the message is repeated.
 #[must_use]
 pub fn submission_failure(
     notices: &NoticesConfig,
     to: &str,
     refused: &[(String, String)],
     queued: &str,
+    message_id: Option<&str>,
 ) -> Vec<u8> {
     let list = refused
         .iter()
         .map(|(rcpt, error)| format!("  {rcpt}: {error}"))
         .collect::<Vec<_>>()
         .join("\r\n");
+    let id = message_id.map_or_else(String::new, |id| format!(" (Message-ID <{id}>)"));
     let (subject, body) = match notices.language {
         Language::De => (
             "Unzustellbar: Ihre Nachricht",
             format!(
-                "Guten Tag,\r\n\r\nIhre Nachricht vom {queued} konnte an diese Empfänger nicht \
-                 zugestellt werden (Meldung des Mailservers):\r\n\r\n{list}\r\n\r\n\
-                 Bitte prüfen Sie die Adressen. An alle anderen Empfänger wurde sie zugestellt.\r\n\r\n\
-                 -- \r\nratspost\r\n"
+                "Guten Tag,\r\n\r\nIhre Nachricht vom {queued}{id} konnte an diese Empfänger \
+                 nicht zugestellt werden (Meldung des Mailservers):\r\n\r\n{list}\r\n\r\n\
+                 Bitte prüfen Sie die Adressen. Diese Meldung betrifft nur die genannten \
+                 Empfänger.\r\n\r\n-- \r\nratspost\r\n"
             ),
         ),
         Language::En => (
             "Undeliverable: your message",
             format!(
-                "Hello,\r\n\r\nYour message of {queued} could not be delivered to these \
+                "Hello,\r\n\r\nYour message of {queued}{id} could not be delivered to these \
                  recipients (from the mail server):\r\n\r\n{list}\r\n\r\n\
-                 Please check the addresses. All other recipients got it.\r\n\r\n\
-                 -- \r\nratspost\r\n"
+                 Please check the addresses. This report concerns only the recipients named \
+                 here.\r\n\r\n-- \r\nratspost\r\n"
             ),
         ),
     };

@@ -1098,7 +1098,7 @@ impl Resolver {
 /// Resolves `[submission]`.
 fn submission(r: &mut Resolver, raw: &RawSubmission) -> SubmissionConfig {
     use defaults as d;
-    SubmissionConfig {
+    let config = SubmissionConfig {
         listen: r.address("submission.listen", &raw.listen, d::SUBMISSION_LISTEN),
         listen_tls: r.address(
             "submission.listen_tls",
@@ -1157,7 +1157,14 @@ fn submission(r: &mut Resolver, raw: &RawSubmission) -> SubmissionConfig {
             },
             SensitiveSubmission::Relay,
         ),
+    };
+    if config.max_connections_per_ip > config.max_connections {
+        r.problems.push(
+            "submission.max_connections_per_ip: must not exceed submission.max_connections"
+                .to_owned(),
+        );
     }
+    config
 }
 
 impl Config {

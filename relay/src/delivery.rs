@@ -320,6 +320,7 @@ impl Delivery {
                 &address,
                 refused,
                 &self.config.dates().millis(job.created_at),
+                crate::smtp::message_id(&job.body).as_deref(),
             );
             self.store
                 .deliver_to_mailbox(user_id, &address, &raw, store::now_millis())

@@ -14,3 +14,5 @@ mod envelope;
 pub mod listener;
 pub mod reply;
 pub mod session;
+
+pub use data::message_id;

@@ -1583,7 +1583,11 @@ async fn refused_recipients_are_reported_and_deferred_ones_retried() {
     let mut reports = Vec::new();
     for e in &entries {
         let raw = store.entry_content(inbox.id, e.uid).await.expect("content");
-        let text = String::from_utf8_lossy(&raw).into_owned();
+        // The report's text as a reader sees it (transfer encoding undone).
+        let text = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+            .unwrap_or_default();
         if text.contains(PRESSE) {
             reports.push(text);
         }
@@ -1607,6 +1611,11 @@ async fn refused_recipients_are_reported_and_deferred_ones_retried() {
     assert!(
         !reports[0].contains("Geheimer Inhalt"),
         "the report repeats content: {}",
+        reports[0]
+    );
+    assert!(
+        reports[0].contains("<partial@stadt.test>"),
+        "the report does not say which message: {}",
         reports[0]
     );
 

@@ -122,10 +122,11 @@ pub(super) fn refusal(
     Some(reply)
 }
 
-/// The `Message-ID` header without angle brackets, if the message has one. mail-parser has
+/// The `Message-ID` header of `raw` without angle brackets, if the message has one. mail-parser has
 /// panicked on malformed input elsewhere; a panic here would drop the session and make the
 /// upstream retry the message forever, so it only costs the Message-ID.
-pub(crate) fn message_id(raw: &[u8]) -> Option<String> {
+#[must_use]
+pub fn message_id(raw: &[u8]) -> Option<String> {
     std::panic::catch_unwind(|| {
         let parsed = mail_parser::MessageParser::new().parse_headers(raw)?;
         parsed

@@ -92,6 +92,7 @@ pub(super) const EN: &[(&str, &str)] = &[
         "In Gmail or your mail app: Add account → Other → Personal (IMAP). Enter your e-mail address, then “Manual setup”, and enter the settings above (security type SSL/TLS, port as above).",
     ),
     ("Thunderbird", "Thunderbird"),
+    ("Versand", "sending"),
     (
         "Konten-Einstellungen → Konto hinzufügen → E-Mail-Konto. Geben Sie Name, E-Mail-Adresse und das App-Passwort ein: Thunderbird findet Posteingang und Postausgang selbst. Ihre gesendeten Nachrichten legt Thunderbird im Ordner „Gesendet“ ab.",
         "Account settings → Add account → Email account. Enter your name, email address and the app password: Thunderbird finds the incoming and outgoing servers itself. Thunderbird keeps your sent messages in the “Sent” folder.",

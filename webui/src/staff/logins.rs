@@ -109,6 +109,10 @@ async fn show(
             when: dates.millis(r.last_at),
             device: match (r.via.as_str(), r.device) {
                 ("web", _) => user.lang.t("Web (Browser)").to_owned(),
+                // The same device reads (IMAP) and sends (submission): say which it did.
+                ("submission", Some(label)) => {
+                    format!("{label} ({})", user.lang.t("Versand"))
+                }
                 (_, Some(label)) => label,
                 (_, None) => user.lang.t("E-Mail-Programm").to_owned(),
             },
