@@ -213,12 +213,15 @@ async fn accepted(
             (LoginVia::Imap { app_password }, "imap.login_new_address")
         }
     };
+    // Whether the device is new at this address is asked before this login is recorded.
+    let new_address = match device {
+        Some(id) => store.app_password_used(id, ip, now).await?,
+        None => false,
+    };
     store
         .record_login(user.id, via, ip, now, history_keep)
         .await?;
-    if let Some(id) = device
-        && store.app_password_used(id, ip, now).await?
-    {
+    if let (Some(id), true) = (device, new_address) {
         store
             .append_audit(&store::NewAuditEntry {
                 actor: user.login.clone(),

@@ -107,7 +107,8 @@ impl Store {
     }
 
     /// Records a successful login with app password `id`; returns whether `ip` is new for
-    /// this device.
+    /// this device: no login of it from there in the user's kept login history. Call it
+    /// before [`Store::record_login`] records this login.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
@@ -121,10 +122,25 @@ impl Store {
         let Some((last_ip, last_used)) = before else {
             return Ok(false);
         };
-        let new_address = last_ip.as_deref() != Some(ip);
+        // New is an address this device has no login from in the kept history — not merely
+        // one other than its last (a phone switching between home and mobile data is not
+        // news each time). Called before the login is recorded.
+        let (known,): (i64,) = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM logins l JOIN app_passwords a
+                   ON a.user_id = l.user_id AND a.label = l.device
+                 WHERE a.id = $1 AND l.ip = $2",
+            )
+            .bind(id)
+            .bind(ip)
+            .fetch_one(pool)
+            .await?
+        });
+        let new_address = known == 0;
+        let moved = last_ip.as_deref() != Some(ip);
         // Mail clients log in every few minutes; "last used" to the minute is enough, and
         // saves a write per login.
-        if new_address || last_used.is_none_or(|t| now - t >= USED_RESOLUTION_MS) {
+        if moved || last_used.is_none_or(|t| now - t >= USED_RESOLUTION_MS) {
             with_pool!(&self.db, write pool => {
                 sqlx::query("UPDATE app_passwords SET last_used_at = $1, last_ip = $2 WHERE id = $3")
                     .bind(now)

@@ -2293,30 +2293,42 @@ async fn app_passwords_are_listed_used_and_revoked(db: &TestDb) {
             .len(),
         2
     );
+    // A login as credentials.rs makes it: asked whether the address is new, then recorded.
+    let login = |ip: &'static str, at: i64| {
+        let store = store.clone();
+        async move {
+            let new = store.app_password_used(id, ip, at).await.expect("used");
+            store
+                .record_login(
+                    anna.id,
+                    store::LoginVia::Imap {
+                        app_password: Some(id),
+                    },
+                    ip,
+                    at,
+                    50,
+                )
+                .await
+                .expect("record");
+            new
+        }
+    };
     assert!(
-        store
-            .app_password_used(id, "192.0.2.1", now)
-            .await
-            .expect("used"),
+        login("192.0.2.1", now).await,
         "the first login of a device is news"
     );
     assert!(
-        !store
-            .app_password_used(id, "192.0.2.1", now)
-            .await
-            .expect("used"),
+        !login("192.0.2.1", now).await,
         "the same address again is not"
     );
+    assert!(login("192.0.2.2", now + 1).await, "a new IP");
     assert!(
-        store
-            .app_password_used(id, "192.0.2.2", now + 1)
-            .await
-            .expect("used"),
-        "a new IP"
+        !login("192.0.2.1", now + 2).await,
+        "back at a known address (home, then mobile data, then home) is no news"
     );
     let list = store.app_passwords(anna.id).await.expect("list");
     assert_eq!(list[0].label, "iPhone");
-    assert_eq!(list[0].last_ip.as_deref(), Some("192.0.2.2"));
+    assert_eq!(list[0].last_ip.as_deref(), Some("192.0.2.1"));
     store
         .revoke_app_password(anna.id, "iPhone", now)
         .await
