@@ -446,6 +446,40 @@ pub fn submission_failure(
     build(notices, to, subject, body, None)
 }
 
+/// The note in the sender's mailbox that a message they submitted is held for review
+/// (`submission.sensitive = "hold"`): when it was sent and its `Message-ID`; nothing of its
+/// content. Mail programs do not show the SMTP reply that says so.
+#[must_use]
+pub fn submission_held(
+    notices: &NoticesConfig,
+    to: &str,
+    queued: &str,
+    message_id: Option<&str>,
+) -> Vec<u8> {
+    let id = message_id.map_or_else(String::new, |id| format!(" (Message-ID <{id}>)"));
+    let (subject, body) = match notices.language {
+        Language::De => (
+            "Zurückgehalten: Ihre Nachricht",
+            format!(
+                "Guten Tag,\r\n\r\nIhre Nachricht vom {queued}{id} enthält nach der \
+                 automatischen Prüfung vertrauliche Inhalte. Sie wurde noch nicht versandt: \
+                 Die Verwaltung prüft sie und gibt sie frei oder verwirft sie.\r\n\r\n\
+                 -- \r\nratspost\r\n"
+            ),
+        ),
+        Language::En => (
+            "Held: your message",
+            format!(
+                "Hello,\r\n\r\nYour message of {queued}{id} contains confidential content \
+                 according to the automatic check. It has not been sent yet: the \
+                 administration reviews it and releases or drops it.\r\n\r\n\
+                 -- \r\nratspost\r\n"
+            ),
+        ),
+    };
+    build(notices, to, subject, body, None)
+}
+
 /// A follow-up exemption the reminder mentions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FollowUp {

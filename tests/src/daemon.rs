@@ -181,6 +181,8 @@ pub struct Daemon {
     pub web: SocketAddr,
     /// Where its IMAP-over-TLS listener is.
     pub imaps: SocketAddr,
+    /// Where its submission listeners are (STARTTLS, implicit TLS), when submission is on.
+    pub submission: Option<(SocketAddr, SocketAddr)>,
     log: Arc<Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
 }
@@ -219,6 +221,7 @@ impl Daemon {
             let address = |line: &str| address_after(line, "addr=");
             let mut web = String::new();
             let mut imaps = String::new();
+            let mut submission = None;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 // The web UI is started before SMTP, so both are known when SMTP listens.
@@ -228,8 +231,20 @@ impl Daemon {
                 if line.contains("IMAP listening") {
                     imaps = address_after(&line, "implicit=");
                 }
+                // Logged before SMTP listens, like the web UI and IMAP.
+                if line.contains("submission listening") {
+                    submission = Some((
+                        address_after(&line, "plain="),
+                        address_after(&line, "implicit="),
+                    ));
+                }
                 if line.contains("SMTP listening") {
-                    let _ = tx.send((address(&line), web.clone(), imaps.clone()));
+                    let _ = tx.send((
+                        address(&line),
+                        web.clone(),
+                        imaps.clone(),
+                        submission.clone(),
+                    ));
                 }
                 if let Ok(mut log) = sink.lock() {
                     log.push_str(&line);
@@ -237,7 +252,7 @@ impl Daemon {
                 }
             }
         });
-        let (smtp, web, imaps) = rx
+        let (smtp, web, imaps, submission) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("daemon did not start: {}", log.lock().expect("log")));
         let parse = |addr: &str| -> SocketAddr {
@@ -249,6 +264,7 @@ impl Daemon {
             smtp: parse(&smtp),
             web: parse(&web),
             imaps: parse(&imaps),
+            submission: submission.map(|(plain, implicit)| (parse(&plain), parse(&implicit))),
             log,
             drain: Some(drain),
         }

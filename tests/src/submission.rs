@@ -85,7 +85,15 @@ impl Submission {
     /// When any step fails.
     pub async fn start(db: TestDb, setup: Setup) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (starttls, implicit) = (free_port(), free_port());
+        // With a relay the daemon binds any free ports and says which; without one nothing
+        // is bound, and these addresses only name what must stay closed.
+        let (starttls, implicit) = match setup.relay {
+            Some(_) => (
+                "127.0.0.1:0".parse().expect("addr"),
+                "127.0.0.1:0".parse().expect("addr"),
+            ),
+            None => (free_port(), free_port()),
+        };
         let relay = setup
             .relay
             .map(|a| format!("relay = \"{a}\"\n"))
@@ -122,6 +130,7 @@ impl Submission {
         daemon::add_user(&config, "bernd", "staff", &[BERND], "Bernd-Konto-2026!");
         let app_password = create_app_password(&config, ANNA_LOGIN, DEVICE);
         let daemon = Daemon::start(&config);
+        let (starttls, implicit) = daemon.submission.unwrap_or((starttls, implicit));
         Self {
             daemon: Some(daemon),
             config,
@@ -269,10 +278,15 @@ impl Submission {
         self.daemon.take().expect("running").kill();
     }
 
-    /// Starts the daemon again on the same configuration and database.
+    /// Starts the daemon again on the same configuration and database (its submission
+    /// ports may differ from before: they are any free ones).
     pub fn restart(&mut self) {
         assert!(self.daemon.is_none(), "still running");
-        self.daemon = Some(Daemon::start(&self.config));
+        let daemon = Daemon::start(&self.config);
+        if let Some((starttls, implicit)) = daemon.submission {
+            (self.starttls, self.implicit) = (starttls, implicit);
+        }
+        self.daemon = Some(daemon);
     }
 
     /// SIGTERM and wait; asserts a clean exit.

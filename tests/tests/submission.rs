@@ -1418,6 +1418,24 @@ async fn hold_keeps_sensitive_mail_until_an_admin_releases_it() {
     assert_eq!(held.len(), 1, "{queue:#?}");
     assert_eq!(queue.len(), 2, "{queue:#?}");
     let id = held[0]["id"].as_i64().expect("id");
+    // Mail programs do not show the SMTP reply: anna finds a note in her mailbox, which
+    // names the message but repeats nothing of it.
+    let notes: Vec<String> = mailbox_texts(&s)
+        .await
+        .into_iter()
+        .filter(|t| t.contains("<held@stadt.test>"))
+        .collect();
+    assert_eq!(
+        notes.len(),
+        1,
+        "no note that the message is held: {notes:#?}"
+    );
+    assert!(notes[0].contains("noch nicht versandt"), "{}", notes[0]);
+    assert!(
+        !notes[0].contains(STEUER_ID) && !notes[0].contains(secret_subject),
+        "{}",
+        notes[0]
+    );
 
     // Anna cannot release her own held message, not even with her account password.
     let id_text = id.to_string();
@@ -1576,23 +1594,11 @@ async fn refused_recipients_are_reported_and_deferred_ones_retried() {
         .await;
     assert_eq!(queue[0]["rcpt_to"], LANDKREIS, "{queue:#?}");
 
-    let store = s.store().await;
-    let anna = store.user_by_login(ANNA_LOGIN).await.expect("anna");
-    let inbox = store.mailbox(anna.id, "INBOX").await.expect("inbox");
-    let entries = store.mailbox_entries(inbox.id).await.expect("entries");
-    let mut reports = Vec::new();
-    for e in &entries {
-        let raw = store.entry_content(inbox.id, e.uid).await.expect("content");
-        // The report's text as a reader sees it (transfer encoding undone).
-        let text = mail_parser::MessageParser::default()
-            .parse(&raw)
-            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
-            .unwrap_or_default();
-        if text.contains(PRESSE) {
-            reports.push(text);
-        }
-    }
-    store.close().await;
+    let reports: Vec<String> = mailbox_texts(&s)
+        .await
+        .into_iter()
+        .filter(|t| t.contains(PRESSE))
+        .collect();
     assert_eq!(
         reports.len(),
         1,
@@ -1757,4 +1763,23 @@ async fn relay_credentials_never_go_without_tls() {
         "the password is in the log"
     );
     s.stop();
+}
+
+/// The texts (transfer encoding undone) of the messages in anna's INBOX.
+async fn mailbox_texts(s: &Submission) -> Vec<String> {
+    let store = s.store().await;
+    let anna = store.user_by_login(ANNA_LOGIN).await.expect("anna");
+    let inbox = store.mailbox(anna.id, "INBOX").await.expect("inbox");
+    let mut texts = Vec::new();
+    for e in store.mailbox_entries(inbox.id).await.expect("entries") {
+        let raw = store.entry_content(inbox.id, e.uid).await.expect("content");
+        texts.push(
+            mail_parser::MessageParser::default()
+                .parse(&raw)
+                .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+                .unwrap_or_default(),
+        );
+    }
+    store.close().await;
+    texts
 }

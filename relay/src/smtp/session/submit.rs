@@ -179,7 +179,10 @@ impl Session<'_> {
                     held = hold,
                     "message submitted"
                 );
-                if !hold {
+                if hold {
+                    self.tell_held(&authed, &submission.mail_from, &submission.body, now)
+                        .await;
+                } else {
                     submitter.queued.notify_one();
                 }
                 let text = if hold {
@@ -193,6 +196,33 @@ impl Session<'_> {
                 tracing::error!(error = %err, user = %login, "submission commit failed");
                 Reply::new(451, [4, 3, 0], "Temporary storage failure, try again later")
             }
+        }
+    }
+
+    /// Puts the note that a message is held into the sender's mailbox (a failure is logged:
+    /// the message is held either way, and the reply said so).
+    async fn tell_held(&self, authed: &Authed, from: &str, body: &[u8], now: store::Millis) {
+        let config = &self.ctx.config;
+        let address = authed
+            .user
+            .addresses
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(from))
+            .cloned()
+            .unwrap_or_else(|| from.to_owned());
+        let note = crate::compose::submission_held(
+            &config.notices,
+            &address,
+            &config.dates().millis(now),
+            crate::smtp::message_id(body).as_deref(),
+        );
+        if let Err(err) = self
+            .ctx
+            .store
+            .deliver_to_mailbox(authed.user.id, &address, &note, now)
+            .await
+        {
+            tracing::error!(error = %err, user = %authed.user.login, "cannot put the held note into the mailbox");
         }
     }
 }
