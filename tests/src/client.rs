@@ -70,6 +70,19 @@ impl Client<TcpStream> {
         c
     }
 
+    /// Connects with implicit TLS (RFC 8314, the submissions port), verifying the server
+    /// against `cert` for `localhost`, and expects the 220 greeting.
+    pub async fn greeted_tls(addr: SocketAddr, cert: &Path) -> Client<TlsStream<TcpStream>> {
+        let mut c = Self::connect(addr)
+            .await
+            .into_tls(cert)
+            .await
+            .expect("TLS handshake");
+        let greeting = c.reply().await;
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        c
+    }
+
     /// Issues STARTTLS, checks the 220 and performs the handshake, verifying the server
     /// against `cert` for `localhost`.
     pub async fn starttls(mut self, cert: &Path) -> Client<TlsStream<TcpStream>> {
@@ -168,6 +181,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let r = self.cmd("EHLO client.test").await;
         assert_eq!(r.code, 250, "{r:?}");
         r
+    }
+
+    /// AUTH PLAIN (RFC 4616) with the initial response; returns the reply (235 on success).
+    pub async fn auth_plain(&mut self, login: &str, password: &str) -> Reply {
+        let response = relay::encoding::base64(format!("\0{login}\0{password}").as_bytes());
+        self.cmd(&format!("AUTH PLAIN {response}")).await
     }
 
     /// One full transaction with DATA; returns the final reply. `body` is sent dot-stuffed.
