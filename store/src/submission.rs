@@ -94,18 +94,22 @@ impl Store {
         Ok(id)
     }
 
-    /// How many messages `user_id` submitted at or after `since` (for the hourly limit).
+    /// How many messages `user_id` submitted at or after `since`, counted up to `cap` (the
+    /// hourly limit): the check stays as cheap as the limit is small, however much the user
+    /// sent before a limit was lowered.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
-    pub async fn submissions_since(&self, user_id: i64, since: Millis) -> Result<i64> {
+    pub async fn submissions_since(&self, user_id: i64, since: Millis, cap: i64) -> Result<i64> {
         let (n,): (i64,) = with_pool!(&self.db, read pool => {
             sqlx::query_as(
-                "SELECT COUNT(*) FROM outbound_jobs WHERE user_id = $1 AND kind = $2 AND created_at >= $3",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM outbound_jobs
+                   WHERE user_id = $1 AND kind = $2 AND created_at >= $3 LIMIT $4) recent",
             )
             .bind(user_id)
             .bind(SUBMISSION_KIND)
             .bind(since)
+            .bind(cap)
             .fetch_one(pool)
             .await?
         });

@@ -3174,9 +3174,32 @@ mod submission {
                 .await
                 .is_err()
         );
-        assert_eq!(store.submissions_since(anna, 1000).await.expect("count"), 2);
-        assert_eq!(store.submissions_since(anna, 1001).await.expect("count"), 1);
-        assert_eq!(store.submissions_since(anna, 1002).await.expect("count"), 0);
+        assert_eq!(
+            store
+                .submissions_since(anna, 1000, 10)
+                .await
+                .expect("count"),
+            2
+        );
+        assert_eq!(
+            store
+                .submissions_since(anna, 1001, 10)
+                .await
+                .expect("count"),
+            1
+        );
+        assert_eq!(
+            store
+                .submissions_since(anna, 1002, 10)
+                .await
+                .expect("count"),
+            0
+        );
+        assert_eq!(
+            store.submissions_since(anna, 1000, 1).await.expect("count"),
+            1,
+            "counted up to the cap"
+        );
 
         let jobs = store.list_outbound(10).await.expect("list");
         let state = |id: i64| jobs.iter().find(|j| j.id == id).expect("job").state.clone();

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ratspost_tests::client::{Client, dot_stuff, message};
-use ratspost_tests::daemon::{Daemon, admin_password, enrol, ratspost_as_ok, write_config};
+use ratspost_tests::daemon::{Daemon, app_password, enrol, write_config};
 use ratspost_tests::imap::Imap;
 use store::testing::TestDb;
 
@@ -56,26 +56,7 @@ async fn bench(db: TestDb, name: &str, secs: u64, idle: usize) {
 max_connections = 20000\nmax_connections_per_ip = 20000\n",
     );
     enrol(&config, "anna", "anna@stadt.test", "bench");
-    let created = ratspost_as_ok(
-        &config,
-        &[
-            "app-password",
-            "create",
-            "anna",
-            "--label",
-            "bench",
-            "--by",
-            "admin",
-            "--json",
-        ],
-        &admin_password(&config),
-        None,
-    );
-    let password: String =
-        serde_json::from_str::<serde_json::Value>(&created).expect("json")["password"]
-            .as_str()
-            .expect("password")
-            .to_owned();
+    let password = app_password(&config, "anna", "bench");
     let daemon = Daemon::start(&config);
     let cert = relay::config::Config::load(&config)
         .expect("config")

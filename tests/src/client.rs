@@ -82,6 +82,19 @@ impl Client<TcpStream> {
         c
     }
 
+    /// Connects with implicit TLS (RFC 8314, the submissions port), verifying the server
+    /// against `cert` for `localhost`, and expects the 220 greeting.
+    pub async fn greeted_tls(addr: SocketAddr, cert: &Path) -> Client<TlsStream<TcpStream>> {
+        let mut c = Self::connect(addr)
+            .await
+            .into_tls(cert)
+            .await
+            .expect("TLS handshake");
+        let greeting = c.reply().await;
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        c
+    }
+
     /// Issues STARTTLS, checks the 220 and performs the handshake, verifying the server
     /// against `cert` for `localhost`.
     pub async fn starttls(mut self, cert: &Path) -> Client<TlsStream<TcpStream>> {

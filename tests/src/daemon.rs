@@ -161,6 +161,30 @@ pub fn add_user(config: &Path, login: &str, role: &str, addresses: &[&str], pass
     ratspost_as_ok(config, &args, &admin_password(config), Some(password));
 }
 
+/// Creates an app password labelled `label` for `login` through `ratspost app-password
+/// create --by admin --json`, as an admin does for a device; returns the password.
+pub fn app_password(config: &Path, login: &str, label: &str) -> String {
+    let created = ratspost_as_ok(
+        config,
+        &[
+            "app-password",
+            "create",
+            login,
+            "--label",
+            label,
+            "--by",
+            "admin",
+            "--json",
+        ],
+        &admin_password(config),
+        None,
+    );
+    serde_json::from_str::<serde_json::Value>(&created).expect("json")["password"]
+        .as_str()
+        .expect("password")
+        .to_owned()
+}
+
 /// Writes a config for a daemon in `dir` on database `url` with an ephemeral SMTP port.
 pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
     let path = dir.join("ratspost.toml");
@@ -172,6 +196,15 @@ pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
     path
 }
 
+/// A pair of listeners: STARTTLS and implicit TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    /// Plaintext with STARTTLS.
+    pub starttls: SocketAddr,
+    /// TLS from the first byte (RFC 8314).
+    pub implicit_tls: SocketAddr,
+}
+
 /// A running `ratspost serve`.
 pub struct Daemon {
     child: Child,
@@ -181,8 +214,9 @@ pub struct Daemon {
     pub web: SocketAddr,
     /// Where its IMAP-over-TLS listener is.
     pub imaps: SocketAddr,
-    /// Where its submission listeners are (STARTTLS, implicit TLS), when submission is on.
-    pub submission: Option<(SocketAddr, SocketAddr)>,
+    /// Where its submission listeners are, STARTTLS (`submission.listen`) and implicit TLS
+    /// (`submission.listen_tls`); `None` without `submission.relay`.
+    pub submission: Option<Listeners>,
     log: Arc<Mutex<String>>,
     drain: Option<std::thread::JoinHandle<()>>,
 }
@@ -264,7 +298,10 @@ impl Daemon {
             smtp: parse(&smtp),
             web: parse(&web),
             imaps: parse(&imaps),
-            submission: submission.map(|(plain, implicit)| (parse(&plain), parse(&implicit))),
+            submission: submission.map(|(plain, implicit)| Listeners {
+                starttls: parse(&plain),
+                implicit_tls: parse(&implicit),
+            }),
             log,
             drain: Some(drain),
         }

@@ -130,7 +130,9 @@ impl Submission {
         daemon::add_user(&config, "bernd", "staff", &[BERND], "Bernd-Konto-2026!");
         let app_password = create_app_password(&config, ANNA_LOGIN, DEVICE);
         let daemon = Daemon::start(&config);
-        let (starttls, implicit) = daemon.submission.unwrap_or((starttls, implicit));
+        let (starttls, implicit) = daemon
+            .submission
+            .map_or((starttls, implicit), |l| (l.starttls, l.implicit_tls));
         Self {
             daemon: Some(daemon),
             config,
@@ -283,8 +285,8 @@ impl Submission {
     pub fn restart(&mut self) {
         assert!(self.daemon.is_none(), "still running");
         let daemon = Daemon::start(&self.config);
-        if let Some((starttls, implicit)) = daemon.submission {
-            (self.starttls, self.implicit) = (starttls, implicit);
+        if let Some(listeners) = daemon.submission {
+            (self.starttls, self.implicit) = (listeners.starttls, listeners.implicit_tls);
         }
         self.daemon = Some(daemon);
     }

@@ -69,10 +69,11 @@ impl Session<'_> {
         }
         let limit = self.ctx.config.submission.max_messages_per_hour;
         let since = store::now_millis() - 3_600_000;
+        let cap = i64::try_from(limit).unwrap_or(i64::MAX);
         match self
             .ctx
             .store
-            .submissions_since(authed.user.id, since)
+            .submissions_since(authed.user.id, since, cap)
             .await
         {
             Ok(n) if usize::try_from(n).unwrap_or(usize::MAX) >= limit => {
