@@ -32,9 +32,18 @@ impl Site {
     /// STARTTLS; `None` while ratspost has no submission (issue #14).
     #[must_use]
     pub fn submission(&self) -> Option<(u16, bool)> {
+        self.submission_servers().into_iter().next()
+    }
+
+    /// Every submission port as (port, implicit TLS), implicit TLS first (RFC 8314 §3.3
+    /// prefers it): autoconfig offers both, so a network that blocks one still works.
+    #[must_use]
+    pub fn submission_servers(&self) -> Vec<(u16, bool)> {
         self.submissions_port
             .map(|p| (p, true))
-            .or(self.submission_port.map(|p| (p, false)))
+            .into_iter()
+            .chain(self.submission_port.map(|p| (p, false)))
+            .collect()
     }
 }
 
@@ -170,12 +179,16 @@ pub(crate) fn autoconfig(site: &Site, domain: &str) -> String {
             "    <incomingServer type=\"imap\">\n      <hostname>{host}</hostname>\n      <port>{port}</port>\n      <socketType>{socket}</socketType>\n      <username>%EMAILADDRESS%</username>\n      <authentication>password-cleartext</authentication>\n    </incomingServer>\n"
         )
     };
-    let outgoing = site.submission().map_or_else(String::new, |(port, implicit)| {
-        let socket = if implicit { "SSL" } else { "STARTTLS" };
-        format!(
-            "    <outgoingServer type=\"smtp\">\n      <hostname>{host}</hostname>\n      <port>{port}</port>\n      <socketType>{socket}</socketType>\n      <username>%EMAILADDRESS%</username>\n      <authentication>password-cleartext</authentication>\n    </outgoingServer>\n"
-        )
-    });
+    let outgoing: String = site
+        .submission_servers()
+        .into_iter()
+        .map(|(port, implicit)| {
+            let socket = if implicit { "SSL" } else { "STARTTLS" };
+            format!(
+                "    <outgoingServer type=\"smtp\">\n      <hostname>{host}</hostname>\n      <port>{port}</port>\n      <socketType>{socket}</socketType>\n      <username>%EMAILADDRESS%</username>\n      <authentication>password-cleartext</authentication>\n    </outgoingServer>\n"
+            )
+        })
+        .collect();
     let domains: String = site
         .domains
         .iter()
@@ -258,6 +271,24 @@ mod tests {
         assert!(
             p.contains("<key>OutgoingMailServerPortNumber</key>\n\t\t\t<integer>465</integer>")
         );
+    }
+
+    #[test]
+    fn autoconfig_names_both_submission_ports_implicit_tls_first() {
+        let site = Site {
+            submissions_port: Some(465),
+            submission_port: Some(587),
+            ..site()
+        };
+        let x = autoconfig(&site, "stadt.example");
+        let ssl = x
+            .find("<port>465</port>\n      <socketType>SSL</socketType>")
+            .expect("465");
+        let starttls = x
+            .find("<port>587</port>\n      <socketType>STARTTLS</socketType>")
+            .expect("587");
+        assert!(ssl < starttls, "{x}");
+        assert_eq!(x.matches("<outgoingServer").count(), 2, "{x}");
     }
 
     #[test]
