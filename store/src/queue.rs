@@ -310,7 +310,7 @@ impl Store {
         if n == 0 {
             return Err(crate::Error::new(
                 crate::ErrorKind::NotFound,
-                format!("no queued or failed job {id} (a held one is released, not retried)"),
+                format!("no queued or failed job {id}"),
             ));
         }
         Ok(())
