@@ -22,6 +22,7 @@
 //! crash at any moment after the reply.
 
 pub mod arc;
+pub mod at_rest;
 pub mod cli;
 pub mod compose;
 pub mod config;

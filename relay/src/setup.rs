@@ -55,6 +55,9 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
     }
     srs_secret(config)?;
     report.dkim_record = Some(crate::dkim::record(config)?);
+    // After everything setup creates, before the database is opened (which it may create).
+    crate::at_rest::secure(config)?;
+    crate::at_rest::warn_about_config(config);
     let store = open_store(config).await?;
     if store.count_users().await? == 0 {
         let password = store::password::generate(20);

@@ -859,3 +859,78 @@ async fn actors_are_proven_postgres() {
         actors_are_proven(db).await;
     }
 }
+
+/// Issue #15 §2: whatever existed before — a data directory made 0755, a database and keys
+/// made 0644 — every start leaves the directory 0700 and every file in it 0600, and the
+/// database's write-ahead log is created private; a configuration that holds a secret and that
+/// everyone may read is warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_at_rest_is_private_whatever_existed_before() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let open = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    open(&data, 0o755);
+    let config = dir.path().join("ratspost.toml");
+    ratspost_ok(&config, &["init"], None);
+    let private = |when: &str| {
+        assert_eq!(mode(&data), 0o700, "{when}: data_dir");
+        assert_eq!(mode(&data.join("tls")), 0o700, "{when}: tls/");
+        for f in [
+            "ratspost.db",
+            "dkim.key",
+            "srs.key",
+            "tls/key.pem",
+            "tls/cert.pem",
+        ] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{when}: {f}");
+        }
+    };
+    private("after init on a 0755 directory");
+
+    // Opened up again by hand, with a relay password in a world-readable configuration.
+    open(&data, 0o755);
+    open(&data.join("ratspost.db"), 0o644);
+    open(&data.join("dkim.key"), 0o644);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text = text
+        .replace("# username = \"ratspost\"", "username = \"ratspost\"")
+        .replace("# password = \"…\"", "password = \"Relais-Geheimnis\"")
+        .replace("listen = \"127.0.0.1:2525\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:1143\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "listen_tls = \"127.0.0.1:1993\"",
+            "listen_tls = \"127.0.0.1:0\"",
+        );
+    std::fs::write(&config, text).expect("config");
+    open(&config, 0o644);
+    let daemon = Daemon::start(&config);
+    private("after serve");
+    let mut c = Client::greeted(daemon.smtp).await;
+    c.ehlo().await;
+    // The write-ahead log exists now and is as private as the database.
+    let wal = data.join("ratspost.db-wal");
+    assert!(wal.exists(), "no WAL");
+    assert_eq!(mode(&wal), 0o600, "WAL");
+    let (_, log) = daemon.terminate_with_log();
+    assert!(
+        log.contains("the configuration holds secrets and every local user may read it")
+            && log.contains("delivery.password"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Relais-Geheimnis"),
+        "the secret is in the log"
+    );
+}
