@@ -91,21 +91,7 @@ pub fn warn_about_config(config: &Config) {
     let Ok(meta) = std::fs::metadata(path) else {
         return;
     };
-    let secrets = [
-        config
-            .delivery
-            .auth
-            .is_some()
-            .then_some("delivery.password"),
-        config
-            .submission
-            .relay_auth
-            .is_some()
-            .then_some("submission.relay_password"),
-        (store::redact_url(&config.database.url) != config.database.url)
-            .then_some("the password in database.url"),
-    ];
-    let held: Vec<&str> = secrets.into_iter().flatten().collect();
+    let held = &config.inline_secrets;
     if meta.permissions().mode() & 0o004 != 0 && !held.is_empty() {
         tracing::warn!(
             file = %path.display(),

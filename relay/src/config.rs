@@ -259,6 +259,10 @@ pub struct RawSubmission {
     pub relay_username: Field<String>,
     /// AUTH PLAIN password at the relay.
     pub relay_password: Field<String>,
+    /// A file holding the relay's AUTH password.
+    pub relay_password_file: Field<String>,
+    /// An environment variable holding the relay's AUTH password.
+    pub relay_password_env: Field<String>,
     /// Largest message (bytes).
     pub max_message_size: Field<u64>,
     /// Recipients per message.
@@ -363,6 +367,10 @@ pub struct RawDelivery {
     pub username: Field<String>,
     /// AUTH password.
     pub password: Field<String>,
+    /// A file holding the AUTH password.
+    pub password_file: Field<String>,
+    /// An environment variable holding the AUTH password.
+    pub password_env: Field<String>,
     /// Parallel deliveries.
     pub concurrency: Field<u64>,
     /// Seconds.
@@ -498,6 +506,10 @@ pub struct RawOcr {
 pub struct RawDatabase {
     /// `sqlite://PATH` or `postgres://…`.
     pub url: Field<String>,
+    /// A file holding the URL (it carries the database password).
+    pub url_file: Field<String>,
+    /// An environment variable holding the URL.
+    pub url_env: Field<String>,
     /// Pool size.
     pub max_connections: Field<u64>,
     /// Seconds to wait for a connection.
@@ -616,6 +628,9 @@ pub struct Config {
     pub imap: ImapConfig,
     /// `[submission]`
     pub submission: SubmissionConfig,
+    /// The secrets written into the file itself (not `_file`/`_env`), by key: the file must
+    /// be as private as they are.
+    pub inline_secrets: Vec<&'static str>,
 }
 
 /// `[submission]`: staff send from their devices (RFC 6409, RFC 8314), through ratspost's
@@ -1078,6 +1093,60 @@ impl Resolver {
         )
     }
 
+    /// A secret written as `KEY = "…"`, `KEY_file = "PATH"` (the file's content without its
+    /// trailing line end; a relative path is taken from the configuration's directory) or
+    /// `KEY_env = "VARIABLE"`, at most one of them; as a field for the usual checks.
+    fn secret(
+        &mut self,
+        key: &str,
+        (value, file, env): (&Field<String>, &Field<String>, &Field<String>),
+        base: &Path,
+    ) -> Field<String> {
+        let given = [value.0.is_some(), file.0.is_some(), env.0.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            self.problems.push(format!(
+                "{key}: set only one of {key}, {key}_file and {key}_env"
+            ));
+            return Field(None);
+        }
+        if file.0.is_some() {
+            let path = PathBuf::from(self.get(&format!("{key}_file"), file, String::new()));
+            let path = if path.is_absolute() {
+                path
+            } else {
+                base.join(path)
+            };
+            let read = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned());
+            return match read {
+                Ok(text) if !text.is_empty() => Field(Some(Ok(text))),
+                Ok(_) => {
+                    self.problems
+                        .push(format!("{key}_file: {} is empty", path.display()));
+                    Field(None)
+                }
+                Err(e) => {
+                    self.problems.push(format!("{key}_file: {e}"));
+                    Field(None)
+                }
+            };
+        }
+        if env.0.is_some() {
+            let name = self.get(&format!("{key}_env"), env, String::new());
+            return match std::env::var(&name) {
+                Ok(v) if !v.is_empty() => Field(Some(Ok(v))),
+                _ => {
+                    self.problems.push(format!(
+                        "{key}_env: the environment variable {name} is not set"
+                    ));
+                    Field(None)
+                }
+            };
+        }
+        Field(value.0.clone())
+    }
+
     /// AUTH credentials at a next hop: both set, or neither.
     fn credentials(
         &mut self,
@@ -1096,7 +1165,7 @@ impl Resolver {
 }
 
 /// Resolves `[submission]`.
-fn submission(r: &mut Resolver, raw: &RawSubmission) -> SubmissionConfig {
+fn submission(r: &mut Resolver, raw: &RawSubmission, base: &Path) -> SubmissionConfig {
     use defaults as d;
     let config = SubmissionConfig {
         listen: r.address("submission.listen", &raw.listen, d::SUBMISSION_LISTEN),
@@ -1107,10 +1176,21 @@ fn submission(r: &mut Resolver, raw: &RawSubmission) -> SubmissionConfig {
         ),
         relay: r.host_port("submission.relay", &raw.relay),
         relay_tls: r.tls_mode("submission.relay_tls", &raw.relay_tls),
-        relay_auth: r.credentials(
-            ("submission.relay_username", &raw.relay_username),
-            ("submission.relay_password", &raw.relay_password),
-        ),
+        relay_auth: {
+            let password = r.secret(
+                "submission.relay_password",
+                (
+                    &raw.relay_password,
+                    &raw.relay_password_file,
+                    &raw.relay_password_env,
+                ),
+                base,
+            );
+            r.credentials(
+                ("submission.relay_username", &raw.relay_username),
+                ("submission.relay_password", &password),
+            )
+        },
         max_message_size: r.count(
             "submission.max_message_size",
             &raw.max_message_size,
@@ -1260,9 +1340,11 @@ impl Config {
             |v| v.parse(),
             webui::datetime::Zone::BERLIN,
         );
+        let db = &raw.database;
+        let url_field = r.secret("database.url", (&db.url, &db.url_file, &db.url_env), base);
         let url = r.parse(
             "database.url",
-            &raw.database.url,
+            &url_field,
             default_db.clone(),
             |u| {
                 if let Some(path) = u.strip_prefix("sqlite://") {
@@ -1684,9 +1766,14 @@ impl Config {
             ),
         };
         let dl = &raw.delivery;
+        let password = r.secret(
+            "delivery.password",
+            (&dl.password, &dl.password_file, &dl.password_env),
+            base,
+        );
         let auth = r.credentials(
             ("delivery.username", &dl.username),
-            ("delivery.password", &dl.password),
+            ("delivery.password", &password),
         );
         let delivery = DeliveryConfig {
             smarthost: r.host_port("delivery.smarthost", &dl.smarthost),
@@ -1751,7 +1838,7 @@ impl Config {
                 false,
             ),
         };
-        let submission = submission(&mut r, &raw.submission);
+        let submission = submission(&mut r, &raw.submission, base);
         let web = WebConfig {
             listen: r.address("web.listen", &raw.web.listen, d::WEB_LISTEN),
             session: Duration::from_secs(
@@ -2002,6 +2089,24 @@ impl Config {
                 web,
                 imap,
                 submission,
+                inline_secrets: [
+                    (
+                        "database.url",
+                        raw.database
+                            .url
+                            .0
+                            .as_ref()
+                            .is_some_and(|u| u.as_ref().is_ok_and(|u| store::redact_url(u) != *u)),
+                    ),
+                    ("delivery.password", raw.delivery.password.0.is_some()),
+                    (
+                        "submission.relay_password",
+                        raw.submission.relay_password.0.is_some(),
+                    ),
+                ]
+                .into_iter()
+                .filter_map(|(key, inline)| inline.then_some(key))
+                .collect(),
             })
         } else {
             Err(r.problems)
@@ -2223,7 +2328,9 @@ mx_private_addresses = false
 tls = "required"
 # Extra CA certificates (PEM) to trust, e.g. the city's own CA.
 # ca_file = "/etc/ratspost/city-ca.pem"
-# AUTH PLAIN after STARTTLS, when the smarthost wants it.
+# AUTH PLAIN after STARTTLS, when the smarthost wants it. Any secret (password, relay_password,
+# database.url) may instead come from a file or the environment: password_file = "/etc/ratspost/
+# smarthost.pw" or password_env = "RATSPOST_SMARTHOST_PASSWORD" (one of the three).
 # username = "ratspost"
 # password = "…"
 # Deliveries in parallel.
@@ -2417,6 +2524,59 @@ sensitive = "relay"
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_come_from_the_configuration_a_file_or_the_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("relay.pw"), "Relais-Geheimnis\n").expect("write");
+        let config = |extra: &str| {
+            Config::parse(
+                &format!(
+                    "[submission]\nrelay = \"mail.stadt.example:587\"\nrelay_username = \"ratspost\"\n{extra}"
+                ),
+                Some(&dir.path().join("ratspost.toml")),
+            )
+        };
+        let from_file = config("relay_password_file = \"relay.pw\"\n").expect("file");
+        let (_, secret) = from_file.submission.relay_auth.expect("auth");
+        assert_eq!(
+            secret.expose(),
+            "Relais-Geheimnis",
+            "read without its line end"
+        );
+        assert!(from_file.inline_secrets.is_empty());
+        let inline = config("relay_password = \"x\"\n").expect("inline");
+        assert_eq!(inline.inline_secrets, ["submission.relay_password"]);
+        let problems =
+            |r: Result<Config, ConfigErrors>| r.expect_err("refused").problems.join("\n");
+        let both = problems(config(
+            "relay_password = \"x\"\nrelay_password_file = \"relay.pw\"\n",
+        ));
+        assert!(both.contains("set only one of"), "{both}");
+        let missing = problems(config("relay_password_file = \"nowhere.pw\"\n"));
+        assert!(
+            missing.contains("relay_password_file: cannot read"),
+            "{missing}"
+        );
+        let unset = problems(config(
+            "relay_password_env = \"RATSPOST_TEST_SURELY_UNSET\"\n",
+        ));
+        assert!(
+            unset.contains("RATSPOST_TEST_SURELY_UNSET is not set"),
+            "{unset}"
+        );
+        // PATH is set in every test environment.
+        let from_env = config("relay_password_env = \"PATH\"\n").expect("env");
+        assert!(
+            !from_env
+                .submission
+                .relay_auth
+                .expect("auth")
+                .1
+                .expose()
+                .is_empty()
+        );
+    }
     use super::*;
 
     #[test]

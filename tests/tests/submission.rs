@@ -510,6 +510,40 @@ async fn the_relay_credentials_are_used_over_tls() {
     s.stop();
 }
 
+/// Issue #15 §2: the relay password may live in a file of its own (so the configuration can
+/// stay readable); the relay gets it as written there, without the line end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_password_may_come_from_a_file() {
+    let sink = Sink::start(SinkOptions {
+        starttls: true,
+        auth: true,
+        ..SinkOptions::default()
+    })
+    .await;
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let file = secrets.path().join("relay.pw");
+    std::fs::write(&file, "aus-der-Datei\n").expect("write");
+    let s = with_relay(
+        &sink,
+        &format!(
+            "relay_username = \"ratspost\"\nrelay_password_file = {:?}\n",
+            file.display().to_string()
+        ),
+    )
+    .await;
+    let mut c = s.authed().await;
+    c.send_mail(ANNA, &[BUERGER], &message("pwfile", ANNA, &[BUERGER], "x"))
+        .await
+        .expect(250, "2.0.0");
+    let got = relayed(&sink, "pwfile").await;
+    assert_eq!(
+        got.auth,
+        Some(("ratspost".to_owned(), "aus-der-Datei".to_owned()))
+    );
+    assert!(!s.log().contains("aus-der-Datei"), "relay password logged");
+    s.stop();
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Refusals.
 // ---------------------------------------------------------------------------------------
