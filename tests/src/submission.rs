@@ -307,29 +307,14 @@ async fn implicit_from(c: Client<TcpStream>, cert: &Path) -> (Tls, Reply) {
     (c, ehlo)
 }
 
-/// `ratspost app-password create LOGIN --label LABEL --by admin --json`; returns the password.
+/// `ratspost app-password create LOGIN --label LABEL --by admin --json`; returns the password
+/// (the shared [`daemon::app_password`]).
 ///
 /// # Panics
 /// When the command fails.
 #[must_use]
 pub fn create_app_password(config: &Path, login: &str, label: &str) -> String {
-    let out = daemon::ratspost_as_ok(
-        config,
-        &[
-            "app-password",
-            "create",
-            login,
-            "--label",
-            label,
-            "--by",
-            "admin",
-            "--json",
-        ],
-        &daemon::admin_password(config),
-        None,
-    );
-    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
-    json["password"].as_str().expect("password").to_owned()
+    daemon::app_password(config, login, label)
 }
 
 /// The mechanisms an EHLO reply offers in its `AUTH` line, upper-cased and sorted (empty
