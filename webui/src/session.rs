@@ -224,7 +224,10 @@ pub(crate) fn local_path(next: &str) -> String {
             if relative.starts_with(['/', '\\'])
                 && url.origin() == base.origin()
                 && url.username().is_empty()
-                && url.password().is_none() =>
+                && url.password().is_none()
+                // "/.//x" resolves here to the path "//x", which a browser given it as a
+                // Location reads as another host: such a path is never handed back.
+                && !url.path().starts_with("//") =>
         {
             let mut path = url.path().to_owned();
             if let Some(query) = url.query() {
@@ -270,6 +273,9 @@ mod tests {
             "javascript:alert(1)",
             "m/abc",
             "",
+            "/.\\\\",
+            "/./\\evil.example",
+            "/.//evil.example/x",
         ] {
             let kept = local_path(evil);
             assert!(
