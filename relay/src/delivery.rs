@@ -234,23 +234,21 @@ impl Delivery {
     /// tried again.
     async fn relay_submission(&self, job: &LeasedJob, now: store::Millis) -> JobOutcome {
         let rcpts: Vec<&str> = job.rcpt_to.split(' ').filter(|r| !r.is_empty()).collect();
-        let all = |error: &str| -> Vec<(String, SendError)> {
+        // A failure of the whole transaction befalls every recipient alike.
+        let all = |error: SendError| -> Vec<(String, SendError)> {
             rcpts
                 .iter()
-                .map(|r| ((*r).to_owned(), SendError::Temporary(error.to_owned())))
+                .map(|r| ((*r).to_owned(), error.clone()))
                 .collect()
         };
         let refused = match &self.submission {
             // Submission was switched off with messages still queued: they wait for it.
-            None => all("submission.relay is not configured"),
-            Some(hop) => match client::send_many(hop, &job.mail_from, &rcpts, &job.body).await {
-                Ok(refused) => refused,
-                Err(SendError::Permanent(error)) => rcpts
-                    .iter()
-                    .map(|r| ((*r).to_owned(), SendError::Permanent(error.clone())))
-                    .collect(),
-                Err(SendError::Temporary(error)) => all(&error),
-            },
+            None => all(SendError::Temporary(
+                "submission.relay is not configured".to_owned(),
+            )),
+            Some(hop) => client::send_many(hop, &job.mail_from, &rcpts, &job.body)
+                .await
+                .unwrap_or_else(all),
         };
         let (later, never): (Vec<_>, Vec<_>) = refused
             .into_iter()
@@ -308,13 +306,7 @@ impl Delivery {
         let Some(user_id) = job.user_id else { return };
         let report = async {
             let user = self.store.user_by_id(user_id).await?;
-            let address = user
-                .addresses
-                .iter()
-                .find(|a| a.eq_ignore_ascii_case(&job.mail_from))
-                .or(user.addresses.first())
-                .cloned()
-                .unwrap_or_else(|| job.mail_from.clone());
+            let address = crate::submission::sender_address(&user, &job.mail_from);
             let raw = crate::compose::submission_failure(
                 &self.config.notices,
                 &address,

@@ -40,3 +40,15 @@ pub struct Submitter {
     /// Wakes the delivery worker after a commit.
     pub queued: Arc<Notify>,
 }
+
+/// The mailbox address notes about a submitted message go to: the user's enrolled address the
+/// message was sent from (`mail_from`, in any case), else their first, else `mail_from`.
+#[must_use]
+pub fn sender_address(user: &store::User, mail_from: &str) -> String {
+    user.addresses
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(mail_from))
+        .or(user.addresses.first())
+        .cloned()
+        .unwrap_or_else(|| mail_from.to_owned())
+}

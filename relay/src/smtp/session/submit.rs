@@ -204,13 +204,7 @@ impl Session<'_> {
     /// the message is held either way, and the reply said so).
     async fn tell_held(&self, authed: &Authed, from: &str, body: &[u8], now: store::Millis) {
         let config = &self.ctx.config;
-        let address = authed
-            .user
-            .addresses
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(from))
-            .cloned()
-            .unwrap_or_else(|| from.to_owned());
+        let address = crate::submission::sender_address(&authed.user, from);
         let note = crate::compose::submission_held(
             &config.notices,
             &address,
