@@ -388,10 +388,28 @@ pub enum AuditCommand {
         #[arg(long)]
         limit: Option<i64>,
     },
-    /// Recompute the hash chain; exit status 1 naming the first bad entry when a row was
-    /// changed, deleted, inserted or reordered.
-    Verify,
-    /// Write every entry to stdout.
+    /// Recompute the hash chain and compare it with the signed checkpoints (those in
+    /// `audit.checkpoint_file` and any given); exit status 1 naming the first bad entry or
+    /// the first checkpoint the log no longer matches.
+    Verify {
+        /// More checkpoints: a file of checkpoint lines, saved checkpoint mails (one or an
+        /// mbox), a journal excerpt. May be given several times.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        /// Accept only checkpoints signed by this public key (base64, as in the lines'
+        /// `key=`); default: the key in `audit.checkpoint_key`, when it exists here.
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// Verify this export (`ratspost audit export`, JSON Lines) instead of the database:
+        /// on another machine, without access to the database.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+    },
+    /// Write a signed checkpoint of the chain's head now (to `audit.checkpoint_file`) and
+    /// print it.
+    Checkpoint,
+    /// Write every entry to stdout; the JSON Lines form ends with the signed checkpoints, so
+    /// that `audit verify --export` can check it elsewhere.
     Export {
         /// `jsonl` (one JSON object per line) or `csv`.
         #[arg(long, value_enum, default_value = "jsonl")]
@@ -561,6 +579,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&existing(&located)?, cmd).await,
         Command::Message(cmd) => message::run(&existing(&located)?, cmd).await,
         Command::AppPassword(cmd) => apppass::run(&existing(&located)?, cmd).await,
+        Command::Audit(AuditCommand::Verify {
+            checkpoints,
+            key,
+            export: Some(file),
+        }) => {
+            // Elsewhere, without the database: the installation's configuration only when
+            // one is here (for its checkpoint file and key).
+            let config = match &located.file {
+                Some(path) if path.is_file() => Some(Config::load(path)?),
+                _ => None,
+            };
+            audit::verify_export(&file, config.as_ref(), &checkpoints, key)
+        }
         Command::Audit(cmd) => audit::run(&existing(&located)?, cmd).await,
         Command::Queue(cmd) => queue::run(&existing(&located)?, cmd).await,
         Command::Dkim(DkimCommand::Record) => {

@@ -480,6 +480,45 @@ pub fn submission_held(
     build(notices, to, subject, body, None)
 }
 
+/// The audit checkpoint for the data-protection officer (`audit.checkpoint_to`, issue #15
+/// §1): the signed line to keep, and what to do with it. Keeping these mails outside the
+/// administrators' reach is what makes a rewritten audit log detectable.
+#[must_use]
+pub fn audit_checkpoint(notices: &NoticesConfig, to: &str, line: &str, entries: i64) -> QueuedMail {
+    let (subject, body) = match notices.language {
+        Language::De => (
+            format!("Prüfpunkt des Audit-Protokolls (Eintrag {entries})"),
+            format!(
+                "Guten Tag,\r\n\r\nder folgende signierte Prüfpunkt hält den Stand des \
+                 Audit-Protokolls von ratspost fest ({entries} Einträge). Bewahren Sie diese \
+                 E-Mail auf, außerhalb der Reichweite der Administration:\r\n\r\n{line}\r\n\r\n\
+                 Zur Prüfung speichern Sie eine oder mehrere dieser E-Mails als Textdatei und \
+                 lassen Sie ausführen:\r\n  ratspost audit verify --checkpoints DATEI\r\n\
+                 Wurde das Protokoll bis zu diesem Eintrag nachträglich geändert, gekürzt oder \
+                 umsortiert, meldet die Prüfung diesen Prüfpunkt.\r\n\r\n-- \r\nratspost\r\n"
+            ),
+        ),
+        Language::En => (
+            format!("Audit log checkpoint (entry {entries})"),
+            format!(
+                "Hello,\r\n\r\nthe signed checkpoint below records the state of ratspost's \
+                 audit log ({entries} entries). Keep this mail, out of the administrators' \
+                 reach:\r\n\r\n{line}\r\n\r\n\
+                 To check, save one or more of these mails as a text file and run:\r\n  \
+                 ratspost audit verify --checkpoints FILE\r\n\
+                 If the log up to this entry was changed, cut or reordered later, the check \
+                 reports this checkpoint.\r\n\r\n-- \r\nratspost\r\n"
+            ),
+        ),
+    };
+    QueuedMail {
+        kind: "checkpoint".to_owned(),
+        mail_from: notices.from.clone(),
+        rcpt_to: to.to_owned(),
+        body: build(notices, to, subject, body, None),
+    }
+}
+
 /// A follow-up exemption the reminder mentions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FollowUp {

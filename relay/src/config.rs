@@ -185,6 +185,20 @@ pub mod defaults {
     pub const IMAP_HEAVY_WORKERS: u64 = 2;
     /// Longest SEARCH or FETCH (then `NO [LIMIT]`; the client can narrow the set).
     pub const IMAP_MAX_COMMAND_SECS: u64 = 60;
+    /// Signed audit checkpoints: appended to this file in data_dir (keep a copy elsewhere).
+    pub const AUDIT_CHECKPOINT_FILE: &str = "audit-checkpoints.txt";
+    /// The Ed25519 key that signs them, in data_dir (made at first start).
+    pub const AUDIT_CHECKPOINT_KEY: &str = "audit-checkpoint.key";
+    /// Seconds between checkpoints (one is written only when the log grew).
+    pub const AUDIT_CHECKPOINT_INTERVAL_SECS: u64 = 3600;
+    /// Hours between checkpoint mails to `audit.checkpoint_to`.
+    pub const AUDIT_CHECKPOINT_MAIL_HOURS: u64 = 24;
+    /// Days an original message is kept after it arrived (0: for ever).
+    pub const RETENTION_MESSAGE_DAYS: u64 = 90;
+    /// Days audit entries are kept (0: for ever).
+    pub const RETENTION_AUDIT_DAYS: u64 = 0;
+    /// Seconds between retention runs.
+    pub const RETENTION_CHECK_INTERVAL_SECS: u64 = 3600;
 }
 
 /// A leaf value from the file: absent, or the value, or why it could not be read.
@@ -241,6 +255,38 @@ pub struct RawConfig {
     pub imap: RawImap,
     /// `[submission]`
     pub submission: RawSubmission,
+    /// `[audit]`
+    pub audit: RawAudit,
+    /// `[retention]`
+    pub retention: RawRetention,
+}
+
+/// `[audit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAudit {
+    /// Append-only file of signed checkpoints.
+    pub checkpoint_file: Field<String>,
+    /// Ed25519 key (PKCS#8, hex) that signs them.
+    pub checkpoint_key: Field<String>,
+    /// Seconds between checkpoints.
+    pub checkpoint_interval_secs: Field<u64>,
+    /// Where checkpoints are mailed (the data-protection officer).
+    pub checkpoint_to: Field<String>,
+    /// Hours between checkpoint mails.
+    pub checkpoint_mail_hours: Field<u64>,
+}
+
+/// `[retention]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRetention {
+    /// Days originals are kept (0: for ever).
+    pub message_days: Field<u64>,
+    /// Days audit entries are kept (0: for ever).
+    pub audit_days: Field<u64>,
+    /// Seconds between retention runs.
+    pub check_interval_secs: Field<u64>,
 }
 
 /// `[submission]`
@@ -628,9 +674,43 @@ pub struct Config {
     pub imap: ImapConfig,
     /// `[submission]`
     pub submission: SubmissionConfig,
+    /// `[audit]`
+    pub audit: AuditConfig,
+    /// `[retention]`
+    pub retention: RetentionConfig,
     /// The secrets written into the file itself (not `_file`/`_env`), by key: the file must
     /// be as private as they are.
     pub inline_secrets: Vec<&'static str>,
+}
+
+/// `[audit]`: signed checkpoints that anchor the audit chain outside the database (issue
+/// #15 §1). Each is one line, `ratspost-checkpoint v1 seq=… head=… at=… key=… sig=…`,
+/// appended to `checkpoint_file`, logged, and mailed to `checkpoint_to` when set.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Append-only file the checkpoints are written to.
+    pub checkpoint_file: PathBuf,
+    /// The Ed25519 signing key (PKCS#8 DER, hex; created when missing, mode 0600).
+    pub checkpoint_key: PathBuf,
+    /// Time between checkpoints; one is written only when the log grew, and always at
+    /// shutdown.
+    pub checkpoint_interval: Duration,
+    /// The data-protection officer's address, to receive checkpoints by mail.
+    pub checkpoint_to: Option<String>,
+    /// Time between two checkpoint mails, at least.
+    pub checkpoint_mail_interval: Duration,
+}
+
+/// `[retention]`: storage limitation (Art. 5(1)(e) GDPR, issue #15 §3).
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// How long an original's bytes are kept after it arrived (`None`: for ever). A message
+    /// is purged only once its notice links have expired and no forward of it is pending.
+    pub message_days: Option<u32>,
+    /// How long audit entries are kept (`None`: for ever).
+    pub audit_days: Option<u32>,
+    /// Time between retention runs.
+    pub check_interval: Duration,
 }
 
 /// `[submission]`: staff send from their devices (RFC 6409, RFC 8314), through ratspost's
@@ -2071,6 +2151,96 @@ impl Config {
             ) as u64,
         };
 
+        let a = &raw.audit;
+        let audit = AuditConfig {
+            checkpoint_file: anchor(
+                r.get(
+                    "audit.checkpoint_file",
+                    &a.checkpoint_file,
+                    data_dir
+                        .join(d::AUDIT_CHECKPOINT_FILE)
+                        .display()
+                        .to_string(),
+                ),
+            ),
+            checkpoint_key: anchor(r.get(
+                "audit.checkpoint_key",
+                &a.checkpoint_key,
+                data_dir.join(d::AUDIT_CHECKPOINT_KEY).display().to_string(),
+            )),
+            checkpoint_interval: r.secs(
+                "audit.checkpoint_interval_secs",
+                &a.checkpoint_interval_secs,
+                d::AUDIT_CHECKPOINT_INTERVAL_SECS,
+            ),
+            checkpoint_to: a.checkpoint_to.0.is_some().then(|| {
+                r.parse(
+                    "audit.checkpoint_to",
+                    &a.checkpoint_to,
+                    String::new(),
+                    |v| {
+                        if store::is_mail_address(&v) {
+                            Ok(v)
+                        } else {
+                            Err(format!("{v:?} is not an address"))
+                        }
+                    },
+                    String::new(),
+                )
+            }),
+            checkpoint_mail_interval: Duration::from_secs(
+                3600 * r.count(
+                    "audit.checkpoint_mail_hours",
+                    &a.checkpoint_mail_hours,
+                    d::AUDIT_CHECKPOINT_MAIL_HOURS,
+                    24 * 366,
+                ) as u64,
+            ),
+        };
+        let days = |r: &mut Resolver, key: &str, field: &Field<u64>, default: u64| {
+            r.parse(
+                key,
+                field,
+                default,
+                |v| match u32::try_from(v) {
+                    Ok(0) => Ok(None),
+                    Ok(v) if v <= 36_500 => Ok(Some(v)),
+                    _ => Err(format!("must be between 0 (for ever) and 36500, got {v}")),
+                },
+                None,
+            )
+        };
+        let t = &raw.retention;
+        let retention = RetentionConfig {
+            message_days: days(
+                &mut r,
+                "retention.message_days",
+                &t.message_days,
+                d::RETENTION_MESSAGE_DAYS,
+            ),
+            audit_days: days(
+                &mut r,
+                "retention.audit_days",
+                &t.audit_days,
+                d::RETENTION_AUDIT_DAYS,
+            ),
+            check_interval: r.secs(
+                "retention.check_interval_secs",
+                &t.check_interval_secs,
+                d::RETENTION_CHECK_INTERVAL_SECS,
+            ),
+        };
+        // Entries older than the newest checkpoint must stay until a checkpoint covers what
+        // follows them; a day is the shortest retention, so the interval must be shorter.
+        if let Some(days) = retention.audit_days
+            && Duration::from_secs(u64::from(days) * 86_400) < audit.checkpoint_interval
+        {
+            r.problems.push(format!(
+                "retention.audit_days: {days} days is shorter than audit.checkpoint_interval_secs ({} s)",
+                audit.checkpoint_interval.as_secs()
+            ));
+        }
+
         if r.problems.is_empty() {
             Ok(Self {
                 source: None,
@@ -2089,6 +2259,8 @@ impl Config {
                 web,
                 imap,
                 submission,
+                audit,
+                retention,
                 inline_secrets: [
                     (
                         "database.url",
@@ -2440,7 +2612,43 @@ login_timeout_secs = {sub_login}
 # A message the classifier flags: "relay" (default: the city's server decides) or "hold"
 # (kept in the queue until an admin releases it: `ratspost queue release ID`).
 sensitive = "relay"
+
+[audit]
+# Signed checkpoints anchor the audit chain outside the database: an administrator who
+# rewrites the log with fresh hashes is found by `ratspost audit verify` at the first
+# checkpoint it no longer matches. Each checkpoint is one line, appended to this file
+# (keep a copy on another machine), written to the log (journald) and optionally mailed.
+# Default: in data_dir.
+# checkpoint_file = "{data_dir}/{cp_file}"
+# Ed25519 key that signs them (made at first start, mode 0600). It may be a file the
+# data-protection officer provides; its public key is part of every checkpoint line.
+# Default: in data_dir.
+# checkpoint_key = "{data_dir}/{cp_key}"
+# Seconds between checkpoints (written only when the log grew, and always at shutdown).
+checkpoint_interval_secs = {cp_interval}
+# The data-protection officer's address: checkpoints are mailed there, at most every
+# checkpoint_mail_hours. Unset: no mail.
+# checkpoint_to = "datenschutz@stadt.example"
+checkpoint_mail_hours = {cp_mail}
+
+[retention]
+# Days an original message is kept (storage limitation, Art. 5(1)(e) GDPR). Its bytes are
+# purged only after its notice links have expired and no forward of it is pending; its
+# metadata, verdict and audit entries stay. 0: kept for ever.
+message_days = {rt_message}
+# Days audit entries are kept; 0: for ever. The cut is itself an audit entry and the
+# rest still verifies. Must not be shorter than audit.checkpoint_interval_secs.
+audit_days = {rt_audit}
+# Seconds between retention runs.
+check_interval_secs = {rt_interval}
 "#,
+        cp_file = d::AUDIT_CHECKPOINT_FILE,
+        cp_key = d::AUDIT_CHECKPOINT_KEY,
+        cp_interval = d::AUDIT_CHECKPOINT_INTERVAL_SECS,
+        cp_mail = d::AUDIT_CHECKPOINT_MAIL_HOURS,
+        rt_message = d::RETENTION_MESSAGE_DAYS,
+        rt_audit = d::RETENTION_AUDIT_DAYS,
+        rt_interval = d::RETENTION_CHECK_INTERVAL_SECS,
         data_dir = d::DATA_DIR,
         time_zone = d::TIME_ZONE,
         db_max = d::DB_MAX_CONNECTIONS,

@@ -23,6 +23,7 @@
 
 pub mod arc;
 pub mod at_rest;
+pub mod checkpoint;
 pub mod cli;
 pub mod compose;
 pub mod config;

@@ -104,23 +104,33 @@ impl Listeners {
     }
 }
 
-/// Starts all services as tasks on `shutdown.tracker`; returns at once. Stop them with
-/// [`Shutdown::run`].
+/// Starts all services as tasks on `shutdown.tracker`; returns at once with the checkpoint
+/// duty, whose last checkpoint is written after [`Shutdown::run`] stopped the rest.
 ///
 /// # Errors
-/// When the TLS certificate or key, or the classifier rules cannot be loaded.
+/// When the TLS certificate or key, the classifier rules or the checkpoint key cannot be
+/// loaded.
 pub fn start(
     listeners: Listeners,
     config: Arc<Config>,
     store: Store,
     shutdown: &Shutdown,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Arc<crate::checkpoint::Duty>> {
     let acceptor = tls::acceptor(&config.tls.cert, &config.tls.key)?;
     let rules = Arc::new(load_rules(&config)?);
     let committed = Arc::new(tokio::sync::Notify::new());
     let srs_secret = Arc::new(crate::setup::srs_secret(&config)?);
     let queued = Arc::new(tokio::sync::Notify::new());
     let dkim = crate::dkim::Signer::load(&config)?;
+    let checkpoints = Arc::new(crate::checkpoint::Duty::new(
+        Arc::clone(&config),
+        store.clone(),
+        dkim.clone(),
+        Arc::clone(&queued),
+    )?);
+    shutdown
+        .tracker
+        .spawn(Arc::clone(&checkpoints).run(shutdown.clone()));
     let ocr = crate::ocr::Tesseract::start(&config.ocr).map(Arc::new);
     let forwarder = crate::forward::Forwarder {
         store: store.clone(),
@@ -233,7 +243,7 @@ pub fn start(
     shutdown
         .tracker
         .spawn(smtp::listener::run(listeners.smtp, ctx, false));
-    Ok(())
+    Ok(checkpoints)
 }
 
 /// The classifier rules the configuration names, or the built-in ones.

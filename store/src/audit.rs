@@ -11,7 +11,7 @@
 //! Appends are serialised: SQLite has one writer; on PostgreSQL a transaction-scoped
 //! advisory lock orders appends from several ratspost nodes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::db::with_pool;
@@ -27,7 +27,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub(crate) const PG_LOCK: i64 = 0x7261_7473_6175_6474;
 
 /// One audit entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -136,21 +136,248 @@ pub(crate) use audit_append;
 /// Result of a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditCheck {
-    /// Every entry and the head agree.
+    /// Every entry and the head agree, and so does every anchor that could be checked.
     Intact {
-        /// Number of entries.
+        /// Number of entries kept (after retention: from `first` on).
         entries: i64,
         /// Hash of the newest entry (or [`GENESIS`] when empty): keep it outside the database
         /// to anchor the chain.
         head: String,
+        /// Sequence number of the oldest entry kept (1 unless `retention.audit_days` removed
+        /// older ones).
+        first: i64,
+        /// Anchors that were compared with an entry and matched.
+        anchors_matched: usize,
+        /// Anchors older than the oldest entry kept (removed by retention): not checkable.
+        anchors_before_start: usize,
     },
-    /// The first entry that does not fit, and why.
+    /// The first entry (or anchor) that does not fit, and why.
     Broken {
-        /// Sequence number of the first bad entry (for a truncated log: the head's seq).
+        /// Sequence number of the first bad entry (for a truncated log: the head's seq, or
+        /// the anchor's).
         seq: i64,
         /// What is wrong.
         reason: String,
     },
+}
+
+/// A (sequence number, hash) pair known from outside the database: a signed checkpoint
+/// (issue #15 §1). The chain must hold exactly this hash at this position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// Position in the chain.
+    pub seq: i64,
+    /// SHA-256 (hex) the entry at `seq` must have.
+    pub hash: String,
+    /// How people know it, for the report ("checkpoint of 1 Dec 2026 10:00, line 3 of …").
+    pub label: String,
+}
+
+/// Where the kept part of the chain starts: after entry `seq` with hash `hash` (entry 0 and
+/// [`GENESIS`] when nothing was removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainStart {
+    /// The last removed entry's sequence number (0: none removed).
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+}
+
+impl Default for ChainStart {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+/// The action of the entry that records a cut of the log's start ([`Store::prune_audit`]).
+pub const PRUNED_ACTION: &str = "audit.pruned";
+
+/// Checks a chain entry by entry, in order, against its own hashes and against anchors. The
+/// database's verification and the verification of an export (`ratspost audit verify
+/// --export`) both feed entries through it, so they judge alike.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    start: ChainStart,
+    expected_seq: i64,
+    prev_hash: String,
+    /// Anchors by position, each position's in the order given.
+    anchors: std::collections::BTreeMap<i64, Vec<Anchor>>,
+    matched: usize,
+    before_start: usize,
+    /// The newest `audit.pruned` entry's record of where it cut: (seq, hash).
+    last_cut: Option<(i64, String)>,
+    broken: Option<(i64, String)>,
+}
+
+impl ChainVerifier {
+    /// A verifier for a chain kept from after `start`, with `anchors` to compare.
+    #[must_use]
+    pub fn new(start: ChainStart, anchors: &[Anchor]) -> Self {
+        let mut by_seq: std::collections::BTreeMap<i64, Vec<Anchor>> =
+            std::collections::BTreeMap::new();
+        let mut before_start = 0;
+        for anchor in anchors {
+            if anchor.seq < start.seq {
+                before_start += 1;
+            } else {
+                by_seq.entry(anchor.seq).or_default().push(anchor.clone());
+            }
+        }
+        let mut verifier = Self {
+            expected_seq: start.seq + 1,
+            prev_hash: start.hash.clone(),
+            start,
+            anchors: by_seq,
+            matched: 0,
+            before_start,
+            last_cut: None,
+            broken: None,
+        };
+        // An anchor on the start itself (an empty log's, or one on the cut) is checked
+        // against the recorded start.
+        let (seq, hash) = (verifier.start.seq, verifier.start.hash.clone());
+        verifier.check_anchors(seq, &hash);
+        verifier
+    }
+
+    /// Whether a problem was found (then further entries are ignored).
+    #[must_use]
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Takes the next entry in chain order.
+    pub fn push(&mut self, entry: &AuditEntry) {
+        if self.broken.is_some() {
+            return;
+        }
+        if let Some(reason) = self.check_entry(entry) {
+            self.broken = Some((self.expected_seq.min(entry.seq), reason));
+            return;
+        }
+        if entry.action == PRUNED_ACTION {
+            let through = entry
+                .details
+                .get("through_seq")
+                .and_then(serde_json::Value::as_i64);
+            let hash = entry
+                .details
+                .get("through_hash")
+                .and_then(serde_json::Value::as_str);
+            if let (Some(seq), Some(hash)) = (through, hash) {
+                self.last_cut = Some((seq, hash.to_owned()));
+            }
+        }
+        self.check_anchors(entry.seq, &entry.hash);
+        self.prev_hash.clone_from(&entry.hash);
+        self.expected_seq += 1;
+    }
+
+    /// A row whose subjects or details were not valid JSON: the row was changed.
+    pub fn push_unreadable(&mut self, seq: i64) {
+        if self.broken.is_none() {
+            self.broken = Some((
+                self.expected_seq.min(seq),
+                "its subjects or details are not valid JSON (the row was changed)".to_owned(),
+            ));
+        }
+    }
+
+    fn check_anchors(&mut self, seq: i64, hash: &str) {
+        let Some(anchors) = self.anchors.remove(&seq) else {
+            return;
+        };
+        for anchor in anchors {
+            if anchor.hash == hash {
+                self.matched += 1;
+            } else if self.broken.is_none() {
+                self.broken = Some((
+                    seq,
+                    format!(
+                        "{} records entry {seq} with hash {}, but the log holds {hash} there: the history up to this entry was rewritten, reordered or replaced",
+                        anchor.label, anchor.hash
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn check_entry(&self, e: &AuditEntry) -> Option<String> {
+        let expected_seq = self.expected_seq;
+        if e.seq != expected_seq {
+            return Some(format!(
+                "entry {expected_seq} is missing (next is {})",
+                e.seq
+            ));
+        }
+        if e.prev_hash != self.prev_hash {
+            return Some("its previous-hash does not match the entry before it (entries removed, inserted or reordered)".to_owned());
+        }
+        let hash = entry_hash(
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subjects,
+            &e.details,
+            &e.prev_hash,
+        );
+        if hash != e.hash {
+            return Some("its content does not match its hash (the row was changed)".to_owned());
+        }
+        None
+    }
+
+    /// The verdict, given the head recorded beside the log (`None`: compare with nothing, as
+    /// for an export, whose end is proved only by its anchors).
+    #[must_use]
+    pub fn finish(mut self, head: Option<(i64, String)>) -> AuditCheck {
+        if let Some((seq, reason)) = self.broken.take() {
+            return AuditCheck::Broken { seq, reason };
+        }
+        let last = self.expected_seq - 1;
+        if let Some((head_seq, head_hash)) = head
+            && (head_seq != last || head_hash != self.prev_hash)
+        {
+            return AuditCheck::Broken {
+                seq: head_seq.max(last),
+                reason: format!(
+                    "the log ends at entry {last} but its head records entry {head_seq}: entries were removed from the end or the head was changed"
+                ),
+            };
+        }
+        if let Some((&seq, anchors)) = self.anchors.iter().next() {
+            return AuditCheck::Broken {
+                seq,
+                reason: format!(
+                    "{} records entry {seq}, but the log ends at entry {last}: entries were removed from the end",
+                    anchors[0].label
+                ),
+            };
+        }
+        if self.start.seq > 0 {
+            let recorded = self.last_cut.as_ref().map(|(s, h)| (*s, h.as_str()));
+            if recorded != Some((self.start.seq, self.start.hash.as_str())) {
+                return AuditCheck::Broken {
+                    seq: self.start.seq + 1,
+                    reason: format!(
+                        "the log starts after entry {}, but no {PRUNED_ACTION} entry records a cut there: entries were removed from the start",
+                        self.start.seq
+                    ),
+                };
+            }
+        }
+        AuditCheck::Intact {
+            entries: last - self.start.seq,
+            head: self.prev_hash,
+            first: self.start.seq + 1,
+            anchors_matched: self.matched,
+            anchors_before_start: self.before_start,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -223,93 +450,155 @@ impl Store {
         Ok(rows.into_iter().map(entry_from_row).collect())
     }
 
+    /// The newest entry's seq and hash (`(0, GENESIS)` for an empty log): what a checkpoint
+    /// signs.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn audit_head(&self) -> Result<(i64, String)> {
+        let head: Option<(i64, String)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(head.unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    /// Where the kept part of the chain starts (see [`Store::prune_audit`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn audit_start(&self) -> Result<ChainStart> {
+        let base: Option<(i64, String)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT seq, hash FROM audit_base WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(base.map_or_else(ChainStart::default, |(seq, hash)| ChainStart { seq, hash }))
+    }
+
     /// Recomputes the whole chain and compares it with the head.
     ///
     /// # Errors
     /// `Unavailable` when the database fails (a broken chain is not an error but a
     /// [`AuditCheck::Broken`]).
     pub async fn verify_audit(&self) -> Result<AuditCheck> {
+        self.verify_audit_anchored(&[]).await
+    }
+
+    /// Recomputes the whole chain, compares it with the head and with `anchors` (signed
+    /// checkpoints kept outside the database): a history rewritten with consistent hashes
+    /// is found at the first anchor it no longer matches, a truncated one at the first
+    /// anchor beyond its end.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn verify_audit_anchored(&self, anchors: &[Anchor]) -> Result<AuditCheck> {
         const PAGE: i64 = 1000;
-        let mut expected_seq = 1;
-        let mut prev_hash = GENESIS.to_owned();
+        let start = self.audit_start().await?;
+        let mut after = start.seq;
+        let mut verifier = ChainVerifier::new(start, anchors);
         loop {
             let rows: Vec<Row> = with_pool!(&self.db, read pool => {
                 sqlx::query_as(
                     "SELECT seq, at, actor, action, subjects, details, prev_hash, hash
-                     FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                     FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
                 )
-                .bind(expected_seq)
+                .bind(after)
                 .bind(PAGE)
                 .fetch_all(pool)
                 .await?
             });
             let done = rows.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
             for row in rows {
-                if let Some(reason) = check_row(&row, expected_seq, &prev_hash) {
-                    return Ok(AuditCheck::Broken {
-                        seq: expected_seq.min(row.seq),
-                        reason,
-                    });
+                after = row.seq;
+                match parsed(row) {
+                    Some(entry) => verifier.push(&entry),
+                    None => verifier.push_unreadable(after),
                 }
-                prev_hash = row.hash;
-                expected_seq += 1;
             }
-            if done {
+            if done || verifier.is_broken() {
                 break;
             }
         }
-        let entries = expected_seq - 1;
-        let head: Option<(i64, String)> = with_pool!(&self.db, read pool => {
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(pool)
-                .await?
-        });
-        let (head_seq, head_hash) = head.unwrap_or((0, GENESIS.to_owned()));
-        if head_seq != entries || head_hash != prev_hash {
-            return Ok(AuditCheck::Broken {
-                seq: head_seq.max(entries),
-                reason: format!(
-                    "the log ends at entry {entries} but its head records entry {head_seq}: entries were removed from the end or the head was changed"
-                ),
-            });
-        }
-        Ok(AuditCheck::Intact {
-            entries,
-            head: prev_hash,
-        })
+        let head = self.audit_head().await?;
+        Ok(verifier.finish(Some(head)))
+    }
+
+    /// Removes the entries recorded before `before` (retention, `retention.audit_days`),
+    /// keeping the newest removed entry's seq and hash as the start of the rest, and records
+    /// the cut as an `audit.pruned` entry (by `actor`) in the same transaction. Returns the
+    /// last removed seq, or `None` when nothing was old enough.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn prune_audit(&self, before: Millis, actor: &str) -> Result<Option<i64>> {
+        let at = now_millis();
+        Ok(crate::db::with_write_tx!(&self.db, tx => {
+            // The newest entry is never removed: the head must stay verifiable.
+            let cut: Option<(i64, String)> = sqlx::query_as(
+                "SELECT seq, hash FROM audit_log
+                 WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < $1
+                              AND seq < (SELECT MAX(seq) FROM audit_log))",
+            )
+            .bind(before)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match cut {
+                None => None,
+                Some((seq, hash)) => {
+                    let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    sqlx::query("DELETE FROM audit_subjects WHERE seq <= $1")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO audit_base (id, seq, hash) VALUES (1, $1, $2)
+                         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    )
+                    .bind(seq)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
+                    let entry = NewAuditEntry {
+                        actor: actor.to_owned(),
+                        action: PRUNED_ACTION.to_owned(),
+                        subjects: Vec::new(),
+                        details: serde_json::json!({
+                            "through_seq": seq,
+                            "through_hash": hash,
+                            "removed": removed,
+                            "before": before,
+                        }),
+                    };
+                    let (details_text, subjects_text) = entry.texts()?;
+                    audit_append!(tx, &entry, at, details_text, subjects_text);
+                    tx.commit().await?;
+                    Some(seq)
+                }
+            }
+        }))
     }
 }
 
-/// Why `row` does not fit at `expected_seq` after `prev_hash`, if it does not.
-fn check_row(row: &Row, expected_seq: i64, prev_hash: &str) -> Option<String> {
-    if row.seq != expected_seq {
-        return Some(format!(
-            "entry {expected_seq} is missing (next is {})",
-            row.seq
-        ));
-    }
-    if row.prev_hash != prev_hash {
-        return Some("its previous-hash does not match the entry before it (entries removed, inserted or reordered)".to_owned());
-    }
-    let (Ok(subjects), Ok(details)) = (
-        serde_json::from_str::<Vec<String>>(&row.subjects),
-        serde_json::from_str::<serde_json::Value>(&row.details),
-    ) else {
-        return Some("its subjects or details are not valid JSON (the row was changed)".to_owned());
-    };
-    let hash = entry_hash(
-        row.seq,
-        row.at,
-        &row.actor,
-        &row.action,
-        &subjects,
-        &details,
-        &row.prev_hash,
-    );
-    if hash != row.hash {
-        return Some("its content does not match its hash (the row was changed)".to_owned());
-    }
-    None
+/// A row as an entry; `None` when its subjects or details are not valid JSON.
+fn parsed(row: Row) -> Option<AuditEntry> {
+    let subjects = serde_json::from_str::<Vec<String>>(&row.subjects).ok()?;
+    let details = serde_json::from_str::<serde_json::Value>(&row.details).ok()?;
+    Some(AuditEntry {
+        seq: row.seq,
+        at: row.at,
+        actor: row.actor,
+        action: row.action,
+        subjects,
+        details,
+        prev_hash: row.prev_hash,
+        hash: row.hash,
+    })
 }
 
 fn entry_from_row(row: Row) -> AuditEntry {

@@ -47,7 +47,10 @@ mod writer;
 pub mod testing;
 
 pub use apppass::{APP_PASSWORD_LENGTH, AppPassword, DeviceChange};
-pub use audit::{AuditCheck, AuditCounts, AuditEntry, AuditFilter, NewAuditEntry};
+pub use audit::{
+    Anchor, AuditCheck, AuditCounts, AuditEntry, AuditFilter, ChainStart, ChainVerifier,
+    NewAuditEntry,
+};
 pub use db::{Backend, Page, Store, StoreOptions, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{

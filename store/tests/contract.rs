@@ -48,6 +48,8 @@ contract!(
     audit_chain_verifies_and_detects_a_changed_row,
     audit_chain_detects_deleted_and_reordered_rows,
     audit_appends_are_serialised,
+    audit_rewritten_with_consistent_hashes_is_found_by_anchors,
+    audit_cut_by_retention_still_verifies,
     verdicts_move_messages_to_classified_once,
     exemption_full_lifecycle,
     exemption_four_eyes_and_dpo,
@@ -516,7 +518,10 @@ async fn audit_chain_verifies_and_detects_a_changed_row(db: &TestDb) {
         store.verify_audit().await.expect("verify"),
         AuditCheck::Intact {
             entries: 0,
-            head: store::audit::GENESIS.to_owned()
+            head: store::audit::GENESIS.to_owned(),
+            first: 1,
+            anchors_matched: 0,
+            anchors_before_start: 0,
         }
     );
     let mut last = None;
@@ -536,7 +541,10 @@ async fn audit_chain_verifies_and_detects_a_changed_row(db: &TestDb) {
         store.verify_audit().await.expect("verify"),
         AuditCheck::Intact {
             entries: 5,
-            head: last.expect("hash")
+            head: last.expect("hash"),
+            first: 1,
+            anchors_matched: 0,
+            anchors_before_start: 0,
         }
     );
     assert!(
@@ -587,6 +595,199 @@ async fn audit_chain_detects_deleted_and_reordered_rows(db: &TestDb) {
             assert!(reason.contains("missing"), "{reason}");
         }
         intact => panic!("deletion not detected: {intact:?}"),
+    }
+}
+
+/// What an attacker with write access to the database does (issue #15 §1): replaces the
+/// whole log by `entries`, renumbered from 1 with every hash recomputed, and moves the head.
+async fn rewrite_audit(store: &store::Store, entries: &[store::AuditEntry]) {
+    raw_execute(store, "DELETE FROM audit_subjects").await;
+    raw_execute(store, "DELETE FROM audit_log").await;
+    let mut prev = store::audit::GENESIS.to_owned();
+    for (i, e) in entries.iter().enumerate() {
+        let seq = i64::try_from(i).expect("i") + 1;
+        let hash = store::audit::entry_hash(
+            seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subjects,
+            &e.details,
+            &prev,
+        );
+        let quote = |s: &str| s.replace('\'', "''");
+        raw_execute(
+            store,
+            &format!(
+                "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash) \
+                 VALUES ({seq}, {}, '{}', '{}', '{}', '{}', '{prev}', '{hash}')",
+                e.at,
+                quote(&e.actor),
+                quote(&e.action),
+                quote(&serde_json::to_string(&e.subjects).expect("json")),
+                quote(&e.details.to_string()),
+            ),
+        )
+        .await;
+        prev = hash;
+    }
+    raw_execute(
+        store,
+        &format!(
+            "UPDATE audit_head SET seq = {}, hash = '{prev}' WHERE id = 1",
+            entries.len()
+        ),
+    )
+    .await;
+}
+
+async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb) {
+    let store = db.open().await;
+    for n in 1..=10 {
+        store.append_audit(&audit(n)).await.expect("append");
+    }
+    let original = store.list_audit(0, 100).await.expect("list");
+    let anchor = |e: &store::AuditEntry, label: &str| store::Anchor {
+        seq: e.seq,
+        hash: e.hash.clone(),
+        label: label.to_owned(),
+    };
+    let early = anchor(&original[2], "checkpoint A");
+    let late = anchor(&original[9], "checkpoint B");
+    assert!(matches!(
+        store
+            .verify_audit_anchored(&[early.clone(), late.clone()])
+            .await
+            .expect("verify"),
+        AuditCheck::Intact {
+            entries: 10,
+            anchors_matched: 2,
+            ..
+        }
+    ));
+
+    // Two entries deleted, the rest renumbered and rehashed: consistent in itself…
+    let mut fewer = original.clone();
+    fewer.drain(4..6);
+    rewrite_audit(&store, &fewer).await;
+    assert!(matches!(
+        store.verify_audit().await.expect("verify"),
+        AuditCheck::Intact { entries: 8, .. }
+    ));
+    // …but not with what was anchored outside: the early anchor still fits, the late one
+    // lies beyond the end.
+    match store
+        .verify_audit_anchored(&[early.clone(), late.clone()])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq, reason } => {
+            assert_eq!(seq, 10);
+            assert!(
+                reason.contains("checkpoint B") && reason.contains("removed from the end"),
+                "{reason}"
+            );
+        }
+        intact => panic!("rewrite not detected: {intact:?}"),
+    }
+
+    // Only the last entry's actor changed, everything rehashed: found at the late anchor.
+    let mut changed = original.clone();
+    changed[9].actor = "someone-else".into();
+    rewrite_audit(&store, &changed).await;
+    match store
+        .verify_audit_anchored(&[early.clone(), late.clone()])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq, reason } => {
+            assert_eq!(seq, 10);
+            assert!(
+                reason.contains("checkpoint B") && reason.contains("rewritten"),
+                "{reason}"
+            );
+        }
+        intact => panic!("rewrite not detected: {intact:?}"),
+    }
+
+    // Two early entries swapped: the first anchor after them reports it.
+    let mut swapped = original.clone();
+    swapped.swap(0, 1);
+    rewrite_audit(&store, &swapped).await;
+    match store
+        .verify_audit_anchored(&[late.clone(), early.clone()])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq, reason } => {
+            assert_eq!(
+                seq, 3,
+                "the first anchor in chain order, whatever the order given"
+            );
+            assert!(reason.contains("checkpoint A"), "{reason}");
+        }
+        intact => panic!("reordering not detected: {intact:?}"),
+    }
+}
+
+async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
+    let store = db.open().await;
+    for n in 1..=5 {
+        store.append_audit(&audit(n)).await.expect("append");
+    }
+    let original = store.list_audit(0, 100).await.expect("list");
+    // Everything is older than "now + 1 s", but the newest entry always stays.
+    let cut = store
+        .prune_audit(store::now_millis() + 1000, "system")
+        .await
+        .expect("prune");
+    assert_eq!(cut, Some(4));
+    let kept = store.list_audit(0, 100).await.expect("list");
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6]);
+    assert_eq!(kept[1].action, "audit.pruned");
+    assert_eq!(kept[1].details["through_seq"], 4);
+    let old = store::Anchor {
+        seq: 2,
+        hash: original[1].hash.clone(),
+        label: "old".into(),
+    };
+    let recent = store::Anchor {
+        seq: 5,
+        hash: original[4].hash.clone(),
+        label: "recent".into(),
+    };
+    assert!(matches!(
+        store
+            .verify_audit_anchored(&[old, recent])
+            .await
+            .expect("verify"),
+        AuditCheck::Intact {
+            entries: 2,
+            first: 5,
+            anchors_matched: 1,
+            anchors_before_start: 1,
+            ..
+        }
+    ));
+    // Nothing old enough: nothing happens.
+    assert_eq!(store.prune_audit(0, "system").await.expect("prune"), None);
+
+    // Cutting more of the start by hand (moving the recorded start along) is found: no
+    // audit.pruned entry records that cut.
+    raw_execute(&store, "DELETE FROM audit_log WHERE seq = 5").await;
+    raw_execute(
+        &store,
+        &format!(
+            "UPDATE audit_base SET seq = 5, hash = '{}' WHERE id = 1",
+            original[4].hash
+        ),
+    )
+    .await;
+    match store.verify_audit().await.expect("verify") {
+        AuditCheck::Broken { reason, .. } => {
+            assert!(reason.contains("removed from the start"), "{reason}")
+        }
+        intact => panic!("cut not detected: {intact:?}"),
     }
 }
 

@@ -18,11 +18,15 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&config).await?;
     let grace = config.shutdown_grace;
     let shutdown = Shutdown::new();
-    server::start(listeners, Arc::new(config), store.clone(), &shutdown)?;
+    let checkpoints = server::start(listeners, Arc::new(config), store.clone(), &shutdown)?;
     tracing::info!(backend = ?store.backend(), "ratspost running");
     signals.wait().await;
     tracing::info!(grace_secs = grace.as_secs(), "shutting down");
     shutdown.run(grace).await;
+    // The last checkpoint covers everything the stopped tasks recorded.
+    if let Err(err) = checkpoints.checkpoint_if_moved().await {
+        tracing::error!(error = %format!("{err:#}"), "cannot write the final audit checkpoint");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

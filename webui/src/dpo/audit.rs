@@ -206,7 +206,7 @@ pub(crate) async fn verify(
         .map_err(|e| store_failed(&e))?;
     let c = user.chrome();
     let page = match check {
-        AuditCheck::Intact { entries, head } => VerifyPage {
+        AuditCheck::Intact { entries, head, .. } => VerifyPage {
             c,
             intact: true,
             entries,

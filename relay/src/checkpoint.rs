@@ -1,0 +1,417 @@
+//! Signed checkpoints of the audit chain (issue #15 §1): the anchor outside the database.
+//!
+//! The chain's own hashes prove nothing against someone who can write the database: they can
+//! rewrite every row and recompute every hash and the head. A checkpoint is the chain's
+//! position and head hash at a moment, signed with an Ed25519 key that is not in the
+//! database, and kept where the database's administrator cannot reach it (a file on another
+//! machine, the journal's remote copy, the data-protection officer's mailbox).
+//! [`store::Store::verify_audit_anchored`] then finds the first checkpoint the log no
+//! longer matches.
+//!
+//! One checkpoint is one line of text, so it survives a mail, a paste, a printout:
+//!
+//! ```text
+//! ratspost-checkpoint v1 seq=65 head=<64 hex> at=2026-12-01T10:00:00Z key=<base64> sig=<base64>
+//! ```
+//!
+//! The signature (RFC 8032 Ed25519) covers every byte before ` sig=`; `key` is the signer's
+//! public key (32 bytes), so a line can be checked on its own and the reader sees which key
+//! vouches for it. Who trusts which key is the verifier's decision (`--key`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+
+use crate::config::Config;
+
+mod duty;
+pub use duty::Duty;
+
+/// What every checkpoint line starts with (its format and version).
+pub const PREFIX: &str = "ratspost-checkpoint v1 ";
+
+/// One signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Sequence number of the newest entry (0: the log was empty).
+    pub seq: i64,
+    /// Its hash (SHA-256, 64 hex digits; [`store::audit::GENESIS`] for an empty log).
+    pub head: String,
+    /// When it was made, RFC 3339 UTC to the second.
+    pub at: String,
+    /// The signer's Ed25519 public key (32 bytes).
+    pub key: Vec<u8>,
+    /// The signature over [`Checkpoint::signed_text`] (64 bytes).
+    pub sig: Vec<u8>,
+}
+
+impl Checkpoint {
+    /// The text the signature covers.
+    #[must_use]
+    pub fn signed_text(&self) -> String {
+        format!(
+            "{PREFIX}seq={} head={} at={} key={}",
+            self.seq,
+            self.head,
+            self.at,
+            B64.encode(&self.key)
+        )
+    }
+
+    /// The whole line (without line end).
+    #[must_use]
+    pub fn line(&self) -> String {
+        format!("{} sig={}", self.signed_text(), B64.encode(&self.sig))
+    }
+
+    /// The public key as written in the line (base64): what `--key` compares with.
+    #[must_use]
+    pub fn key_text(&self) -> String {
+        B64.encode(&self.key)
+    }
+
+    /// Parses a line (anything before [`PREFIX`] — a quote mark, a log prefix — and trailing
+    /// white space are ignored) and checks its signature against the key it names.
+    ///
+    /// # Errors
+    /// Why the line is not a valid checkpoint: its form, or a signature that does not verify
+    /// (the line was changed or forged).
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let start = line
+            .find(PREFIX)
+            .ok_or_else(|| "not a checkpoint line".to_owned())?;
+        let rest = line[start + PREFIX.len()..].trim_end();
+        let mut fields = [None; 5];
+        const NAMES: [&str; 5] = ["seq", "head", "at", "key", "sig"];
+        for (i, part) in rest.split(' ').enumerate() {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not NAME=VALUE"))?;
+            if NAMES.get(i) != Some(&name) {
+                return Err(format!(
+                    "expected the fields {} in this order",
+                    NAMES.join(", ")
+                ));
+            }
+            fields[i] = Some(value);
+        }
+        let [Some(seq), Some(head), Some(at), Some(key), Some(sig)] = fields else {
+            return Err(format!("expected the fields {}", NAMES.join(", ")));
+        };
+        let seq: i64 = seq
+            .parse()
+            .ok()
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| format!("seq {seq:?} is not a sequence number"))?;
+        if head.len() != 64
+            || !head
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Err("head is not 64 lower-case hex digits".to_owned());
+        }
+        chrono::DateTime::parse_from_rfc3339(at).map_err(|e| format!("at {at:?}: {e}"))?;
+        let key = B64
+            .decode(key)
+            .ok()
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| "key is not a base64 Ed25519 public key".to_owned())?;
+        let sig = B64
+            .decode(sig)
+            .ok()
+            .filter(|s| s.len() == 64)
+            .ok_or_else(|| "sig is not a base64 Ed25519 signature".to_owned())?;
+        let checkpoint = Self {
+            seq,
+            head: head.to_owned(),
+            at: at.to_owned(),
+            key,
+            sig,
+        };
+        UnparsedPublicKey::new(&ED25519, &checkpoint.key)
+            .verify(checkpoint.signed_text().as_bytes(), &checkpoint.sig)
+            .map_err(|_| {
+                "its signature does not verify: the line was changed or forged".to_owned()
+            })?;
+        Ok(checkpoint)
+    }
+
+    /// The anchor the chain must match, labelled for the report.
+    #[must_use]
+    pub fn anchor(&self, source: &str) -> store::Anchor {
+        store::Anchor {
+            seq: self.seq,
+            hash: self.head.clone(),
+            label: format!("the checkpoint of {} ({source})", self.at),
+        }
+    }
+}
+
+/// Every checkpoint line in `text` (a checkpoint file, a journal excerpt), with its line
+/// number (from 1); lines without [`PREFIX`] are skipped, lines with it that do not parse or
+/// verify are returned as errors.
+#[must_use]
+pub fn find_all(text: &str) -> Vec<(usize, Result<Checkpoint, String>)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(PREFIX))
+        .map(|(i, line)| (i + 1, Checkpoint::parse(line)))
+        .collect()
+}
+
+/// Every checkpoint in `bytes`, which may also be saved mails (one message, or an mbox of
+/// several): a mail's source carries the line quoted-printable encoded and folded, so the
+/// text parts are decoded (mail-parser) and searched too. Each result names where it was
+/// found ("line 3", "mail 2, line 7"); a checkpoint found twice is reported once.
+#[must_use]
+pub fn find_in_file(bytes: &[u8]) -> Vec<(String, Result<Checkpoint, String>)> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut found: Vec<(String, Result<Checkpoint, String>)> = find_all(&text)
+        .into_iter()
+        .map(|(n, c)| (format!("line {n}"), c))
+        .collect();
+    let looks_like_mail = text.lines().take(200).any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("content-transfer-encoding:") || l.starts_with("mime-version:")
+    });
+    if looks_like_mail {
+        for (m, mail) in mails(&text).into_iter().enumerate() {
+            let Some(message) = mail_parser::MessageParser::default().parse(mail.as_bytes()) else {
+                continue;
+            };
+            for part in 0..message.text_body_count() {
+                let Some(body) = message.body_text(part) else {
+                    continue;
+                };
+                for (n, c) in find_all(&body) {
+                    found.push((format!("mail {}, line {n}", m + 1), c));
+                }
+            }
+        }
+    }
+    // The same valid line seen raw and decoded counts once; the first place found is named.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|(_, c)| match c {
+        Ok(c) => seen.insert(c.line()),
+        Err(_) => true,
+    });
+    // A folded raw line that decodes to a valid one is not a fault of the file.
+    if found.iter().any(|(_, c)| c.is_ok()) && looks_like_mail {
+        found.retain(|(place, c)| c.is_ok() || place.starts_with("mail"));
+    }
+    found
+}
+
+/// The messages of an mbox (split at its `From ` separator lines), or the one message.
+fn mails(text: &str) -> Vec<&str> {
+    let mut starts = vec![0];
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if offset > 0 && line.starts_with("From ") {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    starts.push(text.len());
+    starts.windows(2).map(|w| &text[w[0]..w[1]]).collect()
+}
+
+/// The key that signs checkpoints, and the file they are appended to.
+pub struct Signer {
+    key: Ed25519KeyPair,
+    file: PathBuf,
+}
+
+impl Signer {
+    /// Loads `audit.checkpoint_key`, creating it (mode 0600) when it does not exist.
+    ///
+    /// # Errors
+    /// When the key cannot be read, created or parsed.
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        let path = &config.audit.checkpoint_key;
+        let der = crate::tls::secret_file(path, || {
+            Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                .map(|doc| doc.as_ref().to_vec())
+                .map_err(|_| anyhow::anyhow!("generating the checkpoint key failed"))
+        })?;
+        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|e| anyhow::anyhow!("{}: not an Ed25519 PKCS#8 key: {e}", path.display()))?;
+        Ok(Self {
+            key,
+            file: config.audit.checkpoint_file.clone(),
+        })
+    }
+
+    /// The public key as checkpoint lines write it (base64).
+    #[must_use]
+    pub fn public_key(&self) -> String {
+        B64.encode(self.key.public_key().as_ref())
+    }
+
+    /// A checkpoint of (`seq`, `head`) now.
+    #[must_use]
+    pub fn sign(&self, seq: i64, head: &str) -> Checkpoint {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut checkpoint = Checkpoint {
+            seq,
+            head: head.to_owned(),
+            at,
+            key: self.key.public_key().as_ref().to_vec(),
+            sig: Vec::new(),
+        };
+        checkpoint.sig = self
+            .key
+            .sign(checkpoint.signed_text().as_bytes())
+            .as_ref()
+            .to_vec();
+        checkpoint
+    }
+
+    /// Signs the store's current head and appends it to the checkpoint file (synced to disk
+    /// before this returns).
+    ///
+    /// # Errors
+    /// When the database or the file fails.
+    pub async fn write(&self, store: &store::Store) -> anyhow::Result<Checkpoint> {
+        let (seq, head) = store.audit_head().await?;
+        let checkpoint = self.sign(seq, &head);
+        let line = checkpoint.line();
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || append(&file, &line))
+            .await
+            .context("checkpoint writer")??;
+        Ok(checkpoint)
+    }
+
+    /// The file checkpoints are appended to.
+    #[must_use]
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// Appends `line` to `path` (created with mode 0600 when missing) and syncs it.
+fn append(path: &Path, line: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| file.sync_data())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The newest checkpoint in `path`, if the file exists and holds one (only its end is read).
+///
+/// # Errors
+/// When the file exists but cannot be read.
+pub fn last_in(path: &Path) -> anyhow::Result<Option<Checkpoint>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let text = String::from_utf8_lossy(&tail);
+    Ok(find_all(&text).into_iter().rev().find_map(|(_, c)| c.ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn signer() -> Signer {
+        let der = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("key");
+        Signer {
+            key: Ed25519KeyPair::from_pkcs8(der.as_ref()).expect("parse"),
+            file: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_line_round_trips_and_names_its_key() {
+        let s = signer();
+        let c = s.sign(65, &"ab".repeat(32));
+        let line = c.line();
+        assert!(
+            line.starts_with("ratspost-checkpoint v1 seq=65 head=abab"),
+            "{line}"
+        );
+        let parsed = Checkpoint::parse(&line).expect("valid");
+        assert_eq!(parsed, c);
+        assert_eq!(parsed.key_text(), s.public_key());
+        // Quoted in a reply, or behind a journal prefix, with a CRLF: still found.
+        let quoted = format!("> Dec 01 10:00 host ratspost[1]: {line}\r");
+        assert_eq!(Checkpoint::parse(&quoted).expect("quoted"), c);
+    }
+
+    #[test]
+    fn a_changed_or_reordered_line_is_refused() {
+        let c = signer().sign(7, &"0f".repeat(32));
+        let line = c.line();
+        for forged in [
+            line.replace("seq=7", "seq=8"),
+            line.replace("head=0f0f", "head=0f0e"),
+            line.replace("v1 seq=7 head=", "v1 head=")
+                .replace(" at=", " seq=7 at="),
+            format!("{line} extra=1"),
+        ] {
+            assert!(Checkpoint::parse(&forged).is_err(), "accepted {forged}");
+        }
+        // Another key's signature under this key's name.
+        let other = signer().sign(7, &"0f".repeat(32));
+        let mixed = format!("{} sig={}", c.signed_text(), B64.encode(&other.sig));
+        assert!(
+            Checkpoint::parse(&mixed)
+                .unwrap_err()
+                .contains("does not verify")
+        );
+    }
+
+    proptest! {
+        /// Whatever changes one character of a signed line, the line no longer passes.
+        #[test]
+        fn any_one_character_change_is_found(seq in 0i64..1_000_000, pos in 0usize..400, ch in proptest::char::range('!', '~')) {
+            let c = signer().sign(seq, &"5a".repeat(32));
+            let line = c.line();
+            let pos = pos % line.len();
+            prop_assume!(line.as_bytes()[pos] as char != ch);
+            let mut bytes = line.into_bytes();
+            bytes[pos] = ch as u8;
+            let changed = String::from_utf8(bytes).expect("ascii");
+            // A change inside the prefix makes it "not a checkpoint"; any other, a refusal.
+            prop_assert!(Checkpoint::parse(&changed).is_err(), "{changed}");
+        }
+    }
+
+    #[test]
+    fn the_newest_line_of_a_file_is_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cp.txt");
+        assert_eq!(last_in(&path).expect("none"), None);
+        let s = signer();
+        let first = s.sign(1, &"11".repeat(32));
+        let second = s.sign(2, &"22".repeat(32));
+        append(&path, &first.line()).expect("append");
+        append(&path, &second.line()).expect("append");
+        assert_eq!(last_in(&path).expect("read"), Some(second));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
