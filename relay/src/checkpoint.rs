@@ -396,6 +396,37 @@ mod tests {
         }
     }
 
+    /// The DPO saves the checkpoint mails (quoted-printable, folded) as they come: one, or
+    /// an mbox of several, and the checkpoints are found in them.
+    #[test]
+    fn checkpoints_are_found_in_saved_mails() {
+        let notices = crate::config::Config::builtin().notices;
+        let s = signer();
+        let first = s.sign(41, &"3c".repeat(32));
+        let second = s.sign(97, &"4d".repeat(32));
+        let mail = |c: &Checkpoint| {
+            String::from_utf8(
+                crate::compose::audit_checkpoint(&notices, "dsb@stadt.example", &c.line(), c.seq)
+                    .body,
+            )
+            .expect("ascii mail")
+        };
+        let one = mail(&first);
+        let found = find_in_file(one.as_bytes());
+        assert_eq!(found.len(), 1, "{found:?}\n{one}");
+        assert_eq!(found[0].1.as_ref().expect("valid"), &first);
+        let mbox = format!(
+            "From ratspost Tue Dec  1 10:00:00 2026\n{}\nFrom ratspost Wed Dec  2 10:00:00 2026\n{}",
+            one.replace("\r\n", "\n"),
+            mail(&second).replace("\r\n", "\n")
+        );
+        let found: Vec<Checkpoint> = find_in_file(mbox.as_bytes())
+            .into_iter()
+            .map(|(place, c)| c.unwrap_or_else(|e| panic!("{place}: {e}")))
+            .collect();
+        assert_eq!(found, [first, second]);
+    }
+
     #[test]
     fn the_newest_line_of_a_file_is_found() {
         let dir = tempfile::tempdir().expect("tempdir");

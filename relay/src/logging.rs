@@ -8,10 +8,9 @@
 
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::filter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::{Layer as _, filter};
 
 /// Targets whose detailed events carry protocol data (credentials, message bodies).
 const TRANSCRIPT_TARGETS: &[&str] = &["imap_next", "imap_codec", "imap_types"];
@@ -29,15 +28,24 @@ fn allowed(meta: &Metadata<'_>) -> bool {
 }
 
 /// The subscriber: `filter` (as `RUST_LOG`), never protocol transcripts, written to `writer`.
+///
+/// Both filters are global (layers of the registry), not per-layer filters of the fmt
+/// layer: a per-layer filter carries its decision from `enabled` to the event in a
+/// thread-local, which sqlx's `log_enabled!` checks after every query leave stale, so that
+/// the next events on that thread were silently dropped (tokio-rs/tracing#2519, #2704) —
+/// audit checkpoints and shutdown lines among them.
 pub fn subscriber<W>(filter: EnvFilter, writer: W, ansi: bool) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .with_ansi(ansi)
-        .with_filter(filter.and(filter::filter_fn(allowed)));
-    tracing_subscriber::registry().with(layer)
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(filter::filter_fn(allowed))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(ansi),
+        )
 }
 
 /// `RUST_LOG`, or [`DEFAULT_FILTER`] when it is unset or invalid.

@@ -107,6 +107,52 @@ pub async fn raw_execute(store: &Store, sql: &str) {
     });
 }
 
+/// What an attacker with write access to the database does (issue #15 §1): replaces the
+/// whole log by `entries`, renumbered from 1 with every hash recomputed, and moves the head.
+///
+/// # Panics
+/// When a statement fails.
+pub async fn rewrite_audit(store: &Store, entries: &[crate::AuditEntry]) {
+    raw_execute(store, "DELETE FROM audit_subjects").await;
+    raw_execute(store, "DELETE FROM audit_log").await;
+    let mut prev = crate::audit::GENESIS.to_owned();
+    for (i, e) in entries.iter().enumerate() {
+        let seq = i64::try_from(i).expect("i") + 1;
+        let hash = crate::audit::entry_hash(
+            seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subjects,
+            &e.details,
+            &prev,
+        );
+        let quote = |s: &str| s.replace('\'', "''");
+        raw_execute(
+            store,
+            &format!(
+                "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash) \
+                 VALUES ({seq}, {}, '{}', '{}', '{}', '{}', '{prev}', '{hash}')",
+                e.at,
+                quote(&e.actor),
+                quote(&e.action),
+                quote(&serde_json::to_string(&e.subjects).expect("json")),
+                quote(&e.details.to_string()),
+            ),
+        )
+        .await;
+        prev = hash;
+    }
+    raw_execute(
+        store,
+        &format!(
+            "UPDATE audit_head SET seq = {}, hash = '{prev}' WHERE id = 1",
+            entries.len()
+        ),
+    )
+    .await;
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.pg.take() {

@@ -598,49 +598,6 @@ async fn audit_chain_detects_deleted_and_reordered_rows(db: &TestDb) {
     }
 }
 
-/// What an attacker with write access to the database does (issue #15 §1): replaces the
-/// whole log by `entries`, renumbered from 1 with every hash recomputed, and moves the head.
-async fn rewrite_audit(store: &store::Store, entries: &[store::AuditEntry]) {
-    raw_execute(store, "DELETE FROM audit_subjects").await;
-    raw_execute(store, "DELETE FROM audit_log").await;
-    let mut prev = store::audit::GENESIS.to_owned();
-    for (i, e) in entries.iter().enumerate() {
-        let seq = i64::try_from(i).expect("i") + 1;
-        let hash = store::audit::entry_hash(
-            seq,
-            e.at,
-            &e.actor,
-            &e.action,
-            &e.subjects,
-            &e.details,
-            &prev,
-        );
-        let quote = |s: &str| s.replace('\'', "''");
-        raw_execute(
-            store,
-            &format!(
-                "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash) \
-                 VALUES ({seq}, {}, '{}', '{}', '{}', '{}', '{prev}', '{hash}')",
-                e.at,
-                quote(&e.actor),
-                quote(&e.action),
-                quote(&serde_json::to_string(&e.subjects).expect("json")),
-                quote(&e.details.to_string()),
-            ),
-        )
-        .await;
-        prev = hash;
-    }
-    raw_execute(
-        store,
-        &format!(
-            "UPDATE audit_head SET seq = {}, hash = '{prev}' WHERE id = 1",
-            entries.len()
-        ),
-    )
-    .await;
-}
-
 async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb) {
     let store = db.open().await;
     for n in 1..=10 {
@@ -669,7 +626,7 @@ async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb)
     // Two entries deleted, the rest renumbered and rehashed: consistent in itself…
     let mut fewer = original.clone();
     fewer.drain(4..6);
-    rewrite_audit(&store, &fewer).await;
+    store::testing::rewrite_audit(&store, &fewer).await;
     assert!(matches!(
         store.verify_audit().await.expect("verify"),
         AuditCheck::Intact { entries: 8, .. }
@@ -694,7 +651,7 @@ async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb)
     // Only the last entry's actor changed, everything rehashed: found at the late anchor.
     let mut changed = original.clone();
     changed[9].actor = "someone-else".into();
-    rewrite_audit(&store, &changed).await;
+    store::testing::rewrite_audit(&store, &changed).await;
     match store
         .verify_audit_anchored(&[early.clone(), late.clone()])
         .await
@@ -713,7 +670,7 @@ async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb)
     // Two early entries swapped: the first anchor after them reports it.
     let mut swapped = original.clone();
     swapped.swap(0, 1);
-    rewrite_audit(&store, &swapped).await;
+    store::testing::rewrite_audit(&store, &swapped).await;
     match store
         .verify_audit_anchored(&[late.clone(), early.clone()])
         .await

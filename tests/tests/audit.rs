@@ -1,7 +1,9 @@
 //! `ratspost audit` through the real binary: entries written by user administration, list,
 //! export, and verify failing after a row is edited in the database.
 
-use ratspost_tests::daemon::{enrol, ratspost, ratspost_as_ok, ratspost_ok, write_config};
+use ratspost_tests::daemon::{
+    Daemon, enrol, ratspost, ratspost_as_ok, ratspost_in, ratspost_ok, write_config,
+};
 use store::testing::{TestDb, raw_execute};
 
 async fn audit_cli(db: TestDb) {
@@ -78,5 +80,179 @@ async fn audit_list_export_and_verify_sqlite() {
 async fn audit_list_export_and_verify_postgres() {
     if let Some(db) = TestDb::postgres("audit_list_export_and_verify").await {
         audit_cli(db).await;
+    }
+}
+
+/// Issue #15 §1: an administrator with database access rewrites the log with consistent
+/// hashes and a new head; the signed checkpoints the daemon wrote outside the database find
+/// it, on this machine and on another one from an export.
+async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "Erstes-Passwort-1");
+    enrol(&config, "bert", "bert@stadt.test", "Erstes-Passwort-2");
+    let checkpoints = dir.path().join("data/audit-checkpoints.txt");
+    assert!(!checkpoints.exists());
+
+    // The daemon writes one at start (the log moved since the file's last) and logs it; at
+    // shutdown nothing moved, so no second one.
+    let daemon = Daemon::start(&config);
+    let (status, log) = daemon.terminate_with_log();
+    assert!(status.success(), "{log}");
+    let written = std::fs::read_to_string(&checkpoints).expect("checkpoint file");
+    assert_eq!(written.lines().count(), 1, "{written}");
+    let line = written.lines().next().expect("line");
+    assert!(
+        line.starts_with("ratspost-checkpoint v1 seq=2 head="),
+        "{line}"
+    );
+    assert!(
+        log.contains(line),
+        "the checkpoint is in the log for journald: {log}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&checkpoints), 0o600);
+        assert_eq!(mode(&dir.path().join("data/audit-checkpoint.key")), 0o600);
+    }
+
+    // More history, and a checkpoint on demand.
+    ratspost_as_ok(
+        &config,
+        &["user", "passwd", "anna", "--password-stdin"],
+        "Erstes-Passwort-1",
+        Some("Zweites-Passwort-1"),
+    );
+    let on_demand = ratspost_ok(&config, &["audit", "checkpoint"], None);
+    assert!(
+        on_demand.starts_with("ratspost-checkpoint v1 seq=3 "),
+        "{on_demand}"
+    );
+    let ok = ratspost_ok(&config, &["audit", "verify"], None);
+    assert!(ok.contains("audit chain intact: 3 entries"), "{ok}");
+    assert!(ok.contains("checkpoints: 2 matched"), "{ok}");
+
+    // The export carries the checkpoints and verifies where there is no installation.
+    let export = ratspost_ok(&config, &["audit", "export"], None);
+    assert_eq!(export.lines().count(), 3 + 2, "{export}");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let file = elsewhere.path().join("audit.jsonl");
+    std::fs::write(&file, &export).expect("write");
+    let key = line
+        .split(" key=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("key")
+        .to_owned();
+    let file_arg = file.to_str().expect("path");
+    let there = ratspost_in(
+        elsewhere.path(),
+        &[],
+        &["audit", "verify", "--export", file_arg, "--key", &key],
+        None,
+    );
+    let out = String::from_utf8_lossy(&there.stdout);
+    assert!(
+        there.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&there.stderr)
+    );
+    assert!(out.contains("checkpoints: 2 matched"), "{out}");
+    // The DPO keeps only the first checkpoint (mailed to them): enough to anchor.
+    let kept = elsewhere.path().join("kept.txt");
+    std::fs::write(&kept, format!("> {line}\n")).expect("write");
+
+    // The attack: entry 2 deleted, the rest renumbered and rehashed, the head moved.
+    let store = store::Store::open(&db.url, &store::StoreOptions::default())
+        .await
+        .expect("open");
+    let mut entries = store.list_audit(0, 100).await.expect("list");
+    entries.remove(1);
+    store::testing::rewrite_audit(&store, &entries).await;
+    assert!(
+        matches!(
+            store.verify_audit().await.expect("verify"),
+            store::AuditCheck::Intact { entries: 2, .. }
+        ),
+        "consistent in itself: the hash chain alone cannot see it"
+    );
+    store.close().await;
+
+    let broken = ratspost(&config, &["audit", "verify"], None);
+    assert_eq!(broken.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("audit chain broken at entry 2"), "{stderr}");
+    assert!(stderr.contains("checkpoint of"), "{stderr}");
+    assert!(stderr.contains("rewritten"), "{stderr}");
+    // Even with the file on this machine gone, the DPO's copy finds it.
+    std::fs::remove_file(&checkpoints).expect("rm");
+    let with_copy = ratspost(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            kept.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(with_copy.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&with_copy.stderr);
+    assert!(stderr.contains("kept.txt, line 1"), "{stderr}");
+    // A copy whose line was edited to fit the rewrite is refused, not trusted.
+    let forged = elsewhere.path().join("forged.txt");
+    std::fs::write(&forged, line.replace(" seq=2 ", " seq=1 ")).expect("write");
+    let refused = ratspost(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            forged.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("does not verify"), "{stderr}");
+    // A checkpoint by another key (a new one made by whoever rewrote the log) is refused:
+    // the installation's key is trusted by default.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&config).expect("config")
+            + "\n[audit]\ncheckpoint_key = \"other.key\"\ncheckpoint_file = \"other-checkpoints.txt\"\n",
+    )
+    .expect("write");
+    let forger = ratspost_ok(&other, &["audit", "checkpoint"], None);
+    let forged_file = elsewhere.path().join("by-other-key.txt");
+    std::fs::write(&forged_file, &forger).expect("write");
+    let refused = ratspost(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            forged_file.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not by the trusted key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn checkpoints_find_a_consistent_rewrite_sqlite() {
+    checkpoints_find_a_consistent_rewrite(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn checkpoints_find_a_consistent_rewrite_postgres() {
+    if let Some(db) = TestDb::postgres("checkpoints_find_a_consistent_rewrite").await {
+        checkpoints_find_a_consistent_rewrite(db).await;
     }
 }

@@ -934,3 +934,29 @@ async fn data_at_rest_is_private_whatever_existed_before() {
         "the secret is in the log"
     );
 }
+
+/// A disabled check by another crate between two events must not swallow the next event:
+/// sqlx asks `log::log_enabled!` after every query (through tracing-log's bridge, which
+/// `ratspost` installs), and with the filter as a per-layer filter the stale decision
+/// dropped ratspost's own lines on that thread (tokio-rs/tracing#2519) — on PostgreSQL the
+/// audit checkpoint and "stopped" never reached the journal.
+#[test]
+fn a_disabled_check_by_another_crate_does_not_swallow_the_next_line() {
+    let log = ratspost_tests::capture::Captured::default();
+    let subscriber = relay::logging::subscriber(
+        tracing_subscriber::EnvFilter::new(relay::logging::DEFAULT_FILTER),
+        log.clone(),
+        false,
+    );
+    // The bridge is process-wide; other tests log nothing through `log`.
+    let _ = tracing_log::LogTracer::init();
+    tracing::subscriber::with_default(subscriber, || {
+        for n in 0..5 {
+            // What sqlx's query logger does: ask, find it disabled, log nothing.
+            let _ = log::log_enabled!(target: "sqlx::query", log::Level::Debug);
+            tracing::info!(target: "relay::probe", n, "line kept");
+        }
+    });
+    let text = log.text();
+    assert_eq!(text.matches("line kept").count(), 5, "{text}");
+}

@@ -69,7 +69,6 @@ impl Duty {
         }
         let checkpoint = self.signer.write(&self.store).await?;
         tracing::info!(
-            target: "ratspost::audit",
             checkpoint = %checkpoint.line(),
             file = %self.signer.file().display(),
             "audit checkpoint"

@@ -135,9 +135,12 @@ impl Anchors {
                 Ok(c) => {
                     let key = c.key_text();
                     match &self.key {
-                        Some(trusted) if *trusted != key => self.problems.push(format!(
-                            "{place}: signed by key {key}, not by the trusted key {trusted}"
-                        )),
+                        Some(trusted) if *trusted != key => {
+                            self.problems.push(format!(
+                                "{place}: signed by key {key}, not by the trusted key {trusted}"
+                            ));
+                            continue;
+                        }
                         Some(_) => {}
                         // Nothing pinned: the first key seen is the one all must share.
                         None => self.key = Some(key),
