@@ -294,8 +294,21 @@ impl Signer {
     }
 }
 
+/// The public key (base64, as checkpoint lines write it) of a PKCS#8 Ed25519 key.
+///
+/// # Errors
+/// When `der` is not such a key.
+pub fn public_key_of(der: &[u8]) -> anyhow::Result<String> {
+    let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+        .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 key: {e}"))?;
+    Ok(B64.encode(key.public_key().as_ref()))
+}
+
 /// Appends `line` to `path` (created with mode 0600 when missing) and syncs it.
-fn append(path: &Path, line: &str) -> anyhow::Result<()> {
+///
+/// # Errors
+/// When the file cannot be opened or written.
+pub fn append(path: &Path, line: &str) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.append(true).create(true);
     #[cfg(unix)]

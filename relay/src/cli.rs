@@ -8,6 +8,7 @@
 mod actor;
 mod apppass;
 mod audit;
+mod backup;
 mod classify;
 mod evaluate;
 mod exemption;
@@ -65,6 +66,22 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A consistent copy of the installation while it runs: the SQLite database (PostgreSQL:
+    /// see the README for pg_dump), the keys, the certificate, the configuration and the
+    /// audit checkpoints, with one of the copy's own head.
+    Backup {
+        /// A new (or empty) directory.
+        dest: PathBuf,
+    },
+    /// Put a backup back after checking it: every file's hash, the audit chain against the
+    /// backup's checkpoints and key. Stop ratspost first.
+    Restore {
+        /// The backup directory (`ratspost backup DEST`).
+        src: PathBuf,
+        /// Replace an existing database (kept beside it as `…before-restore-<time>`).
+        #[arg(long)]
+        replace: bool,
+    },
     /// DKIM and ARC: `ratspost dkim record` prints the DNS record to publish (one for both).
     #[command(subcommand)]
     Dkim(DkimCommand),
@@ -594,6 +611,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(cmd) => audit::run(&existing(&located)?, cmd).await,
         Command::Queue(cmd) => queue::run(&existing(&located)?, cmd).await,
+        Command::Backup { dest } => backup::backup(&existing(&located)?, &dest).await,
+        // A restore may be the first thing on a new machine: no database needs to exist.
+        Command::Restore { src, replace } => backup::restore(&located.load()?, &src, replace).await,
         Command::Dkim(DkimCommand::Record) => {
             let config = existing(&located)?;
             let (name, value) = crate::dkim::record(&config)?;

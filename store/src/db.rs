@@ -164,6 +164,42 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of a SQLite database to `dest` while it is in use (`VACUUM
+    /// INTO`, one read transaction: writers go on, the copy is the state at its start, with
+    /// no write-ahead log beside it). `dest` must not exist or be an empty file; make it
+    /// with the mode the copy must have, SQLite keeps it.
+    ///
+    /// # Errors
+    /// `Invalid` on PostgreSQL (its backups are `pg_dump`'s); `Unavailable` when SQLite
+    /// fails (no space, `dest` not empty).
+    ///
+    /// Returns the copy's audit head (seq, hash), read from the copy itself, which is opened
+    /// read-only and immutable for it: no journal appears beside it and no byte changes.
+    pub async fn backup_into(&self, dest: &Path) -> Result<(i64, String)> {
+        use sqlx::Connection as _;
+        let Db::Sqlite(pools) = &self.db else {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                "a PostgreSQL database is backed up with pg_dump (see the README)",
+            ));
+        };
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&pools.read)
+            .await?;
+        let options = SqliteConnectOptions::new()
+            .filename(dest)
+            .read_only(true)
+            .immutable(true);
+        let mut copy = sqlx::SqliteConnection::connect_with(&options).await?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut copy)
+                .await?;
+        copy.close().await?;
+        Ok(head.unwrap_or((0, crate::audit::GENESIS.to_owned())))
+    }
+
     /// Closes all connections after the group-commit task has drained.
     pub async fn close(&self) {
         self.writer.close().await;

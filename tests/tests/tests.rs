@@ -6,6 +6,7 @@
 mod accounts;
 mod admin_pages;
 mod audit;
+mod backup;
 mod browser;
 mod classify;
 mod cli;
