@@ -207,8 +207,11 @@ pub struct ChainVerifier {
     anchors: std::collections::BTreeMap<i64, Vec<Anchor>>,
     matched: usize,
     before_start: usize,
-    /// The newest `audit.pruned` entry's record of where it cut: (seq, hash).
+    /// The newest `audit.pruned` entry's record of where it cut: (seq, hash), and its own seq.
     last_cut: Option<(i64, String)>,
+    last_cut_entry: i64,
+    /// The highest position an anchor matched at.
+    matched_up_to: i64,
     broken: Option<(i64, String)>,
 }
 
@@ -234,6 +237,8 @@ impl ChainVerifier {
             matched: 0,
             before_start,
             last_cut: None,
+            last_cut_entry: 0,
+            matched_up_to: 0,
             broken: None,
         };
         // An anchor on the start itself (an empty log's, or one on the cut) is checked
@@ -241,6 +246,11 @@ impl ChainVerifier {
         let (seq, hash) = (verifier.start.seq, verifier.start.hash.clone());
         verifier.check_anchors(seq, &hash);
         verifier
+    }
+
+    /// Whether any anchor was given at all (before the start or not).
+    fn anchors_given(&self) -> bool {
+        self.matched > 0 || self.before_start > 0 || !self.anchors.is_empty()
     }
 
     /// Whether a problem was found (then further entries are ignored).
@@ -269,6 +279,7 @@ impl ChainVerifier {
                 .and_then(serde_json::Value::as_str);
             if let (Some(seq), Some(hash)) = (through, hash) {
                 self.last_cut = Some((seq, hash.to_owned()));
+                self.last_cut_entry = entry.seq;
             }
         }
         self.check_anchors(entry.seq, &entry.hash);
@@ -293,6 +304,7 @@ impl ChainVerifier {
         for anchor in anchors {
             if anchor.hash == hash {
                 self.matched += 1;
+                self.matched_up_to = self.matched_up_to.max(seq);
             } else if self.broken.is_none() {
                 self.broken = Some((
                     seq,
@@ -366,6 +378,19 @@ impl ChainVerifier {
                     reason: format!(
                         "the log starts after entry {}, but no {PRUNED_ACTION} entry records a cut there: entries were removed from the start",
                         self.start.seq
+                    ),
+                };
+            }
+            // A cut anyone with database access could fake — drop the start, append an
+            // audit.pruned entry after the newest checkpoint — is believed only when a
+            // checkpoint covers the entry that records it (the daemon writes one right after
+            // each cut). Without anchors nothing is believed anyway.
+            if self.anchors_given() && self.matched_up_to < self.last_cut_entry {
+                return AuditCheck::Broken {
+                    seq: self.last_cut_entry,
+                    reason: format!(
+                        "entry {} records a cut of the log's start, but no checkpoint covers it: the cut may have been forged (use a checkpoint written after it)",
+                        self.last_cut_entry
                     ),
                 };
             }

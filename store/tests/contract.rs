@@ -50,6 +50,7 @@ contract!(
     audit_appends_are_serialised,
     audit_rewritten_with_consistent_hashes_is_found_by_anchors,
     audit_cut_by_retention_still_verifies,
+    audit_cut_forged_after_the_newest_checkpoint_is_not_believed,
     verdicts_move_messages_to_classified_once,
     exemption_full_lifecycle,
     exemption_four_eyes_and_dpo,
@@ -713,15 +714,32 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         hash: original[4].hash.clone(),
         label: "recent".into(),
     };
+    // The cut (entry 6) is believed only when a checkpoint covers it, as the daemon writes
+    // one right after each cut.
+    match store
+        .verify_audit_anchored(&[old.clone(), recent.clone()])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq: 6, reason } => {
+            assert!(reason.contains("may have been forged"), "{reason}")
+        }
+        other => panic!("an uncovered cut was believed: {other:?}"),
+    }
+    let after_cut = store::Anchor {
+        seq: 6,
+        hash: kept[1].hash.clone(),
+        label: "after the cut".into(),
+    };
     assert!(matches!(
         store
-            .verify_audit_anchored(&[old, recent])
+            .verify_audit_anchored(&[old, recent, after_cut])
             .await
             .expect("verify"),
         AuditCheck::Intact {
             entries: 2,
             first: 5,
-            anchors_matched: 1,
+            anchors_matched: 2,
             anchors_before_start: 1,
             ..
         }
@@ -745,6 +763,74 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
             assert!(reason.contains("removed from the start"), "{reason}")
         }
         intact => panic!("cut not detected: {intact:?}"),
+    }
+}
+
+/// Someone with database access drops the log's start up to the newest checkpoint (whose
+/// hash is public, in the checkpoint line) and appends an `audit.pruned` entry after it, so
+/// that the rest looks like a retention cut: consistent in itself, but not believed.
+async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestDb) {
+    let store = db.open().await;
+    for n in 1..=5 {
+        store.append_audit(&audit(n)).await.expect("append");
+    }
+    let newest = store.list_audit(0, 100).await.expect("list")[4].clone();
+    let checkpoint = store::Anchor {
+        seq: 5,
+        hash: newest.hash.clone(),
+        label: "the newest checkpoint".into(),
+    };
+    let details = serde_json::json!({"through_seq": 5, "through_hash": newest.hash, "removed": 5, "before": newest.at});
+    let hash = store::audit::entry_hash(
+        6,
+        newest.at + 1,
+        "system",
+        "audit.pruned",
+        &[],
+        &details,
+        &newest.hash,
+    );
+    raw_execute(&store, "DELETE FROM audit_subjects").await;
+    raw_execute(&store, "DELETE FROM audit_log").await;
+    raw_execute(
+        &store,
+        &format!(
+            "INSERT INTO audit_base (id, seq, hash) VALUES (1, 5, '{}')",
+            newest.hash
+        ),
+    )
+    .await;
+    raw_execute(
+        &store,
+        &format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash) \
+             VALUES (6, {}, 'system', 'audit.pruned', '[]', '{details}', '{}', '{hash}')",
+            newest.at + 1,
+            newest.hash
+        ),
+    )
+    .await;
+    raw_execute(
+        &store,
+        &format!("UPDATE audit_head SET seq = 6, hash = '{hash}' WHERE id = 1"),
+    )
+    .await;
+    assert!(
+        matches!(
+            store.verify_audit().await.expect("verify"),
+            AuditCheck::Intact { first: 6, .. }
+        ),
+        "consistent in itself"
+    );
+    match store
+        .verify_audit_anchored(&[checkpoint])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq: 6, reason } => {
+            assert!(reason.contains("may have been forged"), "{reason}")
+        }
+        other => panic!("a forged cut was believed: {other:?}"),
     }
 }
 

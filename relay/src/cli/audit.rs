@@ -107,6 +107,9 @@ struct Anchors {
     pinned: bool,
     /// Problems found: a line that does not verify, a checkpoint by another key.
     problems: Vec<String>,
+    /// Whether the installation here keeps audit entries for ever (`retention.audit_days`
+    /// unset): then a log without its start was cut by hand. `None`: no installation here.
+    keeps_all: Option<bool>,
 }
 
 impl Anchors {
@@ -124,6 +127,7 @@ impl Anchors {
             key: key.or(configured),
             pinned,
             problems: Vec::new(),
+            keeps_all: config.map(|c| c.retention.audit_days.is_none()),
         }
     }
 
@@ -189,6 +193,12 @@ impl Anchors {
             anyhow::bail!(
                 "checkpoints that cannot be trusted:\n  {}",
                 self.problems.join("\n  ")
+            );
+        }
+        if first > 1 && self.keeps_all == Some(true) {
+            anyhow::bail!(
+                "the log starts at entry {first}, but retention.audit_days keeps entries for ever: entries 1 to {} were removed by hand",
+                first - 1
             );
         }
         let from = if first > 1 {
