@@ -220,6 +220,29 @@ fn mails(text: &str) -> Vec<&str> {
     starts.windows(2).map(|w| &text[w[0]..w[1]]).collect()
 }
 
+/// The checkpoints of this installation: those in `audit.checkpoint_file` that are signed by
+/// `audit.checkpoint_key` (others are left out). Empty when either file is missing.
+#[must_use]
+pub fn installed_anchors(config: &Config) -> Vec<store::Anchor> {
+    let Some(key) = std::fs::read_to_string(&config.audit.checkpoint_key)
+        .ok()
+        .and_then(|hex_key| hex::decode(hex_key.trim()).ok())
+        .and_then(|der| public_key_of(&der).ok())
+    else {
+        return Vec::new();
+    };
+    let text = std::fs::read(&config.audit.checkpoint_file).unwrap_or_default();
+    let source = config.audit.checkpoint_file.display().to_string();
+    find_all(&String::from_utf8_lossy(&text))
+        .into_iter()
+        .filter_map(|(line, c)| {
+            c.ok()
+                .filter(|c| c.key_text() == key)
+                .map(|c| c.anchor(&format!("{source}, line {line}")))
+        })
+        .collect()
+}
+
 /// The key that signs checkpoints, and the file they are appended to.
 pub struct Signer {
     key: Ed25519KeyPair,

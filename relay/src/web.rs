@@ -111,4 +111,8 @@ impl webui::Actions for WebActions {
     fn revoke_exemption(&self, id: i64, by: String) -> webui::Acting<'_, store::Exemption> {
         Box::pin(async move { self.exemptions.revoke(id, &by, store::now_millis()).await })
     }
+
+    fn audit_anchors(&self) -> Vec<store::Anchor> {
+        crate::checkpoint::installed_anchors(&self.exemptions.config)
+    }
 }

@@ -746,10 +746,20 @@ async fn the_dpo_filters_verifies_and_exports_the_audit_trail() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("role=\"alert\"") && r.text().contains("JJJJ-MM-TT"));
 
-    // The chain verifies.
+    // The chain verifies, against the installation's signed checkpoints as well.
+    relay::checkpoint::Signer::load(&s.config)
+        .expect("checkpoint key")
+        .write(&s.store)
+        .await
+        .expect("checkpoint");
     let verify = page(&mut dora, "/dpo/audit/verify").await;
     assert!(
         verify.contains("Die Protokollkette ist intakt."),
+        "{verify}"
+    );
+    assert!(
+        verify
+            .contains("signierte Prüfpunkte dieser Installation stimmen mit dem Protokoll überein"),
         "{verify}"
     );
 

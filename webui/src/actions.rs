@@ -45,4 +45,10 @@ pub trait Actions: Send + Sync + 'static {
     fn deny_exemption(&self, id: i64, by: String, reason: String) -> Acting<'_, Exemption>;
     /// Revokes exemption `id` as `by`; tells the user when someone else revoked it.
     fn revoke_exemption(&self, id: i64, by: String) -> Acting<'_, Exemption>;
+    /// The signed audit checkpoints of this installation (its checkpoint file, signed by its
+    /// key), for the chain check on the DPO's page. Reads files: call it off the async
+    /// workers. None by default.
+    fn audit_anchors(&self) -> Vec<store::Anchor> {
+        Vec::new()
+    }
 }

@@ -58,6 +58,8 @@ pub(crate) struct VerifyPage {
     head: String,
     seq: i64,
     reason: String,
+    /// Signed checkpoints of the installation that matched.
+    anchors: usize,
 }
 
 /// `?user=&action=&from=YYYY-MM-DD&until=YYYY-MM-DD&before=|after=`.
@@ -199,20 +201,30 @@ pub(crate) async fn verify(
     user: LoggedIn,
 ) -> Result<Response, Response> {
     user.require(&[Role::Dpo])?;
+    let actions = Arc::clone(&web.actions);
+    let anchors = tokio::task::spawn_blocking(move || actions.audit_anchors())
+        .await
+        .unwrap_or_default();
     let check = web
         .store
-        .verify_audit()
+        .verify_audit_anchored(&anchors)
         .await
         .map_err(|e| store_failed(&e))?;
     let c = user.chrome();
     let page = match check {
-        AuditCheck::Intact { entries, head, .. } => VerifyPage {
+        AuditCheck::Intact {
+            entries,
+            head,
+            anchors_matched,
+            ..
+        } => VerifyPage {
             c,
             intact: true,
             entries,
             head,
             seq: 0,
             reason: String::new(),
+            anchors: anchors_matched,
         },
         AuditCheck::Broken { seq, reason } => VerifyPage {
             c,
@@ -221,6 +233,7 @@ pub(crate) async fn verify(
             head: String::new(),
             seq,
             reason,
+            anchors: 0,
         },
     };
     Ok(render(StatusCode::OK, &page))

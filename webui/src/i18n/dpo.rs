@@ -40,6 +40,14 @@ pub(super) const EN: &[(&str, &str)] = &[
         "entries checked; none was changed, removed or inserted.",
     ),
     (
+        "signierte Prüfpunkte dieser Installation stimmen mit dem Protokoll überein.",
+        "signed checkpoints of this installation match the log.",
+    ),
+    (
+        "Gegen Änderungen durch jemanden mit Zugriff auf die Datenbank beweist das erst der Abgleich mit Prüfpunkten, die außerhalb seiner Reichweite aufbewahrt werden, etwa den Prüfpunkt-E-Mails an die Datenschutzbeauftragte:",
+        "Against changes by someone with access to the database, only a comparison with checkpoints kept out of their reach proves it, such as the checkpoint mails to the data-protection officer:",
+    ),
+    (
         "Prüfsumme des letzten Eintrags (zum Vergleich bei späteren Prüfungen aufbewahren):",
         "Hash of the newest entry (keep it to compare with later checks):",
     ),
