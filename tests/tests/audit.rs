@@ -256,3 +256,49 @@ async fn checkpoints_find_a_consistent_rewrite_postgres() {
         checkpoints_find_a_consistent_rewrite(db).await;
     }
 }
+
+/// With `audit.checkpoint_to`, the daemon mails its checkpoint to the data-protection officer
+/// through the smarthost, DKIM-signed, and the mail as received proves the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_is_mailed_to_the_dpo_and_proves_the_log() {
+    use ratspost_tests::sink::{Sink, SinkOptions};
+    let sink = Sink::start(SinkOptions::default()).await;
+    let config = format!(
+        "[delivery]\nsmarthost = \"{}\"\ntls = \"none\"\nretry_base_secs = 1\nretry_max_secs = 1\ntimeout_secs = 5\n\
+         [audit]\ncheckpoint_to = \"datenschutz@stadt.test\"\n",
+        sink.addr
+    );
+    let s = ratspost_tests::server::Server::start_full(TestDb::sqlite(), "", &config).await;
+    let mail = sink
+        .wait_until(|m| m.rcpt == ["datenschutz@stadt.test"])
+        .await;
+    let text = String::from_utf8_lossy(&mail.data).into_owned();
+    assert!(text.contains("Subject: =?utf-8?") || text.contains("Prüfpunkt"), "{text}");
+    assert!(text.contains("DKIM-Signature:"), "{text}");
+    let found = relay::checkpoint::find_in_file(&mail.data);
+    let checkpoint = found
+        .iter()
+        .find_map(|(_, c)| c.as_ref().ok())
+        .unwrap_or_else(|| panic!("no valid checkpoint in the mail: {found:?}\n{text}"));
+    let anchor = checkpoint.anchor("the DPO's mail");
+    assert!(matches!(
+        s.store.verify_audit_anchored(&[anchor.clone()]).await.expect("verify"),
+        store::AuditCheck::Intact { anchors_matched: 1, .. }
+    ));
+    // Only one mail however often checkpoints are written within checkpoint_mail_hours.
+    s.add_user("anna", store::Role::Staff, &["anna@stadt.test"]).await;
+    relay::checkpoint::Signer::load(&s.config)
+        .expect("key")
+        .write(&s.store)
+        .await
+        .expect("checkpoint");
+    s.stop().await;
+    assert_eq!(
+        sink.received()
+            .iter()
+            .filter(|m| m.rcpt == ["datenschutz@stadt.test"])
+            .count(),
+        1
+    );
+    sink.stop();
+}
