@@ -275,6 +275,12 @@ impl Signer {
         B64.encode(self.key.public_key().as_ref())
     }
 
+    /// A detached signature (base64) of `message` with this key.
+    #[must_use]
+    pub fn sign_detached(&self, message: &[u8]) -> String {
+        B64.encode(self.key.sign(message).as_ref())
+    }
+
     /// A checkpoint of (`seq`, `head`) now.
     #[must_use]
     pub fn sign(&self, seq: i64, head: &str) -> Checkpoint {
@@ -294,13 +300,44 @@ impl Signer {
         checkpoint
     }
 
-    /// Signs the store's current head and appends it to the checkpoint file (synced to disk
-    /// before this returns).
+    /// The store's head, after checking that the chain still holds the newest checkpoint
+    /// this key signed and chains from it to the head: the key never certifies a history
+    /// someone rewrote in the database.
     ///
     /// # Errors
-    /// When the database or the file fails.
+    /// When the chain does not fit (say so to the DPO; sign nothing), or the database or the
+    /// file fails.
+    pub async fn verified_head(&self, store: &store::Store) -> anyhow::Result<(i64, String)> {
+        let file = self.file.clone();
+        let key = self.public_key();
+        let previous = tokio::task::spawn_blocking(move || last_in(&file))
+            .await
+            .context("checkpoint reader")??
+            .filter(|c| c.key_text() == key);
+        let check = match &previous {
+            Some(c) => store.verify_audit_since(c.seq, &c.head).await?,
+            None => store.verify_audit().await?,
+        };
+        match check {
+            store::AuditCheck::Intact {
+                entries,
+                head,
+                first,
+                ..
+            } => Ok((first - 1 + entries, head)),
+            store::AuditCheck::Broken { seq, reason } => anyhow::bail!(
+                "refusing to sign an audit checkpoint: the log does not fit the last one at entry {seq}: {reason}. Leave the database as it is and tell the data-protection officer"
+            ),
+        }
+    }
+
+    /// Signs the store's current head (see [`Signer::verified_head`]) and appends it to the
+    /// checkpoint file (synced to disk before this returns).
+    ///
+    /// # Errors
+    /// When the chain does not fit the last checkpoint, or the database or the file fails.
     pub async fn write(&self, store: &store::Store) -> anyhow::Result<Checkpoint> {
-        let (seq, head) = store.audit_head().await?;
+        let (seq, head) = self.verified_head(store).await?;
         let checkpoint = self.sign(seq, &head);
         let line = checkpoint.line();
         let file = self.file.clone();
@@ -314,6 +351,33 @@ impl Signer {
     #[must_use]
     pub fn file(&self) -> &Path {
         &self.file
+    }
+}
+
+/// Whether `signature` (base64) is `key`'s (base64 public key) over `message`.
+#[must_use]
+pub fn verify_detached(key: &str, message: &[u8], signature: &str) -> bool {
+    let (Ok(key), Ok(signature)) = (B64.decode(key), B64.decode(signature)) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ED25519, &key)
+        .verify(message, &signature)
+        .is_ok()
+}
+
+/// A public key as given by a person (`--key`): base64 of 32 bytes, with or without the
+/// `key=` of a checkpoint line around it.
+///
+/// # Errors
+/// When it is not such a key.
+pub fn parse_public_key(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let text = text.strip_prefix("key=").unwrap_or(text);
+    match B64.decode(text) {
+        Ok(bytes) if bytes.len() == 32 => Ok(B64.encode(bytes)),
+        _ => Err(format!(
+            "{text:?} is not a public key: expected 44 characters of base64, as after key= in a checkpoint line"
+        )),
     }
 }
 

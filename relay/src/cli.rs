@@ -81,6 +81,14 @@ pub enum Command {
         /// Replace an existing database (kept beside it as `…before-restore-<time>`).
         #[arg(long)]
         replace: bool,
+        /// The public key the backup must be signed with (base64, as `key=` in checkpoint
+        /// lines); default: the installation's own checkpoint key, when it is here.
+        #[arg(long, value_name = "KEY", value_parser = crate::checkpoint::parse_public_key)]
+        key: Option<String>,
+        /// Accept the key the backup names (a new machine without `--key`): proves nothing
+        /// against whoever could change the backup.
+        #[arg(long)]
+        trust_backup_key: bool,
     },
     /// DKIM and ARC: `ratspost dkim record` prints the DNS record to publish (one for both).
     #[command(subcommand)]
@@ -613,7 +621,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(cmd) => queue::run(&existing(&located)?, cmd).await,
         Command::Backup { dest } => backup::backup(&existing(&located)?, &dest).await,
         // A restore may be the first thing on a new machine: no database needs to exist.
-        Command::Restore { src, replace } => backup::restore(&located.load()?, &src, replace).await,
+        Command::Restore {
+            src,
+            replace,
+            key,
+            trust_backup_key,
+        } => backup::restore(&located.load()?, &src, replace, key, trust_backup_key).await,
         Command::Dkim(DkimCommand::Record) => {
             let config = existing(&located)?;
             let (name, value) = crate::dkim::record(&config)?;

@@ -42,6 +42,37 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         })
 }
 
+/// The lock a running `serve` holds on its `data_dir` (`data_dir/serve.lock`, an advisory
+/// `flock`), so that `restore` never replaces files under a running daemon. Released when
+/// the returned file is dropped or the process ends, however it ends.
+///
+/// # Errors
+/// When another process holds it (a `serve` on this `data_dir`), or the file cannot be
+/// made.
+pub fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    tls::create_private_dir(&config.data_dir)?;
+    let path = config.data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "ratspost serve is running on {} (it holds {}): stop it first",
+            config.data_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// Makes sure everything `serve` needs exists; returns the open store.
 ///
 /// # Errors

@@ -213,9 +213,26 @@ pub struct ChainVerifier {
     /// The highest position an anchor matched at.
     matched_up_to: i64,
     broken: Option<(i64, String)>,
+    /// The start is a trusted position (a checkpoint), not a recorded cut.
+    trusted_start: bool,
 }
 
 impl ChainVerifier {
+    /// A verifier for the part of a chain after a position already proved (the newest
+    /// checkpoint's): entry `seq` has hash `hash`, and what follows must chain to it.
+    #[must_use]
+    pub fn after(seq: i64, hash: &str) -> Self {
+        let mut verifier = Self::new(
+            ChainStart {
+                seq,
+                hash: hash.to_owned(),
+            },
+            &[],
+        );
+        verifier.trusted_start = true;
+        verifier
+    }
+
     /// A verifier for a chain kept from after `start`, with `anchors` to compare.
     #[must_use]
     pub fn new(start: ChainStart, anchors: &[Anchor]) -> Self {
@@ -240,6 +257,7 @@ impl ChainVerifier {
             last_cut_entry: 0,
             matched_up_to: 0,
             broken: None,
+            trusted_start: false,
         };
         // An anchor on the start itself (an empty log's, or one on the cut) is checked
         // against the recorded start.
@@ -370,7 +388,7 @@ impl ChainVerifier {
                 ),
             };
         }
-        if self.start.seq > 0 {
+        if self.start.seq > 0 && !self.trusted_start {
             let recorded = self.last_cut.as_ref().map(|(s, h)| (*s, h.as_str()));
             if recorded != Some((self.start.seq, self.start.hash.as_str())) {
                 return AuditCheck::Broken {
@@ -523,6 +541,74 @@ impl Store {
         let start = self.audit_start().await?;
         let mut after = start.seq;
         let mut verifier = ChainVerifier::new(start, anchors);
+        loop {
+            let rows: Vec<Row> = with_pool!(&self.db, read pool => {
+                sqlx::query_as(
+                    "SELECT seq, at, actor, action, subjects, details, prev_hash, hash
+                     FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(PAGE)
+                .fetch_all(pool)
+                .await?
+            });
+            let done = rows.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+            for row in rows {
+                after = row.seq;
+                match parsed(row) {
+                    Some(entry) => verifier.push(&entry),
+                    None => verifier.push_unreadable(after),
+                }
+            }
+            if done || verifier.is_broken() {
+                break;
+            }
+        }
+        let head = self.audit_head().await?;
+        Ok(verifier.finish(Some(head)))
+    }
+
+    /// Checks the part of the chain after a checkpoint (`seq`, `hash`): entry `seq` still
+    /// has that hash, and every later entry chains to it up to the head. Cheap (only what
+    /// came since), and enough to refuse signing a history someone rewrote: any change at
+    /// or before `seq` changes the hash there. `seq` 0 checks the whole chain from
+    /// [`GENESIS`] (or from a retention cut).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn verify_audit_since(&self, seq: i64, hash: &str) -> Result<AuditCheck> {
+        const PAGE: i64 = 1000;
+        if seq == 0 {
+            return self.verify_audit().await;
+        }
+        let at: Option<(String,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT hash FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
+        });
+        let start = self.audit_start().await?;
+        let found = match at {
+            Some((found,)) => found,
+            // Cut by retention since: the recorded start must be at or after it.
+            None if start.seq >= seq => return self.verify_audit().await,
+            None => {
+                return Ok(AuditCheck::Broken {
+                    seq,
+                    reason: format!("entry {seq}, which the newest checkpoint records, is missing"),
+                });
+            }
+        };
+        if found != hash {
+            return Ok(AuditCheck::Broken {
+                seq,
+                reason: format!(
+                    "the newest checkpoint records entry {seq} with hash {hash}, but the log holds {found} there: the history up to this entry was rewritten"
+                ),
+            });
+        }
+        let mut verifier = ChainVerifier::after(seq, hash);
+        let mut after = seq;
         loop {
             let rows: Vec<Row> = with_pool!(&self.db, read pool => {
                 sqlx::query_as(

@@ -273,7 +273,10 @@ async fn the_checkpoint_is_mailed_to_the_dpo_and_proves_the_log() {
         .wait_until(|m| m.rcpt == ["datenschutz@stadt.test"])
         .await;
     let text = String::from_utf8_lossy(&mail.data).into_owned();
-    assert!(text.contains("Subject: =?utf-8?") || text.contains("Prüfpunkt"), "{text}");
+    assert!(
+        text.contains("Subject: =?utf-8?") || text.contains("Prüfpunkt"),
+        "{text}"
+    );
     assert!(text.contains("DKIM-Signature:"), "{text}");
     let found = relay::checkpoint::find_in_file(&mail.data);
     let checkpoint = found
@@ -282,11 +285,18 @@ async fn the_checkpoint_is_mailed_to_the_dpo_and_proves_the_log() {
         .unwrap_or_else(|| panic!("no valid checkpoint in the mail: {found:?}\n{text}"));
     let anchor = checkpoint.anchor("the DPO's mail");
     assert!(matches!(
-        s.store.verify_audit_anchored(&[anchor.clone()]).await.expect("verify"),
-        store::AuditCheck::Intact { anchors_matched: 1, .. }
+        s.store
+            .verify_audit_anchored(&[anchor.clone()])
+            .await
+            .expect("verify"),
+        store::AuditCheck::Intact {
+            anchors_matched: 1,
+            ..
+        }
     ));
     // Only one mail however often checkpoints are written within checkpoint_mail_hours.
-    s.add_user("anna", store::Role::Staff, &["anna@stadt.test"]).await;
+    s.add_user("anna", store::Role::Staff, &["anna@stadt.test"])
+        .await;
     relay::checkpoint::Signer::load(&s.config)
         .expect("key")
         .write(&s.store)

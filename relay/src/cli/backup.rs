@@ -18,8 +18,13 @@
 //! and `restore` checks the database `pg_restore` brought back against the backup's
 //! checkpoints.
 //!
-//! `restore` checks before it installs anything: the files' hashes, the copy's audit chain
-//! against its checkpoints and key, and that the chain's head is the one the backup recorded.
+//! `backup.json` is signed with the installation's audit checkpoint key (Ed25519, the
+//! `signature` over the manifest with an empty `signature`). `restore` checks before it
+//! installs anything: that signature against a key it trusts from outside the backup
+//! (`--key`, or the installation's own key; `--trust-backup-key` only by explicit choice),
+//! every file's hash, that no file is a symbolic link, the copy's audit chain against the
+//! backup's checkpoints, and that the chain holds the head the backup recorded. A backup
+//! changed after the fact — any file, the manifest, the key in it — is refused.
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -51,6 +56,27 @@ struct Manifest {
     audit_head: String,
     /// Relative path → SHA-256 (hex).
     files: std::collections::BTreeMap<String, String>,
+    /// The public key that signed it (base64, as in checkpoint lines).
+    key: String,
+    /// Ed25519 signature (base64) over the manifest as JSON with this field empty.
+    signature: String,
+}
+
+impl Manifest {
+    /// The bytes the signature covers.
+    fn signed_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let unsigned = Self {
+            signature: String::new(),
+            files: self.files.clone(),
+            format: self.format.clone(),
+            created_at: self.created_at.clone(),
+            backend: self.backend.clone(),
+            audit_seq: self.audit_seq,
+            audit_head: self.audit_head.clone(),
+            key: self.key.clone(),
+        };
+        Ok(serde_json::to_vec(&unsigned)?)
+    }
 }
 
 /// The files besides the database: (where the installation keeps it, name in the backup).
@@ -86,7 +112,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub(super) async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
-    if dest.exists() && std::fs::read_dir(dest)?.next().is_some() {
+    if dest.exists()
+        && std::fs::read_dir(dest)
+            .with_context(|| format!("{} is not a directory", dest.display()))?
+            .next()
+            .is_some()
+    {
         anyhow::bail!(
             "{} exists and is not empty: back up into a new directory",
             dest.display()
@@ -103,6 +134,9 @@ pub(super) async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
 async fn backup_with(config: &Config, store: &Store, dest: &Path) -> anyhow::Result<()> {
     let mut files = std::collections::BTreeMap::new();
     let sqlite = store::sqlite_path(&config.database.url).is_some();
+    // Never back up (and sign) a log that no longer fits its checkpoints.
+    let signer = Signer::load(config)?;
+    signer.verified_head(store).await?;
     let (seq, head) = if sqlite {
         let copy = dest.join(DATABASE);
         // The copy is created private; SQLite writes into the empty file and keeps its mode.
@@ -115,7 +149,6 @@ async fn backup_with(config: &Config, store: &Store, dest: &Path) -> anyhow::Res
         store.audit_head().await.readable()?
     };
     // A checkpoint of exactly that head, in the installation's file and in the backup.
-    let signer = Signer::load(config)?;
     let checkpoint = signer.sign(seq, &head);
     checkpoint::append(signer.file(), &checkpoint.line())?;
     let checkpoints = std::fs::read(signer.file())
@@ -147,14 +180,17 @@ async fn backup_with(config: &Config, store: &Store, dest: &Path) -> anyhow::Res
             hex::encode(Sha256::digest(&bytes)),
         );
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: FORMAT.to_owned(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         backend: if sqlite { "sqlite" } else { "postgres" }.to_owned(),
         audit_seq: seq,
         audit_head: head,
         files,
+        key: signer.public_key(),
+        signature: String::new(),
     };
+    manifest.signature = signer.sign_detached(&manifest.signed_bytes()?);
     write_private(
         &dest.join(MANIFEST),
         format!("{}\n", serde_json::to_string_pretty(&manifest)?).as_bytes(),
@@ -164,17 +200,29 @@ async fn backup_with(config: &Config, store: &Store, dest: &Path) -> anyhow::Res
     println!("{}", checkpoint.line());
     if !sqlite {
         println!(
-            "PostgreSQL: the database itself is not in it. Dump it now as well, e.g.\n  pg_dump --format=custom --file={}/ratspost.dump DBNAME\n(see the README, Backups)",
-            dest.display()
+            "PostgreSQL: the database itself is not in it. Dump it now as well:\n  pg_dump --format=custom --file={}/ratspost.dump '{}'\n(with the password as PGPASSWORD or in ~/.pgpass; see the README, Backups)",
+            dest.display(),
+            store::redact_url(&config.database.url)
         );
     }
     Ok(())
 }
 
-/// Reads and checks the backup in `src`: the manifest and every file's hash.
-fn read_manifest(src: &Path) -> anyhow::Result<Manifest> {
-    let text = std::fs::read_to_string(src.join(MANIFEST))
-        .with_context(|| format!("{} is not a ratspost backup (no {MANIFEST})", src.display()))?;
+/// Reads and checks the backup in `src`: the manifest's signature by the trusted key, every
+/// file's hash, and that nothing is reached through a symbolic link.
+fn read_manifest(src: &Path, trusted: &Trust) -> anyhow::Result<Manifest> {
+    let path = src.join(MANIFEST);
+    no_links(src, MANIFEST)
+        .with_context(|| format!("{} is not a ratspost backup", src.display()))?;
+    let size = std::fs::metadata(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= 1 << 20,
+        "{MANIFEST} is larger than 1 MiB: not a ratspost backup"
+    );
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let manifest: Manifest =
         serde_json::from_str(&text).with_context(|| format!("reading {MANIFEST}"))?;
     anyhow::ensure!(
@@ -182,11 +230,29 @@ fn read_manifest(src: &Path) -> anyhow::Result<Manifest> {
         "{MANIFEST}: unknown format {:?}",
         manifest.format
     );
+    let key = match trusted {
+        Trust::Key(key) => {
+            anyhow::ensure!(
+                manifest.key == *key,
+                "the backup is signed by key {}, not by the trusted key {key}: it was not made by this installation, or it was changed",
+                manifest.key
+            );
+            key.clone()
+        }
+        Trust::Backup => manifest.key.clone(),
+    };
+    anyhow::ensure!(
+        checkpoint::verify_detached(&key, &manifest.signed_bytes()?, &manifest.signature),
+        "{MANIFEST}: its signature does not verify: the backup was changed after it was made"
+    );
     for (name, expected) in &manifest.files {
         anyhow::ensure!(
-            !name.contains("..") && !name.starts_with('/'),
+            !name
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == ".."),
             "{MANIFEST}: bad file name {name:?}"
         );
+        no_links(src, name)?;
         let actual = sha256_file(&src.join(name))?;
         anyhow::ensure!(
             actual == *expected,
@@ -196,37 +262,95 @@ fn read_manifest(src: &Path) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
-/// Verifies `store`'s audit chain against the backup's checkpoints, signed by the backup's
-/// checkpoint key, and that its head is where the backup said.
-async fn verify_against(store: &Store, src: &Path, manifest: &Manifest) -> anyhow::Result<String> {
-    let key = match std::fs::read_to_string(src.join(CHECKPOINT_KEY)) {
-        Ok(hex_key) => {
-            let der = hex::decode(hex_key.trim()).context("the backup's checkpoint key")?;
-            Some(checkpoint::public_key_of(&der)?)
-        }
-        Err(_) => None,
+/// Refuses `name` under `src` when it, or a directory on the way to it, is a symbolic link:
+/// a restore copies the backup's own files, never what a link points to.
+fn no_links(src: &Path, name: &str) -> anyhow::Result<()> {
+    let mut path = src.to_path_buf();
+    for part in name.split('/') {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("{name} is missing from the backup"))?;
+        anyhow::ensure!(
+            !meta.file_type().is_symlink(),
+            "{} in the backup is a symbolic link: refused",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whose signature a restore accepts.
+enum Trust {
+    /// This public key's (base64).
+    Key(String),
+    /// The key the backup names (`--trust-backup-key`): proves nothing against whoever
+    /// could change the backup.
+    Backup,
+}
+
+/// The key a restore trusts: `--key`, else the installation's own checkpoint key (restoring
+/// where it was made), else only with `--trust-backup-key`.
+fn trust(config: &Config, key: Option<String>, trust_backup_key: bool) -> anyhow::Result<Trust> {
+    let path = &config.audit.checkpoint_key;
+    let installed = match std::fs::read_to_string(path) {
+        Ok(text) => Some(
+            hex::decode(text.trim())
+                .map_err(anyhow::Error::from)
+                .and_then(|der| checkpoint::public_key_of(&der))
+                .with_context(|| format!("{}: not a checkpoint key", path.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    match (key, installed) {
+        (Some(key), Some(installed)) if key != installed => anyhow::bail!(
+            "--key {key} is not the installation's checkpoint key {installed} ({}): nothing was restored",
+            path.display()
+        ),
+        (Some(key), _) => Ok(Trust::Key(key)),
+        (None, Some(installed)) => Ok(Trust::Key(installed)),
+        (None, None) if trust_backup_key => Ok(Trust::Backup),
+        (None, None) => anyhow::bail!(
+            "no key to check the backup with: pass --key KEY (the public key of the audit checkpoints, as the data-protection officer noted it; every checkpoint line shows it as key=…), or --trust-backup-key to accept the key the backup names"
+        ),
+    }
+}
+
+/// Verifies `store`'s audit chain against the backup's checkpoints, each signed by the
+/// backup's (checked) key, among them the closing one of the head the backup recorded. With
+/// `exact` (SQLite: the copy is the backup) the database must end there; else (PostgreSQL:
+/// the dump is taken after the backup) it may go on from there.
+async fn verify_against(
+    store: &Store,
+    src: &Path,
+    manifest: &Manifest,
+    exact: bool,
+) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(src.join(CHECKPOINTS)).unwrap_or_default();
     let mut anchors = Vec::new();
+    let mut closing = false;
     for (line, found) in checkpoint::find_all(&text) {
         let c = found.map_err(|e| anyhow::anyhow!("{CHECKPOINTS}, line {line}: {e}"))?;
-        if let Some(key) = &key {
-            anyhow::ensure!(
-                c.key_text() == *key,
-                "{CHECKPOINTS}, line {line}: signed by another key than the backup's"
-            );
-        }
+        anyhow::ensure!(
+            c.key_text() == manifest.key,
+            "{CHECKPOINTS}, line {line}: signed by another key than the backup's"
+        );
+        closing |= c.seq == manifest.audit_seq && c.head == manifest.audit_head;
         anchors.push(c.anchor(&format!("{CHECKPOINTS}, line {line}")));
     }
-    match store.verify_audit_anchored(&anchors).await.readable()? {
-        AuditCheck::Broken { seq, reason } => {
-            anyhow::bail!("the backup's audit chain is broken at entry {seq}: {reason}")
-        }
-        AuditCheck::Intact { .. } => {}
-    }
-    let (seq, head) = store.audit_head().await.readable()?;
     anyhow::ensure!(
-        seq == manifest.audit_seq && head == manifest.audit_head,
+        closing,
+        "{CHECKPOINTS} lacks the checkpoint of the head the backup recorded (entry {})",
+        manifest.audit_seq
+    );
+    if let AuditCheck::Broken { seq, reason } =
+        store.verify_audit_anchored(&anchors).await.readable()?
+    {
+        anyhow::bail!("the backup's audit chain is broken at entry {seq}: {reason}")
+    }
+    let (seq, _) = store.audit_head().await.readable()?;
+    anyhow::ensure!(
+        seq == manifest.audit_seq || (!exact && seq > manifest.audit_seq),
         "the database's audit head (entry {seq}) is not the one the backup recorded (entry {}): it is another or a changed database",
         manifest.audit_seq
     );
@@ -248,10 +372,29 @@ fn move_aside(path: &Path, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
     Ok(Some(aside))
 }
 
-pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyhow::Result<()> {
-    let manifest = read_manifest(src)?;
+/// `ratspost restore`: what the backup in `src` holds, checked, put where `config` expects
+/// it.
+pub(super) async fn restore(
+    config: &Config,
+    src: &Path,
+    replace: bool,
+    key: Option<String>,
+    trust_backup_key: bool,
+) -> anyhow::Result<()> {
+    let trusted = trust(config, key, trust_backup_key)?;
+    let manifest = read_manifest(src, &trusted)?;
+    if let Trust::Backup = trusted {
+        eprintln!(
+            "warning: trusting the key the backup names, {}: compare it with the one the data-protection officer noted",
+            manifest.key
+        );
+    }
     crate::tls::create_private_dir(&config.data_dir)?;
+    // Held while files are replaced: no daemon may run on them.
+    let _running = crate::setup::lock_data_dir(config)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let mut kept: Vec<String> = Vec::new();
+    let mut restored: Vec<String> = Vec::new();
     let target = store::sqlite_path(&config.database.url).map(Path::to_path_buf);
     let verdict = match (&target, manifest.backend.as_str()) {
         (Some(target), "sqlite") => {
@@ -279,7 +422,7 @@ pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyho
             let store = Store::open(&url, &StoreOptions::default())
                 .await
                 .readable()?;
-            let checked = verify_against(&store, src, &manifest).await;
+            let checked = verify_against(&store, src, &manifest, true).await;
             store.close().await;
             let verdict = match checked {
                 Ok(v) => v,
@@ -291,7 +434,9 @@ pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyho
             for suffix in ["", "-wal", "-shm"] {
                 let mut name = target.as_os_str().to_owned();
                 name.push(suffix);
-                move_aside(Path::new(&name), &stamp)?;
+                if let Some(aside) = move_aside(Path::new(&name), &stamp)? {
+                    kept.push(aside.display().to_string());
+                }
             }
             for suffix in ["-wal", "-shm"] {
                 let mut name = trial.as_os_str().to_owned();
@@ -301,12 +446,13 @@ pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyho
             std::fs::rename(&trial, target).with_context(|| {
                 format!("putting the database in place at {}", target.display())
             })?;
+            restored.push(target.display().to_string());
             verdict
         }
         (None, "postgres") => {
             // The database came back with pg_restore; it must be the one this backup saw.
             let store = open_store(config).await?;
-            let checked = verify_against(&store, src, &manifest).await;
+            let checked = verify_against(&store, src, &manifest, false).await;
             store.close().await;
             checked.context("nothing was restored")?
         }
@@ -320,7 +466,6 @@ pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyho
         ),
     };
     // The keys and the checkpoints the restored chain is proved with.
-    let mut restored = vec![];
     let mut files = key_files(config);
     files.push((config.audit.checkpoint_file.clone(), CHECKPOINTS));
     for (place, name) in files {
@@ -331,7 +476,14 @@ pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyho
             // The operator's own certificate stays where they manage it.
             continue;
         }
-        move_aside(&place, &stamp)?;
+        if name == CHECKPOINT_KEY && place.exists() {
+            // The installation's key (perhaps the DPO's, outside data_dir) is never
+            // replaced; it is the key the backup was checked with.
+            continue;
+        }
+        if let Some(aside) = move_aside(&place, &stamp)? {
+            kept.push(aside.display().to_string());
+        }
         let bytes = std::fs::read(src.join(name))?;
         write_private(&place, &bytes)?;
         restored.push(place.display().to_string());
@@ -358,8 +510,12 @@ pub(super) async fn restore(config: &Config, src: &Path, replace: bool) -> anyho
     for path in restored {
         println!("  {path}");
     }
-    println!(
-        "Entries and mail after the backup are not in it; the old files were kept as …before-restore-{stamp}."
-    );
+    println!("Entries and mail after the backup are not in it.");
+    if !kept.is_empty() {
+        println!("The files it replaced were kept:");
+        for path in kept {
+            println!("  {path}");
+        }
+    }
     Ok(())
 }

@@ -13,6 +13,8 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     // starting, a test) is caught and waits for the listeners to be up, instead of the
     // default action killing the process mid-setup.
     let mut signals = Signals::install();
+    // Held until the process ends: `restore` refuses while a daemon runs here.
+    let _running = setup::lock_data_dir(&config)?;
     let (store, report) = setup::prepare(&config).await?;
     setup::print_report(&report, &config);
     let listeners = Listeners::bind(&config).await?;
