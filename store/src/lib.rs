@@ -70,7 +70,9 @@ pub use register::ForwardCounts;
 pub use retention::{PURGE_BATCH_MAX, PURGED_ACTION, PurgeReport};
 pub use submission::{SUBMISSION_KIND, Submission};
 pub use users::{NewUser, RecipientLookup, Role, User, is_mail_address, is_mail_domain};
-pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, VerdictGate, WebSession};
+pub use web::{
+    HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, PURGED_REASON, VerdictGate, WebSession,
+};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.
 pub type Millis = i64;

@@ -248,10 +248,9 @@ impl Store {
         match row {
             Some((Some(raw), _)) => Ok(raw),
             Some((None, Some(_))) => Err(crate::retention::purged_error(id)),
-            Some((None, None)) | None => Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no message {id}"),
-            )),
+            Some((None, None)) | None => {
+                Err(Error::new(ErrorKind::NotFound, format!("no message {id}")))
+            }
         }
     }
 

@@ -324,7 +324,9 @@ impl Store {
             if let Some((message_id,)) = purged {
                 return Err(crate::Error::new(
                     crate::ErrorKind::Purged,
-                    format!("job {id} cannot be sent again: message {message_id} was purged under retention.message_days"),
+                    format!(
+                        "job {id} cannot be sent again: message {message_id} was purged under retention.message_days"
+                    ),
                 ));
             }
             return Err(crate::Error::new(

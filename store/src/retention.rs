@@ -64,7 +64,9 @@ impl PurgeReport {
 pub(crate) fn purged_error(id: i64) -> Error {
     Error::new(
         ErrorKind::Purged,
-        format!("message {id} was purged under retention.message_days: its content is gone, its metadata and audit entries remain"),
+        format!(
+            "message {id} was purged under retention.message_days: its content is gone, its metadata and audit entries remain"
+        ),
     )
 }
 

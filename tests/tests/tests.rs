@@ -25,6 +25,7 @@ mod ocr;
 mod packaging;
 mod pipeline;
 mod readme;
+mod retention;
 mod smtp;
 mod story;
 mod submission;

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use store::testing::{TestDb, raw_execute};
 use store::{
-    AuditCheck, MailboxNotice, MessageFilter, Millis, PURGED_ACTION, Store, VerdictRecord,
+    AuditCheck, MailboxNotice, MessageFilter, Millis, NoticeAccess, NoticeView, PURGED_ACTION,
+    PURGED_REASON, Store, VerdictGate, VerdictRecord,
 };
 
 use super::{message, queued, staff};
@@ -152,7 +153,11 @@ pub(super) async fn retention_purges_only_messages_whose_time_has_come(db: &Test
     assert_eq!(report.messages, expected);
     assert_eq!(report.expunged, 4, "one INBOX entry each");
     assert_eq!(report.job_bodies, 2, "the delivered and the failed job");
-    assert_eq!(changes.try_recv().ok(), Some(anna.id), "IMAP sessions woken");
+    assert_eq!(
+        changes.try_recv().ok(),
+        Some(anna.id),
+        "IMAP sessions woken"
+    );
 
     // The content is gone, and says so.
     for id in due {
@@ -176,7 +181,13 @@ pub(super) async fn retention_purges_only_messages_whose_time_has_come(db: &Test
             .is_empty()
     );
     assert!(store.outbound_body(failed).await.expect("job").is_empty());
-    assert!(!store.outbound_body(queued_job).await.expect("job").is_empty());
+    assert!(
+        !store
+            .outbound_body(queued_job)
+            .await
+            .expect("job")
+            .is_empty()
+    );
     let err = store
         .retry_job(failed, now)
         .await
@@ -213,7 +224,12 @@ pub(super) async fn retention_purges_only_messages_whose_time_has_come(db: &Test
         .expect("list");
     assert_eq!(listed.len(), 10, "no message row removed");
     for m in &listed {
-        assert_eq!(m.purged_at.is_some(), due.contains(&m.id), "message {}", m.id);
+        assert_eq!(
+            m.purged_at.is_some(),
+            due.contains(&m.id),
+            "message {}",
+            m.id
+        );
         assert_eq!(m.recipients, ["anna@stadt.test"]);
     }
     let expired_row = listed.iter().find(|m| m.id == expired_link).expect("row");
@@ -257,6 +273,33 @@ pub(super) async fn retention_purges_only_messages_whose_time_has_come(db: &Test
         AuditCheck::Intact { .. }
     ));
 
+    // Its link says why it opens nothing (rather than "expired": the original is not in
+    // the mailbox any more), and that is audited like every refusal.
+    let opened = store
+        .open_notice(
+            &NoticeView {
+                token_hash: "token-expired",
+                user_id: anna.id,
+                login: "anna",
+                ip: "192.0.2.1",
+                what: "message",
+                gate: VerdictGate::Open,
+            },
+            now,
+        )
+        .await
+        .expect("open");
+    assert_eq!(
+        opened,
+        NoticeAccess::Refused {
+            reason: PURGED_REASON
+        }
+    );
+    let refusal = store.list_audit(0, 10_000).await.expect("audit");
+    let refusal = refusal.last().expect("entry");
+    assert_eq!(refusal.action, "notice.view_refused");
+    assert_eq!(refusal.details["reason"], PURGED_REASON);
+
     // Already purged: nothing again, no second entry.
     let again = store.purge_messages(cut, now, 100).await.expect("purge");
     assert_eq!(again, store::PurgeReport::default());
@@ -269,10 +312,7 @@ pub(super) async fn retention_purges_only_messages_whose_time_has_come(db: &Test
         &format!("UPDATE outbound_jobs SET state = 'delivered' WHERE id = {queued_job}"),
     )
     .await;
-    let report = store
-        .purge_messages(cut, later, 100)
-        .await
-        .expect("purge");
+    let report = store.purge_messages(cut, later, 100).await.expect("purge");
     let mut expected = vec![link_valid, forward_queued];
     expected.sort_unstable();
     assert_eq!(report.messages, expected, "link expired, forward delivered");
@@ -326,7 +366,11 @@ pub(super) async fn retention_purges_in_batches_once_across_nodes(db: &TestDb) {
         tokio::spawn(run(first.clone())),
         tokio::spawn(run(second.clone()))
     );
-    let batches: Vec<Vec<i64>> = a.expect("first").into_iter().chain(b.expect("second")).collect();
+    let batches: Vec<Vec<i64>> = a
+        .expect("first")
+        .into_iter()
+        .chain(b.expect("second"))
+        .collect();
     let purged: Vec<i64> = batches.iter().flatten().copied().collect();
     assert_eq!(purged.len(), 9, "each message purged once: {batches:?}");
     assert_eq!(purged.iter().copied().collect::<HashSet<_>>(), ids);
