@@ -4,6 +4,8 @@
 //! a new SELECT no longer shows it; its row, verdict and audit entries stay, the run is
 //! audited and a checkpoint covers it.
 //!
+//! A notice link to a purged message says its content was deleted.
+//!
 //! No test waits 90 days: the store's purge is called with a cut-off just after the first
 //! message, and the retention task's run with a clock 100 days ahead.
 
@@ -180,5 +182,55 @@ async fn purged_messages_leave_a_selected_inbox_as_an_expunge_sqlite() {
 async fn purged_messages_leave_a_selected_inbox_as_an_expunge_postgres() {
     if let Some(db) = TestDb::postgres("retention_imap_expunge").await {
         purged_messages_leave_a_selected_inbox_as_an_expunge(db).await;
+    }
+}
+
+/// The notice link of a purged message opens a page that says its content was deleted
+/// (not "expired", which would send its owner looking in the mailbox), and the refusal is
+/// audited with that reason.
+async fn a_notice_link_to_a_purged_message_says_so(db: TestDb) {
+    use crate::viewer::{Setup, actions, login, setup};
+    use ratspost_tests::http::Http;
+
+    let Setup { s, token, .. } = setup(db).await;
+    let path = format!("/m/{token}");
+    let mut anna = Http::new(s.web, &s.cert());
+    let r = login(&mut anna, &path, "anna", "anna-pass-1").await;
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(anna.get(&path).await.status, 200, "before the purge");
+
+    // The link is valid today; purged a hundred days later, whatever it says.
+    let now = store::now_millis();
+    let report = s
+        .store
+        .purge_messages(now + 1, now + 100 * DAY, 500)
+        .await
+        .expect("purge");
+    assert_eq!(report.count(), 1);
+    for page in [path.clone(), format!("{path}/original")] {
+        let r = anna.get(&page).await;
+        assert_eq!(r.status, 410, "{page}: {}", r.text());
+        let html = r.text();
+        assert!(html.contains("Nachricht gelöscht"), "{html}");
+        assert!(!html.contains("abgelaufen"), "{html}");
+    }
+    let (action, actor, details) = actions(&s).await.pop().expect("audited");
+    assert_eq!(
+        (action.as_str(), actor.as_str()),
+        ("notice.view_refused", "anna")
+    );
+    assert_eq!(details["reason"], store::PURGED_REASON);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_link_to_a_purged_message_says_so_sqlite() {
+    a_notice_link_to_a_purged_message_says_so(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_link_to_a_purged_message_says_so_postgres() {
+    if let Some(db) = TestDb::postgres("retention_notice_link").await {
+        a_notice_link_to_a_purged_message_says_so(db).await;
     }
 }
