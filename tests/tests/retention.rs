@@ -4,10 +4,11 @@
 //! a new SELECT no longer shows it; its row, verdict and audit entries stay, the run is
 //! audited and a checkpoint covers it.
 //!
-//! A notice link to a purged message says its content was deleted.
+//! A notice link to a purged message says its content was deleted; with `audit_days`, the
+//! run cuts the audit log's start and checkpoints the cut.
 //!
-//! No test waits 90 days: the store's purge is called with a cut-off just after the first
-//! message, and the retention task's run with a clock 100 days ahead.
+//! No test waits 90 days: the store's purge is called with a cut-off in the future, and the
+//! retention task's run with a clock 100 days ahead.
 
 use std::time::Duration;
 
@@ -232,5 +233,69 @@ async fn a_notice_link_to_a_purged_message_says_so_sqlite() {
 async fn a_notice_link_to_a_purged_message_says_so_postgres() {
     if let Some(db) = TestDb::postgres("retention_notice_link").await {
         a_notice_link_to_a_purged_message_says_so(db).await;
+    }
+}
+
+/// With `retention.audit_days`, the task's run cuts the audit log's start, and a checkpoint
+/// written at once covers the cut; the rest still verifies.
+async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(db: TestDb) {
+    let s = Server::start_full(db, "", "[retention]\naudit_days = 1\n").await;
+    for n in 0..3 {
+        s.store
+            .append_audit(&store::NewAuditEntry {
+                actor: "test".into(),
+                action: "test.entry".into(),
+                subjects: vec![format!("test:{n}")],
+                details: serde_json::json!({}),
+            })
+            .await
+            .expect("append");
+    }
+    let (head, _) = s.store.audit_head().await.expect("head");
+    let retention = relay::retention::Retention {
+        store: s.store.clone(),
+        config: s.config.clone(),
+        checkpoints: s.checkpoints.clone(),
+    };
+    // Two days on, every entry is older than a day; the newest always stays.
+    let run = retention
+        .run_once(store::now_millis() + 2 * DAY, &s.shutdown.stop)
+        .await
+        .expect("retention run");
+    assert_eq!(run.messages, 0);
+    assert_eq!(run.audit_cut, Some(head - 1));
+    assert!(run.checkpoint, "no checkpoint after the cut");
+    let kept = s.store.list_audit(0, 100).await.expect("audit");
+    assert_eq!(
+        kept.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["test.entry", "audit.pruned"]
+    );
+    let (new_head, hash) = s.store.audit_head().await.expect("head");
+    let checkpoint = relay::checkpoint::last_in(&s.config.audit.checkpoint_file)
+        .expect("checkpoint file")
+        .expect("a checkpoint");
+    assert_eq!((checkpoint.seq, checkpoint.head), (new_head, hash));
+    assert!(matches!(
+        s.store.verify_audit().await.expect("verify"),
+        store::AuditCheck::Intact { first, .. } if first == head
+    ));
+    // Nothing left to cut: no entry, no checkpoint.
+    let again = retention
+        .run_once(store::now_millis(), &s.shutdown.stop)
+        .await
+        .expect("retention run");
+    assert_eq!(again, relay::retention::RunReport::default());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut_sqlite() {
+    the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut_postgres() {
+    if let Some(db) = TestDb::postgres("retention_audit_cut").await {
+        the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(db).await;
     }
 }
