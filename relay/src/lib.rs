@@ -11,6 +11,8 @@
 //! - [`dkim`]: signs the mail ratspost writes itself (notices); [`arc`]: seals intact
 //!   forwards (RFC 8617) instead of signing them; [`resolver`]: DNS for the checks behind a
 //!   seal.
+//! - [`retention`]: purges old messages' bytes and cuts the audit log's start
+//!   (`[retention]`, storage limitation).
 //! - [`server`]: starts the services on already-bound listeners; [`shutdown`]: two phases.
 //! - [`logging`]: the log subscriber (never protocol transcripts, whatever `RUST_LOG` says).
 //! - [`setup`]: first-run setup (data dir, certificate, database, bootstrap admin).
@@ -39,6 +41,7 @@ pub mod ocr;
 pub mod outgoing;
 pub mod pipeline;
 pub mod resolver;
+pub mod retention;
 pub mod server;
 pub mod setup;
 pub mod shown;

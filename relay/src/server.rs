@@ -131,6 +131,14 @@ pub fn start(
     shutdown
         .tracker
         .spawn(Arc::clone(&checkpoints).run(shutdown.clone()));
+    shutdown.tracker.spawn(
+        crate::retention::Retention {
+            store: store.clone(),
+            config: Arc::clone(&config),
+            checkpoints: Arc::clone(&checkpoints),
+        }
+        .run(shutdown.clone()),
+    );
     let ocr = crate::ocr::Tesseract::start(&config.ocr).map(Arc::new);
     let forwarder = crate::forward::Forwarder {
         store: store.clone(),

@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Unavailable,
     /// The schema could not be migrated.
     Migration,
+    /// The row exists but its content was purged under `retention.message_days` (storage
+    /// limitation): it is gone for good, asking again will not help.
+    Purged,
 }
 
 /// An error from the store. The underlying `sqlx::Error` is kept as the source but not exposed
@@ -60,6 +63,12 @@ impl Error {
     #[must_use]
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
+    }
+
+    /// True when the content asked for was purged under `retention.message_days`.
+    #[must_use]
+    pub fn is_purged(&self) -> bool {
+        self.kind == ErrorKind::Purged
     }
 
     /// True when a uniqueness constraint was violated.

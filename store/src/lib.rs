@@ -19,6 +19,8 @@
 //! - `submission.rs`: messages users submit from their devices, queued for the city's
 //!   mail server with their audit entry.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
+//! - `retention.rs`: storage limitation — the bytes of old messages purged once their links
+//!   expired and no forward is pending; mailbox entries expunged as EXPUNGE does.
 //! - `writer.rs`: group commit. Every message is committed before SMTP says `250`; to make
 //!   that cheap, concurrent inserts share one transaction (one fsync) instead of one each.
 //!
@@ -37,6 +39,7 @@ mod messages;
 pub mod password;
 mod queue;
 mod register;
+mod retention;
 mod submission;
 pub mod token;
 mod users;
@@ -64,9 +67,12 @@ pub use messages::{
 };
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use register::ForwardCounts;
+pub use retention::{PURGE_BATCH_MAX, PURGED_ACTION, PurgeReport};
 pub use submission::{SUBMISSION_KIND, Submission};
 pub use users::{NewUser, RecipientLookup, Role, User, is_mail_address, is_mail_domain};
-pub use web::{HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, VerdictGate, WebSession};
+pub use web::{
+    HELD_PAGE_MAX, HeldNotice, NoticeAccess, NoticeView, PURGED_REASON, VerdictGate, WebSession,
+};
 
 /// Milliseconds since the Unix epoch: the one time representation in both schemas.
 pub type Millis = i64;

@@ -182,6 +182,40 @@ macro_rules! next_uid {
     }};
 }
 
+/// Removes the entries `$uids` (`&[i64]`, not empty) of mailbox `$mailbox_id` inside `$tx`
+/// as EXPUNGE does: one new HIGHESTMODSEQ for the mailbox, each UID recorded with it in
+/// `mailbox_expunged` (QRESYNC's VANISHED). Sessions with the mailbox selected see the
+/// modseq move and send `* n EXPUNGE` (or VANISHED) at their next refresh. The caller
+/// announces the owner after the commit.
+macro_rules! remove_entries_in {
+    ($tx:expr, $mailbox_id:expr, $uids:expr) => {{
+        let mailbox_id: i64 = $mailbox_id;
+        let (modseq,): (i64,) = sqlx::query_as(
+            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq",
+        )
+        .bind(mailbox_id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        for uid in $uids {
+            sqlx::query("DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND uid = $2")
+                .bind(mailbox_id)
+                .bind(uid)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO mailbox_expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3)
+                 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+            )
+            .bind(mailbox_id)
+            .bind(uid)
+            .bind(modseq)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+pub(crate) use remove_entries_in;
+
 const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use,
     EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name) AS subscribed,
     uid_validity, uid_next, highest_modseq, recent_uid";
@@ -605,6 +639,7 @@ impl Store {
             Option<Vec<u8>>,
             Option<bool>,
             Option<Vec<u8>>,
+            Option<Millis>,
         );
         let rows: Vec<Row> = with_pool!(&self.db, read pool => {
             sqlx::query_as(
@@ -613,9 +648,11 @@ impl Store {
                           WHERE r.message_id = e.message_id AND r.user_id = mb.user_id
                             AND r.mailbox_notice IS NOT NULL LIMIT 1),
                         v.sensitive,
-                        CASE WHEN e.content IS NULL AND v.sensitive = $4 THEN b.raw END
+                        CASE WHEN e.content IS NULL AND v.sensitive = $4 THEN b.raw END,
+                        m.purged_at
                  FROM mailbox_entries e
                  JOIN mailboxes mb ON mb.id = e.mailbox_id
+                 LEFT JOIN messages m ON m.id = e.message_id
                  LEFT JOIN message_verdicts v ON v.message_id = e.message_id
                  LEFT JOIN message_blobs b ON b.message_id = e.message_id
                  WHERE e.mailbox_id = $1 AND e.uid >= $2 AND e.uid <= $3
@@ -630,9 +667,15 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(uid, content, notice, sensitive, raw)| {
+            .map(|(uid, content, notice, sensitive, raw, purged_at)| {
                 let served = match (content, notice, sensitive, raw) {
                     (Some(content), ..) => Ok(content),
+                    // Purging expunges the entries in the same transaction; a session that
+                    // still names the UID learns why there is nothing.
+                    (None, ..) if purged_at.is_some() => Err(Error::new(
+                        ErrorKind::Purged,
+                        format!("UID {uid}: the message was purged under retention.message_days"),
+                    )),
                     (None, Some(notice), ..) => Ok(notice),
                     (None, None, Some(false), Some(raw)) => Ok(raw),
                     _ => Err(Error::new(
@@ -739,28 +782,7 @@ impl Store {
         }
         with_pool!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
-            let (modseq,): (i64,) = sqlx::query_as(
-                "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq",
-            )
-            .bind(mailbox.id)
-            .fetch_one(&mut *tx)
-            .await?;
-            for uid in uids {
-                sqlx::query("DELETE FROM mailbox_entries WHERE mailbox_id = $1 AND uid = $2")
-                    .bind(mailbox.id)
-                    .bind(uid)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO mailbox_expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3)
-                     ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
-                )
-                .bind(mailbox.id)
-                .bind(uid)
-                .bind(modseq)
-                .execute(&mut *tx)
-                .await?;
-            }
+            remove_entries_in!(tx, mailbox.id, uids);
             tx.commit().await?;
         });
         self.announce(mailbox.user_id);

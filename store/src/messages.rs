@@ -87,6 +87,8 @@ pub struct MessageSummary {
     pub sensitive: Option<bool>,
     /// The verdict's categories (empty when clean or not yet classified).
     pub categories: Vec<String>,
+    /// When its bytes were purged under `retention.message_days` (`None`: kept).
+    pub purged_at: Option<Millis>,
 }
 
 /// A classification result to store with a message.
@@ -137,6 +139,7 @@ struct SummaryRow {
     state: String,
     sensitive: Option<bool>,
     categories: Option<String>,
+    purged_at: Option<i64>,
 }
 
 impl Store {
@@ -186,7 +189,7 @@ impl Store {
         let n = params.int(filter.limit.unwrap_or(i64::MAX));
         let select = format!(
             "SELECT m.id, m.received_at, m.mail_from, m.size, m.sha256, m.message_id,
-                    m.state, v.sensitive, v.categories
+                    m.state, v.sensitive, v.categories, m.purged_at
              FROM messages m LEFT JOIN message_verdicts v ON v.message_id = m.id{}
              ORDER BY m.id {order} LIMIT ${n}",
             where_clause(&conditions)
@@ -221,6 +224,7 @@ impl Store {
                     .categories
                     .and_then(|c| serde_json::from_str(&c).ok())
                     .unwrap_or_default(),
+                purged_at: row.purged_at,
             });
         }
         Ok(out)
@@ -229,15 +233,25 @@ impl Store {
     /// The raw bytes of a message, exactly as received.
     ///
     /// # Errors
-    /// `NotFound` for an unknown id.
+    /// `NotFound` for an unknown id; `Purged` when its bytes were purged under
+    /// `retention.message_days` (its metadata and verdict remain).
     pub async fn message_raw(&self, id: i64) -> Result<Vec<u8>> {
-        let (raw,): (Vec<u8>,) = with_pool!(&self.db, read pool => {
-            sqlx::query_as("SELECT raw FROM message_blobs WHERE message_id = $1")
-                .bind(id)
-                .fetch_one(pool)
-                .await?
+        let row: Option<(Option<Vec<u8>>, Option<Millis>)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT b.raw, m.purged_at FROM messages m
+                 LEFT JOIN message_blobs b ON b.message_id = m.id WHERE m.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
         });
-        Ok(raw)
+        match row {
+            Some((Some(raw), _)) => Ok(raw),
+            Some((None, Some(_))) => Err(crate::retention::purged_error(id)),
+            Some((None, None)) | None => {
+                Err(Error::new(ErrorKind::NotFound, format!("no message {id}")))
+            }
+        }
     }
 
     /// Ids of messages in `state`, oldest first: what a restart has to resume.

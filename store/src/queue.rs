@@ -294,12 +294,16 @@ impl Store {
     /// Makes a queued or failed job due now (a held one needs [`Store::release_job`]).
     ///
     /// # Errors
-    /// `NotFound` when there is no such job waiting or failed, or it is held.
+    /// `NotFound` when there is no such job waiting or failed, or it is held; `Purged` when
+    /// its message was purged under `retention.message_days` (its body went with it).
     pub async fn retry_job(&self, id: i64, now: Millis) -> Result<()> {
+        // The body's length is checked on the row itself, so a purge that emptied it while
+        // this ran wins (PostgreSQL re-reads the row it waited for).
         let n = with_pool!(&self.db, write pool => {
             sqlx::query(
                 "UPDATE outbound_jobs SET state = 'queued', next_attempt_at = $1, done_at = NULL
-                 WHERE id = $2 AND state IN ('queued', 'failed') AND held_at IS NULL",
+                 WHERE id = $2 AND state IN ('queued', 'failed') AND held_at IS NULL
+                   AND LENGTH(body) > 0",
             )
             .bind(now)
             .bind(id)
@@ -308,6 +312,23 @@ impl Store {
             .rows_affected()
         });
         if n == 0 {
+            let purged: Option<(i64,)> = with_pool!(&self.db, read pool => {
+                sqlx::query_as(
+                    "SELECT j.message_id FROM outbound_jobs j JOIN messages m ON m.id = j.message_id
+                     WHERE j.id = $1 AND m.purged_at IS NOT NULL",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            });
+            if let Some((message_id,)) = purged {
+                return Err(crate::Error::new(
+                    crate::ErrorKind::Purged,
+                    format!(
+                        "job {id} cannot be sent again: message {message_id} was purged under retention.message_days"
+                    ),
+                ));
+            }
             return Err(crate::Error::new(
                 crate::ErrorKind::NotFound,
                 format!("no queued or failed job {id}"),

@@ -92,6 +92,14 @@ struct SessionRow {
     expires_at: Millis,
 }
 
+/// The reason [`Store::open_notice`] gives (and audits) for a link to a message whose
+/// content was purged under `retention.message_days`.
+pub const PURGED_REASON: &str = "the message's content was purged under retention.message_days";
+
+/// A notice link as [`Store::open_notice`] reads it: message, owner, expiry, revocation and
+/// when the message's content was purged.
+type LinkRow = (i64, i64, Millis, Option<Millis>, Option<Millis>);
+
 impl Store {
     /// Starts a session for `user_id`; expired sessions are cleared on the way.
     ///
@@ -172,23 +180,28 @@ impl Store {
 
     /// Opens a notice link for a logged-in user and audits it: `notice.viewed` when it opens,
     /// `notice.view_refused` (with the reason) when the link is revoked, expired or belongs to
-    /// someone else, or when `view.gate` keeps it closed for this message's verdict. Unknown tokens are not audited: they name no message.
+    /// someone else, when its message was purged ([`PURGED_REASON`]), or when `view.gate` keeps it closed for this message's verdict. Unknown tokens are not audited: they name no message.
     ///
     /// # Errors
     /// `Unavailable` when the database fails; then nothing is shown.
     pub async fn open_notice(&self, view: &NoticeView<'_>, now: Millis) -> Result<NoticeAccess> {
         with_write_tx!(&self.db, tx => {
-            let row: Option<(i64, i64, Millis, Option<Millis>)> = sqlx::query_as(
-                "SELECT message_id, user_id, expires_at, revoked_at FROM notice_tokens
-                 WHERE token_hash = $1",
+            let row: Option<LinkRow> = sqlx::query_as(
+                "SELECT t.message_id, t.user_id, t.expires_at, t.revoked_at, m.purged_at
+                 FROM notice_tokens t JOIN messages m ON m.id = t.message_id
+                 WHERE t.token_hash = $1",
             )
             .bind(view.token_hash)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((message_id, owner, expires_at, revoked_at)) = row else {
+            let Some((message_id, owner, expires_at, revoked_at, purged_at)) = row else {
                 return Ok(NoticeAccess::Unknown);
             };
-            let refused = if revoked_at.is_some() {
+            // A purged message's links have all expired or been revoked; saying "expired"
+            // would suggest the original is still in the mailbox.
+            let refused = if purged_at.is_some() {
+                Some(PURGED_REASON)
+            } else if revoked_at.is_some() {
                 Some("the link was revoked")
             } else if expires_at <= now {
                 Some("the link has expired")

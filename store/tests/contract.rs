@@ -84,11 +84,17 @@ contract!(
     messages_are_filtered_by_verdict_and_paged,
     queue_pages_and_forwards_per_exemption,
     submissions_are_queued_held_released_and_counted,
+    retention_purges_only_messages_whose_time_has_come,
+    retention_purges_in_batches_once_across_nodes,
 );
 
 #[path = "contract/admin.rs"]
 mod admin;
 use admin::*;
+
+#[path = "contract/retention.rs"]
+mod retention;
+use retention::*;
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
     NewUser {

@@ -26,6 +26,8 @@ pub struct Server {
     pub config: Arc<Config>,
     /// Its shutdown handle.
     pub shutdown: Shutdown,
+    /// Its audit checkpoint duty (for tests that run a task's step by hand, as retention).
+    pub checkpoints: Arc<relay::checkpoint::Duty>,
     pub dir: tempfile::TempDir,
     _db: TestDb,
 }
@@ -58,7 +60,8 @@ impl Server {
         let (imap, imaps) = listeners.imap_addrs().expect("addr");
         let config = Arc::new(config);
         let shutdown = Shutdown::new();
-        server::start(listeners, Arc::clone(&config), store.clone(), &shutdown).expect("start");
+        let checkpoints =
+            server::start(listeners, Arc::clone(&config), store.clone(), &shutdown).expect("start");
         Self {
             smtp,
             web,
@@ -67,6 +70,7 @@ impl Server {
             store,
             config,
             shutdown,
+            checkpoints,
             dir,
             _db: db,
         }

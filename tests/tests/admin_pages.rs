@@ -454,6 +454,19 @@ async fn admins_see_queue_and_message_metadata_only() {
             .contains(ANNA)
     );
     assert_eq!(root.get("/admin/messages?before=abc").await.status, 400);
+    // Purged under retention.message_days (issue #15 §3): still listed, marked as such.
+    const PURGED: &str = "Inhalt nach Ablauf der Aufbewahrungsfrist gelöscht";
+    assert!(!all.contains(PURGED), "{all}");
+    let now = store::now_millis();
+    let purged = s
+        .store
+        .purge_messages(now + 1, now + 100 * 86_400_000, 500)
+        .await
+        .expect("purge");
+    assert_eq!(purged.count(), 2);
+    let after = page(&mut root, "/admin/messages").await;
+    assert_eq!(after.matches(PURGED).count(), 2, "{after}");
+    assert!(after.contains("Steuer-Identifikationsnummer"), "{after}");
 
     // The queue: jobs due tomorrow (so the delivery worker leaves them alone).
     let tomorrow = store::now_millis() + 24 * 3600 * 1000;

@@ -317,9 +317,11 @@ async fn message_list_shows_metadata_and_never_content() {
         "sha256",
         "message_id",
         "state",
+        "purged_at",
     ] {
         assert!(m.get(key).is_some(), "{key} missing in {m}");
     }
+    assert!(m["purged_at"].is_null(), "{m}");
     assert_eq!(m["message_id"], "m1@upstream.test");
     assert!(m["received_at"].as_str().expect("time").ends_with('Z'));
     let annas = ratspost_ok(
@@ -344,7 +346,35 @@ async fn message_list_shows_metadata_and_never_content() {
         "admin",
         "{audit}"
     );
+    // Purged under retention.message_days (issue #15 §3): listed, with when.
+    let store = db.open().await;
+    for _ in 0..300 {
+        let list = store
+            .list_messages(&Default::default())
+            .await
+            .expect("list");
+        if list.iter().all(|m| m.state == "processed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let now = store::now_millis();
+    let purged = store
+        .purge_messages(now + 1, now + 100 * 86_400_000, 500)
+        .await
+        .expect("purge");
+    assert_eq!(purged.count(), 2);
+    store.close().await;
+    let after = ratspost_ok(&config, &["message", "list", "--json"], None);
+    let after: serde_json::Value = serde_json::from_str(&after).expect("json");
+    for m in after.as_array().expect("array") {
+        assert!(
+            m["purged_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{m}"
+        );
+    }
     let table = ratspost_ok(&config, &["message", "list"], None);
+    assert!(table.contains(" purged "), "{table}");
     for out in [&all, &table] {
         assert!(
             !out.contains("Mustermann") && !out.contains("F32.1"),

@@ -26,6 +26,7 @@ mod ocr;
 mod packaging;
 mod pipeline;
 mod readme;
+mod retention;
 mod smtp;
 mod story;
 mod submission;

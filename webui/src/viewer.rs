@@ -76,6 +76,10 @@ async fn open(
         NoticeAccess::Open { message_id } => {
             tracing::info!(login = %user.session.login, message = message_id, what, "web: notice link opened");
             let raw = web.store.message_raw(message_id).await.map_err(|err| {
+                if err.is_purged() {
+                    tracing::info!(message = message_id, "web: notice link to a purged message");
+                    return purged_page(lang);
+                }
                 tracing::error!(error = %err, "web: cannot read a message");
                 pages::unavailable()
             })?;
@@ -89,8 +93,21 @@ async fn open(
     }
 }
 
+/// The page for a message whose content was purged under `retention.message_days`.
+fn purged_page(lang: Lang) -> Response {
+    refused_page(
+        lang,
+        StatusCode::GONE,
+        "Nachricht gelöscht",
+        "Der Inhalt dieser Nachricht wurde nach Ablauf der Aufbewahrungsfrist gelöscht (Speicherbegrenzung). Absender, Datum und Einstufung bleiben protokolliert.",
+    )
+}
+
 /// The page for a refusal by the store (`reason` as audited).
 fn refusal(lang: Lang, reason: &str) -> Response {
+    if reason == store::PURGED_REASON {
+        return purged_page(lang);
+    }
     let (status, title, text) = if Downloads::is_policy_reason(reason) {
         (
             StatusCode::FORBIDDEN,

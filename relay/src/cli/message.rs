@@ -1,4 +1,6 @@
-//! `ratspost message list`: metadata only, never content.
+//! `ratspost message list`: metadata only, never content. A message whose content was
+//! purged under `retention.message_days` is listed with its metadata and `purged` (JSON:
+//! `purged_at`).
 
 use serde::Serialize;
 use store::MessageFilter;
@@ -27,6 +29,8 @@ struct Listed {
     /// `null` until classified.
     sensitive: Option<bool>,
     categories: Vec<String>,
+    /// When its content was purged under `retention.message_days`; `null` while kept.
+    purged_at: Option<String>,
 }
 
 pub(super) async fn run(config: &Config, cmd: MessageCommand) -> anyhow::Result<()> {
@@ -85,6 +89,7 @@ async fn list(
             state: m.state,
             sensitive: m.sensitive,
             categories: m.categories,
+            purged_at: m.purged_at.map(rfc3339),
         })
         .collect();
     if json {
@@ -109,7 +114,11 @@ async fn list(
             m.recipients.join(","),
             m.size,
             &m.sha256[..m.sha256.len().min(10)],
-            m.state,
+            if m.purged_at.is_some() {
+                "purged"
+            } else {
+                &m.state
+            },
             match m.sensitive {
                 None => "-".to_owned(),
                 Some(false) => "clean".to_owned(),

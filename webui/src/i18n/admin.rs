@@ -156,6 +156,10 @@ pub(super) const EN: &[(&str, &str)] = &[
     ("Absender", "Sender"),
     ("Größe", "Size"),
     ("Noch nicht geprüft", "Not yet classified"),
+    (
+        "Inhalt nach Ablauf der Aufbewahrungsfrist gelöscht",
+        "Content deleted when its retention period ended",
+    ),
     ("Unauffällig", "Clean"),
     ("Vertraulich", "Confidential"),
     (

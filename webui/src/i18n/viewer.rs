@@ -71,6 +71,11 @@ pub(super) const EN: &[(&str, &str)] = &[
         "This link does not exist. Please check that it was copied completely.",
     ),
     ("Link nicht verfügbar", "Link not available"),
+    ("Nachricht gelöscht", "Message deleted"),
+    (
+        "Der Inhalt dieser Nachricht wurde nach Ablauf der Aufbewahrungsfrist gelöscht (Speicherbegrenzung). Absender, Datum und Einstufung bleiben protokolliert.",
+        "The content of this message was deleted when its retention period ended (storage limitation). Its sender, date and classification remain on record.",
+    ),
     (
         "Dieser Link wurde widerrufen.",
         "This link has been revoked.",
