@@ -421,10 +421,11 @@ pub enum AuditCommand {
         /// mbox), a journal excerpt. May be given several times.
         #[arg(long, value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
-        /// Accept only checkpoints signed by this public key (base64, as in the lines'
-        /// `key=`); default: the key in `audit.checkpoint_key`, when it exists here.
-        #[arg(long, value_name = "KEY")]
-        key: Option<String>,
+        /// Accept only checkpoints signed by this public key (base64, as after `key=` in
+        /// the lines; the `key=` may stay). Give it twice across a key change. Default: the
+        /// key in `audit.checkpoint_key`, when it exists here.
+        #[arg(long, value_name = "KEY", value_parser = crate::checkpoint::parse_public_key)]
+        key: Vec<String>,
         /// Verify this export (`ratspost audit export`, JSON Lines) instead of the database:
         /// on another machine, without access to the database.
         #[arg(long, value_name = "FILE")]

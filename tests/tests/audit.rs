@@ -242,7 +242,7 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
     );
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("not by the trusted key"), "{stderr}");
+    assert!(stderr.contains("not by a trusted key"), "{stderr}");
 }
 
 #[tokio::test]
@@ -286,7 +286,7 @@ async fn the_checkpoint_is_mailed_to_the_dpo_and_proves_the_log() {
     let anchor = checkpoint.anchor("the DPO's mail");
     assert!(matches!(
         s.store
-            .verify_audit_anchored(&[anchor.clone()])
+            .verify_audit_anchored(&[anchor])
             .await
             .expect("verify"),
         store::AuditCheck::Intact {
@@ -311,4 +311,113 @@ async fn the_checkpoint_is_mailed_to_the_dpo_and_proves_the_log() {
         1
     );
     sink.stop();
+}
+
+/// What an independent attack on the checkpoints found, each refused now: a checkpoint key
+/// that is missing or junk beside a checkpoint file, a file with no checkpoint in it, an
+/// export without a trusted key or with a changed time, the key signing a rewritten log.
+#[tokio::test]
+async fn verification_fails_closed() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &db.url, "");
+    enrol(&config, "anna", "anna@stadt.test", "Erstes-Passwort-1");
+    let line = ratspost_ok(&config, &["audit", "checkpoint"], None);
+    let key = line
+        .split(" key=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("key")
+        .to_owned();
+    let fails = |args: &[&str], why: &str| {
+        let out = ratspost(&config, args, None);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: expected {why:?}: {stderr}");
+    };
+    // `key=` as grep prints it, and a second key after a key change, are fine.
+    let prefixed = format!("key={key}");
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let ok = ratspost_ok(
+        &config,
+        &["audit", "verify", "--key", &prefixed, "--key", other],
+        None,
+    );
+    assert!(ok.contains("checkpoints: 1 matched"), "{ok}");
+    let usage = ratspost(&config, &["audit", "verify", "--key", "nonsense"], None);
+    assert_eq!(usage.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("is not a public key"));
+    // A file with nothing in it that looks like a checkpoint is no pass.
+    let junk = dir.path().join("junk.bin");
+    std::fs::write(&junk, [0u8, 159, 146, 150, 10, 13, 255]).expect("write");
+    fails(
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            junk.to_str().expect("path"),
+        ],
+        "holds no checkpoint",
+    );
+
+    // The export, elsewhere: without a key to trust, or with a time changed, refused.
+    let export = ratspost_ok(&config, &["audit", "export"], None);
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let file = elsewhere.path().join("audit.jsonl");
+    std::fs::write(&file, &export).expect("write");
+    let unpinned = ratspost_in(
+        elsewhere.path(),
+        &[],
+        &["audit", "verify", "--export", file.to_str().expect("path")],
+        None,
+    );
+    assert_eq!(unpinned.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unpinned.stderr).contains("key you trust"));
+    let first_time = export
+        .split("\"time\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("time")
+        .to_owned();
+    std::fs::write(
+        &file,
+        export.replacen(&first_time, "2025-01-01T00:00:00Z", 1),
+    )
+    .expect("write");
+    let retimed = ratspost_in(
+        elsewhere.path(),
+        &[],
+        &[
+            "audit",
+            "verify",
+            "--export",
+            file.to_str().expect("path"),
+            "--key",
+            &key,
+        ],
+        None,
+    );
+    assert_eq!(retimed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&retimed.stderr).contains("is not its hashed time"));
+
+    // The key never signs a log that no longer fits its last checkpoint.
+    let store = store::Store::open(&db.url, &store::StoreOptions::default())
+        .await
+        .expect("open");
+    let mut entries = store.list_audit(0, 100).await.expect("list");
+    entries[0].actor = "someone-else".into();
+    store::testing::rewrite_audit(&store, &entries).await;
+    store.close().await;
+    fails(&["audit", "checkpoint"], "refusing to sign");
+    fails(
+        &["backup", dir.path().join("b").to_str().expect("path")],
+        "refusing to sign",
+    );
+
+    // Checkpoints beside a missing or broken key prove nothing: an error, not a pass.
+    let key_file = dir.path().join("data/audit-checkpoint.key");
+    std::fs::write(&key_file, "not hex").expect("write");
+    fails(&["audit", "verify"], "is not a checkpoint key");
+    std::fs::remove_file(&key_file).expect("rm");
+    fails(&["audit", "verify"], "is missing");
 }

@@ -140,7 +140,8 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
         return restore_postgres(&db, &config, &dest, &password, &before, &original).await;
     }
 
-    // A changed backup is refused before anything is touched: a damaged file…
+    // The key the backup must be signed with, as the DPO noted it from a checkpoint line.
+    let key = key_in(&printed);
     let fresh = tempfile::tempdir().expect("tempdir");
     let fresh_config = write_config(
         fresh.path(),
@@ -150,18 +151,35 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
         ),
         "",
     );
+    let restore = |src: &Path, extra: &[&str]| {
+        let mut args = vec!["restore", src.to_str().expect("path")];
+        args.extend_from_slice(extra);
+        ratspost(&fresh_config, &args, None)
+    };
+    let refused = |out: std::process::Output, why: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(why), "expected {why:?}: {stderr}");
+        assert!(
+            !fresh.path().join("data/ratspost.db").exists(),
+            "nothing was put in place"
+        );
+    };
+    // A new machine has no key of its own: one must be named.
+    refused(restore(&dest, &[]), "no key to check the backup with");
+    // A changed backup is refused before anything is touched: a damaged file…
     let damaged = fresh.path().join("damaged");
     copy_dir(&dest, &damaged);
     std::fs::write(damaged.join("keys/srs.key"), "00").expect("write");
-    let refused = ratspost(
-        &fresh_config,
-        &["restore", damaged.to_str().expect("path")],
-        None,
-    );
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("changed or damaged"));
-    // …and a database whose audit log was rewritten consistently, with the manifest fixed
-    // to match: the backup's checkpoints find it.
+    refused(restore(&damaged, &["--key", &key]), "changed or damaged");
+    // …a file replaced by a link to someone else's…
+    let linked = fresh.path().join("linked");
+    copy_dir(&dest, &linked);
+    std::fs::remove_file(linked.join("keys/srs.key")).expect("rm");
+    std::os::unix::fs::symlink("/etc/hostname", linked.join("keys/srs.key")).expect("symlink");
+    refused(restore(&linked, &["--key", &key]), "symbolic link");
+    // …and a database whose audit log was rewritten consistently, with the manifest's
+    // hashes and head fixed to match: the manifest's signature finds it.
     let rewritten = fresh.path().join("rewritten");
     copy_dir(&dest, &rewritten);
     let url = format!("sqlite://{}", rewritten.join("ratspost.db").display());
@@ -189,47 +207,62 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
     )
     .into();
     std::fs::write(&manifest_path, manifest.to_string()).expect("write");
-    let refused = ratspost(
-        &fresh_config,
-        &["restore", rewritten.to_str().expect("path")],
-        None,
+    refused(
+        restore(&rewritten, &["--key", &key]),
+        "signature does not verify",
     );
-    assert_eq!(refused.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        stderr.contains("checkpoint") && stderr.contains("nothing was restored"),
-        "{stderr}"
-    );
-    assert!(
-        !fresh.path().join("data/ratspost.db").exists(),
-        "nothing was put in place"
+    refused(
+        restore(&rewritten, &["--trust-backup-key"]),
+        "signature does not verify",
     );
 
     // The real backup restores on the fresh installation, verifies, and serves the mail.
     let restored = ratspost_ok(
         &fresh_config,
-        &["restore", dest.to_str().expect("path")],
+        &["restore", dest.to_str().expect("path"), "--key", &key],
         None,
     );
     assert!(restored.contains("audit chain intact"), "{restored}");
+    assert!(restored.contains("ratspost.db"), "{restored}");
     let verified = ratspost_ok(&fresh_config, &["audit", "verify"], None);
     assert!(verified.contains("audit chain intact"), "{verified}");
     assert!(verified.contains("matched"), "{verified}");
-    let again = ratspost(
-        &fresh_config,
-        &["restore", dest.to_str().expect("path")],
-        None,
-    );
+    let again = restore(&dest, &[]);
     assert_eq!(
         again.status.code(),
         Some(1),
         "an existing database is not overwritten without --replace"
     );
     let daemon = Daemon::start(&fresh_config);
+    // Never under a running daemon, not even with --replace.
+    let running = restore(&dest, &["--replace"]);
+    assert_eq!(running.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&running.stderr).contains("is running"),
+        "{}",
+        String::from_utf8_lossy(&running.stderr)
+    );
     let fresh_cert = fresh.path().join("data/tls/cert.pem");
     let served = wait_for(&daemon, &fresh_cert, &password, before.len()).await;
     assert!(daemon.terminate().success());
     same_mail(&before, &served, &original);
+    // Stopped, --replace restores again (the installation's own key now trusted) and keeps
+    // the replaced files.
+    let replaced = ratspost_ok(
+        &fresh_config,
+        &["restore", dest.to_str().expect("path"), "--replace"],
+        None,
+    );
+    assert!(replaced.contains("were kept"), "{replaced}");
+}
+
+/// The public key (`key=…`) of the checkpoint line in `text`.
+fn key_in(text: &str) -> String {
+    text.split(" key=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("a checkpoint line")
+        .to_owned()
 }
 
 /// Everything in anna's INBOX before the backup began is served after the restore, under the
@@ -290,27 +323,40 @@ async fn restore_postgres(
     before: &[(u32, String)],
     original: &[(u32, String)],
 ) {
-    // A dump taken after the audit log moved on is not the backup's database: refused.
-    app_password(config, "anna", "Telefon");
-    let later = dest.join("later.dump");
-    pg_dump(&db.url, &later);
-    let Some(wrong) = TestDb::postgres("backup_restore_later").await else {
+    let key = key_in(&std::fs::read_to_string(dest.join("audit-checkpoints.txt")).expect("read"));
+    // A dump of another database (here: an empty installation's) is not the backup's:
+    // refused.
+    let Some(other) = TestDb::postgres("backup_restore_other").await else {
         return;
     };
-    pg_restore(&later, &wrong.url);
-    let fresh = tempfile::tempdir().expect("tempdir");
-    let wrong_config = write_config(fresh.path(), &wrong.url, "");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let other_config = write_config(elsewhere.path(), &other.url, "");
+    ratspost_ok(&other_config, &["init"], None);
     let refused = ratspost(
-        &wrong_config,
-        &["restore", dest.to_str().expect("path")],
+        &other_config,
+        &["restore", dest.to_str().expect("path"), "--key", &key],
         None,
     );
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        stderr.contains("is not the one the backup recorded"),
-        "{stderr}"
+    assert!(stderr.contains("nothing was restored"), "{stderr}");
+    // A dump taken after the audit log moved on (entries written between backup and dump)
+    // still holds the backup's history: accepted.
+    app_password(config, "anna", "Telefon");
+    let later = dest.join("later.dump");
+    pg_dump(&db.url, &later);
+    let Some(moved) = TestDb::postgres("backup_restore_later").await else {
+        return;
+    };
+    pg_restore(&later, &moved.url);
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let moved_config = write_config(fresh.path(), &moved.url, "");
+    let accepted = ratspost_ok(
+        &moved_config,
+        &["restore", dest.to_str().expect("path"), "--key", &key],
+        None,
     );
+    assert!(accepted.contains("audit chain intact"), "{accepted}");
 
     // The dump made with the backup restores, verifies and serves the mail.
     let Some(copy) = TestDb::postgres("backup_restore_copy").await else {
@@ -321,7 +367,7 @@ async fn restore_postgres(
     let fresh_config = write_config(fresh.path(), &copy.url, "");
     let restored = ratspost_ok(
         &fresh_config,
-        &["restore", dest.to_str().expect("path")],
+        &["restore", dest.to_str().expect("path"), "--key", &key],
         None,
     );
     assert!(restored.contains("audit chain intact"), "{restored}");

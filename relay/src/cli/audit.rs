@@ -96,15 +96,21 @@ async fn list(
     Ok(())
 }
 
+/// Largest checkpoint file read (a checkpoint line is about 250 bytes; a year of hourly
+/// checkpoints, or a mailbox of checkpoint mails, is far less).
+const MAX_CHECKPOINT_FILE: u64 = 64 << 20;
+/// Longest line of an export read (an entry is a few hundred bytes).
+const MAX_EXPORT_LINE: usize = 1 << 20;
+
 /// The checkpoints the verification compares with, from every source, checked against the
-/// trusted key.
+/// trusted keys.
 struct Anchors {
     anchors: Vec<Anchor>,
     /// (seq, at) of the newest checkpoint, for the report.
     newest: Option<(i64, String)>,
-    /// The key they were checked against, and whether it was pinned (given or configured).
-    key: Option<String>,
-    pinned: bool,
+    /// The keys checkpoints must be signed by: `--key` (several across a key change), else
+    /// the installation's own.
+    trusted: Vec<String>,
     /// Problems found: a line that does not verify, a checkpoint by another key.
     problems: Vec<String>,
     /// Whether the installation here keeps audit entries for ever (`retention.audit_days`
@@ -113,22 +119,37 @@ struct Anchors {
 }
 
 impl Anchors {
-    fn new(key: Option<String>, config: Option<&Config>) -> Self {
-        // Default trust: the installation's own checkpoint key, when it is here (never made
-        // here by a verification).
-        let configured = config
-            .filter(|c| c.audit.checkpoint_key.is_file())
-            .and_then(|c| checkpoint::Signer::load(c).ok())
-            .map(|s| s.public_key());
-        let pinned = key.is_some() || configured.is_some();
-        Self {
+    /// The trusted keys: `keys` when given, else the installation's checkpoint key. A key
+    /// file that exists but is not a key is an error, not a reason to trust anything.
+    fn new(keys: Vec<String>, config: Option<&Config>) -> anyhow::Result<Self> {
+        let mut trusted = keys;
+        if trusted.is_empty()
+            && let Some(config) = config
+        {
+            let path = &config.audit.checkpoint_key;
+            match std::fs::read_to_string(path) {
+                Ok(text) => trusted.push(
+                    hex::decode(text.trim())
+                        .map_err(anyhow::Error::from)
+                        .and_then(|der| checkpoint::public_key_of(&der))
+                        .with_context(|| {
+                            format!(
+                                "{} is not a checkpoint key: pass the key you trust with --key",
+                                path.display()
+                            )
+                        })?,
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            }
+        }
+        Ok(Self {
             anchors: Vec::new(),
             newest: None,
-            key: key.or(configured),
-            pinned,
+            trusted,
             problems: Vec::new(),
             keeps_all: config.map(|c| c.retention.audit_days.is_none()),
-        }
+        })
     }
 
     fn add(&mut self, source: &str, found: Vec<(String, Result<Checkpoint, String>)>) {
@@ -138,16 +159,12 @@ impl Anchors {
                 Err(reason) => self.problems.push(format!("{place}: {reason}")),
                 Ok(c) => {
                     let key = c.key_text();
-                    match &self.key {
-                        Some(trusted) if *trusted != key => {
-                            self.problems.push(format!(
-                                "{place}: signed by key {key}, not by the trusted key {trusted}"
-                            ));
-                            continue;
-                        }
-                        Some(_) => {}
-                        // Nothing pinned: the first key seen is the one all must share.
-                        None => self.key = Some(key),
+                    if !self.trusted.is_empty() && !self.trusted.contains(&key) {
+                        self.problems.push(format!(
+                            "{place}: signed by key {key}, not by a trusted key ({})",
+                            self.trusted.join(", ")
+                        ));
+                        continue;
                     }
                     if self.newest.as_ref().is_none_or(|(seq, _)| c.seq >= *seq) {
                         self.newest = Some((c.seq, c.at.clone()));
@@ -158,24 +175,50 @@ impl Anchors {
         }
     }
 
+    /// The checkpoints in `path`, which must hold at least one line that looks like one.
     fn add_file(&mut self, path: &Path) -> anyhow::Result<()> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        self.add(
-            &path.display().to_string(),
-            checkpoint::find_in_file(&bytes),
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        anyhow::ensure!(
+            size <= MAX_CHECKPOINT_FILE,
+            "{} is larger than {} MiB: not a file of checkpoints",
+            path.display(),
+            MAX_CHECKPOINT_FILE >> 20
         );
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let found = checkpoint::find_in_file(&bytes);
+        anyhow::ensure!(
+            !found.is_empty(),
+            "{} holds no checkpoint (no line starting {:?})",
+            path.display(),
+            checkpoint::PREFIX.trim_end()
+        );
+        self.add(&path.display().to_string(), found);
         Ok(())
     }
 
-    /// The configured checkpoint file, when it exists here.
+    /// The configured checkpoint file, when it exists here. Checkpoints without the key
+    /// that signed them prove nothing: a missing key beside them is an error.
     fn add_configured(&mut self, config: Option<&Config>) -> anyhow::Result<()> {
-        match config.map(|c| c.audit.checkpoint_file.as_path()) {
-            Some(path) if path.is_file() => self.add_file(path),
-            _ => Ok(()),
+        let Some(config) = config else {
+            return Ok(());
+        };
+        let path = &config.audit.checkpoint_file;
+        if !path.is_file() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Ok(());
         }
+        anyhow::ensure!(
+            !self.trusted.is_empty(),
+            "{} holds checkpoints, but their key {} is missing: pass the key you trust with --key",
+            path.display(),
+            config.audit.checkpoint_key.display()
+        );
+        self.add_file(path)
     }
 
-    /// Prints the verdict; an error when the chain or a checkpoint is bad.
+    /// Prints the verdict; an error when the chain or a checkpoint is bad, or when
+    /// checkpoints were checked without a key anyone chose to trust.
     fn report(self, check: AuditCheck) -> anyhow::Result<()> {
         let (entries, head, first, matched, before) = match check {
             AuditCheck::Broken { seq, reason } => {
@@ -207,31 +250,27 @@ impl Anchors {
             String::new()
         };
         println!("audit chain intact: {entries} entries{from}, head {head}");
-        match (&self.newest, &self.key) {
-            (Some((seq, at)), Some(key)) => {
-                println!(
-                    "checkpoints: {matched} matched, the newest of {at} (entry {seq}); signed by key {key}"
-                );
-                if before > 0 {
-                    println!(
-                        "  {before} older than the entries kept (not checkable after retention)"
-                    );
-                }
-                if !self.pinned {
-                    println!(
-                        "  note: no key was pinned; compare this key with the one you keep, or pass --key"
-                    );
-                }
-                if matched == 0 {
-                    anyhow::bail!(
-                        "no checkpoint could be compared with the log (all are older than its retained start): use a newer checkpoint"
-                    );
-                }
-            }
-            _ => println!(
+        let Some((seq, at)) = &self.newest else {
+            println!(
                 "checkpoints: none given. The chain is consistent in itself, which does not prove it against whoever can write the database: verify with the checkpoints kept outside it (--checkpoints FILE)."
-            ),
+            );
+            return Ok(());
+        };
+        anyhow::ensure!(
+            !self.trusted.is_empty(),
+            "the checkpoints were not checked against a key you trust: pass --key KEY (the public key the data-protection officer noted)"
+        );
+        println!(
+            "checkpoints: {matched} matched, the newest of {at} (entry {seq}); signed by key {}",
+            self.trusted.join(", ")
+        );
+        if before > 0 {
+            println!("  {before} older than the entries kept (not checkable after retention)");
         }
+        anyhow::ensure!(
+            matched > 0,
+            "no checkpoint could be compared with the log (all are older than its retained start): use a newer checkpoint"
+        );
         Ok(())
     }
 }
@@ -240,9 +279,9 @@ async fn verify(
     store: &store::Store,
     config: Option<&Config>,
     files: &[PathBuf],
-    key: Option<String>,
+    keys: Vec<String>,
 ) -> anyhow::Result<()> {
-    let mut anchors = Anchors::new(key, config);
+    let mut anchors = Anchors::new(keys, config)?;
     anchors.add_configured(config)?;
     for file in files {
         anchors.add_file(file)?;
@@ -254,78 +293,150 @@ async fn verify(
     anchors.report(check)
 }
 
-/// One line of a JSON Lines export: the chain's start (after retention), an entry, or a
-/// checkpoint.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum ExportLine {
-    Start { chain_start: ExportStart },
-    Checkpoint { checkpoint: String },
-    Entry(AuditEntry),
-}
-
+/// The chain's start in an export (after retention).
 #[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct ExportStart {
     seq: i64,
     hash: String,
 }
 
+/// The fields an exported entry has (`webui::export::json_line`): nothing else is accepted,
+/// and `time` must be `at` as RFC 3339, so that what a reader of the file sees is what was
+/// hashed.
+const ENTRY_FIELDS: [&str; 9] = [
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subjects",
+    "details",
+    "prev_hash",
+    "hash",
+    "time",
+];
+
+/// One line of a JSON Lines export: the chain's start, a checkpoint, or an entry.
+enum ExportLine {
+    Start(ExportStart),
+    Checkpoint(String),
+    Entry(AuditEntry),
+}
+
+fn export_line(line: &str) -> Result<ExportLine, String> {
+    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let object = value.as_object().ok_or("not a JSON object")?;
+    if let Some(start) = object.get("chain_start") {
+        if object.len() != 1 {
+            return Err("chain_start stands alone".into());
+        }
+        return serde_json::from_value(start.clone())
+            .map(ExportLine::Start)
+            .map_err(|e| e.to_string());
+    }
+    if let Some(checkpoint) = object.get("checkpoint") {
+        return match (checkpoint.as_str(), object.len()) {
+            (Some(line), 1) => Ok(ExportLine::Checkpoint(line.to_owned())),
+            _ => Err("checkpoint is one string, alone".into()),
+        };
+    }
+    if let Some(unknown) = object.keys().find(|k| !ENTRY_FIELDS.contains(&k.as_str())) {
+        return Err(format!("unknown field {unknown:?}"));
+    }
+    let entry: AuditEntry = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    if let Some(time) = object.get("time") {
+        let expected = webui::datetime::rfc3339(entry.at);
+        if time.as_str() != Some(expected.as_str()) {
+            return Err(format!(
+                "entry {}: its time {time} is not its hashed time {expected}",
+                entry.seq
+            ));
+        }
+    }
+    Ok(ExportLine::Entry(entry))
+}
+
 /// `audit verify --export FILE`: the export's entries, its checkpoints and those of `files`;
 /// no database is needed, so it runs on another machine (`config`: the installation here,
-/// if any, for its checkpoint file and key).
+/// if any, for its checkpoint file and key). The file is read line by line.
 pub(super) fn verify_export(
     file: &Path,
     config: Option<&Config>,
     files: &[PathBuf],
-    key: Option<String>,
+    keys: Vec<String>,
 ) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut anchors = Anchors::new(key, config);
+    let mut anchors = Anchors::new(keys, config)?;
+    // Two passes: the checkpoints come last, but the verifier needs them first; an export
+    // of millions of entries is never held in memory.
     let mut start = ChainStart::default();
-    let mut entries = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let parsed: ExportLine = serde_json::from_str(line).with_context(|| {
-            format!(
-                "{}, line {}: not a line of `ratspost audit export` (JSON Lines)",
-                file.display(),
-                n + 1
-            )
-        })?;
-        match parsed {
-            ExportLine::Start { chain_start } if n == 0 => {
+    let mut checkpoints = Vec::new();
+    each_export_line(file, |n, line| {
+        match line {
+            ExportLine::Start(s) if n == 1 => {
                 start = ChainStart {
-                    seq: chain_start.seq,
-                    hash: chain_start.hash,
-                };
+                    seq: s.seq,
+                    hash: s.hash,
+                }
             }
-            ExportLine::Start { .. } => {
+            ExportLine::Start(_) => {
                 anyhow::bail!(
-                    "{}, line {}: the chain's start must come first",
-                    file.display(),
-                    n + 1
+                    "{}, line {n}: the chain's start must come first",
+                    file.display()
                 )
             }
-            ExportLine::Checkpoint { checkpoint } => anchors.add(
-                &file.display().to_string(),
-                vec![(format!("line {}", n + 1), Checkpoint::parse(&checkpoint))],
-            ),
-            ExportLine::Entry(entry) => entries.push(entry),
+            ExportLine::Checkpoint(line) => {
+                checkpoints.push((format!("line {n}"), Checkpoint::parse(&line)));
+            }
+            ExportLine::Entry(_) => {}
         }
-    }
+        Ok(())
+    })?;
+    anchors.add(&file.display().to_string(), checkpoints);
     for file in files {
         anchors.add_file(file)?;
     }
     let mut verifier = ChainVerifier::new(start, &anchors.anchors);
-    for entry in &entries {
-        verifier.push(entry);
-    }
+    each_export_line(file, |_, line| {
+        if let ExportLine::Entry(entry) = line {
+            verifier.push(&entry);
+        }
+        Ok(())
+    })?;
     // An export has no head beside it: its end is proved by the checkpoints.
     anchors.report(verifier.finish(None))
+}
+
+/// Each line of the export `file` (numbered from 1), parsed; blank lines skipped.
+fn each_export_line(
+    file: &Path,
+    mut f: impl FnMut(usize, ExportLine) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::BufRead as _;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?,
+    );
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let n = i + 1;
+        let line = line.with_context(|| format!("reading {}", file.display()))?;
+        anyhow::ensure!(
+            line.len() <= MAX_EXPORT_LINE,
+            "{}, line {n}: longer than {MAX_EXPORT_LINE} bytes: not an export",
+            file.display()
+        );
+        let line = String::from_utf8(line)
+            .map_err(|_| anyhow::anyhow!("{}, line {n}: not UTF-8", file.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = export_line(&line).map_err(|e| {
+            anyhow::anyhow!(
+                "{}, line {n}: not a line of `ratspost audit export` (JSON Lines): {e}",
+                file.display()
+            )
+        })?;
+        f(n, parsed)?;
+    }
+    Ok(())
 }
 
 async fn write_checkpoint(store: &store::Store, config: &Config) -> anyhow::Result<()> {
