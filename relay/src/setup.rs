@@ -20,6 +20,8 @@ pub struct Report {
     pub admin_password: Option<String>,
     /// The DKIM record to publish: (name, value).
     pub dkim_record: Option<(String, String)>,
+    /// The public key of the audit checkpoints (base64), for the data-protection officer.
+    pub checkpoint_key: Option<String>,
 }
 
 /// Opens the store the configuration names, with its pool options.
@@ -86,6 +88,8 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
     }
     srs_secret(config)?;
     report.dkim_record = Some(crate::dkim::record(config)?);
+    // Made at setup, so the data-protection officer can note its public key from the start.
+    report.checkpoint_key = Some(crate::checkpoint::Signer::load(config)?.public_key());
     // After everything setup creates, before the database is opened (which it may create).
     crate::at_rest::secure(config)?;
     crate::at_rest::warn_about_config(config);
@@ -129,6 +133,12 @@ pub fn print_report(report: &Report, config: &Config) {
     if let (Some((name, value)), true) = (&report.dkim_record, report.admin_password.is_some()) {
         println!("Publish this DKIM record so notices (DKIM) and forwards (ARC) verify:");
         println!("  {name} IN TXT \"{value}\"");
+    }
+    if let (Some(key), true) = (&report.checkpoint_key, report.admin_password.is_some()) {
+        println!(
+            "Audit checkpoints are signed with this key; give it to the data-protection officer (ratspost audit verify --key):"
+        );
+        println!("  {key}");
     }
     if let Some(password) = &report.admin_password {
         println!("Created the bootstrap admin. Save this password now; it is shown only once:");
