@@ -537,33 +537,10 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn verify_audit_anchored(&self, anchors: &[Anchor]) -> Result<AuditCheck> {
-        const PAGE: i64 = 1000;
         let start = self.audit_start().await?;
-        let mut after = start.seq;
+        let after = start.seq;
         let mut verifier = ChainVerifier::new(start, anchors);
-        loop {
-            let rows: Vec<Row> = with_pool!(&self.db, read pool => {
-                sqlx::query_as(
-                    "SELECT seq, at, actor, action, subjects, details, prev_hash, hash
-                     FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(after)
-                .bind(PAGE)
-                .fetch_all(pool)
-                .await?
-            });
-            let done = rows.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
-            for row in rows {
-                after = row.seq;
-                match parsed(row) {
-                    Some(entry) => verifier.push(&entry),
-                    None => verifier.push_unreadable(after),
-                }
-            }
-            if done || verifier.is_broken() {
-                break;
-            }
-        }
+        self.feed(after, &mut verifier).await?;
         let head = self.audit_head().await?;
         Ok(verifier.finish(Some(head)))
     }
@@ -577,7 +554,6 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn verify_audit_since(&self, seq: i64, hash: &str) -> Result<AuditCheck> {
-        const PAGE: i64 = 1000;
         if seq == 0 {
             return self.verify_audit().await;
         }
@@ -608,7 +584,15 @@ impl Store {
             });
         }
         let mut verifier = ChainVerifier::after(seq, hash);
-        let mut after = seq;
+        self.feed(seq, &mut verifier).await?;
+        let head = self.audit_head().await?;
+        Ok(verifier.finish(Some(head)))
+    }
+
+    /// Feeds every entry after `after` to `verifier`, page by page, until the end or the
+    /// first problem.
+    async fn feed(&self, mut after: i64, verifier: &mut ChainVerifier) -> Result<()> {
+        const PAGE: i64 = 1000;
         loop {
             let rows: Vec<Row> = with_pool!(&self.db, read pool => {
                 sqlx::query_as(
@@ -629,11 +613,9 @@ impl Store {
                 }
             }
             if done || verifier.is_broken() {
-                break;
+                return Ok(());
             }
         }
-        let head = self.audit_head().await?;
-        Ok(verifier.finish(Some(head)))
     }
 
     /// Removes the entries recorded before `before` (retention, `retention.audit_days`),

@@ -6,6 +6,15 @@ use ratspost_tests::daemon::{
 };
 use store::testing::{TestDb, raw_execute};
 
+/// Runs `ratspost ARGS` and asserts that it fails with status 1 saying `why`.
+#[track_caller]
+fn fails(config: &std::path::Path, args: &[&str], why: &str) {
+    let out = ratspost(config, args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(stderr.contains(why), "{args:?}: expected {why:?}: {stderr}");
+}
+
 async fn audit_cli(db: TestDb) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &db.url, "");
@@ -189,7 +198,7 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
     assert!(stderr.contains("rewritten"), "{stderr}");
     // Even with the file on this machine gone, the DPO's copy finds it.
     std::fs::remove_file(&checkpoints).expect("rm");
-    let with_copy = ratspost(
+    fails(
         &config,
         &[
             "audit",
@@ -197,15 +206,12 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
             "--checkpoints",
             kept.to_str().expect("path"),
         ],
-        None,
+        "kept.txt, line 1",
     );
-    assert_eq!(with_copy.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&with_copy.stderr);
-    assert!(stderr.contains("kept.txt, line 1"), "{stderr}");
     // A copy whose line was edited to fit the rewrite is refused, not trusted.
     let forged = elsewhere.path().join("forged.txt");
     std::fs::write(&forged, line.replace(" seq=2 ", " seq=1 ")).expect("write");
-    let refused = ratspost(
+    fails(
         &config,
         &[
             "audit",
@@ -213,11 +219,8 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
             "--checkpoints",
             forged.to_str().expect("path"),
         ],
-        None,
+        "does not verify",
     );
-    assert_eq!(refused.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("does not verify"), "{stderr}");
     // A checkpoint by another key (a new one made by whoever rewrote the log) is refused:
     // the installation's key is trusted by default.
     let other = dir.path().join("other.toml");
@@ -230,7 +233,7 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
     let forger = ratspost_ok(&other, &["audit", "checkpoint"], None);
     let forged_file = elsewhere.path().join("by-other-key.txt");
     std::fs::write(&forged_file, &forger).expect("write");
-    let refused = ratspost(
+    fails(
         &config,
         &[
             "audit",
@@ -238,11 +241,8 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
             "--checkpoints",
             forged_file.to_str().expect("path"),
         ],
-        None,
+        "not by a trusted key",
     );
-    assert_eq!(refused.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("not by a trusted key"), "{stderr}");
 }
 
 #[tokio::test]
@@ -329,12 +329,6 @@ async fn verification_fails_closed() {
         .and_then(|rest| rest.split(' ').next())
         .expect("key")
         .to_owned();
-    let fails = |args: &[&str], why: &str| {
-        let out = ratspost(&config, args, None);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains(why), "{args:?}: expected {why:?}: {stderr}");
-    };
     // `key=` as grep prints it, and a second key after a key change, are fine.
     let prefixed = format!("key={key}");
     let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -351,6 +345,7 @@ async fn verification_fails_closed() {
     let junk = dir.path().join("junk.bin");
     std::fs::write(&junk, [0u8, 159, 146, 150, 10, 13, 255]).expect("write");
     fails(
+        &config,
         &[
             "audit",
             "verify",
@@ -408,8 +403,9 @@ async fn verification_fails_closed() {
     entries[0].actor = "someone-else".into();
     store::testing::rewrite_audit(&store, &entries).await;
     store.close().await;
-    fails(&["audit", "checkpoint"], "refusing to sign");
+    fails(&config, &["audit", "checkpoint"], "refusing to sign");
     fails(
+        &config,
         &["backup", dir.path().join("b").to_str().expect("path")],
         "refusing to sign",
     );
@@ -417,7 +413,7 @@ async fn verification_fails_closed() {
     // Checkpoints beside a missing or broken key prove nothing: an error, not a pass.
     let key_file = dir.path().join("data/audit-checkpoint.key");
     std::fs::write(&key_file, "not hex").expect("write");
-    fails(&["audit", "verify"], "is not a checkpoint key");
+    fails(&config, &["audit", "verify"], "is not a checkpoint key");
     std::fs::remove_file(&key_file).expect("rm");
-    fails(&["audit", "verify"], "is missing");
+    fails(&config, &["audit", "verify"], "is missing");
 }
