@@ -147,6 +147,10 @@ impl Checkpoint {
             seq: self.seq,
             hash: self.head.clone(),
             label: format!("the checkpoint of {} ({source})", self.at),
+            // Parsed when the line was; a signed line's time is as trustworthy as its head.
+            at: chrono::DateTime::parse_from_rfc3339(&self.at)
+                .ok()
+                .map(|t| t.timestamp_millis()),
         }
     }
 }
@@ -310,15 +314,28 @@ impl Signer {
     pub async fn verified_head(&self, store: &store::Store) -> anyhow::Result<(i64, String)> {
         let file = self.file.clone();
         let key = self.public_key();
-        let previous = tokio::task::spawn_blocking(move || last_in(&file))
-            .await
-            .context("checkpoint reader")??
-            .filter(|c| c.key_text() == key);
-        let check = match &previous {
-            Some(c) => store.verify_audit_since(c.seq, &c.head).await?,
-            None => store.verify_audit().await?,
-        };
-        match check {
+        // Every checkpoint this key signed: the newest to check from, all for their times.
+        let anchors = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<store::Anchor>> {
+            let text = match std::fs::read(&file) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+            };
+            Ok(find_all(&text)
+                .into_iter()
+                .filter_map(|(line, c)| {
+                    c.ok()
+                        .filter(|c| c.key_text() == key)
+                        .map(|c| c.anchor(&format!("{}, line {line}", file.display())))
+                })
+                .collect())
+        })
+        .await
+        .context("checkpoint reader")??;
+        match store
+            .verify_audit_for_signing(&anchors, store::now_millis())
+            .await?
+        {
             store::AuditCheck::Intact {
                 entries,
                 head,
@@ -326,7 +343,7 @@ impl Signer {
                 ..
             } => Ok((first - 1 + entries, head)),
             store::AuditCheck::Broken { seq, reason } => anyhow::bail!(
-                "refusing to sign an audit checkpoint: the log does not fit the last one at entry {seq}: {reason}. Leave the database as it is and tell the data-protection officer"
+                "refusing to sign an audit checkpoint: the log does not fit the checkpoints signed before, at entry {seq}: {reason}. Leave the database as it is and tell the data-protection officer"
             ),
         }
     }

@@ -105,7 +105,10 @@ impl Retention {
         if let Some(days) = retention.audit_days
             && !stop.is_cancelled()
         {
-            report.audit_cut = self.store.prune_audit(cutoff(days, now), "system").await?;
+            report.audit_cut = self
+                .store
+                .prune_audit(cutoff(days, now), days, "system")
+                .await?;
             if let Some(seq) = report.audit_cut {
                 tracing::info!(
                     through_seq = seq,

@@ -88,8 +88,11 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
     }
     srs_secret(config)?;
     report.dkim_record = Some(crate::dkim::record(config)?);
-    // Made at setup, so the data-protection officer can note its public key from the start.
-    report.checkpoint_key = Some(crate::checkpoint::Signer::load(config)?.public_key());
+    // Made at setup, so the data-protection officer can note its public key from the start
+    // (and again after a restore on a new machine: the key is never in a backup).
+    let made = !config.audit.checkpoint_key.exists();
+    let key = crate::checkpoint::Signer::load(config)?.public_key();
+    report.checkpoint_key = made.then_some(key);
     // After everything setup creates, before the database is opened (which it may create).
     crate::at_rest::secure(config)?;
     crate::at_rest::warn_about_config(config);
@@ -134,9 +137,9 @@ pub fn print_report(report: &Report, config: &Config) {
         println!("Publish this DKIM record so notices (DKIM) and forwards (ARC) verify:");
         println!("  {name} IN TXT \"{value}\"");
     }
-    if let (Some(key), true) = (&report.checkpoint_key, report.admin_password.is_some()) {
+    if let Some(key) = &report.checkpoint_key {
         println!(
-            "Audit checkpoints are signed with this key; give it to the data-protection officer (ratspost audit verify --key):"
+            "Made the audit checkpoint key. Give its public key to the data-protection officer (ratspost audit verify --key):"
         );
         println!("  {key}");
     }

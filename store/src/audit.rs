@@ -171,7 +171,18 @@ pub struct Anchor {
     pub hash: String,
     /// How people know it, for the report ("checkpoint of 1 Dec 2026 10:00, line 3 of …").
     pub label: String,
+    /// When it was made (epoch ms), if known: the entry at `seq` cannot be younger, and
+    /// every later entry was appended after it (a cut of the log's start is checked
+    /// against that).
+    pub at: Option<Millis>,
 }
+
+/// How far clocks of several nodes may disagree (ms) when an entry's time is compared with
+/// a checkpoint's.
+pub const CLOCK_SKEW: Millis = 5 * 60 * 1000;
+
+/// One day in milliseconds.
+const DAY: Millis = 86_400_000;
 
 /// Where the kept part of the chain starts: after entry `seq` with hash `hash` (entry 0 and
 /// [`GENESIS`] when nothing was removed).
@@ -215,13 +226,21 @@ pub struct ChainVerifier {
     broken: Option<(i64, String)>,
     /// The start is a trusted position (a checkpoint), not a recorded cut.
     trusted_start: bool,
+    /// (seq, time) of every anchor with a time, for judging cuts.
+    anchor_times: Vec<(i64, Millis)>,
+    /// Whether a cut must be covered by an anchor (verification) or may be the newest
+    /// thing (signing: the checkpoint about to be made covers it).
+    cut_needs_cover: bool,
+    /// The signer's clock: no entry may be dated later (plus [`CLOCK_SKEW`]).
+    now: Option<Millis>,
 }
 
 impl ChainVerifier {
     /// A verifier for the part of a chain after a position already proved (the newest
-    /// checkpoint's): entry `seq` has hash `hash`, and what follows must chain to it.
+    /// checkpoint's): entry `seq` has hash `hash`, and what follows must chain to it;
+    /// `anchors` only lend their times (for judging a cut).
     #[must_use]
-    pub fn after(seq: i64, hash: &str) -> Self {
+    pub fn after(seq: i64, hash: &str, anchors: &[Anchor]) -> Self {
         let mut verifier = Self::new(
             ChainStart {
                 seq,
@@ -230,7 +249,20 @@ impl ChainVerifier {
             &[],
         );
         verifier.trusted_start = true;
+        verifier.anchor_times = anchors
+            .iter()
+            .filter_map(|a| Some((a.seq, a.at?)))
+            .collect();
         verifier
+    }
+
+    /// For signing at `now`: a cut need not be covered yet (the checkpoint about to be made
+    /// covers it), but no entry may be dated after `now`.
+    #[must_use]
+    pub fn for_signing(mut self, now: Millis) -> Self {
+        self.cut_needs_cover = false;
+        self.now = Some(now);
+        self
     }
 
     /// A verifier for a chain kept from after `start`, with `anchors` to compare.
@@ -258,11 +290,17 @@ impl ChainVerifier {
             matched_up_to: 0,
             broken: None,
             trusted_start: false,
+            anchor_times: anchors
+                .iter()
+                .filter_map(|a| Some((a.seq, a.at?)))
+                .collect(),
+            cut_needs_cover: true,
+            now: None,
         };
         // An anchor on the start itself (an empty log's, or one on the cut) is checked
         // against the recorded start.
         let (seq, hash) = (verifier.start.seq, verifier.start.hash.clone());
-        verifier.check_anchors(seq, &hash);
+        verifier.check_anchors(seq, &hash, Millis::MIN);
         verifier
     }
 
@@ -286,21 +324,25 @@ impl ChainVerifier {
             self.broken = Some((self.expected_seq.min(entry.seq), reason));
             return;
         }
+        if let Some(now) = self.now
+            && entry.at > now + CLOCK_SKEW
+        {
+            self.broken = Some((entry.seq, "it is dated in the future".to_owned()));
+            return;
+        }
         if entry.action == PRUNED_ACTION {
-            let through = entry
-                .details
-                .get("through_seq")
-                .and_then(serde_json::Value::as_i64);
-            let hash = entry
-                .details
-                .get("through_hash")
-                .and_then(serde_json::Value::as_str);
-            if let (Some(seq), Some(hash)) = (through, hash) {
-                self.last_cut = Some((seq, hash.to_owned()));
-                self.last_cut_entry = entry.seq;
+            match self.judge_cut(entry) {
+                Ok((seq, hash)) => {
+                    self.last_cut = Some((seq, hash));
+                    self.last_cut_entry = entry.seq;
+                }
+                Err(reason) => {
+                    self.broken = Some((entry.seq, reason));
+                    return;
+                }
             }
         }
-        self.check_anchors(entry.seq, &entry.hash);
+        self.check_anchors(entry.seq, &entry.hash, entry.at);
         self.prev_hash.clone_from(&entry.hash);
         self.expected_seq += 1;
     }
@@ -315,12 +357,56 @@ impl ChainVerifier {
         }
     }
 
-    fn check_anchors(&mut self, seq: i64, hash: &str) {
+    /// Whether the `audit.pruned` entry `e` records a cut that retention can explain:
+    /// (through_seq, through_hash) if so. Its `before` must lie at least `audit_days` (one
+    /// day or more) before its own time, and no anchor older than the cut's end may have
+    /// been made at or after `before`: at an anchor's time its seq was the head, so every
+    /// later entry — the cut's last among them — is younger than the anchor.
+    fn judge_cut(&self, e: &AuditEntry) -> Result<(i64, String), String> {
+        let field = |name: &str| e.details.get(name);
+        let (Some(through), Some(hash), Some(before), Some(days)) = (
+            field("through_seq").and_then(serde_json::Value::as_i64),
+            field("through_hash").and_then(serde_json::Value::as_str),
+            field("before").and_then(serde_json::Value::as_i64),
+            field("audit_days").and_then(serde_json::Value::as_i64),
+        ) else {
+            return Err(format!(
+                "its record of a cut lacks through_seq, through_hash, before or audit_days: not written by {PRUNED_ACTION}"
+            ));
+        };
+        if days < 1 || before > e.at.saturating_sub(days.saturating_mul(DAY)) {
+            return Err(format!(
+                "it records a cut of entries younger than retention allows ({days} days before its own time)"
+            ));
+        }
+        if let Some((seq, at)) = self
+            .anchor_times
+            .iter()
+            .find(|(seq, at)| *seq < through && *at >= before)
+        {
+            return Err(format!(
+                "it cut entries up to {through} as older than {before} ms, but a checkpoint of entry {seq} was made at {at} ms, before they were written: the cut was forged"
+            ));
+        }
+        Ok((through, hash.to_owned()))
+    }
+
+    fn check_anchors(&mut self, seq: i64, hash: &str, entry_at: Millis) {
         let Some(anchors) = self.anchors.remove(&seq) else {
             return;
         };
         for anchor in anchors {
-            if anchor.hash == hash {
+            if anchor.hash == hash && anchor.at.is_some_and(|at| entry_at > at + CLOCK_SKEW) {
+                if self.broken.is_none() {
+                    self.broken = Some((
+                        seq,
+                        format!(
+                            "{} was made before entry {seq}'s own time: the entry's time was changed",
+                            anchor.label
+                        ),
+                    ));
+                }
+            } else if anchor.hash == hash {
                 self.matched += 1;
                 self.matched_up_to = self.matched_up_to.max(seq);
             } else if self.broken.is_none() {
@@ -403,7 +489,10 @@ impl ChainVerifier {
             // audit.pruned entry after the newest checkpoint — is believed only when a
             // checkpoint covers the entry that records it (the daemon writes one right after
             // each cut). Without anchors nothing is believed anyway.
-            if self.anchors_given() && self.matched_up_to < self.last_cut_entry {
+            if self.cut_needs_cover
+                && self.anchors_given()
+                && self.matched_up_to < self.last_cut_entry
+            {
                 return AuditCheck::Broken {
                     seq: self.last_cut_entry,
                     reason: format!(
@@ -545,46 +634,52 @@ impl Store {
         Ok(verifier.finish(Some(head)))
     }
 
-    /// Checks the part of the chain after a checkpoint (`seq`, `hash`): entry `seq` still
-    /// has that hash, and every later entry chains to it up to the head. Cheap (only what
-    /// came since), and enough to refuse signing a history someone rewrote: any change at
-    /// or before `seq` changes the hash there. `seq` 0 checks the whole chain from
-    /// [`GENESIS`] (or from a retention cut).
+    /// Checks the chain before a checkpoint of it is signed at `now`, against `anchors`
+    /// (the checkpoints signed before, with their times): from the newest anchor the log
+    /// still holds, only what came since (cheap: any change at or before it changes its
+    /// hash); else the whole chain. A cut of the log's start must be one retention can
+    /// explain (see [`ChainVerifier`]); it need not be covered yet, the checkpoint about to
+    /// be made covers it. No entry may be dated after `now`.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
-    pub async fn verify_audit_since(&self, seq: i64, hash: &str) -> Result<AuditCheck> {
-        if seq == 0 {
-            return self.verify_audit().await;
-        }
-        let at: Option<(String,)> = with_pool!(&self.db, read pool => {
-            sqlx::query_as("SELECT hash FROM audit_log WHERE seq = $1")
-                .bind(seq)
-                .fetch_optional(pool)
-                .await?
-        });
-        let start = self.audit_start().await?;
-        let found = match at {
-            Some((found,)) => found,
-            // Cut by retention since: the recorded start must be at or after it.
-            None if start.seq >= seq => return self.verify_audit().await,
-            None => {
-                return Ok(AuditCheck::Broken {
-                    seq,
-                    reason: format!("entry {seq}, which the newest checkpoint records, is missing"),
-                });
-            }
-        };
-        if found != hash {
-            return Ok(AuditCheck::Broken {
-                seq,
-                reason: format!(
-                    "the newest checkpoint records entry {seq} with hash {hash}, but the log holds {found} there: the history up to this entry was rewritten"
-                ),
+    pub async fn verify_audit_for_signing(
+        &self,
+        anchors: &[Anchor],
+        now: Millis,
+    ) -> Result<AuditCheck> {
+        if let Some(newest) = anchors.iter().filter(|a| a.seq > 0).max_by_key(|a| a.seq) {
+            let at: Option<(String,)> = with_pool!(&self.db, read pool => {
+                sqlx::query_as("SELECT hash FROM audit_log WHERE seq = $1")
+                    .bind(newest.seq)
+                    .fetch_optional(pool)
+                    .await?
             });
+            match at {
+                Some((found,)) if found == newest.hash => {
+                    let mut verifier =
+                        ChainVerifier::after(newest.seq, &newest.hash, anchors).for_signing(now);
+                    self.feed(newest.seq, &mut verifier).await?;
+                    let head = self.audit_head().await?;
+                    return Ok(verifier.finish(Some(head)));
+                }
+                Some((found,)) => {
+                    return Ok(AuditCheck::Broken {
+                        seq: newest.seq,
+                        reason: format!(
+                            "{} records entry {} with hash {}, but the log holds {found} there: the history up to this entry was rewritten",
+                            newest.label, newest.seq, newest.hash
+                        ),
+                    });
+                }
+                // Cut since: the whole chain, with the cut judged against the anchors.
+                None => {}
+            }
         }
-        let mut verifier = ChainVerifier::after(seq, hash);
-        self.feed(seq, &mut verifier).await?;
+        let start = self.audit_start().await?;
+        let after = start.seq;
+        let mut verifier = ChainVerifier::new(start, anchors).for_signing(now);
+        self.feed(after, &mut verifier).await?;
         let head = self.audit_head().await?;
         Ok(verifier.finish(Some(head)))
     }
@@ -618,14 +713,19 @@ impl Store {
         }
     }
 
-    /// Removes the entries recorded before `before` (retention, `retention.audit_days`),
+    /// Removes the entries recorded before `before` (retention: `audit_days` before now),
     /// keeping the newest removed entry's seq and hash as the start of the rest, and records
     /// the cut as an `audit.pruned` entry (by `actor`) in the same transaction. Returns the
     /// last removed seq, or `None` when nothing was old enough.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
-    pub async fn prune_audit(&self, before: Millis, actor: &str) -> Result<Option<i64>> {
+    pub async fn prune_audit(
+        &self,
+        before: Millis,
+        audit_days: u32,
+        actor: &str,
+    ) -> Result<Option<i64>> {
         let at = now_millis();
         Ok(crate::db::with_write_tx!(&self.db, tx => {
             // The newest entry is never removed: the head must stay verifiable.
@@ -666,6 +766,7 @@ impl Store {
                             "through_hash": hash,
                             "removed": removed,
                             "before": before,
+                            "audit_days": audit_days,
                         }),
                     };
                     let (details_text, subjects_text) = entry.texts()?;

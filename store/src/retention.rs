@@ -172,12 +172,15 @@ impl Store {
                 owners.push(*user_id);
             }
 
+            // When it happened is the wall clock's (audit times must never lie ahead of
+            // the checkpoints that cover them); `now` only judges expiry.
+            let recorded = crate::now_millis();
             bind_ids!(
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE messages SET purged_at = $1 WHERE purged_at IS NULL AND id IN ({})",
                     placeholders(ids.len(), 1)
                 )))
-                .bind(now),
+                .bind(recorded),
                 &ids
             )
             .execute(&mut *tx)
@@ -196,7 +199,7 @@ impl Store {
             };
             let (details_text, subjects_text) = entry.texts()?;
             let (seq, _, _) =
-                crate::audit::audit_append!(tx, &entry, now, details_text, subjects_text);
+                crate::audit::audit_append!(tx, &entry, recorded, details_text, subjects_text);
             tx.commit().await?;
             report.audit_seq = Some(seq);
             report.messages = ids;

@@ -35,6 +35,9 @@ macro_rules! contract {
     };
 }
 
+/// One day in milliseconds.
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
 contract!(
     users_are_created_listed_and_unique,
     invalid_users_are_refused,
@@ -615,6 +618,7 @@ async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb)
         seq: e.seq,
         hash: e.hash.clone(),
         label: label.to_owned(),
+        at: None,
     };
     let early = anchor(&original[2], "checkpoint A");
     let late = anchor(&original[9], "checkpoint B");
@@ -699,10 +703,16 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
     for n in 1..=5 {
         store.append_audit(&audit(n)).await.expect("append");
     }
+    // Written ten days ago (the chain rewritten with those times: as if it had been).
+    let mut aged = store.list_audit(0, 100).await.expect("list");
+    for e in &mut aged {
+        e.at -= 10 * DAY;
+    }
+    store::testing::rewrite_audit(&store, &aged).await;
     let original = store.list_audit(0, 100).await.expect("list");
-    // Everything is older than "now + 1 s", but the newest entry always stays.
+    // Everything is older than a day, but the newest entry always stays.
     let cut = store
-        .prune_audit(store::now_millis() + 1000, "system")
+        .prune_audit(store::now_millis() - DAY, 1, "system")
         .await
         .expect("prune");
     assert_eq!(cut, Some(4));
@@ -714,11 +724,13 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         seq: 2,
         hash: original[1].hash.clone(),
         label: "old".into(),
+        at: Some(original[1].at + 1000),
     };
     let recent = store::Anchor {
         seq: 5,
         hash: original[4].hash.clone(),
         label: "recent".into(),
+        at: Some(original[4].at + 1000),
     };
     // The cut (entry 6) is believed only when a checkpoint covers it, as the daemon writes
     // one right after each cut.
@@ -736,6 +748,7 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         seq: 6,
         hash: kept[1].hash.clone(),
         label: "after the cut".into(),
+        at: Some(store::now_millis()),
     };
     assert!(matches!(
         store
@@ -751,7 +764,10 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         }
     ));
     // Nothing old enough: nothing happens.
-    assert_eq!(store.prune_audit(0, "system").await.expect("prune"), None);
+    assert_eq!(
+        store.prune_audit(0, 1, "system").await.expect("prune"),
+        None
+    );
 
     // Cutting more of the start by hand (moving the recorded start along) is found: no
     // audit.pruned entry records that cut.
@@ -780,22 +796,23 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
     for n in 1..=5 {
         store.append_audit(&audit(n)).await.expect("append");
     }
-    let newest = store.list_audit(0, 100).await.expect("list")[4].clone();
-    let checkpoint = store::Anchor {
-        seq: 5,
-        hash: newest.hash.clone(),
-        label: "the newest checkpoint".into(),
+    let entries = store.list_audit(0, 100).await.expect("list");
+    let newest = entries[4].clone();
+    // Checkpoints of entries 3 and 5, made as they were written (minutes ago, not days).
+    let checkpoint = |e: &store::AuditEntry, label: &str| store::Anchor {
+        seq: e.seq,
+        hash: e.hash.clone(),
+        label: label.into(),
+        at: Some(e.at + 1000),
     };
-    let details = serde_json::json!({"through_seq": 5, "through_hash": newest.hash, "removed": 5, "before": newest.at});
-    let hash = store::audit::entry_hash(
-        6,
-        newest.at + 1,
-        "system",
-        "audit.pruned",
-        &[],
-        &details,
-        &newest.hash,
-    );
+    let third = checkpoint(&entries[2], "the checkpoint of entry 3");
+    let fifth = checkpoint(&newest, "the newest checkpoint");
+    // A cut that looks like retention's in every field: a day's retention, `before` a day
+    // before its own time.
+    let at = newest.at + 2000;
+    let details = serde_json::json!({"through_seq": 5, "through_hash": newest.hash, "removed": 5, "before": at - DAY, "audit_days": 1});
+    let hash =
+        store::audit::entry_hash(6, at, "system", "audit.pruned", &[], &details, &newest.hash);
     raw_execute(&store, "DELETE FROM audit_subjects").await;
     raw_execute(&store, "DELETE FROM audit_log").await;
     raw_execute(
@@ -810,8 +827,7 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
         &store,
         &format!(
             "INSERT INTO audit_log (seq, at, actor, action, subjects, details, prev_hash, hash) \
-             VALUES (6, {}, 'system', 'audit.pruned', '[]', '{details}', '{}', '{hash}')",
-            newest.at + 1,
+             VALUES (6, {at}, 'system', 'audit.pruned', '[]', '{details}', '{}', '{hash}')",
             newest.hash
         ),
     )
@@ -828,8 +844,9 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
         ),
         "consistent in itself"
     );
+    // With the newest checkpoint only: the cut is not covered.
     match store
-        .verify_audit_anchored(&[checkpoint])
+        .verify_audit_anchored(std::slice::from_ref(&fifth))
         .await
         .expect("verify")
     {
@@ -837,6 +854,24 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
             assert!(reason.contains("may have been forged"), "{reason}")
         }
         other => panic!("a forged cut was believed: {other:?}"),
+    }
+    // With an older checkpoint: entries 4 and 5 were written after it, minutes ago, so no
+    // retention of a day removed them — not even when signing, where a cut need not be
+    // covered yet.
+    for check in [
+        store
+            .verify_audit_anchored(&[third.clone(), fifth.clone()])
+            .await,
+        store
+            .verify_audit_for_signing(&[third, fifth], store::now_millis())
+            .await,
+    ] {
+        match check.expect("verify") {
+            AuditCheck::Broken { seq: 6, reason } => {
+                assert!(reason.contains("the cut was forged"), "{reason}")
+            }
+            other => panic!("a forged cut was believed: {other:?}"),
+        }
     }
 }
 
@@ -941,7 +976,7 @@ mod exemption_contract {
         QueuedMail, Role, Store,
     };
 
-    const DAY: i64 = 24 * 60 * 60 * 1000;
+    use super::DAY;
     const T0: i64 = 1_800_000_000_000;
 
     pub(crate) fn policy() -> ExemptionPolicy {

@@ -127,7 +127,6 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
         "backup.json",
         "keys/dkim.key",
         "keys/srs.key",
-        "keys/audit-checkpoint.key",
         "audit-checkpoints.txt",
         "tls/cert.pem",
         "tls/key.pem",
@@ -136,6 +135,10 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
         assert_eq!(mode(&dest.join(name)), 0o600, "{name}");
     }
     assert_eq!(dest.join("ratspost.db").exists(), sqlite);
+    assert!(
+        !dest.join("keys/audit-checkpoint.key").exists(),
+        "the signing key never leaves the machine"
+    );
     if !sqlite {
         return restore_postgres(&db, &config, &dest, &password, &before, &original).await;
     }
@@ -246,11 +249,17 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
     let served = wait_for(&daemon, &fresh_cert, &password, before.len()).await;
     assert!(daemon.terminate().success());
     same_mail(&before, &served, &original);
-    // Stopped, --replace restores again (the installation's own key now trusted) and keeps
-    // the replaced files.
+    // Stopped, --replace restores again (the old machine's key named: this one made its own)
+    // and keeps the replaced files.
     let replaced = ratspost_ok(
         &fresh_config,
-        &["restore", dest.to_str().expect("path"), "--replace"],
+        &[
+            "restore",
+            dest.to_str().expect("path"),
+            "--replace",
+            "--key",
+            &key,
+        ],
         None,
     );
     assert!(replaced.contains("were kept"), "{replaced}");

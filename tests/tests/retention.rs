@@ -251,15 +251,24 @@ async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(db: TestDb) 
             .await
             .expect("append");
     }
+    // As if the log had been written three days ago: the entries' times moved back (the
+    // chain rewritten with them), and no checkpoint yet, which would have been made then.
+    // A cut must be one retention can explain by the entries' and checkpoints' times.
+    let mut aged = s.store.list_audit(0, 100).await.expect("audit");
+    for e in &mut aged {
+        e.at -= 3 * DAY;
+    }
+    store::testing::rewrite_audit(&s.store, &aged).await;
+    let _ = std::fs::remove_file(&s.config.audit.checkpoint_file);
     let (head, _) = s.store.audit_head().await.expect("head");
     let retention = relay::retention::Retention {
         store: s.store.clone(),
         config: s.config.clone(),
         checkpoints: s.checkpoints.clone(),
     };
-    // Two days on, every entry is older than a day; the newest always stays.
+    // Every entry is older than a day; the newest always stays.
     let run = retention
-        .run_once(store::now_millis() + 2 * DAY, &s.shutdown.stop)
+        .run_once(store::now_millis(), &s.shutdown.stop)
         .await
         .expect("retention run");
     assert_eq!(run.messages, 0);
@@ -279,7 +288,14 @@ async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(db: TestDb) 
         s.store.verify_audit().await.expect("verify"),
         store::AuditCheck::Intact { first, .. } if first == head
     ));
-    // Nothing left to cut: no entry, no checkpoint.
+    // The next run cuts the last old entry (the head stays only while it is the newest);
+    // then nothing is left to cut: no entry, no checkpoint.
+    let next = retention
+        .run_once(store::now_millis(), &s.shutdown.stop)
+        .await
+        .expect("retention run");
+    assert_eq!(next.audit_cut, Some(head));
+    assert!(next.checkpoint);
     let again = retention
         .run_once(store::now_millis(), &s.shutdown.stop)
         .await

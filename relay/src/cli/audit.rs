@@ -111,8 +111,14 @@ struct Anchors {
     /// The keys checkpoints must be signed by: `--key` (several across a key change), else
     /// the installation's own.
     trusted: Vec<String>,
-    /// Problems found: a line that does not verify, a checkpoint by another key.
+    /// Problems found: a line that does not verify, a checkpoint by another key in a file
+    /// given on the command line.
     problems: Vec<String>,
+    /// Checkpoints of the installation's own file signed by another key (a key made after a
+    /// restore on a new machine, or by whoever replaced it): listed, not used.
+    ignored: Vec<String>,
+    /// Whether a key was named on the command line: then checkpoints must have been checked.
+    explicit: bool,
     /// Whether the installation here keeps audit entries for ever (`retention.audit_days`
     /// unset): then a log without its start was cut by hand. `None`: no installation here.
     keeps_all: Option<bool>,
@@ -122,6 +128,7 @@ impl Anchors {
     /// The trusted keys: `keys` when given, else the installation's checkpoint key. A key
     /// file that exists but is not a key is an error, not a reason to trust anything.
     fn new(keys: Vec<String>, config: Option<&Config>) -> anyhow::Result<Self> {
+        let explicit = !keys.is_empty();
         let mut trusted = keys;
         if trusted.is_empty()
             && let Some(config) = config
@@ -148,11 +155,20 @@ impl Anchors {
             newest: None,
             trusted,
             problems: Vec::new(),
+            ignored: Vec::new(),
+            explicit,
             keeps_all: config.map(|c| c.retention.audit_days.is_none()),
         })
     }
 
-    fn add(&mut self, source: &str, found: Vec<(String, Result<Checkpoint, String>)>) {
+    /// Takes the checkpoints `found` in `source`; with `strict` (files given on the command
+    /// line, the DPO's copies) one by another key is a problem, else it is left out.
+    fn add(
+        &mut self,
+        source: &str,
+        found: Vec<(String, Result<Checkpoint, String>)>,
+        strict: bool,
+    ) {
         for (place, result) in found {
             let place = format!("{source}, {place}");
             match result {
@@ -160,10 +176,15 @@ impl Anchors {
                 Ok(c) => {
                     let key = c.key_text();
                     if !self.trusted.is_empty() && !self.trusted.contains(&key) {
-                        self.problems.push(format!(
+                        let problem = format!(
                             "{place}: signed by key {key}, not by a trusted key ({})",
                             self.trusted.join(", ")
-                        ));
+                        );
+                        if strict {
+                            self.problems.push(problem);
+                        } else {
+                            self.ignored.push(problem);
+                        }
                         continue;
                     }
                     if self.newest.as_ref().is_none_or(|(seq, _)| c.seq >= *seq) {
@@ -176,7 +197,7 @@ impl Anchors {
     }
 
     /// The checkpoints in `path`, which must hold at least one line that looks like one.
-    fn add_file(&mut self, path: &Path) -> anyhow::Result<()> {
+    fn add_file(&mut self, path: &Path, strict: bool) -> anyhow::Result<()> {
         let size = std::fs::metadata(path)
             .with_context(|| format!("reading {}", path.display()))?
             .len();
@@ -194,7 +215,7 @@ impl Anchors {
             path.display(),
             checkpoint::PREFIX.trim_end()
         );
-        self.add(&path.display().to_string(), found);
+        self.add(&path.display().to_string(), found, strict);
         Ok(())
     }
 
@@ -214,7 +235,7 @@ impl Anchors {
             path.display(),
             config.audit.checkpoint_key.display()
         );
-        self.add_file(path)
+        self.add_file(path, false)
     }
 
     /// Prints the verdict; an error when the chain or a checkpoint is bad, or when
@@ -250,6 +271,16 @@ impl Anchors {
             String::new()
         };
         println!("audit chain intact: {entries} entries{from}, head {head}");
+        if !self.ignored.is_empty() {
+            println!(
+                "not used, signed by another key than the trusted one:\n  {}",
+                self.ignored.join("\n  ")
+            );
+        }
+        anyhow::ensure!(
+            self.newest.is_some() || (!self.explicit && self.ignored.is_empty()),
+            "no checkpoint signed by a trusted key was compared with the log: nothing proves it against whoever can write the database"
+        );
         let Some((seq, at)) = &self.newest else {
             println!(
                 "checkpoints: none given. The chain is consistent in itself, which does not prove it against whoever can write the database: verify with the checkpoints kept outside it (--checkpoints FILE)."
@@ -284,7 +315,7 @@ async fn verify(
     let mut anchors = Anchors::new(keys, config)?;
     anchors.add_configured(config)?;
     for file in files {
-        anchors.add_file(file)?;
+        anchors.add_file(file, true)?;
     }
     let check = store
         .verify_audit_anchored(&anchors.anchors)
@@ -391,9 +422,14 @@ pub(super) fn verify_export(
         }
         Ok(())
     })?;
-    anchors.add(&file.display().to_string(), checkpoints);
+    anchors.add(&file.display().to_string(), checkpoints, true);
+    anyhow::ensure!(
+        !anchors.anchors.is_empty() || !anchors.problems.is_empty() || !files.is_empty(),
+        "{} carries no checkpoint: an export proves nothing without one (add the DPO's with --checkpoints FILE)",
+        file.display()
+    );
     for file in files {
-        anchors.add_file(file)?;
+        anchors.add_file(file, true)?;
     }
     let mut verifier = ChainVerifier::new(start, &anchors.anchors);
     each_export_line(file, |_, line| {

@@ -8,7 +8,6 @@
 //! ratspost.db            the SQLite database (VACUUM INTO: consistent while mail arrives)
 //! keys/dkim.key          DKIM/ARC key
 //! keys/srs.key           SRS secret (bounces to forwards)
-//! keys/audit-checkpoint.key
 //! audit-checkpoints.txt  the checkpoint file, ending with one of the copy's own head
 //! tls/cert.pem, key.pem  the certificate in use
 //! ratspost.toml          the configuration in use (for reference; restore leaves yours)
@@ -17,6 +16,10 @@
 //! On PostgreSQL the database is `pg_dump`'s (the README says how); `backup` keeps the rest,
 //! and `restore` checks the database `pg_restore` brought back against the backup's
 //! checkpoints.
+//!
+//! The audit checkpoint key is not in it: whoever could read a backup could otherwise sign
+//! a changed one, and checkpoints of a rewritten log. It never leaves the machine (a restore
+//! elsewhere makes a new one, whose public key the DPO notes).
 //!
 //! `backup.json` is signed with the installation's audit checkpoint key (Ed25519, the
 //! `signature` over the manifest with an empty `signature`). `restore` checks before it
@@ -43,7 +46,6 @@ const MANIFEST: &str = "backup.json";
 const FORMAT: &str = "ratspost-backup 1";
 const DATABASE: &str = "ratspost.db";
 const CHECKPOINTS: &str = "audit-checkpoints.txt";
-const CHECKPOINT_KEY: &str = "keys/audit-checkpoint.key";
 
 /// What `backup.json` records.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -84,7 +86,6 @@ fn key_files(config: &Config) -> Vec<(PathBuf, &'static str)> {
     vec![
         (config.data_dir.join("dkim.key"), "keys/dkim.key"),
         (config.data_dir.join("srs.key"), "keys/srs.key"),
-        (config.audit.checkpoint_key.clone(), CHECKPOINT_KEY),
         (config.tls.cert.clone(), "tls/cert.pem"),
         (config.tls.key.clone(), "tls/key.pem"),
     ]
@@ -303,10 +304,8 @@ fn trust(config: &Config, key: Option<String>, trust_backup_key: bool) -> anyhow
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     match (key, installed) {
-        (Some(key), Some(installed)) if key != installed => anyhow::bail!(
-            "--key {key} is not the installation's checkpoint key {installed} ({}): nothing was restored",
-            path.display()
-        ),
+        // Named by the operator: authoritative (a backup from the old machine after a move,
+        // whose key differs from the one made here).
         (Some(key), _) => Ok(Trust::Key(key)),
         (None, Some(installed)) => Ok(Trust::Key(installed)),
         (None, None) if trust_backup_key => Ok(Trust::Backup),
@@ -381,6 +380,9 @@ pub(super) async fn restore(
     key: Option<String>,
     trust_backup_key: bool,
 ) -> anyhow::Result<()> {
+    crate::tls::create_private_dir(&config.data_dir)?;
+    // Held while files are replaced: no daemon may run on them.
+    let _running = crate::setup::lock_data_dir(config)?;
     let trusted = trust(config, key, trust_backup_key)?;
     let manifest = read_manifest(src, &trusted)?;
     if let Trust::Backup = trusted {
@@ -389,9 +391,6 @@ pub(super) async fn restore(
             manifest.key
         );
     }
-    crate::tls::create_private_dir(&config.data_dir)?;
-    // Held while files are replaced: no daemon may run on them.
-    let _running = crate::setup::lock_data_dir(config)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut kept: Vec<String> = Vec::new();
     let mut restored: Vec<String> = Vec::new();
@@ -476,11 +475,6 @@ pub(super) async fn restore(
             // The operator's own certificate stays where they manage it.
             continue;
         }
-        if name == CHECKPOINT_KEY && place.exists() {
-            // The installation's key (perhaps the DPO's, outside data_dir) is never
-            // replaced; it is the key the backup was checked with.
-            continue;
-        }
         if let Some(aside) = move_aside(&place, &stamp)? {
             kept.push(aside.display().to_string());
         }
@@ -499,9 +493,18 @@ pub(super) async fn restore(
             "backup_audit_seq": manifest.audit_seq,
         }),
     };
-    let appended = store.append_audit(&entry).await.readable();
+    let made = !config.audit.checkpoint_key.exists();
+    let signed = async {
+        store.append_audit(&entry).await.readable()?;
+        // A checkpoint of the restored log, by this installation's key (made now on a new
+        // machine: the key is never in a backup), so that it is anchored from the start.
+        let signer = Signer::load(config)?;
+        let checkpoint = signer.write(&store).await?;
+        anyhow::Ok((signer.public_key(), checkpoint))
+    }
+    .await;
     store.close().await;
-    appended?;
+    let (key, checkpoint) = signed?;
     println!(
         "restored from {} (made {}): {verdict}",
         src.display(),
@@ -511,6 +514,12 @@ pub(super) async fn restore(
         println!("  {path}");
     }
     println!("Entries and mail after the backup are not in it.");
+    println!("checkpoint of the restored log: {}", checkpoint.line());
+    if made {
+        println!(
+            "Made a new audit checkpoint key (the old one stays on the old machine). Give its public key to the data-protection officer; checkpoints before the restore verify with the old key (audit verify --key OLD --key NEW):\n  {key}"
+        );
+    }
     if !kept.is_empty() {
         println!("The files it replaced were kept:");
         for path in kept {
