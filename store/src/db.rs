@@ -257,6 +257,10 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<SqlitePools> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
+        // Deleted content is overwritten, not left in free pages: a message purged under
+        // retention (Art. 5(1)(e) GDPR) or expunged is gone from the file, not only from
+        // the tables. Deletes are rare (retention, EXPUNGE); the extra writes are cheap.
+        .pragma("secure_delete", "ON")
         // Other processes (the CLI next to a running daemon) take the write lock briefly.
         .busy_timeout(Duration::from_secs(10));
     let write = SqlitePoolOptions::new()
@@ -280,6 +284,28 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<PgPool> {
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect)
         .await?)
+}
+
+/// Folds the write-ahead log of the SQLite database at `path` into the file itself (a
+/// checkpoint, then the log is emptied), so the file alone holds every commit: before it is
+/// moved aside or copied. Nothing happens when there is no such file.
+///
+/// # Errors
+/// `Unavailable` when SQLite fails (the database is in use, damaged).
+pub async fn fold_sqlite_wal(path: &Path) -> Result<()> {
+    use sqlx::Connection as _;
+    if !path.exists() {
+        return Ok(());
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(10));
+    let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut connection)
+        .await?;
+    connection.close().await?;
+    Ok(())
 }
 
 /// A database URL with any password replaced, safe for logs and error messages.

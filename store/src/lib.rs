@@ -54,7 +54,7 @@ pub use audit::{
     Anchor, AuditCheck, AuditCounts, AuditEntry, AuditFilter, ChainStart, ChainVerifier,
     NewAuditEntry,
 };
-pub use db::{Backend, Page, Store, StoreOptions, redact_url, sqlite_path};
+pub use db::{Backend, Page, Store, StoreOptions, fold_sqlite_wal, redact_url, sqlite_path};
 pub use error::{Error, ErrorKind, Result};
 pub use exemptions::{
     Confirmation, Exemption, ExemptionPolicy, ExemptionRequest, ExemptionState, Missing, QueuedMail,

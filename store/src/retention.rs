@@ -210,6 +210,19 @@ impl Store {
         for user in owners {
             self.announce(user);
         }
+        if !report.messages.is_empty()
+            && let crate::db::Db::Sqlite(pools) = &self.db
+        {
+            // The pages that held the purged bytes are zeroed (secure_delete), but earlier
+            // copies of them may still sit in the write-ahead log: fold it in and empty it.
+            // Best effort: a busy reader only delays it to the next batch.
+            if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pools.write)
+                .await
+            {
+                tracing::debug!(error = %err, "write-ahead log not folded after a purge");
+            }
+        }
         Ok(report)
     }
 }

@@ -38,6 +38,9 @@ async fn deliver(s: &Server, raw: &[u8]) {
     c.cmd("QUIT").await;
 }
 
+/// The first message's text, which must leave the database files with it.
+const PURGED_TEXT: &str = "Die Sitzung beginnt um 18 Uhr.";
+
 async fn purged_messages_leave_a_selected_inbox_as_an_expunge(db: TestDb) {
     let s = Server::start_on(db, "").await;
     let anna = s.add_user("anna", Role::Staff, &[ANNA]).await;
@@ -54,7 +57,7 @@ async fn purged_messages_leave_a_selected_inbox_as_an_expunge(db: TestDb) {
     // One after the other, so they are filed (and numbered) in this order.
     deliver(
         &s,
-        &mail("clean", "Sitzung", "Die Sitzung beginnt um 18 Uhr."),
+        &mail("clean", "Sitzung", PURGED_TEXT),
     )
     .await;
     s.classified().await;
@@ -98,6 +101,19 @@ async fn purged_messages_leave_a_selected_inbox_as_an_expunge(db: TestDb) {
         .expect("purge");
     assert_eq!(report.messages, [first.id]);
     assert_eq!(report.expunged, 1);
+    // SQLite: the bytes are gone from the files, not only from the tables.
+    if let Some(path) = store::sqlite_path(&s.config.database.url) {
+        for suffix in ["", "-wal"] {
+            let file = format!("{}{suffix}", path.display());
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !bytes
+                    .windows(PURGED_TEXT.len())
+                    .any(|w| w == PURGED_TEXT.as_bytes()),
+                "the purged text is still in {file}"
+            );
+        }
+    }
 
     let expunge = tokio::time::timeout(Duration::from_secs(30), idle.line())
         .await
