@@ -263,6 +263,46 @@ async fn backup_while_mail_arrives_and_restore(db: TestDb) {
         None,
     );
     assert!(replaced.contains("were kept"), "{replaced}");
+    let data = fresh.path().join("data");
+    let kept = |data: &Path| -> Vec<String> {
+        std::fs::read_dir(data)
+            .expect("data dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| {
+                n.starts_with("ratspost.db.before-restore-")
+                    && !n.ends_with("-wal")
+                    && !n.ends_with("-shm")
+            })
+            .collect()
+    };
+    // Again at once (within the same second): what the last one put in place is kept too,
+    // under its own name.
+    let before_again = kept(&data).len();
+    ratspost_ok(
+        &fresh_config,
+        &[
+            "restore",
+            dest.to_str().expect("path"),
+            "--replace",
+            "--key",
+            &key,
+        ],
+        None,
+    );
+    assert_eq!(kept(&data).len(), before_again + 1, "{:?}", kept(&data));
+    // A restore that cannot finish (here: a key cannot be staged) replaces nothing.
+    let database =
+        ratspost_tests::client::sha256(&std::fs::read(data.join("ratspost.db")).expect("db"));
+    std::fs::create_dir(data.join("srs.key.restoring")).expect("mkdir");
+    let failed = restore(&dest, &["--replace", "--key", &key]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(
+        ratspost_tests::client::sha256(&std::fs::read(data.join("ratspost.db")).expect("db")),
+        database,
+        "the database was not touched"
+    );
+    assert_eq!(kept(&data).len(), before_again + 1);
+    assert!(!data.join("ratspost.db.restoring").exists());
 }
 
 /// The public key (`key=…`) of the checkpoint line in `text`.
@@ -348,7 +388,14 @@ async fn restore_postgres(
     );
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("nothing was restored"), "{stderr}");
+    assert!(
+        stderr.contains("does not match the backup") && stderr.contains("do not use it"),
+        "{stderr}"
+    );
+    // pg_restore has put that database in place: serve stays off it until someone looked.
+    let serve = ratspost(&other_config, &["serve"], None);
+    assert_eq!(serve.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("a restore was refused"));
     // A dump taken after the audit log moved on (entries written between backup and dump)
     // still holds the backup's history: accepted.
     app_password(config, "anna", "Telefon");

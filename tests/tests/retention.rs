@@ -55,11 +55,7 @@ async fn purged_messages_leave_a_selected_inbox_as_an_expunge(db: TestDb) {
         .await
         .expect("app password");
     // One after the other, so they are filed (and numbered) in this order.
-    deliver(
-        &s,
-        &mail("clean", "Sitzung", PURGED_TEXT),
-    )
-    .await;
+    deliver(&s, &mail("clean", "Sitzung", PURGED_TEXT)).await;
     s.classified().await;
     deliver(
         &s,

@@ -360,16 +360,88 @@ async fn verify_against(
 }
 
 /// Moves `path` aside as `path.before-restore-STAMP` when it exists.
+/// A name beside `path` that is free: `path.before-restore-STAMP`, else with `-2`, `-3`, …
+/// (two restores within a second must not overwrite what the first kept).
+fn aside_name(path: &Path, stamp: &str) -> PathBuf {
+    let mut n = 1;
+    loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".before-restore-{stamp}"));
+        if n > 1 {
+            name.push(format!("-{n}"));
+        }
+        let aside = PathBuf::from(name);
+        if std::fs::symlink_metadata(&aside).is_err() {
+            return aside;
+        }
+        n += 1;
+    }
+}
+
 fn move_aside(path: &Path, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
-    if !path.exists() {
+    if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".before-restore-{stamp}"));
-    let aside = PathBuf::from(name);
+    let aside = aside_name(path, stamp);
     std::fs::rename(path, &aside).with_context(|| format!("moving {} aside", path.display()))?;
     Ok(Some(aside))
 }
+
+/// `path` with `suffix` appended to its name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The keys, certificate and checkpoint file of the backup, each written beside its place
+/// as `….restoring`: (place, staged file). Nothing is replaced yet.
+fn stage_files(
+    config: &Config,
+    src: &Path,
+    manifest: &Manifest,
+    cleanup: &mut Cleanup,
+) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = key_files(config);
+    files.push((config.audit.checkpoint_file.clone(), CHECKPOINTS));
+    let mut staged = Vec::new();
+    for (place, name) in files {
+        if !manifest.files.contains_key(name) {
+            continue;
+        }
+        if name.starts_with("tls/") && !config.tls.generated {
+            // The operator's own certificate stays where they manage it.
+            continue;
+        }
+        let stage = with_suffix(&place, ".restoring");
+        let _ = std::fs::remove_file(&stage);
+        let bytes = std::fs::read(src.join(name))?;
+        write_private(&stage, &bytes)?;
+        cleanup.0.push(stage.clone());
+        staged.push((place, stage));
+    }
+    Ok(staged)
+}
+
+/// Staged files, removed when the restore stops before it used them.
+struct Cleanup(Vec<PathBuf>);
+
+impl Cleanup {
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Where a refused restore leaves its note: `serve` does not start while it exists.
+pub(super) const REFUSED_MARK: &str = "restore-refused";
 
 /// `ratspost restore`: what the backup in `src` holds, checked, put where `config` expects
 /// it.
@@ -395,7 +467,9 @@ pub(super) async fn restore(
     let mut kept: Vec<String> = Vec::new();
     let mut restored: Vec<String> = Vec::new();
     let target = store::sqlite_path(&config.database.url).map(Path::to_path_buf);
-    let verdict = match (&target, manifest.backend.as_str()) {
+    // Staged files to remove if the restore stops half-way.
+    let mut cleanup = Cleanup(Vec::new());
+    let (verdict, staged) = match (&target, manifest.backend.as_str()) {
         (Some(target), "sqlite") => {
             if target.exists() && !replace {
                 anyhow::bail!(
@@ -430,30 +504,48 @@ pub(super) async fn restore(
                     return Err(e.context("nothing was restored"));
                 }
             };
-            for suffix in ["", "-wal", "-shm"] {
-                let mut name = target.as_os_str().to_owned();
-                name.push(suffix);
-                if let Some(aside) = move_aside(Path::new(&name), &stamp)? {
-                    kept.push(aside.display().to_string());
+            cleanup.0.push(trial.clone());
+            // Staged beside their places first: a failure here replaces nothing.
+            let staged = stage_files(config, src, &manifest, &mut cleanup)?;
+            // The present database with every commit folded in (its write-ahead log would
+            // otherwise be left under a name SQLite does not look for), then moved aside.
+            store::fold_sqlite_wal(target).await.readable()?;
+            if let Some(aside) = move_aside(target, &stamp)? {
+                for suffix in ["-wal", "-shm"] {
+                    let from = with_suffix(target, suffix);
+                    if from.exists() {
+                        std::fs::rename(&from, with_suffix(&aside, suffix))?;
+                    }
                 }
+                kept.push(aside.display().to_string());
             }
             for suffix in ["-wal", "-shm"] {
-                let mut name = trial.as_os_str().to_owned();
-                name.push(suffix);
-                let _ = std::fs::remove_file(Path::new(&name));
+                let _ = std::fs::remove_file(with_suffix(&trial, suffix));
             }
             std::fs::rename(&trial, target).with_context(|| {
                 format!("putting the database in place at {}", target.display())
             })?;
             restored.push(target.display().to_string());
-            verdict
+            (verdict, staged)
         }
         (None, "postgres") => {
             // The database came back with pg_restore; it must be the one this backup saw.
             let store = open_store(config).await?;
             let checked = verify_against(&store, src, &manifest, false).await;
             store.close().await;
-            checked.context("nothing was restored")?
+            if let Err(err) = checked {
+                // pg_restore has put it in place already: say so, and keep serve off it.
+                let mark = config.data_dir.join(REFUSED_MARK);
+                let _ = std::fs::remove_file(&mark);
+                write_private(&mark, format!("{err:#}\n").as_bytes())?;
+                return Err(err.context(format!(
+                    "the database {} does not match the backup; pg_restore put it in place, so do not use it: drop it or investigate. Keys and checkpoints were not restored, and `ratspost serve` refuses to start until {} is removed",
+                    store::redact_url(&config.database.url),
+                    mark.display()
+                )));
+            }
+            let verdict = checked?;
+            (verdict, stage_files(config, src, &manifest, &mut cleanup)?)
         }
         (_, backend) => anyhow::bail!(
             "this is a backup of a {backend} installation, but the configuration names {}",
@@ -464,24 +556,17 @@ pub(super) async fn restore(
             }
         ),
     };
-    // The keys and the checkpoints the restored chain is proved with.
-    let mut files = key_files(config);
-    files.push((config.audit.checkpoint_file.clone(), CHECKPOINTS));
-    for (place, name) in files {
-        if !manifest.files.contains_key(name) {
-            continue;
-        }
-        if name.starts_with("tls/") && !config.tls.generated {
-            // The operator's own certificate stays where they manage it.
-            continue;
-        }
+    // The keys and the checkpoints the restored chain is proved with, swapped in.
+    for (place, staged) in staged {
         if let Some(aside) = move_aside(&place, &stamp)? {
             kept.push(aside.display().to_string());
         }
-        let bytes = std::fs::read(src.join(name))?;
-        write_private(&place, &bytes)?;
+        std::fs::rename(&staged, &place)
+            .with_context(|| format!("putting {} in place", place.display()))?;
         restored.push(place.display().to_string());
     }
+    cleanup.clear();
+    let _ = std::fs::remove_file(config.data_dir.join(REFUSED_MARK));
     // The restore itself goes on record in the restored chain.
     let store = open_store(config).await?;
     let entry = store::NewAuditEntry {
