@@ -187,6 +187,14 @@ impl Anchors {
                         }
                         continue;
                     }
+                    // The same checkpoint twice (a file and its copy) counts once.
+                    if self
+                        .anchors
+                        .iter()
+                        .any(|a| a.seq == c.seq && a.hash == c.head)
+                    {
+                        continue;
+                    }
                     if self.newest.as_ref().is_none_or(|(seq, _)| c.seq >= *seq) {
                         self.newest = Some((c.seq, c.at.clone()));
                     }
@@ -297,6 +305,13 @@ impl Anchors {
         );
         if before > 0 {
             println!("  {before} older than the entries kept (not checkable after retention)");
+        }
+        let last = first - 1 + entries;
+        if last > *seq {
+            println!(
+                "  entries {} to {last} came after the newest checkpoint: no checkpoint given proves them yet",
+                seq + 1
+            );
         }
         anyhow::ensure!(
             matched > 0,
