@@ -1,0 +1,358 @@
+//! Judging a chain: entry by entry against its own hashes, against anchors kept outside
+//! the database (signed checkpoints, issue #15 §1), and a cut of its start against what
+//! retention can explain. The database's verification, the signer's check and the
+//! verification of an export feed entries through the same [`ChainVerifier`].
+
+use super::{AuditCheck, AuditEntry, GENESIS, entry_hash};
+use crate::Millis;
+
+/// A (sequence number, hash) pair known from outside the database: a signed checkpoint
+/// (issue #15 §1). The chain must hold exactly this hash at this position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// Position in the chain.
+    pub seq: i64,
+    /// SHA-256 (hex) the entry at `seq` must have.
+    pub hash: String,
+    /// How people know it, for the report ("checkpoint of 1 Dec 2026 10:00, line 3 of …").
+    pub label: String,
+    /// When it was made (epoch ms), if known: the entry at `seq` cannot be younger, and
+    /// every later entry was appended after it (a cut of the log's start is checked
+    /// against that).
+    pub at: Option<Millis>,
+}
+
+/// How far clocks of several nodes may disagree (ms) when an entry's time is compared with
+/// a checkpoint's.
+pub const CLOCK_SKEW: Millis = 5 * 60 * 1000;
+
+/// One day in milliseconds.
+const DAY: Millis = 86_400_000;
+
+/// Where the kept part of the chain starts: after entry `seq` with hash `hash` (entry 0 and
+/// [`GENESIS`] when nothing was removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainStart {
+    /// The last removed entry's sequence number (0: none removed).
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+}
+
+impl Default for ChainStart {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+/// The action of the entry that records a cut of the log's start ([`Store::prune_audit`]).
+pub const PRUNED_ACTION: &str = "audit.pruned";
+
+/// Checks a chain entry by entry, in order, against its own hashes and against anchors. The
+/// database's verification and the verification of an export (`ratspost audit verify
+/// --export`) both feed entries through it, so they judge alike.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    start: ChainStart,
+    expected_seq: i64,
+    prev_hash: String,
+    /// Anchors by position, each position's in the order given.
+    anchors: std::collections::BTreeMap<i64, Vec<Anchor>>,
+    matched: usize,
+    before_start: usize,
+    /// The newest `audit.pruned` entry's record of where it cut: (seq, hash), and its own seq.
+    last_cut: Option<(i64, String)>,
+    last_cut_entry: i64,
+    /// The highest position an anchor matched at.
+    matched_up_to: i64,
+    broken: Option<(i64, String)>,
+    /// The start is a trusted position (a checkpoint), not a recorded cut.
+    trusted_start: bool,
+    /// (seq, time) of every anchor with a time, for judging cuts.
+    anchor_times: Vec<(i64, Millis)>,
+    /// Whether a cut must be covered by an anchor (verification) or may be the newest
+    /// thing (signing: the checkpoint about to be made covers it).
+    cut_needs_cover: bool,
+    /// The signer's clock: no entry may be dated later (plus [`CLOCK_SKEW`]).
+    now: Option<Millis>,
+}
+
+impl ChainVerifier {
+    /// A verifier for the part of a chain after a position already proved (the newest
+    /// checkpoint's): entry `seq` has hash `hash`, and what follows must chain to it;
+    /// `anchors` only lend their times (for judging a cut).
+    #[must_use]
+    pub fn after(seq: i64, hash: &str, anchors: &[Anchor]) -> Self {
+        let mut verifier = Self::new(
+            ChainStart {
+                seq,
+                hash: hash.to_owned(),
+            },
+            &[],
+        );
+        verifier.trusted_start = true;
+        verifier.anchor_times = anchors
+            .iter()
+            .filter_map(|a| Some((a.seq, a.at?)))
+            .collect();
+        verifier
+    }
+
+    /// For signing at `now`: a cut need not be covered yet (the checkpoint about to be made
+    /// covers it), but no entry may be dated after `now`.
+    #[must_use]
+    pub fn for_signing(mut self, now: Millis) -> Self {
+        self.cut_needs_cover = false;
+        self.now = Some(now);
+        self
+    }
+
+    /// A verifier for a chain kept from after `start`, with `anchors` to compare.
+    #[must_use]
+    pub fn new(start: ChainStart, anchors: &[Anchor]) -> Self {
+        let mut by_seq: std::collections::BTreeMap<i64, Vec<Anchor>> =
+            std::collections::BTreeMap::new();
+        let mut before_start = 0;
+        for anchor in anchors {
+            if anchor.seq < start.seq {
+                before_start += 1;
+            } else {
+                by_seq.entry(anchor.seq).or_default().push(anchor.clone());
+            }
+        }
+        let mut verifier = Self {
+            expected_seq: start.seq + 1,
+            prev_hash: start.hash.clone(),
+            start,
+            anchors: by_seq,
+            matched: 0,
+            before_start,
+            last_cut: None,
+            last_cut_entry: 0,
+            matched_up_to: 0,
+            broken: None,
+            trusted_start: false,
+            anchor_times: anchors
+                .iter()
+                .filter_map(|a| Some((a.seq, a.at?)))
+                .collect(),
+            cut_needs_cover: true,
+            now: None,
+        };
+        // An anchor on the start itself (an empty log's, or one on the cut) is checked
+        // against the recorded start.
+        let (seq, hash) = (verifier.start.seq, verifier.start.hash.clone());
+        verifier.check_anchors(seq, &hash, Millis::MIN);
+        verifier
+    }
+
+    /// Whether any anchor was given at all (before the start or not).
+    fn anchors_given(&self) -> bool {
+        self.matched > 0 || self.before_start > 0 || !self.anchors.is_empty()
+    }
+
+    /// Whether a problem was found (then further entries are ignored).
+    #[must_use]
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Takes the next entry in chain order.
+    pub fn push(&mut self, entry: &AuditEntry) {
+        if self.broken.is_some() {
+            return;
+        }
+        if let Some(reason) = self.check_entry(entry) {
+            self.broken = Some((self.expected_seq.min(entry.seq), reason));
+            return;
+        }
+        if let Some(now) = self.now
+            && entry.at > now + CLOCK_SKEW
+        {
+            self.broken = Some((entry.seq, "it is dated in the future".to_owned()));
+            return;
+        }
+        if entry.action == PRUNED_ACTION {
+            match self.judge_cut(entry) {
+                Ok((seq, hash)) => {
+                    self.last_cut = Some((seq, hash));
+                    self.last_cut_entry = entry.seq;
+                }
+                Err(reason) => {
+                    self.broken = Some((entry.seq, reason));
+                    return;
+                }
+            }
+        }
+        self.check_anchors(entry.seq, &entry.hash, entry.at);
+        self.prev_hash.clone_from(&entry.hash);
+        self.expected_seq += 1;
+    }
+
+    /// A row whose subjects or details were not valid JSON: the row was changed.
+    pub fn push_unreadable(&mut self, seq: i64) {
+        if self.broken.is_none() {
+            self.broken = Some((
+                self.expected_seq.min(seq),
+                "its subjects or details are not valid JSON (the row was changed)".to_owned(),
+            ));
+        }
+    }
+
+    /// Whether the `audit.pruned` entry `e` records a cut that retention can explain:
+    /// (through_seq, through_hash) if so. Its `before` must lie at least `audit_days` (one
+    /// day or more) before its own time, and no anchor older than the cut's end may have
+    /// been made at or after `before`: at an anchor's time its seq was the head, so every
+    /// later entry — the cut's last among them — is younger than the anchor.
+    fn judge_cut(&self, e: &AuditEntry) -> Result<(i64, String), String> {
+        let field = |name: &str| e.details.get(name);
+        let (Some(through), Some(hash), Some(before), Some(days)) = (
+            field("through_seq").and_then(serde_json::Value::as_i64),
+            field("through_hash").and_then(serde_json::Value::as_str),
+            field("before").and_then(serde_json::Value::as_i64),
+            field("audit_days").and_then(serde_json::Value::as_i64),
+        ) else {
+            return Err(format!(
+                "its record of a cut lacks through_seq, through_hash, before or audit_days: not written by {PRUNED_ACTION}"
+            ));
+        };
+        if days < 1 || before > e.at.saturating_sub(days.saturating_mul(DAY)) {
+            return Err(format!(
+                "it records a cut of entries younger than retention allows ({days} days before its own time)"
+            ));
+        }
+        if let Some((seq, at)) = self
+            .anchor_times
+            .iter()
+            .find(|(seq, at)| *seq < through && *at >= before)
+        {
+            return Err(format!(
+                "it cut entries up to {through} as older than {before} ms, but a checkpoint of entry {seq} was made at {at} ms, before they were written: the cut was forged"
+            ));
+        }
+        Ok((through, hash.to_owned()))
+    }
+
+    fn check_anchors(&mut self, seq: i64, hash: &str, entry_at: Millis) {
+        let Some(anchors) = self.anchors.remove(&seq) else {
+            return;
+        };
+        for anchor in anchors {
+            if anchor.hash == hash && anchor.at.is_some_and(|at| entry_at > at + CLOCK_SKEW) {
+                if self.broken.is_none() {
+                    self.broken = Some((
+                        seq,
+                        format!(
+                            "{} was made before entry {seq}'s own time: the entry's time was changed",
+                            anchor.label
+                        ),
+                    ));
+                }
+            } else if anchor.hash == hash {
+                self.matched += 1;
+                self.matched_up_to = self.matched_up_to.max(seq);
+            } else if self.broken.is_none() {
+                self.broken = Some((
+                    seq,
+                    format!(
+                        "{} records entry {seq} with hash {}, but the log holds {hash} there: the history up to this entry was rewritten, reordered or replaced",
+                        anchor.label, anchor.hash
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn check_entry(&self, e: &AuditEntry) -> Option<String> {
+        let expected_seq = self.expected_seq;
+        if e.seq != expected_seq {
+            return Some(format!(
+                "entry {expected_seq} is missing (next is {})",
+                e.seq
+            ));
+        }
+        if e.prev_hash != self.prev_hash {
+            return Some("its previous-hash does not match the entry before it (entries removed, inserted or reordered)".to_owned());
+        }
+        let hash = entry_hash(
+            e.seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subjects,
+            &e.details,
+            &e.prev_hash,
+        );
+        if hash != e.hash {
+            return Some("its content does not match its hash (the row was changed)".to_owned());
+        }
+        None
+    }
+
+    /// The verdict, given the head recorded beside the log (`None`: compare with nothing, as
+    /// for an export, whose end is proved only by its anchors).
+    #[must_use]
+    pub fn finish(mut self, head: Option<(i64, String)>) -> AuditCheck {
+        if let Some((seq, reason)) = self.broken.take() {
+            return AuditCheck::Broken { seq, reason };
+        }
+        let last = self.expected_seq - 1;
+        if let Some((head_seq, head_hash)) = head
+            && (head_seq != last || head_hash != self.prev_hash)
+        {
+            return AuditCheck::Broken {
+                seq: head_seq.max(last),
+                reason: format!(
+                    "the log ends at entry {last} but its head records entry {head_seq}: entries were removed from the end or the head was changed"
+                ),
+            };
+        }
+        if let Some((&seq, anchors)) = self.anchors.iter().next() {
+            return AuditCheck::Broken {
+                seq,
+                reason: format!(
+                    "{} records entry {seq}, but the log ends at entry {last}: entries were removed from the end",
+                    anchors[0].label
+                ),
+            };
+        }
+        if self.start.seq > 0 && !self.trusted_start {
+            let recorded = self.last_cut.as_ref().map(|(s, h)| (*s, h.as_str()));
+            if recorded != Some((self.start.seq, self.start.hash.as_str())) {
+                return AuditCheck::Broken {
+                    seq: self.start.seq + 1,
+                    reason: format!(
+                        "the log starts after entry {}, but no {PRUNED_ACTION} entry records a cut there: entries were removed from the start",
+                        self.start.seq
+                    ),
+                };
+            }
+            // A cut anyone with database access could fake — drop the start, append an
+            // audit.pruned entry after the newest checkpoint — is believed only when a
+            // checkpoint covers the entry that records it (the daemon writes one right after
+            // each cut). Without anchors nothing is believed anyway.
+            if self.cut_needs_cover
+                && self.anchors_given()
+                && self.matched_up_to < self.last_cut_entry
+            {
+                return AuditCheck::Broken {
+                    seq: self.last_cut_entry,
+                    reason: format!(
+                        "entry {} records a cut of the log's start, but no checkpoint covers it: the cut may have been forged (use a checkpoint written after it)",
+                        self.last_cut_entry
+                    ),
+                };
+            }
+        }
+        AuditCheck::Intact {
+            entries: last - self.start.seq,
+            head: self.prev_hash,
+            first: self.start.seq + 1,
+            anchors_matched: self.matched,
+            anchors_before_start: self.before_start,
+        }
+    }
+}
