@@ -11,7 +11,7 @@
 //! One checkpoint is one line of text, so it survives a mail, a paste, a printout:
 //!
 //! ```text
-//! ratspost-checkpoint v1 seq=65 head=<64 hex> at=2026-12-01T10:00:00Z key=<base64> sig=<base64>
+//! ratspost-checkpoint v1 seq=65 head=<64 hex> head_at=<ms> at=2026-12-01T10:00:00Z key=<base64> sig=<base64>
 //! ```
 //!
 //! The signature (RFC 8032 Ed25519) covers every byte before ` sig=`; `key` is the signer's
@@ -41,6 +41,9 @@ pub struct Checkpoint {
     pub seq: i64,
     /// Its hash (SHA-256, 64 hex digits; [`store::audit::GENESIS`] for an empty log).
     pub head: String,
+    /// Its own time (`at` of the entry, epoch ms; 0 for an empty log): what a cut of the
+    /// log's start up to this entry is judged by.
+    pub head_at: i64,
     /// When it was made, RFC 3339 UTC to the second.
     pub at: String,
     /// The signer's Ed25519 public key (32 bytes).
@@ -54,9 +57,10 @@ impl Checkpoint {
     #[must_use]
     pub fn signed_text(&self) -> String {
         format!(
-            "{PREFIX}seq={} head={} at={} key={}",
+            "{PREFIX}seq={} head={} head_at={} at={} key={}",
             self.seq,
             self.head,
+            self.head_at,
             self.at,
             B64.encode(&self.key)
         )
@@ -85,8 +89,8 @@ impl Checkpoint {
             .find(PREFIX)
             .ok_or_else(|| "not a checkpoint line".to_owned())?;
         let rest = line[start + PREFIX.len()..].trim_end();
-        let mut fields = [None; 5];
-        const NAMES: [&str; 5] = ["seq", "head", "at", "key", "sig"];
+        let mut fields = [None; 6];
+        const NAMES: [&str; 6] = ["seq", "head", "head_at", "at", "key", "sig"];
         for (i, part) in rest.split(' ').enumerate() {
             let (name, value) = part
                 .split_once('=')
@@ -99,7 +103,15 @@ impl Checkpoint {
             }
             fields[i] = Some(value);
         }
-        let [Some(seq), Some(head), Some(at), Some(key), Some(sig)] = fields else {
+        let [
+            Some(seq),
+            Some(head),
+            Some(head_at),
+            Some(at),
+            Some(key),
+            Some(sig),
+        ] = fields
+        else {
             return Err(format!("expected the fields {}", NAMES.join(", ")));
         };
         let seq: i64 = seq
@@ -114,6 +126,10 @@ impl Checkpoint {
         {
             return Err("head is not 64 lower-case hex digits".to_owned());
         }
+        let head_at: i64 =
+            head_at.parse().ok().filter(|t| *t >= 0).ok_or_else(|| {
+                format!("head_at {head_at:?} is not a time in epoch milliseconds")
+            })?;
         chrono::DateTime::parse_from_rfc3339(at).map_err(|e| format!("at {at:?}: {e}"))?;
         let key = B64
             .decode(key)
@@ -128,6 +144,7 @@ impl Checkpoint {
         let checkpoint = Self {
             seq,
             head: head.to_owned(),
+            head_at,
             at: at.to_owned(),
             key,
             sig,
@@ -151,6 +168,7 @@ impl Checkpoint {
             at: chrono::DateTime::parse_from_rfc3339(&self.at)
                 .ok()
                 .map(|t| t.timestamp_millis()),
+            entry_at: (self.seq > 0).then_some(self.head_at),
         }
     }
 }
@@ -251,6 +269,9 @@ pub fn installed_anchors(config: &Config) -> Vec<store::Anchor> {
 pub struct Signer {
     key: Ed25519KeyPair,
     file: PathBuf,
+    /// Whether retention may cut the log's start here (`retention.audit_days` set): if not,
+    /// a cut is never signed.
+    cuts_allowed: bool,
 }
 
 impl Signer {
@@ -270,6 +291,7 @@ impl Signer {
         Ok(Self {
             key,
             file: config.audit.checkpoint_file.clone(),
+            cuts_allowed: config.retention.audit_days.is_some(),
         })
     }
 
@@ -287,11 +309,12 @@ impl Signer {
 
     /// A checkpoint of (`seq`, `head`) now.
     #[must_use]
-    pub fn sign(&self, seq: i64, head: &str) -> Checkpoint {
+    pub fn sign(&self, seq: i64, head: &str, head_at: i64) -> Checkpoint {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut checkpoint = Checkpoint {
             seq,
             head: head.to_owned(),
+            head_at,
             at,
             key: self.key.public_key().as_ref().to_vec(),
             sig: Vec::new(),
@@ -311,7 +334,7 @@ impl Signer {
     /// # Errors
     /// When the chain does not fit (say so to the DPO; sign nothing), or the database or the
     /// file fails.
-    pub async fn verified_head(&self, store: &store::Store) -> anyhow::Result<(i64, String)> {
+    pub async fn verified_head(&self, store: &store::Store) -> anyhow::Result<(i64, String, i64)> {
         let file = self.file.clone();
         let key = self.public_key();
         // Every checkpoint this key signed: the newest to check from, all for their times.
@@ -333,7 +356,7 @@ impl Signer {
         .await
         .context("checkpoint reader")??;
         match store
-            .verify_audit_for_signing(&anchors, store::now_millis())
+            .verify_audit_for_signing(&anchors, store::now_millis(), self.cuts_allowed)
             .await?
         {
             store::AuditCheck::Intact {
@@ -341,7 +364,10 @@ impl Signer {
                 head,
                 first,
                 ..
-            } => Ok((first - 1 + entries, head)),
+            } => {
+                let seq = first - 1 + entries;
+                Ok((seq, head, store.audit_entry_at(seq).await?))
+            }
             store::AuditCheck::Broken { seq, reason } => anyhow::bail!(
                 "refusing to sign an audit checkpoint: the log does not fit the checkpoints signed before, at entry {seq}: {reason}. Leave the database as it is and tell the data-protection officer"
             ),
@@ -354,8 +380,8 @@ impl Signer {
     /// # Errors
     /// When the chain does not fit the last checkpoint, or the database or the file fails.
     pub async fn write(&self, store: &store::Store) -> anyhow::Result<Checkpoint> {
-        let (seq, head) = self.verified_head(store).await?;
-        let checkpoint = self.sign(seq, &head);
+        let (seq, head, head_at) = self.verified_head(store).await?;
+        let checkpoint = self.sign(seq, &head, head_at);
         let line = checkpoint.line();
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || append(&file, &line))
@@ -454,13 +480,14 @@ mod tests {
         Signer {
             key: Ed25519KeyPair::from_pkcs8(der.as_ref()).expect("parse"),
             file: PathBuf::new(),
+            cuts_allowed: false,
         }
     }
 
     #[test]
     fn a_line_round_trips_and_names_its_key() {
         let s = signer();
-        let c = s.sign(65, &"ab".repeat(32));
+        let c = s.sign(65, &"ab".repeat(32), 1_796_000_000_000);
         let line = c.line();
         assert!(
             line.starts_with("ratspost-checkpoint v1 seq=65 head=abab"),
@@ -476,7 +503,7 @@ mod tests {
 
     #[test]
     fn a_changed_or_reordered_line_is_refused() {
-        let c = signer().sign(7, &"0f".repeat(32));
+        let c = signer().sign(7, &"0f".repeat(32), 1_796_000_000_000);
         let line = c.line();
         for forged in [
             line.replace("seq=7", "seq=8"),
@@ -488,7 +515,7 @@ mod tests {
             assert!(Checkpoint::parse(&forged).is_err(), "accepted {forged}");
         }
         // Another key's signature under this key's name.
-        let other = signer().sign(7, &"0f".repeat(32));
+        let other = signer().sign(7, &"0f".repeat(32), 1_796_000_000_000);
         let mixed = format!("{} sig={}", c.signed_text(), B64.encode(&other.sig));
         assert!(
             Checkpoint::parse(&mixed)
@@ -501,7 +528,7 @@ mod tests {
         /// Whatever changes one character of a signed line, the line no longer passes.
         #[test]
         fn any_one_character_change_is_found(seq in 0i64..1_000_000, pos in 0usize..400, ch in proptest::char::range('!', '~')) {
-            let c = signer().sign(seq, &"5a".repeat(32));
+            let c = signer().sign(seq, &"5a".repeat(32), 1_796_000_000_000);
             let line = c.line();
             let pos = pos % line.len();
             prop_assume!(line.as_bytes()[pos] as char != ch);
@@ -519,8 +546,8 @@ mod tests {
     fn checkpoints_are_found_in_saved_mails() {
         let notices = crate::config::Config::builtin().notices;
         let s = signer();
-        let first = s.sign(41, &"3c".repeat(32));
-        let second = s.sign(97, &"4d".repeat(32));
+        let first = s.sign(41, &"3c".repeat(32), 1_796_000_000_000);
+        let second = s.sign(97, &"4d".repeat(32), 1_796_000_000_000);
         let mail = |c: &Checkpoint| {
             String::from_utf8(
                 crate::compose::audit_checkpoint(&notices, "dsb@stadt.example", &c.line(), c.seq)
@@ -550,8 +577,8 @@ mod tests {
         let path = dir.path().join("cp.txt");
         assert_eq!(last_in(&path).expect("none"), None);
         let s = signer();
-        let first = s.sign(1, &"11".repeat(32));
-        let second = s.sign(2, &"22".repeat(32));
+        let first = s.sign(1, &"11".repeat(32), 1_796_000_000_000);
+        let second = s.sign(2, &"22".repeat(32), 1_796_000_000_000);
         append(&path, &first.line()).expect("append");
         append(&path, &second.line()).expect("append");
         assert_eq!(last_in(&path).expect("read"), Some(second));

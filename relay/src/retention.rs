@@ -105,9 +105,15 @@ impl Retention {
         if let Some(days) = retention.audit_days
             && !stop.is_cancelled()
         {
+            // The checkpoints of this installation are the evidence a cut ends at.
+            let config = Arc::clone(&self.config);
+            let evidence =
+                tokio::task::spawn_blocking(move || crate::checkpoint::installed_anchors(&config))
+                    .await
+                    .unwrap_or_default();
             report.audit_cut = self
                 .store
-                .prune_audit(cutoff(days, now), days, "system")
+                .prune_audit(cutoff(days, now), days, "system", &evidence)
                 .await?;
             if let Some(seq) = report.audit_cut {
                 tracing::info!(

@@ -247,6 +247,21 @@ impl Store {
         Ok(head.unwrap_or((0, GENESIS.to_owned())))
     }
 
+    /// The time (`at`, epoch ms) of entry `seq`; 0 for seq 0 or an entry not (any more) in
+    /// the log.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn audit_entry_at(&self, seq: i64) -> Result<Millis> {
+        let at: Option<(i64,)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as("SELECT at FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(at.map_or(0, |(at,)| at))
+    }
+
     /// Where the kept part of the chain starts (see [`Store::prune_audit`]).
     ///
     /// # Errors
@@ -298,6 +313,7 @@ impl Store {
         &self,
         anchors: &[Anchor],
         now: Millis,
+        cuts_allowed: bool,
     ) -> Result<AuditCheck> {
         if let Some(newest) = anchors.iter().filter(|a| a.seq > 0).max_by_key(|a| a.seq) {
             let at: Option<(String,)> = with_pool!(&self.db, read pool => {
@@ -308,8 +324,8 @@ impl Store {
             });
             match at {
                 Some((found,)) if found == newest.hash => {
-                    let mut verifier =
-                        ChainVerifier::after(newest.seq, &newest.hash, anchors).for_signing(now);
+                    let mut verifier = ChainVerifier::after(newest.seq, &newest.hash, anchors)
+                        .for_signing(now, cuts_allowed);
                     self.feed(newest.seq, &mut verifier).await?;
                     let head = self.audit_head().await?;
                     return Ok(verifier.finish(Some(head)));
@@ -329,7 +345,7 @@ impl Store {
         }
         let start = self.audit_start().await?;
         let after = start.seq;
-        let mut verifier = ChainVerifier::new(start, anchors).for_signing(now);
+        let mut verifier = ChainVerifier::new(start, anchors).for_signing(now, cuts_allowed);
         self.feed(after, &mut verifier).await?;
         let head = self.audit_head().await?;
         Ok(verifier.finish(Some(head)))
@@ -364,7 +380,9 @@ impl Store {
         }
     }
 
-    /// Removes the entries recorded before `before` (retention: `audit_days` before now),
+    /// Removes the entries recorded before `before` (retention: `audit_days` before now) up
+    /// to the newest of them a checkpoint in `evidence` records (a cut ends where a signed
+    /// checkpoint proves the entry's age, so that nobody can fake one elsewhere),
     /// keeping the newest removed entry's seq and hash as the start of the rest, and records
     /// the cut as an `audit.pruned` entry (by `actor`) in the same transaction. Returns the
     /// last removed seq, or `None` when nothing was old enough.
@@ -376,18 +394,38 @@ impl Store {
         before: Millis,
         audit_days: u32,
         actor: &str,
+        evidence: &[Anchor],
     ) -> Result<Option<i64>> {
         let at = now_millis();
+        // Newest first: the cut ends at the newest checkpointed entry old enough.
+        let mut candidates: Vec<&Anchor> = evidence
+            .iter()
+            .filter(|a| a.seq > 0 && a.entry_at.is_some_and(|t| t < before))
+            .collect();
+        candidates.sort_by_key(|a| std::cmp::Reverse(a.seq));
         Ok(crate::db::with_write_tx!(&self.db, tx => {
             // The newest entry is never removed: the head must stay verifiable.
-            let cut: Option<(i64, String)> = sqlx::query_as(
-                "SELECT seq, hash FROM audit_log
-                 WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE at < $1
-                              AND seq < (SELECT MAX(seq) FROM audit_log))",
-            )
-            .bind(before)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let (newest,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM audit_log")
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut cut: Option<(i64, String)> = None;
+            for anchor in candidates {
+                if newest.is_none_or(|newest| anchor.seq >= newest) {
+                    continue;
+                }
+                let found: Option<(String, i64)> =
+                    sqlx::query_as("SELECT hash, at FROM audit_log WHERE seq = $1")
+                        .bind(anchor.seq)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((hash, entry_at)) = found
+                    && hash == anchor.hash
+                    && entry_at < before
+                {
+                    cut = Some((anchor.seq, hash));
+                    break;
+                }
+            }
             match cut {
                 None => None,
                 Some((seq, hash)) => {

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 
 use crate::writer::Writer;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Millis, Result};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,9 +173,9 @@ impl Store {
     /// `Invalid` on PostgreSQL (its backups are `pg_dump`'s); `Unavailable` when SQLite
     /// fails (no space, `dest` not empty).
     ///
-    /// Returns the copy's audit head (seq, hash), read from the copy itself, which is opened
+    /// Returns the copy's audit head (seq, hash, the entry's time), read from the copy itself, which is opened
     /// read-only and immutable for it: no journal appears beside it and no byte changes.
-    pub async fn backup_into(&self, dest: &Path) -> Result<(i64, String)> {
+    pub async fn backup_into(&self, dest: &Path) -> Result<(i64, String, Millis)> {
         use sqlx::Connection as _;
         let Db::Sqlite(pools) = &self.db else {
             return Err(Error::new(
@@ -192,12 +192,17 @@ impl Store {
             .read_only(true)
             .immutable(true);
         let mut copy = sqlx::SqliteConnection::connect_with(&options).await?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&mut copy)
-                .await?;
+        let head: Option<(i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT h.seq, h.hash, l.at FROM audit_head h
+             LEFT JOIN audit_log l ON l.seq = h.seq WHERE h.id = 1",
+        )
+        .fetch_optional(&mut copy)
+        .await?;
         copy.close().await?;
-        Ok(head.unwrap_or((0, crate::audit::GENESIS.to_owned())))
+        Ok(head.map_or(
+            (0, crate::audit::GENESIS.to_owned(), 0),
+            |(seq, hash, at)| (seq, hash, at.unwrap_or(0)),
+        ))
     }
 
     /// Closes all connections after the group-commit task has drained.

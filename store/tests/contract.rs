@@ -619,6 +619,7 @@ async fn audit_rewritten_with_consistent_hashes_is_found_by_anchors(db: &TestDb)
         hash: e.hash.clone(),
         label: label.to_owned(),
         at: None,
+        entry_at: None,
     };
     let early = anchor(&original[2], "checkpoint A");
     let late = anchor(&original[9], "checkpoint B");
@@ -710,9 +711,30 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
     }
     store::testing::rewrite_audit(&store, &aged).await;
     let original = store.list_audit(0, 100).await.expect("list");
-    // Everything is older than a day, but the newest entry always stays.
+    // The evidence a cut ends at: a checkpoint of entry 4, which shows its age.
+    let evidence = store::Anchor {
+        seq: 4,
+        hash: original[3].hash.clone(),
+        label: "the checkpoint of entry 4".into(),
+        at: Some(original[3].at + 1000),
+        entry_at: Some(original[3].at),
+    };
+    // Without evidence there is no cut; with it, everything up to entry 4 goes (the newest
+    // always stays).
+    assert_eq!(
+        store
+            .prune_audit(store::now_millis() - DAY, 1, "system", &[])
+            .await
+            .expect("prune"),
+        None
+    );
     let cut = store
-        .prune_audit(store::now_millis() - DAY, 1, "system")
+        .prune_audit(
+            store::now_millis() - DAY,
+            1,
+            "system",
+            std::slice::from_ref(&evidence),
+        )
         .await
         .expect("prune");
     assert_eq!(cut, Some(4));
@@ -725,17 +747,29 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         hash: original[1].hash.clone(),
         label: "old".into(),
         at: Some(original[1].at + 1000),
+        entry_at: Some(original[1].at),
     };
     let recent = store::Anchor {
         seq: 5,
         hash: original[4].hash.clone(),
         label: "recent".into(),
         at: Some(original[4].at + 1000),
+        entry_at: Some(original[4].at),
     };
-    // The cut (entry 6) is believed only when a checkpoint covers it, as the daemon writes
-    // one right after each cut.
+    // The cut (entry 6) is believed only with its evidence…
     match store
         .verify_audit_anchored(&[old.clone(), recent.clone()])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq: 6, reason } => {
+            assert!(reason.contains("not evidenced"), "{reason}")
+        }
+        other => panic!("an unevidenced cut was believed: {other:?}"),
+    }
+    // …and when a checkpoint covers it, as the daemon writes one right after each cut.
+    match store
+        .verify_audit_anchored(&[old.clone(), evidence.clone(), recent.clone()])
         .await
         .expect("verify")
     {
@@ -749,23 +783,24 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         hash: kept[1].hash.clone(),
         label: "after the cut".into(),
         at: Some(store::now_millis()),
+        entry_at: Some(kept[1].at),
     };
     assert!(matches!(
         store
-            .verify_audit_anchored(&[old, recent, after_cut])
+            .verify_audit_anchored(&[old, evidence.clone(), recent, after_cut])
             .await
             .expect("verify"),
         AuditCheck::Intact {
             entries: 2,
             first: 5,
-            anchors_matched: 2,
+            anchors_matched: 3,
             anchors_before_start: 1,
             ..
         }
     ));
     // Nothing old enough: nothing happens.
     assert_eq!(
-        store.prune_audit(0, 1, "system").await.expect("prune"),
+        store.prune_audit(0, 1, "system", &[]).await.expect("prune"),
         None
     );
 
@@ -780,7 +815,11 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         ),
     )
     .await;
-    match store.verify_audit().await.expect("verify") {
+    match store
+        .verify_audit_anchored(std::slice::from_ref(&evidence))
+        .await
+        .expect("verify")
+    {
         AuditCheck::Broken { reason, .. } => {
             assert!(reason.contains("removed from the start"), "{reason}")
         }
@@ -804,6 +843,7 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
         hash: e.hash.clone(),
         label: label.into(),
         at: Some(e.at + 1000),
+        entry_at: Some(e.at),
     };
     let third = checkpoint(&entries[2], "the checkpoint of entry 3");
     let fifth = checkpoint(&newest, "the newest checkpoint");
@@ -837,13 +877,13 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
         &format!("UPDATE audit_head SET seq = 6, hash = '{hash}' WHERE id = 1"),
     )
     .await;
-    assert!(
-        matches!(
-            store.verify_audit().await.expect("verify"),
-            AuditCheck::Intact { first: 6, .. }
-        ),
-        "consistent in itself"
-    );
+    // Consistent in itself, but without a checkpoint to evidence it no cut is believed.
+    match store.verify_audit().await.expect("verify") {
+        AuditCheck::Broken { seq: 6, reason } => {
+            assert!(reason.contains("not evidenced"), "{reason}")
+        }
+        other => panic!("a cut without evidence was believed: {other:?}"),
+    }
     // With the newest checkpoint only: the cut is not covered.
     match store
         .verify_audit_anchored(std::slice::from_ref(&fifth))
@@ -851,7 +891,7 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
         .expect("verify")
     {
         AuditCheck::Broken { seq: 6, reason } => {
-            assert!(reason.contains("may have been forged"), "{reason}")
+            assert!(reason.contains("forged"), "{reason}")
         }
         other => panic!("a forged cut was believed: {other:?}"),
     }
@@ -863,7 +903,7 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
             .verify_audit_anchored(&[third.clone(), fifth.clone()])
             .await,
         store
-            .verify_audit_for_signing(&[third, fifth], store::now_millis())
+            .verify_audit_for_signing(&[third, fifth], store::now_millis(), true)
             .await,
     ] {
         match check.expect("verify") {

@@ -264,27 +264,41 @@ async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(db: TestDb) 
             .expect("append");
     }
     // As if the log had been written three days ago: the entries' times moved back (the
-    // chain rewritten with them), and no checkpoint yet, which would have been made then.
-    // A cut must be one retention can explain by the entries' and checkpoints' times.
+    // chain rewritten with them), a checkpoint made then (it shows the entries' age: the
+    // evidence a cut ends at), and one entry since.
     let mut aged = s.store.list_audit(0, 100).await.expect("audit");
     for e in &mut aged {
         e.at -= 3 * DAY;
     }
     store::testing::rewrite_audit(&s.store, &aged).await;
     let _ = std::fs::remove_file(&s.config.audit.checkpoint_file);
+    relay::checkpoint::Signer::load(&s.config)
+        .expect("key")
+        .write(&s.store)
+        .await
+        .expect("checkpoint of the old entries");
     let (head, _) = s.store.audit_head().await.expect("head");
+    s.store
+        .append_audit(&store::NewAuditEntry {
+            actor: "test".into(),
+            action: "test.entry".into(),
+            subjects: vec!["test:new".into()],
+            details: serde_json::json!({}),
+        })
+        .await
+        .expect("append");
     let retention = relay::retention::Retention {
         store: s.store.clone(),
         config: s.config.clone(),
         checkpoints: s.checkpoints.clone(),
     };
-    // Every entry is older than a day; the newest always stays.
+    // Every old entry up to the checkpointed one goes; the new one stays.
     let run = retention
         .run_once(store::now_millis(), &s.shutdown.stop)
         .await
         .expect("retention run");
     assert_eq!(run.messages, 0);
-    assert_eq!(run.audit_cut, Some(head - 1));
+    assert_eq!(run.audit_cut, Some(head));
     assert!(run.checkpoint, "no checkpoint after the cut");
     let kept = s.store.list_audit(0, 100).await.expect("audit");
     assert_eq!(
@@ -296,18 +310,18 @@ async fn the_run_cuts_the_audit_log_and_a_checkpoint_covers_the_cut(db: TestDb) 
         .expect("checkpoint file")
         .expect("a checkpoint");
     assert_eq!((checkpoint.seq, checkpoint.head), (new_head, hash));
+    // The cut verifies with the installation's checkpoints (the evidence, and the one
+    // after the cut), and not without them.
+    let anchors = relay::checkpoint::installed_anchors(&s.config);
+    assert!(matches!(
+        s.store.verify_audit_anchored(&anchors).await.expect("verify"),
+        store::AuditCheck::Intact { first, .. } if first == head + 1
+    ));
     assert!(matches!(
         s.store.verify_audit().await.expect("verify"),
-        store::AuditCheck::Intact { first, .. } if first == head
+        store::AuditCheck::Broken { .. }
     ));
-    // The next run cuts the last old entry (the head stays only while it is the newest);
-    // then nothing is left to cut: no entry, no checkpoint.
-    let next = retention
-        .run_once(store::now_millis(), &s.shutdown.stop)
-        .await
-        .expect("retention run");
-    assert_eq!(next.audit_cut, Some(head));
-    assert!(next.checkpoint);
+    // Nothing left to cut: no entry, no checkpoint.
     let again = retention
         .run_once(store::now_millis(), &s.shutdown.stop)
         .await

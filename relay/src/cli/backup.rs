@@ -141,7 +141,7 @@ async fn backup_with(config: &Config, store: &Store, dest: &Path) -> anyhow::Res
     // Never back up (and sign) a log that no longer fits its checkpoints.
     let signer = Signer::load(config)?;
     signer.verified_head(store).await?;
-    let (seq, head) = if sqlite {
+    let (seq, head, head_at) = if sqlite {
         let copy = dest.join(DATABASE);
         // The copy is created private; SQLite writes into the empty file and keeps its mode.
         write_private(&copy, b"")?;
@@ -150,10 +150,15 @@ async fn backup_with(config: &Config, store: &Store, dest: &Path) -> anyhow::Res
         files.insert(DATABASE.to_owned(), sha256_file(&copy)?);
         head
     } else {
-        store.audit_head().await.readable()?
+        let (seq, head) = store.audit_head().await.readable()?;
+        (
+            seq,
+            head.clone(),
+            store.audit_entry_at(seq).await.readable()?,
+        )
     };
     // A checkpoint of exactly that head, in the installation's file and in the backup.
-    let checkpoint = signer.sign(seq, &head);
+    let checkpoint = signer.sign(seq, &head, head_at);
     checkpoint::append(signer.file(), &checkpoint.line())?;
     let checkpoints = std::fs::read(signer.file())
         .with_context(|| format!("reading {}", signer.file().display()))?;

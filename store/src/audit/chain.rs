@@ -20,6 +20,9 @@ pub struct Anchor {
     /// every later entry was appended after it (a cut of the log's start is checked
     /// against that).
     pub at: Option<Millis>,
+    /// The time of the entry at `seq` itself (epoch ms), as the signer read it from a log it
+    /// had verified: a cut through `seq` is evidenced by it.
+    pub entry_at: Option<Millis>,
 }
 
 /// How far clocks of several nodes may disagree (ms) when an entry's time is compared with
@@ -72,10 +75,13 @@ pub struct ChainVerifier {
     /// The start is a trusted position (a checkpoint), not a recorded cut.
     trusted_start: bool,
     /// (seq, time) of every anchor with a time, for judging cuts.
-    anchor_times: Vec<(i64, Millis)>,
+    anchor_times: Vec<AnchorTimes>,
     /// Whether a cut must be covered by an anchor (verification) or may be the newest
     /// thing (signing: the checkpoint about to be made covers it).
     cut_needs_cover: bool,
+    /// Whether a cut may be believed at all (the signer of an installation that keeps its
+    /// log for ever believes none).
+    cuts_allowed: bool,
     /// The signer's clock: no entry may be dated later (plus [`CLOCK_SKEW`]).
     now: Option<Millis>,
 }
@@ -94,19 +100,17 @@ impl ChainVerifier {
             &[],
         );
         verifier.trusted_start = true;
-        verifier.anchor_times = anchors
-            .iter()
-            .filter_map(|a| Some((a.seq, a.at?)))
-            .collect();
+        verifier.anchor_times = AnchorTimes::of(anchors);
         verifier
     }
 
     /// For signing at `now`: a cut need not be covered yet (the checkpoint about to be made
     /// covers it), but no entry may be dated after `now`.
     #[must_use]
-    pub fn for_signing(mut self, now: Millis) -> Self {
+    pub fn for_signing(mut self, now: Millis, cuts_allowed: bool) -> Self {
         self.cut_needs_cover = false;
         self.now = Some(now);
+        self.cuts_allowed = cuts_allowed;
         self
     }
 
@@ -135,10 +139,8 @@ impl ChainVerifier {
             matched_up_to: 0,
             broken: None,
             trusted_start: false,
-            anchor_times: anchors
-                .iter()
-                .filter_map(|a| Some((a.seq, a.at?)))
-                .collect(),
+            anchor_times: AnchorTimes::of(anchors),
+            cuts_allowed: true,
             cut_needs_cover: true,
             now: None,
         };
@@ -203,11 +205,20 @@ impl ChainVerifier {
     }
 
     /// Whether the `audit.pruned` entry `e` records a cut that retention can explain:
-    /// (through_seq, through_hash) if so. Its `before` must lie at least `audit_days` (one
-    /// day or more) before its own time, and no anchor older than the cut's end may have
-    /// been made at or after `before`: at an anchor's time its seq was the head, so every
-    /// later entry — the cut's last among them — is younger than the anchor.
+    /// (through_seq, through_hash) if so. A cut ends at a checkpointed entry: an anchor at
+    /// `through_seq` with that hash, whose entry was written before the cut-off `before`
+    /// (the evidence — [`crate::Store::prune_audit`] cuts only there). `before` lies at least
+    /// `audit_days` (one day or more) behind the record's own time, and no anchor
+    /// contradicts it: none of an entry up to `through_seq` written at or after `before`,
+    /// none of an earlier entry made at or after `before` (every later entry, the cut's
+    /// last among them, is younger than that checkpoint).
     fn judge_cut(&self, e: &AuditEntry) -> Result<(i64, String), String> {
+        if !self.cuts_allowed {
+            return Err(
+                "it records a cut of the log's start, but this installation keeps its log for ever (retention.audit_days is not set)"
+                    .to_owned(),
+            );
+        }
         let field = |name: &str| e.details.get(name);
         let (Some(through), Some(hash), Some(before), Some(days)) = (
             field("through_seq").and_then(serde_json::Value::as_i64),
@@ -224,13 +235,28 @@ impl ChainVerifier {
                 "it records a cut of entries younger than retention allows ({days} days before its own time)"
             ));
         }
-        if let Some((seq, at)) = self
-            .anchor_times
-            .iter()
-            .find(|(seq, at)| *seq < through && *at >= before)
-        {
+        for t in &self.anchor_times {
+            if t.seq <= through && t.entry_at.is_some_and(|at| at >= before) {
+                return Err(format!(
+                    "it cut entries up to {through} as older than {before} ms, but a checkpoint records entry {} written at {} ms: the cut was forged",
+                    t.seq,
+                    t.entry_at.unwrap_or_default()
+                ));
+            }
+            if t.seq < through && t.made.is_some_and(|at| at >= before) {
+                return Err(format!(
+                    "it cut entries up to {through} as older than {before} ms, but a checkpoint of entry {} was made at {} ms, before they were written: the cut was forged",
+                    t.seq,
+                    t.made.unwrap_or_default()
+                ));
+            }
+        }
+        let evidenced = self.anchor_times.iter().any(|t| {
+            t.seq == through && t.hash == hash && t.entry_at.is_some_and(|at| at < before)
+        });
+        if !evidenced {
             return Err(format!(
-                "it cut entries up to {through} as older than {before} ms, but a checkpoint of entry {seq} was made at {at} ms, before they were written: the cut was forged"
+                "it records a cut through entry {through}, but no checkpoint of that entry shows it older than the cut-off: the cut is not evidenced (verify with the checkpoint file, which holds it, or the checkpoint mails of that time)"
             ));
         }
         Ok((through, hash.to_owned()))
@@ -354,5 +380,31 @@ impl ChainVerifier {
             anchors_matched: self.matched,
             anchors_before_start: self.before_start,
         }
+    }
+}
+
+/// What an anchor tells about times, kept for judging cuts (also of anchors before the
+/// kept start).
+#[derive(Debug)]
+struct AnchorTimes {
+    seq: i64,
+    hash: String,
+    /// When the checkpoint was made.
+    made: Option<Millis>,
+    /// When its entry was written.
+    entry_at: Option<Millis>,
+}
+
+impl AnchorTimes {
+    fn of(anchors: &[Anchor]) -> Vec<Self> {
+        anchors
+            .iter()
+            .map(|a| Self {
+                seq: a.seq,
+                hash: a.hash.clone(),
+                made: a.at,
+                entry_at: a.entry_at,
+            })
+            .collect()
     }
 }
