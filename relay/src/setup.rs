@@ -44,35 +44,48 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         })
 }
 
-/// The lock a running `serve` holds on its `data_dir` (`data_dir/serve.lock`, an advisory
-/// `flock`), so that `restore` never replaces files under a running daemon. Released when
-/// the returned file is dropped or the process ends, however it ends.
+/// The locks a running `serve` holds (advisory `flock`s): on its `data_dir`
+/// (`data_dir/serve.lock`) and, for SQLite, on its database (`<database>.lock` beside it, so
+/// that another configuration naming the same file is stopped too), so that `restore` never
+/// replaces files under a running daemon. Released when the returned files are dropped or
+/// the process ends, however it ends. Daemons on other nodes of a PostgreSQL installation
+/// are not seen: stop them all before a restore.
 ///
 /// # Errors
-/// When another process holds it (a `serve` on this `data_dir`), or the file cannot be
-/// made.
-pub fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
+/// When another process holds one (a `serve` here), or a lock file cannot be made.
+pub fn lock_data_dir(config: &Config) -> anyhow::Result<Vec<std::fs::File>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     tls::create_private_dir(&config.data_dir)?;
-    let path = config.data_dir.join("serve.lock");
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "ratspost serve is running on {} (it holds {}): stop it first",
-            config.data_dir.display(),
-            path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
+    let mut paths = vec![config.data_dir.join("serve.lock")];
+    if let Some(db) = store::sqlite_path(&config.database.url) {
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tls::create_private_dir(dir)?;
+        }
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        paths.push(name.into());
+    }
+    let mut held = Vec::new();
+    for path in paths {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => held.push(file),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "ratspost serve is running on this installation (it holds {}): stop it first",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
         }
     }
+    Ok(held)
 }
 
 /// Makes sure everything `serve` needs exists; returns the open store.

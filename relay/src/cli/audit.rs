@@ -33,7 +33,10 @@ pub(super) async fn run(config: &Config, cmd: AuditCommand) -> anyhow::Result<()
             key,
             export: Some(file),
         } => verify_export(&file, Some(config), &checkpoints, key),
-        AuditCommand::Checkpoint => write_checkpoint(&store, config).await,
+        AuditCommand::Checkpoint => match super::backup::not_refused(config) {
+            Ok(()) => write_checkpoint(&store, config).await,
+            Err(e) => Err(e),
+        },
         AuditCommand::Export { format } => export(&store, config, format).await,
     };
     store.close().await;

@@ -115,7 +115,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Refuses when a restore was refused here (`data_dir/restore-refused`): nothing may sign,
+/// back up or serve a database that does not match its backup until someone looked.
+///
+/// # Errors
+/// When the note exists.
+pub(super) fn not_refused(config: &Config) -> anyhow::Result<()> {
+    let refused = config.data_dir.join(REFUSED_MARK);
+    anyhow::ensure!(
+        !refused.exists(),
+        "a restore was refused on this installation: the database does not match its backup ({}). Investigate, restore again, then remove that file",
+        refused.display()
+    );
+    Ok(())
+}
+
 pub(super) async fn backup(config: &Config, dest: &Path) -> anyhow::Result<()> {
+    not_refused(config)?;
     if dest.exists()
         && std::fs::read_dir(dest)
             .with_context(|| format!("{} is not a directory", dest.display()))?

@@ -15,12 +15,7 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     let mut signals = Signals::install();
     // Held until the process ends: `restore` refuses while a daemon runs here.
     let _running = setup::lock_data_dir(&config)?;
-    let refused = config.data_dir.join(super::backup::REFUSED_MARK);
-    anyhow::ensure!(
-        !refused.exists(),
-        "a restore was refused on this installation: the database does not match its backup ({}). Investigate, restore again, then remove that file",
-        refused.display()
-    );
+    super::backup::not_refused(&config)?;
     let (store, report) = setup::prepare(&config).await?;
     setup::print_report(&report, &config);
     let listeners = Listeners::bind(&config).await?;

@@ -193,6 +193,35 @@ fn move_aside(path: &Path, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
     Ok(Some(aside))
 }
 
+/// Moves `path` aside (see [`move_aside`]) with its `-wal` and `-shm` beside it, if any,
+/// under the aside name (where SQLite looks for them).
+fn move_with_journal(path: &Path, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
+    let Some(aside) = move_aside(path, stamp)? else {
+        return Ok(None);
+    };
+    for suffix in ["-wal", "-shm"] {
+        let from = with_suffix(path, suffix);
+        if from.exists()
+            && let Err(err) = std::fs::rename(&from, with_suffix(&aside, suffix))
+        {
+            let _ = put_back(&aside, path);
+            return Err(err).with_context(|| format!("moving {} aside", from.display()));
+        }
+    }
+    Ok(Some(aside))
+}
+
+/// Undoes [`move_with_journal`].
+fn put_back(aside: &Path, place: &Path) -> std::io::Result<()> {
+    for suffix in ["-wal", "-shm"] {
+        let from = with_suffix(aside, suffix);
+        if from.exists() {
+            std::fs::rename(&from, with_suffix(place, suffix))?;
+        }
+    }
+    std::fs::rename(aside, place)
+}
+
 /// `path` with `suffix` appended to its name.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -275,6 +304,7 @@ pub(in crate::cli) async fn restore(
     let target = store::sqlite_path(&config.database.url).map(Path::to_path_buf);
     // Staged files to remove if the restore stops half-way.
     let mut cleanup = Cleanup(Vec::new());
+    // (place, staged file) for everything that is put in place.
     let (verdict, staged) = match (&target, manifest.backend.as_str()) {
         (Some(target), "sqlite") => {
             if target.exists() && !replace {
@@ -313,26 +343,15 @@ pub(in crate::cli) async fn restore(
             cleanup.0.push(trial.clone());
             // Staged beside their places first: a failure here replaces nothing.
             let staged = stage_files(config, src, &manifest, &mut cleanup)?;
-            // The present database with every commit folded in (its write-ahead log would
-            // otherwise be left under a name SQLite does not look for), then moved aside.
+            // The present database with every commit folded in, so the copy kept aside
+            // opens as it is.
             store::fold_sqlite_wal(target).await.readable()?;
-            if let Some(aside) = move_aside(target, &stamp)? {
-                for suffix in ["-wal", "-shm"] {
-                    let from = with_suffix(target, suffix);
-                    if from.exists() {
-                        std::fs::rename(&from, with_suffix(&aside, suffix))?;
-                    }
-                }
-                kept.push(aside.display().to_string());
-            }
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(with_suffix(&trial, suffix));
             }
-            std::fs::rename(&trial, target).with_context(|| {
-                format!("putting the database in place at {}", target.display())
-            })?;
-            restored.push(target.display().to_string());
-            (verdict, staged)
+            let mut swaps = vec![(target.clone(), trial.clone())];
+            swaps.extend(staged);
+            (verdict, swaps)
         }
         (None, "postgres") => {
             // The database came back with pg_restore; it must be the one this backup saw.
@@ -362,12 +381,24 @@ pub(in crate::cli) async fn restore(
             }
         ),
     };
-    // The keys and the checkpoints the restored chain is proved with, swapped in.
-    for (place, staged) in staged {
-        if let Some(aside) = move_aside(&place, &stamp)? {
-            kept.push(aside.display().to_string());
+    // Everything present moved aside first, undone if one cannot be; then the staged files
+    // put in place.
+    let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (place, _) in &staged {
+        match move_with_journal(place, &stamp) {
+            Ok(Some(aside)) => moved.push((place.clone(), aside)),
+            Ok(None) => {}
+            Err(err) => {
+                for (place, aside) in moved.iter().rev() {
+                    let _ = put_back(aside, place);
+                }
+                return Err(err.context("nothing was replaced"));
+            }
         }
-        std::fs::rename(&staged, &place)
+    }
+    kept.extend(moved.iter().map(|(_, aside)| aside.display().to_string()));
+    for (place, file) in staged {
+        std::fs::rename(&file, &place)
             .with_context(|| format!("putting {} in place", place.display()))?;
         restored.push(place.display().to_string());
     }
