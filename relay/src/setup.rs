@@ -124,6 +124,15 @@ pub async fn prepare(config: &Config) -> anyhow::Result<(Store, Report)> {
             .context("creating the bootstrap admin")?;
         report.admin_password = Some(password);
     }
+    // The first checkpoint at once: from now on the checkpoint file is never empty, so an
+    // emptied or deleted one is a sign of tampering (audit verify says so).
+    let checkpoints = &config.audit.checkpoint_file;
+    if std::fs::metadata(checkpoints).map_or(true, |m| m.len() == 0) {
+        crate::checkpoint::Signer::load(config)?
+            .write(&store)
+            .await
+            .context("writing the first audit checkpoint")?;
+    }
     Ok((store, report))
 }
 

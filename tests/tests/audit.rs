@@ -55,7 +55,8 @@ async fn audit_cli(db: TestDb) {
     assert!(ok.contains("audit chain intact: 3 entries"), "{ok}");
 
     let jsonl = ratspost_ok(&config, &["audit", "export", "--format", "jsonl"], None);
-    assert_eq!(jsonl.lines().count(), 3);
+    // The three entries, and the checkpoint setup wrote.
+    assert_eq!(jsonl.lines().count(), 3 + 1);
     let csv = ratspost_ok(&config, &["audit", "export", "--format", "csv"], None);
     let mut lines = csv.lines();
     assert_eq!(
@@ -100,17 +101,22 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
     let config = write_config(dir.path(), &db.url, "");
     enrol(&config, "anna", "anna@stadt.test", "Erstes-Passwort-1");
     enrol(&config, "bert", "bert@stadt.test", "Erstes-Passwort-2");
+    // Setup (init) wrote the first checkpoint with the key.
     let checkpoints = dir.path().join("data/audit-checkpoints.txt");
-    assert!(!checkpoints.exists());
+    let first = std::fs::read_to_string(&checkpoints).expect("checkpoint file");
+    assert!(
+        first.starts_with("ratspost-checkpoint v1 seq=0 "),
+        "{first}"
+    );
 
     // The daemon writes one at start (the log moved since the file's last) and logs it; at
-    // shutdown nothing moved, so no second one.
+    // shutdown nothing moved, so no third one.
     let daemon = Daemon::start(&config);
     let (status, log) = daemon.terminate_with_log();
     assert!(status.success(), "{log}");
     let written = std::fs::read_to_string(&checkpoints).expect("checkpoint file");
-    assert_eq!(written.lines().count(), 1, "{written}");
-    let line = written.lines().next().expect("line");
+    assert_eq!(written.lines().count(), 2, "{written}");
+    let line = written.lines().last().expect("line");
     assert!(
         line.starts_with("ratspost-checkpoint v1 seq=2 head="),
         "{line}"
@@ -142,11 +148,11 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
     );
     let ok = ratspost_ok(&config, &["audit", "verify"], None);
     assert!(ok.contains("audit chain intact: 3 entries"), "{ok}");
-    assert!(ok.contains("checkpoints: 2 matched"), "{ok}");
+    assert!(ok.contains("checkpoints: 3 matched"), "{ok}");
 
     // The export carries the checkpoints and verifies where there is no installation.
     let export = ratspost_ok(&config, &["audit", "export"], None);
-    assert_eq!(export.lines().count(), 3 + 2, "{export}");
+    assert_eq!(export.lines().count(), 3 + 3, "{export}");
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let file = elsewhere.path().join("audit.jsonl");
     std::fs::write(&file, &export).expect("write");
@@ -169,7 +175,7 @@ async fn checkpoints_find_a_consistent_rewrite(db: TestDb) {
         "{out}{}",
         String::from_utf8_lossy(&there.stderr)
     );
-    assert!(out.contains("checkpoints: 2 matched"), "{out}");
+    assert!(out.contains("checkpoints: 3 matched"), "{out}");
     // The DPO keeps only the first checkpoint (mailed to them): enough to anchor.
     let kept = elsewhere.path().join("kept.txt");
     std::fs::write(&kept, format!("> {line}\n")).expect("write");
@@ -337,7 +343,7 @@ async fn verification_fails_closed() {
         &["audit", "verify", "--key", &prefixed, "--key", other],
         None,
     );
-    assert!(ok.contains("checkpoints: 1 matched"), "{ok}");
+    assert!(ok.contains("checkpoints: 2 matched"), "{ok}");
     let usage = ratspost(&config, &["audit", "verify", "--key", "nonsense"], None);
     assert_eq!(usage.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&usage.stderr).contains("is not a public key"));
@@ -411,6 +417,12 @@ async fn verification_fails_closed() {
     );
 
     // Checkpoints beside a missing or broken key prove nothing: an error, not a pass.
+    // An emptied checkpoint file beside the key is no pass either.
+    let file = dir.path().join("data/audit-checkpoints.txt");
+    let kept = std::fs::read(&file).expect("checkpoints");
+    std::fs::write(&file, "").expect("empty");
+    fails(&config, &["audit", "verify"], "was removed or emptied");
+    std::fs::write(&file, kept).expect("restore");
     let key_file = dir.path().join("data/audit-checkpoint.key");
     std::fs::write(&key_file, "not hex").expect("write");
     fails(&config, &["audit", "verify"], "is not a checkpoint key");

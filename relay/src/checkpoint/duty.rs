@@ -57,49 +57,72 @@ impl Duty {
         })
     }
 
-    /// Writes a checkpoint when the log moved since the last one; returns it.
+    /// Writes a checkpoint when the log moved since the last one; returns it. Mails the
+    /// newest checkpoint to `audit.checkpoint_to` when one is due: the first time after a
+    /// start (also when nothing moved), then at most every `checkpoint_mail_hours`.
     ///
     /// # Errors
     /// When the database or the file fails (nothing was recorded as written then).
     pub async fn checkpoint_if_moved(&self) -> anyhow::Result<Option<Checkpoint>> {
         let mut state = self.state.lock().await;
         let head = self.store.audit_head().await?;
-        if state.last.as_ref() == Some(&head) {
-            return Ok(None);
-        }
-        let checkpoint = self.signer.write(&self.store).await?;
-        tracing::info!(
-            checkpoint = %checkpoint.line(),
-            file = %self.signer.file().display(),
-            "audit checkpoint"
-        );
-        state.last = Some((checkpoint.seq, checkpoint.head.clone()));
-        if let Some(to) = &self.config.audit.checkpoint_to
-            && state
-                .mailed
-                .is_none_or(|at| at.elapsed() >= self.config.audit.checkpoint_mail_interval)
-        {
-            let mut mail = crate::compose::audit_checkpoint(
-                &self.config.notices,
-                to,
-                &checkpoint.line(),
-                checkpoint.seq,
+        let written = if state.last.as_ref() == Some(&head) {
+            None
+        } else {
+            let checkpoint = self.signer.write(&self.store).await?;
+            tracing::info!(
+                checkpoint = %checkpoint.line(),
+                file = %self.signer.file().display(),
+                "audit checkpoint"
             );
-            mail.body = self.dkim.sign(mail.body);
-            match self
-                .store
-                .enqueue(&mail, None, None, store::now_millis())
-                .await
-            {
-                Ok(job) => {
-                    state.mailed = Some(Instant::now());
-                    self.queued.notify_one();
-                    tracing::info!(job, "audit checkpoint mailed to audit.checkpoint_to");
+            state.last = Some((checkpoint.seq, checkpoint.head.clone()));
+            Some(checkpoint)
+        };
+        let due = state
+            .mailed
+            .is_none_or(|at| at.elapsed() >= self.config.audit.checkpoint_mail_interval);
+        if let Some(to) = &self.config.audit.checkpoint_to
+            && due
+        {
+            let newest = match &written {
+                Some(c) => Some(c.clone()),
+                None => {
+                    let file = self.signer.file().to_path_buf();
+                    tokio::task::spawn_blocking(move || last_in(&file))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten()
                 }
-                Err(err) => tracing::error!(error = %err, "cannot queue the checkpoint mail"),
+            };
+            if let Some(checkpoint) = newest {
+                self.mail(to, &checkpoint).await;
+                state.mailed = Some(Instant::now());
             }
         }
-        Ok(Some(checkpoint))
+        Ok(written)
+    }
+
+    /// Queues the checkpoint mail to `to`, DKIM-signed.
+    async fn mail(&self, to: &str, checkpoint: &Checkpoint) {
+        let mut mail = crate::compose::audit_checkpoint(
+            &self.config.notices,
+            to,
+            &checkpoint.line(),
+            checkpoint.seq,
+        );
+        mail.body = self.dkim.sign(mail.body);
+        match self
+            .store
+            .enqueue(&mail, None, None, store::now_millis())
+            .await
+        {
+            Ok(job) => {
+                self.queued.notify_one();
+                tracing::info!(job, "audit checkpoint mailed to audit.checkpoint_to");
+            }
+            Err(err) => tracing::error!(error = %err, "cannot queue the checkpoint mail"),
+        }
     }
 
     /// Until stopped: a checkpoint now if the log moved, then every interval. The final one

@@ -232,12 +232,28 @@ impl Anchors {
 
     /// The configured checkpoint file, when it exists here. Checkpoints without the key
     /// that signed them prove nothing: a missing key beside them is an error.
-    fn add_configured(&mut self, config: Option<&Config>) -> anyhow::Result<()> {
+    fn add_configured(&mut self, config: Option<&Config>, others: bool) -> anyhow::Result<()> {
         let Some(config) = config else {
             return Ok(());
         };
         let path = &config.audit.checkpoint_file;
         if !path.is_file() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            // Setup writes the first checkpoint together with the key: a key without any
+            // checkpoint beside it means the file was emptied or removed.
+            if config.audit.checkpoint_key.exists() {
+                let problem = format!(
+                    "{} is missing or empty, but this installation signs checkpoints ({} exists): the checkpoint file was removed or emptied",
+                    path.display(),
+                    config.audit.checkpoint_key.display()
+                );
+                // With copies kept elsewhere the check goes on, and says so; without, it
+                // cannot prove anything.
+                anyhow::ensure!(
+                    others,
+                    "{problem}; verify with the copies kept elsewhere (--checkpoints FILE)"
+                );
+                self.problems.push(problem);
+            }
             return Ok(());
         }
         anyhow::ensure!(
@@ -331,7 +347,7 @@ async fn verify(
     keys: Vec<String>,
 ) -> anyhow::Result<()> {
     let mut anchors = Anchors::new(keys, config)?;
-    anchors.add_configured(config)?;
+    anchors.add_configured(config, !files.is_empty())?;
     for file in files {
         anchors.add_file(file, true)?;
     }
