@@ -291,7 +291,7 @@ pub(in crate::cli) async fn restore(
     // Held while files are replaced: no daemon may run on them.
     let _running = crate::setup::lock_data_dir(config)?;
     let trusted = trust(config, key, trust_backup_key)?;
-    let manifest = read_manifest(src, &trusted)?;
+    let manifest = read_manifest(src, &trusted).context("nothing was restored")?;
     if let Trust::Backup = trusted {
         eprintln!(
             "warning: trusting the key the backup names, {}: compare it with the one the data-protection officer noted",
