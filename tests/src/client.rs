@@ -266,6 +266,16 @@ pub fn message(id: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A small message from the town hall's office (`amt@verwaltung.test`) to `to`, with a
+/// unique Message-ID from `id`.
+pub fn office_mail(id: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Amt <amt@verwaltung.test>\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}@verwaltung.test>\r\n\
+Date: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
 /// Hex SHA-256.
 pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;

@@ -33,6 +33,31 @@ pub struct Server {
 }
 
 impl Server {
+    /// Hands `raw` over SMTP to the intake for `to`, as the office's mail server does;
+    /// asserts the `250`.
+    pub async fn deliver(&self, to: &str, raw: &[u8]) {
+        let mut c = crate::client::Client::greeted(self.smtp).await;
+        c.ehlo().await;
+        c.send_mail("amt@verwaltung.test", &[to], raw)
+            .await
+            .expect(250, "2.0.0");
+        c.cmd("QUIT").await;
+    }
+
+    /// Gives user `user_id` the app password `password` for a device `label`, stored as
+    /// `ratspost app-password create` stores it.
+    pub async fn give_app_password(&self, user_id: i64, label: &str, password: &str) {
+        self.store
+            .create_app_password(
+                user_id,
+                label,
+                &store::token::hash(password),
+                store::now_millis(),
+            )
+            .await
+            .expect("app password");
+    }
+
     /// A server on SQLite with `[smtp]` settings added from `smtp_toml`.
     pub async fn start(smtp_toml: &str) -> Self {
         Self::start_on(TestDb::sqlite(), smtp_toml).await

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use ratspost_tests::client::Client;
 use ratspost_tests::imap::Imap;
 use ratspost_tests::server::Server;
 use ratspost_tests::{have, skip};
@@ -16,20 +15,7 @@ const ANNA: &str = "anna@stadt.test";
 const STEUER_ID: &str = "86095742719";
 
 fn mail(id: &str, subject: &str, body: &str) -> Vec<u8> {
-    format!(
-        "From: Amt <amt@verwaltung.test>\r\nTo: {ANNA}\r\nSubject: {subject}\r\nMessage-ID: <{id}@verwaltung.test>\r\n\
-Date: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n{body}\r\n"
-    )
-    .into_bytes()
-}
-
-async fn deliver(s: &Server, raw: &[u8]) {
-    let mut c = Client::greeted(s.smtp).await;
-    c.ehlo().await;
-    c.send_mail("amt@verwaltung.test", &[ANNA], raw)
-        .await
-        .expect(250, "2.0.0");
-    c.cmd("QUIT").await;
+    ratspost_tests::client::office_mail(id, ANNA, subject, body)
 }
 
 /// A server with anna, an app password for her iPhone (returned), a clean and a sensitive
@@ -43,26 +29,17 @@ async fn setup(db: TestDb, imap_toml: &str) -> (Server, String) {
     .await;
     let anna = s.add_user("anna", Role::Staff, &[ANNA]).await;
     let password = "iphone-app-password-1";
-    s.store
-        .create_app_password(
-            anna,
-            "iPhone",
-            // As `ratspost app-password create` stores it.
-            &store::token::hash(password),
-            store::now_millis(),
-        )
-        .await
-        .expect("app password");
+    s.give_app_password(anna, "iPhone", password).await;
     // One after the other: messages are filed (and get their UIDs) when their processing
     // ends, and the classifier works on several at once.
-    deliver(
-        &s,
+    s.deliver(
+        ANNA,
         &mail("clean", "Sitzung", "Die Sitzung beginnt um 18 Uhr."),
     )
     .await;
     s.classified().await;
-    deliver(
-        &s,
+    s.deliver(
+        ANNA,
         &mail(
             "secret",
             "Steuer",
@@ -119,9 +96,7 @@ async fn content_rule(db: TestDb) {
     }
     let (s, password) = setup(db, "").await;
     // A third message whose text is only found decoded: quoted-printable ISO-8859-1.
-    deliver(
-        &s,
-        b"From: amt@verwaltung.test\r\nTo: anna@stadt.test\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\
+    s.deliver(ANNA, b"From: amt@verwaltung.test\r\nTo: anna@stadt.test\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\
 MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
 Content-Transfer-Encoding: quoted-printable\r\n\r\nSitzung f=FCr Montag\r\n",
     )
@@ -384,7 +359,8 @@ async fn idle_and_a_second_session_see_new_mail_and_flag_changes() {
     }
     a.send("a3 IDLE\r\n").await;
     assert!(a.line().await.starts_with('+'));
-    deliver(&s, &mail("third", "Neu", "Noch eine Nachricht.")).await;
+    s.deliver(ANNA, &mail("third", "Neu", "Noch eine Nachricht."))
+        .await;
     let exists = tokio::time::timeout(Duration::from_secs(30), a.line())
         .await
         .expect("IDLE did not report the new message");

@@ -41,15 +41,7 @@ async fn sort_and_thread(db: TestDb) {
     .await;
     let anna = s.add_user("anna", Role::Staff, &["anna@stadt.test"]).await;
     let password = "webmail-app-password-1";
-    s.store
-        .create_app_password(
-            anna,
-            "Webmail",
-            &store::token::hash(password),
-            store::now_millis(),
-        )
-        .await
-        .expect("app password");
+    s.give_app_password(anna, "Webmail", password).await;
     let mut c = Imap::connect_tls(s.imaps, &s.cert()).await;
     c.line().await;
     c.send(&format!("a1 LOGIN anna {password}\r\na2 CAPABILITY\r\n"))

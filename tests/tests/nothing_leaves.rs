@@ -318,15 +318,7 @@ async fn nothing_leaves(db: TestDb) {
     s.add_user("admin1", Role::Admin, &[]).await;
     s.exempt("anna", PRIVATE, "admin1").await;
     let password = "laptop-app-password";
-    s.store
-        .create_app_password(
-            anna,
-            "Laptop",
-            &store::token::hash(password),
-            store::now_millis(),
-        )
-        .await
-        .expect("app password");
+    s.give_app_password(anna, "Laptop", password).await;
 
     let messages = disguised();
     for (_, raw) in &messages {

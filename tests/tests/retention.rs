@@ -12,7 +12,6 @@
 
 use std::time::Duration;
 
-use ratspost_tests::client::Client;
 use ratspost_tests::imap::Imap;
 use ratspost_tests::server::Server;
 use store::testing::TestDb;
@@ -22,20 +21,7 @@ const ANNA: &str = "anna@stadt.test";
 const DAY: i64 = 86_400_000;
 
 fn mail(id: &str, subject: &str, body: &str) -> Vec<u8> {
-    format!(
-        "From: Amt <amt@verwaltung.test>\r\nTo: {ANNA}\r\nSubject: {subject}\r\nMessage-ID: <{id}@verwaltung.test>\r\n\
-Date: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n{body}\r\n"
-    )
-    .into_bytes()
-}
-
-async fn deliver(s: &Server, raw: &[u8]) {
-    let mut c = Client::greeted(s.smtp).await;
-    c.ehlo().await;
-    c.send_mail("amt@verwaltung.test", &[ANNA], raw)
-        .await
-        .expect(250, "2.0.0");
-    c.cmd("QUIT").await;
+    ratspost_tests::client::office_mail(id, ANNA, subject, body)
 }
 
 /// The first message's text, which must leave the database files with it.
@@ -45,20 +31,13 @@ async fn purged_messages_leave_a_selected_inbox_as_an_expunge(db: TestDb) {
     let s = Server::start_on(db, "").await;
     let anna = s.add_user("anna", Role::Staff, &[ANNA]).await;
     let password = "retention-app-password";
-    s.store
-        .create_app_password(
-            anna,
-            "Laptop",
-            &store::token::hash(password),
-            store::now_millis(),
-        )
-        .await
-        .expect("app password");
+    s.give_app_password(anna, "Laptop", password).await;
     // One after the other, so they are filed (and numbered) in this order.
-    deliver(&s, &mail("clean", "Sitzung", PURGED_TEXT)).await;
+    s.deliver(ANNA, &mail("clean", "Sitzung", PURGED_TEXT))
+        .await;
     s.classified().await;
-    deliver(
-        &s,
+    s.deliver(
+        ANNA,
         &mail(
             "secret",
             "Steuer",
