@@ -269,9 +269,8 @@ pub fn installed_anchors(config: &Config) -> Vec<store::Anchor> {
 pub struct Signer {
     key: Ed25519KeyPair,
     file: PathBuf,
-    /// Whether retention may cut the log's start here (`retention.audit_days` set): if not,
-    /// a cut is never signed.
-    cuts_allowed: bool,
+    /// Which cuts of the log's start are signed (`retention.audit_days`; unset: none).
+    policy: store::CutPolicy,
 }
 
 impl Signer {
@@ -291,7 +290,7 @@ impl Signer {
         Ok(Self {
             key,
             file: config.audit.checkpoint_file.clone(),
-            cuts_allowed: config.retention.audit_days.is_some(),
+            policy: store::CutPolicy::of(config.retention.audit_days),
         })
     }
 
@@ -356,7 +355,7 @@ impl Signer {
         .await
         .context("checkpoint reader")??;
         match store
-            .verify_audit_for_signing(&anchors, store::now_millis(), self.cuts_allowed)
+            .verify_audit_for_signing(&anchors, store::now_millis(), self.policy)
             .await?
         {
             store::AuditCheck::Intact {
@@ -480,7 +479,7 @@ mod tests {
         Signer {
             key: Ed25519KeyPair::from_pkcs8(der.as_ref()).expect("parse"),
             file: PathBuf::new(),
-            cuts_allowed: false,
+            policy: store::CutPolicy::KeepForever,
         }
     }
 

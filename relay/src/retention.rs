@@ -102,7 +102,24 @@ impl Retention {
                 }
             }
         }
+        // A log that no longer fits its checkpoints is never cut: the cut could not be
+        // undone, and nothing would sign it.
+        let fits = if retention.audit_days.is_some() {
+            match self.checkpoints.check_log().await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::error!(
+                        error = %format!("{err:#}"),
+                        "retention: not cutting the audit log"
+                    );
+                    false
+                }
+            }
+        } else {
+            false
+        };
         if let Some(days) = retention.audit_days
+            && fits
             && !stop.is_cancelled()
         {
             // The checkpoints of this installation are the evidence a cut ends at.

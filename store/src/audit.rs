@@ -19,7 +19,7 @@ use crate::{Error, ErrorKind, Millis, Result, Store, now_millis};
 
 mod chain;
 mod search;
-pub use chain::{Anchor, CLOCK_SKEW, ChainStart, ChainVerifier, PRUNED_ACTION};
+pub use chain::{Anchor, CLOCK_SKEW, ChainStart, ChainVerifier, CutPolicy, PRUNED_ACTION};
 pub use search::{AuditCounts, AuditFilter};
 
 /// `prev_hash` of the first entry.
@@ -292,9 +292,22 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn verify_audit_anchored(&self, anchors: &[Anchor]) -> Result<AuditCheck> {
+        self.verify_audit_policy(anchors, CutPolicy::Stated).await
+    }
+
+    /// [`Store::verify_audit_anchored`] believing only the cuts `policy` allows (the
+    /// installation's own retention).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn verify_audit_policy(
+        &self,
+        anchors: &[Anchor],
+        policy: CutPolicy,
+    ) -> Result<AuditCheck> {
         let start = self.audit_start().await?;
         let after = start.seq;
-        let mut verifier = ChainVerifier::new(start, anchors);
+        let mut verifier = ChainVerifier::new(start, anchors).with_policy(policy);
         self.feed(after, &mut verifier).await?;
         let head = self.audit_head().await?;
         Ok(verifier.finish(Some(head)))
@@ -313,7 +326,7 @@ impl Store {
         &self,
         anchors: &[Anchor],
         now: Millis,
-        cuts_allowed: bool,
+        policy: CutPolicy,
     ) -> Result<AuditCheck> {
         if let Some(newest) = anchors.iter().filter(|a| a.seq > 0).max_by_key(|a| a.seq) {
             let at: Option<(String,)> = with_pool!(&self.db, read pool => {
@@ -325,7 +338,7 @@ impl Store {
             match at {
                 Some((found,)) if found == newest.hash => {
                     let mut verifier = ChainVerifier::after(newest.seq, &newest.hash, anchors)
-                        .for_signing(now, cuts_allowed);
+                        .for_signing(now, policy);
                     self.feed(newest.seq, &mut verifier).await?;
                     let head = self.audit_head().await?;
                     return Ok(verifier.finish(Some(head)));
@@ -345,7 +358,7 @@ impl Store {
         }
         let start = self.audit_start().await?;
         let after = start.seq;
-        let mut verifier = ChainVerifier::new(start, anchors).for_signing(now, cuts_allowed);
+        let mut verifier = ChainVerifier::new(start, anchors).for_signing(now, policy);
         self.feed(after, &mut verifier).await?;
         let head = self.audit_head().await?;
         Ok(verifier.finish(Some(head)))

@@ -51,7 +51,7 @@ pub mod testing;
 
 pub use apppass::{APP_PASSWORD_LENGTH, AppPassword, DeviceChange};
 pub use audit::{
-    Anchor, AuditCheck, AuditCounts, AuditEntry, AuditFilter, ChainStart, ChainVerifier,
+    Anchor, AuditCheck, AuditCounts, AuditEntry, AuditFilter, ChainStart, ChainVerifier, CutPolicy,
     NewAuditEntry,
 };
 pub use db::{Backend, Page, Store, StoreOptions, fold_sqlite_wal, redact_url, sqlite_path};

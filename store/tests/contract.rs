@@ -54,6 +54,7 @@ contract!(
     audit_rewritten_with_consistent_hashes_is_found_by_anchors,
     audit_cut_by_retention_still_verifies,
     audit_cut_forged_after_the_newest_checkpoint_is_not_believed,
+    audit_times_that_go_back_are_found,
     verdicts_move_messages_to_classified_once,
     exemption_full_lifecycle,
     exemption_four_eyes_and_dpo,
@@ -798,6 +799,24 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
             ..
         }
     ));
+    // An installation that keeps its log for a year believes no cut after a day, and one
+    // that keeps it for ever none at all.
+    for (policy, why) in [
+        (
+            store::CutPolicy::Days(365),
+            "keeps its audit log for 365 days",
+        ),
+        (store::CutPolicy::KeepForever, "keeps its log for ever"),
+    ] {
+        match store
+            .verify_audit_policy(&[evidence.clone()], policy)
+            .await
+            .expect("verify")
+        {
+            AuditCheck::Broken { seq: 6, reason } => assert!(reason.contains(why), "{reason}"),
+            other => panic!("a cut against {policy:?} was believed: {other:?}"),
+        }
+    }
     // Nothing old enough: nothing happens.
     assert_eq!(
         store.prune_audit(0, 1, "system", &[]).await.expect("prune"),
@@ -903,7 +922,11 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
             .verify_audit_anchored(&[third.clone(), fifth.clone()])
             .await,
         store
-            .verify_audit_for_signing(&[third, fifth], store::now_millis(), true)
+            .verify_audit_for_signing(
+                &[third, fifth],
+                store::now_millis(),
+                store::CutPolicy::Days(1),
+            )
             .await,
     ] {
         match check.expect("verify") {
@@ -912,6 +935,57 @@ async fn audit_cut_forged_after_the_newest_checkpoint_is_not_believed(db: &TestD
             }
             other => panic!("a forged cut was believed: {other:?}"),
         }
+    }
+}
+
+/// Entries are appended in time order: one dated back (a year before the entry before it,
+/// all hashes recomputed), or dated before a checkpoint that was made while the log ended
+/// before it, cannot be true.
+async fn audit_times_that_go_back_are_found(db: &TestDb) {
+    let store = db.open().await;
+    for n in 1..=4 {
+        store.append_audit(&audit(n)).await.expect("append");
+    }
+    let entries = store.list_audit(0, 100).await.expect("list");
+    let checkpoint = store::Anchor {
+        seq: 2,
+        hash: entries[1].hash.clone(),
+        label: "the checkpoint of entry 2".into(),
+        at: Some(entries[1].at + 1000),
+        entry_at: Some(entries[1].at),
+    };
+    let mut back = entries.clone();
+    back[3].at -= 365 * DAY;
+    store::testing::rewrite_audit(&store, &back).await;
+    match store.verify_audit().await.expect("verify") {
+        AuditCheck::Broken { seq: 4, reason } => {
+            assert!(reason.contains("before the entry before it"), "{reason}")
+        }
+        other => panic!("a time going back was believed: {other:?}"),
+    }
+    // Entries 3 and 4 both dated back a day: in order among themselves, but before the
+    // checkpoint of entry 2.
+    let mut both = entries.clone();
+    both[0].at -= 2 * DAY;
+    both[1].at -= 2 * DAY;
+    both[2].at -= DAY;
+    both[3].at -= DAY;
+    store::testing::rewrite_audit(&store, &both).await;
+    let rewritten = store.list_audit(0, 100).await.expect("list");
+    let checkpoint = store::Anchor {
+        hash: rewritten[1].hash.clone(),
+        at: Some(entries[1].at + 1000),
+        ..checkpoint
+    };
+    match store
+        .verify_audit_anchored(&[checkpoint])
+        .await
+        .expect("verify")
+    {
+        AuditCheck::Broken { seq: 3, reason } => {
+            assert!(reason.contains("before a checkpoint"), "{reason}")
+        }
+        other => panic!("an entry dated before its checkpoint was believed: {other:?}"),
     }
 }
 

@@ -103,6 +103,15 @@ impl Duty {
         Ok(written)
     }
 
+    /// Whether the log still fits the checkpoints this installation signed (see
+    /// [`super::Signer::verified_head`]).
+    ///
+    /// # Errors
+    /// When it does not, or the database or the file fails.
+    pub async fn check_log(&self) -> anyhow::Result<()> {
+        self.signer.verified_head(&self.store).await.map(|_| ())
+    }
+
     /// Queues the checkpoint mail to `to`, DKIM-signed.
     async fn mail(&self, to: &str, checkpoint: &Checkpoint) {
         let mut mail = crate::compose::audit_checkpoint(

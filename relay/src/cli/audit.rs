@@ -172,6 +172,9 @@ impl Anchors {
         found: Vec<(String, Result<Checkpoint, String>)>,
         strict: bool,
     ) {
+        // In the installation's own file, lines of an earlier key come before its key's
+        // first line (a restore on a new machine); another key's line after it is a problem.
+        let mut trusted_seen = false;
         for (place, result) in found {
             let place = format!("{source}, {place}");
             match result {
@@ -183,13 +186,14 @@ impl Anchors {
                             "{place}: signed by key {key}, not by a trusted key ({})",
                             self.trusted.join(", ")
                         );
-                        if strict {
+                        if strict || trusted_seen {
                             self.problems.push(problem);
                         } else {
                             self.ignored.push(problem);
                         }
                         continue;
                     }
+                    trusted_seen = true;
                     // The same checkpoint twice (a file and its copy) counts once.
                     if self
                         .anchors
@@ -309,10 +313,9 @@ impl Anchors {
             "no checkpoint signed by a trusted key was compared with the log: nothing proves it against whoever can write the database"
         );
         let Some((seq, at)) = &self.newest else {
-            println!(
-                "checkpoints: none given. The chain is consistent in itself, which does not prove it against whoever can write the database: verify with the checkpoints kept outside it (--checkpoints FILE)."
+            anyhow::bail!(
+                "no checkpoint given: the chain is consistent in itself, which does not prove it against whoever can write the database; verify with the checkpoints kept outside it (--checkpoints FILE)"
             );
-            return Ok(());
         };
         anyhow::ensure!(
             !self.trusted.is_empty(),
@@ -351,8 +354,11 @@ async fn verify(
     for file in files {
         anchors.add_file(file, true)?;
     }
+    let policy = config.map_or(store::CutPolicy::Stated, |c| {
+        store::CutPolicy::of(c.retention.audit_days)
+    });
     let check = store
-        .verify_audit_anchored(&anchors.anchors)
+        .verify_audit_policy(&anchors.anchors, policy)
         .await
         .readable()?;
     anchors.report(check)

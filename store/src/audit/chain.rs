@@ -79,9 +79,15 @@ pub struct ChainVerifier {
     /// Whether a cut must be covered by an anchor (verification) or may be the newest
     /// thing (signing: the checkpoint about to be made covers it).
     cut_needs_cover: bool,
-    /// Whether a cut may be believed at all (the signer of an installation that keeps its
-    /// log for ever believes none).
-    cuts_allowed: bool,
+    /// Which cuts may be believed.
+    policy: CutPolicy,
+    /// The previous entry's time: times never go back by more than [`CLOCK_SKEW`].
+    last_at: Option<Millis>,
+    /// Anchor times by seq, and how far an entry's seq has passed them: the latest time a
+    /// checkpoint was made while the log ended before the entry (it is not older).
+    by_seq: Vec<(i64, Millis)>,
+    passed: usize,
+    made_before: Option<Millis>,
     /// The signer's clock: no entry may be dated later (plus [`CLOCK_SKEW`]).
     now: Option<Millis>,
 }
@@ -107,10 +113,17 @@ impl ChainVerifier {
     /// For signing at `now`: a cut need not be covered yet (the checkpoint about to be made
     /// covers it), but no entry may be dated after `now`.
     #[must_use]
-    pub fn for_signing(mut self, now: Millis, cuts_allowed: bool) -> Self {
+    pub fn for_signing(mut self, now: Millis, policy: CutPolicy) -> Self {
         self.cut_needs_cover = false;
         self.now = Some(now);
-        self.cuts_allowed = cuts_allowed;
+        self.policy = policy;
+        self
+    }
+
+    /// Believes only the cuts `policy` allows (the installation's `retention.audit_days`).
+    #[must_use]
+    pub fn with_policy(mut self, policy: CutPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -140,7 +153,18 @@ impl ChainVerifier {
             broken: None,
             trusted_start: false,
             anchor_times: AnchorTimes::of(anchors),
-            cuts_allowed: true,
+            policy: CutPolicy::Stated,
+            last_at: None,
+            by_seq: {
+                let mut by_seq: Vec<(i64, Millis)> = anchors
+                    .iter()
+                    .filter_map(|a| Some((a.seq, a.at?)))
+                    .collect();
+                by_seq.sort_unstable();
+                by_seq
+            },
+            passed: 0,
+            made_before: None,
             cut_needs_cover: true,
             now: None,
         };
@@ -177,6 +201,10 @@ impl ChainVerifier {
             self.broken = Some((entry.seq, "it is dated in the future".to_owned()));
             return;
         }
+        if let Some(reason) = self.check_time(entry) {
+            self.broken = Some((entry.seq, reason));
+            return;
+        }
         if entry.action == PRUNED_ACTION {
             match self.judge_cut(entry) {
                 Ok((seq, hash)) => {
@@ -192,6 +220,30 @@ impl ChainVerifier {
         self.check_anchors(entry.seq, &entry.hash, entry.at);
         self.prev_hash.clone_from(&entry.hash);
         self.expected_seq += 1;
+    }
+
+    /// Why `e`'s time cannot be true, if it cannot: entries are appended in time order (up
+    /// to [`CLOCK_SKEW`] between nodes), and after every checkpoint made while the log ended
+    /// before them.
+    fn check_time(&mut self, e: &AuditEntry) -> Option<String> {
+        while let Some(&(seq, made)) = self.by_seq.get(self.passed) {
+            if seq >= e.seq {
+                break;
+            }
+            self.made_before = Some(self.made_before.map_or(made, |m| m.max(made)));
+            self.passed += 1;
+        }
+        let previous = self.last_at.replace(e.at);
+        if previous.is_some_and(|p| e.at < p - CLOCK_SKEW) {
+            return Some("it is dated before the entry before it: its time was changed".to_owned());
+        }
+        if self.made_before.is_some_and(|m| e.at < m - CLOCK_SKEW) {
+            return Some(
+                "it is dated before a checkpoint made while the log still ended before it: its time was changed"
+                    .to_owned(),
+            );
+        }
+        None
     }
 
     /// A row whose subjects or details were not valid JSON: the row was changed.
@@ -213,7 +265,7 @@ impl ChainVerifier {
     /// none of an earlier entry made at or after `before` (every later entry, the cut's
     /// last among them, is younger than that checkpoint).
     fn judge_cut(&self, e: &AuditEntry) -> Result<(i64, String), String> {
-        if !self.cuts_allowed {
+        if self.policy == CutPolicy::KeepForever {
             return Err(
                 "it records a cut of the log's start, but this installation keeps its log for ever (retention.audit_days is not set)"
                     .to_owned(),
@@ -232,7 +284,14 @@ impl ChainVerifier {
         };
         if days < 1 || before > e.at.saturating_sub(days.saturating_mul(DAY)) {
             return Err(format!(
-                "it records a cut of entries younger than retention allows ({days} days before its own time)"
+                "it records a cut of entries younger than retention allows ({days} day(s) before its own time)"
+            ));
+        }
+        if let CutPolicy::Days(kept) = self.policy
+            && days < i64::from(kept)
+        {
+            return Err(format!(
+                "it records a cut after {days} day(s), but this installation keeps its audit log for {kept} days (retention.audit_days)"
             ));
         }
         for t in &self.anchor_times {
@@ -406,5 +465,25 @@ impl AnchorTimes {
                 entry_at: a.entry_at,
             })
             .collect()
+    }
+}
+
+/// Which cuts of the log's start a verification believes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutPolicy {
+    /// Those whose record states a retention of a day or more (an export checked where the
+    /// installation's configuration is not known).
+    Stated,
+    /// None: the installation keeps its log for ever (`retention.audit_days` unset).
+    KeepForever,
+    /// Those of a retention of at least this many days (`retention.audit_days`).
+    Days(u32),
+}
+
+impl CutPolicy {
+    /// The policy of `retention.audit_days` (`None`: for ever).
+    #[must_use]
+    pub fn of(audit_days: Option<u32>) -> Self {
+        audit_days.map_or(Self::KeepForever, Self::Days)
     }
 }

@@ -341,6 +341,8 @@ pub(in crate::cli) async fn restore(
                 }
             };
             cleanup.0.push(trial.clone());
+            cleanup.0.push(with_suffix(&trial, "-wal"));
+            cleanup.0.push(with_suffix(&trial, "-shm"));
             // Staged beside their places first: a failure here replaces nothing.
             let staged = stage_files(config, src, &manifest, &mut cleanup)?;
             // The present database with every commit folded in, so the copy kept aside
