@@ -809,7 +809,7 @@ async fn audit_cut_by_retention_still_verifies(db: &TestDb) {
         (store::CutPolicy::KeepForever, "keeps its log for ever"),
     ] {
         match store
-            .verify_audit_policy(&[evidence.clone()], policy)
+            .verify_audit_policy(std::slice::from_ref(&evidence), policy)
             .await
             .expect("verify")
         {
