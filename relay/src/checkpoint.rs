@@ -246,23 +246,48 @@ fn mails(text: &str) -> Vec<&str> {
 /// `audit.checkpoint_key` (others are left out). Empty when either file is missing.
 #[must_use]
 pub fn installed_anchors(config: &Config) -> Vec<store::Anchor> {
-    let Some(key) = std::fs::read_to_string(&config.audit.checkpoint_key)
-        .ok()
-        .and_then(|hex_key| hex::decode(hex_key.trim()).ok())
-        .and_then(|der| public_key_of(&der).ok())
-    else {
-        return Vec::new();
+    match installed_key(config) {
+        Ok(Some(key)) => anchors_by(&config.audit.checkpoint_file, &key).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The public key (base64) of `audit.checkpoint_key`; `None` when the file does not exist.
+///
+/// # Errors
+/// When it exists but cannot be read or is not an Ed25519 PKCS#8 key in hex.
+pub fn installed_key(config: &Config) -> anyhow::Result<Option<String>> {
+    let path = &config.audit.checkpoint_key;
+    match std::fs::read_to_string(path) {
+        Ok(text) => hex::decode(text.trim())
+            .map_err(anyhow::Error::from)
+            .and_then(|der| public_key_of(&der))
+            .map(Some)
+            .with_context(|| format!("{} is not a checkpoint key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The checkpoints in `file` signed by `key` (base64), as anchors named by their line;
+/// none when the file does not exist.
+///
+/// # Errors
+/// When the file exists but cannot be read.
+fn anchors_by(file: &Path, key: &str) -> anyhow::Result<Vec<store::Anchor>> {
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
     };
-    let text = std::fs::read(&config.audit.checkpoint_file).unwrap_or_default();
-    let source = config.audit.checkpoint_file.display().to_string();
-    find_all(&String::from_utf8_lossy(&text))
+    Ok(find_all(&text)
         .into_iter()
         .filter_map(|(line, c)| {
             c.ok()
                 .filter(|c| c.key_text() == key)
-                .map(|c| c.anchor(&format!("{source}, line {line}")))
+                .map(|c| c.anchor(&format!("{}, line {line}", file.display())))
         })
-        .collect()
+        .collect())
 }
 
 /// The key that signs checkpoints, and the file they are appended to.
@@ -337,23 +362,9 @@ impl Signer {
         let file = self.file.clone();
         let key = self.public_key();
         // Every checkpoint this key signed: the newest to check from, all for their times.
-        let anchors = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<store::Anchor>> {
-            let text = match std::fs::read(&file) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
-            };
-            Ok(find_all(&text)
-                .into_iter()
-                .filter_map(|(line, c)| {
-                    c.ok()
-                        .filter(|c| c.key_text() == key)
-                        .map(|c| c.anchor(&format!("{}, line {line}", file.display())))
-                })
-                .collect())
-        })
-        .await
-        .context("checkpoint reader")??;
+        let anchors = tokio::task::spawn_blocking(move || anchors_by(&file, &key))
+            .await
+            .context("checkpoint reader")??;
         match store
             .verify_audit_for_signing(&anchors, store::now_millis(), self.policy)
             .await?

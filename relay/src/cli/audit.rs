@@ -135,23 +135,10 @@ impl Anchors {
         let mut trusted = keys;
         if trusted.is_empty()
             && let Some(config) = config
+            && let Some(key) =
+                checkpoint::installed_key(config).context("pass the key you trust with --key")?
         {
-            let path = &config.audit.checkpoint_key;
-            match std::fs::read_to_string(path) {
-                Ok(text) => trusted.push(
-                    hex::decode(text.trim())
-                        .map_err(anyhow::Error::from)
-                        .and_then(|der| checkpoint::public_key_of(&der))
-                        .with_context(|| {
-                            format!(
-                                "{} is not a checkpoint key: pass the key you trust with --key",
-                                path.display()
-                            )
-                        })?,
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-            }
+            trusted.push(key);
         }
         Ok(Self {
             anchors: Vec::new(),

@@ -98,17 +98,7 @@ enum Trust {
 /// The key a restore trusts: `--key`, else the installation's own checkpoint key (restoring
 /// where it was made), else only with `--trust-backup-key`.
 fn trust(config: &Config, key: Option<String>, trust_backup_key: bool) -> anyhow::Result<Trust> {
-    let path = &config.audit.checkpoint_key;
-    let installed = match std::fs::read_to_string(path) {
-        Ok(text) => Some(
-            hex::decode(text.trim())
-                .map_err(anyhow::Error::from)
-                .and_then(|der| checkpoint::public_key_of(&der))
-                .with_context(|| format!("{}: not a checkpoint key", path.display()))?,
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let installed = checkpoint::installed_key(config)?;
     match (key, installed) {
         // Named by the operator: authoritative (a backup from the old machine after a move,
         // whose key differs from the one made here).
