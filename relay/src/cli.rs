@@ -12,6 +12,7 @@ mod backup;
 mod classify;
 mod evaluate;
 mod exemption;
+mod keys;
 mod message;
 mod queue;
 mod readable;
@@ -93,6 +94,11 @@ pub enum Command {
     /// DKIM and ARC: `ratspost dkim record` prints the DNS record to publish (one for both).
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// The keys every node on one PostgreSQL must share (srs.key, dkim.key, a generated
+    /// certificate): `ratspost keys adopt` makes this node's the installation's after they
+    /// were replaced on every node on purpose.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Classify message files (.eml) and print each verdict with its findings. Scans are
     /// read with OCR as `[ocr]` of the configuration (if any) says.
     Classify {
@@ -401,6 +407,18 @@ pub enum DkimCommand {
     Record,
 }
 
+/// `ratspost keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Record this node's shared keys as the installation's (audited as `keys.adopted`);
+    /// nodes with other keys then refuse to start until they have these.
+    Adopt {
+        /// The admin doing it (for the audit log).
+        #[arg(long)]
+        by: String,
+    },
+}
+
 /// `ratspost audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -571,7 +589,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Dropping the runtime would wait for every blocking task (a classification, OCR) to
+    // return however long it takes; a stop must not (issue #16): what still runs is left.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(config_errors) = err.downcast_ref::<config::ConfigErrors>() {
@@ -634,6 +656,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{name} IN TXT \"{value}\"");
             Ok(())
         }
+        Command::Keys(KeysCommand::Adopt { by }) => keys::adopt(&existing(&located)?, &by).await,
         Command::Exemption(cmd) => exemption::run(&existing(&located)?, cmd).await,
         Command::Classify {
             json,

@@ -1918,6 +1918,17 @@ impl Config {
                 false,
             ),
         };
+        // A delivery renews its lease while it runs and once more right before the message's
+        // end, which must then still be held for one whole reply wait; a shorter lease would
+        // let another node take the job while this one is still delivering it.
+        if delivery.lease < delivery.timeout * 2 {
+            r.problems.push(format!(
+                "delivery.lease_secs: must be at least twice delivery.timeout_secs ({} s), got {} s: \
+                 a delivery must hold its job while it waits for the next hop's reply",
+                delivery.timeout.as_secs(),
+                delivery.lease.as_secs()
+            ));
+        }
         let submission = submission(&mut r, &raw.submission, base);
         let web = WebConfig {
             listen: r.address("web.listen", &raw.web.listen, d::WEB_LISTEN),

@@ -10,6 +10,7 @@
 //! a gap still leaves (a revoked exemption's jobs never do).
 
 pub mod client;
+pub mod lease;
 pub mod mx;
 
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::shutdown::Shutdown;
+use crate::throttle::{Backoff, Throttle};
 use client::{Hop, SendError};
+use lease::{Held, Lease};
 use mx::Mx;
 
 /// Pause between queue scans when there is nothing to do (jobs queued by this process wake
@@ -46,6 +49,8 @@ pub struct Delivery {
     submission: Option<Hop>,
     owner: String,
     wake: Arc<tokio::sync::Notify>,
+    /// Repeating store failures are logged at most every few seconds.
+    throttle: Arc<Throttle>,
 }
 
 impl Delivery {
@@ -102,16 +107,21 @@ impl Delivery {
             submission,
             owner,
             wake,
+            throttle: Arc::new(Throttle::default()),
         })
     }
 
-    /// Runs until `shutdown.stop`; deliveries in progress finish first.
+    /// Runs until `shutdown.stop`; deliveries in progress finish first, or are cut off when
+    /// the grace period ends (`shutdown.abort`) and left for a retry.
     pub async fn run(self, shutdown: Shutdown) {
         if let Route::Mx(_) = self.route {
             tracing::info!("no delivery.smarthost configured: delivering directly to MX hosts");
         }
         let d = &self.config.delivery;
+        // A queue that cannot be read is asked again after a growing pause, not every second.
+        let mut backoff = Backoff::new(IDLE, Duration::from_secs(30));
         loop {
+            let taken = tokio::time::Instant::now();
             let now = store::now_millis();
             let lease_until = now + millis(d.lease);
             let jobs = match self
@@ -119,10 +129,18 @@ impl Delivery {
                 .lease_jobs(&self.owner, now, lease_until, d.concurrency as i64)
                 .await
             {
-                Ok(jobs) => jobs,
+                Ok(jobs) => {
+                    backoff.succeeded();
+                    jobs
+                }
                 Err(err) => {
-                    tracing::error!(error = %err, "cannot read the queue");
-                    Vec::new()
+                    self.throttle
+                        .error("queue read", format_args!("cannot read the queue: {err}"));
+                    tokio::select! {
+                        () = shutdown.stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff.failed()) => {}
+                    }
+                    continue;
                 }
             };
             tracing::debug!(leased = jobs.len(), owner = %self.owner, "queue scan");
@@ -130,7 +148,8 @@ impl Delivery {
             let mut set = JoinSet::new();
             for job in jobs {
                 let this = self.clone();
-                set.spawn(async move { this.attempt(job).await });
+                let abort = shutdown.abort.clone();
+                set.spawn(async move { this.attempt(job, taken, &abort).await });
             }
             while set.join_next().await.is_some() {}
             if shutdown.stop.is_cancelled() {
@@ -146,9 +165,38 @@ impl Delivery {
         }
     }
 
-    async fn attempt(&self, job: LeasedJob) {
-        let outcome = self.outcome(&job).await;
-        let now = store::now_millis();
+    /// One delivery attempt of `job`, leased at `taken`, holding its lease throughout.
+    async fn attempt(
+        &self,
+        job: LeasedJob,
+        taken: tokio::time::Instant,
+        abort: &tokio_util::sync::CancellationToken,
+    ) {
+        let lease = Lease::new(
+            self.store.clone(),
+            job.id,
+            self.owner.clone(),
+            self.config.delivery.lease,
+            taken,
+            Arc::clone(&self.throttle),
+        );
+        let outcome = match lease.hold(self.outcome(&job, &lease), abort).await {
+            Held::Done(outcome) => outcome,
+            Held::Abandoned(why) => {
+                // Nothing left this node; whoever holds the job now delivers it.
+                tracing::warn!(job = job.id, kind = %job.kind, %why, "delivery abandoned before the message's end");
+                return;
+            }
+            Held::Cut { after_end } => JobOutcome::Retry {
+                at: store::now_millis(),
+                error: if after_end {
+                    "cut off by shutdown after the message's end was sent: the next hop may already have it".to_owned()
+                } else {
+                    "cut off by shutdown before the message's end".to_owned()
+                },
+                rcpt_to: None,
+            },
+        };
         match &outcome {
             JobOutcome::Delivered => tracing::info!(job = job.id, kind = %job.kind, "delivered"),
             JobOutcome::Retry { error, .. } => {
@@ -161,18 +209,55 @@ impl Delivery {
                 tracing::info!(job = job.id, kind = %job.kind, %reason, "job dropped")
             }
         }
-        if let Err(err) = self
-            .store
-            .finish_job(&job, &self.owner, &outcome, now)
-            .await
-        {
-            tracing::error!(job = job.id, error = %err, "cannot record the delivery outcome");
+        let now = store::now_millis();
+        if !self.record(&job, &outcome, abort).await {
             return;
         }
         if let JobOutcome::Failed { error } = &outcome
             && let Err(err) = self.tell_owner(&job, error, now).await
         {
             tracing::error!(job = job.id, error = %err, "cannot put the failure notice into the mailbox");
+        }
+    }
+
+    /// Records `outcome` while this node holds the job, retrying a failing store with a
+    /// growing pause (an unrecorded delivery would be sent again once the lease ran out)
+    /// until it succeeds, the lease turns out lost, or the shutdown grace period ends.
+    /// Whether it was recorded.
+    async fn record(
+        &self,
+        job: &LeasedJob,
+        outcome: &JobOutcome,
+        abort: &tokio_util::sync::CancellationToken,
+    ) -> bool {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            let err = match self
+                .store
+                .finish_job(job, &self.owner, outcome, store::now_millis())
+                .await
+            {
+                Ok(()) => return true,
+                Err(err) if err.kind() == store::ErrorKind::Conflict => {
+                    tracing::error!(job = job.id, error = %err, "the job's lease was lost; this attempt's outcome is not recorded");
+                    return false;
+                }
+                Err(err) => err,
+            };
+            self.throttle.error(
+                "record outcome",
+                format_args!(
+                    "cannot record a delivery's outcome (job {}), retrying: {err}",
+                    job.id
+                ),
+            );
+            tokio::select! {
+                () = abort.cancelled() => {
+                    tracing::error!(job = job.id, "shutdown before the delivery's outcome could be recorded: the job will be tried again, and the next hop may get it twice");
+                    return false;
+                }
+                () = tokio::time::sleep(backoff.failed()) => {}
+            }
         }
     }
 
@@ -207,19 +292,20 @@ impl Delivery {
         Ok(())
     }
 
-    async fn outcome(&self, job: &LeasedJob) -> JobOutcome {
+    async fn outcome(&self, job: &LeasedJob, lease: &Lease) -> JobOutcome {
         let now = store::now_millis();
         if job.kind == store::SUBMISSION_KIND {
-            return self.relay_submission(job, now).await;
+            return self.relay_submission(job, lease, now).await;
         }
         if let Some(reason) = self.must_drop(job, now).await {
             return JobOutcome::Dropped { reason };
         }
+        let body = self.marked(job);
         let sent = match &self.route {
             Route::Smarthost(hop) => {
-                client::send(hop, &job.mail_from, &job.rcpt_to, &job.body).await
+                client::send(hop, &job.mail_from, &job.rcpt_to, &body, lease).await
             }
-            Route::Mx(mx) => mx.send(&job.mail_from, &job.rcpt_to, &job.body).await,
+            Route::Mx(mx) => mx.send(&job.mail_from, &job.rcpt_to, &body, lease).await,
         };
         match sent {
             Ok(()) => JobOutcome::Delivered,
@@ -228,11 +314,27 @@ impl Delivery {
         }
     }
 
+    /// The job's message with an `X-Ratspost-Job` header on top, the same in every attempt
+    /// and on every node: a receiver recognises a second copy (the window after the next
+    /// hop's 250 and before it was recorded) by it, or by the unchanged Message-ID. Added
+    /// above every signature, it breaks none (DKIM and ARC sign chosen fields).
+    fn marked(&self, job: &LeasedJob) -> Vec<u8> {
+        let mut out =
+            format!("X-Ratspost-Job: {}@{}\r\n", job.id, self.config.dkim.domain).into_bytes();
+        out.extend_from_slice(&job.body);
+        out
+    }
+
     /// Hands a submitted message to `submission.relay`, all its recipients in one
     /// transaction. Recipients refused for good are reported to the sender at once (a
     /// non-delivery report in their mailbox); ones refused for now stay in the job and are
     /// tried again.
-    async fn relay_submission(&self, job: &LeasedJob, now: store::Millis) -> JobOutcome {
+    async fn relay_submission(
+        &self,
+        job: &LeasedJob,
+        lease: &Lease,
+        now: store::Millis,
+    ) -> JobOutcome {
         let rcpts: Vec<&str> = job.rcpt_to.split(' ').filter(|r| !r.is_empty()).collect();
         // A failure of the whole transaction befalls every recipient alike.
         let all = |error: SendError| -> Vec<(String, SendError)> {
@@ -246,7 +348,7 @@ impl Delivery {
             None => all(SendError::Temporary(
                 "submission.relay is not configured".to_owned(),
             )),
-            Some(hop) => client::send_many(hop, &job.mail_from, &rcpts, &job.body)
+            Some(hop) => client::send_many(hop, &job.mail_from, &rcpts, &self.marked(job), lease)
                 .await
                 .unwrap_or_else(all),
         };

@@ -2,8 +2,15 @@
 //!
 //! It works from the database, not from memory: at start it takes up every message still in
 //! state `received` (a restart resumes where a crash left off), and SMTP intake wakes it
-//! after each commit. Several nodes on one PostgreSQL may classify the same message; storing
-//! the verdict is idempotent.
+//! after each commit. Several nodes on one PostgreSQL share the work: each claims a few
+//! pending messages for a while before it classifies them ([`Store::claim_messages`]), so a
+//! message is classified by one node; a dead node's claims run out after the classifier's
+//! timeout plus a minute. Storing the verdict and the decisions stays idempotent, so even two
+//! nodes working on one message (a claim that ran out) give one result.
+//!
+//! A failing store (a full disk, a database outage) never turns into a loop: a round with
+//! failures is followed by a pause that doubles up to half a minute, and the repeating error
+//! is logged at most every ten seconds.
 //!
 //! Classification runs on the blocking pool, bounded in time; so does the OCR of scans it
 //! asks for (each OCR run ends by the message's deadline at the latest). A timeout or a crash
@@ -13,17 +20,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use classifier::{Ocr, Rules, Verdict, category};
-use store::{MessageState, Store, VerdictRecord};
+use store::{Store, VerdictRecord};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::ocr::Tesseract;
 use crate::shutdown::Shutdown;
 
-/// Messages taken from the database per round.
-const BATCH: i64 = 64;
+/// Messages claimed per round for each parallel classification.
+const CLAIM_PER_WORKER: usize = 4;
 /// How often the pipeline looks for work without being woken (other nodes' intake).
 const POLL: Duration = Duration::from_secs(10);
+/// Longest pause after failing rounds.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The pipeline's settings and handles.
 #[derive(Clone)]
@@ -42,32 +51,65 @@ pub struct Pipeline {
     pub wake: Arc<Notify>,
     /// Makes the forward decisions once a message is classified.
     pub forwarder: crate::forward::Forwarder,
+    /// This node's name (`smtp.hostname`): its claims are named after it.
+    pub node: String,
+    /// Repeating failures are logged at most every few seconds.
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 impl Pipeline {
     /// Runs until `shutdown.stop`; the round in progress is finished first.
     pub async fn run(self, shutdown: Shutdown) {
+        let owner = format!(
+            "{}:{}:{:08x}",
+            self.node,
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        // Claims this node's earlier run left (a crash) need not run out first.
+        if let Err(err) = self
+            .store
+            .release_message_claims(&format!("{}:", self.node))
+            .await
+        {
+            tracing::warn!(error = %err, "cannot release the pipeline's claims of an earlier run");
+        }
+        let workers = self.workers.max(1);
+        let claim =
+            i64::try_from((self.timeout + Duration::from_secs(60)).as_millis()).unwrap_or(i64::MAX);
+        let mut backoff = crate::throttle::Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
         loop {
-            // Classified but undecided messages first (left by a crash), then new ones.
-            let mut batch = Vec::new();
-            for state in [MessageState::Classified, MessageState::Received] {
-                match self.store.messages_in_state(state, BATCH).await {
-                    Ok(ids) => batch.extend(ids),
-                    Err(err) => {
-                        tracing::error!(error = %err, "pipeline cannot read pending messages")
+            let now = store::now_millis();
+            let limit = i64::try_from(workers * CLAIM_PER_WORKER).unwrap_or(64);
+            let batch = match self
+                .store
+                .claim_messages(&owner, now, now + claim, limit)
+                .await
+            {
+                Ok(ids) => ids,
+                Err(err) => {
+                    self.throttle.error(
+                        "pipeline claim",
+                        format_args!("pipeline cannot read pending messages: {err}"),
+                    );
+                    tokio::select! {
+                        () = shutdown.stop.cancelled() => break,
+                        () = tokio::time::sleep(backoff.failed()) => {}
                     }
+                    continue;
                 }
-            }
+            };
             if batch.is_empty() {
+                backoff.succeeded();
                 tokio::select! {
-                    () = shutdown.stop.cancelled() => return,
+                    () = shutdown.stop.cancelled() => break,
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(POLL) => {}
                 }
                 continue;
             }
             // `workers` messages in flight at a time, without waiting for a whole group.
-            let permits = Arc::new(tokio::sync::Semaphore::new(self.workers.max(1)));
+            let permits = Arc::new(tokio::sync::Semaphore::new(workers));
             let mut set = JoinSet::new();
             for id in batch {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -75,24 +117,53 @@ impl Pipeline {
                 };
                 let this = self.clone();
                 set.spawn(async move {
-                    this.process(id).await;
+                    let done = this.process(id).await;
                     drop(permit);
+                    done
                 });
                 if shutdown.stop.is_cancelled() {
                     break;
                 }
             }
-            while set.join_next().await.is_some() {}
-            if shutdown.stop.is_cancelled() {
-                return;
+            let mut failed = false;
+            while let Some(done) = set.join_next().await {
+                failed |= !done.unwrap_or(false);
             }
+            if shutdown.stop.is_cancelled() {
+                break;
+            }
+            if failed {
+                // What failed stays claimed by this node and is tried again after the pause.
+                tokio::select! {
+                    () = shutdown.stop.cancelled() => break,
+                    () = tokio::time::sleep(backoff.failed()) => {}
+                }
+            } else {
+                backoff.succeeded();
+            }
+        }
+        // Whatever this node claimed but did not finish is free for the others at once.
+        if let Err(err) = self.store.release_message_claims(&owner).await {
+            tracing::warn!(error = %err, "cannot release the pipeline's claims");
         }
     }
 
-    async fn process(&self, id: i64) {
+    /// Classifies message `id` (unless it has a verdict) and makes its forward decisions.
+    /// Whether everything was stored; `false`: it is tried again after a pause.
+    async fn process(&self, id: i64) -> bool {
         let classified = match self.store.verdict(id).await {
             Ok(Some(_)) => None,
-            _ => self.classify(id).await,
+            Ok(None) => match self.classify(id).await {
+                Ok(done) => done,
+                Err(()) => return false,
+            },
+            Err(err) => {
+                self.throttle.error(
+                    "pipeline verdict",
+                    format_args!("cannot read the verdict of message {id}: {err}"),
+                );
+                return false;
+            }
         };
         // Freshly classified here: decide with the bytes and verdict in hand. Otherwise (a
         // resumed message, or another node's verdict) the forwarder loads them.
@@ -101,18 +172,29 @@ impl Pipeline {
             None => self.forwarder.process(id).await,
         };
         if let Err(err) = decided {
-            tracing::error!(id, error = %err, "forward decision failed; will retry");
+            self.throttle.error(
+                "pipeline decision",
+                format_args!("forward decision for message {id} failed; will retry: {err}"),
+            );
+            return false;
         }
+        true
     }
 
     /// Classifies message `id` and stores the verdict; returns the bytes and the verdict when
-    /// this verdict is the one stored.
-    async fn classify(&self, id: i64) -> Option<(Arc<[u8]>, VerdictRecord)> {
+    /// this verdict is the one stored (`None`: another node's was first).
+    ///
+    /// # Errors
+    /// When the message could not be loaded or the verdict not stored (logged here).
+    async fn classify(&self, id: i64) -> Result<Option<(Arc<[u8]>, VerdictRecord)>, ()> {
         let raw = match self.store.message_raw(id).await {
             Ok(raw) => raw,
             Err(err) => {
-                tracing::error!(id, error = %err, "cannot load message for classification");
-                return None;
+                self.throttle.error(
+                    "pipeline load",
+                    format_args!("cannot load message {id} for classification: {err}"),
+                );
+                return Err(());
             }
         };
         let raw: Arc<[u8]> = raw.into();
@@ -134,11 +216,14 @@ impl Pipeline {
                     micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                     "message classified"
                 );
-                stored.then_some((raw, record))
+                Ok(stored.then_some((raw, record)))
             }
             Err(err) => {
-                tracing::error!(id, error = %err, "cannot store verdict; will retry");
-                None
+                self.throttle.error(
+                    "pipeline verdict store",
+                    format_args!("cannot store the verdict of message {id}; will retry: {err}"),
+                );
+                Err(())
             }
         }
     }

@@ -157,6 +157,8 @@ pub fn start(
         workers: config.classifier.workers,
         wake: Arc::clone(&committed),
         forwarder,
+        node: config.smtp.hostname.clone(),
+        throttle: Arc::new(crate::throttle::Throttle::default()),
     };
     shutdown.tracker.spawn(pipeline.run(shutdown.clone()));
     shutdown.tracker.spawn(expire_exemptions(

@@ -271,14 +271,40 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<SqlitePools> {
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(options.acquire_timeout)
+        .after_release(close_if_in_transaction)
         .connect_with(connect.clone())
         .await?;
     let read = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.acquire_timeout)
+        .after_release(close_if_in_transaction)
         .connect_with(connect.read_only(true))
         .await?;
     Ok(SqlitePools { write, read })
+}
+
+/// Closes a connection that comes back to its pool still inside a transaction instead of
+/// handing it out again. That happens when a `COMMIT` fails (SQLite on a full disk) and the
+/// `ROLLBACK` sqlx sends when the transaction is dropped fails too (SQLite had already rolled
+/// back): sqlx then still counts the connection as inside the transaction, and every later
+/// `BEGIN` on it fails ("attempted to call begin_with at non-zero transaction depth") — with
+/// SQLite's single writer connection, every write from then on. The pool opens a fresh one.
+fn close_if_in_transaction<C: sqlx::Connection>(
+    conn: &mut C,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = sqlx::Result<bool>> + Send + '_>> {
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        // The rollback queued when the transaction was dropped runs before the ping.
+        conn.ping().await?;
+        if conn.is_in_transaction() {
+            tracing::warn!("a database connection is stuck in a failed transaction; closing it");
+            return Ok(false);
+        }
+        Ok(true)
+    })
 }
 
 async fn open_postgres(url: &str, options: &StoreOptions) -> Result<PgPool> {
@@ -287,6 +313,7 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(options.max_connections.max(2))
         .acquire_timeout(options.acquire_timeout)
+        .after_release(close_if_in_transaction)
         .connect_with(connect)
         .await?)
 }

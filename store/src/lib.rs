@@ -40,6 +40,7 @@ pub mod password;
 mod queue;
 mod register;
 mod retention;
+mod shared_keys;
 mod submission;
 pub mod token;
 mod users;
@@ -68,6 +69,7 @@ pub use messages::{
 pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
 pub use register::ForwardCounts;
 pub use retention::{PURGE_BATCH_MAX, PURGED_ACTION, PurgeReport};
+pub use shared_keys::KeyMismatch;
 pub use submission::{SUBMISSION_KIND, Submission};
 pub use users::{NewUser, RecipientLookup, Role, User, is_mail_address, is_mail_domain};
 pub use web::{

@@ -269,6 +269,73 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Claims up to `limit` messages that still need the pipeline (`received` or
+    /// `classified`, oldest first) for `owner` until `claim_until`, skipping messages another
+    /// owner has claimed and whose claim has not run out (its own are claimed again): so one node classifies a message.
+    /// A claim only saves work — storing a verdict and the forward decisions stays idempotent
+    /// — so a claim that runs out while its node is still busy costs time, never a wrong
+    /// result. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two nodes from claiming the same
+    /// message at once.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn claim_messages(
+        &self,
+        owner: &str,
+        now: Millis,
+        claim_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        const PICK: &str = "SELECT id FROM messages
+             WHERE state IN ('received', 'classified')
+               AND (claim_until IS NULL OR claim_until < $3 OR claim_owner = $1)
+             ORDER BY id LIMIT $4";
+        let lock = match self.db {
+            crate::db::Db::Sqlite(_) => "",
+            crate::db::Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE messages SET claim_owner = $1, claim_until = $2 WHERE id IN ({PICK}{lock}) RETURNING id"
+        );
+        let mut ids: Vec<(i64,)> = with_pool!(&self.db, write pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(claim_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Gives up the pipeline's claims of owners whose name starts with `owner_prefix` (a node
+    /// at its start gives up those of its own earlier run; at its end, its own); returns how
+    /// many.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn release_message_claims(&self, owner_prefix: &str) -> Result<u64> {
+        let pattern = format!(
+            "{}%",
+            owner_prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        Ok(with_pool!(&self.db, write pool => {
+            sqlx::query(
+                "UPDATE messages SET claim_owner = NULL, claim_until = NULL
+                 WHERE claim_owner LIKE $1 ESCAPE '\\' AND state IN ('received', 'classified')",
+            )
+            .bind(pattern)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }))
+    }
+
     /// Stores the verdict of a message and moves it from `received` to `classified`, in one
     /// transaction. Idempotent: when another node classified it first, nothing changes and
     /// the result is `false` (the stored verdict is theirs).

@@ -219,6 +219,29 @@ impl Store {
         })
     }
 
+    /// Extends `owner`'s lease on job `id` to `lease_until` (milliseconds since the epoch):
+    /// `true` while `owner` still holds it, `false` when it was lost (another node took the
+    /// job after the lease ran out, or the job was dropped by hand). A delivery renews its
+    /// lease while its SMTP transaction runs and once more right before the message's end.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn renew_lease(&self, id: i64, owner: &str, lease_until: Millis) -> Result<bool> {
+        let n = with_pool!(&self.db, write pool => {
+            sqlx::query(
+                "UPDATE outbound_jobs SET lease_until = $1
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'queued'",
+            )
+            .bind(lease_until)
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// Records the outcome of a leased job — only while `owner` still holds the lease, so a
     /// node whose lease expired cannot overwrite another node's result. Drops and final
     /// failures are audited.

@@ -90,6 +90,9 @@ contract!(
     submissions_are_queued_held_released_and_counted,
     retention_purges_only_messages_whose_time_has_come,
     retention_purges_in_batches_once_across_nodes,
+    a_renewed_lease_keeps_the_job_and_a_lost_one_says_so,
+    each_pending_message_is_claimed_by_one_node,
+    shared_keys_are_recorded_once_and_differences_found,
 );
 
 #[path = "contract/admin.rs"]
@@ -99,6 +102,10 @@ use admin::*;
 #[path = "contract/retention.rs"]
 mod retention;
 use retention::*;
+
+#[path = "contract/nodes.rs"]
+mod nodes;
+use nodes::*;
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
     NewUser {

@@ -8,6 +8,11 @@ use crate::server::{self, Listeners};
 use crate::setup;
 use crate::shutdown::Shutdown;
 
+/// The longest the steps after the tasks' end may take (the final checkpoint, closing the
+/// database): a stop takes at most `shutdown.grace_secs` + [`crate::shutdown::ABORT_MARGIN`]
+/// + this.
+const FINAL_STEPS: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     // First of all: from this instant a SIGTERM (systemd stopping a unit that is still
     // starting, a test) is caught and waits for the listeners to be up, instead of the
@@ -17,6 +22,7 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     let _running = setup::lock_data_dir(&config)?;
     super::backup::not_refused(&config)?;
     let (store, report) = setup::prepare(&config).await?;
+    crate::shared_keys::check(&config, &store).await?;
     setup::print_report(&report, &config);
     let listeners = Listeners::bind(&config).await?;
     let grace = config.shutdown_grace;
@@ -26,11 +32,19 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
     signals.wait().await;
     tracing::info!(grace_secs = grace.as_secs(), "shutting down");
     shutdown.run(grace).await;
-    // The last checkpoint covers everything the stopped tasks recorded.
-    if let Err(err) = checkpoints.checkpoint_if_moved().await {
-        tracing::error!(error = %format!("{err:#}"), "cannot write the final audit checkpoint");
+    // The last checkpoint covers everything the stopped tasks recorded. Bounded like the
+    // rest of the stop: an unreachable database must not hold it.
+    let last = async {
+        if let Err(err) = checkpoints.checkpoint_if_moved().await {
+            tracing::error!(error = %format!("{err:#}"), "cannot write the final audit checkpoint");
+        }
+        store.close().await;
+    };
+    if tokio::time::timeout(FINAL_STEPS, last).await.is_err() {
+        tracing::error!(
+            "the final audit checkpoint and closing the database took too long; exiting without them"
+        );
     }
-    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -170,12 +170,40 @@ impl Session {
     }
 }
 
-/// Delivers `body` from `mail_from` to `rcpt` through `hop`.
+/// Asked right before the message's end (the final dot) is sent: whether it may be. The
+/// delivery worker answers with its job's lease ([`super::lease::Lease`]).
+pub trait EndGate: Sync {
+    /// `Ok` to send the dot; `Err(why)` abandons the transaction without it (the next hop
+    /// discards what it got, RFC 5321 §4.1.1.4). `reply_wait`: how long the reply to the dot
+    /// may then take.
+    fn confirm_end(
+        &self,
+        reply_wait: Duration,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// Always sends the message's end (for callers without a lease).
+pub struct Ungated;
+
+impl EndGate for Ungated {
+    async fn confirm_end(&self, _reply_wait: Duration) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Delivers `body` from `mail_from` to `rcpt` through `hop`; `gate` decides at the last
+/// moment whether the message's end is sent.
 ///
 /// # Errors
 /// Temporary or permanent failure, with the stage and the hop's reply.
-pub async fn send(hop: &Hop, mail_from: &str, rcpt: &str, body: &[u8]) -> Result<(), SendError> {
-    match send_many(hop, mail_from, &[rcpt], body).await?.pop() {
+pub async fn send(
+    hop: &Hop,
+    mail_from: &str,
+    rcpt: &str,
+    body: &[u8],
+    gate: &impl EndGate,
+) -> Result<(), SendError> {
+    match send_many(hop, mail_from, &[rcpt], body, gate).await?.pop() {
         Some((_, refused)) => Err(refused),
         None => Ok(()),
     }
@@ -193,6 +221,7 @@ pub async fn send_many(
     mail_from: &str,
     rcpts: &[&str],
     body: &[u8],
+    gate: &impl EndGate,
 ) -> Result<Vec<(String, SendError)>, SendError> {
     let tcp = tokio::time::timeout(hop.timeout, TcpStream::connect(&hop.address))
         .await
@@ -284,9 +313,13 @@ pub async fn send_many(
         return Ok(refused);
     }
     s.command("DATA", "DATA", &[354]).await?;
-    let mut data = dot_stuff(body);
-    data.extend_from_slice(b".\r\n");
-    s.send("DATA", &data).await?;
+    s.send("DATA", &dot_stuff(body)).await?;
+    // The last moment at which the transaction can still be given up without the next hop
+    // taking the message: the dot goes out only while this node may deliver the job.
+    if let Err(why) = gate.confirm_end(hop.timeout).await {
+        return Err(SendError::Temporary(format!("end of data not sent: {why}")));
+    }
+    s.send("end of data", b".\r\n").await?;
     let done = s.reply("end of data").await?;
     if done.code != 250 {
         return Err(done.error("end of data"));

@@ -66,7 +66,13 @@ impl Mx {
     /// # Errors
     /// Permanent when the domain does not exist, accepts no mail, or an exchanger refused
     /// with 5xx; temporary otherwise, naming what was tried.
-    pub async fn send(&self, mail_from: &str, rcpt: &str, body: &[u8]) -> Result<(), SendError> {
+    pub async fn send(
+        &self,
+        mail_from: &str,
+        rcpt: &str,
+        body: &[u8],
+        gate: &impl client::EndGate,
+    ) -> Result<(), SendError> {
         let domain = rcpt
             .rsplit_once('@')
             .map(|(_, d)| d.trim_matches(['[', ']']))
@@ -100,7 +106,7 @@ impl Mx {
                     auth: None,
                     ..self.template.clone()
                 };
-                match client::send(&hop, mail_from, rcpt, body).await {
+                match client::send(&hop, mail_from, rcpt, body, gate).await {
                     Ok(()) => return Ok(()),
                     Err(SendError::Permanent(e)) => {
                         return Err(SendError::Permanent(format!("{exchange} ({ip}): {e}")));
