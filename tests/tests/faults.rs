@@ -934,9 +934,27 @@ async fn a_full_disk_does_not_make_the_daemon_loop() {
         cpu < Duration::from_secs(5),
         "spec 8: the daemon used {cpu:?} CPU in 20 s on a full disk"
     );
+    eprintln!("full disk, 20 s: {errors} error lines, {cpu:?} CPU, {copies_while_full} copies");
     // With space again: the outcome is recorded (or the job retried) within a lease and a
     // few scans.
-    let j = wait_state(&store, id, "delivered", 30).await;
+    let freed = daemon.log().len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let j = loop {
+        let j = job(&store, id).await;
+        if j.state == "delivered" {
+            break j;
+        }
+        if Instant::now() > deadline {
+            let log = daemon.log();
+            let tail: Vec<&str> = log[freed..].lines().rev().take(30).collect();
+            panic!(
+                "spec 8: the pending forward was not completed within 30 s of freeing the disk: {j:?}; {} dots at the sink; last lines logged since:\n{}",
+                sink.dots(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let dotted = sink.dotted();
     assert_eq!(
