@@ -1,7 +1,18 @@
 //! A small SMTP server standing in for the smarthost or the private provider: it records
 //! what it receives, offers STARTTLS with its own certificate (or not), and can refuse
 //! recipients with a scripted reply.
+//!
+//! For fault tests it can also misbehave the way real servers do (see [`SinkOptions`]): answer
+//! slowly, sit on the final dot, answer it with a scripted reply (`451` …), drop the connection
+//! after the dot without answering, or accept connections and never say anything. By default
+//! it does none of that.
+//!
+//! Two counts tell what reached it: [`Sink::received`] holds only the messages it *accepted*
+//! (answered the dot with a `2xx` reply), [`Sink::dotted`] / [`Sink::dots`] every message whose
+//! final dot arrived, whatever became of it (a real server that dropped the connection after
+//! the dot may well have queued the message: for the at-least-once window both count).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -28,7 +39,8 @@ pub struct Received {
     pub auth: Option<(String, String)>,
 }
 
-/// How the sink behaves.
+/// How the sink behaves. The default is a well-behaved server that accepts everything at
+/// once; the fault modes below are off by default.
 #[derive(Debug, Clone, Default)]
 pub struct SinkOptions {
     /// Offer STARTTLS.
@@ -45,6 +57,62 @@ pub struct SinkOptions {
     /// Use this certificate and key (PEM files) instead of generating a pair: a sink that
     /// comes back keeps the certificate a daemon was told to trust.
     pub identity: Option<(PathBuf, PathBuf)>,
+    /// Wait this long before every reply of the dialogue (greeting, EHLO, MAIL, RCPT, `354`,
+    /// the dot's reply, QUIT; not AUTH's `334` challenges): a slow server.
+    pub reply_delay: Duration,
+    /// Wait this long after the final dot before deciding on and sending its reply (on top of
+    /// `reply_delay`): a server that scans or queues slowly. The message already counts in
+    /// [`Sink::dotted`] while the sink waits.
+    pub dot_delay: Duration,
+    /// Answer the final dot of the first messages with these replies, one each, in order
+    /// (e.g. `451 4.3.0 try again`), across all connections; then `250`. A scripted reply
+    /// starting with `2` counts as accepted.
+    pub dot_replies: Vec<String>,
+    /// Drop the connection after the final dot of the first this-many messages without any
+    /// reply (before `dot_replies` are used).
+    pub drop_after_dot: usize,
+    /// Accept connections and never answer anything (not even the greeting); the connection
+    /// stays open until the client closes it.
+    pub hang: bool,
+}
+
+/// What the sink does with a message whose final dot arrived.
+enum Verdict {
+    /// Close the connection without a reply.
+    Drop,
+    /// Send this reply (without CRLF); accepted when it starts with `2`.
+    Reply(String),
+}
+
+/// What all sessions of a sink share.
+struct State {
+    options: SinkOptions,
+    /// Accepted messages.
+    received: Mutex<Vec<Received>>,
+    /// Every message whose final dot arrived.
+    dotted: Mutex<Vec<Received>>,
+    /// Scripted replies to the dot not used yet.
+    dot_replies: Mutex<VecDeque<String>>,
+    /// Dots still to be answered by dropping the connection.
+    drops_left: Mutex<usize>,
+    /// Connections accepted.
+    connections: Mutex<usize>,
+    /// The EHLO names, as they arrived.
+    ehlos: Mutex<Vec<String>>,
+}
+
+impl State {
+    /// The fate of the next message whose dot arrived: a drop, a scripted reply, or `250`.
+    fn verdict(&self) -> Verdict {
+        let mut drops = self.drops_left.lock().expect("drops");
+        if *drops > 0 {
+            *drops -= 1;
+            return Verdict::Drop;
+        }
+        drop(drops);
+        let scripted = self.dot_replies.lock().expect("dot replies").pop_front();
+        Verdict::Reply(scripted.unwrap_or_else(|| "250 2.0.0 queued".to_owned()))
+    }
 }
 
 /// A running sink.
@@ -55,7 +123,7 @@ pub struct Sink {
     pub cert: PathBuf,
     /// The recipients it refuses ([`SinkOptions::refusals`]), changeable while it runs.
     pub refusals: Arc<Mutex<Vec<(String, String)>>>,
-    received: Arc<Mutex<Vec<Received>>>,
+    state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -86,15 +154,23 @@ impl Sink {
         let acceptor = relay::tls::acceptor(&cert, &key).expect("sink TLS");
         let listener = TcpListener::bind(addr).await.expect("bind sink");
         let addr = listener.local_addr().expect("addr");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::clone(&received);
         let refusals = Arc::clone(&options.refusals);
+        let state = Arc::new(State {
+            dot_replies: Mutex::new(options.dot_replies.iter().cloned().collect()),
+            drops_left: Mutex::new(options.drop_after_dot),
+            options,
+            received: Mutex::new(Vec::new()),
+            dotted: Mutex::new(Vec::new()),
+            connections: Mutex::new(0),
+            ehlos: Mutex::new(Vec::new()),
+        });
+        let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, options, store) =
-                    (acceptor.clone(), options.clone(), Arc::clone(&store));
+                *shared.connections.lock().expect("connections") += 1;
+                let (acceptor, state) = (acceptor.clone(), Arc::clone(&shared));
                 tokio::spawn(async move {
-                    let _ = session(Box::new(tcp), false, acceptor, options, store).await;
+                    let _ = session(Box::new(tcp), false, acceptor, state).await;
                 });
             }
         });
@@ -102,15 +178,51 @@ impl Sink {
             addr,
             cert,
             refusals,
-            received,
+            state,
             task,
             _dir: dir,
         }
     }
 
-    /// What arrived so far.
+    /// What it accepted so far (answered the final dot with `2xx`).
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().expect("lock").clone()
+        self.state.received.lock().expect("lock").clone()
+    }
+
+    /// Every message whose final dot arrived so far, accepted or not, in order of the dots.
+    pub fn dotted(&self) -> Vec<Received> {
+        self.state.dotted.lock().expect("lock").clone()
+    }
+
+    /// How many final dots arrived so far (see [`Self::dotted`]).
+    pub fn dots(&self) -> usize {
+        self.state.dotted.lock().expect("lock").len()
+    }
+
+    /// How many connections it accepted so far.
+    pub fn connections(&self) -> usize {
+        *self.state.connections.lock().expect("lock")
+    }
+
+    /// The EHLO names clients gave so far, in order (who is talking to the sink right now,
+    /// before any message of theirs arrived).
+    pub fn ehlos(&self) -> Vec<String> {
+        self.state.ehlos.lock().expect("lock").clone()
+    }
+
+    /// Waits up to `secs` seconds until `n` final dots arrived; returns the messages.
+    ///
+    /// # Panics
+    /// When they do not.
+    pub async fn wait_for_dots(&self, n: usize, secs: u64) -> Vec<Received> {
+        for _ in 0..secs * 20 {
+            let got = self.dotted();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} of {n} final dots reached the sink", self.dots());
     }
 
     /// Waits (up to 30 s) until `n` messages arrived.
@@ -173,17 +285,38 @@ impl Sink {
     }
 }
 
+/// Sleeps `delay`, then writes `reply`.
+async fn answer<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    delay: Duration,
+    reply: &[u8],
+) -> std::io::Result<()> {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    s.write_all(reply).await
+}
+
 fn session(
     stream: Box<dyn Io>,
     tls: bool,
     acceptor: TlsAcceptor,
-    options: SinkOptions,
-    store: Arc<Mutex<Vec<Received>>>,
+    state: Arc<State>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> {
     Box::pin(async move {
+        let options = &state.options;
+        let delay = options.reply_delay;
         let mut s = BufReader::new(stream);
+        if options.hang {
+            // Read (and ignore) whatever comes until the client gives up.
+            let mut ignored = Vec::new();
+            while s.read_until(b'\n', &mut ignored).await? > 0 {
+                ignored.clear();
+            }
+            return Ok(());
+        }
         if !tls {
-            s.get_mut().write_all(b"220 sink.test ESMTP\r\n").await?;
+            answer(s.get_mut(), delay, b"220 sink.test ESMTP\r\n").await?;
         }
         let (mut from, mut rcpt, mut helo) = (String::new(), Vec::new(), String::new());
         let mut auth = None;
@@ -195,6 +328,7 @@ fn session(
             let upper = line.to_ascii_uppercase();
             let reply: Vec<u8> = if upper.starts_with("EHLO") {
                 helo = line[4..].trim().to_owned();
+                state.ehlos.lock().expect("lock").push(helo.clone());
                 let starttls = if options.starttls && !tls {
                     "250-STARTTLS\r\n"
                 } else {
@@ -207,10 +341,10 @@ fn session(
                 };
                 format!("250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{starttls}{mechanisms}250 SIZE 100000000\r\n").into_bytes()
             } else if upper.starts_with("STARTTLS") && options.starttls && !tls {
-                s.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await?;
+                answer(s.get_mut(), delay, b"220 2.0.0 go ahead\r\n").await?;
                 let plain = s.into_inner();
                 let secured = acceptor.accept(plain).await?;
-                return session(Box::new(secured), true, acceptor, options, store).await;
+                return session(Box::new(secured), true, acceptor, Arc::clone(&state)).await;
             } else if upper.starts_with("MAIL FROM:") {
                 from = line[10..]
                     .trim()
@@ -241,7 +375,7 @@ fn session(
                     }
                 }
             } else if upper.starts_with("DATA") {
-                s.get_mut().write_all(b"354 go ahead\r\n").await?;
+                answer(s.get_mut(), delay, b"354 go ahead\r\n").await?;
                 let mut data = Vec::new();
                 loop {
                     let mut l = Vec::new();
@@ -258,17 +392,32 @@ fn session(
                     };
                     data.extend_from_slice(l);
                 }
-                store.lock().expect("lock").push(Received {
+                let message = Received {
                     from: from.clone(),
                     rcpt: std::mem::take(&mut rcpt),
                     data,
                     tls,
                     helo: helo.clone(),
                     auth: auth.clone(),
-                });
-                b"250 2.0.0 queued\r\n".to_vec()
+                };
+                state.dotted.lock().expect("lock").push(message.clone());
+                if !options.dot_delay.is_zero() {
+                    tokio::time::sleep(options.dot_delay).await;
+                }
+                match state.verdict() {
+                    // Dropping the stream closes the connection.
+                    Verdict::Drop => return Ok(()),
+                    Verdict::Reply(reply) => {
+                        // Accepted before the reply goes out, as a real server commits the
+                        // message before it says 250: a client gone by now does not undo it.
+                        if reply.starts_with('2') {
+                            state.received.lock().expect("lock").push(message);
+                        }
+                        format!("{reply}\r\n").into_bytes()
+                    }
+                }
             } else if upper.starts_with("QUIT") {
-                s.get_mut().write_all(b"221 2.0.0 bye\r\n").await?;
+                answer(s.get_mut(), delay, b"221 2.0.0 bye\r\n").await?;
                 return Ok(());
             } else if upper.starts_with("AUTH") {
                 auth = Some(authenticate(&mut s, &line).await?);
@@ -276,7 +425,7 @@ fn session(
             } else {
                 b"250 2.0.0 ok\r\n".to_vec()
             };
-            s.get_mut().write_all(&reply).await?;
+            answer(s.get_mut(), delay, &reply).await?;
         }
     })
 }
