@@ -94,6 +94,9 @@ pub enum Command {
     /// DKIM and ARC: `ratspost dkim record` prints the DNS record to publish (one for both).
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Check the configuration without starting anything: every problem is listed and the
+    /// exit code is 2, else "configuration OK" and 0 (e.g. before `systemctl restart`).
+    Check,
     /// The keys every node on one PostgreSQL must share (srs.key, dkim.key, a generated
     /// certificate): `ratspost keys adopt` makes this node's the installation's after they
     /// were replaced on every node on purpose.
@@ -614,6 +617,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let located = locate(cli.config.as_deref());
     match cli.command {
         Command::Init => init(&located).await,
+        Command::Check => {
+            located.load()?;
+            println!("configuration OK{}", located.describe());
+            Ok(())
+        }
         Command::Serve => {
             // A first start on a fresh directory: leave the commented defaults behind so the
             // operator sees what can be configured, exactly as `init` would.

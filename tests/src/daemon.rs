@@ -356,3 +356,29 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// The `data_dir` of a config written by [`write_config`] (beside it, as `data`).
+#[must_use]
+pub fn data_dir(config: &Path) -> PathBuf {
+    config.with_file_name("data")
+}
+
+/// Copies the files every node on one database must share (README, "Several nodes") from the
+/// data directory of `from`'s config into that of `to`'s (made 0700 if missing), as an
+/// operator does before a second node's first start: `srs.key`, `dkim.key` and the generated
+/// certificate with its key.
+pub fn share_keys(from: &Path, to: &Path) {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let (source, target) = (data_dir(from), data_dir(to));
+    for file in ["srs.key", "dkim.key", "tls/cert.pem", "tls/key.pem"] {
+        let dest = target.join(file);
+        let parent = dest.parent().expect("parent");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .expect("data dir");
+        std::fs::copy(source.join(file), &dest)
+            .unwrap_or_else(|e| panic!("copy {file} to the second node: {e}"));
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use ratspost_tests::daemon::{Daemon, write_config};
+use ratspost_tests::daemon::{Daemon, share_keys, write_config};
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
 
@@ -17,7 +17,7 @@ async fn two_nodes_deliver_500_jobs_exactly_once() {
         "[delivery]\nsmarthost = \"{}\"\ntls = \"none\"\nconcurrency = 8\nretry_base_secs = 1\nretry_max_secs = 1\n",
         sink.addr
     );
-    let mut nodes = Vec::new();
+    let mut nodes: Vec<(Daemon, tempfile::TempDir)> = Vec::new();
     for name in ["node-a", "node-b"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = write_config(
@@ -25,6 +25,10 @@ async fn two_nodes_deliver_500_jobs_exactly_once() {
             &db.url,
             &format!("hostname = \"{name}.test\"\n{delivery}"),
         );
+        // The second node gets the first one's keys, as the README says (it refuses without).
+        if let Some((_, first)) = nodes.first() {
+            share_keys(&first.path().join("ratspost.toml"), &config);
+        }
         nodes.push((Daemon::start(&config), dir));
     }
     let store = db.open().await;
