@@ -112,7 +112,9 @@ impl Delivery {
     }
 
     /// Runs until `shutdown.stop`; deliveries in progress finish first, or are cut off when
-    /// the grace period ends (`shutdown.abort`) and left for a retry.
+    /// the grace period ends (`shutdown.abort`) and left for a retry. Up to
+    /// `delivery.concurrency` attempts run at once; a slot that frees up is filled at once, so
+    /// one slow delivery holds up nothing but itself.
     pub async fn run(self, shutdown: Shutdown) {
         if let Route::Mx(_) = self.route {
             tracing::info!("no delivery.smarthost configured: delivering directly to MX hosts");
@@ -120,49 +122,47 @@ impl Delivery {
         let d = &self.config.delivery;
         // A queue that cannot be read is asked again after a growing pause, not every second.
         let mut backoff = Backoff::new(IDLE, Duration::from_secs(30));
-        loop {
-            let taken = tokio::time::Instant::now();
-            let now = store::now_millis();
-            let lease_until = now + millis(d.lease);
-            let jobs = match self
-                .store
-                .lease_jobs(&self.owner, now, lease_until, d.concurrency as i64)
-                .await
-            {
-                Ok(jobs) => {
-                    backoff.succeeded();
-                    jobs
-                }
-                Err(err) => {
-                    self.throttle
-                        .error("queue read", format_args!("cannot read the queue: {err}"));
-                    tokio::select! {
-                        () = shutdown.stop.cancelled() => return,
-                        () = tokio::time::sleep(backoff.failed()) => {}
+        let mut running = JoinSet::new();
+        while !shutdown.stop.is_cancelled() {
+            let free = d.concurrency.saturating_sub(running.len());
+            if free > 0 {
+                let taken = tokio::time::Instant::now();
+                let now = store::now_millis();
+                let leased = self
+                    .store
+                    .lease_jobs(&self.owner, now, now + millis(d.lease), free as i64)
+                    .await;
+                match leased {
+                    Ok(jobs) => {
+                        backoff.succeeded();
+                        tracing::debug!(leased = jobs.len(), owner = %self.owner, "queue scan");
+                        for job in jobs {
+                            let this = self.clone();
+                            let abort = shutdown.abort.clone();
+                            running.spawn(async move { this.attempt(job, taken, &abort).await });
+                        }
                     }
-                    continue;
+                    Err(err) => {
+                        self.throttle
+                            .error("queue read", format_args!("cannot read the queue: {err}"));
+                        tokio::select! {
+                            () = shutdown.stop.cancelled() => break,
+                            () = tokio::time::sleep(backoff.failed()) => {}
+                        }
+                        continue;
+                    }
                 }
-            };
-            tracing::debug!(leased = jobs.len(), owner = %self.owner, "queue scan");
-            let busy = jobs.len() == d.concurrency;
-            let mut set = JoinSet::new();
-            for job in jobs {
-                let this = self.clone();
-                let abort = shutdown.abort.clone();
-                set.spawn(async move { this.attempt(job, taken, &abort).await });
             }
-            while set.join_next().await.is_some() {}
-            if shutdown.stop.is_cancelled() {
-                return;
-            }
-            if !busy {
-                tokio::select! {
-                    () = shutdown.stop.cancelled() => return,
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(IDLE) => {}
-                }
+            let has_room = running.len() < d.concurrency;
+            tokio::select! {
+                () = shutdown.stop.cancelled() => break,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = self.wake.notified(), if has_room => {}
+                () = tokio::time::sleep(IDLE), if has_room => {}
             }
         }
+        // Attempts in progress finish, or are cut off at the end of the grace period.
+        while running.join_next().await.is_some() {}
     }
 
     /// One delivery attempt of `job`, leased at `taken`, holding its lease throughout.
@@ -314,15 +314,12 @@ impl Delivery {
         }
     }
 
-    /// The job's message with an `X-Ratspost-Job: <id>.<queued at, ms>` header on top, the
-    /// same in every attempt and on every node: a receiver recognises a second copy (the
-    /// window after the next hop's 250 and before it was recorded) by it, or by the unchanged
-    /// Message-ID. The time keeps two installations' job numbers apart. Added above every
-    /// signature, it breaks none (DKIM and ARC sign chosen fields).
+    /// The job's message marked with its `X-Ratspost-Job` header ([`with_job_header`]), the
+    /// same in every attempt and on every node. Submissions are not marked: they are the
+    /// staff's own mail to the city's server, which gets them as sent plus ratspost's
+    /// `Received` line, and their client's Message-ID tells a second copy.
     fn marked(&self, job: &LeasedJob) -> Vec<u8> {
-        let mut out = format!("X-Ratspost-Job: {}.{}\r\n", job.id, job.created_at).into_bytes();
-        out.extend_from_slice(&job.body);
-        out
+        with_job_header(&job.body, job.id, job.created_at)
     }
 
     /// Hands a submitted message to `submission.relay`, all its recipients in one
@@ -348,7 +345,7 @@ impl Delivery {
             None => all(SendError::Temporary(
                 "submission.relay is not configured".to_owned(),
             )),
-            Some(hop) => client::send_many(hop, &job.mail_from, &rcpts, &self.marked(job), lease)
+            Some(hop) => client::send_many(hop, &job.mail_from, &rcpts, &job.body, lease)
                 .await
                 .unwrap_or_else(all),
         };
@@ -508,6 +505,61 @@ impl Delivery {
     }
 }
 
+/// `raw` with `X-Ratspost-Job: <id>.<queued at, ms>` inserted after its first header field.
+/// A receiver recognises a second copy (the window after the next hop's 250 and before it
+/// was recorded) by it, or by the unchanged Message-ID; the time keeps two installations' job
+/// numbers apart. The first field is always one ratspost added when it queued the job — its
+/// `Received` (submissions), `ARC-Seal` (forwards), `DKIM-Signature` (its own mail) — so the
+/// header sits in ratspost's own part: below the trace field it follows, as RFC 5322 §3.6's
+/// `trace *optional-field` has it, and never inside the original a forward carries intact.
+/// DKIM and ARC sign chosen fields, so an added one breaks neither.
+fn with_job_header(raw: &[u8], id: i64, queued_at: store::Millis) -> Vec<u8> {
+    let header = format!("X-Ratspost-Job: {id}.{queued_at}\r\n");
+    // The end of the first field: the first line end not followed by folding white space.
+    let at = raw
+        .iter()
+        .enumerate()
+        .find(|&(i, &b)| b == b'\n' && !matches!(raw.get(i + 1), Some(b' ' | b'\t')))
+        .map_or(0, |(i, _)| i + 1);
+    // A message that starts with its blank line has no field to follow.
+    let at = if raw.starts_with(b"\r\n") || raw.starts_with(b"\n") {
+        0
+    } else {
+        at
+    };
+    let mut out = Vec::with_capacity(raw.len() + header.len());
+    out.extend_from_slice(&raw[..at]);
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&raw[at..]);
+    out
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_job_header;
+
+    #[test]
+    fn the_job_header_follows_the_first_field_whole() {
+        let mark =
+            |raw: &str| String::from_utf8(with_job_header(raw.as_bytes(), 7, 99)).expect("utf-8");
+        assert_eq!(
+            mark("Received: by x;\r\n\tTue, 1 Dec 2026\r\nFrom: a@b\r\n\r\nbody\r\n"),
+            "Received: by x;\r\n\tTue, 1 Dec 2026\r\nX-Ratspost-Job: 7.99\r\nFrom: a@b\r\n\r\nbody\r\n",
+            "after a folded first field, not inside it"
+        );
+        assert_eq!(
+            mark("ARC-Seal: i=1\nSubject: s\n\nx\n"),
+            "ARC-Seal: i=1\nX-Ratspost-Job: 7.99\r\nSubject: s\n\nx\n"
+        );
+        assert_eq!(mark("\r\nbody"), "X-Ratspost-Job: 7.99\r\n\r\nbody");
+        assert_eq!(mark(""), "X-Ratspost-Job: 7.99\r\n");
+        assert_eq!(
+            mark("Subject: only"),
+            "X-Ratspost-Job: 7.99\r\nSubject: only"
+        );
+    }
 }

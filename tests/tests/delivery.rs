@@ -113,8 +113,20 @@ async fn confirmation_is_delivered_over_verified_starttls() {
     assert!(got[0].tls, "delivered without TLS");
     assert_eq!(got[0].rcpt, [TARGET]);
     assert_eq!(got[0].from, "ratspost@localhost");
-    let queued = s.store.outbound_body(job(&s).await.id).await.expect("body");
-    assert_eq!(got[0].data, queued, "the message arrived changed");
+    let id = job(&s).await.id;
+    let queued = s.store.outbound_body(id).await.expect("body");
+    // Issue #16: the job's `X-Ratspost-Job` header is added after the first field; nothing
+    // else changes.
+    let data = String::from_utf8(got[0].data.clone()).expect("utf-8");
+    let mark = format!("X-Ratspost-Job: {id}.");
+    let start = data.find(&mark).expect("the job's header");
+    let end = start + data[start..].find("\r\n").expect("line end") + 2;
+    assert!(
+        !data[..start].is_empty() && data[..start].matches("\r\n").count() == 1,
+        "the job's header follows the first field: {data}"
+    );
+    let unmarked = format!("{}{}", &data[..start], &data[end..]);
+    assert_eq!(unmarked.as_bytes(), queued, "the message arrived changed");
     let j = wait_job(&s, |j| j.state == "delivered").await;
     assert_eq!(j.attempts, 1);
     s.stop().await;

@@ -192,8 +192,8 @@ fn assert_job_header(copies: &[Received], id: i64, tag: &str) {
         let job = header_values(&copy.data, "X-Ratspost-Job");
         assert_eq!(
             job,
-            [expected.clone()],
-            "spec 3: copy {n} of job {id} (from {}) must carry exactly one `X-Ratspost-Job: {id}`; its header section:\n{}",
+            std::slice::from_ref(&expected),
+            "spec 3: copy {n} of job {id} (from {}) must carry exactly one `X-Ratspost-Job: {expected}`, the same on every copy; its header section:\n{}",
             copy.helo,
             String::from_utf8_lossy(&copy.data)
                 .split("\r\n\r\n")

@@ -1285,7 +1285,8 @@ async fn the_relay_down_queues_and_retries() {
 /// deliveries in flight — and after a restart every acknowledged message reaches the relay.
 ///
 /// A job the killed daemon had leased (a delivery in flight) is taken up again when its lease
-/// runs out (`delivery.lease_secs`, 600 s by default, 3 s here).
+/// runs out (`delivery.lease_secs`, 600 s by default, 10 s here: at least twice the harness's
+/// `delivery.timeout_secs` of 5 s).
 async fn crash_after_250_loses_nothing(db: TestDb) {
     let keys = tempfile::tempdir().expect("tempdir");
     let (cert, key) = relay_identity(keys.path());
@@ -1295,7 +1296,7 @@ async fn crash_after_250_loses_nothing(db: TestDb) {
         Setup {
             relay: Some(addr),
             ca_file: Some(cert.clone()),
-            delivery: "lease_secs = 3\n".to_owned(),
+            delivery: "lease_secs = 10\n".to_owned(),
             ..Setup::default()
         },
     )
