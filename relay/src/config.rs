@@ -117,6 +117,8 @@ pub mod defaults {
     pub const DELIVERY_LEASE_SECS: u64 = 600;
     /// Connect and reply timeout.
     pub const DELIVERY_TIMEOUT_SECS: u64 = 120;
+    /// RFC 5321 §4.5.3.2.6: the reply to the final dot may take ten minutes (content checks).
+    pub const DELIVERY_DATA_END_TIMEOUT_SECS: u64 = 600;
     /// How long the DKIM and ARC checks of a message to be forwarded may take (DNS included).
     pub const DKIM_VERIFY_TIMEOUT_SECS: u64 = 10;
     /// Port of the receiving servers for direct MX delivery.
@@ -429,6 +431,8 @@ pub struct RawDelivery {
     pub lease_secs: Field<u64>,
     /// Seconds.
     pub timeout_secs: Field<u64>,
+    /// Seconds.
+    pub data_end_timeout_secs: Field<u64>,
     /// Port for direct MX delivery.
     pub mx_port: Field<u64>,
     /// DNS servers (`IP` or `IP:PORT`) for MX lookups.
@@ -888,8 +892,10 @@ pub struct DeliveryConfig {
     pub give_up: Duration,
     /// Lease length.
     pub lease: Duration,
-    /// Connect and reply timeout.
+    /// Connect and reply timeout, and the limit for each chunk of the message sent.
     pub timeout: Duration,
+    /// How long the reply to the final dot may take (the next hop checks the message then).
+    pub data_end_timeout: Duration,
     /// Port of the receiving servers for direct MX delivery.
     pub mx_port: u16,
     /// DNS servers for MX lookups; empty means the system's (`/etc/resolv.conf`).
@@ -1898,6 +1904,11 @@ impl Config {
                 &dl.timeout_secs,
                 d::DELIVERY_TIMEOUT_SECS,
             ),
+            data_end_timeout: r.secs(
+                "delivery.data_end_timeout_secs",
+                &dl.data_end_timeout_secs,
+                d::DELIVERY_DATA_END_TIMEOUT_SECS,
+            ),
             mx_port: u16::try_from(r.count(
                 "delivery.mx_port",
                 &dl.mx_port,
@@ -2525,8 +2536,11 @@ retry_max_secs = {dl_max}
 give_up_hours = {dl_give}
 # A node holds a job this long; when a node dies, another takes its jobs after that.
 lease_secs = {dl_lease}
-# Seconds to wait for a connection or a reply.
+# Seconds to wait for a connection, a reply or each chunk of the message to be sent.
 timeout_secs = {dl_timeout}
+# Seconds to wait for the reply to the message's end (RFC 5321 4.5.3.2.6: ten minutes; the
+# next hop may scan the message first). A delivery keeps its job's lease while it waits.
+data_end_timeout_secs = {dl_data_end}
 
 [dkim]
 # Mail ratspost writes itself (notices, confirmation codes, reminders) is DKIM-signed with
@@ -2706,6 +2720,7 @@ check_interval_secs = {rt_interval}
         dl_give = d::DELIVERY_GIVE_UP_HOURS,
         dl_lease = d::DELIVERY_LEASE_SECS,
         dl_timeout = d::DELIVERY_TIMEOUT_SECS,
+        dl_data_end = d::DELIVERY_DATA_END_TIMEOUT_SECS,
         dkim_verify = d::DKIM_VERIFY_TIMEOUT_SECS,
         dl_mx_port = d::DELIVERY_MX_PORT,
         web_listen = d::WEB_LISTEN,

@@ -72,6 +72,7 @@ impl Delivery {
             connector: client::connector(d.ca_file.as_deref())?,
             helo: config.smtp.hostname.clone(),
             timeout: d.timeout,
+            data_end_timeout: d.data_end_timeout,
             auth: None,
         };
         let at = |address: &String, tls, auth: &Option<_>| Hop {
@@ -123,6 +124,7 @@ impl Delivery {
         // A queue that cannot be read is asked again after a growing pause, not every second.
         let mut backoff = Backoff::new(IDLE, Duration::from_secs(30));
         let mut running = JoinSet::new();
+        let in_hand = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
         while !shutdown.stop.is_cancelled() {
             let free = d.concurrency.saturating_sub(running.len());
             if free > 0 {
@@ -137,9 +139,17 @@ impl Delivery {
                         backoff.succeeded();
                         tracing::debug!(leased = jobs.len(), owner = %self.owner, "queue scan");
                         for job in jobs {
+                            // Leased again while this node still holds an attempt of it (its
+                            // outcome waiting for the database): that attempt records it.
+                            let Some(in_hand) = InHand::take(&in_hand, job.id) else {
+                                continue;
+                            };
                             let this = self.clone();
                             let abort = shutdown.abort.clone();
-                            running.spawn(async move { this.attempt(job, taken, &abort).await });
+                            running.spawn(async move {
+                                this.attempt(job, taken, &abort).await;
+                                drop(in_hand);
+                            });
                         }
                     }
                     Err(err) => {
@@ -502,6 +512,37 @@ impl Delivery {
             error,
             rcpt_to: None,
         }
+    }
+}
+
+/// A job this node has an attempt of, from its lease until its outcome is recorded (or given
+/// up): the job is not attempted a second time meanwhile, even when a lease that ran out
+/// while the database was unwritable is taken again.
+struct InHand {
+    jobs: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    id: i64,
+}
+
+impl InHand {
+    /// Marks job `id` in hand; `None` when it already is.
+    fn take(jobs: &Arc<std::sync::Mutex<std::collections::HashSet<i64>>>, id: i64) -> Option<Self> {
+        let fresh = jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
+        fresh.then(|| Self {
+            jobs: Arc::clone(jobs),
+            id,
+        })
+    }
+}
+
+impl Drop for InHand {
+    fn drop(&mut self) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
 

@@ -300,7 +300,24 @@ fn close_if_in_transaction<C: sqlx::Connection>(
         // The rollback queued when the transaction was dropped runs before the ping.
         conn.ping().await?;
         if conn.is_in_transaction() {
-            tracing::warn!("a database connection is stuck in a failed transaction; closing it");
+            // Once a minute at most: on a full disk this happens at every retry.
+            static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+            let now = crate::now_millis();
+            let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+            if now - last >= 60_000
+                && LAST
+                    .compare_exchange(
+                        last,
+                        now,
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                tracing::warn!(
+                    "a database connection is stuck in a failed transaction (a commit failed, e.g. on a full disk); closing it"
+                );
+            }
             return Ok(false);
         }
         Ok(true)

@@ -360,13 +360,18 @@ impl Store {
         Ok(())
     }
 
-    /// Drops a queued job by hand (audited).
+    /// Drops a queued job by hand (audited) — not while a node is delivering it: its
+    /// message's end may already be on the way, and the job could then end delivered after
+    /// all; the admin tries again when that attempt is over.
     ///
     /// # Errors
-    /// `NotFound` when there is no such queued job.
+    /// `NotFound` when there is no such queued job; `Conflict` while it is being delivered.
     pub async fn drop_job(&self, id: i64, by: &str, now: Millis) -> Result<()> {
         crate::db::with_write_tx!(&self.db, tx => {
-            let n = sqlx::query("UPDATE outbound_jobs SET state = 'dropped', done_at = $1, last_error = $2 WHERE id = $3 AND state = 'queued'")
+            let n = sqlx::query(
+                "UPDATE outbound_jobs SET state = 'dropped', done_at = $1, last_error = $2
+                 WHERE id = $3 AND state = 'queued' AND (lease_until IS NULL OR lease_until < $1)",
+            )
                 .bind(now)
                 .bind(format!("dropped by {by}"))
                 .bind(id)
@@ -374,6 +379,19 @@ impl Store {
                 .await?
                 .rows_affected();
             if n == 0 {
+                let leased: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM outbound_jobs WHERE id = $1 AND state = 'queued' AND lease_until >= $2",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if leased.is_some() {
+                    return Err(crate::Error::new(
+                        crate::ErrorKind::Conflict,
+                        format!("job {id} is being delivered right now; drop it when this attempt is over (queue list shows its state)"),
+                    ));
+                }
                 return Err(crate::Error::new(crate::ErrorKind::NotFound, format!("no queued job {id}")));
             }
             let entry = crate::NewAuditEntry {

@@ -40,8 +40,10 @@ pub struct Hop {
     pub connector: TlsConnector,
     /// Our EHLO name.
     pub helo: String,
-    /// Limit for connecting and for each reply.
+    /// Limit for connecting, for each reply and for each chunk of the message sent.
     pub timeout: Duration,
+    /// Limit for the reply to the final dot (RFC 5321 §4.5.3.2.6: ten minutes).
+    pub data_end_timeout: Duration,
     /// AUTH PLAIN credentials.
     pub auth: Option<(String, Secret)>,
 }
@@ -108,12 +110,20 @@ fn temporary(stage: &str, err: impl std::fmt::Display) -> SendError {
     SendError::Temporary(format!("{stage}: {err}"))
 }
 
+/// How much of a message is written under one `timeout`: a slow but steady next hop gets a
+/// large message through (RFC 5321 §4.5.3.2.5 bounds each send, not the whole transfer).
+const CHUNK: usize = 64 * 1024;
+
 impl Session {
     async fn reply(&mut self, stage: &str) -> Result<Reply, SendError> {
+        self.reply_within(stage, self.timeout).await
+    }
+
+    async fn reply_within(&mut self, stage: &str, limit: Duration) -> Result<Reply, SendError> {
         let mut text = Vec::new();
         loop {
             let mut line = String::new();
-            let n = tokio::time::timeout(self.timeout, self.stream.read_line(&mut line))
+            let n = tokio::time::timeout(limit, self.stream.read_line(&mut line))
                 .await
                 .map_err(|_| temporary(stage, "timeout waiting for the reply"))?
                 .map_err(|e| temporary(stage, e))?;
@@ -136,12 +146,15 @@ impl Session {
         }
     }
 
+    /// Writes `bytes`, each [`CHUNK`] within `timeout`.
     async fn send(&mut self, stage: &str, bytes: &[u8]) -> Result<(), SendError> {
-        let io = async {
-            self.stream.get_mut().write_all(bytes).await?;
-            self.stream.get_mut().flush().await
-        };
-        tokio::time::timeout(self.timeout, io)
+        for chunk in bytes.chunks(CHUNK) {
+            tokio::time::timeout(self.timeout, self.stream.get_mut().write_all(chunk))
+                .await
+                .map_err(|_| temporary(stage, "timeout while sending"))?
+                .map_err(|e| temporary(stage, e))?;
+        }
+        tokio::time::timeout(self.timeout, self.stream.get_mut().flush())
             .await
             .map_err(|_| temporary(stage, "timeout while sending"))?
             .map_err(|e| temporary(stage, e))
@@ -320,7 +333,17 @@ pub async fn send_many(
         return Err(SendError::Temporary(format!("end of data not sent: {why}")));
     }
     s.send("end of data", b".\r\n").await?;
-    let done = s.reply("end of data").await?;
+    // From here on the next hop may have taken the message whatever happens: a failure is
+    // retried, and says that a second copy may follow (the window in the README).
+    let done = s
+        .reply_within("end of data", hop.data_end_timeout)
+        .await
+        .map_err(|e| match e {
+            SendError::Temporary(e) => SendError::Temporary(format!(
+                "{e} (after the message's end was sent: the next hop may already have it)"
+            )),
+            permanent @ SendError::Permanent(_) => permanent,
+        })?;
     if done.code != 250 {
         return Err(done.error("end of data"));
     }

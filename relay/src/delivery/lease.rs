@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::throttle::Throttle;
 
+/// Why a lost lease ends an attempt.
+const LOST: &str = "the job's lease was lost (another node took the job, or it left the queue)";
+
 /// Kept between the end of our lease as this node sees it and as other nodes may see it: the
 /// clocks of several nodes differ a little (they should run NTP), and a renewal takes time.
 fn margin(lease: Duration) -> Duration {
@@ -138,7 +141,7 @@ impl Lease {
     pub async fn renew_for_end(&self, reply_wait: Duration) -> Result<(), String> {
         match self.renew().await {
             Ok(true) => {}
-            Ok(false) => return Err("the job's lease was lost to another node".to_owned()),
+            Ok(false) => return Err(LOST.to_owned()),
             Err(err) => return Err(format!("the job's lease cannot be renewed: {err}")),
         }
         let state = self.state();
@@ -177,7 +180,7 @@ impl Lease {
             let state = self.state();
             if !state.ended {
                 if state.lost {
-                    return Held::Abandoned("the job's lease was lost to another node".to_owned());
+                    return Held::Abandoned(LOST.to_owned());
                 }
                 if Instant::now() + margin(self.length) >= state.until {
                     return Held::Abandoned(

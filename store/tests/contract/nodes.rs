@@ -64,7 +64,8 @@ pub(super) async fn a_renewed_lease_keeps_the_job_and_a_lost_one_says_so(db: &Te
     );
     let jobs = store.list_outbound(10).await.expect("list");
     assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("delivered", 1));
-    // A job dropped by hand while leased cannot be renewed (its delivery stops before the dot).
+    // A job in delivery is not dropped by hand (its end may be on the way); once its lease
+    // is over it is, and a late renewal of the old lease then fails.
     store
         .enqueue(&queued(2), None, None, 3000)
         .await
@@ -73,13 +74,15 @@ pub(super) async fn a_renewed_lease_keeps_the_job_and_a_lost_one_says_so(db: &Te
         .lease_jobs("node", 3000, 9000, 10)
         .await
         .expect("lease");
+    let busy = store.drop_job(second[0].id, "admin", 3001).await;
+    assert!(busy.expect_err("in delivery").is_conflict());
     store
-        .drop_job(second[0].id, "admin", 3001)
+        .drop_job(second[0].id, "admin", 9001)
         .await
         .expect("drop");
     assert!(
         !store
-            .renew_lease(second[0].id, "node", 9999)
+            .renew_lease(second[0].id, "node", 99_999)
             .await
             .expect("renew")
     );

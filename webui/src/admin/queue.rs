@@ -127,6 +127,11 @@ pub(crate) async fn list(
             c.t("Auftrag"),
             c.t("wartet nicht mehr; es wurde nichts geändert.")
         )),
+        (Some("busy"), Some(id)) => Some(format!(
+            "{} {id} {}",
+            c.t("Auftrag"),
+            c.t("wird gerade zugestellt; es wurde nichts geändert. Bitte nach diesem Versuch erneut verwerfen.")
+        )),
         _ => None,
     };
     Ok(render(
@@ -164,6 +169,8 @@ pub(crate) async fn act(
     let done = match result {
         Ok(()) => done,
         Err(err) if err.is_not_found() => "gone",
+        // A job in delivery is not dropped (its end may be on the way already).
+        Err(err) if err.is_conflict() => "busy",
         Err(err) => return Err(store_failed(&err)),
     };
     Ok(Redirect::to(&format!("/admin/queue?done={done}&job={id}")).into_response())

@@ -139,6 +139,10 @@ pub(super) const EN: &[(&str, &str)] = &[
         "wartet nicht mehr; es wurde nichts geändert.",
         "is no longer waiting; nothing was changed.",
     ),
+    (
+        "wird gerade zugestellt; es wurde nichts geändert. Bitte nach diesem Versuch erneut verwerfen.",
+        "is being delivered right now; nothing was changed. Drop it again after this attempt.",
+    ),
     // Messages
     (
         "Nur Metadaten: Betreff und Inhalt der Nachrichten werden hier nie angezeigt.",
