@@ -105,6 +105,18 @@ macro_rules! with_write_tx {
 }
 pub(crate) use with_write_tx;
 
+impl Db {
+    /// What a `SELECT` picking rows for one node (leases, claims) ends with: on PostgreSQL
+    /// `FOR UPDATE SKIP LOCKED`, so two nodes never pick the same row at once; on SQLite
+    /// nothing, its single writer already serialises the `UPDATE` around it.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
 /// The handle every part of ratspost uses to reach its data. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {

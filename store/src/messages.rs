@@ -271,8 +271,8 @@ impl Store {
 
     /// Claims up to `limit` messages that still need the pipeline (`received` or
     /// `classified`, oldest first) for `owner` until `claim_until`, skipping messages another
-    /// owner has claimed and whose claim has not run out (its own are claimed again): so one node classifies a message.
-    /// A claim only saves work — storing a verdict and the forward decisions stays idempotent
+    /// owner has claimed and whose claim has not run out (its own are claimed again): so one
+    /// node classifies a message. A claim only saves work — storing a verdict and the forward decisions stays idempotent
     /// — so a claim that runs out while its node is still busy costs time, never a wrong
     /// result. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two nodes from claiming the same
     /// message at once.
@@ -290,12 +290,9 @@ impl Store {
              WHERE state IN ('received', 'classified')
                AND (claim_until IS NULL OR claim_until < $3 OR claim_owner = $1)
              ORDER BY id LIMIT $4";
-        let lock = match self.db {
-            crate::db::Db::Sqlite(_) => "",
-            crate::db::Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
         let sql = format!(
-            "UPDATE messages SET claim_owner = $1, claim_until = $2 WHERE id IN ({PICK}{lock}) RETURNING id"
+            "UPDATE messages SET claim_owner = $1, claim_until = $2 WHERE id IN ({PICK}{}) RETURNING id",
+            self.db.skip_locked()
         );
         let mut ids: Vec<(i64,)> = with_pool!(&self.db, write pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))

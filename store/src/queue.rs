@@ -191,32 +191,19 @@ impl Store {
              WHERE state = 'queued' AND held_at IS NULL AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
              ORDER BY next_attempt_at, id LIMIT $4";
         const RETURNING: &str = " RETURNING id, kind, exemption_id, message_id, mail_from, rcpt_to, body, user_id, attempts, created_at";
-        Ok(match &self.db {
-            crate::db::Db::Sqlite(pools) => {
-                let sql = format!(
-                    "UPDATE outbound_jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ({PICK}){RETURNING}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&pools.write)
-                    .await?
-            }
-            crate::db::Db::Postgres(pool) => {
-                let sql = format!(
-                    "UPDATE outbound_jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ({PICK} FOR UPDATE SKIP LOCKED){RETURNING}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        })
+        let sql = format!(
+            "UPDATE outbound_jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ({PICK}{}){RETURNING}",
+            self.db.skip_locked()
+        );
+        Ok(with_pool!(&self.db, write pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Extends `owner`'s lease on job `id` to `lease_until` (milliseconds since the epoch):

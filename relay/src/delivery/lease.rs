@@ -188,7 +188,8 @@ impl Lease {
                     );
                 }
             }
-            // Once the dot is sent the attempt runs to its reply, which fits into the lease.
+            // Once the dot is sent the attempt runs to its reply (at most
+            // `data_end_timeout_secs`), the lease renewed meanwhile: it is never abandoned.
             let deadline = state
                 .until
                 .checked_sub(margin(self.length))
