@@ -3,8 +3,8 @@
 //! SRS envelope) when it is clean, a notice with a link when it is sensitive or policy says
 //! `notices_only`. Notices are ratspost's own mail and DKIM-signed ([`crate::dkim`]); the
 //! original keeps its own DKIM signature and is ARC-sealed ([`crate::arc`]), never signed
-//! with ratspost's key. Decisions, jobs, link tokens and their audit entries are committed
-//! together (`Store::complete_processing`).
+//! with ratspost's key. The pipeline commits decisions, jobs, link tokens and their audit
+//! entries together with the verdict (`Store::complete_messages`).
 //!
 //! Whether the job may still leave is checked again by the delivery worker when it hands
 //! the job over (invariant 2).
@@ -37,33 +37,68 @@ pub struct Forwarder {
     pub queued: Arc<tokio::sync::Notify>,
 }
 
-impl Forwarder {
-    /// Decides, queues and marks message `id` processed.
-    ///
-    /// # Errors
-    /// When the store fails; the message stays `classified` and is taken up again.
-    pub async fn process(&self, id: i64) -> anyhow::Result<()> {
-        let raw = self.store.message_raw(id).await?;
-        let verdict = self
-            .store
-            .verdict(id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("message {id} has no verdict"))?;
-        self.decide(id, &raw, &verdict).await
-    }
+/// What the forwarder decided for one message, not yet committed.
+#[derive(Debug, Default)]
+pub struct Decided {
+    /// The forward jobs to queue.
+    pub decisions: Vec<ForwardDecision>,
+    /// The notices the recipients' mailboxes show instead of a sensitive original.
+    pub mailbox: Vec<MailboxNotice>,
+    /// Notices held back because they would carry sensitive data themselves: audited once
+    /// the message is committed.
+    pub withheld: Vec<Withheld>,
+}
 
-    /// Like [`Self::process`], with the message's bytes and stored verdict already in hand.
+/// A notice held back: (exemption, login, the categories it would have carried).
+pub type Withheld = (i64, String, Vec<String>);
+
+/// A forward job as logged once it is committed.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// Whose mail.
+    pub login: String,
+    /// Under which exemption.
+    pub exemption: i64,
+    /// `forward` or `notice`.
+    pub kind: String,
+}
+
+impl Queued {
+    /// What is logged of each of `decisions`.
+    #[must_use]
+    pub fn of(decisions: &[ForwardDecision]) -> Vec<Self> {
+        decisions
+            .iter()
+            .map(|d| Self {
+                login: d.login.clone(),
+                exemption: d.exemption_id,
+                kind: d.kind.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The exemption each user's mail may be forwarded under at the time of reading (`None`: no
+/// active one), by user id.
+pub type ActiveExemptions = std::collections::HashMap<i64, Option<store::Exemption>>;
+
+impl Forwarder {
+    /// Decides for `message` with verdict `verdict`: the notice each recipient's mailbox
+    /// shows when it is sensitive, and a forward (the original, or a notice) for each
+    /// recipient with an exemption in `exemptions`. Nothing is stored here: the pipeline
+    /// commits the result with the verdict ([`store::Completion`]), then calls
+    /// [`Self::committed`].
     ///
     /// # Errors
-    /// When the store fails; the message stays `classified` and is taken up again.
+    /// When the blocking pool is gone (shutdown).
     pub async fn decide(
         &self,
-        id: i64,
-        raw: &[u8],
+        message: &store::PendingMessage,
         verdict: &store::VerdictRecord,
-    ) -> anyhow::Result<()> {
-        let now = store::now_millis();
-        let envelope = self.store.message_envelope(id).await?;
+        exemptions: &ActiveExemptions,
+        now: store::Millis,
+    ) -> anyhow::Result<Decided> {
+        let (id, raw, envelope) = (message.id, message.raw.as_slice(), &message.envelope);
         let as_notice = verdict.sensitive || self.config.exemptions.notices_only;
         // What every notice about this message says (without its link). Finding references
         // reads the whole message and every value is classified: on the blocking pool.
@@ -122,7 +157,8 @@ impl Forwarder {
         // The ARC set of this message's intact forwards: checked and sealed once, for the
         // first of them (`Some(None)`: none could be made).
         let mut arc_set: Option<Option<Vec<u8>>> = None;
-        for (address, user_id, login) in self.store.message_recipients(id).await? {
+        for (address, user_id, login) in &message.recipients {
+            let (user_id, login) = (*user_id, login.clone());
             if seen.contains(&user_id) {
                 continue;
             }
@@ -130,7 +166,7 @@ impl Forwarder {
             if verdict.sensitive {
                 // The mailbox (IMAP) shows the notice, never the original — and when even the
                 // notice would carry something, the one that repeats nothing of the message.
-                let (body, token, flagged) = notice(&address, true);
+                let (body, token, flagged) = notice(address, true);
                 if let Some(categories) = flagged {
                     tracing::warn!(id, user_id, categories = %categories.join(","), "mailbox notice reduced: it would carry sensitive data");
                 }
@@ -140,7 +176,7 @@ impl Forwarder {
                     token,
                 });
             }
-            let Some(exemption) = self.store.active_exemption(user_id, now).await? else {
+            let Some(Some(exemption)) = exemptions.get(&user_id) else {
                 continue;
             };
             let decision = if as_notice {
@@ -204,37 +240,35 @@ impl Forwarder {
             };
             decisions.push(decision);
         }
-        let categories = if verdict.sensitive {
-            verdict.categories.clone()
-        } else {
-            Vec::new()
-        };
-        let completed = self
-            .store
-            .complete_processing(id, &envelope.sha256, &categories, &decisions, &mailbox, now)
-            .await?;
-        if completed {
-            for (exemption, login, categories) in withheld {
-                outgoing::withheld(
-                    &self.store,
-                    "notice",
-                    vec![
-                        format!("message:{id}"),
-                        format!("exemption:{exemption}"),
-                        format!("user:{login}"),
-                    ],
-                    &categories,
-                )
-                .await;
-            }
+        Ok(Decided {
+            decisions,
+            mailbox,
+            withheld,
+        })
+    }
+
+    /// After the decisions for message `id` were committed: audits the notices `withheld`,
+    /// wakes the delivery worker when jobs were `queued`, and logs each of them.
+    pub async fn committed(&self, id: i64, withheld: &[Withheld], queued: &[Queued]) {
+        for (exemption, login, categories) in withheld {
+            outgoing::withheld(
+                &self.store,
+                "notice",
+                vec![
+                    format!("message:{id}"),
+                    format!("exemption:{exemption}"),
+                    format!("user:{login}"),
+                ],
+                categories,
+            )
+            .await;
         }
-        if !decisions.is_empty() {
+        if !queued.is_empty() {
             self.queued.notify_one();
         }
-        for d in &decisions {
-            tracing::info!(id, user = %d.login, exemption = d.exemption_id, outcome = %d.kind, "forward queued");
+        for q in queued {
+            tracing::info!(id, user = %q.login, exemption = q.exemption, outcome = %q.kind, "forward queued");
         }
-        Ok(())
     }
 
     /// What every notice about this message says. Every value taken from the message

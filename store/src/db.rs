@@ -85,8 +85,15 @@ pub(crate) use with_pool;
 /// Runs `$body` in a write transaction `$tx` that may append to the audit chain: SQLite's
 /// `BEGIN IMMEDIATE` (the one writer), or on PostgreSQL a transaction holding the audit
 /// advisory lock, which orders appends across nodes. The body must commit.
+///
+/// With `audited = false` the transaction appends nothing to the chain: on PostgreSQL it then
+/// goes without the audit lock, so it never waits for (or holds up) an audited write; rows
+/// it reads in order to change them must be locked (`Db::for_update`).
 macro_rules! with_write_tx {
     ($db:expr, $tx:ident => $body:expr) => {
+        $crate::db::with_write_tx!($db, $tx, audited = true => $body)
+    };
+    ($db:expr, $tx:ident, audited = $audited:expr => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite(pools) => {
                 let mut $tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
@@ -94,10 +101,12 @@ macro_rules! with_write_tx {
             }
             $crate::db::Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind($crate::audit::PG_LOCK)
-                    .execute(&mut *$tx)
-                    .await?;
+                if $audited {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind($crate::audit::PG_LOCK)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
                 $body
             }
         }
@@ -106,6 +115,16 @@ macro_rules! with_write_tx {
 pub(crate) use with_write_tx;
 
 impl Db {
+    /// What a `SELECT` of rows the transaction goes on to change ends with: on PostgreSQL
+    /// `FOR UPDATE`, so a concurrent transaction waits instead of reading the old values; on
+    /// SQLite nothing, its single writer already serialises write transactions.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE",
+        }
+    }
+
     /// What a `SELECT` picking rows for one node (leases, claims) ends with: on PostgreSQL
     /// `FOR UPDATE SKIP LOCKED`, so two nodes never pick the same row at once; on SQLite
     /// nothing, its single writer already serialises the `UPDATE` around it.
@@ -424,6 +443,26 @@ impl Params {
     }
 }
 
+/// Rows per multi-row `INSERT`: far below SQLite's 32 766 and PostgreSQL's 65 535 bound
+/// values, for any table here.
+pub(crate) const ROWS_PER_INSERT: usize = 200;
+
+/// `$1, $2, …, $n` after `offset` placeholders already used: an `IN` list.
+pub(crate) fn placeholders(n: usize, offset: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${}", i + offset))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $columns), (…), …` — the `VALUES` of a multi-row `INSERT` of `rows` rows.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(columns, r * columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Binds every value of `$params` ([`Params`]) to `$query`, in order.
 macro_rules! bind_params {
     ($query:expr, $params:expr) => {{
@@ -481,5 +520,15 @@ pub(crate) fn where_clause(conditions: &[String]) -> String {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    #[test]
+    fn placeholders_are_numbered_after_the_offset() {
+        assert_eq!(super::placeholders(3, 0), "$1, $2, $3");
+        assert_eq!(super::placeholders(2, 1), "$2, $3");
+        assert_eq!(super::value_rows(2, 2), "($1, $2), ($3, $4)");
     }
 }

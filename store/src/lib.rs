@@ -16,6 +16,8 @@
 //! - `logins.rs`: failed-login counters shared by web and IMAP, login history, own sessions.
 //! - `register.rs`: the data-protection officer's register of exemptions (forwards counted
 //!   per exemption); `audit/search.rs`: the audit trail filtered and counted.
+//! - `processing.rs`: the pipeline's end of a message — verdict, notices, forward jobs,
+//!   audit entries and inbox entries — committed for many messages in one transaction.
 //! - `submission.rs`: messages users submit from their devices, queued for the city's
 //!   mail server with their audit entry.
 //! - `web.rs`: web UI sessions and the audited opening of notice links.
@@ -37,6 +39,7 @@ mod logins;
 mod mailbox;
 mod messages;
 pub mod password;
+mod processing;
 mod queue;
 mod register;
 mod retention;
@@ -66,7 +69,8 @@ pub use messages::{
     MessageEnvelope, MessageFilter, MessageState, MessageSummary, NewMessage, StoredRecipient,
     VerdictKind, VerdictRecord,
 };
-pub use queue::{ForwardDecision, JobOutcome, LeasedJob, MailboxNotice, OutboundJob};
+pub use processing::{Completion, ForwardDecision, MailboxNotice, PendingMessage};
+pub use queue::{JobOutcome, LeasedJob, OutboundJob};
 pub use register::ForwardCounts;
 pub use retention::{PURGE_BATCH_MAX, PURGED_ACTION, PurgeReport};
 pub use shared_keys::KeyMismatch;

@@ -108,60 +108,90 @@ fn normalise_flags<'a>(flags: impl Iterator<Item = &'a str>) -> String {
     out.join(" ")
 }
 
-/// Files message `$message_id` into the INBOX of each of its recipients (created if
-/// missing), inside transaction `$tx`.
+/// Files the messages `$message_ids` (`&[i64]`, ascending) into the INBOX of each of their
+/// recipients (created if missing), inside transaction `$tx`, with one statement for all
+/// entries: each user's new UIDs and MODSEQs are reserved at once, in the order of the
+/// messages. Evaluates to the users whose INBOX got an entry.
 macro_rules! file_into_inboxes {
-    ($tx:expr, $message_id:expr, $now:expr) => {{
-        // RFC822.SIZE is the size of what the entry serves: the notice, where there is one.
-        let users: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT r.user_id, MAX(COALESCE(LENGTH(r.mailbox_notice), m.size))
-             FROM message_recipients r JOIN messages m ON m.id = r.message_id
-             WHERE r.message_id = $1 GROUP BY r.user_id",
-        )
-        .bind($message_id)
-        .fetch_all(&mut *$tx)
-        .await?;
+    ($tx:expr, $message_ids:expr, $now:expr) => {{
+        let message_ids: &[i64] = $message_ids;
+        let now: Millis = $now;
         let mut filed: Vec<i64> = Vec::new();
-        for (user_id, size) in users {
-            filed.push(user_id);
-            let created = sqlx::query(
-                "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, 'INBOX', $2)
-                 ON CONFLICT (user_id, name) DO NOTHING",
-            )
-            .bind(user_id)
-            .bind($now / 1000)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-            // A new INBOX is subscribed; one the user unsubscribed stays so.
-            if created > 0 {
-                sqlx::query(
-                    "INSERT INTO subscriptions (user_id, name) VALUES ($1, 'INBOX')
+        if !message_ids.is_empty() {
+            // RFC822.SIZE is the size of what the entry serves: the notice, where there is one.
+            let select = format!(
+                "SELECT r.message_id, r.user_id, MAX(COALESCE(LENGTH(r.mailbox_notice), m.size))
+                 FROM message_recipients r JOIN messages m ON m.id = r.message_id
+                 WHERE r.message_id IN ({}) GROUP BY r.message_id, r.user_id
+                 ORDER BY r.message_id, r.user_id",
+                $crate::db::placeholders(message_ids.len(), 0)
+            );
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(select));
+            for id in message_ids {
+                query = query.bind(*id);
+            }
+            let rows: Vec<(i64, i64, i64)> = query.fetch_all(&mut *$tx).await?;
+            for (_, user_id, _) in &rows {
+                if !filed.contains(user_id) {
+                    filed.push(*user_id);
+                }
+            }
+            // (mailbox, uid, message, modseq, size) of every new entry.
+            let mut entries: Vec<(i64, i64, i64, i64, i64)> = Vec::with_capacity(rows.len());
+            for &user_id in &filed {
+                let created = sqlx::query(
+                    "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, 'INBOX', $2)
                      ON CONFLICT (user_id, name) DO NOTHING",
                 )
                 .bind(user_id)
+                .bind(now / 1000)
                 .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                // A new INBOX is subscribed; one the user unsubscribed stays so.
+                if created > 0 {
+                    sqlx::query(
+                        "INSERT INTO subscriptions (user_id, name) VALUES ($1, 'INBOX')
+                         ON CONFLICT (user_id, name) DO NOTHING",
+                    )
+                    .bind(user_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
+                let theirs: Vec<&(i64, i64, i64)> =
+                    rows.iter().filter(|r| r.1 == user_id).collect();
+                let count = i64::try_from(theirs.len()).unwrap_or(i64::MAX);
+                let (mailbox_id, first_uid, modseq_before): (i64, i64, i64) = sqlx::query_as(
+                    "UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + $2
+                     WHERE user_id = $1 AND name = 'INBOX'
+                     RETURNING id, uid_next - $2, highest_modseq - $2",
+                )
+                .bind(user_id)
+                .bind(count)
+                .fetch_one(&mut *$tx)
                 .await?;
+                for (n, (message_id, _, size)) in (0_i64..).zip(theirs) {
+                    entries.push((mailbox_id, first_uid + n, *message_id, modseq_before + 1 + n, *size));
+                }
             }
-            let (mailbox_id, uid, modseq): (i64, i64, i64) = sqlx::query_as(
-                "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
-                 WHERE user_id = $1 AND name = 'INBOX' RETURNING id, uid_next - 1, highest_modseq",
-            )
-            .bind(user_id)
-            .fetch_one(&mut *$tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(mailbox_id)
-            .bind(uid)
-            .bind($message_id)
-            .bind(modseq)
-            .bind($now)
-            .bind(size)
-            .execute(&mut *$tx)
-            .await?;
+            for chunk in entries.chunks($crate::db::ROWS_PER_INSERT) {
+                let insert = format!(
+                    "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
+                     VALUES {}",
+                    $crate::db::value_rows(chunk.len(), 6)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+                for &(mailbox_id, uid, message_id, modseq, size) in chunk {
+                    query = query
+                        .bind(mailbox_id)
+                        .bind(uid)
+                        .bind(message_id)
+                        .bind(modseq)
+                        .bind(now)
+                        .bind(size);
+                }
+                query.execute(&mut *$tx).await?;
+            }
         }
         filed
     }};
@@ -427,9 +457,13 @@ impl Store {
     /// # Errors
     /// `NotFound`, `Unavailable`.
     pub async fn claim_recent(&self, mailbox_id: i64) -> Result<std::ops::Range<i64>> {
-        with_write_tx!(&self.db, tx => {
+        let select = format!(
+            "SELECT recent_uid, uid_next FROM mailboxes WHERE id = $1{}",
+            self.db.for_update()
+        );
+        with_write_tx!(&self.db, tx, audited = false => {
             let row: Option<(i64, i64)> =
-                sqlx::query_as("SELECT recent_uid, uid_next FROM mailboxes WHERE id = $1")
+                sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
                     .bind(mailbox_id)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -816,7 +850,7 @@ impl Store {
         internal_date: Millis,
     ) -> Result<(i64, i64)> {
         let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
-        let result = with_write_tx!(&self.db, tx => {
+        let result = with_write_tx!(&self.db, tx, audited = false => {
             let (validity, uid, modseq) = next_uid!(tx, mailbox.id);
             sqlx::query(
                 "INSERT INTO mailbox_entries (mailbox_id, uid, content, flags, modseq, internal_date, size)

@@ -294,15 +294,47 @@ impl Store {
             "UPDATE messages SET claim_owner = $1, claim_until = $2 WHERE id IN ({PICK}{}) RETURNING id",
             self.db.skip_locked()
         );
-        let mut ids: Vec<(i64,)> = with_pool!(&self.db, write pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(owner)
-                .bind(claim_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        });
+        // Built in each arm below: a query is typed by its backend.
+        macro_rules! query {
+            () => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(owner)
+                    .bind(claim_until)
+                    .bind(now)
+                    .bind(limit)
+            };
+        }
+        // A claim only saves work, so it need not survive a crash: it is committed without
+        // waiting for the disk (the pipeline claims often, and every fsync on SQLite's one
+        // writer would hold up intake). Ordering is kept: the next durable commit writes
+        // it out with everything before it.
+        let mut ids: Vec<(i64,)> = match &self.db {
+            crate::db::Db::Sqlite(pools) => {
+                let mut conn = pools.write.acquire().await?;
+                sqlx::query("PRAGMA synchronous = OFF")
+                    .execute(&mut *conn)
+                    .await?;
+                let claimed = query!().fetch_all(&mut *conn).await;
+                if let Err(err) = sqlx::query("PRAGMA synchronous = FULL")
+                    .execute(&mut *conn)
+                    .await
+                {
+                    // Never leave a connection behind that commits without syncing.
+                    tracing::warn!(error = %err, "cannot restore synchronous = FULL; closing the connection");
+                    conn.close_on_drop();
+                }
+                claimed?
+            }
+            crate::db::Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let claimed = query!().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                claimed
+            }
+        };
         ids.sort_unstable();
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
@@ -468,7 +500,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let _ = crate::mailbox::file_into_inboxes!(tx, id, now);
+            let _ = crate::mailbox::file_into_inboxes!(tx, &[id], now);
             tx.commit().await?;
             self.announce(user_id);
             Ok(id)

@@ -70,14 +70,6 @@ pub(crate) fn purged_error(id: i64) -> Error {
     )
 }
 
-/// `$1, $2, …, $n` after `offset` placeholders already used.
-fn placeholders(n: usize, offset: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${}", i + offset))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
     /// Purges the bytes of up to `limit` messages received before `received_before` whose
     /// notice links have all expired or been revoked by `now` and of which no outbound job
@@ -119,7 +111,7 @@ impl Store {
             }
             let mut ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
             ids.sort_unstable();
-            let list = placeholders(ids.len(), 0);
+            let list = crate::db::placeholders(ids.len(), 0);
 
             bind_ids!(
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -143,7 +135,7 @@ impl Store {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE outbound_jobs SET body = $1
                      WHERE state <> 'queued' AND message_id IN ({})",
-                    placeholders(ids.len(), 1)
+                    crate::db::placeholders(ids.len(), 1)
                 )))
                 .bind(Vec::<u8>::new()),
                 &ids
@@ -178,7 +170,7 @@ impl Store {
             bind_ids!(
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE messages SET purged_at = $1 WHERE purged_at IS NULL AND id IN ({})",
-                    placeholders(ids.len(), 1)
+                    crate::db::placeholders(ids.len(), 1)
                 )))
                 .bind(recorded),
                 &ids
@@ -224,14 +216,5 @@ impl Store {
             }
         }
         Ok(report)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_are_numbered_after_the_offset() {
-        assert_eq!(super::placeholders(3, 0), "$1, $2, $3");
-        assert_eq!(super::placeholders(2, 1), "$2, $3");
     }
 }

@@ -93,6 +93,9 @@ contract!(
     a_renewed_lease_keeps_the_job_and_a_lost_one_says_so,
     each_pending_message_is_claimed_by_one_node,
     shared_keys_are_recorded_once_and_differences_found,
+    pending_messages_are_read_together_and_completed_in_one_commit,
+    a_completion_expecting_another_state_changes_nothing,
+    a_failing_completion_fails_its_whole_batch,
 );
 
 #[path = "contract/admin.rs"]
@@ -106,6 +109,10 @@ use retention::*;
 #[path = "contract/nodes.rs"]
 mod nodes;
 use nodes::*;
+
+#[path = "contract/processing.rs"]
+mod processing;
+use processing::*;
 
 fn staff(login: &str, addresses: &[&str]) -> NewUser {
     NewUser {

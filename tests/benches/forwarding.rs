@@ -13,10 +13,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use ratspost_tests::client::{Client, dot_stuff, message};
-use ratspost_tests::daemon::{Daemon, add_user, enrol, write_config};
+use ratspost_tests::daemon::{Daemon, add_user, enrol, exempt, write_config};
 use ratspost_tests::sink::{Sink, SinkOptions};
 use store::testing::TestDb;
-use store::{ExemptionRequest, QueuedMail};
 
 const CONNECTIONS: usize = 10;
 
@@ -53,7 +52,7 @@ async fn bench(db: TestDb, name: &str, total: usize) {
     );
     enrol(&config, "anna", "anna@stadt.test", "bench");
     add_user(&config, "admin1", "admin", &[], "bench");
-    exempt(&db.url).await;
+    exempt(&db.url, "anna", "anna@privat.example").await;
     let daemon = Daemon::start(&config);
 
     let start = Instant::now();
@@ -98,52 +97,6 @@ async fn bench(db: TestDb, name: &str, total: usize) {
         secs
     );
     assert!(daemon.terminate().success());
-}
-
-/// An active exemption anna → a private address, made through the store API.
-async fn exempt(url: &str) {
-    let store = store::Store::open(url, &store::StoreOptions::default())
-        .await
-        .expect("open");
-    let policy = store::ExemptionPolicy {
-        max_days: 30,
-        require_dpo: false,
-        code_ttl: 86_400_000,
-        max_code_attempts: 5,
-        allowed_domains: vec![],
-        denied_domains: vec![],
-    };
-    let now = store::now_millis();
-    let e = store
-        .request_exemption(
-            &ExemptionRequest {
-                login: "anna".into(),
-                target: "anna@privat.example".into(),
-                days: 30,
-                reason: "bench".into(),
-                by: "anna".into(),
-            },
-            &policy,
-            "h",
-            |_| QueuedMail {
-                kind: "confirmation".into(),
-                mail_from: "r@x".into(),
-                rcpt_to: "anna@privat.example".into(),
-                body: b"Subject: c\r\n\r\nc\r\n".to_vec(),
-            },
-            now,
-        )
-        .await
-        .expect("request");
-    store
-        .approve_exemption(e.id, "admin1", &policy, now)
-        .await
-        .expect("approve");
-    store
-        .confirm_exemption(e.id, "h", &policy, now)
-        .await
-        .expect("confirm");
-    store.close().await;
 }
 
 async fn session(addr: SocketAddr, conn: usize, messages: usize) {

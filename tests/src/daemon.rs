@@ -185,6 +185,53 @@ pub fn app_password(config: &Path, login: &str, label: &str) -> String {
         .to_owned()
 }
 
+/// An active exemption of `login` (who must exist, as must the admin `admin1`) to `target`,
+/// requested, approved by `admin1` and confirmed through the store API, valid for 30 days.
+pub async fn exempt(url: &str, login: &str, target: &str) {
+    let store = store::Store::open(url, &store::StoreOptions::default())
+        .await
+        .expect("open");
+    let policy = store::ExemptionPolicy {
+        max_days: 30,
+        require_dpo: false,
+        code_ttl: 86_400_000,
+        max_code_attempts: 5,
+        allowed_domains: vec![],
+        denied_domains: vec![],
+    };
+    let now = store::now_millis();
+    let e = store
+        .request_exemption(
+            &store::ExemptionRequest {
+                login: login.into(),
+                target: target.into(),
+                days: 30,
+                reason: "bench".into(),
+                by: login.into(),
+            },
+            &policy,
+            "h",
+            |_| store::QueuedMail {
+                kind: "confirmation".into(),
+                mail_from: "r@x".into(),
+                rcpt_to: target.into(),
+                body: b"Subject: c\r\n\r\nc\r\n".to_vec(),
+            },
+            now,
+        )
+        .await
+        .expect("request");
+    store
+        .approve_exemption(e.id, "admin1", &policy, now)
+        .await
+        .expect("approve");
+    store
+        .confirm_exemption(e.id, "h", &policy, now)
+        .await
+        .expect("confirm");
+    store.close().await;
+}
+
 /// Writes a config for a daemon in `dir` on database `url` with an ephemeral SMTP port.
 pub fn write_config(dir: &Path, url: &str, smtp_toml: &str) -> PathBuf {
     let path = dir.join("ratspost.toml");

@@ -37,6 +37,8 @@ pub struct Received {
     pub helo: String,
     /// The user name and password it authenticated with (AUTH PLAIN or LOGIN), if it did.
     pub auth: Option<(String, String)>,
+    /// When its final dot arrived (benchmarks measure latency with it).
+    pub at: std::time::Instant,
 }
 
 /// How the sink behaves. The default is a well-behaved server that accepts everything at
@@ -399,6 +401,7 @@ fn session(
                     tls,
                     helo: helo.clone(),
                     auth: auth.clone(),
+                    at: std::time::Instant::now(),
                 };
                 state.dotted.lock().expect("lock").push(message.clone());
                 if !options.dot_delay.is_zero() {

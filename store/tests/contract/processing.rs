@@ -1,0 +1,267 @@
+//! Contract tests of the pipeline's end of a message (issue #17): pending messages read for
+//! many at once, and completions committed together — all or nothing, each once.
+
+use store::testing::TestDb;
+use store::{Completion, MailboxNotice, MessageState, VerdictRecord};
+
+use super::{message, staff};
+
+fn verdict(sensitive: bool) -> VerdictRecord {
+    VerdictRecord {
+        sensitive,
+        categories: if sensitive {
+            vec!["tax_id".into()]
+        } else {
+            Vec::new()
+        },
+        findings: "[]".into(),
+    }
+}
+
+/// A completion of message `id` that stores `new_verdict` (`None`: its verdict is stored)
+/// and, when sensitive, files `notice` for `user` with token hash `token`.
+fn completion(id: i64, new_verdict: Option<VerdictRecord>, user: i64, token: &str) -> Completion {
+    let sensitive = new_verdict.as_ref().is_some_and(|v| v.sensitive);
+    Completion {
+        message_id: id,
+        sha256: format!("sha-{id}"),
+        categories: if sensitive {
+            vec!["tax_id".into()]
+        } else {
+            Vec::new()
+        },
+        new_verdict,
+        decisions: Vec::new(),
+        mailbox: if sensitive {
+            vec![MailboxNotice {
+                user_id: user,
+                body: format!("Subject: notice {id}\r\n\r\nsee the link\r\n").into_bytes(),
+                token: (token.to_owned(), store::now_millis() + 60_000),
+            }]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+pub(super) async fn pending_messages_are_read_together_and_completed_in_one_commit(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test", "a.x@stadt.test"]))
+        .await
+        .expect("anna")
+        .id;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            store
+                .insert_message(message(anna, "anna@stadt.test", &format!("p{n}")))
+                .await
+                .expect("insert"),
+        );
+    }
+    // The second was classified by an earlier version, which stored the verdict first.
+    assert!(
+        store
+            .record_verdict(ids[1], &verdict(false))
+            .await
+            .expect("verdict")
+    );
+    let pending = store
+        .pending_messages(&[ids[2], ids[0], ids[1], 999_999])
+        .await
+        .expect("pending");
+    assert_eq!(
+        pending.iter().map(|p| p.id).collect::<Vec<_>>(),
+        ids,
+        "ordered by id, the unknown id left out"
+    );
+    assert_eq!(pending[0].state, MessageState::Received);
+    assert_eq!(pending[0].verdict, None);
+    assert_eq!(pending[1].state, MessageState::Classified);
+    assert_eq!(pending[1].verdict, Some(verdict(false)));
+    assert!(String::from_utf8_lossy(&pending[0].raw).contains("p0"));
+    assert_eq!(pending[0].envelope.helo, "upstream.example.org");
+    assert_eq!(
+        pending[0].recipients,
+        [("anna@stadt.test".to_owned(), anna, "anna".to_owned())]
+    );
+
+    let batch = [
+        completion(ids[0], Some(verdict(true)), anna, "token-0"),
+        completion(ids[1], None, anna, "unused"),
+        completion(ids[2], Some(verdict(false)), anna, "unused"),
+    ];
+    let done = store
+        .complete_messages(&batch, store::now_millis())
+        .await
+        .expect("complete");
+    assert_eq!(done, [true, true, true]);
+    assert_eq!(
+        store
+            .messages_in_state(MessageState::Processed, 10)
+            .await
+            .expect("processed"),
+        ids
+    );
+    assert_eq!(
+        store.verdict(ids[0]).await.expect("verdict"),
+        Some(verdict(true))
+    );
+    assert_eq!(
+        store.verdict(ids[1]).await.expect("verdict"),
+        Some(verdict(false)),
+        "a stored verdict stays"
+    );
+    let notice = store
+        .mailbox_copy(ids[0], anna)
+        .await
+        .expect("copy")
+        .expect("processed");
+    assert!(String::from_utf8_lossy(&notice).contains("notice"));
+    assert!(
+        store
+            .resolve_notice_token("token-0", store::now_millis())
+            .await
+            .expect("token")
+            .is_some()
+    );
+    let inbox = store.mailbox(anna, "INBOX").await.expect("INBOX");
+    assert_eq!(
+        store
+            .mailbox_entries(inbox.id)
+            .await
+            .expect("entries")
+            .len(),
+        3
+    );
+    assert!(
+        store
+            .pending_messages(&ids)
+            .await
+            .expect("pending")
+            .is_empty(),
+        "processed messages are not pending"
+    );
+
+    // Too late (another node, an earlier run): nothing is written, whatever it says.
+    let again = store
+        .complete_messages(
+            &[
+                completion(ids[0], Some(verdict(false)), anna, "token-late"),
+                completion(ids[1], None, anna, "unused"),
+            ],
+            store::now_millis(),
+        )
+        .await
+        .expect("complete again");
+    assert_eq!(again, [false, false]);
+    assert_eq!(
+        store.verdict(ids[0]).await.expect("verdict"),
+        Some(verdict(true))
+    );
+    assert_eq!(
+        store
+            .mailbox_entries(inbox.id)
+            .await
+            .expect("entries")
+            .len(),
+        3
+    );
+    store.close().await;
+}
+
+pub(super) async fn a_completion_expecting_another_state_changes_nothing(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna")
+        .id;
+    let id = store
+        .insert_message(message(anna, "anna@stadt.test", "s0"))
+        .await
+        .expect("insert");
+    // Another node stored its verdict between this node's read and its commit.
+    assert!(
+        store
+            .record_verdict(id, &verdict(true))
+            .await
+            .expect("verdict")
+    );
+    let done = store
+        .complete_messages(
+            &[completion(id, Some(verdict(false)), anna, "t")],
+            store::now_millis(),
+        )
+        .await
+        .expect("complete");
+    assert_eq!(done, [false], "a new verdict needs a received message");
+    assert_eq!(
+        store.verdict(id).await.expect("verdict"),
+        Some(verdict(true))
+    );
+    assert_eq!(
+        store
+            .messages_in_state(MessageState::Classified, 10)
+            .await
+            .expect("classified"),
+        [id],
+        "left for the pipeline to finish with the stored verdict"
+    );
+    store.close().await;
+}
+
+pub(super) async fn a_failing_completion_fails_its_whole_batch(db: &TestDb) {
+    let store = db.open().await;
+    let anna = store
+        .create_user(&staff("anna", &["anna@stadt.test"]))
+        .await
+        .expect("anna")
+        .id;
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        ids.push(
+            store
+                .insert_message(message(anna, "anna@stadt.test", &format!("f{n}")))
+                .await
+                .expect("insert"),
+        );
+    }
+    // The same token hash twice breaks its unique key: the commit fails as a whole.
+    let batch = [
+        completion(ids[0], Some(verdict(true)), anna, "same"),
+        completion(ids[1], Some(verdict(true)), anna, "same"),
+    ];
+    assert!(
+        store
+            .complete_messages(&batch, store::now_millis())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .messages_in_state(MessageState::Received, 10)
+            .await
+            .expect("received"),
+        ids,
+        "nothing of the batch was stored"
+    );
+    assert_eq!(store.verdict(ids[0]).await.expect("verdict"), None);
+    assert!(
+        store
+            .resolve_notice_token("same", store::now_millis())
+            .await
+            .expect("token")
+            .is_none()
+    );
+    // Each on its own, as the pipeline retries them: the first goes through.
+    assert_eq!(
+        store
+            .complete_messages(&batch[..1], store::now_millis())
+            .await
+            .expect("one"),
+        [true]
+    );
+    store.close().await;
+}
