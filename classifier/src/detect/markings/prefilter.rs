@@ -158,7 +158,10 @@ mod tests {
             };
             assert!(listed, "{:?} normalises to {n:?}", m.as_str());
         }
-        assert!(seen >= 25, "the regex's \\s has the Unicode White_Space set");
+        assert!(
+            seen >= 25,
+            "the regex's \\s has the Unicode White_Space set"
+        );
     }
 
     /// Whatever a case-insensitive regex letter of an anchor matches reads, after
