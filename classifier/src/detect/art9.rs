@@ -33,6 +33,8 @@ use crate::rules::Rules;
 use crate::text::window;
 use crate::verdict::{Finding, category};
 
+mod endings;
+
 const PROXIMITY: usize = 300;
 
 /// How far into a text its title runs (bytes).
@@ -199,42 +201,24 @@ fn is_fact_word(lower: &str, keyword_end: usize, whole_word: bool) -> bool {
 /// "Schädel-Hirn-Trauma"): German builds diagnoses by compounding, so a list of words cannot
 /// hold them all.
 fn medical_compounds(seg: &Segment<'_>) -> Vec<(usize, usize)> {
-    const ENDINGS: [&str; 14] = [
-        "fraktur",
-        "trauma",
-        "entzündung",
-        "erkrankung",
-        "infektion",
-        "karzinom",
-        "syndrom",
-        "insuffizienz",
-        "infarkt",
-        "blutung",
-        "lähmung",
-        "tuberkulose",
-        "allergie",
-        "depression",
-    ];
-    static ENDS: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
-    let ends = ENDS
-        .get_or_init(|| aho_corasick::AhoCorasick::new(ENDINGS).expect("built-in endings compile"));
     let lower = seg.lower;
     let is_letter = |c: char| c.is_alphabetic() || c == '-';
-    ends.find_iter(lower)
-        .filter_map(|m| {
+    endings::find(lower)
+        .into_iter()
+        .filter_map(|(m_start, m_end)| {
             // The ending closes a word that has something before it ("Becken|fraktur"; a
             // bare "Infektion" is a keyword already).
-            let at_word_end = lower[m.end()..]
+            let at_word_end = lower[m_end..]
                 .chars()
                 .next()
                 .is_none_or(|c| !c.is_alphabetic());
-            let start = lower[..m.start()]
+            let start = lower[..m_start]
                 .char_indices()
                 .rev()
                 .take_while(|&(_, c)| is_letter(c))
                 .last()
                 .map(|(i, _)| i)?;
-            at_word_end.then_some((start, m.end()))
+            at_word_end.then_some((start, m_end))
         })
         .collect()
 }
