@@ -25,12 +25,13 @@ pub(crate) fn normalise(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let run = i;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\t' | b'\r' => break,
-                b if b < 0x80 => i += 1,
+        loop {
+            i += plain_ascii_len(&bytes[i..]);
+            match bytes.get(i) {
                 // A combining mark after the letter must still compose with it: stop before it.
-                0xC3 if !bytes.get(i + 2).is_some_and(|&b| b == 0xCC || b == 0xCD) => i += 2,
+                Some(0xC3) if !bytes.get(i + 2).is_some_and(|&b| b == 0xCC || b == 0xCD) => {
+                    i += 2;
+                }
                 _ => break,
             }
         }
@@ -50,6 +51,22 @@ pub(crate) fn normalise(text: &str) -> String {
         }
     }
     out
+}
+
+/// The length of the leading run of ASCII bytes other than tab and CR: the bytes
+/// [`normalise`] copies unchanged. Checked 16 bytes at a time (a branch-free test the
+/// compiler vectorises): mail is mostly such runs, and a byte-by-byte loop was a tenth of
+/// the time spent on plain text.
+fn plain_ascii_len(bytes: &[u8]) -> usize {
+    let copied = |b: u8| b < 0x80 && b != b'\t' && b != b'\r';
+    let mut n = 0;
+    for chunk in bytes.chunks_exact(16) {
+        if !chunk.iter().fold(true, |all, &b| all & copied(b)) {
+            break;
+        }
+        n += 16;
+    }
+    n + bytes[n..].iter().take_while(|&&b| copied(b)).count()
 }
 
 /// Appends `c` as [`normalise`] maps it (after NFKC).
@@ -87,18 +104,25 @@ fn push_mapped(out: &mut String, c: char) {
 /// place (their upper and lower forms have equal UTF-8 lengths); other characters stay.
 #[must_use]
 pub(crate) fn lower_same_offsets(text: &str) -> String {
-    let mut bytes = text.as_bytes().to_ascii_lowercase();
+    let mut lower = text.to_ascii_lowercase();
     // Ä Ö Ü are C3 84, C3 96, C3 9C in UTF-8; ä ö ü are the same plus 0x20 in the second byte.
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] == 0xC3 && matches!(bytes[i + 1], 0x84 | 0x96 | 0x9C) {
-            bytes[i + 1] += 0x20;
-            i += 2;
-        } else {
-            i += 1;
+    // Capital umlauts are rare: find the lead bytes with memchr and rewrite only those (no
+    // byte loop, and no second UTF-8 validation of the whole text).
+    let mut at = 0;
+    while let Some(i) = memchr::memchr(0xC3, &lower.as_bytes()[at..]) {
+        let lead = at + i;
+        let small = match lower.as_bytes().get(lead + 1) {
+            Some(0x84) => "ä",
+            Some(0x96) => "ö",
+            Some(0x9C) => "ü",
+            _ => "",
+        };
+        if !small.is_empty() {
+            lower.replace_range(lead..lead + 2, small);
         }
+        at = lead + 1;
     }
-    String::from_utf8(bytes).expect("case changes within UTF-8 sequences keep it valid")
+    lower
 }
 
 /// The byte range `chars` characters before `start` and after `end`, on char boundaries.
@@ -150,6 +174,16 @@ mod tests {
             prop_assert_eq!(normalise(&n), n.clone(), "idempotent");
             let lower = lower_same_offsets(&text);
             prop_assert_eq!(lower.len(), text.len());
+            let reference_lower: String = text
+                .chars()
+                .map(|c| match c {
+                    'Ä' => 'ä',
+                    'Ö' => 'ö',
+                    'Ü' => 'ü',
+                    c => c.to_ascii_lowercase(),
+                })
+                .collect();
+            prop_assert_eq!(lower, reference_lower);
         }
     }
 

@@ -7,17 +7,25 @@
 
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
 use super::Segment;
 use crate::rules::Rules;
 use crate::verdict::{Finding, Location, category};
+
+mod prefilter;
+
+use prefilter::Prefilter;
 
 struct Marking {
     detector: &'static str,
     category: &'static str,
     name: &'static str,
     pattern: &'static str,
+    /// Lower-case words one of which every match of `pattern` contains (a space stands for
+    /// the pattern's `\s?`): the literal prefilter ([`prefilter`]) skips the pattern on a
+    /// text without any of them.
+    anchors: &'static [&'static str],
     /// Only a hint inside a published agenda.
     agenda_item: bool,
     /// What else the text around must show for the words to be a marking.
@@ -44,6 +52,7 @@ const MARKINGS: &[Marking] = &[
         name: "VS-NfD",
         // Also spelt out letter by letter ("V S - N f D"); every dash is `-` after `normalise`.
         pattern: r"(?i)(?-u:\b)V\s?S\s*-?\s*(?:N\s?f\s?D(?-u:\b)|nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch)",
+        anchors: &["v s"],
         agenda_item: false,
         needs: Needs::NotATopic,
     },
@@ -52,6 +61,7 @@ const MARKINGS: &[Marking] = &[
         category: category::VS_NFD,
         name: "Nur für den Dienstgebrauch",
         pattern: r"(?i)(?-u:\b)nur\s+f(?:ü|ue|u)r\s+den\s+dienstgebrauch(?-u:\b)",
+        anchors: &["dienstgebrauch"],
         agenda_item: false,
         needs: Needs::NotATopic,
     },
@@ -60,6 +70,7 @@ const MARKINGS: &[Marking] = &[
         category: category::CLASSIFIED,
         name: "VS-Vertraulich",
         pattern: r"(?i)(?-u:\b)V\s?S\s*-?\s*vertraulich(?-u:\b)",
+        anchors: &["v s"],
         agenda_item: false,
         needs: Needs::NotATopic,
     },
@@ -68,6 +79,7 @@ const MARKINGS: &[Marking] = &[
         category: category::CLASSIFIED,
         name: "GEHEIM",
         pattern: r"(?-u:\b)(?:STRENG\s+)?GEHEIM(?-u:\b)",
+        anchors: &["geheim"],
         agenda_item: false,
         needs: Needs::NotATopic,
     },
@@ -76,6 +88,7 @@ const MARKINGS: &[Marking] = &[
         category: category::CLASSIFIED,
         name: "amtlich geheim gehalten",
         pattern: r"(?i)(?-u:\b)amtlich\s+geheim\s*gehalten(?-u:\b)",
+        anchors: &["geheim"],
         agenda_item: false,
         needs: Needs::NotATopic,
     },
@@ -84,6 +97,7 @@ const MARKINGS: &[Marking] = &[
         category: category::NON_PUBLIC,
         name: "nichtöffentlich",
         pattern: r"(?i)(?-u:\b)nicht[\s-]?(?:ö|oe)ffentlich(?:e[nrsm]?)?(?-u:\b)",
+        anchors: &["nicht ö", "nicht-ö", "nicht oe", "nicht-oe"],
         agenda_item: true,
         needs: Needs::Council,
     },
@@ -92,6 +106,7 @@ const MARKINGS: &[Marking] = &[
         category: category::NON_PUBLIC,
         name: "N-Teil",
         pattern: r"(?-u:\b)N-Teil(?-u:\b)",
+        anchors: &["n-teil"],
         agenda_item: true,
         needs: Needs::Nothing,
     },
@@ -100,6 +115,7 @@ const MARKINGS: &[Marking] = &[
         category: category::NON_PUBLIC,
         name: "TOP N",
         pattern: r"(?-u:\b)TOP\s*N\s*\d+",
+        anchors: &["top"],
         agenda_item: true,
         needs: Needs::Nothing,
     },
@@ -108,6 +124,7 @@ const MARKINGS: &[Marking] = &[
         category: category::NON_PUBLIC,
         name: "NÖ",
         pattern: r"(?-u:\b)NÖ(?-u:\b)",
+        anchors: &["nö"],
         agenda_item: true,
         needs: Needs::Nothing,
     },
@@ -116,36 +133,48 @@ const MARKINGS: &[Marking] = &[
         category: category::PERSONNEL,
         name: "Personalangelegenheit",
         pattern: r"(?i)(?-u:\b)Personal(?:angelegenheit(?:en)?|akte|sache)(?-u:\b)",
+        anchors: &["personal"],
         agenda_item: true,
         needs: Needs::NotATopic,
     },
 ];
 
-/// One `RegexSet` pass finds which markings occur at all (usually none); only those are
-/// searched again for their position.
-fn compiled() -> &'static (RegexSet, Vec<Regex>) {
-    static RES: OnceLock<(RegexSet, Vec<Regex>)> = OnceLock::new();
+/// The markings' patterns and their literal prefilter, compiled once.
+fn compiled() -> &'static (Vec<Regex>, Prefilter) {
+    static RES: OnceLock<(Vec<Regex>, Prefilter)> = OnceLock::new();
     RES.get_or_init(|| {
-        let patterns = MARKINGS.iter().map(|m| m.pattern);
+        let anchors: Vec<_> = MARKINGS.iter().map(|m| m.anchors).collect();
         (
-            RegexSet::new(patterns.clone()).expect("built-in patterns compile"),
-            patterns
-                .map(|p| Regex::new(p).expect("built-in pattern compiles"))
+            MARKINGS
+                .iter()
+                .map(|m| Regex::new(m.pattern).expect("built-in pattern compiles"))
                 .collect(),
+            Prefilter::new(&anchors),
         )
     })
 }
 
 pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
-    let (set, each) = compiled();
-    let present = set.matches(seg.text);
-    if !present.matched_any() {
+    // One literal pass over the lower-case copy finds which markings can occur (usually
+    // none); only those are searched with their pattern.
+    let candidates = compiled().1.candidates(seg.lower);
+    if candidates.is_empty() {
         return;
     }
+    find(seg, rules, out, |i| candidates.contains(i));
+}
+
+/// Searches the markings `searched` admits, each for every occurrence.
+fn find(
+    seg: &Segment<'_>,
+    rules: &Rules,
+    out: &mut Vec<Finding>,
+    searched: impl Fn(usize) -> bool,
+) {
+    let each = &compiled().0;
     let agenda = seg.message.agenda;
-    for i in present.iter() {
-        let marking = &MARKINGS[i];
-        if !rules.enabled(marking.detector) {
+    for (i, marking) in MARKINGS.iter().enumerate() {
+        if !searched(i) || !rules.enabled(marking.detector) {
             continue;
         }
         // Every occurrence: a first one mentioned as a topic must not hide a real marking.
@@ -431,5 +460,142 @@ mod tests {
         assert_eq!(labels.len(), 1);
         assert_eq!(labels[0].name, "vertraulich");
         assert_eq!(labels[0].id, "3c0c5a3e-1111-2222-3333-444455556666");
+    }
+}
+
+/// The literal prefilter loses nothing: on texts around every marking's phrase variants, the
+/// filtered search finds exactly what the full search of every pattern finds.
+#[cfg(test)]
+mod prefiltered {
+    use std::cell::OnceCell;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::detect::Message;
+    use crate::detect::keywords::Hits;
+    use crate::text::{lower_same_offsets, normalise};
+
+    /// Findings for `raw` (normalised as a message's text is), filtered or with every pattern
+    /// searched.
+    fn findings(raw: &str, agenda: bool, filtered: bool) -> Vec<Finding> {
+        let text = normalise(raw);
+        let lower = lower_same_offsets(&text);
+        let texts = [(text.clone(), lower.clone())];
+        let message = Message {
+            texts: &texts,
+            body: Some(&text),
+            agenda,
+            roster: OnceCell::new(),
+        };
+        let location = Location::default();
+        let seg = Segment {
+            text: &text,
+            lower: &lower,
+            location: &location,
+            keywords: Hits::new(&lower),
+            message: &message,
+        };
+        let rules = Rules::default();
+        let mut out = Vec::new();
+        if filtered {
+            run(&seg, &rules, &mut out);
+        } else {
+            find(&seg, &rules, &mut out, |_| true);
+        }
+        out
+    }
+
+    /// Every pattern that matches the normalised `raw` is a candidate of the prefilter.
+    fn anchors_hold(raw: &str) -> Result<(), TestCaseError> {
+        let text = normalise(raw);
+        let candidates = compiled().1.candidates(&lower_same_offsets(&text));
+        for (i, re) in compiled().0.iter().enumerate() {
+            prop_assert!(
+                !re.is_match(&text) || candidates.contains(i),
+                "{} matches {text:?} without an anchor",
+                MARKINGS[i].name
+            );
+        }
+        Ok(())
+    }
+
+    /// Phrases each marking's pattern matches, in every case, spacing, dash and line break
+    /// the pattern allows (generated from the pattern itself, without its word boundaries).
+    fn phrase() -> impl Strategy<Value = String> {
+        let each: Vec<_> = MARKINGS
+            .iter()
+            .map(|m| {
+                proptest::string::string_regex(&m.pattern.replace("(?-u:\\b)", ""))
+                    .expect("the pattern generates")
+            })
+            .collect();
+        proptest::strategy::Union::new(each)
+    }
+
+    /// Text around a phrase: words, punctuation, and the characters normalisation folds
+    /// (NBSP, soft hyphen, en dash, line separator, long s, Kelvin sign, combining diaeresis).
+    const AROUND: &str = "[a-zA-ZäöüÄÖÜß0-9 .,:;()\n\t\r\u{00A0}\u{00AD}\u{2013}\u{2028}\u{017F}\u{212A}\u{0308}-]{0,30}";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn filtered_finds_what_the_full_search_finds(
+            before in AROUND,
+            phrase in phrase(),
+            after in AROUND,
+            agenda: bool,
+        ) {
+            let raw = format!("{before}{phrase}{after}");
+            anchors_hold(&raw)?;
+            prop_assert_eq!(findings(&raw, agenda, true), findings(&raw, agenda, false));
+        }
+
+        #[test]
+        fn filtered_finds_what_the_full_search_finds_in_any_text(
+            raw in "[a-zA-ZäöüÄÖÜ0-9 \n\u{00A0}\u{2013}-]{0,80}",
+        ) {
+            anchors_hold(&raw)?;
+            prop_assert_eq!(findings(&raw, false, true), findings(&raw, false, false));
+        }
+    }
+
+    /// Known spellings, each of which must be found (so a prefilter that drops one fails
+    /// here even if the full search were also broken the same way).
+    #[test]
+    fn every_spelling_is_found_through_the_prefilter() {
+        let spellings = [
+            "VS-NfD",
+            "VS – NfD",
+            "V S - N f D",
+            "vs\u{00A0}nfd",
+            "VS\u{2014}NfD",
+            "VS-Nur für den Dienstgebrauch",
+            "Nur fuer den\u{2028}Dienstgebrauch",
+            "NUR FU\u{0308}R DEN DIENSTGEBRAUCH",
+            "VS-Vertraulich",
+            "V\nS vertraulich",
+            "STRENG GEHEIM",
+            "amtlich geheimgehalten",
+            "Nichtöffentlich",
+            "nicht öffentliche Sitzung",
+            "NICHT-OEFFENTLICH",
+            "nicht\u{00AD}öffentlich",
+            "N-Teil",
+            "N\u{2011}Teil",
+            "TOP N 3",
+            "TOP\nN12",
+            // "NÖ" is left out: its pattern's ASCII `\b` after "Ö" needs an ASCII letter or
+            // digit to follow, so "NÖ" on its own is not matched (filtered or not).
+            "Personalakte",
+            "PERSONALANGELEGENHEITEN",
+        ];
+        for s in spellings {
+            let raw = format!("Anbei die Sitzungsunterlage {s} zur Vorlage.\n");
+            let filtered = findings(&raw, false, true);
+            assert!(!filtered.is_empty(), "{s:?} not found");
+            assert_eq!(filtered, findings(&raw, false, false), "{s:?}");
+        }
     }
 }
