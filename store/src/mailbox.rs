@@ -131,11 +131,11 @@ macro_rules! file_into_inboxes {
                 query = query.bind(*id);
             }
             let rows: Vec<(i64, i64, i64)> = query.fetch_all(&mut *$tx).await?;
-            for (_, user_id, _) in &rows {
-                if !filed.contains(user_id) {
-                    filed.push(*user_id);
-                }
-            }
+            // INBOX rows are locked in user order, so two transactions filing for the same
+            // users (nodes without the audit lock) cannot deadlock.
+            filed = rows.iter().map(|r| r.1).collect();
+            filed.sort_unstable();
+            filed.dedup();
             // (mailbox, uid, message, modseq, size) of every new entry.
             let mut entries: Vec<(i64, i64, i64, i64, i64)> = Vec::with_capacity(rows.len());
             for &user_id in &filed {

@@ -306,12 +306,14 @@ impl Store {
         }
         // A claim only saves work, so it need not survive a crash: it is committed without
         // waiting for the disk (the pipeline claims often, and every fsync on SQLite's one
-        // writer would hold up intake). Ordering is kept: the next durable commit writes
-        // it out with everything before it.
+        // writer would hold up intake). Ordering is kept: the next durable commit writes it
+        // out with everything before it. On SQLite `NORMAL`, not `OFF`: in WAL mode NORMAL
+        // skips only the commit's sync, while a checkpoint this commit may run stays synced
+        // (with OFF, frames of earlier durable commits could be checkpointed unsynced).
         let mut ids: Vec<(i64,)> = match &self.db {
             crate::db::Db::Sqlite(pools) => {
                 let mut conn = pools.write.acquire().await?;
-                sqlx::query("PRAGMA synchronous = OFF")
+                sqlx::query("PRAGMA synchronous = NORMAL")
                     .execute(&mut *conn)
                     .await?;
                 let claimed = query!().fetch_all(&mut *conn).await;

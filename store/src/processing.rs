@@ -221,30 +221,40 @@ macro_rules! complete_all {
 impl Store {
     /// Reads the messages `ids` that still need the pipeline (state `received` or
     /// `classified`), with their bytes, stored verdict and recipients, in two queries;
-    /// ordered by id. Ids that are processed by now, unknown or purged are left out.
+    /// ordered by id. Ids that are processed by now, unknown or purged are left out, and so
+    /// are, in id order, those past `max_bytes` of message bytes in all (the first one is
+    /// always read, however large).
     ///
     /// # Errors
     /// `Unavailable` when the database fails.
-    pub async fn pending_messages(&self, ids: &[i64]) -> Result<Vec<PendingMessage>> {
+    pub async fn pending_messages(
+        &self,
+        ids: &[i64],
+        max_bytes: i64,
+    ) -> Result<Vec<PendingMessage>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let list = crate::db::placeholders(ids.len(), 0);
+        // The running total of sizes in id order bounds what is read at once.
         let select = format!(
             "SELECT m.id, m.state, m.mail_from, m.helo, m.peer_ip, m.tls, m.received_at, m.sha256,
                     b.raw, v.sensitive, v.categories, v.findings
-             FROM messages m
+             FROM (SELECT id, size, SUM(size) OVER (ORDER BY id) AS running FROM messages
+                   WHERE id IN ({list}) AND state IN ('received', 'classified')) p
+             JOIN messages m ON m.id = p.id
              LEFT JOIN message_blobs b ON b.message_id = m.id
              LEFT JOIN message_verdicts v ON v.message_id = m.id
-             WHERE m.id IN ({list}) AND m.state IN ('received', 'classified')
-             ORDER BY m.id"
+             WHERE p.running - p.size < ${}
+             ORDER BY m.id",
+            ids.len() + 1
         );
         let rows: Vec<PendingRow> = crate::db::with_pool!(&self.db, read pool => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()));
             for id in ids {
-                query = query.bind(id);
+                query = query.bind(*id);
             }
-            query.fetch_all(pool).await?
+            query.bind(max_bytes).fetch_all(pool).await?
         });
         let select = format!(
             "SELECT r.message_id, r.recipient, r.user_id, u.login
@@ -254,7 +264,7 @@ impl Store {
         let recipients: Vec<(i64, String, i64, String)> = crate::db::with_pool!(&self.db, read pool => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()));
             for id in ids {
-                query = query.bind(id);
+                query = query.bind(*id);
             }
             query.fetch_all(pool).await?
         });

@@ -244,7 +244,12 @@ async fn a_pipeline_killed_at_any_moment_loses_and_repeats_nothing(db: TestDb) {
             } else {
                 format!("Einladung zur Sitzung, Vorgang {n}.")
             };
-            let raw = message(&format!("crash-{n}"), &body);
+            // The serial also in the sender's name: a notice's subject names the sender.
+            let raw = format!(
+                "From: Sender crash-{n} <sender@upstream.test>\r\nTo: {ANNA}\r\nSubject: Test crash-{n}\r\n\
+                 Message-ID: <crash-{n}@upstream.test>\r\nDate: Mon, 30 Nov 2026 10:00:00 +0100\r\n\r\n{body}\r\n"
+            )
+            .into_bytes();
             tokio::spawn(async move {
                 store
                     .insert_message(NewMessage {

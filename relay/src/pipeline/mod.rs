@@ -10,8 +10,8 @@
 //! that ran out) give one result.
 //!
 //! The work flows rather than going in rounds: up to `workers × IN_FLIGHT_PER_WORKER`
-//! messages are in hand at once, claimed and read in batches (one claim, two reads) whenever
-//! fewer than half that many are left; each is classified and decided on its own, and the
+//! messages (and `IN_HAND_BYTES` of them) are in hand at once, claimed and read in batches
+//! (one claim, two reads) whenever fewer than half that many are left; each is classified and decided on its own, and the
 //! results are committed together, whatever is ready, in one transaction ([`commit`]). So one
 //! slow message (a scan read by OCR) holds up only itself, and under load the cost of a
 //! commit is shared by many messages.
@@ -28,9 +28,11 @@ mod commit;
 
 pub use classify::classify_bounded;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use classifier::Rules;
 use store::{Completion, MessageState, PendingMessage, Store, VerdictRecord};
@@ -45,8 +47,12 @@ use commit::Committer;
 /// Messages in hand at once for each parallel classification: enough that commits are
 /// shared by many, few enough that their bytes stay a small part of memory.
 const IN_FLIGHT_PER_WORKER: usize = 8;
+/// Most message bytes in hand at once (a larger message is still taken up, alone).
+const IN_HAND_BYTES: i64 = 64 * 1024 * 1024;
 /// How often the pipeline looks for work without being woken (other nodes' intake).
 const POLL: Duration = Duration::from_secs(10);
+/// The first wait before a failed message is tried again; it doubles with each failure.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -90,43 +96,65 @@ impl Pipeline {
         {
             tracing::warn!(error = %err, "cannot release the pipeline's claims of an earlier run");
         }
-        let (committer, committing) = Committer::start(self.store.clone());
-        let work = Work {
+        let (committer, mut committing) = Committer::start(self.store.clone());
+        let mut work = Work {
             pipeline: self.clone(),
             committer,
             cpu: Arc::new(Semaphore::new(self.workers.max(1))),
+            stop: shutdown.stop.clone(),
         };
         let most = self.workers.max(1) * IN_FLIGHT_PER_WORKER;
         let claim =
             i64::try_from((self.timeout + Duration::from_secs(60)).as_millis()).unwrap_or(i64::MAX);
         let mut backoff = crate::throttle::Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
-        let mut paused_until: Option<tokio::time::Instant> = None;
-        let mut in_hand: HashSet<i64> = HashSet::new();
+        let mut paused_until: Option<Instant> = None;
+        // Messages in hand, with their sizes.
+        let mut in_hand: HashMap<i64, i64> = HashMap::new();
+        // Messages that failed, with their failures so far and when to try again: one that
+        // keeps failing is not classified over and over while others succeed.
+        let mut retry: HashMap<i64, (u32, Instant)> = HashMap::new();
         // Which message each task works on: a task that panicked still gives its message up.
         let mut task_message: HashMap<tokio::task::Id, i64> = HashMap::new();
         let mut tasks: JoinSet<bool> = JoinSet::new();
         while !shutdown.stop.is_cancelled() {
-            let paused = paused_until.is_some_and(|until| tokio::time::Instant::now() < until);
-            let mut idle = false;
+            if committing.is_finished() {
+                tracing::error!("the pipeline's commit task ended; starting it again");
+                (work.committer, committing) = Committer::start(self.store.clone());
+            }
+            let now = Instant::now();
+            let paused = paused_until.is_some_and(|until| now < until);
             if !paused && in_hand.len() <= most / 2 {
                 match self.take_up(&owner, claim, &in_hand, most).await {
-                    Ok((messages, exemptions)) => {
-                        idle = messages.is_empty();
-                        let exemptions = Arc::new(exemptions);
+                    Ok(messages) => {
                         for message in messages {
-                            in_hand.insert(message.id);
+                            // Not due yet: it stays claimed and waits for its time.
+                            if retry.get(&message.id).is_some_and(|(_, at)| now < *at) {
+                                continue;
+                            }
                             let id = message.id;
-                            let task =
-                                tasks.spawn(work.clone().process(message, Arc::clone(&exemptions)));
+                            in_hand
+                                .insert(id, i64::try_from(message.raw.len()).unwrap_or(i64::MAX));
+                            let task = tasks.spawn(work.clone().process(message));
                             task_message.insert(task.id(), id);
                         }
                     }
-                    Err(()) => {
-                        paused_until = Some(tokio::time::Instant::now() + backoff.failed());
-                    }
+                    Err(()) => paused_until = Some(now + backoff.failed()),
                 }
             }
-            let resume = paused_until.unwrap_or_else(tokio::time::Instant::now);
+            // What to wait for, decided after taking up: new mail only while there is room,
+            // and always a time to look again (a pause's end, a retry, the next poll).
+            let now = Instant::now();
+            let paused = paused_until.is_some_and(|until| now < until);
+            let listening = !paused && in_hand.len() <= most / 2;
+            retry.retain(|_, (_, at)| now < *at + MAX_BACKOFF * 2);
+            let look_again = match paused_until {
+                Some(until) if paused => until,
+                _ => retry
+                    .values()
+                    .map(|(_, at)| *at)
+                    .filter(|at| now < *at)
+                    .fold(now + POLL, Instant::min),
+            };
             tokio::select! {
                 () = shutdown.stop.cancelled() => {}
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
@@ -137,23 +165,32 @@ impl Pipeline {
                             (err.id(), false)
                         }
                     };
-                    if let Some(id) = task_message.remove(&task) {
+                    let id = task_message.remove(&task);
+                    if let Some(id) = id {
                         in_hand.remove(&id);
                     }
                     if ok {
                         backoff.succeeded();
-                    } else {
-                        // What failed stays claimed by this node and is taken up again after
-                        // the pause.
-                        paused_until = Some(tokio::time::Instant::now() + backoff.failed());
+                        id.map(|id| retry.remove(&id));
+                    } else if !shutdown.stop.is_cancelled() {
+                        // What failed stays claimed by this node: no new work for a pause, and
+                        // this message again after its own.
+                        paused_until = Some(Instant::now() + backoff.failed());
+                        if let Some(id) = id {
+                            let failures = retry.get(&id).map_or(0, |(n, _)| *n).saturating_add(1);
+                            let wait = RETRY_FIRST
+                                .saturating_mul(2_u32.saturating_pow(failures.min(16)))
+                                .min(MAX_BACKOFF);
+                            retry.insert(id, (failures, Instant::now() + wait));
+                        }
                     }
                 }
-                () = self.wake.notified(), if !paused && idle => {}
-                () = tokio::time::sleep_until(resume), if paused => {}
-                () = tokio::time::sleep(POLL), if idle && !paused => {}
+                () = self.wake.notified(), if listening => {}
+                () = tokio::time::sleep_until(look_again) => {}
             }
         }
-        // Finish what is in hand: its results are committed before the store closes.
+        // Finish what is in hand (what has not started gives up at once): its results are
+        // committed before the store closes.
         while tasks.join_next().await.is_some() {}
         drop(work);
         let _ = committing.await;
@@ -163,15 +200,15 @@ impl Pipeline {
         }
     }
 
-    /// Claims pending messages up to `most` in hand and reads those not in hand yet, with the
-    /// exemptions of their recipients. An error is logged here.
+    /// Claims pending messages up to `most` in hand and reads those not in hand yet, within
+    /// the byte budget. An error is logged here.
     async fn take_up(
         &self,
         owner: &str,
         claim: i64,
-        in_hand: &HashSet<i64>,
+        in_hand: &HashMap<i64, i64>,
         most: usize,
-    ) -> Result<(Vec<PendingMessage>, ActiveExemptions), ()> {
+    ) -> Result<Vec<PendingMessage>, ()> {
         let now = store::now_millis();
         // This node's own claims come back too (those in hand and those that failed), so
         // ask for as many more as there is room for.
@@ -189,33 +226,29 @@ impl Pipeline {
         let room = most.saturating_sub(in_hand.len());
         let new: Vec<i64> = claimed
             .into_iter()
-            .filter(|id| !in_hand.contains(id))
+            .filter(|id| !in_hand.contains_key(id))
             .take(room)
             .collect();
-        let messages = self.store.pending_messages(&new).await.map_err(|err| {
-            self.throttle.error(
-                "pipeline load",
-                format_args!("cannot read pending messages: {err}"),
-            );
-        })?;
-        let mut exemptions = ActiveExemptions::new();
-        for (_, user, _) in messages.iter().flat_map(|m| &m.recipients) {
-            if exemptions.contains_key(user) {
-                continue;
-            }
-            let active = self
-                .store
-                .active_exemption(*user, now)
-                .await
-                .map_err(|err| {
-                    self.throttle.error(
-                        "pipeline exemptions",
-                        format_args!("cannot read the exemptions of user {user}: {err}"),
-                    );
-                })?;
-            exemptions.insert(*user, active);
+        let held: i64 = in_hand.values().sum();
+        let budget = if in_hand.is_empty() {
+            IN_HAND_BYTES
+        } else {
+            IN_HAND_BYTES.saturating_sub(held)
+        };
+        if budget <= 0 {
+            return Ok(Vec::new());
         }
-        Ok((messages, exemptions))
+        let messages = self
+            .store
+            .pending_messages(&new, budget)
+            .await
+            .map_err(|err| {
+                self.throttle.error(
+                    "pipeline load",
+                    format_args!("cannot read pending messages: {err}"),
+                );
+            })?;
+        Ok(messages)
     }
 }
 
@@ -226,15 +259,25 @@ struct Work {
     committer: Committer,
     /// Parallel classifications and decisions (`classifier.workers`).
     cpu: Arc<Semaphore>,
+    /// Set at shutdown: what has not started gives up.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl Work {
     /// Classifies `message` (unless its verdict is stored), decides, and commits; whether it
     /// is done (`false`: it is taken up again after a pause).
-    async fn process(self, message: PendingMessage, exemptions: Arc<ActiveExemptions>) -> bool {
+    async fn process(self, message: PendingMessage) -> bool {
         let id = message.id;
         let p = &self.pipeline;
-        let Ok(permit) = self.cpu.acquire().await else {
+        let permit = tokio::select! {
+            permit = self.cpu.acquire() => permit,
+            () = self.stop.cancelled() => return false,
+        };
+        let Ok(permit) = permit else {
+            return false;
+        };
+        // Read now, right before the decision: an exemption ended meanwhile makes no job.
+        let Ok(exemptions) = self.exemptions(&message).await else {
             return false;
         };
         let started = std::time::Instant::now();
@@ -301,6 +344,33 @@ impl Work {
                 false
             }
         }
+    }
+}
+
+impl Work {
+    /// The active exemption (if any) of each recipient of `message`, now. An error is logged
+    /// here.
+    async fn exemptions(&self, message: &PendingMessage) -> Result<ActiveExemptions, ()> {
+        let now = store::now_millis();
+        let mut exemptions = ActiveExemptions::new();
+        for (_, user, _) in &message.recipients {
+            if exemptions.contains_key(user) {
+                continue;
+            }
+            let active = self
+                .pipeline
+                .store
+                .active_exemption(*user, now)
+                .await
+                .map_err(|err| {
+                    self.pipeline.throttle.error(
+                        "pipeline exemptions",
+                        format_args!("cannot read the exemptions of user {user}: {err}"),
+                    );
+                })?;
+            exemptions.insert(*user, active);
+        }
+        Ok(exemptions)
     }
 }
 

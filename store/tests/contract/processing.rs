@@ -68,7 +68,7 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
             .expect("verdict")
     );
     let pending = store
-        .pending_messages(&[ids[2], ids[0], ids[1], 999_999])
+        .pending_messages(&[ids[2], ids[0], ids[1], 999_999], i64::MAX)
         .await
         .expect("pending");
     assert_eq!(
@@ -76,6 +76,18 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
         ids,
         "ordered by id, the unknown id left out"
     );
+    // A byte budget: the first message always, then only what fits.
+    let one = store
+        .pending_messages(&ids, 1)
+        .await
+        .expect("pending within a budget");
+    assert_eq!(one.iter().map(|p| p.id).collect::<Vec<_>>(), [ids[0]]);
+    let size = i64::try_from(pending[0].raw.len()).expect("size");
+    let two = store
+        .pending_messages(&ids, 2 * size)
+        .await
+        .expect("pending within a budget");
+    assert_eq!(two.iter().map(|p| p.id).collect::<Vec<_>>(), ids[..2]);
     assert_eq!(pending[0].state, MessageState::Received);
     assert_eq!(pending[0].verdict, None);
     assert_eq!(pending[1].state, MessageState::Classified);
@@ -137,7 +149,7 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
     );
     assert!(
         store
-            .pending_messages(&ids)
+            .pending_messages(&ids, i64::MAX)
             .await
             .expect("pending")
             .is_empty(),
