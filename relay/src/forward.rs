@@ -211,7 +211,7 @@ impl Forwarder {
                     received_line(
                         &self.config.smtp.hostname,
                         id,
-                        &envelope,
+                        envelope,
                         &exemption.target,
                         now,
                     )

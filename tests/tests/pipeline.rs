@@ -239,7 +239,7 @@ async fn a_pipeline_killed_at_any_moment_loses_and_repeats_nothing(db: TestDb) {
     let inserts: Vec<_> = (0..MESSAGES)
         .map(|n| {
             let store = store.clone();
-            let body = if n % 5 == 0 {
+            let body = if n.is_multiple_of(5) {
                 format!("Steuer-ID der Antragstellerin: 86095742719 (Vorgang {n})")
             } else {
                 format!("Einladung zur Sitzung, Vorgang {n}.")
@@ -351,7 +351,11 @@ async fn a_pipeline_killed_at_any_moment_loses_and_repeats_nothing(db: TestDb) {
             .and_then(|id| id.strip_suffix("@upstream.test"))
             .and_then(|n| n.parse().ok())
             .expect("serial");
-        assert_eq!(m.sensitive, Some(n % 5 == 0), "verdict of message {n}");
+        assert_eq!(
+            m.sensitive,
+            Some(n.is_multiple_of(5)),
+            "verdict of message {n}"
+        );
     }
 
     // One forward decision, and one job, per message.
