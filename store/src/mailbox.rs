@@ -641,6 +641,24 @@ impl Store {
         }))
     }
 
+    /// The entries of a mailbox changed (added, or flags set) after mod-sequence `since`
+    /// (RFC 7162 §3.1), by UID. Expunged entries are in [`Store::expunged_since`].
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn entries_changed_since(&self, mailbox_id: i64, since: i64) -> Result<Vec<Entry>> {
+        Ok(with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT uid, flags, modseq, internal_date, size FROM mailbox_entries
+                 WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+            )
+            .bind(mailbox_id)
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// What entry `uid` serves: its own content, the recipient's notice, or the original of
     /// a message whose verdict is clean.
     ///

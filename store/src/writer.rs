@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::db::Db;
-use crate::{Error, ErrorKind, NewMessage, Result};
+use crate::db::{Db, ROWS_PER_INSERT, value_rows};
+use crate::{Error, ErrorKind, MessageState, NewMessage, Result};
 
 struct Job {
     message: NewMessage,
@@ -98,61 +98,93 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
 }
 
 /// Writes `messages` in one transaction; returns their ids in order.
+///
+/// A few statements for the whole batch, not three per message: the ids are taken first
+/// (so each row's id is known without relying on the order `RETURNING` gives), then each
+/// table gets one multi-row `INSERT` per `ROWS_PER_INSERT` rows.
 async fn commit(db: &Db, messages: &[&NewMessage]) -> Result<Vec<i64>> {
     // The same statements for both backends; the macro expands them once per transaction
-    // type so each is checked against its own database.
+    // type so each is checked against its own database. `$overriding` is PostgreSQL's
+    // permission to write an identity column.
     macro_rules! insert_all {
-        ($tx:ident) => {{
-            let mut ids = Vec::with_capacity(messages.len());
-            for m in messages {
-                let size = i64::try_from(m.raw.len()).unwrap_or(i64::MAX);
-                let (id,): (i64,) = sqlx::query_as(
+        ($tx:ident, $ids:expr, $overriding:expr) => {{
+            let ids: Vec<i64> = $ids;
+            let rows: Vec<(i64, &NewMessage)> = ids.iter().copied().zip(messages.iter().copied()).collect();
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let insert = format!(
                     "INSERT INTO messages
-                       (received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received') RETURNING id",
-                )
-                .bind(m.received_at)
-                .bind(&m.mail_from)
-                .bind(&m.helo)
-                .bind(&m.peer_ip)
-                .bind(m.tls)
-                .bind(size)
-                .bind(&m.sha256)
-                .bind(&m.message_id)
-                .fetch_one(&mut *$tx)
-                .await?;
-                sqlx::query("INSERT INTO message_blobs (message_id, raw) VALUES ($1, $2)")
-                    .bind(id)
-                    .bind(&m.raw)
-                    .execute(&mut *$tx)
-                    .await?;
-                for r in &m.recipients {
-                    sqlx::query(
-                        "INSERT INTO message_recipients (message_id, recipient, user_id)
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(id)
-                    .bind(&r.address)
-                    .bind(r.user_id)
-                    .execute(&mut *$tx)
-                    .await?;
+                       (id, received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
+                     {} VALUES {}",
+                    $overriding,
+                    value_rows(chunk.len(), 10)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+                for (id, m) in chunk {
+                    query = query
+                        .bind(*id)
+                        .bind(m.received_at)
+                        .bind(&m.mail_from)
+                        .bind(&m.helo)
+                        .bind(&m.peer_ip)
+                        .bind(m.tls)
+                        .bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+                        .bind(&m.sha256)
+                        .bind(&m.message_id)
+                        .bind(MessageState::Received.as_str());
                 }
-                ids.push(id);
+                query.execute(&mut *$tx).await?;
+                let insert = format!(
+                    "INSERT INTO message_blobs (message_id, raw) VALUES {}",
+                    value_rows(chunk.len(), 2)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+                for (id, m) in chunk {
+                    query = query.bind(*id).bind(&m.raw);
+                }
+                query.execute(&mut *$tx).await?;
+            }
+            let recipients: Vec<(i64, &crate::StoredRecipient)> = rows
+                .iter()
+                .flat_map(|(id, m)| m.recipients.iter().map(move |r| (*id, r)))
+                .collect();
+            for chunk in recipients.chunks(ROWS_PER_INSERT) {
+                let insert = format!(
+                    "INSERT INTO message_recipients (message_id, recipient, user_id) VALUES {}",
+                    value_rows(chunk.len(), 3)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+                for (id, r) in chunk {
+                    query = query.bind(*id).bind(&r.address).bind(r.user_id);
+                }
+                query.execute(&mut *$tx).await?;
             }
             $tx.commit().await?;
             ids
         }};
     }
+    let n = i64::try_from(messages.len()).unwrap_or(i64::MAX);
     Ok(match db {
         Db::Sqlite(pools) => {
             // IMMEDIATE takes the write lock up front, so a CLI process writing at the same
-            // time makes us wait (busy_timeout) rather than fail mid-transaction.
+            // time makes us wait (busy_timeout) rather than fail mid-transaction. Holding it,
+            // the next ids are those after the largest (what SQLite would choose itself).
             let mut tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
-            insert_all!(tx)
+            let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM messages")
+                .fetch_one(&mut *tx)
+                .await?;
+            insert_all!(tx, (1..=n).map(|i| last + i).collect(), "")
         }
         Db::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            insert_all!(tx)
+            // Other nodes take ids from the same sequence; ascending, as they were received.
+            let mut ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+            )
+            .bind(n)
+            .fetch_all(&mut *tx)
+            .await?;
+            ids.sort_unstable();
+            insert_all!(tx, ids, "OVERRIDING SYSTEM VALUE")
         }
     })
 }

@@ -1,7 +1,7 @@
 //! The store's contract, run against SQLite and against PostgreSQL (the latter when
 //! `RATSPOST_TEST_PG_URL` is set; see `store::testing`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use store::testing::{TestDb, raw_execute};
 use store::{
@@ -451,8 +451,11 @@ async fn concurrent_inserts_are_all_committed(db: &TestDb) {
         })
         .collect();
     let mut ids = HashSet::new();
-    for task in tasks {
-        ids.insert(task.await.expect("join").expect("insert"));
+    let mut sent = HashMap::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let id = task.await.expect("join").expect("insert");
+        ids.insert(id);
+        sent.insert(id, format!("sha-of-m{i}"));
     }
     assert_eq!(ids.len(), 200);
     let listed = store
@@ -462,6 +465,18 @@ async fn concurrent_inserts_are_all_committed(db: &TestDb) {
     assert_eq!(listed.len(), 200);
     let shas: HashSet<_> = listed.iter().map(|m| m.sha256.clone()).collect();
     assert_eq!(shas.len(), 200);
+    // Each caller got its own message's id, however the batches fell.
+    for m in &listed {
+        assert_eq!(Some(&m.sha256), sent.get(&m.id), "message {}", m.id);
+        assert_eq!(m.recipients, ["anna@stadt.example"], "message {}", m.id);
+        let raw = store.message_raw(m.id).await.expect("raw");
+        let body = m.sha256.trim_start_matches("sha-of-");
+        assert!(
+            raw.ends_with(format!("\r\n\r\n{body}\r\n").as_bytes()),
+            "message {}",
+            m.id
+        );
+    }
 }
 
 async fn a_failing_message_does_not_fail_its_batch(db: &TestDb) {

@@ -396,6 +396,30 @@ async fn idle_and_a_second_session_see_new_mail_and_flag_changes() {
         moved.last().is_some_and(|l| l.starts_with("a6 OK")),
         "{moved:?}"
     );
+    // b expunges message 2; a is told at its next NOOP, not during a FETCH (RFC 3501
+    // §7.4.1), and then once.
+    b.send("b4 STORE 2 +FLAGS (\\Deleted)\r\nb5 EXPUNGE\r\n")
+        .await;
+    let expunged = b.until("b5 OK").await;
+    assert!(expunged.iter().any(|l| l == "* 2 EXPUNGE"), "{expunged:?}");
+    a.send("a61 FETCH 1:* (FLAGS)\r\n").await;
+    let fetched = a.until("a61 OK").await;
+    assert!(
+        !fetched.iter().any(|l| l.contains("EXPUNGE")),
+        "{fetched:?}"
+    );
+    a.send("a62 NOOP\r\n").await;
+    let told = a.until("a62 OK").await;
+    assert_eq!(
+        told.iter()
+            .filter(|l| l.ends_with(" EXPUNGE"))
+            .collect::<Vec<_>>(),
+        ["* 2 EXPUNGE"],
+        "{told:?}"
+    );
+    a.send("a63 NOOP\r\n").await;
+    let again = a.until("a63 OK").await;
+    assert_eq!(again.len(), 1, "{again:?}");
     // Folder names travel in modified UTF-7 and are kept in UTF-8.
     a.send("a7 CREATE Entw&APw-rfe/Alt\r\na8 LIST \"\" Entw*\r\n")
         .await;

@@ -42,6 +42,7 @@ use tokio::task::JoinSet;
 use crate::forward::ActiveExemptions;
 use crate::ocr::Tesseract;
 use crate::shutdown::Shutdown;
+use crate::throttle::Backoff;
 use commit::Committer;
 
 /// Messages in hand at once for each parallel classification: enough that commits are
@@ -51,7 +52,8 @@ const IN_FLIGHT_PER_WORKER: usize = 8;
 const IN_HAND_BYTES: i64 = 64 * 1024 * 1024;
 /// How often the pipeline looks for work without being woken (other nodes' intake).
 const POLL: Duration = Duration::from_secs(10);
-/// The first wait before a failed message is tried again; it doubles with each failure.
+/// The first wait after a failure (of the store, or of one message); it doubles with each
+/// further failure.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -106,13 +108,13 @@ impl Pipeline {
         let most = self.workers.max(1) * IN_FLIGHT_PER_WORKER;
         let claim =
             i64::try_from((self.timeout + Duration::from_secs(60)).as_millis()).unwrap_or(i64::MAX);
-        let mut backoff = crate::throttle::Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
+        let mut backoff = Backoff::new(RETRY_FIRST, MAX_BACKOFF);
         let mut paused_until: Option<Instant> = None;
         // Messages in hand, with their sizes.
         let mut in_hand: HashMap<i64, i64> = HashMap::new();
-        // Messages that failed, with their failures so far and when to try again: one that
-        // keeps failing is not classified over and over while others succeed.
-        let mut retry: HashMap<i64, (u32, Instant)> = HashMap::new();
+        // Messages that failed, with their own backoff and when to try again: one that keeps
+        // failing is not classified over and over while others succeed.
+        let mut retry: HashMap<i64, (Backoff, Instant)> = HashMap::new();
         // Which message each task works on: a task that panicked still gives its message up.
         let mut task_message: HashMap<tokio::task::Id, i64> = HashMap::new();
         let mut tasks: JoinSet<bool> = JoinSet::new();
@@ -124,13 +126,11 @@ impl Pipeline {
             let now = Instant::now();
             let paused = paused_until.is_some_and(|until| now < until);
             if !paused && in_hand.len() <= most / 2 {
-                match self.take_up(&owner, claim, &in_hand, most).await {
+                // A failed message not due yet stays claimed and waits for its time.
+                let waiting = |id: i64| retry.get(&id).is_some_and(|(_, at)| now < *at);
+                match self.take_up(&owner, claim, &in_hand, waiting, most).await {
                     Ok(messages) => {
                         for message in messages {
-                            // Not due yet: it stays claimed and waits for its time.
-                            if retry.get(&message.id).is_some_and(|(_, at)| now < *at) {
-                                continue;
-                            }
                             let id = message.id;
                             in_hand
                                 .insert(id, i64::try_from(message.raw.len()).unwrap_or(i64::MAX));
@@ -177,11 +177,10 @@ impl Pipeline {
                         // this message again after its own.
                         paused_until = Some(Instant::now() + backoff.failed());
                         if let Some(id) = id {
-                            let failures = retry.get(&id).map_or(0, |(n, _)| *n).saturating_add(1);
-                            let wait = RETRY_FIRST
-                                .saturating_mul(2_u32.saturating_pow(failures.min(16)))
-                                .min(MAX_BACKOFF);
-                            retry.insert(id, (failures, Instant::now() + wait));
+                            let (own, at) = retry.entry(id).or_insert_with(|| {
+                                (Backoff::new(RETRY_FIRST, MAX_BACKOFF), Instant::now())
+                            });
+                            *at = Instant::now() + own.failed();
                         }
                     }
                 }
@@ -200,13 +199,14 @@ impl Pipeline {
         }
     }
 
-    /// Claims pending messages up to `most` in hand and reads those not in hand yet, within
-    /// the byte budget. An error is logged here.
+    /// Claims pending messages up to `most` in hand and reads those neither in hand nor
+    /// `waiting` (for a retry), within the byte budget. An error is logged here.
     async fn take_up(
         &self,
         owner: &str,
         claim: i64,
         in_hand: &HashMap<i64, i64>,
+        waiting: impl Fn(i64) -> bool,
         most: usize,
     ) -> Result<Vec<PendingMessage>, ()> {
         let now = store::now_millis();
@@ -226,16 +226,13 @@ impl Pipeline {
         let room = most.saturating_sub(in_hand.len());
         let new: Vec<i64> = claimed
             .into_iter()
-            .filter(|id| !in_hand.contains_key(id))
+            .filter(|id| !in_hand.contains_key(id) && !waiting(*id))
             .take(room)
             .collect();
-        let held: i64 = in_hand.values().sum();
-        let budget = if in_hand.is_empty() {
-            IN_HAND_BYTES
-        } else {
-            IN_HAND_BYTES.saturating_sub(held)
-        };
-        if budget <= 0 {
+        // With nothing in hand the whole budget is left, and `pending_messages` always takes
+        // the first message, however large.
+        let budget = IN_HAND_BYTES.saturating_sub(in_hand.values().sum());
+        if new.is_empty() || budget <= 0 {
             return Ok(Vec::new());
         }
         let messages = self

@@ -280,13 +280,14 @@ impl Session<'_> {
                         self.vanished_earlier(since, Some(&sequence_set)).await;
                     }
                     let id = self.selected.as_ref().expect("selected").mailbox.id;
-                    let entries = self.ctx.store.mailbox_entries(id).await.unwrap_or_default();
+                    let changed = self
+                        .ctx
+                        .store
+                        .entries_changed_since(id, since)
+                        .await
+                        .unwrap_or_default();
                     // Entries come sorted by UID: a binary search each, not a scan.
-                    uids.retain(|u| {
-                        entries
-                            .binary_search_by_key(u, |e| e.uid)
-                            .is_ok_and(|i| entries[i].modseq > since)
-                    });
+                    uids.retain(|u| changed.binary_search_by_key(u, |e| e.uid).is_ok());
                 }
                 // CHANGEDSINCE implies MODSEQ in the answer (RFC 7162 §3.1.4.1).
                 if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {

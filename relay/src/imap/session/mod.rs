@@ -134,6 +134,27 @@ impl Selected {
         self.recent.iter().any(|r| r.contains(&uid))
     }
 
+    /// Adds UIDs claimed as `\Recent`; a range that continues the last one extends it, so
+    /// a session in IDLE for days keeps a few ranges, not one per new message.
+    fn add_recent(&mut self, range: std::ops::Range<i64>) {
+        match self.recent.last_mut() {
+            Some(last) if last.end == range.start => last.end = range.end,
+            _ => self.recent.push(range),
+        }
+    }
+
+    /// How many messages in view are `\Recent` (RFC 3501 §7.3.2).
+    fn recent_count(&self) -> usize {
+        // `uids` is ascending: each range's count is the distance of two binary searches.
+        self.recent
+            .iter()
+            .map(|r| {
+                self.uids.partition_point(|u| *u < r.end)
+                    - self.uids.partition_point(|u| *u < r.start)
+            })
+            .sum()
+    }
+
     /// FETCH FLAGS of `uid` with `stored` flags: those stored, and `\Recent` when it is.
     fn flags(&self, uid: i64, stored: &str) -> Vec<FlagFetch<'static>> {
         let mut flags = flags_of(stored);

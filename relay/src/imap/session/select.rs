@@ -167,10 +167,15 @@ impl Session<'_> {
         let Some(selected) = self.selected.as_ref() else {
             return;
         };
-        let Ok(entries) = self.ctx.store.mailbox_entries(selected.mailbox.id).await else {
+        let Ok(entries) = self
+            .ctx
+            .store
+            .entries_changed_since(selected.mailbox.id, since)
+            .await
+        else {
             return;
         };
-        for e in entries.iter().filter(|e| e.modseq > since) {
+        for e in &entries {
             if let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(e.uid)) {
                 self.send_fetch_flags(seq, e.uid, &e.flags, e.modseq, true);
             }
@@ -178,68 +183,77 @@ impl Session<'_> {
     }
 
     /// Brings the client's view up to date: EXPUNGE (when allowed), EXISTS, FETCH FLAGS.
+    ///
+    /// Reads only what changed since the HIGHESTMODSEQ this session last told (new and
+    /// changed entries, and the UIDs expunged since), so a session in IDLE on a large mailbox
+    /// costs little per change.
     pub(super) async fn refresh(&mut self, allow_expunge: bool) {
         let Some(selected) = self.selected.as_ref() else {
             return;
         };
+        let (id, since) = (selected.mailbox.id, selected.mailbox.highest_modseq);
         // Every change bumps HIGHESTMODSEQ: when it has not moved, there is nothing to tell,
-        // and one small query replaces reading the whole mailbox. Read before the entries, so
-        // a change in between is seen again next time rather than missed.
-        let fresh = match self.ctx.store.mailbox_by_id(selected.mailbox.id).await {
-            Ok(m) if m.highest_modseq == selected.mailbox.highest_modseq => return,
+        // and one small query is all. Read before the changes, so a change in between is
+        // seen again next time rather than missed (telling it twice changes nothing).
+        let store = &self.ctx.store;
+        let fresh = match store.mailbox_by_id(id).await {
+            Ok(m) if m.highest_modseq == since => return,
             Ok(m) => m,
             Err(err) => {
                 tracing::warn!(error = %err, "imap: cannot refresh the mailbox");
                 return;
             }
         };
-        let entries = match self.ctx.store.mailbox_entries(selected.mailbox.id).await {
-            Ok(e) => e,
+        let changes = tokio::try_join!(
+            store.entries_changed_since(id, since),
+            store.expunged_since(id, since)
+        );
+        let (changed, expunged) = match changes {
+            Ok(changes) => changes,
             Err(err) => {
                 tracing::warn!(error = %err, "imap: cannot refresh the mailbox");
                 return;
             }
         };
         let qresync = self.qresync;
-        let current: HashMap<i64, (String, i64)> = entries
-            .iter()
-            .map(|e| (e.uid, (e.flags.clone(), e.modseq)))
-            .collect();
         let mut updates = Vec::new();
         let mut new_mail = false;
+        // Expunges not yet told (not allowed during FETCH, STORE, SEARCH).
+        let mut untold = false;
         let before;
         {
             let selected = self.selected.as_mut().expect("selected");
+            // Ascending UIDs, so from the highest sequence number down earlier numbers stay
+            // valid while each is removed.
+            let gone: Vec<(usize, i64)> = expunged
+                .iter()
+                .filter_map(|uid| selected.uids.binary_search(uid).ok().map(|i| (i, *uid)))
+                .collect();
             if allow_expunge {
-                // From the highest sequence number down, so earlier numbers stay valid.
-                let mut vanished = Vec::new();
-                for i in (0..selected.uids.len()).rev() {
-                    if !current.contains_key(&selected.uids[i]) {
-                        let uid = selected.uids.remove(i);
-                        selected.known.remove(&uid);
-                        vanished.push(uid);
-                        if let Some(seq) = NonZeroU32::new(u32::try_from(i + 1).unwrap_or(u32::MAX))
-                            && !qresync
-                        {
-                            updates.push(Data::Expunge(seq));
-                        }
+                for &(i, uid) in gone.iter().rev() {
+                    selected.uids.remove(i);
+                    selected.known.remove(&uid);
+                    if let Some(seq) = NonZeroU32::new(u32::try_from(i + 1).unwrap_or(u32::MAX))
+                        && !qresync
+                    {
+                        updates.push(Data::Expunge(seq));
                     }
                 }
-                vanished.sort_unstable();
+                let vanished: Vec<i64> = gone.iter().map(|&(_, uid)| uid).collect();
                 if qresync && let Some(known_uids) = sequence_set(&vanished) {
                     updates.push(Data::Vanished {
                         earlier: false,
                         known_uids,
                     });
                 }
+            } else {
+                untold = !gone.is_empty();
             }
             before = selected.uids.len();
             let last = selected.uids.last().copied().unwrap_or(0);
-            for e in &entries {
-                if e.uid > last {
-                    selected.uids.push(e.uid);
-                    selected.known.insert(e.uid, (e.flags.clone(), e.modseq));
-                }
+            for e in changed.iter().filter(|e| e.uid > last) {
+                selected.uids.push(e.uid);
+                selected.known.insert(e.uid, (e.flags.clone(), e.modseq));
             }
             if selected.uids.len() != before {
                 new_mail = !selected.read_only;
@@ -247,10 +261,9 @@ impl Session<'_> {
         }
         // New mail seen first by this (read-write) session is \Recent here.
         if new_mail {
-            let id = self.selected.as_ref().expect("selected").mailbox.id;
-            match self.ctx.store.claim_recent(id).await {
+            match store.claim_recent(id).await {
                 Ok(range) if !range.is_empty() => {
-                    self.selected.as_mut().expect("selected").recent.push(range);
+                    self.selected.as_mut().expect("selected").add_recent(range);
                 }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "imap: cannot claim recent mail"),
@@ -263,39 +276,33 @@ impl Session<'_> {
                     u32::try_from(selected.uids.len()).unwrap_or(u32::MAX),
                 ));
                 // The number of recent messages changed with the new mail (RFC 3501 §7.3.2).
-                let recent = selected
-                    .uids
-                    .iter()
-                    .filter(|u| selected.is_recent(**u))
-                    .count();
-                updates.push(Data::Recent(u32::try_from(recent).unwrap_or(u32::MAX)));
+                updates.push(Data::Recent(
+                    u32::try_from(selected.recent_count()).unwrap_or(u32::MAX),
+                ));
             }
         }
         for d in updates {
             self.send_data(d);
         }
-        let mut changed = Vec::new();
+        let mut flagged = Vec::new();
         {
             let selected = self.selected.as_mut().expect("selected");
-            for e in &entries {
-                if let Some(known) = selected.known.get(&e.uid)
+            for e in &changed {
+                if let Some(known) = selected.known.get_mut(&e.uid)
                     && known.0 != e.flags
                 {
-                    changed.push((e.uid, e.flags.clone(), e.modseq));
-                    selected.known.insert(e.uid, (e.flags.clone(), e.modseq));
+                    flagged.push((e.uid, e.flags.clone(), e.modseq));
+                    *known = (e.flags.clone(), e.modseq);
                 }
             }
         }
-        for (uid, flags, modseq) in changed {
+        for (uid, flags, modseq) in flagged {
             if let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(uid)) {
                 self.send_fetch_flags(seq, uid, &flags, modseq, true);
             }
         }
-        // Expunges not yet told (not allowed during FETCH, STORE, SEARCH) keep the old
-        // HIGHESTMODSEQ, so the next refresh looks again.
-        if let Some(selected) = self.selected.as_mut()
-            && selected.uids.iter().all(|u| current.contains_key(u))
-        {
+        // Expunges not yet told keep the old HIGHESTMODSEQ, so the next refresh looks again.
+        if !untold && let Some(selected) = self.selected.as_mut() {
             selected.mailbox = fresh;
         }
     }
