@@ -816,17 +816,56 @@ impl Store {
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn active_exemption(&self, user_id: i64, now: Millis) -> Result<Option<Exemption>> {
-        let row: Option<Row> = with_pool!(&self.db, read pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE e.user_id = $1 AND e.state = 'active' AND e.valid_from <= $2
-                 AND e.valid_until > $2 ORDER BY e.valid_from DESC LIMIT 1"
-            )))
-            .bind(user_id)
-            .bind(now)
-            .fetch_optional(pool)
+        Ok(self
+            .active_exemptions(&[user_id], now)
             .await?
+            .remove(&user_id)
+            .flatten())
+    }
+
+    /// [`Self::active_exemption`] of each of `user_ids`, in one query: every user given is a
+    /// key, `None` where there is no active exemption.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn active_exemptions(
+        &self,
+        user_ids: &[i64],
+        now: Millis,
+    ) -> Result<std::collections::HashMap<i64, Option<Exemption>>> {
+        let mut active: std::collections::HashMap<i64, Option<Exemption>> =
+            user_ids.iter().map(|user| (*user, None)).collect();
+        if user_ids.is_empty() {
+            return Ok(active);
+        }
+        // Each row says whose it is.
+        #[derive(sqlx::FromRow)]
+        struct Owned {
+            owner: i64,
+            #[sqlx(flatten)]
+            row: Row,
+        }
+        let select = format!(
+            "{} WHERE e.user_id IN ({}) AND e.state = 'active' AND e.valid_from <= $1
+             AND e.valid_until > $1 ORDER BY e.user_id, e.valid_from DESC",
+            SELECT.replacen("SELECT ", "SELECT e.user_id AS owner, ", 1),
+            crate::db::placeholders(user_ids.len(), 1)
+        );
+        let rows: Vec<Owned> = with_pool!(&self.db, read pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(select.clone())).bind(now);
+            for user in user_ids {
+                query = query.bind(*user);
+            }
+            query.fetch_all(pool).await?
         });
-        Ok(row.map(Row::exemption))
+        // The latest start first: a follow-up that has begun takes over.
+        for Owned { owner, row } in rows {
+            let slot = active.entry(owner).or_default();
+            if slot.is_none() {
+                *slot = Some(row.exemption());
+            }
+        }
+        Ok(active)
     }
 }
 

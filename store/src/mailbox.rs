@@ -109,14 +109,13 @@ fn normalise_flags<'a>(flags: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Files the messages `$message_ids` (`&[i64]`, ascending) into the INBOX of each of their
-/// recipients (created if missing), inside transaction `$tx`, with one statement for all
-/// entries: each user's new UIDs and MODSEQs are reserved at once, in the order of the
-/// messages. Evaluates to the users whose INBOX got an entry.
+/// recipients (created if missing), inside transaction `$tx`: reads who they are and what
+/// each entry serves, then [`file_entries!`]. Evaluates to the users whose INBOX got an
+/// entry.
 macro_rules! file_into_inboxes {
     ($tx:expr, $message_ids:expr, $now:expr) => {{
         let message_ids: &[i64] = $message_ids;
-        let now: Millis = $now;
-        let mut filed: Vec<i64> = Vec::new();
+        let mut rows: Vec<(i64, i64, i64)> = Vec::new();
         if !message_ids.is_empty() {
             // RFC822.SIZE is the size of what the entry serves: the notice, where there is one.
             let select = format!(
@@ -130,73 +129,95 @@ macro_rules! file_into_inboxes {
             for id in message_ids {
                 query = query.bind(*id);
             }
-            let rows: Vec<(i64, i64, i64)> = query.fetch_all(&mut *$tx).await?;
-            // INBOX rows are locked in user order, so two transactions filing for the same
-            // users (nodes without the audit lock) cannot deadlock.
-            filed = rows.iter().map(|r| r.1).collect();
-            filed.sort_unstable();
-            filed.dedup();
-            // (mailbox, uid, message, modseq, size) of every new entry.
-            let mut entries: Vec<(i64, i64, i64, i64, i64)> = Vec::with_capacity(rows.len());
-            for &user_id in &filed {
-                let created = sqlx::query(
-                    "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, 'INBOX', $2)
-                     ON CONFLICT (user_id, name) DO NOTHING",
-                )
+            rows = query.fetch_all(&mut *$tx).await?;
+        }
+        $crate::mailbox::file_entries!($tx, &rows, $now)
+    }};
+}
+pub(crate) use file_into_inboxes;
+
+/// Files INBOX entries `$rows` (`&[(message id, user id, size)]`, in message order) inside
+/// transaction `$tx`, creating an INBOX that is missing, with one statement for all entries:
+/// each user's new UIDs and MODSEQs are reserved at once, in the order of the messages.
+/// Evaluates to the users whose INBOX got an entry, ascending.
+macro_rules! file_entries {
+    ($tx:expr, $rows:expr, $now:expr) => {{
+        let rows: &[(i64, i64, i64)] = $rows;
+        let now: Millis = $now;
+        // INBOX rows are locked in user order, so two transactions filing for the same
+        // users (nodes without the audit lock) cannot deadlock.
+        let mut filed: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        filed.sort_unstable();
+        filed.dedup();
+        // (mailbox, uid, message, modseq, size) of every new entry.
+        let mut entries: Vec<(i64, i64, i64, i64, i64)> = Vec::with_capacity(rows.len());
+        for &user_id in &filed {
+            let theirs: Vec<&(i64, i64, i64)> = rows.iter().filter(|r| r.1 == user_id).collect();
+            let count = i64::try_from(theirs.len()).unwrap_or(i64::MAX);
+            let reserve = "UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + $2
+                 WHERE user_id = $1 AND name = 'INBOX'
+                 RETURNING id, uid_next - $2, highest_modseq - $2";
+            let reserved: Option<(i64, i64, i64)> = sqlx::query_as(reserve)
                 .bind(user_id)
-                .bind(now / 1000)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                // A new INBOX is subscribed; one the user unsubscribed stays so.
-                if created > 0 {
-                    sqlx::query(
-                        "INSERT INTO subscriptions (user_id, name) VALUES ($1, 'INBOX')
+                .bind(count)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            // The INBOX exists but for a user's very first mail.
+            let (mailbox_id, first_uid, modseq_before) = match reserved {
+                Some(reserved) => reserved,
+                None => {
+                    let created = sqlx::query(
+                        "INSERT INTO mailboxes (user_id, name, uid_validity) VALUES ($1, 'INBOX', $2)
                          ON CONFLICT (user_id, name) DO NOTHING",
                     )
                     .bind(user_id)
+                    .bind(now / 1000)
                     .execute(&mut *$tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    // A new INBOX is subscribed; one the user unsubscribed stays so.
+                    if created > 0 {
+                        sqlx::query(
+                            "INSERT INTO subscriptions (user_id, name) VALUES ($1, 'INBOX')
+                             ON CONFLICT (user_id, name) DO NOTHING",
+                        )
+                        .bind(user_id)
+                        .execute(&mut *$tx)
+                        .await?;
+                    }
+                    sqlx::query_as(reserve)
+                        .bind(user_id)
+                        .bind(count)
+                        .fetch_one(&mut *$tx)
+                        .await?
                 }
-                let theirs: Vec<&(i64, i64, i64)> =
-                    rows.iter().filter(|r| r.1 == user_id).collect();
-                let count = i64::try_from(theirs.len()).unwrap_or(i64::MAX);
-                let (mailbox_id, first_uid, modseq_before): (i64, i64, i64) = sqlx::query_as(
-                    "UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + $2
-                     WHERE user_id = $1 AND name = 'INBOX'
-                     RETURNING id, uid_next - $2, highest_modseq - $2",
-                )
-                .bind(user_id)
-                .bind(count)
-                .fetch_one(&mut *$tx)
-                .await?;
-                for (n, (message_id, _, size)) in (0_i64..).zip(theirs) {
-                    entries.push((mailbox_id, first_uid + n, *message_id, modseq_before + 1 + n, *size));
-                }
+            };
+            for (n, (message_id, _, size)) in (0_i64..).zip(theirs) {
+                entries.push((mailbox_id, first_uid + n, *message_id, modseq_before + 1 + n, *size));
             }
-            for chunk in entries.chunks($crate::db::ROWS_PER_INSERT) {
-                let insert = format!(
-                    "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
-                     VALUES {}",
-                    $crate::db::value_rows(chunk.len(), 6)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-                for &(mailbox_id, uid, message_id, modseq, size) in chunk {
-                    query = query
-                        .bind(mailbox_id)
-                        .bind(uid)
-                        .bind(message_id)
-                        .bind(modseq)
-                        .bind(now)
-                        .bind(size);
-                }
-                query.execute(&mut *$tx).await?;
+        }
+        for chunk in entries.chunks($crate::db::ROWS_PER_INSERT) {
+            let insert = format!(
+                "INSERT INTO mailbox_entries (mailbox_id, uid, message_id, modseq, internal_date, size)
+                 VALUES {}",
+                $crate::db::value_rows(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+            for &(mailbox_id, uid, message_id, modseq, size) in chunk {
+                query = query
+                    .bind(mailbox_id)
+                    .bind(uid)
+                    .bind(message_id)
+                    .bind(modseq)
+                    .bind(now)
+                    .bind(size);
             }
+            query.execute(&mut *$tx).await?;
         }
         filed
     }};
 }
-pub(crate) use file_into_inboxes;
+pub(crate) use file_entries;
 
 /// Reserves the next UID and MODSEQ of a mailbox inside `$tx`.
 macro_rules! next_uid {

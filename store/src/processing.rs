@@ -77,6 +77,34 @@ pub struct Completion {
     pub decisions: Vec<ForwardDecision>,
     /// The notices the recipients' mailboxes show instead of the original.
     pub mailbox: Vec<MailboxNotice>,
+    /// The message's size in bytes: the RFC822.SIZE of an entry that serves the original.
+    pub size: i64,
+    /// The users among its recipients ([`PendingMessage::recipients`]): each gets one
+    /// INBOX entry.
+    pub users: Vec<i64>,
+}
+
+impl Completion {
+    /// The INBOX entries of this message as (message id, user id, size), by user: a user
+    /// with a notice is served the notice, and its size is the notice's.
+    fn entries(&self) -> Vec<(i64, i64, i64)> {
+        let mut users = self.users.clone();
+        users.sort_unstable();
+        users.dedup();
+        users
+            .into_iter()
+            .map(|user| {
+                let size = self
+                    .mailbox
+                    .iter()
+                    .find(|m| m.user_id == user)
+                    .map_or(self.size, |m| {
+                        i64::try_from(m.body.len()).unwrap_or(i64::MAX)
+                    });
+                (self.message_id, user, size)
+            })
+            .collect()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -212,8 +240,16 @@ macro_rules! complete_all {
                 let _ = crate::audit::audit_append!($tx, &entry, now, details_text, subjects_text);
             }
         }
-        // Last, so each INBOX row is locked only for the end of the transaction.
-        let filed = crate::mailbox::file_into_inboxes!($tx, &moved, now);
+        // Last, so each INBOX row is locked only for the end of the transaction. What each
+        // entry serves is known here; nothing need be read back.
+        let mut entries: Vec<(i64, i64, i64)> = completions
+            .iter()
+            .zip(&done)
+            .filter(|(_, done)| **done)
+            .flat_map(|(c, _)| c.entries())
+            .collect();
+        entries.sort_unstable();
+        let filed = crate::mailbox::file_entries!($tx, &entries, now);
         (done, filed)
     }};
 }
@@ -358,6 +394,14 @@ impl Store {
         mailbox: &[MailboxNotice],
         now: Millis,
     ) -> Result<bool> {
+        // Its size and recipients, as the pipeline has them in hand.
+        let pending = self.pending_messages(&[message_id], i64::MAX).await?;
+        let (size, users) = pending.first().map_or((0, Vec::new()), |m| {
+            (
+                i64::try_from(m.raw.len()).unwrap_or(i64::MAX),
+                m.recipients.iter().map(|r| r.1).collect(),
+            )
+        });
         let completion = Completion {
             message_id,
             sha256: sha256.to_owned(),
@@ -365,6 +409,8 @@ impl Store {
             categories: categories.to_vec(),
             decisions: decisions.to_vec(),
             mailbox: mailbox.to_vec(),
+            size,
+            users,
         };
         Ok(self.complete_messages(&[completion], now).await?[0])
     }

@@ -10,10 +10,11 @@
 //! that ran out) give one result.
 //!
 //! The work flows rather than going in rounds: up to `workers × IN_FLIGHT_PER_WORKER`
-//! messages (and `IN_HAND_BYTES` of them) are in hand at once, claimed and read in batches
-//! (one claim, two reads) whenever fewer than half that many are left; each is classified and decided on its own, and the
-//! results are committed together, whatever is ready, in one transaction ([`commit`]). So one
-//! slow message (a scan read by OCR) holds up only itself, and under load the cost of a
+//! messages (and `IN_HAND_BYTES` of them) are in hand at once, taken up in batches whenever
+//! fewer than half that many are left: one claim, then three reads (bytes and verdicts,
+//! recipients, their active exemptions). Each is classified and decided on its own, and the
+//! results are committed together, whatever is ready, in one transaction ([`commit`]). So
+//! one slow message (a scan read by OCR) holds up only itself, and under load the cost of a
 //! commit is shared by many messages.
 //!
 //! A failing store (a full disk, a database outage) never turns into a loop: after a failure
@@ -47,7 +48,7 @@ use commit::Committer;
 
 /// Messages in hand at once for each parallel classification: enough that commits are
 /// shared by many, few enough that their bytes stay a small part of memory.
-const IN_FLIGHT_PER_WORKER: usize = 8;
+const IN_FLIGHT_PER_WORKER: usize = 32;
 /// Most message bytes in hand at once (a larger message is still taken up, alone).
 const IN_HAND_BYTES: i64 = 64 * 1024 * 1024;
 /// How often the pipeline looks for work without being woken (other nodes' intake).
@@ -57,6 +58,17 @@ const POLL: Duration = Duration::from_secs(10);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest pause after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How old the exemptions read with a message may be when its forwards are decided; a
+/// message that waited longer (behind OCR, say) reads its recipients' again. Delivery checks
+/// each job's exemption once more before anything leaves.
+const EXEMPTIONS_FRESH: Duration = Duration::from_secs(1);
+
+/// The active exemptions of the recipients of messages taken up together, and when they
+/// were read: one query for all of them rather than one per message.
+struct Exemptions {
+    active: ActiveExemptions,
+    read: Instant,
+}
 
 /// The pipeline's settings and handles.
 #[derive(Clone)]
@@ -129,12 +141,13 @@ impl Pipeline {
                 // A failed message not due yet stays claimed and waits for its time.
                 let waiting = |id: i64| retry.get(&id).is_some_and(|(_, at)| now < *at);
                 match self.take_up(&owner, claim, &in_hand, waiting, most).await {
-                    Ok(messages) => {
+                    Ok((messages, exemptions)) => {
                         for message in messages {
                             let id = message.id;
                             in_hand
                                 .insert(id, i64::try_from(message.raw.len()).unwrap_or(i64::MAX));
-                            let task = tasks.spawn(work.clone().process(message));
+                            let task =
+                                tasks.spawn(work.clone().process(message, Arc::clone(&exemptions)));
                             task_message.insert(task.id(), id);
                         }
                     }
@@ -200,7 +213,8 @@ impl Pipeline {
     }
 
     /// Claims pending messages up to `most` in hand and reads those neither in hand nor
-    /// `waiting` (for a retry), within the byte budget. An error is logged here.
+    /// `waiting` (for a retry), within the byte budget, with their recipients' active
+    /// exemptions. An error is logged here.
     async fn take_up(
         &self,
         owner: &str,
@@ -208,7 +222,7 @@ impl Pipeline {
         in_hand: &HashMap<i64, i64>,
         waiting: impl Fn(i64) -> bool,
         most: usize,
-    ) -> Result<Vec<PendingMessage>, ()> {
+    ) -> Result<(Vec<PendingMessage>, Arc<Exemptions>), ()> {
         let now = store::now_millis();
         // This node's own claims come back too (those in hand and those that failed), so
         // ask for as many more as there is room for.
@@ -233,7 +247,7 @@ impl Pipeline {
         // the first message, however large.
         let budget = IN_HAND_BYTES.saturating_sub(in_hand.values().sum());
         if new.is_empty() || budget <= 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Arc::new(Exemptions::none())));
         }
         let messages = self
             .store
@@ -245,7 +259,40 @@ impl Pipeline {
                     format_args!("cannot read pending messages: {err}"),
                 );
             })?;
-        Ok(messages)
+        let users: Vec<i64> = messages
+            .iter()
+            .flat_map(|m| m.recipients.iter().map(|(_, user, _)| *user))
+            .collect();
+        let exemptions = self.exemptions(users).await?;
+        Ok((messages, Arc::new(exemptions)))
+    }
+
+    /// The active exemptions of `users`, now. An error is logged here.
+    async fn exemptions(&self, mut users: Vec<i64>) -> Result<Exemptions, ()> {
+        users.sort_unstable();
+        users.dedup();
+        let read = Instant::now();
+        let active = self
+            .store
+            .active_exemptions(&users, store::now_millis())
+            .await
+            .map_err(|err| {
+                self.throttle.error(
+                    "pipeline exemptions",
+                    format_args!("cannot read the active exemptions: {err}"),
+                );
+            })?;
+        Ok(Exemptions { active, read })
+    }
+}
+
+impl Exemptions {
+    /// For no messages.
+    fn none() -> Self {
+        Self {
+            active: ActiveExemptions::new(),
+            read: Instant::now(),
+        }
     }
 }
 
@@ -263,7 +310,7 @@ struct Work {
 impl Work {
     /// Classifies `message` (unless its verdict is stored), decides, and commits; whether it
     /// is done (`false`: it is taken up again after a pause).
-    async fn process(self, message: PendingMessage) -> bool {
+    async fn process(self, message: PendingMessage, exemptions: Arc<Exemptions>) -> bool {
         let id = message.id;
         let p = &self.pipeline;
         let permit = tokio::select! {
@@ -271,10 +318,6 @@ impl Work {
             () = self.stop.cancelled() => return false,
         };
         let Ok(permit) = permit else {
-            return false;
-        };
-        // Read now, right before the decision: an exemption ended meanwhile makes no job.
-        let Ok(exemptions) = self.exemptions(&message).await else {
             return false;
         };
         let started = std::time::Instant::now();
@@ -288,10 +331,25 @@ impl Work {
             }
         };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Read with the message a moment ago, or again if that was long ago: an exemption
+        // ended meanwhile makes no job.
+        let exemptions = if exemptions.read.elapsed() <= EXEMPTIONS_FRESH {
+            exemptions
+        } else {
+            let users = message
+                .recipients
+                .iter()
+                .map(|(_, user, _)| *user)
+                .collect();
+            match p.exemptions(users).await {
+                Ok(fresh) => Arc::new(fresh),
+                Err(()) => return false,
+            }
+        };
         let now = store::now_millis();
         let decided = match p
             .forwarder
-            .decide(&message, &verdict, &exemptions, now)
+            .decide(&message, &verdict, &exemptions.active, now)
             .await
         {
             Ok(decided) => decided,
@@ -322,6 +380,12 @@ impl Work {
             categories,
             decisions,
             mailbox,
+            size: i64::try_from(message.raw.len()).unwrap_or(i64::MAX),
+            users: message
+                .recipients
+                .iter()
+                .map(|(_, user, _)| *user)
+                .collect(),
         };
         match self.committer.commit(completion).await {
             Ok(true) => {
@@ -341,33 +405,6 @@ impl Work {
                 false
             }
         }
-    }
-}
-
-impl Work {
-    /// The active exemption (if any) of each recipient of `message`, now. An error is logged
-    /// here.
-    async fn exemptions(&self, message: &PendingMessage) -> Result<ActiveExemptions, ()> {
-        let now = store::now_millis();
-        let mut exemptions = ActiveExemptions::new();
-        for (_, user, _) in &message.recipients {
-            if exemptions.contains_key(user) {
-                continue;
-            }
-            let active = self
-                .pipeline
-                .store
-                .active_exemption(*user, now)
-                .await
-                .map_err(|err| {
-                    self.pipeline.throttle.error(
-                        "pipeline exemptions",
-                        format_args!("cannot read the exemptions of user {user}: {err}"),
-                    );
-                })?;
-            exemptions.insert(*user, active);
-        }
-        Ok(exemptions)
     }
 }
 

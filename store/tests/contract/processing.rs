@@ -2,7 +2,7 @@
 //! many at once, and completions committed together — all or nothing, each once.
 
 use store::testing::TestDb;
-use store::{Completion, MailboxNotice, MessageState, VerdictRecord};
+use store::{Completion, MailboxNotice, MessageState, Store, VerdictRecord};
 
 use super::{message, staff};
 
@@ -20,9 +20,18 @@ fn verdict(sensitive: bool) -> VerdictRecord {
 
 /// A completion of message `id` that stores `new_verdict` (`None`: its verdict is stored)
 /// and, when sensitive, files `notice` for `user` with token hash `token`.
-fn completion(id: i64, new_verdict: Option<VerdictRecord>, user: i64, token: &str) -> Completion {
+async fn completion(
+    store: &Store,
+    id: i64,
+    new_verdict: Option<VerdictRecord>,
+    user: i64,
+    token: &str,
+) -> Completion {
     let sensitive = new_verdict.as_ref().is_some_and(|v| v.sensitive);
+    let raw = store.message_raw(id).await.expect("raw");
     Completion {
+        size: i64::try_from(raw.len()).expect("size"),
+        users: vec![user],
         message_id: id,
         sha256: format!("sha-{id}"),
         categories: if sensitive {
@@ -100,9 +109,9 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
     );
 
     let batch = [
-        completion(ids[0], Some(verdict(true)), anna, "token-0"),
-        completion(ids[1], None, anna, "unused"),
-        completion(ids[2], Some(verdict(false)), anna, "unused"),
+        completion(&store, ids[0], Some(verdict(true)), anna, "token-0").await,
+        completion(&store, ids[1], None, anna, "unused").await,
+        completion(&store, ids[2], Some(verdict(false)), anna, "unused").await,
     ];
     let done = store
         .complete_messages(&batch, store::now_millis())
@@ -139,14 +148,25 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
             .is_some()
     );
     let inbox = store.mailbox(anna, "INBOX").await.expect("INBOX");
-    assert_eq!(
-        store
-            .mailbox_entries(inbox.id)
+    let entries = store.mailbox_entries(inbox.id).await.expect("entries");
+    // One entry each, UIDs in message order; RFC822.SIZE is what the entry serves.
+    assert_eq!(entries.iter().map(|e| e.uid).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(entries[0].size, i64::try_from(notice.len()).expect("size"));
+    for (entry, message) in entries.iter().zip(&pending).skip(1) {
+        assert_eq!(entry.size, i64::try_from(message.raw.len()).expect("size"));
+    }
+    for (entry, id) in entries.iter().zip(&ids) {
+        let served = store
+            .entry_content(inbox.id, entry.uid)
             .await
-            .expect("entries")
-            .len(),
-        3
-    );
+            .expect("served");
+        let expected = if *id == ids[0] {
+            notice.clone()
+        } else {
+            store.message_raw(*id).await.expect("raw")
+        };
+        assert_eq!(served, expected, "entry {}", entry.uid);
+    }
     assert!(
         store
             .pending_messages(&ids, i64::MAX)
@@ -160,8 +180,8 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
     let again = store
         .complete_messages(
             &[
-                completion(ids[0], Some(verdict(false)), anna, "token-late"),
-                completion(ids[1], None, anna, "unused"),
+                completion(&store, ids[0], Some(verdict(false)), anna, "token-late").await,
+                completion(&store, ids[1], None, anna, "unused").await,
             ],
             store::now_millis(),
         )
@@ -203,7 +223,7 @@ pub(super) async fn a_completion_expecting_another_state_changes_nothing(db: &Te
     );
     let done = store
         .complete_messages(
-            &[completion(id, Some(verdict(false)), anna, "t")],
+            &[completion(&store, id, Some(verdict(false)), anna, "t").await],
             store::now_millis(),
         )
         .await
@@ -242,8 +262,8 @@ pub(super) async fn a_failing_completion_fails_its_whole_batch(db: &TestDb) {
     }
     // The same token hash twice breaks its unique key: the commit fails as a whole.
     let batch = [
-        completion(ids[0], Some(verdict(true)), anna, "same"),
-        completion(ids[1], Some(verdict(true)), anna, "same"),
+        completion(&store, ids[0], Some(verdict(true)), anna, "same").await,
+        completion(&store, ids[1], Some(verdict(true)), anna, "same").await,
     ];
     assert!(
         store
