@@ -114,6 +114,52 @@ macro_rules! with_write_tx {
 }
 pub(crate) use with_write_tx;
 
+/// Runs `$body` (an expression of type `Result<T>` that commits `$tx`) in a write
+/// transaction whose commit does not wait for the disk: for writes that only save work or
+/// are harmless to lose in a crash (the pipeline's claims, IMAP's `\Recent`), made often
+/// enough that an fsync each would hold up the durable commits (SQLite has one writer).
+/// Ordering is kept: the next durable commit writes it out with everything before it.
+///
+/// On SQLite the connection runs `synchronous = NORMAL` for it, not `OFF`: in WAL mode
+/// NORMAL skips only the commit's sync, while a checkpoint it may run stays synced (with OFF,
+/// frames of earlier durable commits could be checkpointed unsynced). `FULL` is restored
+/// however `$body` ends; a connection where that fails is closed, never reused. On
+/// PostgreSQL `SET LOCAL synchronous_commit = off`. Never takes the audit lock.
+macro_rules! with_lazy_write_tx {
+    ($db:expr, $tx:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let mut conn = pools.write.acquire().await?;
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&mut *conn)
+                    .await?;
+                // In a block of its own, so an error in it still comes back here.
+                let result = async {
+                    let mut $tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                    $body
+                }
+                .await;
+                if let Err(err) = sqlx::query("PRAGMA synchronous = FULL")
+                    .execute(&mut *conn)
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot restore synchronous = FULL; closing the connection");
+                    conn.close_on_drop();
+                }
+                result
+            }
+            $crate::db::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *$tx)
+                    .await?;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_lazy_write_tx;
+
 impl Db {
     /// What a `SELECT` of rows the transaction goes on to change ends with: on PostgreSQL
     /// `FOR UPDATE`, so a concurrent transaction waits instead of reading the old values; on
@@ -530,5 +576,39 @@ mod placeholder_tests {
         assert_eq!(super::placeholders(3, 0), "$1, $2, $3");
         assert_eq!(super::placeholders(2, 1), "$2, $3");
         assert_eq!(super::value_rows(2, 2), "($1, $2), ($3, $4)");
+    }
+}
+
+#[cfg(test)]
+mod lazy_write_tests {
+    use super::Db;
+
+    /// The writer's `PRAGMA synchronous`: 2 is FULL.
+    async fn synchronous(db: &Db) -> i64 {
+        let Db::Sqlite(pools) = db else {
+            unreachable!("SQLite")
+        };
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&pools.write)
+            .await
+            .expect("pragma");
+        level
+    }
+
+    #[tokio::test]
+    async fn lazy_writes_leave_the_writer_durable_however_they_end() {
+        let db = crate::testing::TestDb::sqlite();
+        let store = db.open().await;
+        assert_eq!(synchronous(&store.db).await, 2);
+        let claimed = store
+            .claim_messages("node:1:x", 0, 60_000, 10)
+            .await
+            .expect("claim");
+        assert!(claimed.is_empty());
+        assert_eq!(synchronous(&store.db).await, 2, "after a claim");
+        // An error inside the transaction (no such mailbox) restores it too.
+        let missing = store.claim_recent(999_999).await;
+        assert!(missing.is_err());
+        assert_eq!(synchronous(&store.db).await, 2, "after a failed claim");
     }
 }

@@ -482,7 +482,9 @@ impl Store {
             "SELECT recent_uid, uid_next FROM mailboxes WHERE id = $1{}",
             self.db.for_update()
         );
-        with_write_tx!(&self.db, tx, audited = false => {
+        // Harmless to lose in a crash (the mail shows as recent again), and claimed on every
+        // change a session in IDLE sees: committed without waiting for the disk.
+        crate::db::with_lazy_write_tx!(&self.db, tx => {
             let row: Option<(i64, i64)> =
                 sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
                     .bind(mailbox_id)

@@ -294,49 +294,18 @@ impl Store {
             "UPDATE messages SET claim_owner = $1, claim_until = $2 WHERE id IN ({PICK}{}) RETURNING id",
             self.db.skip_locked()
         );
-        // Built in each arm below: a query is typed by its backend.
-        macro_rules! query {
-            () => {
-                sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(owner)
-                    .bind(claim_until)
-                    .bind(now)
-                    .bind(limit)
-            };
-        }
-        // A claim only saves work, so it need not survive a crash: it is committed without
-        // waiting for the disk (the pipeline claims often, and every fsync on SQLite's one
-        // writer would hold up intake). Ordering is kept: the next durable commit writes it
-        // out with everything before it. On SQLite `NORMAL`, not `OFF`: in WAL mode NORMAL
-        // skips only the commit's sync, while a checkpoint this commit may run stays synced
-        // (with OFF, frames of earlier durable commits could be checkpointed unsynced).
-        let mut ids: Vec<(i64,)> = match &self.db {
-            crate::db::Db::Sqlite(pools) => {
-                let mut conn = pools.write.acquire().await?;
-                sqlx::query("PRAGMA synchronous = NORMAL")
-                    .execute(&mut *conn)
-                    .await?;
-                let claimed = query!().fetch_all(&mut *conn).await;
-                if let Err(err) = sqlx::query("PRAGMA synchronous = FULL")
-                    .execute(&mut *conn)
-                    .await
-                {
-                    // Never leave a connection behind that commits without syncing.
-                    tracing::warn!(error = %err, "cannot restore synchronous = FULL; closing the connection");
-                    conn.close_on_drop();
-                }
-                claimed?
-            }
-            crate::db::Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
-                    .await?;
-                let claimed = query!().fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                claimed
-            }
-        };
+        // A claim only saves work, so it need not survive a crash: the pipeline claims often.
+        let mut ids: Vec<(i64,)> = crate::db::with_lazy_write_tx!(&self.db, tx => {
+            let claimed = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(owner)
+                .bind(claim_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, Error>(claimed)
+        })?;
         ids.sort_unstable();
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }

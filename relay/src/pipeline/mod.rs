@@ -130,6 +130,12 @@ impl Pipeline {
         // Which message each task works on: a task that panicked still gives its message up.
         let mut task_message: HashMap<tokio::task::Id, i64> = HashMap::new();
         let mut tasks: JoinSet<bool> = JoinSet::new();
+        // Whether there may be work to take up: at start, when intake wakes us, at a timer (a
+        // retry, a pause's end, the poll), and when room opens up after a take-up that left
+        // some behind. Not after every finished message: a claim that finds nothing costs a
+        // transaction.
+        let mut look = true;
+        let mut left_behind = false;
         while !shutdown.stop.is_cancelled() {
             if committing.is_finished() {
                 tracing::error!("the pipeline's commit task ended; starting it again");
@@ -137,11 +143,13 @@ impl Pipeline {
             }
             let now = Instant::now();
             let paused = paused_until.is_some_and(|until| now < until);
-            if !paused && in_hand.len() <= most / 2 {
+            if look && !paused && in_hand.len() <= most / 2 {
+                look = false;
                 // A failed message not due yet stays claimed and waits for its time.
                 let waiting = |id: i64| retry.get(&id).is_some_and(|(_, at)| now < *at);
                 match self.take_up(&owner, claim, &in_hand, waiting, most).await {
-                    Ok((messages, exemptions)) => {
+                    Ok((messages, exemptions, left)) => {
+                        left_behind = left;
                         for message in messages {
                             let id = message.id;
                             in_hand
@@ -151,7 +159,10 @@ impl Pipeline {
                             task_message.insert(task.id(), id);
                         }
                     }
-                    Err(()) => paused_until = Some(now + backoff.failed()),
+                    Err(()) => {
+                        paused_until = Some(now + backoff.failed());
+                        look = true;
+                    }
                 }
             }
             // What to wait for, decided after taking up: new mail only while there is room,
@@ -181,6 +192,9 @@ impl Pipeline {
                     let id = task_message.remove(&task);
                     if let Some(id) = id {
                         in_hand.remove(&id);
+                        // Room again for what was left behind. (What intake committed while
+                        // there was no room woke us all the same: `Notify` keeps the wake.)
+                        look |= left_behind;
                     }
                     if ok {
                         backoff.succeeded();
@@ -197,8 +211,8 @@ impl Pipeline {
                         }
                     }
                 }
-                () = self.wake.notified(), if listening => {}
-                () = tokio::time::sleep_until(look_again) => {}
+                () = self.wake.notified(), if listening => look = true,
+                () = tokio::time::sleep_until(look_again) => look = true,
             }
         }
         // Finish what is in hand (what has not started gives up at once): its results are
@@ -214,7 +228,8 @@ impl Pipeline {
 
     /// Claims pending messages up to `most` in hand and reads those neither in hand nor
     /// `waiting` (for a retry), within the byte budget, with their recipients' active
-    /// exemptions. An error is logged here.
+    /// exemptions; and whether some may have been left behind for want of room or bytes.
+    /// An error is logged here.
     async fn take_up(
         &self,
         owner: &str,
@@ -222,7 +237,7 @@ impl Pipeline {
         in_hand: &HashMap<i64, i64>,
         waiting: impl Fn(i64) -> bool,
         most: usize,
-    ) -> Result<(Vec<PendingMessage>, Arc<Exemptions>), ()> {
+    ) -> Result<(Vec<PendingMessage>, Arc<Exemptions>, bool), ()> {
         let now = store::now_millis();
         // This node's own claims come back too (those in hand and those that failed), so
         // ask for as many more as there is room for.
@@ -238,6 +253,8 @@ impl Pipeline {
                 );
             })?;
         let room = most.saturating_sub(in_hand.len());
+        // As many claimed as asked for: more may be waiting.
+        let mut left = claimed.len() >= most;
         let new: Vec<i64> = claimed
             .into_iter()
             .filter(|id| !in_hand.contains_key(id) && !waiting(*id))
@@ -247,7 +264,7 @@ impl Pipeline {
         // the first message, however large.
         let budget = IN_HAND_BYTES.saturating_sub(in_hand.values().sum());
         if new.is_empty() || budget <= 0 {
-            return Ok((Vec::new(), Arc::new(Exemptions::none())));
+            return Ok((Vec::new(), Arc::new(Exemptions::none()), left));
         }
         let messages = self
             .store
@@ -264,7 +281,9 @@ impl Pipeline {
             .flat_map(|m| m.recipients.iter().map(|(_, user, _)| *user))
             .collect();
         let exemptions = self.exemptions(users).await?;
-        Ok((messages, Arc::new(exemptions)))
+        // Some left for want of room or bytes.
+        left |= messages.len() < new.len() || new.len() >= room;
+        Ok((messages, Arc::new(exemptions), left))
     }
 
     /// The active exemptions of `users`, now. An error is logged here.
