@@ -123,30 +123,42 @@ pub(crate) use with_write_tx;
 /// On SQLite the connection runs `synchronous = NORMAL` for it, not `OFF`: in WAL mode
 /// NORMAL skips only the commit's sync, while a checkpoint it may run stays synced (with OFF,
 /// frames of earlier durable commits could be checkpointed unsynced). `FULL` is restored
-/// however `$body` ends; a connection where that fails is closed, never reused. On
-/// PostgreSQL `SET LOCAL synchronous_commit = off`. Never takes the audit lock.
+/// however `$body` ends; a connection where that fails, or whose future is dropped before
+/// (a timeout), is closed ([`Unsynced`]), never reused. On PostgreSQL `SET LOCAL
+/// synchronous_commit = off`, which ends with the transaction. Never takes the audit lock.
 macro_rules! with_lazy_write_tx {
     ($db:expr, $tx:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite(pools) => {
-                let mut conn = pools.write.acquire().await?;
-                sqlx::query("PRAGMA synchronous = NORMAL")
-                    .execute(&mut *conn)
-                    .await?;
-                // In a block of its own, so an error in it still comes back here.
-                let result = async {
-                    let mut $tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-                    $body
+                let mut conn = $crate::db::Unsynced(Some(pools.write.acquire().await?));
+                let outcome = async {
+                    let conn = conn.connection();
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    // In a block of its own, so an error in it still comes back here.
+                    let result = async {
+                        let mut $tx =
+                            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                        $body
+                    }
+                    .await;
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok::<_, $crate::Error>(result)
                 }
                 .await;
-                if let Err(err) = sqlx::query("PRAGMA synchronous = FULL")
-                    .execute(&mut *conn)
-                    .await
-                {
-                    tracing::warn!(error = %err, "cannot restore synchronous = FULL; closing the connection");
-                    conn.close_on_drop();
+                match outcome {
+                    Ok(result) => {
+                        conn.restored();
+                        result
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot run a write with synchronous = NORMAL and back; closing the connection");
+                        Err(err)
+                    }
                 }
-                result
             }
             $crate::db::Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
@@ -159,6 +171,32 @@ macro_rules! with_lazy_write_tx {
     };
 }
 pub(crate) use with_lazy_write_tx;
+
+/// SQLite's writer connection while it may run `synchronous = NORMAL`
+/// ([`with_lazy_write_tx!`]): unless [`Self::restored`] says `FULL` is back, dropping it
+/// closes the connection instead of returning it to the pool, so no later commit on it skips
+/// the sync.
+pub(crate) struct Unsynced(pub(crate) Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
+
+impl Unsynced {
+    /// The connection.
+    pub(crate) fn connection(&mut self) -> &mut sqlx::SqliteConnection {
+        self.0.as_mut().expect("connection in use")
+    }
+
+    /// `synchronous = FULL` is set again: the connection goes back to the pool.
+    pub(crate) fn restored(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Unsynced {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
 
 impl Db {
     /// What a `SELECT` of rows the transaction goes on to change ends with: on PostgreSQL

@@ -254,7 +254,8 @@ impl Store {
         }
     }
 
-    /// Ids of messages in `state`, oldest first: what a restart has to resume.
+    /// Ids of messages in `state`, oldest first (for tools and tests: it reads through all
+    /// messages; the pipeline finds its work with [`Self::claim_messages`]).
     ///
     /// # Errors
     /// `Unavailable` when the database fails.

@@ -366,6 +366,14 @@ impl Store {
     ) -> Result<Vec<bool>> {
         // Only forward decisions append to the audit chain; without them the commit need
         // not wait for the audit lock (on PostgreSQL), nor hold up other audited writes.
+        // Every message has a recipient: a completion without one would be marked processed
+        // with no INBOX entry.
+        if let Some(c) = completions.iter().find(|c| c.users.is_empty()) {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!("completion of message {} names no recipient", c.message_id),
+            ));
+        }
         let audited = completions.iter().any(|c| !c.decisions.is_empty());
         let (done, mut filed) = crate::db::with_write_tx!(&self.db, tx, audited = audited => {
             let done = complete_all!(tx, completions, now);
@@ -395,13 +403,19 @@ impl Store {
         now: Millis,
     ) -> Result<bool> {
         // Its size and recipients, as the pipeline has them in hand.
-        let pending = self.pending_messages(&[message_id], i64::MAX).await?;
-        let (size, users) = pending.first().map_or((0, Vec::new()), |m| {
-            (
-                i64::try_from(m.raw.len()).unwrap_or(i64::MAX),
-                m.recipients.iter().map(|r| r.1).collect(),
+        let rows: Vec<(i64, i64)> = crate::db::with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT m.size, r.user_id FROM messages m
+                 JOIN message_recipients r ON r.message_id = m.id WHERE m.id = $1",
             )
+            .bind(message_id)
+            .fetch_all(pool)
+            .await?
         });
+        let Some(&(size, _)) = rows.first() else {
+            return Ok(false);
+        };
+        let users = rows.iter().map(|r| r.1).collect();
         let completion = Completion {
             message_id,
             sha256: sha256.to_owned(),

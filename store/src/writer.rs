@@ -97,11 +97,34 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
     }
 }
 
+/// Most message bytes bound to one `INSERT`: every value is copied into the statement, and
+/// PostgreSQL refuses a message over 1 GiB.
+const BYTES_PER_INSERT: usize = 16 * 1024 * 1024;
+
+/// `rows` cut into the runs one `INSERT` takes: at most `ROWS_PER_INSERT` rows and
+/// `BYTES_PER_INSERT` message bytes each (a larger message alone).
+fn statements<'a>(rows: &'a [(i64, &NewMessage)]) -> Vec<&'a [(i64, &'a NewMessage)]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, m)) in rows.iter().enumerate() {
+        let full = i - start == ROWS_PER_INSERT || bytes + m.raw.len() > BYTES_PER_INSERT;
+        if i > start && full {
+            runs.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += m.raw.len();
+    }
+    if start < rows.len() {
+        runs.push(&rows[start..]);
+    }
+    runs
+}
+
 /// Writes `messages` in one transaction; returns their ids in order.
 ///
 /// A few statements for the whole batch, not three per message: the ids are taken first
 /// (so each row's id is known without relying on the order `RETURNING` gives), then each
-/// table gets one multi-row `INSERT` per `ROWS_PER_INSERT` rows.
+/// table gets one multi-row `INSERT` per run of rows ([`statements`]).
 async fn commit(db: &Db, messages: &[&NewMessage]) -> Result<Vec<i64>> {
     // The same statements for both backends; the macro expands them once per transaction
     // type so each is checked against its own database. `$overriding` is PostgreSQL's
@@ -110,7 +133,7 @@ async fn commit(db: &Db, messages: &[&NewMessage]) -> Result<Vec<i64>> {
         ($tx:ident, $ids:expr, $overriding:expr) => {{
             let ids: Vec<i64> = $ids;
             let rows: Vec<(i64, &NewMessage)> = ids.iter().copied().zip(messages.iter().copied()).collect();
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
+            for chunk in statements(&rows) {
                 let insert = format!(
                     "INSERT INTO messages
                        (id, received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
@@ -187,4 +210,47 @@ async fn commit(db: &Db, messages: &[&NewMessage]) -> Result<Vec<i64>> {
             insert_all!(tx, ids, "OVERRIDING SYSTEM VALUE")
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BYTES_PER_INSERT, ROWS_PER_INSERT, statements};
+    use crate::NewMessage;
+
+    fn message(bytes: usize) -> NewMessage {
+        NewMessage {
+            received_at: 0,
+            mail_from: String::new(),
+            helo: String::new(),
+            peer_ip: String::new(),
+            tls: false,
+            raw: vec![b'x'; bytes],
+            sha256: String::new(),
+            message_id: None,
+            recipients: Vec::new(),
+        }
+    }
+
+    /// The lengths of the runs `statements` cuts messages of `sizes` bytes into.
+    fn runs(sizes: &[usize]) -> Vec<usize> {
+        let messages: Vec<NewMessage> = sizes.iter().map(|n| message(*n)).collect();
+        let rows: Vec<(i64, &NewMessage)> = (0..).zip(&messages).collect();
+        let runs = statements(&rows);
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), rows.len());
+        runs.iter().map(|r| r.len()).collect()
+    }
+
+    #[test]
+    fn inserts_are_cut_by_rows_and_by_bytes_and_a_large_message_goes_alone() {
+        assert_eq!(runs(&[]), Vec::<usize>::new());
+        assert_eq!(runs(&[10; 3]), [3]);
+        assert_eq!(
+            runs(&vec![10; ROWS_PER_INSERT * 2 + 1]),
+            [ROWS_PER_INSERT, ROWS_PER_INSERT, 1]
+        );
+        let half = BYTES_PER_INSERT / 2;
+        assert_eq!(runs(&[half, half, 1, half]), [2, 2]);
+        assert_eq!(runs(&[BYTES_PER_INSERT * 2, 1]), [1, 1]);
+        assert_eq!(runs(&[1, BYTES_PER_INSERT * 2, 1]), [1, 1, 1]);
+    }
 }

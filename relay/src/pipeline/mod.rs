@@ -10,9 +10,10 @@
 //! that ran out) give one result.
 //!
 //! The work flows rather than going in rounds: up to `workers × IN_FLIGHT_PER_WORKER`
-//! messages (and `IN_HAND_BYTES` of them) are in hand at once, taken up in batches whenever
-//! fewer than half that many are left: one claim, then three reads (bytes and verdicts,
-//! recipients, their active exemptions). Each is classified and decided on its own, and the
+//! messages (and `IN_HAND_BYTES` of them) are in hand at once. New ones are taken up in
+//! batches when there may be some (intake woke the pipeline, a timer ran out, or a take-up
+//! left some behind and room opened up) and at most half that many are in hand: one claim,
+//! then three reads (bytes and verdicts, recipients, their active exemptions). Each is classified and decided on its own, and the
 //! results are committed together, whatever is ready, in one transaction ([`commit`]). So
 //! one slow message (a scan read by OCR) holds up only itself, and under load the cost of a
 //! commit is shared by many messages.
@@ -263,8 +264,12 @@ impl Pipeline {
         // With nothing in hand the whole budget is left, and `pending_messages` always takes
         // the first message, however large.
         let budget = IN_HAND_BYTES.saturating_sub(in_hand.values().sum());
-        if new.is_empty() || budget <= 0 {
+        if new.is_empty() {
             return Ok((Vec::new(), Arc::new(Exemptions::none()), left));
+        }
+        if budget <= 0 {
+            // Claimed but no bytes to spare: taken up when messages in hand are done.
+            return Ok((Vec::new(), Arc::new(Exemptions::none()), true));
         }
         let messages = self
             .store

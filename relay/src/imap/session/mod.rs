@@ -134,9 +134,21 @@ impl Selected {
         self.recent.iter().any(|r| r.contains(&uid))
     }
 
-    /// Adds UIDs claimed as `\Recent`; a range that continues the last one extends it, so
-    /// a session in IDLE for days keeps a few ranges, not one per new message.
+    /// Adds UIDs claimed as `\Recent`. A range that continues the last one extends it, so a
+    /// session in IDLE keeps one range per stretch it claimed (others claimed the gaps), not
+    /// one per new message; what it already holds is left out, so the ranges never overlap
+    /// (a claim committed without waiting for the disk can be claimed again after a crash).
     fn add_recent(&mut self, range: std::ops::Range<i64>) {
+        let held = self
+            .recent
+            .iter()
+            .map(|r| r.end)
+            .max()
+            .unwrap_or(range.start);
+        let range = range.start.max(held)..range.end;
+        if range.is_empty() {
+            return;
+        }
         match self.recent.last_mut() {
             Some(last) if last.end == range.start => last.end = range.end,
             _ => self.recent.push(range),
