@@ -114,20 +114,23 @@ macro_rules! with_write_tx {
 }
 pub(crate) use with_write_tx;
 
-/// Runs `$body` (an expression of type `Result<T>` that commits `$tx`) in a write
-/// transaction whose commit does not wait for the disk: for writes that only save work or
-/// are harmless to lose in a crash (the pipeline's claims, IMAP's `\Recent`), made often
-/// enough that an fsync each would hold up the durable commits (SQLite has one writer).
-/// Ordering is kept: the next durable commit writes it out with everything before it.
+/// Writes whose commit does not wait for the disk: for what only saves work or is harmless
+/// to lose in a crash (the pipeline's claims, IMAP's `\Recent`), written often enough that
+/// an fsync each would hold up the durable commits (SQLite has one writer). Ordering is kept:
+/// the next durable commit writes it out with everything before it.
 ///
-/// On SQLite the connection runs `synchronous = NORMAL` for it, not `OFF`: in WAL mode
-/// NORMAL skips only the commit's sync, while a checkpoint it may run stays synced (with OFF,
-/// frames of earlier durable commits could be checkpointed unsynced). `FULL` is restored
-/// however `$body` ends; a connection where that fails, or whose future is dropped before
-/// (a timeout), is closed ([`Unsynced`]), never reused. On PostgreSQL `SET LOCAL
-/// synchronous_commit = off`, which ends with the transaction. Never takes the audit lock.
-macro_rules! with_lazy_write_tx {
-    ($db:expr, $tx:ident => $body:expr) => {
+/// On SQLite `$sqlite` (of type `Result<T>`, committing `$tx`) runs in a transaction on the
+/// writer connection with `synchronous = NORMAL`, not `OFF`: in WAL mode NORMAL skips only the
+/// commit's sync, while a checkpoint it may run stays synced (with OFF, frames of earlier
+/// durable commits could be checkpointed unsynced). `FULL` is restored however `$sqlite`
+/// ends; a connection where that fails, or whose future is dropped before (a timeout), is
+/// closed ([`Unsynced`]), never reused.
+///
+/// On PostgreSQL `$postgres` runs one statement on `$pool` that starts with
+/// [`LAZY_COMMIT`]: one round trip instead of four for `BEGIN`, `SET LOCAL`, the statement
+/// and `COMMIT`. Never takes the audit lock.
+macro_rules! with_lazy_write {
+    ($db:expr, sqlite $tx:ident => $sqlite:expr, postgres $pool:ident => $postgres:expr) => {
         match $db {
             $crate::db::Db::Sqlite(pools) => {
                 let mut conn = $crate::db::Unsynced(Some(pools.write.acquire().await?));
@@ -140,7 +143,7 @@ macro_rules! with_lazy_write_tx {
                     let result = async {
                         let mut $tx =
                             sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-                        $body
+                        $sqlite
                     }
                     .await;
                     sqlx::query("PRAGMA synchronous = FULL")
@@ -160,17 +163,18 @@ macro_rules! with_lazy_write_tx {
                     }
                 }
             }
-            $crate::db::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *$tx)
-                    .await?;
-                $body
-            }
+            $crate::db::Db::Postgres($pool) => Ok::<_, $crate::Error>($postgres),
         }
     };
 }
-pub(crate) use with_lazy_write_tx;
+pub(crate) use with_lazy_write;
+
+/// The start of a PostgreSQL statement, run on its own (autocommit), whose commit does not
+/// wait for the disk: `set_config(…, true)` sets `synchronous_commit = off` for the
+/// statement's own transaction, and the commit reads it before the setting ends. The
+/// statement joins `lazy` (one row) so that it is evaluated.
+pub(crate) const LAZY_COMMIT: &str =
+    "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS lazy)";
 
 /// SQLite's writer connection while it may run `synchronous = NORMAL`
 /// ([`with_lazy_write_tx!`]): unless [`Self::restored`] says `FULL` is back, dropping it
@@ -199,16 +203,6 @@ impl Drop for Unsynced {
 }
 
 impl Db {
-    /// What a `SELECT` of rows the transaction goes on to change ends with: on PostgreSQL
-    /// `FOR UPDATE`, so a concurrent transaction waits instead of reading the old values; on
-    /// SQLite nothing, its single writer already serialises write transactions.
-    pub(crate) fn for_update(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "",
-            Db::Postgres(_) => " FOR UPDATE",
-        }
-    }
-
     /// What a `SELECT` picking rows for one node (leases, claims) ends with: on PostgreSQL
     /// `FOR UPDATE SKIP LOCKED`, so two nodes never pick the same row at once; on SQLite
     /// nothing, its single writer already serialises the `UPDATE` around it.

@@ -478,31 +478,46 @@ impl Store {
     /// # Errors
     /// `NotFound`, `Unavailable`.
     pub async fn claim_recent(&self, mailbox_id: i64) -> Result<std::ops::Range<i64>> {
-        let select = format!(
-            "SELECT recent_uid, uid_next FROM mailboxes WHERE id = $1{}",
-            self.db.for_update()
-        );
         // Harmless to lose in a crash (the mail shows as recent again), and claimed on every
         // change a session in IDLE sees: committed without waiting for the disk.
-        crate::db::with_lazy_write_tx!(&self.db, tx => {
-            let row: Option<(i64, i64)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
-                    .bind(mailbox_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((first, next)) = row else {
-                return Err(Error::new(ErrorKind::NotFound, format!("no mailbox {mailbox_id}")));
-            };
-            if next > first {
-                sqlx::query("UPDATE mailboxes SET recent_uid = $1 WHERE id = $2")
-                    .bind(next)
-                    .bind(mailbox_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(first..next.max(first))
-        })
+        let row: Option<(i64, i64)> = crate::db::with_lazy_write!(&self.db,
+            sqlite tx => {
+                let row: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT recent_uid, uid_next FROM mailboxes WHERE id = $1")
+                        .bind(mailbox_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((first, next)) = row
+                    && next > first
+                {
+                    sqlx::query("UPDATE mailboxes SET recent_uid = $1 WHERE id = $2")
+                        .bind(next)
+                        .bind(mailbox_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<_, Error>(row)
+            },
+            // The row locked first, so the value before the update is the one claimed from.
+            postgres pool => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{}, before AS (SELECT recent_uid FROM mailboxes WHERE id = $1 FOR UPDATE)
+                 UPDATE mailboxes m SET recent_uid = GREATEST(m.uid_next, before.recent_uid)
+                 FROM before, lazy WHERE m.id = $1
+                 RETURNING before.recent_uid, m.uid_next",
+                crate::db::LAZY_COMMIT
+            )))
+            .bind(mailbox_id)
+            .fetch_optional(pool)
+            .await?
+        )?;
+        let Some((first, next)) = row else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no mailbox {mailbox_id}"),
+            ));
+        };
+        Ok(first..next.max(first))
     }
 
     /// Deletes mailbox `name` and its entries (not INBOX).
@@ -680,6 +695,48 @@ impl Store {
             .fetch_all(pool)
             .await?
         }))
+    }
+
+    /// What changed in a mailbox after mod-sequence `since`, in one query: the entries added
+    /// or with flags set ([`Self::entries_changed_since`]) and the UIDs expunged
+    /// ([`Self::expunged_since`]), each by UID.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database fails.
+    pub async fn changes_since(
+        &self,
+        mailbox_id: i64,
+        since: i64,
+    ) -> Result<(Vec<Entry>, Vec<i64>)> {
+        let rows: Vec<(i64, String, i64, i64, i64, bool)> = with_pool!(&self.db, read pool => {
+            sqlx::query_as(
+                "SELECT uid, flags, modseq, internal_date, size, FALSE AS gone FROM mailbox_entries
+                 WHERE mailbox_id = $1 AND modseq > $2
+                 UNION ALL
+                 SELECT uid, '', modseq, 0, 0, TRUE FROM mailbox_expunged
+                 WHERE mailbox_id = $1 AND modseq > $2
+                 ORDER BY 1",
+            )
+            .bind(mailbox_id)
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        });
+        let (mut changed, mut expunged) = (Vec::new(), Vec::new());
+        for (uid, flags, modseq, internal_date, size, gone) in rows {
+            if gone {
+                expunged.push(uid);
+            } else {
+                changed.push(Entry {
+                    uid,
+                    flags,
+                    modseq,
+                    internal_date,
+                    size,
+                });
+            }
+        }
+        Ok((changed, expunged))
     }
 
     /// What entry `uid` serves: its own content, the recipient's notice, or the original of

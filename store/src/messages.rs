@@ -291,22 +291,34 @@ impl Store {
              WHERE state IN ('received', 'classified')
                AND (claim_until IS NULL OR claim_until < $3 OR claim_owner = $1)
              ORDER BY id LIMIT $4";
-        let sql = format!(
-            "UPDATE messages SET claim_owner = $1, claim_until = $2 WHERE id IN ({PICK}{}) RETURNING id",
-            self.db.skip_locked()
-        );
+        let set = "UPDATE messages SET claim_owner = $1, claim_until = $2";
+        let pick = format!("{PICK}{}", self.db.skip_locked());
+        // Built in each arm below: a query is typed by its backend.
+        macro_rules! query {
+            ($sql:expr) => {
+                sqlx::query_as(sqlx::AssertSqlSafe($sql))
+                    .bind(owner)
+                    .bind(claim_until)
+                    .bind(now)
+                    .bind(limit)
+            };
+        }
         // A claim only saves work, so it need not survive a crash: the pipeline claims often.
-        let mut ids: Vec<(i64,)> = crate::db::with_lazy_write_tx!(&self.db, tx => {
-            let claimed = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(owner)
-                .bind(claim_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, Error>(claimed)
-        })?;
+        let mut ids: Vec<(i64,)> = crate::db::with_lazy_write!(&self.db,
+            sqlite tx => {
+                let claimed = query!(format!("{set} WHERE id IN ({pick}) RETURNING id"))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, Error>(claimed)
+            },
+            postgres pool => query!(format!(
+                "{} {set} FROM lazy WHERE messages.id IN ({pick}) RETURNING messages.id",
+                crate::db::LAZY_COMMIT
+            ))
+            .fetch_all(pool)
+            .await?
+        )?;
         ids.sort_unstable();
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }

@@ -2622,6 +2622,96 @@ async fn mailbox_hierarchy_recent_and_uidvalidity_issue_13(db: &TestDb) {
     let fresh = store.mailbox_by_id(box_.id).await.expect("mailbox");
     assert_eq!(fresh.recent_uid, 3);
     assert_eq!(store.claim_recent(box_.id).await.expect("claim"), 3..4);
+    // Sessions claiming at once while mail arrives: each UID is recent in one session only,
+    // and none is left out.
+    let claims: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            let box_ = box_.clone();
+            tokio::spawn(async move {
+                let mut ranges = Vec::new();
+                for _ in 0..5 {
+                    let subject = format!("Subject: {n}\r\n\r\nx\r\n");
+                    store
+                        .append_entry(&box_, subject.as_bytes(), &[], now)
+                        .await
+                        .expect("append");
+                    ranges.push(store.claim_recent(box_.id).await.expect("claim"));
+                }
+                ranges
+            })
+        })
+        .collect();
+    let mut uids = Vec::new();
+    for claim in claims {
+        for range in claim.await.expect("join") {
+            uids.extend(range);
+        }
+    }
+    uids.extend(store.claim_recent(box_.id).await.expect("claim"));
+    uids.sort_unstable();
+    assert_eq!(uids, (4..44).collect::<Vec<i64>>());
+    // What changed since a mod-sequence: new entries, flags set, and UIDs expunged.
+    let since = store
+        .mailbox_by_id(box_.id)
+        .await
+        .expect("mailbox")
+        .highest_modseq;
+    assert_eq!(
+        store.changes_since(box_.id, since).await.expect("changes"),
+        (Vec::new(), Vec::new())
+    );
+    let flagged = store.mailbox_by_id(box_.id).await.expect("mailbox");
+    store
+        .set_flags(
+            &flagged,
+            &[2, 5],
+            FlagOp::Add,
+            &["\\Deleted".to_owned()],
+            None,
+        )
+        .await
+        .expect("flags");
+    let (changed, expunged) = store.changes_since(box_.id, since).await.expect("changes");
+    assert_eq!(changed.iter().map(|e| e.uid).collect::<Vec<_>>(), [2, 5]);
+    assert!(
+        changed
+            .iter()
+            .all(|e| e.has("\\Deleted") && e.modseq > since)
+    );
+    assert!(expunged.is_empty());
+    let flagged = store.mailbox_by_id(box_.id).await.expect("mailbox");
+    assert_eq!(
+        store.expunge(&flagged, Some(&[5])).await.expect("expunge"),
+        [5]
+    );
+    store
+        .append_entry(&box_, b"Subject: 45\r\n\r\nx\r\n", &[], now)
+        .await
+        .expect("append");
+    let (changed, expunged) = store.changes_since(box_.id, since).await.expect("changes");
+    assert_eq!(changed.iter().map(|e| e.uid).collect::<Vec<_>>(), [2, 44]);
+    assert_eq!(expunged, [5]);
+    assert_eq!(
+        store
+            .entries_changed_since(box_.id, since)
+            .await
+            .expect("changed"),
+        changed
+    );
+    assert_eq!(
+        store
+            .expunged_since(box_.id, since)
+            .await
+            .expect("expunged"),
+        expunged
+    );
+    assert!(
+        store
+            .claim_recent(999_999)
+            .await
+            .is_err_and(|e| e.kind() == store::ErrorKind::NotFound)
+    );
 }
 
 async fn mailbox_entries_never_serve_a_sensitive_original(db: &TestDb) {

@@ -204,11 +204,7 @@ impl Session<'_> {
                 return;
             }
         };
-        let changes = tokio::try_join!(
-            store.entries_changed_since(id, since),
-            store.expunged_since(id, since)
-        );
-        let (changed, expunged) = match changes {
+        let (changed, expunged) = match store.changes_since(id, since).await {
             Ok(changes) => changes,
             Err(err) => {
                 tracing::warn!(error = %err, "imap: cannot refresh the mailbox");
