@@ -2,8 +2,9 @@
 //!
 //! SMTP may only say `250` after the message is durable, which costs an fsync per commit
 //! (SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit = on`). One task owns all
-//! message inserts: it takes every insert that is waiting, writes them in one transaction,
-//! commits once and then answers each caller. Under load a batch grows to `max_batch`; a
+//! message inserts: it takes every insert that is waiting, writes them in one transaction
+//! (on PostgreSQL one statement, on SQLite a few multi-row `INSERT`s), commits once and then
+//! answers each caller. Under load a batch grows to `max_batch`; a
 //! lone message is committed at once, with no added delay.
 //!
 //! If a shared transaction fails, each message is retried in a transaction of its own, so
@@ -120,102 +121,199 @@ fn statements<'a>(rows: &'a [(i64, &NewMessage)]) -> Vec<&'a [(i64, &'a NewMessa
     runs
 }
 
-/// Writes `messages` in one transaction; returns their ids in order.
-///
-/// A few statements for the whole batch, not three per message: the ids are taken first
-/// (so each row's id is known without relying on the order `RETURNING` gives), then each
-/// table gets one multi-row `INSERT` per run of rows ([`statements`]).
+/// Writes `messages` in one transaction; returns their ids in order. A few statements for
+/// the whole batch, not three per message.
 async fn commit(db: &Db, messages: &[&NewMessage]) -> Result<Vec<i64>> {
-    // The same statements for both backends; the macro expands them once per transaction
-    // type so each is checked against its own database. `$overriding` is PostgreSQL's
-    // permission to write an identity column.
-    macro_rules! insert_all {
-        ($tx:ident, $ids:expr, $overriding:expr) => {{
-            let ids: Vec<i64> = $ids;
-            let rows: Vec<(i64, &NewMessage)> = ids.iter().copied().zip(messages.iter().copied()).collect();
-            for chunk in statements(&rows) {
-                let insert = format!(
-                    "INSERT INTO messages
-                       (id, received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
-                     {} VALUES {}",
-                    $overriding,
-                    value_rows(chunk.len(), 10)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-                for (id, m) in chunk {
-                    query = query
-                        .bind(*id)
-                        .bind(m.received_at)
-                        .bind(&m.mail_from)
-                        .bind(&m.helo)
-                        .bind(&m.peer_ip)
-                        .bind(m.tls)
-                        .bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
-                        .bind(&m.sha256)
-                        .bind(&m.message_id)
-                        .bind(MessageState::Received.as_str());
-                }
-                query.execute(&mut *$tx).await?;
-                let insert = format!(
-                    "INSERT INTO message_blobs (message_id, raw) VALUES {}",
-                    value_rows(chunk.len(), 2)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-                for (id, m) in chunk {
-                    query = query.bind(*id).bind(&m.raw);
-                }
-                query.execute(&mut *$tx).await?;
-            }
-            let recipients: Vec<(i64, &crate::StoredRecipient)> = rows
-                .iter()
-                .flat_map(|(id, m)| m.recipients.iter().map(move |r| (*id, r)))
-                .collect();
-            for chunk in recipients.chunks(ROWS_PER_INSERT) {
-                let insert = format!(
-                    "INSERT INTO message_recipients (message_id, recipient, user_id) VALUES {}",
-                    value_rows(chunk.len(), 3)
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-                for (id, r) in chunk {
-                    query = query.bind(*id).bind(&r.address).bind(r.user_id);
-                }
-                query.execute(&mut *$tx).await?;
-            }
-            $tx.commit().await?;
-            ids
-        }};
-    }
-    let n = i64::try_from(messages.len()).unwrap_or(i64::MAX);
     Ok(match db {
         Db::Sqlite(pools) => {
             // IMMEDIATE takes the write lock up front, so a CLI process writing at the same
-            // time makes us wait (busy_timeout) rather than fail mid-transaction. Holding it,
-            // the next ids are those after the largest (what SQLite would choose itself).
+            // time makes us wait (busy_timeout) rather than fail mid-transaction.
             let mut tx = pools.write.begin_with("BEGIN IMMEDIATE").await?;
-            let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM messages")
-                .fetch_one(&mut *tx)
-                .await?;
-            insert_all!(tx, (1..=n).map(|i| last + i).collect(), "")
+            let ids = insert_sqlite(&mut tx, messages).await?;
+            tx.commit().await?;
+            ids
         }
         Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            // Other nodes take ids from the same sequence; ascending, as they were received.
-            let mut ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
-            )
-            .bind(n)
-            .fetch_all(&mut *tx)
-            .await?;
-            ids.sort_unstable();
-            insert_all!(tx, ids, "OVERRIDING SYSTEM VALUE")
+            // One statement commits on its own: the whole batch in one round trip. Several
+            // (large messages) go in one transaction, so the batch stays all or nothing.
+            let rows: Vec<(i64, &NewMessage)> = (0..).zip(messages.iter().copied()).collect();
+            match statements(&rows).as_slice() {
+                [run] => insert_postgres(pool, run).await?,
+                runs => {
+                    let mut tx = pool.begin().await?;
+                    let mut ids = Vec::with_capacity(messages.len());
+                    for run in runs {
+                        ids.extend(insert_postgres(&mut *tx, run).await?);
+                    }
+                    tx.commit().await?;
+                    ids
+                }
+            }
         }
     })
 }
 
+/// Inserts `messages` on SQLite inside `tx`, which holds the write lock: the ids are taken
+/// first, after the largest (what SQLite would choose itself), so each row's id is known
+/// without relying on the order `RETURNING` gives; then each table gets one multi-row
+/// `INSERT` per run of rows ([`statements`]). Returns the ids in order.
+async fn insert_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    messages: &[&NewMessage],
+) -> Result<Vec<i64>> {
+    let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM messages")
+        .fetch_one(&mut *tx)
+        .await?;
+    let rows: Vec<(i64, &NewMessage)> = (last + 1..).zip(messages.iter().copied()).collect();
+    for run in statements(&rows) {
+        let insert = format!(
+            "INSERT INTO messages
+               (id, received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
+             VALUES {}",
+            value_rows(run.len(), 10)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+        for (id, m) in run {
+            query = query
+                .bind(*id)
+                .bind(m.received_at)
+                .bind(&m.mail_from)
+                .bind(&m.helo)
+                .bind(&m.peer_ip)
+                .bind(m.tls)
+                .bind(i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+                .bind(&m.sha256)
+                .bind(&m.message_id)
+                .bind(MessageState::Received.as_str());
+        }
+        query.execute(&mut *tx).await?;
+        let insert = format!(
+            "INSERT INTO message_blobs (message_id, raw) VALUES {}",
+            value_rows(run.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+        for (id, m) in run {
+            query = query.bind(*id).bind(&m.raw);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    let recipients: Vec<(i64, &crate::StoredRecipient)> = rows
+        .iter()
+        .flat_map(|(id, m)| m.recipients.iter().map(move |r| (*id, r)))
+        .collect();
+    for run in recipients.chunks(ROWS_PER_INSERT) {
+        let insert = format!(
+            "INSERT INTO message_recipients (message_id, recipient, user_id) VALUES {}",
+            value_rows(run.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+        for (id, r) in run {
+            query = query.bind(*id).bind(&r.address).bind(r.user_id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(rows.iter().map(|(id, _)| *id).collect())
+}
+
+/// Inserts the messages of `run` on PostgreSQL with one statement: their columns bound as
+/// arrays, each message's id taken from the identity sequence in the statement, its blob and
+/// recipients inserted with it (the foreign keys are checked at the end of the statement).
+/// Returns the ids in the order of `run`.
+async fn insert_postgres<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    run: &[(i64, &NewMessage)],
+) -> Result<Vec<i64>> {
+    const INSERT: &str = "WITH input AS MATERIALIZED (
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::boolean[],
+                                 $6::bigint[], $7::text[], $8::text[], $9::bytea[])
+                WITH ORDINALITY
+                AS i(received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, raw, n)
+        ),
+        ids AS MATERIALIZED (
+            SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, n FROM input
+        ),
+        stored AS (
+            INSERT INTO messages
+                (id, received_at, mail_from, helo, peer_ip, tls, size, sha256, message_id, state)
+            OVERRIDING SYSTEM VALUE
+            SELECT ids.id, i.received_at, i.mail_from, i.helo, i.peer_ip, i.tls, i.size, i.sha256,
+                   i.message_id, 'received'
+            FROM input i JOIN ids USING (n)
+        ),
+        blobs AS (
+            INSERT INTO message_blobs (message_id, raw)
+            SELECT ids.id, i.raw FROM input i JOIN ids USING (n)
+        ),
+        recipients AS (
+            INSERT INTO message_recipients (message_id, recipient, user_id)
+            SELECT ids.id, r.recipient, r.user_id
+            FROM unnest($10::bigint[], $11::text[], $12::bigint[]) AS r(n, recipient, user_id)
+            JOIN ids USING (n)
+        )
+        SELECT id FROM ids ORDER BY n";
+    let messages: Vec<&NewMessage> = run.iter().map(|(_, m)| *m).collect();
+    // Recipients name their message by its place in `run`, from 1 (WITH ORDINALITY).
+    let (mut of, mut address, mut user) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, m) in (1_i64..).zip(&messages) {
+        for r in &m.recipients {
+            of.push(n);
+            address.push(r.address.as_str());
+            user.push(r.user_id);
+        }
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(INSERT)
+        .bind(messages.iter().map(|m| m.received_at).collect::<Vec<_>>())
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.mail_from.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(messages.iter().map(|m| m.helo.as_str()).collect::<Vec<_>>())
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.peer_ip.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(messages.iter().map(|m| m.tls).collect::<Vec<_>>())
+        .bind(
+            messages
+                .iter()
+                .map(|m| i64::try_from(m.raw.len()).unwrap_or(i64::MAX))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.sha256.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.message_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.raw.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(of)
+        .bind(address)
+        .bind(user)
+        .fetch_all(executor)
+        .await?;
+    Ok(ids)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{BYTES_PER_INSERT, ROWS_PER_INSERT, statements};
-    use crate::NewMessage;
+    use super::{BYTES_PER_INSERT, ROWS_PER_INSERT, commit, statements};
+    use crate::testing::TestDb;
+    use crate::{NewMessage, NewUser, Role, StoredRecipient};
 
     fn message(bytes: usize) -> NewMessage {
         NewMessage {
@@ -252,5 +350,52 @@ mod tests {
         assert_eq!(runs(&[half, half, 1, half]), [2, 2]);
         assert_eq!(runs(&[BYTES_PER_INSERT * 2, 1]), [1, 1]);
         assert_eq!(runs(&[1, BYTES_PER_INSERT * 2, 1]), [1, 1, 1]);
+    }
+
+    /// A batch larger than one statement takes is committed whole, each id with its own
+    /// message and recipients, on both backends.
+    #[tokio::test]
+    async fn a_batch_of_several_statements_maps_each_id_to_its_message() {
+        let mut dbs = vec![TestDb::sqlite()];
+        dbs.extend(TestDb::postgres("writer batch of several statements").await);
+        for db in dbs {
+            let store = db.open().await;
+            let anna = store
+                .create_user(&NewUser {
+                    login: "anna".into(),
+                    name: "Anna".into(),
+                    role: Role::Staff,
+                    password_hash: String::new(),
+                    addresses: vec!["anna@stadt.test".into()],
+                })
+                .await
+                .expect("anna");
+            let sizes = [BYTES_PER_INSERT / 2 + 1, 10, BYTES_PER_INSERT / 2 + 1, 20];
+            let messages: Vec<NewMessage> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| NewMessage {
+                    raw: vec![b'a' + u8::try_from(i).expect("few"); *n],
+                    sha256: format!("sha-{i}"),
+                    recipients: vec![StoredRecipient {
+                        address: "anna@stadt.test".into(),
+                        user_id: anna.id,
+                    }],
+                    ..message(0)
+                })
+                .collect();
+            let refs: Vec<&NewMessage> = messages.iter().collect();
+            assert_eq!(
+                statements(&(0..).zip(refs.iter().copied()).collect::<Vec<_>>()).len(),
+                2
+            );
+            let ids = commit(&store.db, &refs).await.expect("commit");
+            assert_eq!(ids.len(), 4);
+            for (id, m) in ids.iter().zip(&messages) {
+                assert_eq!(store.message_raw(*id).await.expect("raw"), m.raw);
+                let envelope = store.message_envelope(*id).await.expect("envelope");
+                assert_eq!(envelope.sha256, m.sha256);
+            }
+        }
     }
 }
