@@ -114,9 +114,9 @@ macro_rules! with_write_tx {
 }
 pub(crate) use with_write_tx;
 
-/// Writes whose commit does not wait for the disk: for what only saves work or is harmless
-/// to lose in a crash (the pipeline's claims, IMAP's `\Recent`), written often enough that
-/// an fsync each would hold up the durable commits (SQLite has one writer). Ordering is kept:
+/// Writes whose commit does not wait for the disk: for what is harmless to lose in a crash
+/// (IMAP's `\Recent`), written often enough that an fsync each would hold up the durable
+/// commits (SQLite has one writer). Ordering is kept:
 /// the next durable commit writes it out with everything before it.
 ///
 /// On SQLite `$sqlite` (of type `Result<T>`, committing `$tx`) runs in a transaction on the
@@ -632,10 +632,19 @@ mod lazy_write_tests {
         let db = crate::testing::TestDb::sqlite();
         let store = db.open().await;
         assert_eq!(synchronous(&store.db).await, 2);
-        let claimed = store
-            .claim_messages("node:1:x", 0, 60_000, 10)
+        let anna = store
+            .create_user(&crate::NewUser {
+                login: "anna".into(),
+                name: "Anna".into(),
+                role: crate::Role::Staff,
+                password_hash: String::new(),
+                addresses: vec!["anna@stadt.test".into()],
+            })
             .await
-            .expect("claim");
+            .expect("anna");
+        store.ensure_mailboxes(anna.id, 0).await.expect("mailboxes");
+        let inbox = store.mailbox(anna.id, "INBOX").await.expect("INBOX");
+        let claimed = store.claim_recent(inbox.id).await.expect("claim");
         assert!(claimed.is_empty());
         assert_eq!(synchronous(&store.db).await, 2, "after a claim");
         // An error inside the transaction (no such mailbox) restores it too.

@@ -278,6 +278,10 @@ impl Store {
     /// result. On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two nodes from claiming the same
     /// message at once.
     ///
+    /// On SQLite one daemon serves a database (`serve` holds `<database>.lock`), so there is
+    /// nobody to claim from: the pending messages are only read, and SQLite's one writer is
+    /// left to the commits that must wait for the disk.
+    ///
     /// # Errors
     /// `Unavailable` when the database fails.
     pub async fn claim_messages(
@@ -303,22 +307,27 @@ impl Store {
                     .bind(limit)
             };
         }
-        // A claim only saves work, so it need not survive a crash: the pipeline claims often.
-        let mut ids: Vec<(i64,)> = crate::db::with_lazy_write!(&self.db,
-            sqlite tx => {
-                let claimed = query!(format!("{set} WHERE id IN ({pick}) RETURNING id"))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok::<_, Error>(claimed)
-            },
-            postgres pool => query!(format!(
-                "{} {set} FROM lazy WHERE messages.id IN ({pick}) RETURNING messages.id",
-                crate::db::LAZY_COMMIT
-            ))
-            .fetch_all(pool)
-            .await?
-        )?;
+        let mut ids: Vec<(i64,)> = match &self.db {
+            crate::db::Db::Sqlite(pools) => {
+                sqlx::query_as(
+                    "SELECT id FROM messages WHERE state IN ('received', 'classified')
+                 ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&pools.read)
+                .await?
+            }
+            // A claim only saves work, so it need not survive a crash: the pipeline claims
+            // often.
+            crate::db::Db::Postgres(pool) => {
+                query!(format!(
+                    "{} {set} FROM lazy WHERE messages.id IN ({pick}) RETURNING messages.id",
+                    crate::db::LAZY_COMMIT
+                ))
+                .fetch_all(pool)
+                .await?
+            }
+        };
         ids.sort_unstable();
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
