@@ -679,27 +679,9 @@ impl Store {
         }))
     }
 
-    /// The entries of a mailbox changed (added, or flags set) after mod-sequence `since`
-    /// (RFC 7162 §3.1), by UID. Expunged entries are in [`Store::expunged_since`].
-    ///
-    /// # Errors
-    /// `Unavailable` when the database fails.
-    pub async fn entries_changed_since(&self, mailbox_id: i64, since: i64) -> Result<Vec<Entry>> {
-        Ok(with_pool!(&self.db, read pool => {
-            sqlx::query_as(
-                "SELECT uid, flags, modseq, internal_date, size FROM mailbox_entries
-                 WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-            )
-            .bind(mailbox_id)
-            .bind(since)
-            .fetch_all(pool)
-            .await?
-        }))
-    }
-
-    /// What changed in a mailbox after mod-sequence `since`, in one query: the entries added
-    /// or with flags set ([`Self::entries_changed_since`]) and the UIDs expunged
-    /// ([`Self::expunged_since`]), each by UID.
+    /// What changed in a mailbox after mod-sequence `since` (RFC 7162 §3.1), in one query:
+    /// the entries added or with flags set, and the UIDs expunged ([`Self::expunged_since`]),
+    /// each by UID.
     ///
     /// # Errors
     /// `Unavailable` when the database fails.

@@ -143,6 +143,31 @@ fn message(user_id: i64, to: &str, body: &str) -> NewMessage {
     }
 }
 
+/// Creates user anna with `addresses` and `count` messages to the first of them, with the
+/// bodies `{prefix}0`, `{prefix}1`, …; returns her id and theirs, in order.
+async fn anna_with_messages(
+    store: &Store,
+    addresses: &[&str],
+    prefix: &str,
+    count: usize,
+) -> (i64, Vec<i64>) {
+    let anna = store
+        .create_user(&staff("anna", addresses))
+        .await
+        .expect("anna")
+        .id;
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        ids.push(
+            store
+                .insert_message(message(anna, addresses[0], &format!("{prefix}{n}")))
+                .await
+                .expect("insert"),
+        );
+    }
+    (anna, ids)
+}
+
 async fn users_are_created_listed_and_unique(db: &TestDb) {
     let store = db.open().await;
     let anna = store
@@ -2692,13 +2717,6 @@ async fn mailbox_hierarchy_recent_and_uidvalidity_issue_13(db: &TestDb) {
     let (changed, expunged) = store.changes_since(box_.id, since).await.expect("changes");
     assert_eq!(changed.iter().map(|e| e.uid).collect::<Vec<_>>(), [2, 44]);
     assert_eq!(expunged, [5]);
-    assert_eq!(
-        store
-            .entries_changed_since(box_.id, since)
-            .await
-            .expect("changed"),
-        changed
-    );
     assert_eq!(
         store
             .expunged_since(box_.id, since)

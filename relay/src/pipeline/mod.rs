@@ -13,10 +13,10 @@
 //! messages (and `IN_HAND_BYTES` of them) are in hand at once. New ones are taken up in
 //! batches when there may be some (intake woke the pipeline, a timer ran out, or a take-up
 //! left some behind and room opened up) and at most half that many are in hand: one claim,
-//! then three reads (bytes and verdicts, recipients, their active exemptions). Each is classified and decided on its own, and the
-//! results are committed together, whatever is ready, in one transaction ([`commit`]). So
-//! one slow message (a scan read by OCR) holds up only itself, and under load the cost of a
-//! commit is shared by many messages.
+//! then three reads (bytes and verdicts, recipients, their active exemptions). Each is
+//! classified and decided on its own, and the results are committed together, whatever is
+//! ready, in one transaction ([`commit`]). So one slow message (a scan read by OCR) holds
+//! up only itself, and under load the cost of a commit is shared by many messages.
 //!
 //! A failing store (a full disk, a database outage) never turns into a loop: after a failure
 //! no new work is claimed for a pause that doubles up to half a minute, and the repeating

@@ -4,7 +4,7 @@
 use store::testing::TestDb;
 use store::{MessageState, VerdictRecord};
 
-use super::{message, queued, staff};
+use super::{anna_with_messages, message, queued};
 
 pub(super) async fn a_renewed_lease_keeps_the_job_and_a_lost_one_says_so(db: &TestDb) {
     let store = db.open().await;
@@ -92,19 +92,7 @@ pub(super) async fn a_renewed_lease_keeps_the_job_and_a_lost_one_says_so(db: &Te
 pub(super) async fn each_pending_message_is_claimed_by_one_node(db: &TestDb) {
     let a = db.open().await;
     let b = db.open().await;
-    let user = a
-        .create_user(&staff("anna", &["anna@stadt.test"]))
-        .await
-        .expect("user")
-        .id;
-    let mut ids = Vec::new();
-    for n in 0..40 {
-        ids.push(
-            a.insert_message(message(user, "anna@stadt.test", &format!("claim{n}")))
-                .await
-                .expect("message"),
-        );
-    }
+    let (user, ids) = anna_with_messages(&a, &["anna@stadt.test"], "claim", 40).await;
     let now = store::now_millis();
     if db.url.starts_with("sqlite:") {
         // One daemon serves an SQLite database (it holds `<database>.lock`): nothing is

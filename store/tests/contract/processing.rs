@@ -4,7 +4,7 @@
 use store::testing::TestDb;
 use store::{Completion, MailboxNotice, MessageState, Store, VerdictRecord};
 
-use super::{message, staff};
+use super::anna_with_messages;
 
 fn verdict(sensitive: bool) -> VerdictRecord {
     VerdictRecord {
@@ -55,20 +55,8 @@ async fn completion(
 
 pub(super) async fn pending_messages_are_read_together_and_completed_in_one_commit(db: &TestDb) {
     let store = db.open().await;
-    let anna = store
-        .create_user(&staff("anna", &["anna@stadt.test", "a.x@stadt.test"]))
-        .await
-        .expect("anna")
-        .id;
-    let mut ids = Vec::new();
-    for n in 0..3 {
-        ids.push(
-            store
-                .insert_message(message(anna, "anna@stadt.test", &format!("p{n}")))
-                .await
-                .expect("insert"),
-        );
-    }
+    let (anna, ids) =
+        anna_with_messages(&store, &["anna@stadt.test", "a.x@stadt.test"], "p", 3).await;
     // The second was classified by an earlier version, which stored the verdict first.
     assert!(
         store
@@ -205,15 +193,8 @@ pub(super) async fn pending_messages_are_read_together_and_completed_in_one_comm
 
 pub(super) async fn a_completion_expecting_another_state_changes_nothing(db: &TestDb) {
     let store = db.open().await;
-    let anna = store
-        .create_user(&staff("anna", &["anna@stadt.test"]))
-        .await
-        .expect("anna")
-        .id;
-    let id = store
-        .insert_message(message(anna, "anna@stadt.test", "s0"))
-        .await
-        .expect("insert");
+    let (anna, ids) = anna_with_messages(&store, &["anna@stadt.test"], "s", 1).await;
+    let id = ids[0];
     // Another node stored its verdict between this node's read and its commit.
     assert!(
         store
@@ -246,20 +227,7 @@ pub(super) async fn a_completion_expecting_another_state_changes_nothing(db: &Te
 
 pub(super) async fn a_failing_completion_fails_its_whole_batch(db: &TestDb) {
     let store = db.open().await;
-    let anna = store
-        .create_user(&staff("anna", &["anna@stadt.test"]))
-        .await
-        .expect("anna")
-        .id;
-    let mut ids = Vec::new();
-    for n in 0..2 {
-        ids.push(
-            store
-                .insert_message(message(anna, "anna@stadt.test", &format!("f{n}")))
-                .await
-                .expect("insert"),
-        );
-    }
+    let (anna, ids) = anna_with_messages(&store, &["anna@stadt.test"], "f", 2).await;
     // The same token hash twice breaks its unique key: the commit fails as a whole.
     let batch = [
         completion(&store, ids[0], Some(verdict(true)), anna, "same").await,

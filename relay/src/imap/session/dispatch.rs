@@ -280,10 +280,10 @@ impl Session<'_> {
                         self.vanished_earlier(since, Some(&sequence_set)).await;
                     }
                     let id = self.selected.as_ref().expect("selected").mailbox.id;
-                    let changed = self
+                    let (changed, _) = self
                         .ctx
                         .store
-                        .entries_changed_since(id, since)
+                        .changes_since(id, since)
                         .await
                         .unwrap_or_default();
                     // Entries come sorted by UID: a binary search each, not a scan.

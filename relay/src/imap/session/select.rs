@@ -167,10 +167,10 @@ impl Session<'_> {
         let Some(selected) = self.selected.as_ref() else {
             return;
         };
-        let Ok(entries) = self
+        let Ok((entries, _)) = self
             .ctx
             .store
-            .entries_changed_since(selected.mailbox.id, since)
+            .changes_since(selected.mailbox.id, since)
             .await
         else {
             return;
