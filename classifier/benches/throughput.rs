@@ -37,13 +37,21 @@ fn run(name: &str, messages: &[Vec<u8>], rules: &Rules) {
     if std::env::var("RATSPOST_BENCH_ONLY").is_ok_and(|only| !name.contains(&only)) {
         return;
     }
-    // Warm up, then measure for about two seconds.
+    // Warm up, then measure for about two seconds — or, with RATSPOST_BENCH_ROUNDS=n, for
+    // exactly n rounds (for instruction counts under `valgrind --tool=callgrind`, which do
+    // not vary with the machine's other load).
     for m in messages {
         std::hint::black_box(classify(m, rules));
     }
+    let rounds: Option<usize> = std::env::var("RATSPOST_BENCH_ROUNDS")
+        .ok()
+        .map(|n| n.parse().expect("RATSPOST_BENCH_ROUNDS is a number"));
     let start = Instant::now();
     let (mut count, mut bytes) = (0usize, 0usize);
-    while start.elapsed() < Duration::from_secs(2) {
+    while match rounds {
+        Some(n) => count < n * messages.len(),
+        None => start.elapsed() < Duration::from_secs(2),
+    } {
         for m in messages {
             std::hint::black_box(classify(std::hint::black_box(m), rules));
             count += 1;
@@ -51,6 +59,9 @@ fn run(name: &str, messages: &[Vec<u8>], rules: &Rules) {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    if rounds.is_some() {
+        println!("{name}: {count} messages, {bytes} bytes");
+    }
     println!(
         "{name:<34} {:>12.0} {:>10.1} {:>10.1}",
         count as f64 / secs,

@@ -27,6 +27,7 @@ pub mod extract;
 pub mod ocr;
 pub mod ris;
 pub mod rules;
+mod swar;
 mod text;
 pub mod validate;
 pub mod verdict;

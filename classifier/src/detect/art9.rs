@@ -25,11 +25,13 @@ use std::cell::OnceCell;
 use std::sync::OnceLock;
 
 use regex::Regex;
+use regex_automata::{Anchored, Input};
 
 use super::keywords::Group;
 use super::person::People;
 use super::{Segment, boilerplate};
 use crate::rules::Rules;
+use crate::swar;
 use crate::text::window;
 use crate::verdict::{Finding, category};
 
@@ -46,7 +48,9 @@ const REFERENCE_REACH: usize = 600;
 struct Patterns {
     address: Regex,
     case_number: Regex,
-    icd: Regex,
+    /// Searched anchored at each place with a code's shape: unanchored, a shape without a
+    /// code ("F123") would search on to the end of the text, once per shape.
+    icd: regex_automata::meta::Regex,
     first_person: Regex,
 }
 
@@ -72,8 +76,10 @@ fn patterns() -> &'static Patterns {
         )
         .expect("case number"),
         // ICD-10-GM codes ("F32.1", "M54.5 G"); see `icd_codes` for when they count.
-        icd: Regex::new(r"(?-u:\b)[A-TV-Z][0-9]{2}(?:\.[0-9]{1,2})?(?:\s?[GVAZ])?(?-u:\b)")
-            .expect("icd"),
+        icd: regex_automata::meta::Regex::new(
+            r"(?-u:\b)[A-TV-Z][0-9]{2}(?:\.[0-9]{1,2})?(?:\s?[GVAZ])?(?-u:\b)",
+        )
+        .expect("icd"),
         first_person: Regex::new(
             r"(?i)(?-u:\b)(?:ich|mein|meine|meinen|meinem|meiner|meines|mir|mich)(?-u:\b)",
         )
@@ -250,40 +256,13 @@ fn records_with_entries(seg: &Segment<'_>) -> Vec<(usize, usize)> {
 fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
     let bytes = seg.text.as_bytes();
     let mut out = Vec::new();
-    // A hand-written scan: a letter (not U) and two digits after a non-word byte. The code
-    // regex has no literal to search for, and every mail is scanned.
-    // The rarest condition comes first: a digit after the letter. Prose has few digits, so
-    // sixteen positions at a time are passed over when none follows them (a branch-free
-    // test the compiler vectorises).
-    let mut next = 0;
-    while next + 2 < bytes.len() {
-        let at = next;
-        next += 1;
-        if let Some(ahead) = bytes.get(at + 1..at + 17)
-            && !ahead.iter().fold(false, |any, b| any | b.is_ascii_digit())
-        {
-            next = at + 16;
-            continue;
-        }
-        if !bytes[at + 1].is_ascii_digit() {
-            continue;
-        }
-        let shape =
-            bytes[at].is_ascii_uppercase() && bytes[at] != b'U' && bytes[at + 2].is_ascii_digit();
-        let word_start =
-            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] >= 0x80);
-        if !shape || !word_start {
-            continue;
-        }
-        let Some(m) = patterns()
-            .icd
-            .find_at(seg.text, at)
-            .filter(|m| m.start() == at)
-        else {
+    for at in code_shapes(bytes) {
+        let code = Input::new(seg.text).range(at..).anchored(Anchored::Yes);
+        let Some(m) = patterns().icd.find(code) else {
             continue;
         };
         // "F33.1" has the shape of a diagnosis; "F32" alone needs a diagnosis word.
-        let coded = m.as_str().contains('.') || {
+        let coded = seg.text[m.range()].contains('.') || {
             let (from, to) = window(seg.lower, m.start(), m.end(), 80);
             let near = &seg.lower[from..to];
             [
@@ -302,6 +281,24 @@ fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Where an ICD-10 code may start: a capital letter but U, two digits after it, and no word
+/// byte before it. A hand-written scan: the code regex has no literal to search for, and
+/// every mail is scanned. The rarest condition comes first: digits, tested eight bytes at a
+/// time, and each run of them looked at once.
+fn code_shapes(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
+    swar::words(bytes).flat_map(move |(word_at, word)| {
+        swar::runs(swar::in_range(word, b'0', b'9')).filter_map(move |(first, _)| {
+            // A run going on from the word before has a digit before it, so fails here.
+            let at = (word_at + first).checked_sub(1)?;
+            let shape = bytes[at].is_ascii_uppercase()
+                && bytes[at] != b'U'
+                && bytes.get(at + 2).is_some_and(u8::is_ascii_digit);
+            (shape && (at == 0 || !is_word(bytes[at - 1]))).then_some(at)
+        })
+    })
 }
 
 fn tie(
@@ -656,7 +653,30 @@ fn sentence(text: &str, start: usize, end: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::sentence;
+    use proptest::prelude::*;
+
+    use super::{code_shapes, sentence};
+
+    proptest! {
+        /// The scan finds every place with a code's shape, byte by byte.
+        #[test]
+        fn code_shapes_are_found_wherever_they_stand(
+            text in "([A-Z]{1,2}|[0-9]{1,4}|[a-zä .:,]{1,3}|U|\n){0,40}",
+        ) {
+            let b = text.as_bytes();
+            let is_word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
+            let expected: Vec<usize> = (0..b.len().saturating_sub(2))
+                .filter(|&at| {
+                    b[at].is_ascii_uppercase()
+                        && b[at] != b'U'
+                        && b[at + 1].is_ascii_digit()
+                        && b[at + 2].is_ascii_digit()
+                        && (at == 0 || !is_word(b[at - 1]))
+                })
+                .collect();
+            prop_assert_eq!(code_shapes(b).collect::<Vec<_>>(), expected);
+        }
+    }
 
     #[test]
     fn sentences_skip_abbreviations() {

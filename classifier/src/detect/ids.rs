@@ -6,10 +6,15 @@
 //! Negative context lowers it: an IBAN among company-register data (HRB, USt-IdNr, …) is a
 //! company's, and an 11-digit number right after "Tel." is a phone number.
 
+mod regions;
+
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexSet};
+use regex_automata::Input;
+use regex_automata::meta::Regex;
 
+use self::regions::Regions;
 use super::Segment;
 use super::keywords::Group;
 use crate::rules::Rules;
@@ -18,30 +23,30 @@ use crate::verdict::{Finding, category, mask};
 
 const PROXIMITY: usize = 300;
 
-/// The identifier patterns, in the order of the `P_*` indices. One `RegexSet` pass over a
-/// segment tells which of them occur at all; only those are then searched for positions.
-/// ASCII word boundaries (`(?-u:\b)`): identifiers are ASCII, and a Unicode boundary would
-/// force the regex engine off its DFA on any text with umlauts.
+/// The identifier patterns, in the order of the `P_*` indices. They are searched only in
+/// the [`regions`] where a match can stand. ASCII throughout (`(?-u)`): identifiers are
+/// ASCII, `normalise` has folded full-width and other compatibility digits and letters, and
+/// a Unicode `\d` or `\b` would force the regex engine off its DFA on text with umlauts.
 const PATTERNS: [&str; 8] = [
     // Steuer-ID: eleven digits in any grouping (2-3-3-3, 3-3-3-2, 4-4-3, single digits, …),
     // separated by spaces and dashes (every Zs and Pd character, after `normalise`), or by
     // dots, or by slashes — one kind per number.
-    r"(?-u:\b)[1-9](?:(?: {0,3}-? {0,3}\d){10}|(?:\.?\d){10}|(?:/?\d){10})(?-u:\b)",
+    r"(?-u)\b[1-9](?:(?: {0,3}-? {0,3}\d){10}|(?:\.?\d){10}|(?:/?\d){10})\b",
     // IBAN start: country, check digits, first characters, in any case; the rest is taken by
     // length.
-    r"(?i)(?-u:\b)[A-Z]{2}\d{2}[ -]?[A-Z0-9]{2}",
+    r"(?-u)(?i)\b[A-Z]{2}\d{2}[ -]?[A-Z0-9]{2}",
     // Payment card: 14-19 digits, optionally grouped.
-    r"(?-u:\b)[2-6](?:[ -]?\d){13,18}(?-u:\b)",
+    r"(?-u)\b[2-6](?:[ -]?\d){13,18}\b",
     // Rentenversicherungsnummer, optionally spaced "15 070649 C103".
-    r"(?-u:\b)\d{2} ?\d{6} ?[A-Z] ?\d{3}(?-u:\b)",
+    r"(?-u)\b\d{2} ?\d{6} ?[A-Z] ?\d{3}\b",
     // Krankenversichertennummer.
-    r"(?-u:\b)[A-Z] ?\d{9}(?-u:\b)",
+    r"(?-u)\b[A-Z] ?\d{9}\b",
     // Personalausweis since 2010 / Reisepass, with optional check digit and "D".
-    r"(?-u:\b)[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{8}\d?D?(?-u:\b)",
+    r"(?-u)\b[CFGHJKLMNPRTVWXYZ][0-9CFGHJKLMNPRTVWXYZ]{8}\d?D?\b",
     // Personalausweis before 2010: ten digits.
-    r"(?-u:\b)\d{10}(?-u:\b)",
+    r"(?-u)\b\d{10}\b",
     // Führerschein: eleven characters, check character at position ten.
-    r"(?-u:\b)[A-Z0-9]{9}[0-9X][A-Z0-9](?-u:\b)",
+    r"(?-u)\b[A-Z0-9]{9}[0-9X][A-Z0-9]\b",
 ];
 const P_STEUER: usize = 0;
 const P_IBAN: usize = 1;
@@ -52,51 +57,109 @@ const P_ID_NEW: usize = 5;
 const P_ID_OLD: usize = 6;
 const P_FS: usize = 7;
 
-struct Compiled {
-    set: RegexSet,
-    each: Vec<Regex>,
+/// The patterns compiled. Without prefilters: a region is a few dozen bytes, too short for
+/// one to pay off.
+fn compiled() -> &'static [Regex] {
+    static COMPILED: OnceLock<Vec<Regex>> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        PATTERNS
+            .iter()
+            .map(|p| {
+                Regex::builder()
+                    .configure(Regex::config().auto_prefilter(false))
+                    .build(p)
+                    .expect("built-in pattern compiles")
+            })
+            .collect()
+    })
 }
 
-fn compiled() -> &'static Compiled {
-    static COMPILED: OnceLock<Compiled> = OnceLock::new();
-    COMPILED.get_or_init(|| Compiled {
-        set: RegexSet::new(PATTERNS).expect("built-in patterns compile"),
-        each: PATTERNS
-            .iter()
-            .map(|p| Regex::new(p).expect("built-in pattern compiles"))
-            .collect(),
+/// The regions pattern `pattern` can match in: for the number patterns, the chains with as
+/// many digits as the pattern has, and as long a run of them as it needs without a
+/// separator (the RVNR's `\d{6}`, the KVNR's nine digits, the old ID card's ten).
+fn regions_of(regions: &Regions, pattern: usize) -> Vec<Range<usize>> {
+    let (digits, run) = match pattern {
+        P_IBAN => return regions.ibans.clone(),
+        P_ID_NEW | P_FS => return regions.codes.clone(),
+        P_STEUER => (11, 1),
+        P_CARD => (14, 1),
+        P_RVNR => (11, 6),
+        P_KVNR => (9, 9),
+        P_ID_OLD => (10, 10),
+        _ => unreachable!("every pattern has its regions"),
+    };
+    regions
+        .numbers
+        .iter()
+        .filter(|n| n.digits >= digits && n.run >= run)
+        .map(|n| n.range.clone())
+        .collect()
+}
+
+/// A match: its span and text.
+struct Found<'t> {
+    start: usize,
+    end: usize,
+    text: &'t str,
+}
+
+impl Found<'_> {
+    fn start(&self) -> usize {
+        self.start
+    }
+    fn end(&self) -> usize {
+        self.end
+    }
+    fn as_str(&self) -> &str {
+        self.text
+    }
+}
+
+/// Every match of `pattern` in `text`, in order, searched within its regions only; the
+/// text around a region still counts for `\b`.
+fn matches<'t>(
+    text: &'t str,
+    regions: &'t Regions,
+    pattern: usize,
+) -> impl Iterator<Item = Found<'t>> + 't {
+    let re = &compiled()[pattern];
+    regions_of(regions, pattern).into_iter().flat_map(move |r| {
+        re.find_iter(Input::new(text).range(r)).map(move |m| Found {
+            start: m.start(),
+            end: m.end(),
+            text: &text[m.range()],
+        })
     })
 }
 
 pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
-    let c = compiled();
-    let present = c.set.matches(seg.text);
-    let on = |i: usize, detector: &str| present.matched(i) && rules.enabled(detector);
-    let ibans = if on(P_IBAN, "iban") {
-        iban(seg, &c.each[P_IBAN], out)
+    let regions = Regions::find(seg.text);
+    let found = |pattern: usize| matches(seg.text, &regions, pattern);
+    let ibans = if rules.enabled("iban") {
+        iban(seg, found(P_IBAN), out)
     } else {
         Vec::new()
     };
-    if on(P_STEUER, "steuer_id") {
-        steuer_id(seg, &c.each[P_STEUER], out);
+    if rules.enabled("steuer_id") {
+        steuer_id(seg, found(P_STEUER), out);
     }
-    if on(P_CARD, "payment_card") {
-        card(seg, &c.each[P_CARD], &ibans, out);
+    if rules.enabled("payment_card") {
+        card(seg, found(P_CARD), &ibans, out);
     }
-    if on(P_RVNR, "rvnr") {
-        rvnr(seg, &c.each[P_RVNR], out);
+    if rules.enabled("rvnr") {
+        rvnr(seg, found(P_RVNR), out);
     }
-    if on(P_KVNR, "kvnr") {
-        kvnr(seg, &c.each[P_KVNR], out);
+    if rules.enabled("kvnr") {
+        kvnr(seg, found(P_KVNR), out);
     }
-    if on(P_ID_NEW, "personalausweis") || on(P_ID_NEW, "reisepass") {
-        id_new(seg, &c.each[P_ID_NEW], out);
+    if rules.enabled("personalausweis") || rules.enabled("reisepass") {
+        id_new(seg, found(P_ID_NEW), out);
     }
-    if on(P_ID_OLD, "personalausweis") {
-        id_old(seg, &c.each[P_ID_OLD], out);
+    if rules.enabled("personalausweis") {
+        id_old(seg, found(P_ID_OLD), out);
     }
-    if on(P_FS, "fuehrerschein") {
-        fuehrerschein(seg, &c.each[P_FS], out);
+    if rules.enabled("fuehrerschein") {
+        fuehrerschein(seg, found(P_FS), out);
     }
 }
 
@@ -133,8 +196,12 @@ fn keyword(seg: &Segment<'_>, group: Group, start: usize, end: usize) -> bool {
     seg.keywords.near(group, start, end, PROXIMITY)
 }
 
-fn steuer_id(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
-    for m in re.find_iter(seg.text) {
+fn steuer_id<'t>(
+    seg: &Segment<'_>,
+    found: impl Iterator<Item = Found<'t>>,
+    out: &mut Vec<Finding>,
+) {
+    for m in found {
         let id = compact(m.as_str());
         if !validate::steuer_id(&id)
             || after_phone_label(seg, m.start())
@@ -193,9 +260,13 @@ fn after_phone_label(seg: &Segment<'_>, start: usize) -> bool {
 }
 
 /// Returns the byte spans of the IBANs found, so card numbers inside them are not counted.
-fn iban(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
+fn iban<'t>(
+    seg: &Segment<'_>,
+    found: impl Iterator<Item = Found<'t>>,
+    out: &mut Vec<Finding>,
+) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
-    for m in re.find_iter(seg.text) {
+    for m in found {
         // Take exactly as many characters as the country's IBAN has, allowing single
         // spaces between them (the printed 4-character groups).
         let country = seg.text[m.start()..m.start() + 2].to_ascii_uppercase();
@@ -250,8 +321,13 @@ fn iban(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) -> Vec<(usize, us
     spans
 }
 
-fn card(seg: &Segment<'_>, re: &Regex, ibans: &[(usize, usize)], out: &mut Vec<Finding>) {
-    for m in re.find_iter(seg.text) {
+fn card<'t>(
+    seg: &Segment<'_>,
+    found: impl Iterator<Item = Found<'t>>,
+    ibans: &[(usize, usize)],
+    out: &mut Vec<Finding>,
+) {
+    for m in found {
         if ibans.iter().any(|&(s, e)| m.start() >= s && m.start() < e) {
             continue;
         }
@@ -274,8 +350,8 @@ fn card(seg: &Segment<'_>, re: &Regex, ibans: &[(usize, usize)], out: &mut Vec<F
     }
 }
 
-fn rvnr(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
-    for m in re.find_iter(seg.text) {
+fn rvnr<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
+    for m in found {
         if !validate::rvnr(&compact(m.as_str())) {
             continue;
         }
@@ -294,8 +370,8 @@ fn rvnr(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
     }
 }
 
-fn kvnr(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
-    for m in re.find_iter(seg.text) {
+fn kvnr<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
+    for m in found {
         if !validate::kvnr(&compact(m.as_str())) {
             continue;
         }
@@ -316,8 +392,8 @@ fn kvnr(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
 
 /// Personalausweis (since 2010: first letter L M N P R T V W X Y) and Reisepass (C F G H J
 /// K): nine characters from the ICAO alphabet plus check digit; the old ID card: ten digits.
-fn id_new(seg: &Segment<'_>, new: &Regex, out: &mut Vec<Finding>) {
-    for m in new.find_iter(seg.text) {
+fn id_new<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
+    for m in found {
         let raw = m.as_str().trim_end_matches('D');
         let digits = raw.bytes().filter(u8::is_ascii_digit).count();
         if digits < 2 {
@@ -349,8 +425,8 @@ fn id_new(seg: &Segment<'_>, new: &Regex, out: &mut Vec<Finding>) {
 }
 
 /// The old ID card (1987-2010): ten digits, counted only with an ID card keyword nearby.
-fn id_old(seg: &Segment<'_>, old: &Regex, out: &mut Vec<Finding>) {
-    for m in old.find_iter(seg.text) {
+fn id_old<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
+    for m in found {
         if validate::icao_7_3_1(m.as_str())
             && keyword(seg, Group::Ausweis, m.start(), m.end())
             && !after_phone_label(seg, m.start())
@@ -366,8 +442,12 @@ fn id_old(seg: &Segment<'_>, old: &Regex, out: &mut Vec<Finding>) {
     }
 }
 
-fn fuehrerschein(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
-    for m in re.find_iter(seg.text) {
+fn fuehrerschein<'t>(
+    seg: &Segment<'_>,
+    found: impl Iterator<Item = Found<'t>>,
+    out: &mut Vec<Finding>,
+) {
+    for m in found {
         let s = m.as_str();
         let mixed =
             s.bytes().any(|b| b.is_ascii_digit()) && s.bytes().any(|b| b.is_ascii_uppercase());
@@ -383,6 +463,93 @@ fn fuehrerschein(seg: &Segment<'_>, re: &Regex, out: &mut Vec<Finding>) {
                 m.start(),
                 Some(mask(s)),
             ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Spans = Vec<(usize, usize)>;
+
+    /// The spans of every match of `pattern`, searched in its regions and in the whole text.
+    fn both(text: &str, pattern: usize) -> (Spans, Spans) {
+        let regions = Regions::find(text);
+        let filtered = matches(text, &regions, pattern)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        let whole = compiled()[pattern]
+            .find_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        (filtered, whole)
+    }
+
+    /// Text made of the pieces identifiers are made of: digit groups, the separators the
+    /// patterns allow (and others), letters of both cases, codes, umlauts and a non-ASCII
+    /// digit.
+    fn identifier_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[0-9]{1,11}",
+            "[ .\\-/]{1,4}",
+            " {0,3}-? {0,3}",
+            "[,;:()+]",
+            "[A-Za-zäÖß]{1,10}",
+            "[A-Z0-9]{3,12}",
+            "[CFGHJKLMNPRTVWXYZ0-9]{9,11}D?",
+            "[A-Z]{2}[0-9]{2}",
+            // The shapes of the numbers themselves, so that matches are not rare.
+            "[1-9]( ?[0-9]){10}",
+            "[0-9]{2} ?[0-9]{6} ?[A-Z] ?[0-9]{3}",
+            "[A-Z] ?[0-9]{9}",
+            "[2-6]([ -]?[0-9]){13,18}",
+            "[\n٣]",
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn searching_the_regions_finds_what_searching_everything_finds(
+            text in identifier_like(),
+        ) {
+            for pattern in 0..PATTERNS.len() {
+                let (filtered, whole) = both(&text, pattern);
+                prop_assert_eq!(filtered, whole, "pattern {} in {:?}", pattern, text);
+            }
+        }
+    }
+
+    #[test]
+    fn identifiers_at_the_edges_of_their_regions() {
+        // Word boundaries at a region's edge see the text outside it.
+        for text in [
+            "86095742719",
+            "x86095742719",
+            "86095742719x",
+            "Z 123456789",
+            "AZ 123456789",
+            "DE89370400440532013000",
+            "xDE89 3704",
+            "L01X00T471D",
+            "ÄL01X00T471",
+            "a-86 095 742 719-b",
+            "8 6 0 9 5 7 4 2 7 1 9",
+            "15 070649 C103",
+            "4-1-1-1-1-1-1-1-1-1-1-1-1-1",
+            // The widest gap a Steuer-ID allows.
+            "8609   -   5742719",
+            "4111 1111 1111 1111 1",
+        ] {
+            for pattern in 0..PATTERNS.len() {
+                let (filtered, whole) = both(text, pattern);
+                assert_eq!(filtered, whole, "pattern {pattern} in {text:?}");
+            }
         }
     }
 }
