@@ -7,6 +7,7 @@ mod ids;
 mod keywords;
 mod markings;
 mod person;
+mod regions;
 
 use crate::extract::Extracted;
 use crate::rules::Rules;
@@ -23,6 +24,8 @@ pub(crate) struct Segment<'a> {
     pub(crate) location: &'a Location,
     /// Keyword hits in `lower`.
     pub(crate) keywords: keywords::Hits<'a>,
+    /// Where identifiers and ICD-10 codes may stand in `text`.
+    pub(crate) regions: regions::Regions,
     /// What the detectors know about the whole message.
     pub(crate) message: &'a Message<'a>,
 }
@@ -137,6 +140,7 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         }
         let seg = Segment {
             keywords,
+            regions: regions::Regions::find(text),
             text,
             lower,
             location: &segment.location,

@@ -31,7 +31,6 @@ use super::keywords::Group;
 use super::person::People;
 use super::{Segment, boilerplate};
 use crate::rules::Rules;
-use crate::swar;
 use crate::text::window;
 use crate::verdict::{Finding, category};
 
@@ -254,9 +253,8 @@ fn records_with_entries(seg: &Segment<'_>) -> Vec<(usize, usize)> {
 /// ICD-10 codes: with a decimal ("F33.1") as they are, without one ("F32") only with a
 /// diagnosis word within 80 characters.
 fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
-    let bytes = seg.text.as_bytes();
     let mut out = Vec::new();
-    for at in code_shapes(bytes) {
+    for &at in &seg.regions.icd {
         let code = Input::new(seg.text).range(at..).anchored(Anchored::Yes);
         let Some(m) = patterns().icd.find(code) else {
             continue;
@@ -281,24 +279,6 @@ fn icd_codes(seg: &Segment<'_>) -> Vec<(usize, usize)> {
         }
     }
     out
-}
-
-/// Where an ICD-10 code may start: a capital letter but U, two digits after it, and no word
-/// byte before it. A hand-written scan: the code regex has no literal to search for, and
-/// every mail is scanned. The rarest condition comes first: digits, tested eight bytes at a
-/// time, and each run of them looked at once.
-fn code_shapes(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
-    swar::words(bytes).flat_map(move |(word_at, word)| {
-        swar::runs(swar::in_range(word, b'0', b'9')).filter_map(move |(first, _)| {
-            // A run going on from the word before has a digit before it, so fails here.
-            let at = (word_at + first).checked_sub(1)?;
-            let shape = bytes[at].is_ascii_uppercase()
-                && bytes[at] != b'U'
-                && bytes.get(at + 2).is_some_and(u8::is_ascii_digit);
-            (shape && (at == 0 || !is_word(bytes[at - 1]))).then_some(at)
-        })
-    })
 }
 
 fn tie(
@@ -653,30 +633,7 @@ fn sentence(text: &str, start: usize, end: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
-    use super::{code_shapes, sentence};
-
-    proptest! {
-        /// The scan finds every place with a code's shape, byte by byte.
-        #[test]
-        fn code_shapes_are_found_wherever_they_stand(
-            text in "([A-Z]{1,2}|[0-9]{1,4}|[a-zä .:,]{1,3}|U|\n){0,40}",
-        ) {
-            let b = text.as_bytes();
-            let is_word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
-            let expected: Vec<usize> = (0..b.len().saturating_sub(2))
-                .filter(|&at| {
-                    b[at].is_ascii_uppercase()
-                        && b[at] != b'U'
-                        && b[at + 1].is_ascii_digit()
-                        && b[at + 2].is_ascii_digit()
-                        && (at == 0 || !is_word(b[at - 1]))
-                })
-                .collect();
-            prop_assert_eq!(code_shapes(b).collect::<Vec<_>>(), expected);
-        }
-    }
+    use super::sentence;
 
     #[test]
     fn sentences_skip_abbreviations() {

@@ -6,17 +6,15 @@
 //! Negative context lowers it: an IBAN among company-register data (HRB, USt-IdNr, …) is a
 //! company's, and an 11-digit number right after "Tel." is a phone number.
 
-mod regions;
-
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use regex_automata::Input;
 use regex_automata::meta::Regex;
 
-use self::regions::Regions;
 use super::Segment;
 use super::keywords::Group;
+use super::regions::Regions;
 use crate::rules::Rules;
 use crate::validate;
 use crate::verdict::{Finding, category, mask};
@@ -24,7 +22,7 @@ use crate::verdict::{Finding, category, mask};
 const PROXIMITY: usize = 300;
 
 /// The identifier patterns, in the order of the `P_*` indices. They are searched only in
-/// the [`regions`] where a match can stand. ASCII throughout (`(?-u)`): identifiers are
+/// the [`Regions`] where a match can stand. ASCII throughout (`(?-u)`): identifiers are
 /// ASCII, `normalise` has folded full-width and other compatibility digits and letters, and
 /// a Unicode `\d` or `\b` would force the regex engine off its DFA on text with umlauts.
 const PATTERNS: [&str; 8] = [
@@ -133,8 +131,7 @@ fn matches<'t>(
 }
 
 pub(super) fn run(seg: &Segment<'_>, rules: &Rules, out: &mut Vec<Finding>) {
-    let regions = Regions::find(seg.text);
-    let found = |pattern: usize| matches(seg.text, &regions, pattern);
+    let found = |pattern: usize| matches(seg.text, &seg.regions, pattern);
     let ibans = if rules.enabled("iban") {
         iban(seg, found(P_IBAN), out)
     } else {

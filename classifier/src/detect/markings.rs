@@ -494,6 +494,7 @@ mod prefiltered {
             lower: &lower,
             location: &location,
             keywords: Hits::new(&lower),
+            regions: crate::detect::regions::Regions::find(&text),
             message: &message,
         };
         let rules = Rules::default();

@@ -1,4 +1,5 @@
-//! Where in a segment an identifier can stand at all, from one pass over its bytes.
+//! Where in a segment an identifier or an ICD-10 code can stand at all, from one pass over
+//! its bytes.
 //!
 //! The identifier patterns start with a character class (`[1-9]`, `[A-Z]`), so the regex
 //! engine has no literal to skip ahead to and steps through every byte of every mail; that
@@ -11,7 +12,9 @@
 //! - **IBANs**: two ASCII letters followed by two ASCII digits; the match
 //!   `[A-Z]{2}\d{2}[ -]?[A-Z0-9]{2}` ends at most five bytes after the letters' end;
 //! - **codes** (ID card and passport since 2010, driving licence): a run of at least nine
-//!   bytes of `[A-Z0-9]`, of which the whole match consists.
+//!   bytes of `[A-Z0-9]`, of which the whole match consists;
+//! - **ICD-10 codes** (for the health facts): a capital letter but U, two digits after it,
+//!   and no word byte before it.
 //!
 //! Each is a *necessary* condition of its patterns, so every match of a pattern over the
 //! whole text lies inside one region of its kind; overlapping regions are merged, so no
@@ -26,24 +29,26 @@ use crate::swar::{in_range, runs, words};
 /// The byte ranges of a text where identifiers of each kind may stand, ascending and
 /// disjoint within each kind.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Regions {
+pub(crate) struct Regions {
     /// Chains of at least [`NUMBER_DIGITS`] digits.
-    pub(super) numbers: Vec<Number>,
+    pub(crate) numbers: Vec<Number>,
     /// Two letters and two digits, with room for the IBAN pattern around them.
-    pub(super) ibans: Vec<Range<usize>>,
+    pub(crate) ibans: Vec<Range<usize>>,
     /// Runs of at least [`CODE_LEN`] bytes of `[A-Z0-9]`.
-    pub(super) codes: Vec<Range<usize>>,
+    pub(crate) codes: Vec<Range<usize>>,
+    /// Where an ICD-10 code may start, ascending.
+    pub(crate) icd: Vec<usize>,
 }
 
 /// A chain of digits, none more than [`NUMBER_GAP`] bytes from the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Number {
+pub(crate) struct Number {
     /// From [`NUMBER_LEAD`] bytes before the first digit to the end of the last.
-    pub(super) range: Range<usize>,
+    pub(crate) range: Range<usize>,
     /// How many digits it has.
-    pub(super) digits: usize,
+    pub(crate) digits: usize,
     /// Its longest run of digits without anything between them.
-    pub(super) run: usize,
+    pub(crate) run: usize,
 }
 
 /// The fewest digits of a number pattern: the KVNR's nine.
@@ -61,6 +66,11 @@ fn four_in_a_row(mask: u64) -> u64 {
     mask & (mask >> 8) & (mask >> 16) & (mask >> 24)
 }
 
+/// Letters and digits, and every byte of a non-ASCII character.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
 fn is_code(b: u8) -> bool {
     b.is_ascii_uppercase() || b.is_ascii_digit()
 }
@@ -68,7 +78,7 @@ fn is_code(b: u8) -> bool {
 impl Regions {
     /// Finds the regions of `text`: a few instructions per eight bytes where there is no
     /// digit and no four capitals or digits in a row, which is most of prose.
-    pub(super) fn find(text: &str) -> Self {
+    pub(crate) fn find(text: &str) -> Self {
         let bytes = text.as_bytes();
         let mut scan = Scan {
             bytes,
@@ -145,8 +155,18 @@ impl Scan<'_> {
                 self.chain = Some((number, last, len));
             }
         }
-        // An IBAN: two letters right before the run, and two digits.
         let b = self.bytes;
+        // An ICD-10 code: a capital but U right before the run, two digits, and no word
+        // byte before the capital. (A run going on from the word before has a digit there.)
+        if p >= 1
+            && b[p - 1].is_ascii_uppercase()
+            && b[p - 1] != b'U'
+            && b.get(p + 1).is_some_and(u8::is_ascii_digit)
+            && (p == 1 || !is_word_byte(b[p - 2]))
+        {
+            self.regions.icd.push(p - 1);
+        }
+        // An IBAN: two letters right before the run, and two digits.
         if p >= 2
             && b.get(p + 1).is_some_and(u8::is_ascii_digit)
             && b[p - 2].is_ascii_alphabetic()
@@ -197,7 +217,29 @@ fn push_merged(ranges: &mut Vec<Range<usize>>, range: Range<usize>) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Every place with an ICD-10 code's shape is found, as a byte-by-byte test finds it.
+        #[test]
+        fn icd_shapes_are_found_wherever_they_stand(
+            text in "([A-Z]{1,2}|[0-9]{1,4}|[a-zä .:,]{1,3}|U|\\n){0,40}",
+        ) {
+            let b = text.as_bytes();
+            let expected: Vec<usize> = (0..b.len().saturating_sub(2))
+                .filter(|&at| {
+                    b[at].is_ascii_uppercase()
+                        && b[at] != b'U'
+                        && b[at + 1].is_ascii_digit()
+                        && b[at + 2].is_ascii_digit()
+                        && (at == 0 || !is_word_byte(b[at - 1]))
+                })
+                .collect();
+            prop_assert_eq!(Regions::find(&text).icd, expected);
+        }
+    }
 
     #[test]
     fn regions_of_each_kind() {
