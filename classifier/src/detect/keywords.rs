@@ -873,7 +873,7 @@ impl<'a> Hits<'a> {
         self.starts.get_or_init(|| {
             let bytes = self.lower.as_bytes();
             let heads = &keywords().heads;
-            let mut starts = Vec::new();
+            let mut starts = Vec::with_capacity(bytes.len() / 16);
             // The word-byte bit of the byte before the current eight, at byte 0's place.
             let mut before = 0;
             let mut look = |at: usize, word: u64| {
