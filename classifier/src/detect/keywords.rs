@@ -774,8 +774,28 @@ impl Layer {
         let found = self
             .dfa
             .try_find(&input)
-            .expect("an anchored search of an anchored automaton")?;
+            .expect("an anchored search of an automaton with anchored starts")?;
         Some((&self.groups[found.pattern().as_usize()], found.end()))
+    }
+
+    /// The hits the way they are defined: one leftmost-longest search through the whole
+    /// text, without overlaps, keeping the matches that start a word. A keyword matched
+    /// inside a word is dropped, but it still hides what it overlaps ("ist wegen" inside
+    /// "die frist wegen" hides "wegen einer").
+    fn through(&self, lower: &str) -> Vec<(Group, usize, usize)> {
+        let bytes = lower.as_bytes();
+        let mut hits = Vec::new();
+        let matches = self
+            .dfa
+            .try_find_iter(Input::new(lower))
+            .expect("an unanchored search of an automaton with unanchored starts");
+        for m in matches {
+            if m.start() == 0 || !is_word_byte(bytes[m.start() - 1]) {
+                let groups = &self.groups[m.pattern().as_usize()];
+                hits.extend(groups.iter().map(|&g| (g, m.start(), m.end())));
+            }
+        }
+        hits
     }
 }
 
@@ -788,23 +808,37 @@ struct Keywords {
     /// fifth of the classifier's time. (Two or three bytes rule out too few: "ge", "die"
     /// begin keywords and much of German.)
     heads: Box<[u8; 1 << 16]>,
+    /// For the three bytes before a word start and its first byte (hashed like `heads`),
+    /// the layers with a keyword that has a word start inside it there ("st w" of "ist
+    /// wegen"). Such a keyword, matched inside a word, hides the word starts it overlaps;
+    /// where that can happen the layer is searched the defining way ([`Layer::through`]).
+    inside: Box<[u8; 1 << 16]>,
+    /// The keywords with word starts inside them, as (the three bytes before such a start and
+    /// its first byte, layer, keyword, offset of the start), sorted.
+    crossing: Vec<(u32, usize, &'static str, usize)>,
 }
 
 /// The shortest keyword, in bytes: every word start is looked up by its first four bytes,
 /// and a keyword of three admits any fourth.
 const SHORTEST: usize = 3;
 
-/// The `heads` entry for the four bytes from `start` (zero past the end).
+/// The `heads` entry for the four bytes from `start` (zero past the end); the `inside`
+/// entry for a word start `s` is `head(bytes, s - 3)`.
 fn head(bytes: &[u8], start: usize) -> usize {
     // The low four bytes of the word: `word_at` is little-endian.
     let four = swar::word_at(bytes, start) as u32;
     (four.wrapping_mul(0x9E37_79B1) >> 16) as usize
 }
 
+/// Bytes before a word start that `inside` looks at.
+const INSIDE_BEFORE: usize = 3;
+
 fn keywords() -> &'static Keywords {
     static KEYWORDS: OnceLock<Keywords> = OnceLock::new();
     KEYWORDS.get_or_init(|| {
         let mut heads = Box::new([0u8; 1 << 16]);
+        let mut inside = Box::new([0u8; 1 << 16]);
+        let mut crossing = Vec::new();
         let layers = (0..LAYERS)
             .map(|l| {
                 let mut patterns: Vec<&str> = Vec::new();
@@ -833,26 +867,58 @@ fn keywords() -> &'static Keywords {
                     for fourth in fourths {
                         heads[head(&[b[0], b[1], b[2], fourth], 0)] |= 1 << l;
                     }
+                    for i in 1..b.len() {
+                        if is_word_byte(b[i]) && !is_word_byte(b[i - 1]) {
+                            assert!(i >= INSIDE_BEFORE, "keyword {w:?} has a short first word");
+                            inside[head(b, i - INSIDE_BEFORE)] |= 1 << l;
+                            let key = swar::word_at(b, i - INSIDE_BEFORE) as u32;
+                            crossing.push((key, l, *w, i));
+                        }
+                    }
                 }
                 let dfa = DFA::builder()
                     .match_kind(MatchKind::LeftmostLongest)
-                    .start_kind(StartKind::Anchored)
+                    .start_kind(StartKind::Both)
                     .build(&patterns)
                     .expect("built-in keywords compile");
                 Layer { dfa, groups }
             })
             .collect();
-        Keywords { layers, heads }
+        crossing.sort_unstable();
+        Keywords {
+            layers,
+            heads,
+            inside,
+            crossing,
+        }
     })
+}
+
+impl Keywords {
+    /// The layers with a keyword that stands in `bytes` inside a word, with a word start
+    /// inside the keyword at `start`.
+    fn hiding(&self, bytes: &[u8], start: usize) -> u8 {
+        let key = swar::word_at(bytes, start - INSIDE_BEFORE) as u32;
+        let first = self.crossing.partition_point(|c| c.0 < key);
+        self.crossing[first..]
+            .iter()
+            .take_while(|c| c.0 == key)
+            .filter(|&&(_, _, word, i)| {
+                start > i
+                    && is_word_byte(bytes[start - i - 1])
+                    && bytes[start - i..].starts_with(word.as_bytes())
+            })
+            .fold(0, |layers, &(_, l, _, _)| layers | 1 << l)
+    }
 }
 
 /// Keyword hits of one segment, searched per layer on first use: a clean mail with no
 /// identifier candidate never pays for the identifier-context keywords.
 pub(crate) struct Hits<'a> {
     lower: &'a str,
-    /// Where words start, with the layers whose keywords may begin there; found once for
-    /// all layers.
-    starts: OnceCell<Vec<(usize, u8)>>,
+    /// Where words start, with the layers whose keywords may begin there, and the layers in
+    /// which a keyword inside a word may hide one of those starts; found once for all layers.
+    starts: OnceCell<(Vec<(usize, u8)>, u8)>,
     layers: [OnceCell<Vec<(Group, usize, usize)>>; LAYERS],
 }
 
@@ -867,21 +933,31 @@ impl<'a> Hits<'a> {
     }
 
     /// The word starts (a word byte at the start of the text or after a byte that is none)
-    /// where a keyword of some layer may begin. Eight bytes per step: a seventh of the bytes
-    /// of prose start a word, and few of those a keyword.
-    fn starts(&self) -> &[(usize, u8)] {
+    /// where a keyword of some layer may begin, and the layers where a keyword matched
+    /// inside a word may hide one of them. Eight bytes per step: a seventh of the bytes of
+    /// prose start a word, and few of those a keyword.
+    fn starts(&self) -> &(Vec<(usize, u8)>, u8) {
         self.starts.get_or_init(|| {
             let bytes = self.lower.as_bytes();
-            let heads = &keywords().heads;
+            let keywords = keywords();
             let mut starts = Vec::with_capacity(bytes.len() / 16);
+            let mut hidden = 0u8;
             // The word-byte bit of the byte before the current eight, at byte 0's place.
             let mut before = 0;
             let mut look = |at: usize, word: u64| {
                 let words = swar::word_bytes(word);
-                for offset in swar::offsets(words & !(words << 8 | before)) {
-                    let layers = heads[head(bytes, at + offset)];
-                    if layers != 0 {
-                        starts.push((at + offset, layers));
+                for start in swar::offsets(words & !(words << 8 | before)).map(|o| at + o) {
+                    let layers = keywords.heads[head(bytes, start)];
+                    if layers == 0 {
+                        continue;
+                    }
+                    starts.push((start, layers));
+                    let open = layers & !hidden;
+                    if open != 0
+                        && start > INSIDE_BEFORE
+                        && keywords.inside[head(bytes, start - INSIDE_BEFORE)] & open != 0
+                    {
+                        hidden |= keywords.hiding(bytes, start) & open;
                     }
                 }
                 before = words >> 56;
@@ -889,19 +965,25 @@ impl<'a> Hits<'a> {
             for (at, word) in swar::words(bytes) {
                 look(at, word);
             }
-            starts
+            (starts, hidden)
         })
     }
 
-    /// The hits of `group`'s layer: at each word start the longest keyword, and the next
-    /// keyword only after its end (so "deutsche rentenversicherung" is one hit).
+    /// The hits of `group`'s layer (see [`Layer::through`]). Found from the word starts
+    /// where a keyword may begin: at each the longest keyword, and the next keyword only
+    /// after its end (so "deutsche rentenversicherung" is one hit) — the same hits, unless a
+    /// keyword inside a word hides a start, in which case the whole text is searched.
     fn layer_hits(&self, group: Group) -> &[(Group, usize, usize)] {
         let l = layer(group);
         self.layers[l].get_or_init(|| {
             let layer = &keywords().layers[l];
+            let (starts, hidden) = self.starts();
+            if hidden & 1 << l != 0 {
+                return layer.through(self.lower);
+            }
             let mut hits = Vec::new();
             let mut after = 0;
-            for &(start, layers) in self.starts() {
+            for &(start, layers) in starts {
                 if layers & 1 << l == 0 || start < after {
                     continue;
                 }
@@ -947,32 +1029,30 @@ mod tests {
 
     use super::*;
 
-    /// The definition the search keeps: at each word start not inside the previous hit,
-    /// the longest keyword of the layer starting there, found by comparing every keyword.
+    /// The definition the search keeps, built on its own: one leftmost-longest search of the
+    /// layer's keywords through the whole text, without overlaps, keeping the matches that
+    /// start a word.
     fn reference(lower: &str, l: usize) -> Vec<(Group, usize, usize)> {
+        let words: Vec<&str> = GROUPS
+            .iter()
+            .filter(|(g, _)| layer(*g) == l)
+            .flat_map(|(_, words)| words.iter().copied())
+            .collect();
+        let search = aho_corasick::AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&words)
+            .expect("keywords compile");
         let bytes = lower.as_bytes();
         let mut hits = Vec::new();
-        let mut after = 0;
-        for start in 0..bytes.len() {
-            let word_start =
-                is_word_byte(bytes[start]) && (start == 0 || !is_word_byte(bytes[start - 1]));
-            if !word_start || start < after {
+        for m in search.find_iter(lower) {
+            if m.start() > 0 && is_word_byte(bytes[m.start() - 1]) {
                 continue;
             }
-            let longest = GROUPS
-                .iter()
-                .filter(|(g, _)| layer(*g) == l)
-                .flat_map(|(_, words)| words.iter())
-                .filter(|w| bytes[start..].starts_with(w.as_bytes()))
-                .max_by_key(|w| w.len());
-            if let Some(word) = longest {
-                let end = start + word.len();
-                for (group, words) in GROUPS.iter().filter(|(g, _)| layer(*g) == l) {
-                    if words.contains(word) {
-                        hits.push((*group, start, end));
-                    }
+            let word = words[m.pattern().as_usize()];
+            for (group, listed) in GROUPS.iter().filter(|(g, _)| layer(*g) == l) {
+                if listed.contains(&word) {
+                    hits.push((*group, m.start(), m.end()));
                 }
-                after = end;
             }
         }
         hits
@@ -996,7 +1076,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         #[test]
-        fn the_search_finds_the_longest_keyword_at_each_word_start(text in keyword_like()) {
+        fn the_search_finds_the_hits_of_one_search_through_the_text(text in keyword_like()) {
             let hits = Hits::new(&text);
             for l in 0..LAYERS {
                 let group = GROUPS.iter().map(|(g, _)| *g).find(|&g| layer(g) == l).unwrap();
@@ -1007,6 +1087,46 @@ mod tests {
                 prop_assert_eq!(found, expected, "layer {} of {:?}", l, text);
             }
         }
+    }
+
+    /// A keyword matched inside a word hides the word starts it overlaps, as one search
+    /// through the text has it (found by an independent review of the word-start search).
+    #[test]
+    fn a_keyword_inside_a_word_hides_what_it_overlaps() {
+        for (text, group) in [
+            ("die frist wegen einer erkrankung", Group::State),
+            (
+                "nichtöffentliche niederschrift über die sitzung",
+                Group::Agenda,
+            ),
+            ("tatverdacht aufgrund einer anzeige", Group::State),
+            (
+                "lohnsteuer-identifikationsnummer: 86 095 742 719",
+                Group::Tax,
+            ),
+            ("lohnsteuer id card number", Group::Card),
+            ("lohnsteuer id card number", Group::Ausweis),
+        ] {
+            let hits = Hits::new(text);
+            let l = layer(group);
+            assert_eq!(hits.layer_hits(group), reference(text, l), "{text:?}");
+            assert_ne!(hits.starts().1 & 1 << l, 0, "{text:?} is searched through");
+        }
+        let minutes = Hits::new("nichtöffentliche niederschrift über die sitzung");
+        assert_eq!(minutes.of(Group::Agenda).count(), 0);
+    }
+
+    /// Prose without such keywords takes the word-start search for every layer.
+    #[test]
+    fn prose_is_searched_from_word_starts() {
+        let prose = "sehr geehrte frau schmidt, wie am 12.11.2026 besprochen, übersende ich \
+                     ihnen die überarbeitete fassung des haushaltsentwurfs. rückfragen gern \
+                     unter tel. 0531 470-2210. die steuer-id von herrn maier ist beigefügt, er \
+                     ist wegen einer erkrankung krankgeschrieben.";
+        let hits = Hits::new(prose);
+        assert_eq!(hits.starts().1, 0);
+        assert!(hits.of(Group::State).count() >= 2);
+        assert_eq!(hits.of(Group::Tax).count(), 1);
     }
 
     #[test]
