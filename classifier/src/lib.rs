@@ -86,4 +86,20 @@ mod tests {
         assert!(!classify(b"Subject: x\r\n\r\n4111 1111 1111 1111\r\n", &rules).sensitive);
         assert!(classify_text("4111 1111 1111 1111", &rules).sensitive);
     }
+
+    /// Digits of other scripts are digits: a tax ID in Arabic-Indic or Devanagari digits is a
+    /// tax ID.
+    #[test]
+    fn identifiers_in_other_digits_are_found() {
+        let rules = Rules::default();
+        for id in ["٨٦ ٠٩٥ ٧٤٢ ٧١٩", "८६०९५७४२७१९", "86 ٠٩٥ 742 ७१९"]
+        {
+            let raw = format!(
+                "Subject: Unterlagen\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+                 Meine Steuer-ID lautet {id}.\r\n"
+            );
+            let verdict = classify(raw.as_bytes(), &rules);
+            assert_eq!(verdict.categories, [category::TAX_ID], "{id}");
+        }
+    }
 }

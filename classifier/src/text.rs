@@ -14,7 +14,10 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 /// - every space separator (category Zs: NBSP, narrow NBSP, figure, thin, ideographic spaces)
 ///   and the tab become a space; line and paragraph separators a line feed; CR is dropped;
 /// - every dash (category Pd: hyphen, non-breaking hyphen, en and em dash, …), the minus sign
-///   and the middle dot become `-`, so identifiers may be grouped with any of them.
+///   and the middle dot become `-`, so identifiers may be grouped with any of them;
+/// - every decimal digit (category Nd: Arabic-Indic, Devanagari, … — NFKC folds only the
+///   compatibility forms) becomes its ASCII digit: a reader reads a digit, and the
+///   identifier patterns look for ASCII ones.
 #[must_use]
 pub(crate) fn normalise(text: &str) -> String {
     // ASCII (but tab and CR) and the Latin-1 letters U+00C0–U+00FF (lead byte C3: umlauts,
@@ -81,6 +84,7 @@ fn push_mapped(out: &mut String, c: char) {
             GeneralCategory::Format => {}
             GeneralCategory::SpaceSeparator => out.push(' '),
             GeneralCategory::DashPunctuation => out.push('-'),
+            GeneralCategory::DecimalNumber => out.push(ascii_digit(c)),
             _ if canonical_combining_class(c) != 0 => {
                 // A combining mark: compose it with the character before where Unicode has a
                 // precomposed form (as NFKC over the whole text would).
@@ -98,6 +102,32 @@ fn push_mapped(out: &mut String, c: char) {
             _ => out.push(c),
         },
     }
+}
+
+/// The first digit (zero) of every run of decimal digits (category Nd) beyond ASCII, in
+/// ascending order. Unicode encodes each script's digits as one run from 0 to 9 (Unicode
+/// Standard §4.6), so a digit's value is its distance from the zero before it; the tests
+/// check this list against the general category of every character.
+const DIGIT_ZEROS: [u32; 76] = [
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x10D40, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+    0x11650, 0x116C0, 0x116D0, 0x116DA, 0x11730, 0x118E0, 0x11950, 0x11BF0, 0x11C50, 0x11D50,
+    0x11DA0, 0x11DE0, 0x11F50, 0x16130, 0x16A60, 0x16AC0, 0x16B50, 0x16D70, 0x1CCF0, 0x1D7CE,
+    0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E5F1, 0x1E950, 0x1FBF0,
+];
+
+/// The ASCII digit a decimal digit (category Nd) stands for.
+fn ascii_digit(c: char) -> char {
+    let at = DIGIT_ZEROS.partition_point(|&zero| zero <= u32::from(c));
+    let value = at
+        .checked_sub(1)
+        .map(|i| u32::from(c) - DIGIT_ZEROS[i])
+        .filter(|&value| value < 10);
+    // A digit of a script newer than the list stays as it is (and is no digit to the
+    // identifier patterns); the tests keep the list complete.
+    value.map_or(c, |value| char::from(b'0' + value as u8))
 }
 
 /// A lower-case copy with the same byte offsets: ASCII and the German umlauts change case in
@@ -158,6 +188,7 @@ mod tests {
                     GeneralCategory::Format => None,
                     GeneralCategory::SpaceSeparator => Some(' '),
                     GeneralCategory::DashPunctuation => Some('-'),
+                    GeneralCategory::DecimalNumber => char::from_digit(digit_value(c), 10),
                     _ => Some(c),
                 },
             }
@@ -168,7 +199,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn normalise_matches_its_definition(text in "[a-zA-ZäöüÄÖÜß0-9 .\t\r\n\u{00A0}\u{00AD}\u{00B2}\u{00B7}\u{200B}\u{200E}\u{2060}\u{2063}\u{202F}\u{2013}\u{2014}\u{2212}\u{20AC}\u{FEFF}\u{00E9}\u{0308}\u{3000}\u{FF10}-\u{FF19}\u{FF21}-\u{FF3A}\u{FF0D}\u{1D7CE}-\u{1D7D7}\u{FB01}\u{2028}]{0,200}") {
+        fn normalise_matches_its_definition(text in "[a-zA-ZäöüÄÖÜß0-9 .\t\r\n\u{00A0}\u{00AD}\u{00B2}\u{00B7}\u{200B}\u{200E}\u{2060}\u{2063}\u{202F}\u{2013}\u{2014}\u{2212}\u{20AC}\u{FEFF}\u{00E9}\u{0308}\u{3000}\u{FF10}-\u{FF19}\u{FF21}-\u{FF3A}\u{FF0D}\u{1D7CE}-\u{1D7D7}\u{FB01}\u{2028}\u{0660}-\u{0669}\u{0966}-\u{096F}\u{1040}-\u{1049}]{0,200}") {
             let n = normalise(&text);
             prop_assert_eq!(&n, &reference(&text));
             prop_assert_eq!(normalise(&n), n.clone(), "idempotent");
@@ -185,6 +216,42 @@ mod tests {
                 .collect();
             prop_assert_eq!(lower, reference_lower);
         }
+    }
+
+    /// A decimal digit's value by the rule Unicode keeps: digits come in runs of ten, from
+    /// zero up, one after another where they follow each other without a gap.
+    fn digit_value(c: char) -> u32 {
+        let is_digit = |code: u32| {
+            char::from_u32(code)
+                .is_some_and(|c| c.general_category() == GeneralCategory::DecimalNumber)
+        };
+        let code = u32::from(c);
+        let first = (0..=code)
+            .rev()
+            .take_while(|&b| is_digit(b))
+            .last()
+            .unwrap_or(code);
+        (code - first) % 10
+    }
+
+    #[test]
+    fn every_decimal_digit_is_read_as_its_ascii_digit() {
+        let mut digits = 0;
+        for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
+            if c.general_category() == GeneralCategory::DecimalNumber {
+                digits += 1;
+                assert_eq!(
+                    ascii_digit(c).to_digit(10),
+                    Some(digit_value(c)),
+                    "{c:?} U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+        assert!(digits > 600, "{digits} decimal digits beyond ASCII");
+        assert_eq!(normalise("٨٦٠٩٥٧٤٢٧١٩"), "86095742719");
+        assert_eq!(normalise("८६०९५ ७४२ ७१९"), "86095 742 719");
+        assert_eq!(ascii_digit('x'), 'x');
     }
 
     /// Issue #10.2: what a reader reads as the same number is the same number.

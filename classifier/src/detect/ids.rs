@@ -22,9 +22,9 @@ use crate::verdict::{Finding, category, mask};
 const PROXIMITY: usize = 300;
 
 /// The identifier patterns, in the order of the `P_*` indices. They are searched only in
-/// the [`Regions`] where a match can stand. ASCII throughout (`(?-u)`): identifiers are
-/// ASCII, `normalise` has folded full-width and other compatibility digits and letters, and
-/// a Unicode `\d` or `\b` would force the regex engine off its DFA on text with umlauts.
+/// the [`Regions`] where a match can stand. ASCII throughout (`(?-u)`): `normalise` has
+/// turned every decimal digit into its ASCII digit and folded full-width letters, and a
+/// Unicode `\b` would force the regex engine off its DFA on text with umlauts.
 const PATTERNS: [&str; 8] = [
     // Steuer-ID: eleven digits in any grouping (2-3-3-3, 3-3-3-2, 4-4-3, single digits, …),
     // separated by spaces and dashes (every Zs and Pd character, after `normalise`), or by
@@ -55,8 +55,8 @@ const P_ID_NEW: usize = 5;
 const P_ID_OLD: usize = 6;
 const P_FS: usize = 7;
 
-/// The patterns compiled. Without prefilters: a region is a few dozen bytes, too short for
-/// one to pay off.
+/// The patterns compiled. Without prefilters: most regions are a few dozen bytes, too short
+/// for one to pay off.
 fn compiled() -> &'static [Regex] {
     static COMPILED: OnceLock<Vec<Regex>> = OnceLock::new();
     COMPILED.get_or_init(|| {
