@@ -11,7 +11,7 @@ mod regions;
 
 use crate::extract::Extracted;
 use crate::rules::Rules;
-use crate::text::{lower_same_offsets, normalise};
+use crate::text::{lower_same_offsets, normalise_noting_digits};
 use crate::verdict::{Finding, Location, category};
 
 /// One segment prepared for the detectors.
@@ -20,6 +20,9 @@ pub(crate) struct Segment<'a> {
     pub(crate) text: &'a str,
     /// Same-offset lower-case copy.
     pub(crate) lower: &'a str,
+    /// Where in `text` stand digits folded from another script (see
+    /// [`crate::text::normalise_noting_digits`]), ascending; usually none.
+    pub(crate) script_digits: &'a [usize],
     /// Where it came from.
     pub(crate) location: &'a Location,
     /// Keyword hits in `lower`.
@@ -102,15 +105,15 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         candidates.push(uninspectable(&problem.location, &problem.reason));
     }
     markings::headers(&extracted.headers, rules, &mut candidates);
-    let texts: Vec<(String, String)> = extracted
+    let (texts, script_digits): (Vec<(String, String)>, Vec<Vec<usize>>) = extracted
         .segments
         .iter()
         .map(|segment| {
-            let text = normalise(&segment.text);
+            let (text, digits) = normalise_noting_digits(&segment.text);
             let lower = lower_same_offsets(&text);
-            (text, lower)
+            ((text, lower), digits)
         })
-        .collect();
+        .unzip();
     let hits: Vec<keywords::Hits<'_>> = texts
         .iter()
         .map(|(_, lower)| keywords::Hits::new(lower))
@@ -133,7 +136,8 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
         agenda,
         roster: std::cell::OnceCell::new(),
     };
-    for ((segment, (text, lower)), keywords) in extracted.segments.iter().zip(&texts).zip(hits) {
+    let segments = extracted.segments.iter().zip(&texts).zip(&script_digits);
+    for (((segment, (text, lower)), script_digits), keywords) in segments.zip(hits) {
         // Inline PGP (RFC 4880 §6.2 armor), also when dashes or spaces were disguised.
         if text.contains("-----BEGIN PGP MESSAGE-----") {
             candidates.push(uninspectable(&segment.location, "PGP encrypted"));
@@ -143,6 +147,7 @@ pub(crate) fn candidates(extracted: &Extracted, rules: &Rules) -> Vec<Finding> {
             regions: regions::Regions::find(text),
             text,
             lower,
+            script_digits,
             location: &segment.location,
             message: &message,
         };

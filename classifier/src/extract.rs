@@ -417,7 +417,16 @@ impl Extractor<'_> {
                                 joined.text.push(' ');
                                 joined.text.push_str(next.text.trim_start());
                             } else {
+                                // Or the cut fell between two words whose space was lost
+                                // ("in der" | "Personalangelegenheit" in a client's display):
+                                // the lines at the seam are read apart too, after the text.
+                                let seam = format!(
+                                    "\n{} {}",
+                                    joined.text.rsplit('\n').next().unwrap_or_default(),
+                                    next.text.split('\n').next().unwrap_or_default()
+                                );
                                 joined.text.push_str(&next.text);
+                                joined.text.push_str(&seam);
                             }
                             // Located as "1+2": the parts read together.
                             let part = format!(

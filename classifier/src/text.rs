@@ -18,13 +18,23 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 /// - every decimal digit (category Nd: Arabic-Indic, Devanagari, … — NFKC folds only the
 ///   compatibility forms) becomes its ASCII digit: a reader reads a digit, and the
 ///   identifier patterns look for ASCII ones.
+#[cfg(test)]
 #[must_use]
 pub(crate) fn normalise(text: &str) -> String {
+    normalise_noting_digits(text).0
+}
+
+/// [`normalise`], and where in its result stand the digits it folded from another script
+/// (category Nd beyond ASCII and its compatibility forms), ascending: the identifier
+/// detectors also read a number without them.
+#[must_use]
+pub(crate) fn normalise_noting_digits(text: &str) -> (String, Vec<usize>) {
     // ASCII (but tab and CR) and the Latin-1 letters U+00C0–U+00FF (lead byte C3: umlauts,
     // ß, accented letters — all NFKC-stable) are copied in runs; only the rest is looked at
     // character by character, so German text stays fast.
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
+    let mut digits = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         let run = i;
@@ -49,11 +59,14 @@ pub(crate) fn normalise(text: &str) -> String {
             // Compatibility decomposition and composition of this character; the parts are
             // mapped again (a full-width hyphen-minus is a dash, a compatibility space a space).
             for d in std::iter::once(c).nfkc() {
+                if !d.is_ascii() && d.general_category() == GeneralCategory::DecimalNumber {
+                    digits.push(out.len());
+                }
                 push_mapped(&mut out, d);
             }
         }
     }
-    out
+    (out, digits)
 }
 
 /// The length of the leading run of ASCII bytes other than tab and CR: the bytes
@@ -250,6 +263,10 @@ mod tests {
         }
         assert!(digits > 600, "{digits} decimal digits beyond ASCII");
         assert_eq!(normalise("٨٦٠٩٥٧٤٢٧١٩"), "86095742719");
+        assert_eq!(
+            normalise_noting_digits("a٨b８c९"),
+            ("a8b8c9".to_owned(), vec![1, 5])
+        );
         assert_eq!(normalise("८६०९५ ७४२ ७१९"), "86095 742 719");
         assert_eq!(ascii_digit('x'), 'x');
     }

@@ -164,6 +164,25 @@ fn compact(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
 }
 
+/// The ways to read the number `m`, compacted: as it stands and, where digits of another
+/// script stand in it (folded to ASCII by `normalise`), also without them — a reader who
+/// does not know that script skips such a digit ("4111 1111 1111 ๑1111"), and so did the
+/// classifier before it folded them. Fail closed: a number counts if one reading checks.
+fn readings(seg: &Segment<'_>, m: &Found<'_>) -> Vec<String> {
+    let mut readings = vec![compact(m.as_str())];
+    let script_digit = |i: usize| seg.script_digits.binary_search(&(m.start() + i)).is_ok();
+    if (0..m.as_str().len()).any(script_digit) {
+        let without: String = m
+            .as_str()
+            .char_indices()
+            .filter(|&(i, _)| !script_digit(i))
+            .map(|(_, c)| c)
+            .collect();
+        readings.push(compact(&without));
+    }
+    readings
+}
+
 /// Whether the account's owner is named as a person right at the number ("Kontoinhaber:",
 /// "mein Konto", "meine IBAN"), which outweighs a cash office mentioned further away.
 fn owner_named(seg: &Segment<'_>, start: usize, end: usize) -> bool {
@@ -199,8 +218,7 @@ fn steuer_id<'t>(
     out: &mut Vec<Finding>,
 ) {
     for m in found {
-        let id = compact(m.as_str());
-        if !validate::steuer_id(&id)
+        if !readings(seg, &m).iter().any(|id| validate::steuer_id(id))
             || after_phone_label(seg, m.start())
             || part_of_longer_number(seg.text, m.start(), m.end())
         {
@@ -328,10 +346,9 @@ fn card<'t>(
         if ibans.iter().any(|&(s, e)| m.start() >= s && m.start() < e) {
             continue;
         }
-        let number = compact(m.as_str());
-        if !validate::luhn(&number) {
+        let Some(number) = readings(seg, &m).into_iter().find(|n| validate::luhn(n)) else {
             continue;
-        }
+        };
         let confidence = if keyword(seg, Group::Card, m.start(), m.end()) {
             85
         } else {
@@ -349,7 +366,7 @@ fn card<'t>(
 
 fn rvnr<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
     for m in found {
-        if !validate::rvnr(&compact(m.as_str())) {
+        if !readings(seg, &m).iter().any(|id| validate::rvnr(id)) {
             continue;
         }
         let confidence = if keyword(seg, Group::Rvnr, m.start(), m.end()) {
@@ -369,7 +386,7 @@ fn rvnr<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut
 
 fn kvnr<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
     for m in found {
-        if !validate::kvnr(&compact(m.as_str())) {
+        if !readings(seg, &m).iter().any(|id| validate::kvnr(id)) {
             continue;
         }
         let confidence = if keyword(seg, Group::Kvnr, m.start(), m.end()) {
@@ -424,7 +441,7 @@ fn id_new<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &m
 /// The old ID card (1987-2010): ten digits, counted only with an ID card keyword nearby.
 fn id_old<'t>(seg: &Segment<'_>, found: impl Iterator<Item = Found<'t>>, out: &mut Vec<Finding>) {
     for m in found {
-        if validate::icao_7_3_1(m.as_str())
+        if readings(seg, &m).iter().any(|id| validate::icao_7_3_1(id))
             && keyword(seg, Group::Ausweis, m.start(), m.end())
             && !after_phone_label(seg, m.start())
         {

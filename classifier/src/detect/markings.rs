@@ -492,6 +492,7 @@ mod prefiltered {
         let seg = Segment {
             text: &text,
             lower: &lower,
+            script_digits: &[],
             location: &location,
             keywords: Hits::new(&lower),
             regions: crate::detect::regions::Regions::find(&text),

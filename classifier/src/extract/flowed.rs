@@ -43,6 +43,12 @@ pub(crate) fn unwrap(text: &str, delsp: bool) -> String {
             open = None;
         }
     }
+    if delsp && open.is_some() {
+        // A soft break at the end of the body joins no lines, so its space stays (§4.2
+        // deletes it when lines are joined): "in der ␠" | "Personalangelegenheit" in the
+        // next part reads as two words, not as "derPersonalangelegenheit".
+        out.push(' ');
+    }
     out
 }
 
@@ -58,6 +64,14 @@ mod tests {
             unwrap(text, false),
             "nur fuer den Dienst gebrauch bestimmt\n"
         );
+    }
+
+    #[test]
+    fn a_soft_break_at_the_end_keeps_its_space() {
+        assert_eq!(unwrap("in der \r\n", true), "in der ");
+        assert_eq!(unwrap("in der ", true), "in der ");
+        assert_eq!(unwrap("Dienst \r\ngebrauch ", true), "Dienstgebrauch ");
+        assert_eq!(unwrap("in der ", false), "in der ");
     }
 
     #[test]
