@@ -34,8 +34,13 @@ pub(crate) fn in_range(word: u64, lo: u8, hi: u8) -> u64 {
     at_least_lo & !above_hi & !word & HIGH
 }
 
-/// The mask of word bytes as the keyword and identifier searches count them: ASCII letters
-/// and digits, and every byte of a non-ASCII character.
+/// Whether `b` is a word byte as the keyword and identifier searches count them: an ASCII
+/// letter or digit, or a byte of a non-ASCII character (umlauts are letters).
+pub(crate) fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+/// The mask of the word bytes of `word` ([`is_word_byte`], eight at once).
 #[inline(always)]
 pub(crate) fn word_bytes(word: u64) -> u64 {
     // An ASCII letter with bit 5 set is a lower-case letter; digits have it set already, and
@@ -106,10 +111,7 @@ mod tests {
                 let set = |mask: u64| mask >> (8 * at + 7) & 1 == 1;
                 assert_eq!(set(in_range(word, b'0', b'9')), b.is_ascii_digit());
                 assert_eq!(set(in_range(word, b'A', b'Z')), b.is_ascii_uppercase());
-                assert_eq!(
-                    set(word_bytes(word)),
-                    b.is_ascii_alphanumeric() || b >= 0x80
-                );
+                assert_eq!(set(word_bytes(word)), is_word_byte(b));
                 for (i, &other) in bytes.iter().enumerate().filter(|&(i, _)| i != at) {
                     let set = |mask: u64| mask >> (8 * i + 7) & 1 == 1;
                     assert_eq!(set(in_range(word, b'0', b'9')), other.is_ascii_digit());

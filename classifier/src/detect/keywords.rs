@@ -10,7 +10,7 @@ use aho_corasick::automaton::Automaton as _;
 use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, Input, MatchKind, StartKind};
 
-use crate::swar;
+use crate::swar::{self, is_word_byte};
 use crate::text::window;
 
 /// Keyword groups.
@@ -1016,11 +1016,6 @@ impl<'a> Hits<'a> {
             .filter(move |h| h.0 == group)
             .map(|h| (h.1, h.2))
     }
-}
-
-/// Letters (also UTF-8 continuation and lead bytes of umlauts) and digits.
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
 }
 
 #[cfg(test)]

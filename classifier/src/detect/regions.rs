@@ -24,7 +24,7 @@
 
 use std::ops::Range;
 
-use crate::swar::{in_range, runs, words};
+use crate::swar::{in_range, is_word_byte, runs, words};
 
 /// The byte ranges of a text where identifiers of each kind may stand, ascending and
 /// disjoint within each kind.
@@ -64,11 +64,6 @@ const CODE_LEN: usize = 9;
 #[inline(always)]
 fn four_in_a_row(mask: u64) -> u64 {
     mask & (mask >> 8) & (mask >> 16) & (mask >> 24)
-}
-
-/// Letters and digits, and every byte of a non-ASCII character.
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
 }
 
 fn is_code(b: u8) -> bool {
